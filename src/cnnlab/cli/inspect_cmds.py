@@ -1,0 +1,168 @@
+"""``cnnlab models``, ``cnnlab shape`` and ``cnnlab summary``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import textwrap
+
+import torch
+
+from ..errors import CnnlabError
+from ..inspect import conv_output_shape, format_table, human, parse_size, pool_output_shape, summary
+from ..inspect.shapes import _input, _padding, _pair
+from ..models import create_model, list_models, model_meta
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser(
+        "models", help="list the architectures with their size, cost and paper", formatter_class=fmt,
+        description="Every registered architecture with its parameters and multiply-adds at its default\n"
+                    "input size, its minimum input size and its paper.",
+        epilog=textwrap.dedent("""\
+            examples:
+              cnnlab models
+              cnnlab models 'resnet*'
+              cnnlab models --small-input      # the configurations for 28-32 px images
+              cnnlab models --format json"""),
+    )
+    p.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'vgg*' (default: all)")
+    p.add_argument("--small-input", action="store_true", help="show the small_input=True configurations")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser(
+        "shape", help="output size of a convolution or pooling layer", formatter_class=fmt,
+        description="Output size of a 2-D convolution (or pooling with --pool) on an HxWxC input, with the\n"
+                    "arithmetic per axis. Padding takes 1 number, 2 (vertical horizontal) or 4\n"
+                    "(top bottom left right).",
+        epilog=textwrap.dedent("""\
+            examples:
+              cnnlab shape --input 224x224x3 --kernel 3 --stride 1 --padding 0 --dilation 1 --filters 32
+              cnnlab shape --input 32x32x3 --kernel 5 --padding 2 1 --filters 16
+              cnnlab shape --input 28x28x1 --kernel 3 --padding 0 1 1 0 --dilation 2
+              cnnlab shape --input 112x112x64 --pool max --kernel 3 --stride 2 --padding 1"""),
+    )
+    p.add_argument("--input", required=True, help="input size HxWxC, e.g. 224x224x3")
+    p.add_argument("--kernel", default="3", help="kernel size: 3 or 3x5 (default 3)")
+    p.add_argument("--stride", default=None, help="stride: 2 or 2x1 (default 1; the kernel for pooling)")
+    p.add_argument("--padding", nargs="+", type=int, default=[0], help="1, 2 or 4 numbers (default 0)")
+    p.add_argument("--dilation", default="1", help="dilation: 1 or 2x1 (default 1)")
+    p.add_argument("--filters", type=int, default=None, help="output channels (default: input channels)")
+    p.add_argument("--groups", type=int, default=1, help="convolution groups (default 1)")
+    p.add_argument("--pool", choices=("max", "avg"), default=None, help="pooling instead of convolution")
+    p.add_argument("--ceil-mode", action="store_true", help="pooling: round the output size up")
+    p.set_defaults(func=cmd_shape)
+
+    p = sub.add_parser(
+        "summary", help="per-layer table of a model: shapes, parameters, MACs, receptive field",
+        formatter_class=fmt,
+        description="Per-layer table of a model on one input: kernel, stride, padding, dilation, output\n"
+                    "shape, parameters, multiply-adds and receptive field, with totals. Computed on the\n"
+                    "meta device: instant, no memory, even for VGG-19 at 224x224.",
+        epilog=textwrap.dedent("""\
+            examples:
+              cnnlab summary resnet18 --input-size 3x224x224
+              cnnlab summary lenet5                           # its default input, 1x32x32
+              cnnlab summary resnet18 --input-size 1x28x28 --small-input --num-classes 10
+              cnnlab summary vgg16 --format json > vgg16.json"""),
+    )
+    p.add_argument("model", help="a name from 'cnnlab models'")
+    p.add_argument("--input-size", default=None, help="CxHxW (default: the model's default input size)")
+    p.add_argument("--num-classes", type=int, default=None, help="classifier outputs (default: the model's)")
+    p.add_argument("--small-input", action="store_true", help="the model's configuration for small images")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.set_defaults(func=cmd_summary)
+
+
+def _build_meta(name: str, **kwargs):
+    with torch.device("meta"):  # shapes only: no memory, no compute
+        return create_model(name, **kwargs)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    names = list_models(args.pattern)
+    if not names:
+        raise CnnlabError(f"no model matches '{args.pattern}'; run 'cnnlab models' to see them all")
+    kwargs = {"small_input": True} if args.small_input else {}
+    records = []
+    for name in names:
+        model = _build_meta(name, **kwargs)
+        s = summary(model)
+        meta = model_meta(name)
+        records.append({
+            "name": name, "family": meta.family,
+            "params": sum(r.params for r in s.rows),  # parameters used at inference (no auxiliary heads)
+            "macs": s.total_macs,
+            "input_size": list(model.default_input_size), "min_input_size": list(model.min_input_size),
+            "torchvision": meta.torchvision, "paper": meta.paper,
+        })
+    if args.format == "json":
+        print(json.dumps(records, indent=2))
+        return 0
+    size = lambda v: "x".join(map(str, v))  # noqa: E731
+    rows = [[r["name"], human(r["params"]), human(r["macs"]), size(r["input_size"]), size(r["min_input_size"]),
+             "yes" if r["torchvision"] else "-", r["paper"]] for r in records]
+    print(format_table(["model", "params", "MACs", "input", "min input", "torchvision", "paper"], rows,
+                       [False, True, True, False, False, False, False]))
+    print("\nparams and MACs at the default input, in eval mode (GoogLeNet's training-only auxiliary "
+          "classifiers are not counted).")
+    return 0
+
+
+def cmd_shape(args: argparse.Namespace) -> int:
+    padding = tuple(args.padding)
+    if args.pool:
+        out = pool_output_shape(args.input, args.kernel, args.stride, padding, args.dilation, args.ceil_mode,
+                                args.pool)
+    else:
+        if args.ceil_mode:
+            raise CnnlabError("--ceil-mode applies to pooling only; add --pool max|avg")
+        out = conv_output_shape(args.input, args.kernel, args.stride or 1, padding, args.dilation,
+                                args.filters, args.groups)
+    print(out)
+    h, w, c = _input(args.input)
+    (kh, kw), (dh, dw) = _pair(args.kernel, "kernel"), _pair(args.dilation, "dilation")
+    sh, sw = (kh, kw) if args.pool and args.stride is None else _pair(args.stride or 1, "stride")
+    top, bottom, left, right = _padding(padding)
+    rounding = "ceil" if args.ceil_mode else "floor"
+    for axis, n, k, s, d, lo, hi, o in (("height", h, kh, sh, dh, top, bottom, out.height),
+                                         ("width", w, kw, sw, dw, left, right, out.width)):
+        print(f"  {axis:6}: {rounding}(({n} + {lo} + {hi} - {d}*({k}-1) - 1) / {s}) + 1 = {o}")
+    if not args.pool:
+        params = out.channels * (c // args.groups * kh * kw + 1)
+        print(f"  channels: {out.channels} filters; parameters {params:,} (weights + biases), "
+              f"multiply-adds {out.height * out.width * out.channels * (c // args.groups) * kh * kw:,}")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    kwargs: dict = {}
+    if args.num_classes is not None:
+        kwargs["num_classes"] = args.num_classes
+    if args.small_input:
+        kwargs["small_input"] = True
+    size = parse_size(args.input_size, "input size") if args.input_size else None
+    if size is not None:
+        if len(size) != 3:
+            raise CnnlabError(f"--input-size takes CxHxW, e.g. 3x224x224, got '{args.input_size}'")
+        kwargs["in_chans"] = size[0]
+    model = _build_meta(args.model, **kwargs)
+    s = summary(model, size)
+    if args.format == "json":
+        print(json.dumps({"model": s.model, "input_size": s.input_size, "total_params": s.total_params,
+                          "trainable_params": s.trainable_params, "total_macs": s.total_macs,
+                          "rows": s.to_dicts()}, indent=2))
+    elif args.format == "csv":
+        import csv
+        import sys
+
+        rows = s.to_dicts()
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: "x".join(map(str, v)) if isinstance(v, tuple) else v for k, v in r.items()})
+    else:
+        print(s)
+    return 0

@@ -1,0 +1,161 @@
+"""Convolution and pooling arithmetic: the output size of a layer, with the reason when it is impossible.
+
+For one axis of size ``n`` with kernel ``k``, stride ``s``, dilation ``d`` and padding ``p_lo + p_hi``::
+
+    effective kernel  k_eff = d * (k - 1) + 1
+    output            floor((n + p_lo + p_hi - k_eff) / s) + 1     (ceil instead of floor with ceil_mode)
+
+Padding is one number (all sides), two (vertical, horizontal) or four (top, bottom, left, right).
+Asymmetric padding is what ``F.pad`` followed by an unpadded layer computes; pooling with ``ceil_mode``
+follows PyTorch's rule that the last window must start inside the input or its left padding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from ..errors import ShapeArithmeticError
+
+IntOrPair = int | Sequence[int]
+
+
+class Shape(NamedTuple):
+    """An image shape, height x width x channels."""
+
+    height: int
+    width: int
+    channels: int
+
+    def __str__(self) -> str:
+        return f"{self.height}x{self.width}x{self.channels}"
+
+
+def parse_size(text: str | Sequence[int], what: str = "input") -> tuple[int, ...]:
+    """Parse ``"224x224x3"`` (or ``"32x32"``, ``"28"``) into integers; sequences pass through."""
+    if not isinstance(text, str):
+        return tuple(int(v) for v in text)
+    try:
+        values = tuple(int(v) for v in text.lower().replace(",", "x").split("x"))
+    except ValueError:
+        raise ShapeArithmeticError(f"{what} '{text}' is not a size like 224x224x3") from None
+    return values
+
+
+def _pair(value: IntOrPair, name: str) -> tuple[int, int]:
+    values = parse_size(value, name) if isinstance(value, str) else (
+        (int(value),) if isinstance(value, int) else tuple(int(v) for v in value))
+    if len(values) == 1:
+        return values[0], values[0]
+    if len(values) == 2:
+        return values[0], values[1]
+    raise ShapeArithmeticError(f"{name} takes one number or two (vertical, horizontal), got {len(values)}")
+
+
+def _padding(padding: IntOrPair) -> tuple[int, int, int, int]:
+    """One number, (vertical, horizontal) or (top, bottom, left, right) -> (top, bottom, left, right)."""
+    values = parse_size(padding, "padding") if isinstance(padding, str) else (
+        (int(padding),) if isinstance(padding, int) else tuple(int(v) for v in padding))
+    if len(values) == 1:
+        values = values * 4
+    elif len(values) == 2:
+        values = (values[0], values[0], values[1], values[1])
+    elif len(values) != 4:
+        raise ShapeArithmeticError(
+            f"padding takes 1, 2 (vertical, horizontal) or 4 (top, bottom, left, right) numbers, got {len(values)}"
+        )
+    if min(values) < 0:
+        raise ShapeArithmeticError(f"padding must not be negative, got {values}")
+    return values  # type: ignore[return-value]
+
+
+def _input(input_size: str | Sequence[int]) -> Shape:
+    values = parse_size(input_size)
+    if len(values) == 1:
+        values = (values[0], values[0], 1)
+    elif len(values) == 2:
+        values = (*values, 1)
+    if len(values) != 3:
+        raise ShapeArithmeticError(f"input takes HxWxC (e.g. 224x224x3), got {input_size!r}")
+    if min(values) < 1:
+        raise ShapeArithmeticError(f"input sizes must be positive, got {'x'.join(map(str, values))}")
+    return Shape(*values)
+
+
+def axis_output(
+    n: int, k: int, s: int, p_lo: int, p_hi: int, d: int = 1, ceil_mode: bool = False, axis: str = "height"
+) -> int:
+    """Output length along one axis; raises :class:`ShapeArithmeticError` with the reason if impossible."""
+    if k < 1:
+        raise ShapeArithmeticError(f"kernel must be at least 1, got {k}")
+    if s < 1:
+        raise ShapeArithmeticError(f"stride must be at least 1, got {s} (a stride of 0 never moves the kernel)")
+    if d < 1:
+        raise ShapeArithmeticError(f"dilation must be at least 1, got {d}")
+    k_eff = d * (k - 1) + 1
+    padded = n + p_lo + p_hi
+    if k_eff > padded:
+        what = f"kernel {k}" if d == 1 else f"kernel {k} with dilation {d} (effective {k_eff})"
+        raise ShapeArithmeticError(
+            f"{what} is larger than the padded {axis} {padded} ({n} + padding {p_lo + p_hi}); "
+            f"use a smaller kernel or more padding"
+        )
+    span = padded - k_eff
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= n + p_lo + (p_hi if p_lo != p_hi else 0):
+        out -= 1  # PyTorch: the last window must start inside the input or its left padding
+    return out
+
+
+def conv_output_shape(
+    input_size: str | Sequence[int],
+    kernel: IntOrPair = 3,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+    filters: int | None = None,
+    groups: int = 1,
+) -> Shape:
+    """Output shape (H, W, C) of a 2-D convolution on an ``H x W x C`` input.
+
+    >>> conv_output_shape("224x224x3", kernel=3, filters=32)
+    Shape(height=222, width=222, channels=32)
+    """
+    h, w, c = _input(input_size)
+    (kh, kw), (sh, sw), (dh, dw) = _pair(kernel, "kernel"), _pair(stride, "stride"), _pair(dilation, "dilation")
+    top, bottom, left, right = _padding(padding)
+    filters = c if filters is None else filters
+    if filters < 1:
+        raise ShapeArithmeticError(f"filters must be at least 1, got {filters}")
+    if groups < 1 or c % groups or filters % groups:
+        raise ShapeArithmeticError(f"groups={groups} must divide both input channels {c} and filters {filters}")
+    return Shape(axis_output(h, kh, sh, top, bottom, dh, axis="height"),
+                 axis_output(w, kw, sw, left, right, dw, axis="width"), filters)
+
+
+def pool_output_shape(
+    input_size: str | Sequence[int],
+    kernel: IntOrPair = 2,
+    stride: IntOrPair | None = None,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+    ceil_mode: bool = False,
+    kind: str = "max",
+) -> Shape:
+    """Output shape (H, W, C) of max or average pooling; ``stride`` defaults to the kernel size."""
+    if kind not in ("max", "avg"):
+        raise ShapeArithmeticError(f"pool must be 'max' or 'avg', got '{kind}'")
+    h, w, c = _input(input_size)
+    (kh, kw), (dh, dw) = _pair(kernel, "kernel"), _pair(dilation, "dilation")
+    sh, sw = (kh, kw) if stride is None else _pair(stride, "stride")
+    top, bottom, left, right = _padding(padding)
+    if kind == "avg" and (dh, dw) != (1, 1):
+        raise ShapeArithmeticError("average pooling has no dilation; use dilation 1 or max pooling")
+    for lo, hi, k, d in ((top, bottom, kh, dh), (left, right, kw, dw)):
+        if lo == hi and lo > (d * (k - 1) + 1) // 2:
+            raise ShapeArithmeticError(
+                f"pooling padding {lo} is more than half the kernel ({k}); PyTorch refuses it: use padding "
+                f"<= {(d * (k - 1) + 1) // 2}"
+            )
+    return Shape(axis_output(h, kh, sh, top, bottom, dh, ceil_mode, "height"),
+                 axis_output(w, kw, sw, left, right, dw, ceil_mode, "width"), c)

@@ -1,0 +1,230 @@
+"""Per-layer summary of a model: output shapes, parameters, multiply-adds and receptive fields.
+
+Rows are the leaf modules in the order they run on one input (a module called twice gives two rows).
+Multiply-adds (MACs) count convolutions and linear layers per image, the usual convention; other layers
+add comparatively little. The receptive field of a layer is the side of the input window that one of its
+output units sees, through every path of the network: residual additions and Inception concatenations
+take the largest field of their inputs. It is not capped at the image size.
+
+The summary runs the model once in eval mode; on the ``meta`` device it needs no memory and no compute.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from ..errors import CnnlabError
+from .shapes import parse_size
+
+
+@dataclass
+class LayerRow:
+    """One leaf module call."""
+
+    name: str
+    type: str
+    kernel: tuple[int, ...] | None
+    stride: tuple[int, ...] | None
+    padding: tuple[int, ...] | str | None
+    dilation: tuple[int, ...] | None
+    output_shape: tuple[int, ...]
+    params: int
+    macs: int
+    receptive_field: tuple[int, int] | None
+
+
+@dataclass
+class Summary:
+    """The rows and totals of :func:`summary`; ``str()`` renders a text table."""
+
+    model: str
+    input_size: tuple[int, int, int]
+    rows: list[LayerRow]
+    total_params: int
+    trainable_params: int
+    total_macs: int
+    output_shape: tuple[int, ...] = field(default=())
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return [asdict(r) for r in self.rows]
+
+    def __str__(self) -> str:
+        from .table import format_summary
+
+        return format_summary(self)
+
+
+# --- receptive-field tracking -------------------------------------------------------------------------
+# Each 4-D activation carries (rf_h, rf_w, jump_h, jump_w): the field of one unit and the input-pixel
+# distance between neighbouring units. A TorchFunctionMode sees every op, including the functional ones
+# inside forward() (torch.cat, +), which module hooks alone would miss.
+
+# Matched by name: PyTorch routes these through different Python and C entry points across versions.
+_SPATIAL = {"conv2d": "conv", "max_pool2d": "pool", "max_pool2d_with_indices": "pool", "avg_pool2d": "pool",
+            "conv_transpose2d": "tconv"}
+_ADAPTIVE = {"adaptive_avg_pool2d", "adaptive_max_pool2d", "adaptive_max_pool2d_with_indices"}
+
+
+def _two(v: Any) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[-1]))
+
+
+class _FieldTracker(TorchFunctionMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.info: dict[int, tuple[float, float, float, float]] = {}
+        self._alive: list[torch.Tensor] = []  # keep tensors alive so ids stay unique
+
+    def set(self, t: torch.Tensor, info: tuple[float, float, float, float]) -> None:
+        self.info[id(t)] = info
+        self._alive.append(t)
+
+    def get(self, t: Any) -> tuple[float, float, float, float] | None:
+        return self.info.get(id(t)) if isinstance(t, torch.Tensor) else None
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        inputs = [a for a in _flat(args) + _flat(list(kwargs.values())) if isinstance(a, torch.Tensor)]
+        known = [(t, self.get(t)) for t in inputs if self.get(t) is not None]
+        if not known or not isinstance(out, (torch.Tensor, tuple, list)):
+            return out
+        src, (rh, rw, jh, jw) = max(known, key=lambda p: p[1][0] * p[1][1])
+        fname = getattr(func, "__name__", "")
+        kind = _SPATIAL.get(fname)
+        if kind is not None:
+            def arg(i, name, default):
+                return args[i] if len(args) > i else kwargs.get(name, default)
+            if kind in ("conv", "tconv"):
+                k = tuple(args[1].shape[-2:])
+                s, d = _two(arg(3, "stride", 1)), _two(arg(5, "dilation", 1) if kind == "conv" else 1)
+            else:
+                k = _two(arg(1, "kernel_size", 1))
+                s = _two(arg(2, "stride", None) or k)
+                d = _two(arg(4, "dilation", 1)) if fname.startswith("max") else (1, 1)
+            if kind == "tconv":  # each output sees ceil(k / s) inputs; units get closer by s
+                rh, rw = rh + (math.ceil(k[0] / s[0]) - 1) * jh, rw + (math.ceil(k[1] / s[1]) - 1) * jw
+                jh, jw = jh / s[0], jw / s[1]
+            else:
+                rh, rw = rh + (d[0] * (k[0] - 1)) * jh, rw + (d[1] * (k[1] - 1)) * jw
+                jh, jw = jh * s[0], jw * s[1]
+        elif fname in _ADAPTIVE or (isinstance(out, torch.Tensor) and out.dim() < src.dim() and src.dim() == 4):
+            # global pooling or flattening: a unit sees every position of its input
+            ih, iw = src.shape[-2:]
+            if isinstance(out, torch.Tensor) and out.dim() == 4:
+                oh, ow = out.shape[-2:]
+                kh, kw = math.ceil(ih / oh), math.ceil(iw / ow)
+                rh, rw = rh + (kh - 1) * jh, rw + (kw - 1) * jw
+                jh, jw = jh * (ih // oh or 1), jw * (iw // ow or 1)
+            else:
+                rh, rw = rh + (ih - 1) * jh, rw + (iw - 1) * jw
+        for t in _flat(out if isinstance(out, (tuple, list)) else [out]):
+            if isinstance(t, torch.Tensor):
+                self.set(t, (rh, rw, jh, jw))
+        return out
+
+
+def _flat(items: Any) -> list[Any]:
+    out: list[Any] = []
+    for a in items:
+        if isinstance(a, (list, tuple)):
+            out.extend(_flat(a))
+        else:
+            out.append(a)
+    return out
+
+
+def _macs(module: nn.Module, inputs: Any, output: torch.Tensor) -> int:
+    """Multiply-adds of one call, per image."""
+    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        return module.weight[0].numel() * output[0].numel()  # (C_in / groups * prod(kernel)) per output
+    if isinstance(module, nn.ConvTranspose2d):  # each input value is spread over C_out/groups * kh * kw outputs
+        return module.weight[0].numel() * inputs[0][0].numel()
+    if isinstance(module, nn.Linear):
+        return module.in_features * output[0].numel()
+    return 0
+
+
+def summary(
+    model: nn.Module,
+    input_size: str | tuple[int, ...] | None = None,
+    device: str | torch.device = "meta",
+) -> Summary:
+    """Summarise ``model`` on one input of ``input_size`` (C x H x W; the model's default if None).
+
+    Args:
+        model: any ``nn.Module``; cnnlab models supply their default input size.
+        input_size: ``(3, 224, 224)`` or ``"3x224x224"``.
+        device: where to probe a model that has no parameters; otherwise the probe runs where the model
+            lives (build it under ``torch.device("meta")`` to get shapes with no memory and no compute).
+
+    Returns:
+        :class:`Summary` with one :class:`LayerRow` per leaf-module call, and totals.
+    """
+    if input_size is None:
+        input_size = getattr(model, "default_input_size", None)
+        if input_size is None:
+            raise CnnlabError("summary needs input_size for a model without a default_input_size")
+    size = parse_size(input_size, "input size")
+    if len(size) == 2:
+        size = (getattr(model, "in_chans", 3), *size)
+    if len(size) != 3 or min(size) < 1:
+        raise CnnlabError(f"input size must be CxHxW, e.g. 3x224x224, got {input_size!r}")
+    param = next(model.parameters(), None)
+    dev = param.device if param is not None else torch.device(device)
+    names = {m: n for n, m in model.named_modules()}
+    rows: list[LayerRow] = []
+    seen: set[nn.Module] = set()
+    tracker = _FieldTracker()
+
+    def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+        out = output[0] if isinstance(output, (tuple, list)) else output
+        if not isinstance(out, torch.Tensor):
+            return
+        params = 0 if module in seen else sum(p.numel() for p in module.parameters(recurse=False))
+        seen.add(module)
+        info = tracker.get(out)
+        rows.append(LayerRow(
+            name=names.get(module, "?"),
+            type=type(module).__name__,
+            kernel=_attr(module, "kernel_size"),
+            stride=_attr(module, "stride"),
+            padding=_attr(module, "padding"),
+            dilation=_attr(module, "dilation"),
+            output_shape=tuple(out.shape[1:]),
+            params=params,
+            macs=_macs(module, inputs, out),
+            receptive_field=(round(info[0]), round(info[1])) if info and out.dim() == 4 else None,
+        ))
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    was_training = model.training
+    model.eval()
+    try:
+        x = torch.zeros((1, *size), device=dev)
+        with tracker, torch.no_grad():
+            tracker.set(x, (1.0, 1.0, 1.0, 1.0))
+            out = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    name = getattr(getattr(model, "meta", None), "name", type(model).__name__)
+    out_shape = tuple(out.shape[1:]) if isinstance(out, torch.Tensor) else ()
+    return Summary(name, tuple(size), rows, total, trainable, sum(r.macs for r in rows), out_shape)
+
+
+def _attr(module: nn.Module, name: str) -> Any:
+    value = getattr(module, name, None)
+    if value is None or isinstance(value, str):
+        return value
+    return _two(value) if isinstance(value, int) else tuple(value)

@@ -1,0 +1,162 @@
+"""Loading torchvision (and cnnlab) state dicts into cnnlab models.
+
+cnnlab names its modules for readability (``stem.conv.conv``, ``layer1.0.conv1.bn``), so keys differ from
+torchvision's (``conv1``, ``layer1.0.bn1``). Both libraries register parameters in forward order, so the
+i-th tensor of a torchvision state dict is the i-th tensor of the matching cnnlab model; the loader pairs
+them by position and checks every pair's shape and kind (weight, bias, running_mean, ...). A wrong
+pairing cannot pass silently: equivalence with torchvision's outputs is tested for every architecture.
+
+Files are read with ``torch.load(weights_only=True)`` or from safetensors; never as an arbitrary pickle.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from ..errors import CnnlabError, WeightsError
+
+_OPTIONAL_PREFIXES = ("aux1.", "aux2.")  # GoogLeNet's auxiliary heads may be absent on either side
+
+
+class LoadResult(NamedTuple):
+    """Keys of the model left as they were (``missing_keys``) and keys of the file not used."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a state dict from a ``.safetensors`` file or a ``torch.save`` file (``weights_only=True``)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise CnnlabError(f"weights file '{path}' does not exist")
+    if os.path.getsize(path) == 0:
+        raise WeightsError(f"weights file '{path}' is empty")
+    try:
+        if path.endswith(".safetensors"):
+            from safetensors.torch import load_file
+
+            state = load_file(path, device="cpu")
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt or foreign files fail in many ways; all mean the same to the user
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise WeightsError(f"cannot read weights from '{path}': {first[:200]}") from None
+    for key in ("state_dict", "model"):  # common checkpoint wrappers
+        if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
+            state = state[key]
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"'{path}' does not hold a state dict (a mapping of names to tensors)")
+    return dict(state)
+
+
+def classifier_keys(model: nn.Module) -> set[str]:
+    """State-dict keys of the layers that ``reset_classifier`` replaces."""
+    keys = {f"head.fc.{n}" for n, _ in model.head.fc.named_parameters()} if hasattr(model, "head") else set()
+    for aux in ("aux1", "aux2"):
+        if getattr(model, aux, None) is not None:
+            keys |= {f"{aux}.fc2.weight", f"{aux}.fc2.bias"}
+    return keys
+
+
+def _kind(key: str) -> str:
+    return key.rsplit(".", 1)[-1]
+
+
+def load_torchvision_weights(
+    model: nn.Module,
+    path_or_state_dict: str | os.PathLike | Mapping[str, torch.Tensor],
+    skip_head: bool = False,
+) -> LoadResult:
+    """Load a torchvision state dict (e.g. a cached ``resnet18-f37072fd.pth``) into a cnnlab model.
+
+    Args:
+        model: the matching cnnlab model (``create_model("resnet18")`` for a torchvision resnet18 file).
+        path_or_state_dict: a file path (``.pth``/``.pt`` read with ``weights_only=True``, or
+            ``.safetensors``) or a state dict.
+        skip_head: keep the model's own classifier where its size differs from the file's (for a new
+            number of classes); otherwise a size mismatch is an error.
+
+    Returns:
+        :class:`LoadResult` with the model keys not loaded and the file keys not used.
+
+    Raises:
+        WeightsError: the file is for another architecture or its shapes do not fit.
+    """
+    if isinstance(path_or_state_dict, Mapping):
+        theirs = dict(path_or_state_dict)
+    else:
+        theirs = read_state_dict(path_or_state_dict)
+    ours = model.state_dict()
+    name = getattr(getattr(model, "meta", None), "name", type(model).__name__)
+    our_keys, their_keys = list(ours), list(theirs)
+    missing, unexpected = [], []
+    if len(our_keys) != len(their_keys):  # reconcile optional auxiliary heads
+        opt = lambda keys: [k for k in keys if k.startswith(_OPTIONAL_PREFIXES)]  # noqa: E731
+        if len(our_keys) > len(their_keys):
+            missing = opt(our_keys)
+            our_keys = [k for k in our_keys if k not in missing]
+        else:
+            unexpected = opt(their_keys)
+            their_keys = [k for k in their_keys if k not in unexpected]
+    if len(our_keys) != len(their_keys):
+        raise WeightsError(
+            f"the weights have {len(theirs)} tensors but {name} has {len(ours)}: they are for another "
+            f"architecture{_guess_architecture(theirs)}"
+        )
+    head_keys = classifier_keys(model) if skip_head else set()
+    mapped = {}
+    for ok, tk in zip(our_keys, their_keys, strict=True):
+        o, t = ours[ok], theirs[tk]
+        if _kind(ok) != _kind(tk):
+            raise WeightsError(f"weights do not fit {name}: '{tk}' would load into '{ok}'; another architecture?")
+        if o.shape != t.shape:
+            if ok in head_keys:
+                missing.append(ok)
+                unexpected.append(tk)
+                continue
+            hint = " (pass skip_head=True to keep a new classifier)" if ok in classifier_keys(model) else ""
+            raise WeightsError(
+                f"weights do not fit {name}: '{tk}' has shape {tuple(t.shape)} but '{ok}' needs "
+                f"{tuple(o.shape)}{hint}"
+            )
+        mapped[ok] = t
+    result = model.load_state_dict(mapped, strict=False)
+    assert not result.unexpected_keys  # mapped keys come from the model itself
+    return LoadResult(sorted(set(result.missing_keys)), unexpected)
+
+
+def _guess_architecture(state: Mapping[str, torch.Tensor]) -> str:
+    """' (it looks like NAME)' when the tensor shapes match a registered model, else ''."""
+    from ._registry import _builders
+
+    shapes = [tuple(v.shape) for v in state.values()]
+    num_classes = shapes[-1][0] if shapes and shapes[-1] else 1000
+    for name, builder in _builders.items():
+        try:
+            with torch.device("meta"):
+                m = builder(num_classes=num_classes, **({"aux_logits": False} if "googlenet" in name else {}))
+        except Exception:
+            continue
+        cand = [tuple(v.shape) for k, v in m.state_dict().items()]
+        stripped = [tuple(v.shape) for k, v in state.items() if not k.startswith(_OPTIONAL_PREFIXES)]
+        if cand in (shapes, stripped):
+            return f" (it looks like {name})"
+    return ""
+
+
+def load_weights_file(model: nn.Module, path: str | os.PathLike) -> LoadResult:
+    """Load a cnnlab state dict (same keys) or a torchvision one (paired by position) into ``model``."""
+    state = read_state_dict(path)
+    if set(state) == set(model.state_dict()):
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            raise WeightsError(f"weights in '{path}' do not fit: {str(e).splitlines()[-1].strip()}") from None
+        return LoadResult([], [])
+    return load_torchvision_weights(model, state)

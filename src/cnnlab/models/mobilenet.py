@@ -1,0 +1,154 @@
+"""MobileNet v1 and v2.
+
+Papers: Howard et al., "MobileNets: Efficient Convolutional Neural Networks for Mobile Vision
+Applications", arXiv:1704.04861, 2017 (v1); Sandler et al., "MobileNetV2: Inverted Residuals and Linear
+Bottlenecks", CVPR 2018 (v2).
+
+v1 replaces every convolution after the stem by a depthwise separable one (depthwise 3x3 + pointwise 1x1);
+the width multiplier ``width_mult`` (the paper's alpha) thins every layer. v2 stacks inverted residual
+blocks with linear bottlenecks and ReLU6.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..nn.conv import ConvNormAct, DepthwiseSeparableConv, LayerFactory
+from ..nn.head import ClassifierHead
+from ..nn.mobile import InvertedResidual
+from ._base import Classifier, FeatureInfo
+from ._registry import register_model
+
+PAPER_V1 = "Howard et al. 2017, MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications"
+PAPER_V2 = "Sandler et al. 2018, MobileNetV2: Inverted Residuals and Linear Bottlenecks"
+
+# v1 (paper Table 1): output channels and stride of each depthwise separable layer, grouped in stages.
+_V1_STAGES = (((64, 1),), ((128, 2), (128, 1)), ((256, 2), (256, 1)),
+              ((512, 2),) + ((512, 1),) * 5, ((1024, 2), (1024, 1)))
+# v2 (paper Table 2): expansion t, channels c, repeats n, first stride s.
+_V2_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                (6, 320, 1, 1))
+
+
+def make_divisible(v: float, divisor: int = 8) -> int:
+    """Round channels to a multiple of ``divisor`` without going more than 10% below ``v`` (MobileNet v2)."""
+    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new_v + divisor if new_v < 0.9 * v else new_v
+
+
+class _MobileNet(Classifier):
+    """Shared parts: the family's initialisation and a plain stem-stages forward."""
+
+    stem: nn.Module
+    stages: nn.Sequential
+
+    def init_weights(self) -> None:
+        """torchvision's MobileNet scheme: Kaiming-normal (fan-out) convolutions, N(0, 0.01) linear."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.stem(x))
+
+    def _sizes(self, in_chans: int, small_input: bool) -> None:
+        self.in_chans, self.small_input = in_chans, small_input
+        self.default_input_size = (in_chans, 32, 32) if small_input else (in_chans, 224, 224)
+        self.min_input_size = (in_chans, 8, 8) if small_input else (in_chans, 32, 32)
+
+
+class MobileNetV1(_MobileNet):
+    """MobileNet v1. ``small_input=True`` makes the stem and the first strided layer stride 1."""
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        width_mult: float = 1.0,
+        drop_rate: float = 0.0,
+        small_input: bool = False,
+        norm_layer: LayerFactory = nn.BatchNorm2d,
+        act_layer: LayerFactory = nn.ReLU,
+    ) -> None:
+        super().__init__()
+        self._sizes(in_chans, small_input)
+        chs = int(32 * width_mult)
+        self.stem = ConvNormAct(in_chans, chs, 3, 1 if small_input else 2, norm_layer=norm_layer,
+                                act_layer=act_layer)
+        reduction = 1 if small_input else 2
+        stages, self.feature_info = [], []
+        for i, stage in enumerate(_V1_STAGES):
+            blocks = []
+            for out, stride in stage:
+                if small_input and i == 1:
+                    stride = 1
+                out = int(out * width_mult)
+                blocks.append(DepthwiseSeparableConv(chs, out, stride, norm_layer=norm_layer, act_layer=act_layer))
+                chs, reduction = out, reduction * stride
+            stages.append(nn.Sequential(*blocks))
+            self.feature_info.append(FeatureInfo(chs, reduction, f"stages.{i}"))
+        self.stages = nn.Sequential(*stages)                   # 1024 x 7 x 7 at 224
+        self.num_features = chs
+        self.head = ClassifierHead(chs, num_classes, drop_rate=drop_rate)
+        self.init_weights()
+
+
+class MobileNetV2(_MobileNet):
+    """MobileNet v2. ``small_input=True`` makes the stem and the first stride-2 stage stride 1."""
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        width_mult: float = 1.0,
+        drop_rate: float = 0.2,
+        small_input: bool = False,
+        norm_layer: LayerFactory = nn.BatchNorm2d,
+        act_layer: LayerFactory = nn.ReLU6,
+    ) -> None:
+        super().__init__()
+        self._sizes(in_chans, small_input)
+        chs = make_divisible(32 * width_mult)
+        self.stem = ConvNormAct(in_chans, chs, 3, 1 if small_input else 2, norm_layer=norm_layer,
+                                act_layer=act_layer)
+        reduction = 1 if small_input else 2
+        stages, self.feature_info = [], []
+        for i, (t, c, n, s) in enumerate(_V2_SETTINGS):
+            if small_input and i == 1:
+                s = 1
+            out = make_divisible(c * width_mult)
+            blocks = []
+            for j in range(n):
+                blocks.append(InvertedResidual(chs, out, s if j == 0 else 1, t, norm_layer, act_layer))
+                chs = out
+            reduction *= s
+            stages.append(nn.Sequential(*blocks))
+            self.feature_info.append(FeatureInfo(chs, reduction, f"stages.{i}"))
+        last = make_divisible(1280 * max(1.0, width_mult))
+        stages.append(ConvNormAct(chs, last, 1, norm_layer=norm_layer, act_layer=act_layer))
+        self.feature_info.append(FeatureInfo(last, reduction, f"stages.{len(stages) - 1}"))
+        self.stages = nn.Sequential(*stages)                   # 1280 x 7 x 7 at 224
+        self.num_features = last
+        self.head = ClassifierHead(last, num_classes, drop_rate=drop_rate)
+        self.init_weights()
+
+
+@register_model(family="mobilenet", paper=PAPER_V1)
+def mobilenet_v1(**kwargs) -> MobileNetV1:
+    """MobileNet v1 (``width_mult`` = the paper's alpha; 1.0 has 4.2M parameters)."""
+    return MobileNetV1(**kwargs)
+
+
+@register_model(family="mobilenet", paper=PAPER_V2, torchvision="mobilenet_v2")
+def mobilenet_v2(**kwargs) -> MobileNetV2:
+    """MobileNet v2 (``width_mult`` scales every layer; 1.0 has 3.5M parameters)."""
+    return MobileNetV2(**kwargs)

@@ -1,0 +1,128 @@
+"""ResNet.
+
+Paper: He, Zhang, Ren & Sun, "Deep Residual Learning for Image Recognition", CVPR 2016.
+
+A 7x7/2 stem and a 3x3/2 max-pool, then four stages of residual blocks (64, 128, 256, 512 planes; each
+stage after the first halves the resolution), global average pooling and one linear layer. Shortcuts are
+identities, with a strided 1x1 projection where the shape changes. ResNet-18/34 use two-conv basic blocks,
+ResNet-50/101/152 1x1-3x3-1x1 bottlenecks (stride on the 3x3, as torchvision's "v1.5").
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from ..nn.conv import ConvNormAct, LayerFactory
+from ..nn.head import ClassifierHead
+from ..nn.residual import BasicBlock, Bottleneck
+from ._base import Classifier, FeatureInfo
+from ._registry import register_model
+
+PAPER = "He et al. 2016, Deep Residual Learning for Image Recognition"
+
+
+class ResNet(Classifier):
+    """ResNet. ``small_input=True`` uses a 3x3/1 stem without max-pool (the paper's CIFAR-style stem)."""
+
+    def __init__(
+        self,
+        block: type[BasicBlock | Bottleneck],
+        layers: tuple[int, int, int, int],
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        drop_rate: float = 0.0,
+        small_input: bool = False,
+        zero_init_residual: bool = False,
+        norm_layer: LayerFactory = nn.BatchNorm2d,
+        act_layer: LayerFactory = nn.ReLU,
+    ) -> None:
+        super().__init__()
+        self.in_chans, self.small_input = in_chans, small_input
+        self.zero_init_residual = zero_init_residual
+        self.default_input_size = (in_chans, 32, 32) if small_input else (in_chans, 224, 224)
+        self.min_input_size = (in_chans, 8, 8) if small_input else (in_chans, 32, 32)
+        if small_input:
+            self.stem = nn.Sequential(OrderedDict(
+                conv=ConvNormAct(in_chans, 64, 3, 1, norm_layer=norm_layer, act_layer=act_layer),
+            ))
+        else:
+            self.stem = nn.Sequential(OrderedDict(
+                conv=ConvNormAct(in_chans, 64, 7, 2, 3, norm_layer=norm_layer, act_layer=act_layer),
+                pool=nn.MaxPool2d(3, 2, 1),                                   # 64 x 56 x 56 at 224
+            ))
+        stem_reduction = 1 if small_input else 4
+        chs, self.feature_info = 64, []
+        for i, (planes, n) in enumerate(zip((64, 128, 256, 512), layers, strict=True)):
+            stride = 1 if i == 0 else 2
+            blocks = []
+            for j in range(n):
+                blocks.append(block(chs, planes, stride if j == 0 else 1, norm_layer, act_layer))
+                chs = planes * block.expansion
+            self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
+            self.feature_info.append(FeatureInfo(chs, stem_reduction * 2**i, f"layer{i + 1}"))
+        self.num_features = chs                                              # 512 or 2048 x 7 x 7 at 224
+        self.head = ClassifierHead(chs, num_classes, drop_rate=drop_rate)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """torchvision's scheme: Kaiming-normal (fan-out) convolutions, BN weight 1 and bias 0.
+
+        With ``zero_init_residual`` the last BN of each block starts at 0, so every block starts as an
+        identity (Goyal et al. 2017).
+        """
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                m.reset_parameters()
+        if self.zero_init_residual:
+            for m in self.modules():
+                last = getattr(m, "conv3", None) if isinstance(m, Bottleneck) else getattr(m, "conv2", None)
+                if isinstance(m, (BasicBlock, Bottleneck)) and hasattr(last, "bn"):
+                    nn.init.zeros_(last.bn.weight)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        x = self.layer1(x)
+        x = self.layer2(x)
+        x = self.layer3(x)
+        return self.layer4(x)
+
+
+_reg = dict(family="resnet", paper=PAPER)
+
+
+@register_model(**_reg, torchvision="resnet18")
+def resnet18(**kwargs) -> ResNet:
+    """ResNet-18: basic blocks [2, 2, 2, 2]."""
+    return ResNet(BasicBlock, (2, 2, 2, 2), **kwargs)
+
+
+@register_model(**_reg, torchvision="resnet34")
+def resnet34(**kwargs) -> ResNet:
+    """ResNet-34: basic blocks [3, 4, 6, 3]."""
+    return ResNet(BasicBlock, (3, 4, 6, 3), **kwargs)
+
+
+@register_model(**_reg, torchvision="resnet50")
+def resnet50(**kwargs) -> ResNet:
+    """ResNet-50: bottlenecks [3, 4, 6, 3]."""
+    return ResNet(Bottleneck, (3, 4, 6, 3), **kwargs)
+
+
+@register_model(**_reg, torchvision="resnet101")
+def resnet101(**kwargs) -> ResNet:
+    """ResNet-101: bottlenecks [3, 4, 23, 3]."""
+    return ResNet(Bottleneck, (3, 4, 23, 3), **kwargs)
+
+
+@register_model(**_reg, torchvision="resnet152")
+def resnet152(**kwargs) -> ResNet:
+    """ResNet-152: bottlenecks [3, 8, 36, 3]."""
+    return ResNet(Bottleneck, (3, 8, 36, 3), **kwargs)

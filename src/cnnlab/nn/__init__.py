@@ -1,0 +1,16 @@
+"""Building blocks of cnnlab's architectures and the weight-initialisation schemes."""
+
+from .conv import ConvNormAct, DepthwiseSeparableConv, same_padding
+from .dense import DenseBlock, DenseLayer, NormActConv, Transition
+from .head import ClassifierHead
+from .inception import InceptionAux, InceptionModule
+from .init import SCHEMES as INIT_SCHEMES
+from .init import init_weights, parse_init
+from .mobile import InvertedResidual
+from .residual import BasicBlock, Bottleneck
+
+__all__ = [
+    "BasicBlock", "Bottleneck", "ClassifierHead", "ConvNormAct", "DenseBlock", "DenseLayer",
+    "DepthwiseSeparableConv", "INIT_SCHEMES", "InceptionAux", "InceptionModule", "InvertedResidual",
+    "NormActConv", "Transition", "init_weights", "parse_init", "same_padding",
+]

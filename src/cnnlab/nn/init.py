@@ -1,0 +1,116 @@
+"""Weight-initialisation schemes, selectable by name when a model is created.
+
+``create_model(name, init="kaiming_normal")`` or ``init="normal:std=0.02"`` or ``init="file:weights.safetensors"``.
+
+Schemes (they apply to the weights of every convolution and linear layer; biases are set to 0 and
+batch-norm layers to weight 1, bias 0, except for ``pytorch``, which restores PyTorch's own defaults):
+
+- ``default``: the family's own scheme from its paper or torchvision (what a model gets when nothing is asked);
+- ``pytorch``: each layer's ``reset_parameters()``: for conv and linear layers, weights and biases drawn from
+  ``U(-sqrt(k), sqrt(k))`` with ``k = groups / (C_in * prod(kernel_size))`` (linear: ``k = 1 / in_features``);
+- ``uniform`` (``a``, ``b``), ``normal`` (``mean``, ``std``), ``constant`` (``value``);
+- ``xavier_uniform`` / ``xavier_normal`` (Glorot & Bengio 2010; ``gain``);
+- ``kaiming_uniform`` / ``kaiming_normal`` (He et al. 2015; ``mode`` fan_in|fan_out, ``nonlinearity``);
+- ``file``: weights from a file (``file:PATH``; a cnnlab or torchvision state dict, safetensors or a
+  ``torch.save`` file read with ``weights_only=True``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from ..errors import CnnlabError, unknown_name
+
+_WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear)
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)
+
+
+def _weights_fn(fn: Callable[..., Any], **defaults: Any) -> Callable[..., None]:
+    def apply(model: nn.Module, **kwargs: Any) -> None:
+        args = {**defaults, **kwargs}
+        for m in model.modules():
+            if isinstance(m, _WEIGHTED):
+                fn(m.weight, **args)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, _NORMS) and getattr(m, "weight", None) is not None:
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    return apply
+
+
+def _pytorch_default(model: nn.Module) -> None:
+    for m in model.modules():
+        if m is not model and hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+
+
+def _from_file(model: nn.Module, path: str) -> None:
+    from ..models._torchvision import load_weights_file
+
+    load_weights_file(model, path)
+
+
+SCHEMES: dict[str, Callable[..., None]] = {
+    "pytorch": _pytorch_default,
+    "uniform": _weights_fn(nn.init.uniform_, a=-0.05, b=0.05),
+    "normal": _weights_fn(nn.init.normal_, mean=0.0, std=0.01),
+    "constant": _weights_fn(nn.init.constant_, val=0.0),
+    "xavier_uniform": _weights_fn(nn.init.xavier_uniform_),
+    "xavier_normal": _weights_fn(nn.init.xavier_normal_),
+    "kaiming_uniform": _weights_fn(nn.init.kaiming_uniform_, mode="fan_in", nonlinearity="relu"),
+    "kaiming_normal": _weights_fn(nn.init.kaiming_normal_, mode="fan_out", nonlinearity="relu"),
+    "file": _from_file,
+}
+_ALIASES = {"xavier": "xavier_uniform", "glorot": "xavier_uniform", "kaiming": "kaiming_normal",
+            "he": "kaiming_normal", "value": "val"}
+
+
+def parse_init(spec: str) -> tuple[str, dict[str, Any]]:
+    """Parse ``"normal:std=0.02,mean=0"`` into ``("normal", {"std": 0.02, "mean": 0.0})``.
+
+    ``"file:PATH"`` keeps the path whole.
+    """
+    name, _, rest = spec.partition(":")
+    name = _ALIASES.get(name.strip(), name.strip())
+    if name == "file":
+        if not rest:
+            raise CnnlabError("init 'file' needs a path: use init='file:PATH'")
+        return name, {"path": rest}
+    kwargs: dict[str, Any] = {}
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise CnnlabError(f"init argument '{item}' is not key=value (example: 'normal:std=0.02')")
+        key = _ALIASES.get(key.strip(), key.strip())
+        try:
+            kwargs[key] = float(value)
+        except ValueError:
+            kwargs[key] = value.strip()
+    return name, kwargs
+
+
+def init_weights(model: nn.Module, scheme: str = "pytorch", **kwargs: Any) -> nn.Module:
+    """Re-initialise ``model`` in place with a named scheme (see the module docstring); returns it.
+
+    ``scheme`` may carry its arguments: ``init_weights(model, "uniform:a=-0.1,b=0.1")``.
+    """
+    name, parsed = parse_init(scheme)
+    kwargs = {**parsed, **kwargs}
+    if name == "default":
+        reset = getattr(model, "init_weights", None)
+        if reset is None:
+            raise CnnlabError(f"{type(model).__name__} has no family default init; pick a named scheme")
+        reset()
+        return model
+    if name not in SCHEMES:
+        raise unknown_name("init scheme", name, [*SCHEMES, "default"])
+    try:
+        SCHEMES[name](model, **kwargs)
+    except TypeError as e:
+        raise CnnlabError(f"init '{name}' got unsupported arguments {sorted(kwargs)}: {e}") from None
+    return model
