@@ -96,7 +96,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             "params": sum(r.params for r in s.rows),  # parameters used at inference (no auxiliary heads)
             "macs": s.total_macs,
             "input_size": list(model.default_input_size), "min_input_size": list(model.min_input_size),
-            "torchvision": meta.torchvision, "paper": meta.paper,
+            # small_input changes the stem, so torchvision's weights no longer fit
+            "torchvision": None if args.small_input else meta.torchvision, "paper": meta.paper,
         })
     if args.format == "json":
         print(json.dumps(records, indent=2))
@@ -104,7 +105,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     size = lambda v: "x".join(map(str, v))  # noqa: E731
     rows = [[r["name"], human(r["params"]), human(r["macs"]), size(r["input_size"]), size(r["min_input_size"]),
              "yes" if r["torchvision"] else "-", r["paper"]] for r in records]
-    print(format_table(["model", "params", "MACs", "input", "min input", "torchvision", "paper"], rows,
+    print(format_table(["model", "params", "MACs", "input", "min input", "tv weights", "paper"], rows,
                        [False, True, True, False, False, False, False]))
     print("\nparams and MACs at the default input, in eval mode (GoogLeNet's training-only auxiliary "
           "classifiers are not counted).")

@@ -5,6 +5,8 @@ For one axis of size ``n`` with kernel ``k``, stride ``s``, dilation ``d`` and p
     effective kernel  k_eff = d * (k - 1) + 1
     output            floor((n + p_lo + p_hi - k_eff) / s) + 1     (ceil instead of floor with ceil_mode)
 
+and the layer is impossible when that is less than 1 (the kernel does not fit in the padded input).
+
 Padding is one number (all sides), two (vertical, horizontal) or four (top, bottom, left, right).
 Asymmetric padding is what ``F.pad`` followed by an unpadded layer computes; pooling with ``ceil_mode``
 follows PyTorch's rule that the last window must start inside the input or its left padding.
@@ -83,9 +85,14 @@ def _input(input_size: str | Sequence[int]) -> Shape:
 
 
 def axis_output(
-    n: int, k: int, s: int, p_lo: int, p_hi: int, d: int = 1, ceil_mode: bool = False, axis: str = "height"
+    n: int, k: int, s: int, p_lo: int, p_hi: int, d: int = 1, ceil_mode: bool = False, axis: str = "height",
+    explicit_padding: bool = False,
 ) -> int:
-    """Output length along one axis; raises :class:`ShapeArithmeticError` with the reason if impossible."""
+    """Output length along one axis; raises :class:`ShapeArithmeticError` with the reason if impossible.
+
+    ``explicit_padding``: the padding was applied to the input beforehand (``F.pad``), so with ``ceil_mode``
+    a window may start anywhere in it; otherwise it is the layer's own (symmetric) padding.
+    """
     if k < 1:
         raise ShapeArithmeticError(f"kernel must be at least 1, got {k}")
     if s < 1:
@@ -94,16 +101,16 @@ def axis_output(
         raise ShapeArithmeticError(f"dilation must be at least 1, got {d}")
     k_eff = d * (k - 1) + 1
     padded = n + p_lo + p_hi
-    if k_eff > padded:
+    # PyTorch's formula; with ceil_mode a last, partial window may hang over the end of the input
+    out = (padded - k_eff + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= n + p_lo + (p_hi if explicit_padding else 0):
+        out -= 1  # the last window must start inside the input or its left padding
+    if out < 1:
         what = f"kernel {k}" if d == 1 else f"kernel {k} with dilation {d} (effective {k_eff})"
         raise ShapeArithmeticError(
             f"{what} is larger than the padded {axis} {padded} ({n} + padding {p_lo + p_hi}); "
             f"use a smaller kernel or more padding"
         )
-    span = padded - k_eff
-    out = (-(-span // s) if ceil_mode else span // s) + 1
-    if ceil_mode and (out - 1) * s >= n + p_lo + (p_hi if p_lo != p_hi else 0):
-        out -= 1  # PyTorch: the last window must start inside the input or its left padding
     return out
 
 
@@ -151,11 +158,12 @@ def pool_output_shape(
     top, bottom, left, right = _padding(padding)
     if kind == "avg" and (dh, dw) != (1, 1):
         raise ShapeArithmeticError("average pooling has no dilation; use dilation 1 or max pooling")
-    for lo, hi, k, d in ((top, bottom, kh, dh), (left, right, kw, dw)):
-        if lo == hi and lo > (d * (k - 1) + 1) // 2:
+    explicit = (top, left) != (bottom, right)  # asymmetric: F.pad, then an unpadded pool
+    for lo, k in ((top, kh), (left, kw)):
+        if not explicit and lo > k // 2:
             raise ShapeArithmeticError(
                 f"pooling padding {lo} is more than half the kernel ({k}); PyTorch refuses it: use padding "
-                f"<= {(d * (k - 1) + 1) // 2}"
+                f"<= {k // 2}, or pad explicitly (asymmetric padding)"
             )
-    return Shape(axis_output(h, kh, sh, top, bottom, dh, ceil_mode, "height"),
-                 axis_output(w, kw, sw, left, right, dw, ceil_mode, "width"), c)
+    return Shape(axis_output(h, kh, sh, top, bottom, dh, ceil_mode, "height", explicit),
+                 axis_output(w, kw, sw, left, right, dw, ceil_mode, "width", explicit), c)

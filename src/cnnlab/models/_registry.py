@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -54,8 +55,10 @@ def register_model(family: str, paper: str, torchvision: str | None = None, note
 
 
 def list_models(pattern: str = "*") -> list[str]:
-    """Registered model names matching a shell-style ``pattern`` (``"resnet*"``), sorted."""
-    return sorted(n for n in _builders if fnmatch.fnmatch(n, pattern))
+    """Registered model names matching a shell-style ``pattern`` (``"resnet*"``), in natural order
+    (resnet18 before resnet101)."""
+    natural = lambda n: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", n)]  # noqa: E731
+    return sorted((n for n in _builders if fnmatch.fnmatch(n, pattern)), key=natural)
 
 
 def model_meta(name: str) -> ModelMeta:

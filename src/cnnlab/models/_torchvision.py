@@ -2,9 +2,11 @@
 
 cnnlab names its modules for readability (``stem.conv.conv``, ``layer1.0.conv1.bn``), so keys differ from
 torchvision's (``conv1``, ``layer1.0.bn1``). Both libraries register parameters in forward order, so the
-i-th tensor of a torchvision state dict is the i-th tensor of the matching cnnlab model; the loader pairs
-them by position and checks every pair's shape and kind (weight, bias, running_mean, ...). A wrong
-pairing cannot pass silently: equivalence with torchvision's outputs is tested for every architecture.
+i-th tensor of torchvision's model is the i-th tensor of the matching cnnlab model. The loader puts the
+file's keys in that order (from torchvision's own model, built on the meta device: files such as
+safetensors do not keep the order), pairs them by position and checks every pair's shape and kind
+(weight, bias, running_mean, ...). A wrong pairing cannot pass silently: equivalence with torchvision's
+outputs is tested for every architecture.
 
 Files are read with ``torch.load(weights_only=True)`` or from safetensors; never as an arbitrary pickle.
 """
@@ -93,8 +95,9 @@ def load_torchvision_weights(
     else:
         theirs = read_state_dict(path_or_state_dict)
     ours = model.state_dict()
-    name = getattr(getattr(model, "meta", None), "name", type(model).__name__)
-    our_keys, their_keys = list(ours), list(theirs)
+    meta = getattr(model, "meta", None)
+    name = getattr(meta, "name", type(model).__name__)
+    our_keys, their_keys = list(ours), _canonical_order(theirs, getattr(meta, "torchvision", None), name)
     missing, unexpected = [], []
     if len(our_keys) != len(their_keys):  # reconcile optional auxiliary heads
         opt = lambda keys: [k for k in keys if k.startswith(_OPTIONAL_PREFIXES)]  # noqa: E731
@@ -131,21 +134,39 @@ def load_torchvision_weights(
     return LoadResult(sorted(set(result.missing_keys)), unexpected)
 
 
+def _canonical_order(state: Mapping[str, torch.Tensor], tv_name: str | None, name: str) -> list[str]:
+    """The file's keys in torchvision's registration order (the file's own order if there is no equivalent)."""
+    if tv_name is None:
+        return list(state)
+    import torchvision
+
+    kwargs = {"aux_logits": any(k.startswith(_OPTIONAL_PREFIXES) for k in state), "init_weights": False} \
+        if tv_name == "googlenet" else {}
+    with torch.device("meta"):
+        reference = list(getattr(torchvision.models, tv_name)(**kwargs).state_dict())
+    if set(reference) != set(state):
+        unknown = sorted(set(state) - set(reference))[:2] or sorted(set(reference) - set(state))[:2]
+        raise WeightsError(
+            f"the weights do not have torchvision {tv_name}'s keys (first differences: {unknown}): they are for "
+            f"another architecture{_guess_architecture(state)}"
+        )
+    return reference
+
+
 def _guess_architecture(state: Mapping[str, torch.Tensor]) -> str:
     """' (it looks like NAME)' when the tensor shapes match a registered model, else ''."""
     from ._registry import _builders
 
-    shapes = [tuple(v.shape) for v in state.values()]
-    num_classes = shapes[-1][0] if shapes and shapes[-1] else 1000
+    shapes = sorted(tuple(v.shape) for k, v in state.items() if not k.startswith(_OPTIONAL_PREFIXES))
+    fc = [v for k, v in state.items() if k.endswith("fc.weight") or k.endswith("classifier.6.weight")]
+    num_classes = fc[-1].shape[0] if fc else 1000
     for name, builder in _builders.items():
         try:
             with torch.device("meta"):
                 m = builder(num_classes=num_classes, **({"aux_logits": False} if "googlenet" in name else {}))
         except Exception:
             continue
-        cand = [tuple(v.shape) for k, v in m.state_dict().items()]
-        stripped = [tuple(v.shape) for k, v in state.items() if not k.startswith(_OPTIONAL_PREFIXES)]
-        if cand in (shapes, stripped):
+        if sorted(tuple(v.shape) for v in m.state_dict().values()) == shapes:
             return f" (it looks like {name})"
     return ""
 

@@ -1,0 +1,96 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cnnlab.cli import build_parser, main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_shape_prints_the_output_size_and_the_arithmetic(capsys):
+    code, out, _ = run(capsys, "shape", "--input", "224x224x3", "--kernel", "3", "--stride", "1", "--padding", "0",
+                       "--dilation", "1", "--filters", "32")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "222x222x32"
+    assert "floor((224 + 0 + 0 - 1*(3-1) - 1) / 1) + 1 = 222" in lines[1]
+    assert "parameters 896" in out
+
+
+def test_shape_padding_forms_and_pooling(capsys):
+    assert run(capsys, "shape", "--input", "10x10x1", "--kernel", "3", "--padding", "1", "0")[1].startswith("10x8x1")
+    out = run(capsys, "shape", "--input", "10x10x1", "--kernel", "3", "--padding", "0", "2", "1", "0")[1]
+    assert out.startswith("10x9x1")
+    out = run(capsys, "shape", "--input", "112x112x64", "--pool", "max", "--kernel", "3", "--stride", "2",
+              "--padding", "1")[1]
+    assert out.startswith("56x56x64")
+    assert run(capsys, "shape", "--input", "7x7x8", "--pool", "avg", "--kernel", "2", "--ceil-mode")[1].startswith(
+        "4x4x8")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["shape", "--input", "5x5x3", "--kernel", "7"], "kernel 7 is larger than the padded height 5"),
+    (["shape", "--input", "8x8x3", "--stride", "0"], "stride must be at least 1"),
+    (["shape", "--input", "8x8x3", "--padding", "1", "2", "3"], "1, 2 (vertical, horizontal) or 4"),
+    (["shape", "--input", "8x8x3", "--ceil-mode"], "--ceil-mode applies to pooling only"),
+    (["summary", "resnt18"], "unknown model 'resnt18'; did you mean 'resnet18'"),
+    (["summary", "resnet18", "--input-size", "3x16x16"], "at least 32x32"),
+    (["summary", "resnet18", "--input-size", "16x16"], "CxHxW"),
+    (["models", "nothing*"], "no model matches"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_usage_errors_exit_2_with_one_line(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["shape", "--kernel", "3"])  # --input is required
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--input" in err
+
+
+def test_models_lists_every_architecture_with_size_and_paper(capsys):
+    code, out, _ = run(capsys, "models")
+    assert code == 0
+    assert "resnet18" in out and "11.69M" in out and "He et al. 2016" in out and "3x63x63" in out
+    records = json.loads(run(capsys, "models", "--format", "json")[1])
+    by_name = {r["name"]: r for r in records}
+    assert by_name["googlenet"]["params"] == 6_624_904  # inference parameters, no auxiliary heads
+    assert by_name["vgg16"]["macs"] == 15_470_264_320
+    small = json.loads(run(capsys, "models", "resnet*", "--small-input", "--format", "json")[1])
+    assert all(r["min_input_size"] == [3, 8, 8] for r in small)
+
+
+def test_summary_table_json_and_csv(capsys):
+    code, out, _ = run(capsys, "summary", "resnet18", "--input-size", "3x224x224")
+    assert code == 0
+    assert "stem.conv.conv" in out and "11,689,512" in out and "1,814,073,344" in out
+    data = json.loads(run(capsys, "summary", "lenet5", "--format", "json")[1])
+    assert data["total_params"] == 61_706 and data["rows"][0]["output_shape"] == [6, 28, 28]
+    csv_out = run(capsys, "summary", "lenet5", "--format", "csv")[1].splitlines()
+    assert csv_out[0].startswith("name,type,kernel") and csv_out[1].startswith("features.c1.conv,Conv2d,5x5")
+    out = run(capsys, "summary", "resnet18", "--input-size", "1x28x28", "--small-input", "--num-classes", "10")[1]
+    assert "1x28x28" in out
+
+
+def test_every_command_has_help():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    for name, p in sub.choices.items():
+        text = p.format_help()
+        assert "examples:" in text, name
+
+
+def test_console_script_runs():
+    result = subprocess.run([sys.executable, "-m", "cnnlab", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "models" in result.stdout and "shape" in result.stdout

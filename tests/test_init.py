@@ -1,0 +1,106 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import cnnlab
+from cnnlab.errors import CnnlabError, UnknownNameError
+from cnnlab.nn import init_weights, parse_init
+
+
+def _weights(model, kind):
+    return [m for m in model.modules() if isinstance(m, kind)]
+
+
+def test_pytorch_default_draws_conv_weights_from_uniform_sqrt_k():
+    """k = groups / (C_in * prod(kernel_size)): all weights within +-sqrt(k), spread like U(-sqrt k, sqrt k)."""
+    model = cnnlab.create_model("mobilenet_v1", num_classes=10, init="pytorch")  # has grouped convolutions
+    convs = _weights(model, nn.Conv2d)
+    assert any(c.groups > 1 for c in convs)
+    for conv in convs:
+        k = conv.groups / (conv.in_channels * math.prod(conv.kernel_size))
+        bound = math.sqrt(k)
+        w = conv.weight.detach()
+        assert w.abs().max() <= bound
+        if w.numel() >= 10_000:
+            # uniform on [-b, b]: mean 0, variance b^2 / 3, and close to the bound at the extremes
+            assert abs(w.mean()) < 0.02 * bound
+            assert w.var().item() == pytest.approx(bound**2 / 3, rel=0.05)
+            assert w.abs().max() > 0.99 * bound
+            # Kolmogorov-Smirnov distance to the uniform CDF
+            sorted_w = (w.flatten().sort().values + bound) / (2 * bound)
+            ecdf = torch.arange(1, sorted_w.numel() + 1) / sorted_w.numel()
+            assert (ecdf - sorted_w).abs().max() < 0.02
+
+
+def test_pytorch_default_draws_linear_weights_with_k_one_over_in_features():
+    model = cnnlab.create_model("vgg11", small_input=True, num_classes=10, init="pytorch")
+    for lin in _weights(model, nn.Linear):
+        bound = 1 / math.sqrt(lin.in_features)
+        w = lin.weight.detach()
+        assert w.abs().max() <= bound
+        assert w.var().item() == pytest.approx(bound**2 / 3, rel=0.05)
+        assert lin.bias.abs().max() <= bound
+
+
+def test_named_schemes():
+    model = cnnlab.create_model("resnet18", small_input=True, num_classes=10)
+    conv = model.layer3[0].conv1.conv
+    fan_in = conv.weight[0].numel()
+    fan_out = conv.weight.shape[0] * conv.weight[0, 0].numel()
+
+    init_weights(model, "uniform:a=-0.1,b=0.3")
+    assert conv.weight.min() >= -0.1 and conv.weight.max() <= 0.3
+    assert conv.weight.mean().item() == pytest.approx(0.1, abs=0.005)
+    init_weights(model, "normal", mean=0.5, std=0.02)
+    assert conv.weight.mean().item() == pytest.approx(0.5, abs=0.002)
+    assert conv.weight.std().item() == pytest.approx(0.02, rel=0.05)
+    init_weights(model, "constant:value=0.25")
+    assert torch.all(conv.weight == 0.25)
+    init_weights(model, "xavier_normal")
+    assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / (fan_in + fan_out)), rel=0.05)
+    init_weights(model, "kaiming_normal")  # fan_out, relu gain
+    assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / fan_out), rel=0.05)
+    init_weights(model, "kaiming_uniform:mode=fan_in")
+    assert conv.weight.abs().max() <= math.sqrt(6 / fan_in)
+    assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / fan_in), rel=0.05)
+    # biases and batch norm are reset with the named schemes
+    bn = model.layer3[0].conv1.bn
+    assert torch.all(bn.weight == 1) and torch.all(bn.bias == 0)
+    assert torch.all(model.get_classifier().bias == 0)
+
+
+def test_default_is_the_family_scheme_and_can_be_restored():
+    model = cnnlab.create_model("vgg11", small_input=True, num_classes=10)
+    lin = model.get_classifier()
+    assert lin.weight.std().item() == pytest.approx(0.01, rel=0.1)  # torchvision's VGG: N(0, 0.01)
+    init_weights(model, "constant:val=1")
+    init_weights(model, "default")
+    assert lin.weight.std().item() == pytest.approx(0.01, rel=0.1)
+    lenet = cnnlab.create_model("lenet5")
+    c5 = lenet.features.c5.conv
+    assert c5.weight.abs().max() <= 2.4 / (16 * 25)  # the paper's U(-2.4/F_in, 2.4/F_in)
+
+
+def test_init_from_a_file_round_trips(tmp_path):
+    from safetensors.torch import save_file
+
+    a = cnnlab.create_model("lenet5")
+    save_file(a.state_dict(), tmp_path / "lenet.safetensors")
+    b = cnnlab.create_model("lenet5", init=f"file:{tmp_path / 'lenet.safetensors'}")
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert ka == kb and torch.equal(va, vb)
+
+
+def test_bad_init_specs_are_clear_errors():
+    model = cnnlab.create_model("lenet5")
+    with pytest.raises(UnknownNameError, match="unknown init scheme 'gaussian'"):
+        init_weights(model, "gaussian")
+    with pytest.raises(CnnlabError, match="not key=value"):
+        init_weights(model, "normal:0.02")
+    with pytest.raises(CnnlabError, match="unsupported arguments"):
+        init_weights(model, "normal:sigma=0.1")
+    with pytest.raises(CnnlabError, match="needs a path"):
+        parse_init("file")
+    assert parse_init("kaiming:mode=fan_in") == ("kaiming_normal", {"mode": "fan_in"})

@@ -1,0 +1,211 @@
+"""Registry-driven tests: every registered model is tested the moment it is registered."""
+
+import pytest
+import torch
+import torchvision
+
+import cnnlab
+from cnnlab.errors import InputSizeError
+from cnnlab.models import InceptionOutputs
+
+from .conftest import build, build_meta
+
+MODELS = cnnlab.list_models()
+TORCHVISION = [n for n in MODELS if cnnlab.model_meta(n).torchvision]
+SMALL = [n for n in MODELS if n != "lenet5"]  # lenet5's small_input is its 28x28 form, tested below
+
+
+def _logits(out):
+    return out.logits if isinstance(out, InceptionOutputs) else out
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("small", [False, True])
+def test_forward_backward_every_parameter_gets_a_gradient(name, small):
+    model = build(name, num_classes=7, in_chans=1, small_input=small)
+    _, h, w = model.min_input_size
+    x = torch.randn(2, 1, h, w)
+    out = model(x)
+    outputs = [o for o in out if o is not None] if isinstance(out, InceptionOutputs) else [out]
+    assert all(o.shape == (2, 7) for o in outputs)
+    assert all(torch.isfinite(o).all() for o in outputs)
+    sum(o.square().mean() for o in outputs).backward()
+    no_grad = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not no_grad, f"parameters without a finite gradient: {no_grad[:5]}"
+    assert all(p.grad.abs().sum() > 0 for n, p in model.named_parameters() if "head.fc" in n)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_head_contract(name):
+    model = build(name, num_classes=5, small_input=name != "lenet5").eval()
+    c, h, w = model.default_input_size
+    x = torch.randn(2, c, h, w)
+    with torch.no_grad():
+        features = model.forward_features(x)
+        assert features.dim() == 4 and features.shape[1] == model.num_features
+        assert torch.equal(model(x), model.forward_head(features))
+        pre = model.forward_head(features, pre_logits=True)
+        assert pre.shape == (2, model.head_hidden_size)
+        assert torch.equal(model.get_classifier()(pre), model(x))
+    assert model.get_classifier().out_features == model.num_classes == 5
+    model.reset_classifier(3)
+    assert model.num_classes == 3 and model.get_classifier().out_features == 3
+    with torch.no_grad():
+        assert model(x).shape == (2, 3)
+    model.reset_classifier(0)  # a pure feature extractor
+    with torch.no_grad():
+        assert model(x).shape == (2, model.head_hidden_size)
+
+
+def _stage_outputs(model, size):
+    modules = dict(model.named_modules())
+    seen, handles = {}, []
+    for info in model.feature_info:
+        hook = lambda m, i, o, key=info.module: seen.setdefault(key, o)  # noqa: E731
+        handles.append(modules[info.module].register_forward_hook(hook))
+    model(torch.zeros(1, model.in_chans, size, size, device="meta"))
+    for h in handles:
+        h.remove()
+    return seen
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("small", [False, True])
+def test_feature_info_names_real_stages_with_their_channels_and_reduction(name, small):
+    model = build_meta(name, small_input=small).eval()
+    assert model.feature_info[-1].num_chs == model.num_features
+    if model.fixed_input_size:
+        seen = _stage_outputs(model, model.min_input_size[-1])
+        assert [seen[i.module].shape[1] for i in model.feature_info] == [i.num_chs for i in model.feature_info]
+        return
+    # the reduction is the cumulative stride: growing the input by 512 px grows a stage by 512 / reduction
+    small_out, big_out = _stage_outputs(model, 320), _stage_outputs(model, 832)
+    for info in model.feature_info:
+        out = small_out[info.module]
+        assert out.shape[1] == info.num_chs == info["num_chs"], info
+        assert 512 // (big_out[info.module].shape[-1] - out.shape[-1]) == info.reduction, info
+    reductions = [i.reduction for i in model.feature_info]
+    assert reductions == sorted(reductions)
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("small", [False, True])
+def test_declared_minimum_input_size_is_real(name, small):
+    model = build_meta(name, small_input=small).eval()
+    c, h, w = model.min_input_size
+    assert model(torch.zeros(1, c, h, w, device="meta")).shape[-1] == 1000 if "lenet" not in name else True
+    with pytest.raises(InputSizeError, match=rf"{h}x{w}"):
+        model(torch.zeros(1, c, h - 1, w - 1, device="meta"))
+    with pytest.raises(InputSizeError, match="input channel"):
+        model(torch.zeros(1, c + 1, h, w, device="meta"))
+    # the minimum is tight: below it, the backbone itself breaks, or the last feature map would be
+    # smaller than one unit per reduction step
+    if model.fixed_input_size:
+        return
+    reduction = model.feature_info[-1].reduction
+    assert h >= reduction or model.forward_features(torch.zeros(1, c, h, w, device="meta")).shape[-1] >= 1
+    if h > reduction:
+        with pytest.raises(RuntimeError):
+            model.forward_features(torch.zeros(1, c, h - 1, w - 1, device="meta"))
+    else:
+        assert h == reduction
+
+
+def test_small_input_runs_at_28_and_32_pixels():
+    for name in SMALL:
+        model = build_meta(name, in_chans=1, num_classes=10, small_input=True).eval()
+        for size in (28, 32):
+            assert model(torch.zeros(2, 1, size, size, device="meta")).shape == (2, 10), (name, size)
+    lenet = build("lenet5", small_input=True).eval()
+    assert lenet(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
+    with pytest.raises(InputSizeError, match="exactly 28x28"):
+        lenet(torch.zeros(1, 1, 32, 32))
+
+
+def test_lenet5_takes_exactly_32x32_and_says_how_to_use_28x28():
+    model = build("lenet5")
+    assert model(torch.zeros(1, 1, 32, 32)).shape == (1, 10)
+    with pytest.raises(InputSizeError, match="exactly 32x32.*small_input=True"):
+        model(torch.zeros(1, 1, 28, 28))
+
+
+# parameter counts at the ImageNet configuration, equal to torchvision's, without any forward pass
+
+@pytest.mark.parametrize("name", TORCHVISION)
+def test_parameter_count_equals_torchvision(name):
+    tv_name = cnnlab.model_meta(name).torchvision
+    kwargs = {"aux_logits": False} if name == "googlenet" else {}
+    with torch.device("meta"):
+        ours = cnnlab.create_model(name, **kwargs)
+        theirs = getattr(torchvision.models, tv_name)(**kwargs)
+    n_ours = sum(p.numel() for p in ours.parameters())
+    assert n_ours == sum(p.numel() for p in theirs.parameters())
+
+
+def test_headline_parameter_counts():
+    expected = {"resnet18": 11_689_512, "vgg16": 138_357_544, "alexnet": 61_100_840, "densenet121": 7_978_856,
+                "mobilenet_v2": 3_504_872, "resnet50": 25_557_032}
+    for name, n in expected.items():
+        assert sum(p.numel() for p in build_meta(name).parameters()) == n, name
+    googlenet = build_meta("googlenet", aux_logits=False)
+    assert sum(p.numel() for p in googlenet.parameters()) == 6_624_904
+    # the paper's MobileNet 1.0 has 4.2 million parameters (Table 8, "1.0 MobileNet-224: 4.2")
+    n = sum(p.numel() for p in build_meta("mobilenet_v1").parameters())
+    assert round(n / 1e6, 1) == 4.2
+    # LeNet-5 with a fully connected C3: 156 + 2,416 + 48,120 + 10,164 + 850
+    assert sum(p.numel() for p in build("lenet5").parameters()) == 61_706
+
+
+def test_mobilenet_v1_width_multiplier_thins_every_layer():
+    full = sum(p.numel() for p in build_meta("mobilenet_v1").parameters())
+    half = sum(p.numel() for p in build_meta("mobilenet_v1", width_mult=0.5).parameters())
+    # paper Table 6: 0.5 MobileNet-224 has 1.3M parameters
+    assert round(half / 1e6, 1) == 1.3 and half < full
+
+
+# GoogLeNet's auxiliary classifiers exist only in training
+
+@pytest.mark.parametrize("name", ["googlenet", "googlenet_paper"])
+def test_googlenet_auxiliary_heads_only_in_training(name):
+    model = build(name, num_classes=4, small_input=True)
+    x = torch.randn(2, 3, 32, 32)
+    model.train()
+    out = model(x)
+    assert isinstance(out, InceptionOutputs)
+    assert out.logits.shape == out.aux1.shape == out.aux2.shape == (2, 4)
+    model.eval()
+    out = model(x)
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 4)
+    no_aux = build(name, num_classes=4, small_input=True, aux_logits=False).train()
+    assert isinstance(no_aux(x), torch.Tensor)
+    model.reset_classifier(6)
+    model.train()
+    assert all(o.shape == (2, 6) for o in model(x))
+
+
+def test_googlenet_paper_differs_from_torchvision_form_as_documented():
+    tv_form, paper = build_meta("googlenet"), build_meta("googlenet_paper")
+    bn = lambda m: sum(isinstance(x, torch.nn.BatchNorm2d) for x in m.modules())  # noqa: E731
+    lrn = lambda m: sum(isinstance(x, torch.nn.LocalResponseNorm) for x in m.modules())  # noqa: E731
+    assert bn(tv_form) > 0 and bn(paper) == 0
+    assert lrn(tv_form) == 0 and lrn(paper) == 2
+    assert tv_form.inception3a.branch3[1].conv.kernel_size == (3, 3)
+    assert paper.inception3a.branch3[1].conv.kernel_size == (5, 5)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "vgg11_bn", "densenet121", "mobilenet_v2"])
+def test_layer_types_are_injectable(name):
+    model = build_meta(name, act_layer=torch.nn.Tanh)
+    assert any(isinstance(m, torch.nn.Tanh) for m in model.modules())
+    assert not any(isinstance(m, (torch.nn.ReLU, torch.nn.ReLU6)) for m in model.modules())
+
+
+def test_without_batch_norm_the_resnet_uses_the_given_norm():
+    model = build_meta("resnet18", norm_layer=lambda c: torch.nn.GroupNorm(8, c))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+
+
+def test_reset_classifier_keeps_the_device_and_dtype():
+    model = build("resnet18", small_input=True).to(torch.float64)
+    model.reset_classifier(3)
+    assert model.get_classifier().weight.dtype == torch.float64

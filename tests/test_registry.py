@@ -1,0 +1,47 @@
+import pytest
+
+import cnnlab
+from cnnlab.errors import CnnlabError, UnknownNameError
+from cnnlab.models import register_model
+
+EXPECTED = {
+    "lenet5", "alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn",
+    "googlenet", "googlenet_paper", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+    "densenet121", "densenet169", "densenet201", "mobilenet_v1", "mobilenet_v2",
+}
+
+
+def test_every_architecture_of_the_course_is_registered():
+    assert EXPECTED <= set(cnnlab.list_models())
+
+
+def test_list_models_filters_by_pattern():
+    assert cnnlab.list_models("resnet*") == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+    assert cnnlab.list_models("vgg*_bn") == ["vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]
+    assert cnnlab.list_models("nothing*") == []
+
+
+def test_duplicate_registration_is_refused():
+    with pytest.raises(ValueError, match="already registered"):
+        @register_model(family="resnet", paper="x")
+        def resnet18(**kwargs):  # noqa: F811
+            raise AssertionError("never built")
+
+
+def test_unknown_name_suggests_close_matches():
+    with pytest.raises(UnknownNameError, match="did you mean 'resnet18'"):
+        cnnlab.create_model("resnet19")
+    with pytest.raises(UnknownNameError, match="choose one of"):
+        cnnlab.create_model("transformer")
+
+
+def test_unknown_builder_argument_is_a_clear_error():
+    with pytest.raises(CnnlabError, match="resnet18: .*unexpected keyword argument 'widht'"):
+        cnnlab.create_model("resnet18", widht=2)
+
+
+def test_models_carry_their_metadata():
+    m = cnnlab.create_model("lenet5")
+    assert m.meta.name == "lenet5" and m.meta.family == "lenet" and "LeCun" in m.meta.paper
+    assert cnnlab.model_meta("resnet50").torchvision == "resnet50"
+    assert cnnlab.model_meta("mobilenet_v1").torchvision is None

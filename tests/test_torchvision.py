@@ -1,0 +1,120 @@
+"""Equivalence with torchvision: its state dicts load into cnnlab models and give the same outputs."""
+
+import pytest
+import torch
+import torchvision
+from safetensors.torch import save_file
+
+import cnnlab
+from cnnlab.errors import CnnlabError, WeightsError
+
+TORCHVISION = [n for n in cnnlab.list_models() if cnnlab.model_meta(n).torchvision]
+
+
+def _torchvision_model(name, **kwargs):
+    if name == "googlenet":
+        kwargs = {"aux_logits": True, "init_weights": True, **kwargs}
+    return getattr(torchvision.models, cnnlab.model_meta(name).torchvision)(**kwargs)
+
+
+def _randomise_bn_statistics(model):
+    """Non-trivial running statistics, so that a mis-paired BN buffer cannot go unnoticed."""
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+
+
+@pytest.mark.parametrize("name", TORCHVISION)
+def test_torchvision_state_dict_loads_and_outputs_match(name):
+    theirs = _torchvision_model(name, num_classes=10).eval()
+    _randomise_bn_statistics(theirs)
+    ours = cnnlab.create_model(name, num_classes=10).eval()
+    result = cnnlab.load_torchvision_weights(ours, theirs.state_dict())
+    assert result.missing_keys == [] and result.unexpected_keys == []
+    size = max(64, ours.min_input_size[-1])
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), rtol=1e-4, atol=1e-5)
+    if name == "googlenet":  # the auxiliary heads load too
+        with torch.no_grad():
+            a = ours.inception4a(ours.pool3(ours.inception3b(ours.inception3a(ours.stem(x)))))
+            b = theirs.inception4a(theirs.maxpool3(theirs.inception3b(theirs.inception3a(
+                theirs.maxpool2(theirs.conv3(theirs.conv2(theirs.maxpool1(theirs.conv1(x)))))))))
+            torch.testing.assert_close(ours.aux1(a), theirs.aux1(b), rtol=1e-4, atol=1e-5)
+
+
+def test_loads_from_pth_and_safetensors_files(tmp_path):
+    theirs = torchvision.models.resnet18(num_classes=10).eval()
+    _randomise_bn_statistics(theirs)
+    torch.save(theirs.state_dict(), tmp_path / "resnet18-f37072fd.pth")
+    save_file(theirs.state_dict(), tmp_path / "resnet18.safetensors")
+    x = torch.randn(1, 3, 64, 64)
+    for file in ("resnet18-f37072fd.pth", "resnet18.safetensors"):
+        ours = cnnlab.create_model("resnet18", num_classes=10).eval()
+        cnnlab.load_torchvision_weights(ours, tmp_path / file)
+        with torch.no_grad():
+            torch.testing.assert_close(ours(x), theirs(x))
+    # the same through create_model(weights=...) and init="file:..."
+    with torch.no_grad():
+        a = cnnlab.create_model("resnet18", num_classes=10, weights=str(tmp_path / "resnet18.safetensors")).eval()
+        b = cnnlab.create_model("resnet18", num_classes=10, init=f"file:{tmp_path / 'resnet18-f37072fd.pth'}")
+        torch.testing.assert_close(a(x), theirs(x))
+        torch.testing.assert_close(b.eval()(x), theirs(x))
+
+
+def test_googlenet_without_auxiliary_weights_loads_into_a_model_with_them():
+    theirs = torchvision.models.googlenet(aux_logits=False, init_weights=True).eval()
+    ours = cnnlab.create_model("googlenet").eval()
+    result = cnnlab.load_torchvision_weights(ours, theirs.state_dict())
+    assert result.missing_keys and all(k.startswith(("aux1.", "aux2.")) for k in result.missing_keys)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x))
+
+
+def test_another_architecture_is_refused_and_named():
+    ours = cnnlab.create_model("resnet18")
+    with pytest.raises(WeightsError, match="another architecture.*looks like resnet34"):
+        cnnlab.load_torchvision_weights(ours, torchvision.models.resnet34().state_dict())
+
+
+def test_head_size_mismatch_is_an_error_unless_skipped():
+    state = torchvision.models.resnet18().state_dict()  # 1000 classes
+    ours = cnnlab.create_model("resnet18", num_classes=10)
+    with pytest.raises(WeightsError, match="'fc.weight' has shape \\(1000, 512\\).*skip_head=True"):
+        cnnlab.load_torchvision_weights(ours, state)
+    head_before = ours.get_classifier().weight.clone()
+    result = cnnlab.load_torchvision_weights(ours, state, skip_head=True)
+    assert result.missing_keys == ["head.fc.bias", "head.fc.weight"]
+    assert result.unexpected_keys == ["fc.weight", "fc.bias"]
+    assert torch.equal(ours.get_classifier().weight, head_before)
+    assert torch.equal(ours.stem.conv.conv.weight, state["conv1.weight"])
+
+
+def test_files_are_never_unpickled_unrestricted(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('code ran')",))
+
+    torch.save({"conv1.weight": Payload()}, tmp_path / "evil.pth")
+    with pytest.raises(WeightsError, match="cannot read weights"):
+        cnnlab.load_torchvision_weights(cnnlab.create_model("resnet18"), tmp_path / "evil.pth")
+
+
+def test_missing_empty_and_corrupt_files_are_clear_errors(tmp_path):
+    model = cnnlab.create_model("lenet5")
+    with pytest.raises(CnnlabError, match="does not exist"):
+        cnnlab.load_torchvision_weights(model, tmp_path / "nope.pth")
+    (tmp_path / "empty.pth").write_bytes(b"")
+    with pytest.raises(WeightsError, match="is empty"):
+        cnnlab.load_torchvision_weights(model, tmp_path / "empty.pth")
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(WeightsError, match="cannot read weights"):
+        cnnlab.load_torchvision_weights(model, tmp_path / "junk.safetensors")
+    torch.save([1, 2, 3], tmp_path / "list.pt")
+    with pytest.raises(WeightsError, match="does not hold a state dict"):
+        cnnlab.load_torchvision_weights(model, tmp_path / "list.pt")
