@@ -94,3 +94,24 @@ def test_every_command_has_help():
 def test_console_script_runs():
     result = subprocess.run([sys.executable, "-m", "cnnlab", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "models" in result.stdout and "shape" in result.stdout
+
+
+def test_every_error_line_starts_with_cnnlab_error(capsys):
+    for argv in (["summary"], ["shape"], ["models", "--format", "yaml"], []):
+        with pytest.raises(SystemExit) as e:
+            code = main(argv)
+            raise SystemExit(code)
+        assert e.value.code == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1].startswith("cnnlab: error:")
+
+
+def test_output_piped_into_head_is_not_a_traceback():
+    result = subprocess.run(f"{sys.executable} -m cnnlab summary resnet50 | head -1", shell=True,
+                            capture_output=True, text=True)
+    assert result.stdout.strip() == "resnet50 on 3x224x224"
+    assert "Traceback" not in result.stderr
+
+
+def test_pool_refuses_convolution_options(capsys):
+    code, _, err = run(capsys, "shape", "--input", "8x8x3", "--pool", "max", "--filters", "16")
+    assert code == 2 and "pooling keeps the channels" in err

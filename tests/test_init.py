@@ -99,8 +99,10 @@ def test_bad_init_specs_are_clear_errors():
         init_weights(model, "gaussian")
     with pytest.raises(CnnlabError, match="not key=value"):
         init_weights(model, "normal:0.02")
-    with pytest.raises(CnnlabError, match="unsupported arguments"):
+    with pytest.raises(CnnlabError, match="no argument 'sigma'; it takes mean, std"):
         init_weights(model, "normal:sigma=0.1")
+    with pytest.raises(CnnlabError, match="cannot use"):
+        init_weights(model, "normal:std=abc")
     with pytest.raises(CnnlabError, match="needs a path"):
         parse_init("file")
     assert parse_init("kaiming:mode=fan_in") == ("kaiming_normal", {"mode": "fan_in"})

@@ -45,3 +45,24 @@ def test_models_carry_their_metadata():
     assert m.meta.name == "lenet5" and m.meta.family == "lenet" and "LeCun" in m.meta.paper
     assert cnnlab.model_meta("resnet50").torchvision == "resnet50"
     assert cnnlab.model_meta("mobilenet_v1").torchvision is None
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(name="resnet18", num_classes=-1), "num_classes must be 0"),
+    (dict(name="resnet18", in_chans=0), "in_chans must be at least 1"),
+    (dict(name="mobilenet_v2", width_mult=0), "width_mult must be positive"),
+    (dict(name="lenet5", act="gelu2"), "act must be one of"),
+])
+def test_impossible_model_arguments_are_clear_errors(kwargs, message):
+    name = kwargs.pop("name")
+    with pytest.raises(CnnlabError, match=message):
+        cnnlab.create_model(name, **kwargs)
+
+
+def test_reset_classifier_validates_and_zero_removes_googlenet_aux_heads():
+    model = cnnlab.create_model("resnet18", small_input=True)
+    with pytest.raises(CnnlabError, match="num_classes must be 0"):
+        model.reset_classifier(-1)
+    g = cnnlab.create_model("googlenet", small_input=True)
+    g.reset_classifier(0)
+    assert g.aux1 is None and g.aux2 is None

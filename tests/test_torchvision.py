@@ -118,3 +118,15 @@ def test_missing_empty_and_corrupt_files_are_clear_errors(tmp_path):
     torch.save([1, 2, 3], tmp_path / "list.pt")
     with pytest.raises(WeightsError, match="does not hold a state dict"):
         cnnlab.load_torchvision_weights(model, tmp_path / "list.pt")
+
+
+def test_home_paths_skip_head_through_create_model_and_cnnlab_state_dicts(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    theirs = torchvision.models.resnet18()
+    torch.save(theirs.state_dict(), tmp_path / "r18.pth")
+    model = cnnlab.create_model("resnet18", num_classes=10, weights="~/r18.pth", skip_head=True)
+    assert torch.equal(model.stem.conv.conv.weight, theirs.conv1.weight)
+    # a state dict with cnnlab's own keys loads through the same function
+    other = cnnlab.create_model("resnet18", num_classes=10)
+    assert cnnlab.load_torchvision_weights(other, model.state_dict()) == ([], [])
+    assert torch.equal(other.stem.conv.conv.weight, theirs.conv1.weight)

@@ -114,6 +114,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_shape(args: argparse.Namespace) -> int:
     padding = tuple(args.padding)
+    if args.pool and (args.filters is not None or args.groups != 1):
+        raise CnnlabError("--filters and --groups apply to convolutions; pooling keeps the channels")
     if args.pool:
         out = pool_output_shape(args.input, args.kernel, args.stride, padding, args.dilation, args.ceil_mode,
                                 args.pool)
@@ -130,10 +132,12 @@ def cmd_shape(args: argparse.Namespace) -> int:
     rounding = "ceil" if args.ceil_mode else "floor"
     for axis, n, k, s, d, lo, hi, o in (("height", h, kh, sh, dh, top, bottom, out.height),
                                          ("width", w, kw, sw, dw, left, right, out.width)):
-        print(f"  {axis:6}: {rounding}(({n} + {lo} + {hi} - {d}*({k}-1) - 1) / {s}) + 1 = {o}")
+        formula = (n + lo + hi - d * (k - 1) - 1 + (s - 1 if args.ceil_mode else 0)) // s + 1
+        note = "  (PyTorch drops a last window that would start in the padding)" if formula != o else ""
+        print(f"  {axis:6}: {rounding}(({n} + {lo} + {hi} - {d}*({k}-1) - 1) / {s}) + 1 = {o}{note}")
     if not args.pool:
         params = out.channels * (c // args.groups * kh * kw + 1)
-        print(f"  channels: {out.channels} filters; parameters {params:,} (weights + biases), "
+        print(f"  channels: {out.channels} (one per filter); parameters {params:,} (weights + biases), "
               f"multiply-adds {out.height * out.width * out.channels * (c // args.groups) * kh * kw:,}")
     return 0
 
@@ -144,7 +148,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         kwargs["num_classes"] = args.num_classes
     if args.small_input:
         kwargs["small_input"] = True
-    size = parse_size(args.input_size, "input size") if args.input_size else None
+    size = parse_size(args.input_size, "input size", "3x224x224") if args.input_size else None
     if size is not None:
         if len(size) != 3:
             raise CnnlabError(f"--input-size takes CxHxW, e.g. 3x224x224, got '{args.input_size}'")
@@ -153,6 +157,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     s = summary(model, size)
     if args.format == "json":
         print(json.dumps({"model": s.model, "input_size": s.input_size, "total_params": s.total_params,
+                          "used_params": s.used_params,
                           "trainable_params": s.trainable_params, "total_macs": s.total_macs,
                           "rows": s.to_dicts()}, indent=2))
     elif args.format == "csv":

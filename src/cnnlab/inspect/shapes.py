@@ -33,14 +33,14 @@ class Shape(NamedTuple):
         return f"{self.height}x{self.width}x{self.channels}"
 
 
-def parse_size(text: str | Sequence[int], what: str = "input") -> tuple[int, ...]:
+def parse_size(text: str | Sequence[int], what: str = "input", example: str = "224x224x3") -> tuple[int, ...]:
     """Parse ``"224x224x3"`` (or ``"32x32"``, ``"28"``) into integers; sequences pass through."""
     if not isinstance(text, str):
         return tuple(int(v) for v in text)
     try:
         values = tuple(int(v) for v in text.lower().replace(",", "x").split("x"))
     except ValueError:
-        raise ShapeArithmeticError(f"{what} '{text}' is not a size like 224x224x3") from None
+        raise ShapeArithmeticError(f"{what} '{text}' is not a size like {example}") from None
     return values
 
 
@@ -78,7 +78,8 @@ def _input(input_size: str | Sequence[int]) -> Shape:
     elif len(values) == 2:
         values = (*values, 1)
     if len(values) != 3:
-        raise ShapeArithmeticError(f"input takes HxWxC (e.g. 224x224x3), got {input_size!r}")
+        raise ShapeArithmeticError(f"input takes HxWxC, HxW (one channel) or N (square), e.g. 224x224x3; "
+                                   f"got {input_size!r}")
     if min(values) < 1:
         raise ShapeArithmeticError(f"input sizes must be positive, got {'x'.join(map(str, values))}")
     return Shape(*values)
@@ -96,7 +97,8 @@ def axis_output(
     if k < 1:
         raise ShapeArithmeticError(f"kernel must be at least 1, got {k}")
     if s < 1:
-        raise ShapeArithmeticError(f"stride must be at least 1, got {s} (a stride of 0 never moves the kernel)")
+        raise ShapeArithmeticError(f"stride must be at least 1, got {s}"
+                                   + (" (a stride of 0 never moves the kernel)" if s == 0 else ""))
     if d < 1:
         raise ShapeArithmeticError(f"dilation must be at least 1, got {d}")
     k_eff = d * (k - 1) + 1
@@ -134,7 +136,9 @@ def conv_output_shape(
     filters = c if filters is None else filters
     if filters < 1:
         raise ShapeArithmeticError(f"filters must be at least 1, got {filters}")
-    if groups < 1 or c % groups or filters % groups:
+    if groups < 1:
+        raise ShapeArithmeticError(f"groups must be at least 1, got {groups}")
+    if c % groups or filters % groups:
         raise ShapeArithmeticError(f"groups={groups} must divide both input channels {c} and filters {filters}")
     return Shape(axis_output(h, kh, sh, top, bottom, dh, axis="height"),
                  axis_output(w, kw, sw, left, right, dw, axis="width"), filters)

@@ -51,6 +51,11 @@ class Summary:
     total_macs: int
     output_shape: tuple[int, ...] = field(default=())
 
+    @property
+    def used_params(self) -> int:
+        """Parameters of the modules that ran (fewer than ``total_params`` when some run only in training)."""
+        return sum(r.params for r in self.rows)
+
     def to_dicts(self) -> list[dict[str, Any]]:
         return [asdict(r) for r in self.rows]
 
@@ -171,7 +176,7 @@ def summary(
         input_size = getattr(model, "default_input_size", None)
         if input_size is None:
             raise CnnlabError("summary needs input_size for a model without a default_input_size")
-    size = parse_size(input_size, "input size")
+    size = parse_size(input_size, "input size", "3x224x224")
     if len(size) == 2:
         size = (getattr(model, "in_chans", 3), *size)
     if len(size) != 3 or min(size) < 1:

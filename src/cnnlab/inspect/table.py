@@ -50,9 +50,13 @@ def format_summary(s: Summary) -> str:
     rows = [[r.name, r.type, _tuple(r.kernel), _tuple(r.stride), _tuple(r.padding), _tuple(r.dilation),
              "x".join(map(str, r.output_shape)), f"{r.params:,}", f"{r.macs:,}", _tuple(r.receptive_field)]
             for r in s.rows]
-    footer = ["total", "", "", "", "", "", "x".join(map(str, s.output_shape)), f"{s.total_params:,}",
+    footer = ["total", "", "", "", "", "", "x".join(map(str, s.output_shape)), f"{s.used_params:,}",
               f"{s.total_macs:,}", ""]
     table = format_table(headers, rows, [False] * 7 + [True] * 3, footer)
-    return (f"{s.model} on {'x'.join(map(str, s.input_size))}\n{table}\n"
-            f"parameters: {s.total_params:,} ({human(s.total_params)}; trainable {s.trainable_params:,})  "
+    if s.total_params == s.used_params:
+        params = f"parameters: {s.total_params:,} ({human(s.total_params)}; trainable {s.trainable_params:,})"
+    else:
+        params = (f"parameters: {s.used_params:,} ({human(s.used_params)}) at inference; {s.total_params:,} in the "
+                  f"model with its training-only modules (trainable {s.trainable_params:,})")
+    return (f"{s.model} on {'x'.join(map(str, s.input_size))}\n{table}\n{params}  "
             f"multiply-adds: {s.total_macs:,} ({human(s.total_macs)})")

@@ -55,6 +55,7 @@ class Classifier(nn.Module):
     default_input_size: tuple[int, int, int]
     min_input_size: tuple[int, int, int]
     fixed_input_size: bool = False
+    input_padding: int = 0  # zero padding the data pipeline adds around resized images (LeNet-5: 2)
     meta: ModelMeta | None = None
 
     # --- the contract -------------------------------------------------------------------------

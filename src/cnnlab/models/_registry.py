@@ -19,8 +19,9 @@ def register_model(family: str, paper: str, torchvision: str | None = None, note
     """Register a builder under its function name. A second builder with the same name is refused.
 
     The registered builder accepts, besides its own arguments, ``init`` (a scheme of
-    :func:`cnnlab.nn.init_weights`) and ``weights`` (a weights file loaded with
-    :func:`cnnlab.load_weights_file`), and sets ``model.meta``.
+    :func:`cnnlab.nn.init_weights`), ``weights`` (a weights file loaded with
+    :func:`cnnlab.load_weights_file`) and ``skip_head`` (keep the new classifier when the file's has another
+    size), and sets ``model.meta``.
     """
 
     def decorator(fn: Callable[..., Classifier]) -> Callable[..., Classifier]:
@@ -30,10 +31,17 @@ def register_model(family: str, paper: str, torchvision: str | None = None, note
         meta = ModelMeta(name=name, family=family, paper=paper, torchvision=torchvision, notes=notes)
 
         @functools.wraps(fn)
-        def builder(*, init: str | None = None, weights: str | None = None, **kwargs: Any) -> Classifier:
+        def builder(*, init: str | None = None, weights: str | None = None, skip_head: bool = False,
+                    **kwargs: Any) -> Classifier:
+            if kwargs.get("num_classes", 0) < 0:
+                raise CnnlabError(f"num_classes must be 0 (no classifier) or more, got {kwargs['num_classes']}")
+            if kwargs.get("in_chans", 1) < 1:
+                raise CnnlabError(f"in_chans must be at least 1, got {kwargs['in_chans']}")
             try:
                 model = fn(**kwargs)
-            except TypeError as e:
+            except (TypeError, ValueError) as e:
+                if isinstance(e, CnnlabError):
+                    raise
                 raise CnnlabError(f"{name}: {e}") from None
             model.meta = meta
             if init is not None:
@@ -43,7 +51,7 @@ def register_model(family: str, paper: str, torchvision: str | None = None, note
             if weights is not None:
                 from ._torchvision import load_weights_file
 
-                load_weights_file(model, weights)
+                load_weights_file(model, weights, skip_head=skip_head)
             return model
 
         builder.meta = meta  # type: ignore[attr-defined]
@@ -58,7 +66,7 @@ def list_models(pattern: str = "*") -> list[str]:
     """Registered model names matching a shell-style ``pattern`` (``"resnet*"``), in natural order
     (resnet18 before resnet101)."""
     natural = lambda n: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", n)]  # noqa: E731
-    return sorted((n for n in _builders if fnmatch.fnmatch(n, pattern)), key=natural)
+    return sorted((n for n in _builders if fnmatch.fnmatch(n, pattern.lower())), key=natural)
 
 
 def model_meta(name: str) -> ModelMeta:

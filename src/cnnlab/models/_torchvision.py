@@ -14,6 +14,7 @@ Files are read with ``torch.load(weights_only=True)`` or from safetensors; never
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -34,7 +35,7 @@ class LoadResult(NamedTuple):
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read a state dict from a ``.safetensors`` file or a ``torch.save`` file (``weights_only=True``)."""
-    path = os.fspath(path)
+    path = os.path.expanduser(os.fspath(path))
     if not os.path.isfile(path):
         raise CnnlabError(f"weights file '{path}' does not exist")
     if os.path.getsize(path) == 0:
@@ -47,14 +48,21 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupt or foreign files fail in many ways; all mean the same to the user
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise WeightsError(f"cannot read weights from '{path}': {first[:200]}") from None
+        raise WeightsError(f"cannot read weights from '{path}': {_first_sentence(e)}") from None
     for key in ("state_dict", "model"):  # common checkpoint wrappers
         if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
             state = state[key]
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"'{path}' does not hold a state dict (a mapping of names to tensors)")
     return dict(state)
+
+
+def _first_sentence(e: Exception) -> str:
+    """The first sentence of an exception message, without terminal colour codes."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip() or type(e).__name__
+    text = " ".join(text.split())
+    end = text.find(". ")
+    return text[: end + 1] if 0 < end < 300 else text[:300]
 
 
 def classifier_keys(model: nn.Module) -> set[str]:
@@ -95,6 +103,9 @@ def load_torchvision_weights(
     else:
         theirs = read_state_dict(path_or_state_dict)
     ours = model.state_dict()
+    if set(theirs) == set(ours) and all(theirs[k].shape == ours[k].shape for k in ours):
+        model.load_state_dict(theirs)  # a state dict with cnnlab's own keys
+        return LoadResult([], [])
     meta = getattr(model, "meta", None)
     name = getattr(meta, "name", type(model).__name__)
     our_keys, their_keys = list(ours), _canonical_order(theirs, getattr(meta, "torchvision", None), name)
@@ -123,7 +134,7 @@ def load_torchvision_weights(
                 missing.append(ok)
                 unexpected.append(tk)
                 continue
-            hint = " (pass skip_head=True to keep a new classifier)" if ok in classifier_keys(model) else ""
+            hint = " (pass skip_head=True to keep the new classifier)" if ok in classifier_keys(model) else ""
             raise WeightsError(
                 f"weights do not fit {name}: '{tk}' has shape {tuple(t.shape)} but '{ok}' needs "
                 f"{tuple(o.shape)}{hint}"
@@ -171,13 +182,13 @@ def _guess_architecture(state: Mapping[str, torch.Tensor]) -> str:
     return ""
 
 
-def load_weights_file(model: nn.Module, path: str | os.PathLike) -> LoadResult:
+def load_weights_file(model: nn.Module, path: str | os.PathLike, skip_head: bool = False) -> LoadResult:
     """Load a cnnlab state dict (same keys) or a torchvision one (paired by position) into ``model``."""
     state = read_state_dict(path)
     if set(state) == set(model.state_dict()):
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as e:
-            raise WeightsError(f"weights in '{path}' do not fit: {str(e).splitlines()[-1].strip()}") from None
+            raise WeightsError(f"weights in '{path}' do not fit: {_first_sentence(e)}") from None
         return LoadResult([], [])
-    return load_torchvision_weights(model, state)
+    return load_torchvision_weights(model, state, skip_head=skip_head)

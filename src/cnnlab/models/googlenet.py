@@ -117,8 +117,14 @@ class GoogLeNet(Classifier):
                 nn.init.zeros_(m.bias)
 
     def reset_classifier(self, num_classes: int) -> None:
-        """Replace the main classifier and, when present, the auxiliary classifiers' last layers."""
+        """Replace the main classifier and, when present, the auxiliary classifiers' last layers.
+
+        ``num_classes=0`` (a feature extractor) removes the auxiliary classifiers.
+        """
         super().reset_classifier(num_classes)
+        if num_classes == 0:
+            self.aux1 = self.aux2 = None
+            self.aux_logits = False
         for aux in (self.aux1, self.aux2):
             if aux is not None:
                 ref = aux.fc2.weight

@@ -53,15 +53,19 @@ class LeNet5(Classifier):
         act: str = "tanh",
         pool: str = "avg",
         small_input: bool = False,
+        drop_rate: float = 0.0,
     ) -> None:
         super().__init__()
         if act not in _ACTS or pool not in _POOLS:
-            raise ValueError(f"act must be one of {list(_ACTS)} and pool one of {list(_POOLS)}")
+            from ..errors import CnnlabError
+
+            raise CnnlabError(f"act must be one of {list(_ACTS)} and pool one of {list(_POOLS)}")
         act_layer, pool_layer = _ACTS[act], _POOLS[pool]
         size = 28 if small_input else 32
         self.in_chans, self.small_input = in_chans, small_input
         self.default_input_size = self.min_input_size = (in_chans, size, size)
         self.fixed_input_size = True
+        self.input_padding = 0 if small_input else 2  # the paper pads 28x28 digits to 32x32
         conv = dict(norm_layer=None, act_layer=act_layer)
         self.features = nn.Sequential(
             OrderedDict(
@@ -78,7 +82,8 @@ class LeNet5(Classifier):
             FeatureInfo(120, 4, "features.c5"),
         ]
         self.num_features = 120
-        self.head = ClassifierHead(120, num_classes, hidden=(84,), act_layer=act_layer)  # F6, output
+        self.head = ClassifierHead(120, num_classes, hidden=(84,), act_layer=act_layer,  # F6, output
+                                   drop_rate=drop_rate)
         self.init_weights()
 
     def init_weights(self) -> None:

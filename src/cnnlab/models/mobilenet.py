@@ -60,7 +60,11 @@ class _MobileNet(Classifier):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(x))
 
-    def _sizes(self, in_chans: int, small_input: bool) -> None:
+    def _sizes(self, in_chans: int, small_input: bool, width_mult: float = 1.0) -> None:
+        if width_mult <= 0:
+            from ..errors import CnnlabError
+
+            raise CnnlabError(f"width_mult must be positive, got {width_mult}")
         self.in_chans, self.small_input = in_chans, small_input
         self.default_input_size = (in_chans, 32, 32) if small_input else (in_chans, 224, 224)
         self.min_input_size = (in_chans, 8, 8) if small_input else (in_chans, 32, 32)
@@ -80,7 +84,7 @@ class MobileNetV1(_MobileNet):
         act_layer: LayerFactory = nn.ReLU,
     ) -> None:
         super().__init__()
-        self._sizes(in_chans, small_input)
+        self._sizes(in_chans, small_input, width_mult)
         chs = int(32 * width_mult)
         self.stem = ConvNormAct(in_chans, chs, 3, 1 if small_input else 2, norm_layer=norm_layer,
                                 act_layer=act_layer)
@@ -116,7 +120,7 @@ class MobileNetV2(_MobileNet):
         act_layer: LayerFactory = nn.ReLU6,
     ) -> None:
         super().__init__()
-        self._sizes(in_chans, small_input)
+        self._sizes(in_chans, small_input, width_mult)
         chs = make_divisible(32 * width_mult)
         self.stem = ConvNormAct(in_chans, chs, 3, 1 if small_input else 2, norm_layer=norm_layer,
                                 act_layer=act_layer)

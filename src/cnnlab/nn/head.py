@@ -50,6 +50,10 @@ class ClassifierHead(nn.Module):
 
     def reset(self, num_classes: int) -> None:
         """Replace ``fc`` by a new, randomly initialised layer with ``num_classes`` outputs."""
+        if num_classes < 0:
+            from ..errors import CnnlabError
+
+            raise CnnlabError(f"num_classes must be 0 (no classifier) or more, got {num_classes}")
         ref = next(self.parameters(), None)  # keep the head on the model's device and dtype
         self.num_classes = num_classes
         self.fc = nn.Linear(self.hidden_size, num_classes) if num_classes > 0 else nn.Identity()

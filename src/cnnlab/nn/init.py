@@ -70,6 +70,16 @@ _ALIASES = {"xavier": "xavier_uniform", "glorot": "xavier_uniform", "kaiming": "
             "he": "kaiming_normal", "value": "val"}
 
 
+_ARGUMENTS = {"pytorch": (), "uniform": ("a", "b"), "normal": ("mean", "std"), "constant": ("val",),
+              "xavier_uniform": ("gain",), "xavier_normal": ("gain",),
+              "kaiming_uniform": ("a", "mode", "nonlinearity"), "kaiming_normal": ("a", "mode", "nonlinearity"),
+              "file": ("path",)}
+
+
+def _arguments(name: str) -> tuple[str, ...] | None:
+    return _ARGUMENTS.get(name)
+
+
 def parse_init(spec: str) -> tuple[str, dict[str, Any]]:
     """Parse ``"normal:std=0.02,mean=0"`` into ``("normal", {"std": 0.02, "mean": 0.0})``.
 
@@ -109,8 +119,12 @@ def init_weights(model: nn.Module, scheme: str = "pytorch", **kwargs: Any) -> nn
         return model
     if name not in SCHEMES:
         raise unknown_name("init scheme", name, [*SCHEMES, "default"])
+    allowed = _arguments(name)
+    unknown = [k for k in kwargs if allowed is not None and k not in allowed]
+    if unknown:
+        raise CnnlabError(f"init '{name}' has no argument '{unknown[0]}'; it takes {', '.join(allowed) or 'none'}")
     try:
         SCHEMES[name](model, **kwargs)
-    except TypeError as e:
-        raise CnnlabError(f"init '{name}' got unsupported arguments {sorted(kwargs)}: {e}") from None
+    except (TypeError, ValueError) as e:
+        raise CnnlabError(f"init '{name}' cannot use {kwargs}: {e}") from None
     return model

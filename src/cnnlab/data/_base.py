@@ -1,0 +1,123 @@
+"""In-memory image data: the one representation every dataset is turned into.
+
+Images are float32 tensors ``N x C x H x W`` with values in [0, 1]; labels are int64 class indices (or
+None for unlabelled data); masks, when present, are int64 ``N x H x W`` class maps (0 = background).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+
+from ..errors import CnnlabError
+
+
+@dataclass
+class ImageSet:
+    """One split of a dataset, in memory."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    masks: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.images.dim() != 4:
+            raise CnnlabError(f"images must be N x C x H x W, got shape {tuple(self.images.shape)}")
+        if self.labels is not None and len(self.labels) != len(self.images):
+            raise CnnlabError(f"{len(self.images)} images but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def subset(self, index: torch.Tensor) -> ImageSet:
+        return ImageSet(self.images[index], None if self.labels is None else self.labels[index],
+                        None if self.masks is None else self.masks[index])
+
+
+@dataclass
+class ImageData:
+    """A dataset split into train, validation and test sets, with its class names and provenance."""
+
+    name: str
+    train: ImageSet
+    val: ImageSet
+    test: ImageSet
+    classes: list[str]
+    source: str = ""
+    task: str = "classification"  # or "reconstruction" for unlabelled data
+    flip_ok: bool = True          # horizontal flips keep the meaning (not for digits)
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def channels(self) -> int:
+        return self.train.images.shape[1]
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return tuple(self.train.images.shape[-2:])  # type: ignore[return-value]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def splits(self) -> dict[str, ImageSet]:
+        return {"train": self.train, "val": self.val, "test": self.test}
+
+    def map(self, fn) -> ImageData:
+        """Apply ``fn(images) -> images`` to every split (resizing, normalising)."""
+        return replace(self, **{k: replace(v, images=fn(v.images)) for k, v in self.splits().items()})
+
+    def describe(self) -> str:
+        c, (h, w) = self.channels, self.image_size
+        return (f"{self.name}: {len(self.train)}/{len(self.val)}/{len(self.test)} train/val/test images, "
+                f"{c}x{h}x{w}, {self.num_classes} classes")
+
+
+def stratified_split(
+    labels: torch.Tensor | None, n: int, fractions: tuple[float, ...], seed: int
+) -> list[torch.Tensor]:
+    """Split indices ``0..n-1`` into parts of the given fractions (the last part takes the rest).
+
+    Stratified by label when labels exist (each class is split in the same proportions), deterministic
+    for a seed.
+    """
+    g = torch.Generator().manual_seed(seed)
+    groups = [torch.arange(n)] if labels is None else [torch.nonzero(labels == c).flatten()
+                                                       for c in torch.unique(labels)]
+    parts: list[list[torch.Tensor]] = [[] for _ in fractions]
+    for idx in groups:
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        start = 0
+        for i, f in enumerate(fractions):
+            end = len(idx) if i == len(fractions) - 1 else start + int(round(f * len(idx)))
+            parts[i].append(idx[start:end])
+            start = end
+    return [torch.sort(torch.cat(p)).values for p in parts]
+
+
+def split_dataset(
+    name: str,
+    images: torch.Tensor,
+    labels: torch.Tensor | None,
+    classes: list[str],
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    test: ImageSet | None = None,
+    masks: torch.Tensor | None = None,
+    **kwargs,
+) -> ImageData:
+    """Make train/val/test from one pool of images (or train/val from it when ``test`` is given)."""
+    if not 0 <= val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
+        raise CnnlabError(
+            f"validation and test fractions must be in [0, 1) and sum to less than 1, got {val_fraction} and "
+            f"{test_fraction}"
+        )
+    pool = ImageSet(images, labels, masks)
+    if test is None:
+        train_f = 1.0 - val_fraction - test_fraction
+        tr, va, te = stratified_split(labels, len(images), (train_f, val_fraction, test_fraction), seed)
+        return ImageData(name, pool.subset(tr), pool.subset(va), pool.subset(te), classes, **kwargs)
+    tr, va = stratified_split(labels, len(images), (1.0 - val_fraction, val_fraction), seed)
+    return ImageData(name, pool.subset(tr), pool.subset(va), test, classes, **kwargs)

@@ -1,0 +1,107 @@
+"""Datasets that ship inside installed packages: nothing is downloaded.
+
+- ``digits``: scikit-learn's ``load_digits`` (UCI optical digits): 1,797 8x8 grayscale digits, 10 classes.
+- ``faces``: scikit-image's ``lfw_subset``: 100 faces and 100 non-faces, 25x25 grayscale; a binary task.
+- ``textures``: patches of scikit-image's brick, grass and gravel photographs; 3 classes. Train, validation
+  and test patches come from disjoint vertical bands of each photograph (60/20/20% of its width), so no
+  pixel is shared between splits.
+- ``photos``: unlabelled RGB patches of scikit-image's natural photographs (astronaut, coffee, chelsea,
+  rocket, motorcycle), split by bands in the same way; for reconstruction and denoising.
+- ``shapes``: generated circles, squares, triangles and crosses with per-pixel masks (see ``shapes.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._base import ImageData, ImageSet, split_dataset
+from ._registry import register_dataset
+from .shapes import SHAPES, generate_shapes
+
+
+@register_dataset("digits", "1,797 handwritten digits, 8x8 grayscale, 10 classes",
+                  "scikit-learn load_digits (UCI optical recognition of handwritten digits)")
+def digits(seed: int, val_fraction: float, test_fraction: float) -> ImageData:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    images = torch.from_numpy(d.images / 16.0).float().unsqueeze(1)
+    labels = torch.from_numpy(d.target).long()
+    return split_dataset("digits", images, labels, [str(i) for i in range(10)], seed, val_fraction,
+                         test_fraction, source="scikit-learn load_digits", flip_ok=False)
+
+
+@register_dataset("faces", "100 faces and 100 non-faces, 25x25 grayscale, binary",
+                  "scikit-image data.lfw_subset (Labeled Faces in the Wild)")
+def faces(seed: int, val_fraction: float, test_fraction: float) -> ImageData:
+    from skimage import data
+
+    x = data.lfw_subset()  # the first 100 are faces, the last 100 are not
+    images = torch.from_numpy(x).float().unsqueeze(1)
+    labels = torch.cat([torch.ones(100), torch.zeros(100)]).long()
+    return split_dataset("faces", images, labels, ["non-face", "face"], seed, val_fraction, test_fraction,
+                         source="scikit-image lfw_subset")
+
+
+def _band_patches(image: np.ndarray, size: int, lo: float, hi: float, stride: int) -> torch.Tensor:
+    """All ``size x size`` patches (at ``stride``) inside the vertical band [lo, hi) of the image width."""
+    img = torch.from_numpy(np.ascontiguousarray(image)).float() / 255.0
+    img = img.unsqueeze(0) if img.dim() == 2 else img.permute(2, 0, 1)[:3]
+    band = img[:, :, int(lo * img.shape[2]):int(hi * img.shape[2])]
+    if band.shape[1] < size or band.shape[2] < size:
+        return torch.empty(0, img.shape[0], size, size)
+    patches = band.unfold(1, size, stride).unfold(2, size, stride)  # C x nH x nW x size x size
+    return patches.permute(1, 2, 0, 3, 4).reshape(-1, img.shape[0], size, size)
+
+
+_BANDS = {"train": (0.0, 0.6), "val": (0.6, 0.8), "test": (0.8, 1.0)}
+
+
+def _banded(name: str, photos: dict[str, np.ndarray], size: int, labelled: bool, **kwargs) -> ImageData:
+    sets = {}
+    for split, (lo, hi) in _BANDS.items():
+        stride = size // 2 if split == "train" else size  # overlapping patches only for training
+        xs, ys = [], []
+        for k, img in enumerate(photos.values()):
+            p = _band_patches(img, size, lo, hi, stride)
+            xs.append(p)
+            ys.append(torch.full((len(p),), k, dtype=torch.long))
+        sets[split] = ImageSet(torch.cat(xs), torch.cat(ys) if labelled else None)
+    classes = list(photos) if labelled else []
+    return ImageData(name, sets["train"], sets["val"], sets["test"], classes, **kwargs)
+
+
+@register_dataset("textures", "brick / grass / gravel patches, 32x32 grayscale (size=N), 3 classes",
+                  "scikit-image data.brick, data.grass, data.gravel; splits from disjoint image regions")
+def textures(seed: int, val_fraction: float, test_fraction: float, size: int = 32) -> ImageData:
+    from skimage import data
+
+    photos = {"brick": data.brick(), "grass": data.grass(), "gravel": data.gravel()}
+    return _banded("textures", photos, int(size), True, source="scikit-image brick, grass, gravel")
+
+
+@register_dataset("photos", "unlabelled RGB patches of natural photographs, 32x32 (size=N)",
+                  "scikit-image astronaut, coffee, chelsea, rocket, stereo_motorcycle; splits from disjoint regions")
+def photos(seed: int, val_fraction: float, test_fraction: float, size: int = 32) -> ImageData:
+    from skimage import data
+
+    imgs = {n: getattr(data, n)() for n in ("astronaut", "coffee", "chelsea", "rocket")}
+    imgs["motorcycle"] = data.stereo_motorcycle()[0]
+    return _banded("photos", imgs, int(size), False, source="scikit-image natural photographs",
+                   task="reconstruction")
+
+
+@register_dataset("shapes", "generated shapes with masks, 32x32 RGB (size=N, count=N), 4 classes",
+                  "generated by cnnlab (circle, square, triangle, cross) with per-pixel masks")
+def shapes(seed: int, val_fraction: float, test_fraction: float, size: int = 32, count: int = 2000,
+           classes: str = "+".join(SHAPES)) -> ImageData:
+    names = tuple(classes.split("+"))
+    unknown = [n for n in names if n not in SHAPES]
+    if unknown:
+        from ..errors import CnnlabError
+
+        raise CnnlabError(f"unknown shape(s) {unknown}; choose from {'+'.join(SHAPES)}")
+    images, labels, masks = generate_shapes(int(count), int(size), names, seed=seed)
+    return split_dataset("shapes", images, labels, list(names), seed, val_fraction, test_fraction,
+                         masks=masks, source="generated")

@@ -1,0 +1,253 @@
+"""Readers for the formats users already have on disk.
+
+- ``folder:PATH``: torchvision's ImageFolder layout (``PATH/<class>/<image>``, its extensions); an optional
+  ``PATH/train`` + ``PATH/test`` (and ``val``) layout uses those splits. Corrupt, truncated or empty
+  images are skipped with a warning and a count.
+- ``mnist:PATH``: MNIST or Fashion-MNIST IDX files (``train-images-idx3-ubyte`` ..., plain or ``.gz``).
+- ``cifar10:PATH``: the CIFAR-10 python batches, read with a restricted unpickler that admits only plain
+  containers and numpy arrays, so a malicious file cannot run code.
+- ``npz:FILE``: arrays ``x`` (N x H x W, N x H x W x C or N x C x H x W) and ``y``; optional ``classes``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import pickle
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import CnnlabError
+from ._base import ImageData, ImageSet, split_dataset
+from ._registry import register_dataset
+
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot"]
+
+
+def _existing_dir(path: str, what: str) -> Path:
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise CnnlabError(f"{what} path '{path}' does not exist")
+    if not p.is_dir():
+        raise CnnlabError(f"{what} path '{path}' is not a directory")
+    return p
+
+
+# --- folder ---------------------------------------------------------------------------------------------
+
+def decode_image(path: str | os.PathLike, channels: int | None = None) -> torch.Tensor:
+    """Read an image file into a float ``C x H x W`` tensor in [0, 1] (PIL; RGB or grayscale)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.load()  # forces a full decode: truncated files fail here, not later
+        mode = {1: "L", 3: "RGB"}.get(channels or 0) or ("L" if im.mode in ("1", "L", "I", "I;16", "F") else "RGB")
+        arr = np.asarray(im.convert(mode), dtype=np.uint8)
+    t = torch.from_numpy(arr.copy()).float() / 255.0
+    return t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1)
+
+
+def _read_folder(root: Path, image_size: tuple[int, int] | None, classes: list[str] | None = None):
+    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+    from torchvision.transforms.v2.functional import resize
+
+    try:
+        found, class_to_idx = find_classes(str(root))
+    except FileNotFoundError as e:
+        raise CnnlabError(f"folder '{root}' has no class sub-folders ({e})") from None
+    if classes is not None:
+        class_to_idx = {c: i for i, c in enumerate(classes)}
+        unknown = sorted(set(found) - set(classes))
+        if unknown:
+            raise CnnlabError(f"folder '{root}' has classes {unknown} that the training split lacks")
+    samples = make_dataset(str(root), class_to_idx, IMG_EXTENSIONS, allow_empty=True)
+    if not samples:
+        raise CnnlabError(f"folder '{root}' holds no images with extensions {', '.join(IMG_EXTENSIONS)}")
+    decoded, labels, bad = [], [], []
+    for file, label in samples:
+        try:
+            img = decode_image(file)
+        except Exception:  # corrupt, truncated, empty or not an image: skip it and count it
+            bad.append(file)
+            continue
+        decoded.append(img)
+        labels.append(label)
+    if bad:
+        warnings.warn(f"skipped {len(bad)} unreadable image file(s) in '{root}', e.g. {bad[0]}", stacklevel=2)
+    if not decoded:
+        raise CnnlabError(f"no readable image in '{root}' ({len(bad)} file(s) could not be decoded)")
+    channels = 3 if any(d.shape[0] == 3 for d in decoded) else 1
+    if image_size is None:  # the most common size among the images
+        sizes = [tuple(d.shape[-2:]) for d in decoded]
+        image_size = max(set(sizes), key=sizes.count)
+    images = torch.stack([resize(d.expand(channels, -1, -1), list(image_size), antialias=True)
+                          if tuple(d.shape[-2:]) != tuple(image_size) else d.expand(channels, -1, -1)
+                          for d in decoded])
+    return images.clamp(0, 1), torch.tensor(labels), list(class_to_idx), len(bad)
+
+
+@register_dataset("folder", "your images in class sub-folders (torchvision ImageFolder layout)",
+                  "folder:PATH; PATH/train and PATH/test sub-folders are used as splits when present",
+                  takes_path=True)
+def folder(path: str, seed: int, val_fraction: float, test_fraction: float,
+           image_size: tuple[int, int] | None = None) -> ImageData:
+    root = _existing_dir(path, "folder")
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        x, y, classes, bad = _read_folder(root / "train", image_size)
+        size = tuple(x.shape[-2:])
+        tx, ty, _, bad_t = _read_folder(root / "test", size, classes)
+        tx = tx.expand(-1, x.shape[1], -1, -1) if tx.shape[1] < x.shape[1] else tx
+        if (root / "val").is_dir():
+            vx, vy, _, _ = _read_folder(root / "val", size, classes)
+            return ImageData(root.name, ImageSet(x, y), ImageSet(vx, vy), ImageSet(tx, ty), classes,
+                             source=str(root), notes={"skipped_files": bad + bad_t})
+        return split_dataset(root.name, x, y, classes, seed, val_fraction, 0.0, test=ImageSet(tx, ty),
+                             source=str(root), notes={"skipped_files": bad + bad_t})
+    x, y, classes, bad = _read_folder(root, image_size)
+    return split_dataset(root.name, x, y, classes, seed, val_fraction, test_fraction, source=str(root),
+                         notes={"skipped_files": bad})
+
+
+# --- MNIST IDX ------------------------------------------------------------------------------------------
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (MNIST's format: magic, dimensions, big-endian uint8 data); ``.gz`` is unpacked."""
+    raw = path.read_bytes()
+    if path.suffix == ".gz":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as e:
+            raise CnnlabError(f"'{path}' is not a valid gzip file: {e}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise CnnlabError(f"'{path}' is not an IDX file of unsigned bytes (bad magic number)")
+    ndim = raw[3]
+    dims = np.frombuffer(raw, dtype=">u4", count=ndim, offset=4).astype(int)
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise CnnlabError(f"'{path}' is truncated: expected {int(np.prod(dims))} values, found {data.size}")
+    return data.reshape(dims)
+
+
+def _find(root: Path, stem: str) -> Path:
+    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+        if (root / name).is_file():
+            return root / name
+    raise CnnlabError(f"'{root}' has no {stem} (or {stem}.gz); is it an MNIST folder?")
+
+
+@register_dataset("mnist", "MNIST or Fashion-MNIST IDX files (plain or .gz)", "mnist:PATH", takes_path=True)
+def mnist(path: str, seed: int, val_fraction: float, test_fraction: float) -> ImageData:
+    root = _existing_dir(path, "mnist")
+    sets = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        x = read_idx(_find(root, f"{prefix}-images-idx3-ubyte"))
+        y = read_idx(_find(root, f"{prefix}-labels-idx1-ubyte"))
+        if len(x) != len(y):
+            raise CnnlabError(f"'{root}': {len(x)} {split} images but {len(y)} labels")
+        sets[split] = (torch.from_numpy(x.copy()).float().unsqueeze(1) / 255.0, torch.from_numpy(y.copy()).long())
+    classes = FASHION_CLASSES if "fashion" in str(root).lower() else [str(i) for i in range(10)]
+    x, y = sets["train"]
+    return split_dataset(root.name, x, y, classes, seed, val_fraction, 0.0, test=ImageSet(*sets["test"]),
+                         source=str(root), flip_ok="fashion" in str(root).lower())
+
+
+# --- CIFAR-10 -------------------------------------------------------------------------------------------
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Admits only what CIFAR batches contain: builtin containers and numpy arrays."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} (not part of a CIFAR batch)")
+
+
+def read_cifar_batch(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            obj = _RestrictedUnpickler(io.BytesIO(f.read()), encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
+        raise CnnlabError(f"'{path}' is not a CIFAR-10 python batch: {e}") from None
+    if not isinstance(obj, dict):
+        raise CnnlabError(f"'{path}' is not a CIFAR-10 python batch")
+    return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
+
+
+@register_dataset("cifar10", "CIFAR-10 python batches (data_batch_1..5, test_batch)", "cifar10:PATH",
+                  takes_path=True)
+def cifar10(path: str, seed: int, val_fraction: float, test_fraction: float) -> ImageData:
+    root = _existing_dir(path, "cifar10")
+    if (root / "cifar-10-batches-py").is_dir():
+        root = root / "cifar-10-batches-py"
+    train_files = sorted(root.glob("data_batch_*"))
+    if not train_files or not (root / "test_batch").is_file():
+        raise CnnlabError(f"'{root}' has no data_batch_* and test_batch files; is it cifar-10-batches-py?")
+
+    def load(files):
+        xs, ys = [], []
+        for f in files:
+            b = read_cifar_batch(f)
+            if "data" not in b or "labels" not in b:
+                raise CnnlabError(f"'{f}' lacks 'data' or 'labels'")
+            xs.append(np.asarray(b["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(b["labels"]))
+        return torch.from_numpy(np.concatenate(xs)).float() / 255.0, torch.from_numpy(np.concatenate(ys)).long()
+
+    x, y = load(train_files)
+    tx, ty = load([root / "test_batch"])
+    classes = [str(i) for i in range(10)]
+    if (root / "batches.meta").is_file():
+        names = read_cifar_batch(root / "batches.meta").get("label_names")
+        if names:
+            classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+    return split_dataset("cifar10", x, y, classes, seed, val_fraction, 0.0, test=ImageSet(tx, ty),
+                         source=str(root))
+
+
+# --- npz ------------------------------------------------------------------------------------------------
+
+def _to_nchw(x: np.ndarray) -> np.ndarray:
+    if x.ndim == 3:
+        return x[:, None]
+    if x.ndim != 4:
+        raise CnnlabError(f"npz array 'x' must be N x H x W or 4-D, got shape {x.shape}")
+    if x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
+        return x.transpose(0, 3, 1, 2)
+    return x
+
+
+@register_dataset("npz", "a .npz file with arrays x (images) and y (labels)", "npz:FILE", takes_path=True)
+def npz(path: str, seed: int, val_fraction: float, test_fraction: float) -> ImageData:
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise CnnlabError(f"npz file '{path}' does not exist")
+    try:
+        with np.load(p, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception as e:
+        raise CnnlabError(f"'{path}' is not a readable .npz file: {str(e).splitlines()[0][:200]}") from None
+    if "x" not in arrays:
+        raise CnnlabError(f"'{path}' has no array 'x' (found {sorted(arrays)})")
+    x = _to_nchw(arrays["x"])
+    images = torch.from_numpy(x.astype(np.float32))
+    if x.dtype == np.uint8 or images.max() > 1.5:
+        images = images / 255.0
+    labels = torch.from_numpy(arrays["y"].astype(np.int64)).flatten() if "y" in arrays else None
+    if labels is not None and len(labels) != len(images):
+        raise CnnlabError(f"'{path}': {len(images)} images in 'x' but {len(labels)} labels in 'y'")
+    if labels is not None and labels.min() < 0:
+        raise CnnlabError(f"'{path}': labels must be 0..K-1, found {int(labels.min())}")
+    if "classes" in arrays:
+        classes = [str(c) for c in arrays["classes"]]
+    else:
+        classes = [str(i) for i in range(int(labels.max()) + 1)] if labels is not None else []
+    return split_dataset(p.stem, images, labels, classes, seed, val_fraction, test_fraction, source=str(p),
+                         task="classification" if labels is not None else "reconstruction")

@@ -1,0 +1,69 @@
+"""The HTML report of a run: one self-contained page (plots embedded) with the configuration, the final
+metrics, the learning curves, the confusion matrix and the per-epoch table."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+from pathlib import Path
+
+import yaml
+
+
+def _img(path: Path, alt: str) -> str:
+    if not path.is_file():
+        return ""
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"><figcaption>' \
+           f'{html.escape(alt)}</figcaption></figure>'
+
+
+def _table(rows: list[list[str]], header: list[str] | None = None) -> str:
+    head = "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>" if header else ""
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table>{head}{body}</table>"
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write ``report.html`` in a run directory from what the directory holds; returns its path."""
+    from ..train.checkpoint import atomic_write_text
+
+    run = Path(run_dir)
+    config = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").is_file() else {}
+    results = json.loads((run / "results.json").read_text()) if (run / "results.json").is_file() else {}
+    metrics = list(csv.reader((run / "metrics.csv").open())) if (run / "metrics.csv").is_file() else []
+    title = f"{config.get('model', '?')} on {config.get('data', '?')}"
+    test = results.get("test", {})
+    summary = [[k, f"{100 * v:.2f}%" if k in ("accuracy", "top5") else (f"{v:.4f}" if isinstance(v, float) else v)]
+               for k, v in test.items()]
+    summary += [["epochs", results.get("epochs", "")], ["stopped early", results.get("stopped_early", "")],
+                ["training time (s)", results.get("train_seconds", "")]]
+    plots = [_img(p, p.stem.replace("_", " ")) for p in sorted((run / "plots").glob("*.png"))] \
+        if (run / "plots").is_dir() else []
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>cnnlab: {html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
+table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }}
+td, th {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }}
+th {{ background: #f3f3f3; }} td:first-child {{ text-align: left; }}
+figure {{ display: inline-block; margin: 0 1em 1em 0; }} img {{ max-width: 100%; }}
+figcaption {{ font-size: 0.85em; color: #555; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p>Run directory: <code>{html.escape(str(run.resolve()))}</code></p>
+<h2>Test results</h2>
+{_table(summary)}
+<h2>Pictures</h2>
+{''.join(plots)}
+<h2>Per epoch</h2>
+{_table(metrics[1:], metrics[0]) if metrics else '<p>no epochs</p>'}
+<h2>Configuration</h2>
+{_table([[k, v] for k, v in config.items()])}
+</body></html>
+"""
+    out = run / "report.html"
+    atomic_write_text(out, page)
+    return out

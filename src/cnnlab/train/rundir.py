@@ -1,0 +1,142 @@
+"""The run directory: everything a later command needs is read from here.
+
+```
+runs/<model>-<data>-<time>/
+  config.yaml          resolved configuration (reusable with --config)
+  meta.json            model name and arguments, classes, preprocessing (also inside each checkpoint)
+  metrics.csv          one row per epoch
+  results.json         final test metrics, e.g. {"test": {"accuracy": ..., "loss": ...}}
+  checkpoints/         best.safetensors, last.safetensors, state.pt (optimiser, scheduler, RNG, epoch)
+  plots/               learning_curves.png, confusion_matrix.png
+  report.html          the run on one page
+  tensorboard/         with --tensorboard
+```
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import CnnlabError
+from .checkpoint import atomic_write_text, load_weights
+from .config import TrainConfig
+
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def default_run_dir(config: TrainConfig) -> Path:
+    data = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(config.data.split(":", 1)[-1]).name or config.data).strip("_")
+    return Path("runs") / f"{config.model}-{data}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+class RunDir:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.best_path = path / "checkpoints" / "best.safetensors"
+        self.last_path = path / "checkpoints" / "last.safetensors"
+        self.state_path = path / "checkpoints" / "state.pt"
+        self._writer = None
+
+    @classmethod
+    def open(cls, config: TrainConfig, resume: str | Path | None) -> RunDir:
+        if resume is not None:
+            path = Path(resume)
+            if not (path / "checkpoints" / "state.pt").is_file():
+                raise CnnlabError(f"'{resume}' is not a cnnlab run directory with a checkpoint to resume")
+            return cls(path)
+        path = Path(config.run_dir) if config.run_dir else default_run_dir(config)
+        if path.exists() and any(path.iterdir()):
+            raise CnnlabError(f"run directory '{path}' already exists and is not empty; choose another --run-dir "
+                              f"or continue it with --resume {path}")
+        return cls(path)
+
+    def meta(self, config: TrainConfig, data, preprocess, task, model) -> dict[str, Any]:
+        kwargs = {k: v for k, v in config.model_kwargs.items() if isinstance(v, _PLAIN)}
+        kwargs.update(in_chans=data.channels, num_classes=task.num_outputs)
+        if config.dropout is not None:
+            kwargs.setdefault("drop_rate", config.dropout)
+        return {"kind": "classifier", "model": config.model, "model_kwargs": kwargs, "classes": data.classes,
+                "binary": task.binary, "preprocess": preprocess.to_dict(), "data": config.data}
+
+    def start(self, config: TrainConfig, meta: dict) -> None:
+        (self.path / "checkpoints").mkdir(parents=True, exist_ok=True)
+        config.replace(run_dir=str(self.path)).save(self.path / "config.yaml")
+        atomic_write_text(self.path / "meta.json", json.dumps(meta, indent=2))
+
+    def log_epoch(self, history: list[dict]) -> None:
+        """Rewrite metrics.csv with every epoch so far (atomic), and log the newest to TensorBoard."""
+        self._write_metrics(history)
+        if self._writer is not None:
+            record = history[-1]
+            for key, value in record.items():
+                if key != "epoch":
+                    self._writer.add_scalar(key, value, record["epoch"])
+            self._writer.flush()
+
+    def _write_metrics(self, history: list[dict]) -> None:
+        keys = list(dict.fromkeys(k for r in history for k in r))
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys)
+        writer.writeheader()
+        for r in history:
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+        atomic_write_text(self.path / "metrics.csv", buf.getvalue())
+
+    def tensorboard(self) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise CnnlabError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
+        self._writer = SummaryWriter(str(self.path / "tensorboard"))
+
+    def finish(self, history, test, classes, train_seconds, stopped_early, config) -> None:
+        from ..report import write_report
+        from ..viz import confusion_matrix_plot, learning_curves_plot
+
+        self._write_metrics(history)
+        results = {
+            "test": {k: v for k, v in test.items() if k != "confusion_matrix"},
+            "confusion_matrix": test["confusion_matrix"], "classes": classes,
+            "epochs": len(history), "stopped_early": stopped_early, "train_seconds": round(train_seconds, 3),
+            "best_val": min(h["val_loss"] for h in history) if config.monitor == "val_loss"
+            else max(h["val_acc"] for h in history),
+        }
+        atomic_write_text(self.path / "results.json", json.dumps(results, indent=2))
+        learning_curves_plot(history, self.path / "plots" / "learning_curves.png", f"{config.model} on {config.data}")
+        confusion_matrix_plot(test["confusion_matrix"], classes, self.path / "plots" / "confusion_matrix.png")
+        write_report(self.path)
+        if self._writer is not None:
+            self._writer.close()
+
+
+def load_run_model(path: str | Path, which: str = "best") -> tuple[torch.nn.Module, dict]:
+    """Rebuild a run's model from its checkpoint (``best`` or ``last``) and return it with its metadata."""
+    from ..models import create_model
+
+    path = Path(path)
+    if path.is_dir():
+        file = path / "checkpoints" / f"{which}.safetensors"
+        if not file.is_file():
+            raise CnnlabError(f"'{path}' is not a cnnlab run directory (no checkpoints/{which}.safetensors)")
+    else:
+        file = path
+    state, meta = load_weights(file)
+    if "model" not in meta:
+        raise CnnlabError(f"'{file}' has no cnnlab metadata; is it a cnnlab checkpoint?")
+    if meta.get("kind", "classifier") != "classifier":
+        raise CnnlabError(f"'{path}' holds a {meta['kind']}, not a classifier")
+    model = create_model(meta["model"], **meta["model_kwargs"])
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise CnnlabError(f"checkpoint '{file}' does not fit {meta['model']}: {str(e).splitlines()[-1].strip()}"
+                          ) from None
+    return model.eval(), meta

@@ -1,0 +1,67 @@
+"""Tasks: what the engine optimises and measures, given a batch and a model output.
+
+The training loop never branches on the task: it calls ``task.loss`` and ``task.metrics``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..models.googlenet import InceptionOutputs
+
+
+@dataclass
+class ClassificationTask:
+    """Categorical cross-entropy over softmax, or binary cross-entropy on one sigmoid output.
+
+    With ``binary`` the model has a single output (the logit of class 1) and the loss is
+    ``BCEWithLogits``; predictions are ``p = sigmoid(logit)`` for class 1 and ``1 - p`` for class 0.
+    GoogLeNet's auxiliary outputs (training only) add ``aux_weight`` times their own loss.
+    """
+
+    num_classes: int
+    binary: bool = False
+    label_smoothing: float = 0.0
+    aux_weight: float = 0.3
+
+    @property
+    def num_outputs(self) -> int:
+        return 1 if self.binary else self.num_classes
+
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.binary:
+            target = y.float()
+            if self.label_smoothing:
+                target = target * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+            return F.binary_cross_entropy_with_logits(logits.squeeze(1).float(), target)
+        return F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)
+
+    def loss(self, output, y: torch.Tensor) -> torch.Tensor:
+        if isinstance(output, InceptionOutputs):
+            loss = self._loss(output.logits, y)
+            for aux in (output.aux1, output.aux2):
+                if aux is not None:
+                    loss = loss + self.aux_weight * self._loss(aux, y)
+            return loss
+        return self._loss(output, y)
+
+    @staticmethod
+    def logits(output) -> torch.Tensor:
+        return output.logits if isinstance(output, InceptionOutputs) else output
+
+    def probabilities(self, output) -> torch.Tensor:
+        """N x num_classes class probabilities."""
+        logits = self.logits(output).float()
+        if self.binary:
+            p = torch.sigmoid(logits.squeeze(1))
+            return torch.stack([1 - p, p], dim=1)
+        return logits.softmax(dim=1)
+
+    def correct(self, output, y: torch.Tensor, k: int = 1) -> int:
+        """How many of the batch have the true class among the top ``k`` predictions."""
+        probs = self.probabilities(output)
+        k = min(k, probs.shape[1])
+        return int((probs.topk(k, dim=1).indices == y[:, None]).any(dim=1).sum())

@@ -1,0 +1,61 @@
+"""Plots saved as PNG (matplotlib, headless Agg backend)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _save(fig, path: str | os.PathLike) -> None:
+    from ..train.checkpoint import _atomic
+
+    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
+    _atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
+    plt.close(fig)
+
+
+def learning_curves_plot(history: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
+    """Loss (train and validation) and validation accuracy per epoch."""
+    epochs = [h["epoch"] for h in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    ax1.plot(epochs, [h["train_loss"] for h in history], "o-", label="train", ms=3)
+    ax1.plot(epochs, [h["val_loss"] for h in history], "o-", label="validation", ms=3)
+    ax1.set(xlabel="epoch", ylabel="loss", title="loss")
+    ax1.legend()
+    ax1.grid(alpha=0.3)
+    if "train_acc" in history[0]:
+        ax2.plot(epochs, [100 * h["train_acc"] for h in history], "o-", label="train (augmented)", ms=3)
+    ax2.plot(epochs, [100 * h["val_acc"] for h in history], "o-", label="validation", ms=3)
+    ax2.set(xlabel="epoch", ylabel="accuracy (%)", title="top-1 accuracy")
+    ax2.legend()
+    ax2.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)
+
+
+def confusion_matrix_plot(matrix: Sequence[Sequence[int]], classes: Sequence[str], path: str | os.PathLike,
+                          title: str = "confusion matrix (test)") -> None:
+    """Rows are true classes, columns predicted ones; counts in the cells."""
+    import numpy as np
+
+    m = np.asarray(matrix)
+    k = len(classes)
+    size = min(12, 2.5 + 0.45 * k)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(m, cmap="Blues")
+    ax.set_xticks(range(k), classes, rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center")
+    ax.set_yticks(range(k), classes)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    if k <= 30:
+        top = m.max() if m.size else 0
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if m[i, j] > top / 2 else "black")
+    _save(fig, path)
