@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import CnnlabError
-from . import inspect_cmds
+from . import inspect_cmds, train_cmds
 
-COMMANDS = (inspect_cmds,)
+COMMANDS = (train_cmds, inspect_cmds)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cnnlab",
         description="Understand, train and reuse convolutional networks.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  cnnlab models\n  cnnlab summary resnet18 --input-size 3x224x224\n"
+        epilog="examples:\n  cnnlab train\n  cnnlab models\n  cnnlab summary resnet18 --input-size 3x224x224\n"
                "  cnnlab shape --input 224x224x3 --kernel 3 --filters 32\n\n"
                "Run 'cnnlab COMMAND --help' for the options and examples of a command.",
     )

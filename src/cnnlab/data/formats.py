@@ -162,6 +162,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
     """Admits only what CIFAR batches contain: builtin containers and numpy arrays."""
 
     ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
                ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
 
     def find_class(self, module: str, name: str):

@@ -121,7 +121,9 @@ def load_run_model(path: str | Path, which: str = "best") -> tuple[torch.nn.Modu
     """Rebuild a run's model from its checkpoint (``best`` or ``last``) and return it with its metadata."""
     from ..models import create_model
 
-    path = Path(path)
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise CnnlabError(f"run directory or checkpoint '{path}' does not exist")
     if path.is_dir():
         file = path / "checkpoints" / f"{which}.safetensors"
         if not file.is_file():

@@ -49,7 +49,8 @@ def confusion_matrix_plot(matrix: Sequence[Sequence[int]], classes: Sequence[str
     size = min(12, 2.5 + 0.45 * k)
     fig, ax = plt.subplots(figsize=(size, size))
     ax.imshow(m, cmap="Blues")
-    ax.set_xticks(range(k), classes, rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center")
+    long_names = max(len(c) for c in classes) > 3
+    ax.set_xticks(range(k), classes, rotation=45 if long_names else 0, ha="right" if long_names else "center")
     ax.set_yticks(range(k), classes)
     ax.set(xlabel="predicted", ylabel="true", title=title)
     if k <= 30:

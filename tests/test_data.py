@@ -1,0 +1,209 @@
+import gzip
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cnnlab.data import generate_shapes, list_datasets, load_dataset, stratified_split
+from cnnlab.data.builtin import _band_patches
+from cnnlab.data.loader import Augment, InMemoryLoader
+from cnnlab.errors import CnnlabError, UnknownNameError
+
+
+@pytest.mark.parametrize("spec, size, classes, channels", [
+    ("digits", (8, 8), 10, 1), ("faces", (25, 25), 2, 1), ("textures", (32, 32), 3, 1), ("photos", (32, 32), 0, 3),
+    ("shapes", (32, 32), 4, 3), ("shapes:size=48,count=200,classes=circle+square", (48, 48), 2, 3),
+])
+def test_builtin_datasets_load_offline(spec, size, classes, channels):
+    d = load_dataset(spec)
+    assert d.image_size == size and d.num_classes == classes and d.channels == channels
+    for s in d.splits().values():
+        assert len(s) > 0 and s.images.dtype == torch.float32
+        assert 0 <= s.images.min() and s.images.max() <= 1
+    if classes:
+        assert set(d.train.labels.unique().tolist()) == set(range(classes))
+
+
+def test_digits_and_faces_have_their_real_sizes():
+    d = load_dataset("digits")
+    assert len(d.train) + len(d.val) + len(d.test) == 1797
+    f = load_dataset("faces")
+    assert len(f.train) + len(f.val) + len(f.test) == 200 and f.classes == ["non-face", "face"]
+
+
+def test_splits_are_deterministic_stratified_and_disjoint():
+    a, b, c = (load_dataset("digits", seed=s) for s in (0, 0, 1))
+    assert torch.equal(a.test.images, b.test.images)
+    assert not torch.equal(a.test.images, c.test.images)
+    counts = torch.bincount(a.test.labels, minlength=10)
+    assert counts.min() >= 25 and counts.max() <= 29  # 15% of ~180 per class
+    idx = stratified_split(torch.arange(100) % 4, 100, (0.7, 0.15, 0.15), seed=3)
+    assert sorted(torch.cat(idx).tolist()) == list(range(100))
+
+
+def test_texture_and_photo_splits_share_no_pixel():
+    """Patches of each split come from their own vertical band of the photograph."""
+    columns = np.tile(np.arange(200, dtype=np.uint8), (64, 1))  # pixel value = its column
+    seen = {}
+    for split, (lo, hi) in {"train": (0.0, 0.6), "val": (0.6, 0.8), "test": (0.8, 1.0)}.items():
+        patches = _band_patches(columns, 16, lo, hi, 8)
+        seen[split] = set((patches * 255).round().long().unique().tolist())
+    assert not seen["train"] & seen["val"] and not seen["train"] & seen["test"] and not seen["val"] & seen["test"]
+
+
+def test_shapes_masks_match_images_and_classes_are_balanced():
+    images, labels, masks = generate_shapes(40, 32, seed=0)
+    assert images.shape == (40, 3, 32, 32) and masks.shape == (40, 32, 32)
+    assert torch.bincount(labels).tolist() == [10, 10, 10, 10]
+    for i in range(40):
+        assert set(masks[i].unique().tolist()) == {0, int(labels[i]) + 1}
+        fg, bg = masks[i] > 0, masks[i] == 0
+        assert 0.03 < fg.float().mean() < 0.6
+        # the shape is brighter than the background in the mean
+        assert images[i][:, fg].mean() > images[i][:, bg].mean()
+    again = generate_shapes(40, 32, seed=0)
+    assert torch.equal(again[0], images)
+
+
+def test_unknown_dataset_and_options_are_clear_errors():
+    with pytest.raises(UnknownNameError, match="did you mean 'digits'"):
+        load_dataset("digit")
+    with pytest.raises(CnnlabError, match="has no option 'sise'"):
+        load_dataset("shapes:sise=3")
+    with pytest.raises(CnnlabError, match="needs a path"):
+        load_dataset("folder")
+    with pytest.raises(CnnlabError, match="unknown shape"):
+        load_dataset("shapes:classes=circle+hexagon")
+    assert {d.name for d in list_datasets()} >= {"digits", "faces", "textures", "photos", "shapes", "folder",
+                                                 "mnist", "cifar10", "npz"}
+
+
+# --- file formats, written here from real data ---------------------------------------------------------
+
+def _digits_uint8():
+    d = load_dataset("digits", val_fraction=0.1, test_fraction=0.1)
+    return (d.train.images[:60, 0] * 255).round().byte().numpy(), d.train.labels[:60].numpy()
+
+
+def test_folder_reads_images_and_skips_corrupt_files(tmp_path):
+    x, y = _digits_uint8()
+    for i, (img, label) in enumerate(zip(x, y, strict=True)):
+        (tmp_path / str(label)).mkdir(exist_ok=True)
+        Image.fromarray(img).save(tmp_path / str(label) / f"{i}.png")
+    (tmp_path / "0" / "empty.png").write_bytes(b"")
+    good = (tmp_path / "1").iterdir().__next__().read_bytes()
+    (tmp_path / "1" / "truncated.png").write_bytes(good[: len(good) // 2])
+    (tmp_path / "2" / "junk.jpg").write_bytes(b"not an image at all")
+    with pytest.warns(UserWarning, match="skipped 3 unreadable image file"):
+        d = load_dataset(f"folder:{tmp_path}", val_fraction=0.2, test_fraction=0.2)
+    assert len(d.train) + len(d.val) + len(d.test) == 60
+    assert d.notes["skipped_files"] == 3 and d.image_size == (8, 8) and d.channels == 1
+    assert d.classes == sorted({str(v) for v in y})
+
+
+def test_folder_errors(tmp_path):
+    with pytest.raises(CnnlabError, match="does not exist"):
+        load_dataset(f"folder:{tmp_path / 'nope'}")
+    (tmp_path / "a").mkdir()
+    with pytest.raises(CnnlabError, match="holds no images"):
+        load_dataset(f"folder:{tmp_path}")
+    (tmp_path / "a" / "x.png").write_bytes(b"")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(CnnlabError, match="no readable image"):
+            load_dataset(f"folder:{tmp_path}")
+
+
+def _write_idx(path, array, gz):
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(data) if gz else data)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_mnist_idx_files(tmp_path, gz):
+    x, y = _digits_uint8()
+    suffix = ".gz" if gz else ""
+    _write_idx(tmp_path / f"train-images-idx3-ubyte{suffix}", x[:40], gz)
+    _write_idx(tmp_path / f"train-labels-idx1-ubyte{suffix}", y[:40], gz)
+    _write_idx(tmp_path / f"t10k-images-idx3-ubyte{suffix}", x[40:], gz)
+    _write_idx(tmp_path / f"t10k-labels-idx1-ubyte{suffix}", y[40:], gz)
+    d = load_dataset(f"mnist:{tmp_path}", val_fraction=0.25)
+    assert len(d.test) == 20 and len(d.train) + len(d.val) == 40
+    assert torch.allclose(d.test.images[0, 0] * 255, torch.from_numpy(x[40]).float())
+
+
+def test_mnist_truncated_file_is_a_clear_error(tmp_path):
+    x, y = _digits_uint8()
+    _write_idx(tmp_path / "train-images-idx3-ubyte", x, False)
+    raw = (tmp_path / "train-images-idx3-ubyte").read_bytes()
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(raw[:-10])
+    with pytest.raises(CnnlabError, match="truncated"):
+        load_dataset(f"mnist:{tmp_path}")
+
+
+def test_cifar10_batches_and_a_malicious_pickle(tmp_path):
+    rng = np.random.default_rng(0)
+    for name, n in (("data_batch_1", 30), ("data_batch_2", 30), ("test_batch", 20)):
+        batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"labels": list(rng.integers(0, 10, n))}
+        (tmp_path / name).write_bytes(pickle.dumps(batch, protocol=2))
+    names = [n.encode() for n in ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                                   "truck")]
+    (tmp_path / "batches.meta").write_bytes(pickle.dumps({b"label_names": names}))
+    d = load_dataset(f"cifar10:{tmp_path}", val_fraction=0.2)
+    assert d.channels == 3 and d.image_size == (32, 32) and len(d.test) == 20 and d.classes[0] == "airplane"
+
+    class Evil:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('code ran')",))
+
+    (tmp_path / "data_batch_1").write_bytes(pickle.dumps({b"data": Evil()}))
+    with pytest.raises(CnnlabError, match="not a CIFAR-10 python batch"):
+        load_dataset(f"cifar10:{tmp_path}")
+
+
+def test_npz_layouts(tmp_path):
+    x, y = _digits_uint8()
+    np.savez(tmp_path / "hw.npz", x=x, y=y)
+    np.savez(tmp_path / "hwc.npz", x=np.repeat(x[..., None], 3, axis=-1), y=y, classes=np.array(list("0123456789")))
+    a = load_dataset(f"npz:{tmp_path / 'hw.npz'}")
+    b = load_dataset(f"npz:{tmp_path / 'hwc.npz'}")
+    assert a.channels == 1 and b.channels == 3 and a.image_size == b.image_size == (8, 8)
+    np.savez(tmp_path / "bad.npz", x=x, y=y[:10])
+    with pytest.raises(CnnlabError, match="labels in 'y'"):
+        load_dataset(f"npz:{tmp_path / 'bad.npz'}")
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    with pytest.raises(CnnlabError, match="not a readable .npz"):
+        load_dataset(f"npz:{tmp_path / 'junk.npz'}")
+
+
+# --- the in-memory loader and batched augmentation ---------------------------------------------------------
+
+def test_batched_crop_and_flip():
+    x = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).reshape(2, 1, 6, 6)
+    g = torch.Generator().manual_seed(0)
+    out = Augment(crop_pad=2)(x, g)
+    assert out.shape == x.shape
+    for i in range(2):  # each output is a 6x6 window of the zero-padded input
+        padded = torch.nn.functional.pad(x[i, 0], (2, 2, 2, 2))
+        windows = padded.unfold(0, 6, 1).unfold(1, 6, 1).reshape(-1, 6, 6)
+        assert any(torch.equal(w, out[i, 0]) for w in windows)
+    flipped = Augment(hflip=True)(x.repeat(16, 1, 1, 1), torch.Generator().manual_seed(1))
+    assert all(torch.equal(f, x[i % 2]) or torch.equal(f, x[i % 2].flip(-1)) for i, f in enumerate(flipped))
+    assert any(torch.equal(f, x[i % 2].flip(-1)) for i, f in enumerate(flipped))
+
+
+def test_loader_epochs_are_replayable_and_cover_the_data():
+    x, y = torch.randn(10, 1, 4, 4), torch.arange(10)
+    loader = InMemoryLoader(x, y, batch_size=3, shuffle=True, seed=5)
+    loader.set_epoch(2)
+    first = [b[1].tolist() for b in loader]
+    second = [b[1].tolist() for b in loader]
+    assert first == second
+    seen = sum(first, [])
+    assert len(seen) == len(set(seen)) == 9  # 10 = 3 + 3 + 3 + 1: a training batch of one is dropped
+    loader = InMemoryLoader(x, y, batch_size=4, shuffle=True, seed=5)
+    assert sorted(sum((b[1].tolist() for b in loader), [])) == list(range(10))

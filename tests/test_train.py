@@ -1,0 +1,244 @@
+"""The training engine, on the real built-in data."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+from cnnlab.errors import CnnlabError, InputSizeError
+from cnnlab.train import TrainConfig, TrainingDiverged, fit, load_run_model
+from cnnlab.train.checkpoint import load_state, load_weights, save_weights
+from cnnlab.train.tasks import ClassificationTask
+
+QUIET = dict(quiet=True)
+
+
+def _fit(tmp_path, name="run", **kwargs):
+    return fit(TrainConfig(run_dir=str(tmp_path / name), **{**QUIET, **kwargs}), log=lambda *a: None)
+
+
+def test_lenet5_learns_digits_and_writes_the_run_directory(tmp_path):
+    r = _fit(tmp_path, epochs=6)
+    assert r.history[-1]["val_loss"] < r.history[0]["val_loss"]
+    assert r.test["accuracy"] > 0.85
+    run = r.run_dir
+    for f in ("config.yaml", "meta.json", "metrics.csv", "results.json", "report.html", "checkpoints/best.safetensors",
+              "checkpoints/last.safetensors", "checkpoints/state.pt", "plots/learning_curves.png",
+              "plots/confusion_matrix.png"):
+        assert (run / f).is_file(), f
+    results = json.loads((run / "results.json").read_text())
+    assert results["test"]["accuracy"] == pytest.approx(r.test["accuracy"])
+    assert sum(map(sum, results["confusion_matrix"])) == results["test"]["count"] == 270
+    lines = (run / "metrics.csv").read_text().splitlines()
+    assert lines[0].startswith("epoch,train_loss,train_acc,val_loss,val_acc,val_top5,lr") and len(lines) == 7
+    html = (run / "report.html").read_text()
+    assert "lenet5 on digits" in html and "data:image/png;base64" in html
+    model, meta = load_run_model(run)
+    assert meta["classes"] == [str(i) for i in range(10)] and meta["preprocess"]["size"] == [32, 32]
+
+
+def test_saved_config_is_reusable(tmp_path):
+    r = _fit(tmp_path, epochs=1, lr=0.002, optimizer="sgd", nesterov=True, scheduler="step")
+    config = TrainConfig.load(r.run_dir / "config.yaml")
+    assert (config.lr, config.optimizer, config.nesterov, config.scheduler) == (0.002, "sgd", True, "step")
+    again = fit(config.replace(run_dir=str(tmp_path / "again")), log=lambda *a: None)
+    assert again.history[0]["train_loss"] == pytest.approx(r.history[0]["train_loss"], rel=1e-5)
+
+
+def test_binary_task_uses_one_sigmoid_output(tmp_path):
+    r = _fit(tmp_path, data="faces", epochs=8, batch_size=16)
+    model, meta = load_run_model(r.run_dir)
+    assert meta["binary"] and model.get_classifier().out_features == 1
+    assert r.test["accuracy"] > 0.75
+    task = ClassificationTask(2, binary=True)
+    probs = task.probabilities(torch.tensor([[0.0], [10.0]]))
+    assert torch.allclose(probs, torch.tensor([[0.5, 0.5], [1 - torch.sigmoid(torch.tensor(10.0)), 0.9999546]]),
+                          atol=1e-6)
+
+
+def test_googlenet_adds_auxiliary_losses_in_training():
+    task = ClassificationTask(3, aux_weight=0.3)
+    y = torch.tensor([0, 1])
+    main, aux = torch.randn(2, 3), torch.randn(2, 3)
+    from cnnlab.models import InceptionOutputs
+
+    loss = task.loss(InceptionOutputs(main, aux, aux), y)
+    expected = task.loss(main, y) + 0.6 * task.loss(aux, y)
+    assert torch.allclose(loss, expected)
+
+
+def test_googlenet_trains_end_to_end_with_aux_heads(tmp_path):
+    r = _fit(tmp_path, model="googlenet", model_kwargs={"small_input": True}, data="shapes:count=64",
+             epochs=1, batch_size=16)
+    assert r.test["count"] > 0 and torch.isfinite(torch.tensor(r.history[0]["train_loss"]))
+
+
+def test_resume_after_a_crash_reproduces_an_uninterrupted_run(tmp_path, monkeypatch):
+    common = dict(epochs=4, deterministic=True, seed=3, dropout=0.3)
+    straight = _fit(tmp_path, "straight", **common)
+    from cnnlab.train.rundir import RunDir
+
+    original = RunDir.log_epoch
+
+    def crash_after_two(self, history):
+        original(self, history)
+        if len(history) == 2:
+            raise KeyboardInterrupt  # the process dies right after epoch 2's checkpoint
+
+    monkeypatch.setattr(RunDir, "log_epoch", crash_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(tmp_path, "resumed", **common)
+    monkeypatch.setattr(RunDir, "log_epoch", original)
+    config = TrainConfig.load(tmp_path / "resumed" / "config.yaml")
+    resumed = fit(config, resume=tmp_path / "resumed", log=lambda *a: None)
+    a = [(h["train_loss"], h["val_loss"]) for h in straight.history]
+    b = [(h["train_loss"], h["val_loss"]) for h in resumed.history]
+    assert a == b
+    assert resumed.test == straight.test
+    assert len((tmp_path / "resumed" / "metrics.csv").read_text().splitlines()) == 5
+
+
+def test_k_epochs_and_resume_to_n_equal_n_epochs_straight(tmp_path):
+    """With a schedule that does not depend on the total (step), extending a run is exact too."""
+    common = dict(deterministic=True, seed=1, scheduler="step", step_size=1, gamma=0.7)
+    straight = _fit(tmp_path, "straight", epochs=3, **common)
+    _fit(tmp_path, "short", epochs=1, **common)
+    config = TrainConfig.load(tmp_path / "short" / "config.yaml").replace(epochs=3)
+    resumed = fit(config, resume=tmp_path / "short", log=lambda *a: None)
+    assert [h["train_loss"] for h in straight.history] == [h["train_loss"] for h in resumed.history]
+
+
+def test_early_stopping_restores_the_best_weights(tmp_path):
+    # a rising learning rate with no schedule makes validation worse quickly
+    r = _fit(tmp_path, epochs=30, early_stopping=2, lr=0.05, scheduler="none", optimizer="sgd", momentum=0.99)
+    results = json.loads((r.run_dir / "results.json").read_text())
+    assert results["stopped_early"] and len(r.history) < 30
+    best, _ = load_weights(r.run_dir / "checkpoints" / "best.safetensors")
+    assert all(torch.equal(best[k], v) for k, v in r.model.state_dict().items())
+    best_epoch = min(r.history, key=lambda h: h["val_loss"])["epoch"]
+    assert len(r.history) - best_epoch == 2
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    original = ClassificationTask.loss
+
+    def poisoned(self, output, y):
+        calls["n"] += 1
+        loss = original(self, output, y)
+        return loss * float("nan") if calls["n"] > 60 else loss  # 40 batches per epoch: NaN in epoch 2
+
+    monkeypatch.setattr(ClassificationTask, "loss", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"diverged in epoch 2.*last good checkpoint"):
+        _fit(tmp_path, epochs=5)
+    state = load_state(tmp_path / "run" / "checkpoints" / "state.pt")
+    assert state["epoch"] == 1
+    weights, meta = load_weights(tmp_path / "run" / "checkpoints" / "last.safetensors")
+    assert meta["epoch"] == 1 and all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())
+
+
+def test_an_interrupted_checkpoint_write_leaves_the_previous_file(tmp_path, monkeypatch):
+    import safetensors.torch
+
+    model = torch.nn.Linear(2, 2)
+    path = tmp_path / "w.safetensors"
+    save_weights(path, model, {"epoch": 1})
+
+    def dies_half_way(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(safetensors.torch, "save_file", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        save_weights(path, torch.nn.Linear(2, 2), {"epoch": 2})
+    weights, meta = load_weights(path)
+    assert meta["epoch"] == 1 and torch.equal(weights["weight"], model.weight.detach())
+    assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors"]
+
+
+def test_killing_the_process_never_corrupts_the_checkpoint(tmp_path):
+    """SIGKILL at arbitrary moments (many of them inside a save): the checkpoint always loads."""
+    run = tmp_path / "killed"
+    for attempt, delay in enumerate((4.0, 4.6, 5.3)):
+        cmd = [sys.executable, "-m", "cnnlab", "train", "--epochs", "500", "--quiet"]
+        cmd += ["--resume", str(run)] if attempt else ["--run-dir", str(run)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(delay)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        state = load_state(run / "checkpoints" / "state.pt")
+        weights, meta = load_weights(run / "checkpoints" / "last.safetensors")
+        assert state["epoch"] >= 1 and meta["epoch"] >= 1
+        load_run_model(run, "last")
+
+
+def test_precision_and_memory_format_options(tmp_path):
+    r = _fit(tmp_path, epochs=1, precision="bf16", channels_last=True, model="resnet18",
+             model_kwargs={"small_input": True}, data="shapes:count=64", batch_size=16)
+    assert torch.isfinite(torch.tensor(r.history[0]["train_loss"]))
+
+
+def test_penalties_schedules_and_optimisers_run(tmp_path):
+    for i, kwargs in enumerate([dict(optimizer="adamw", weight_decay=0.05, l1=1e-5, l2=1e-4, scheduler="onecycle"),
+                                dict(optimizer="sgd", scheduler="step", step_size=1, warmup_epochs=0.5,
+                                     grad_clip=1.0, augment=False, label_smoothing=0.0)]):
+        r = _fit(tmp_path, f"r{i}", epochs=2, **kwargs)
+        assert r.history[-1]["train_loss"] < r.history[0]["train_loss"] * 1.5
+
+
+def test_lr_schedules_have_the_documented_shape():
+    from cnnlab.train.setup import lr_factor
+
+    f = lr_factor(TrainConfig(epochs=10, scheduler="cosine", warmup_epochs=2), steps_per_epoch=10)
+    assert f(0) == pytest.approx(0.05) and f(19) == pytest.approx(1.0) and f(99) < 0.01
+    f = lr_factor(TrainConfig(epochs=10, scheduler="step", step_size=3, gamma=0.5), steps_per_epoch=10)
+    assert (f(0), f(30), f(60)) == (1.0, 0.5, 0.25)
+    f = lr_factor(TrainConfig(epochs=10, scheduler="onecycle"), steps_per_epoch=10)
+    assert f(0) == pytest.approx(1 / 25) and f(30) == pytest.approx(1.0) and f(99) < 0.01
+
+
+def test_tensorboard_logging(tmp_path):
+    pytest.importorskip("tensorboard")
+    r = _fit(tmp_path, epochs=1, tensorboard=True)
+    assert any(p.name.startswith("events.out.tfevents") for p in (r.run_dir / "tensorboard").iterdir())
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(model="resnt18"), CnnlabError, "did you mean 'resnet18'"),
+    (dict(data="digts"), CnnlabError, "did you mean 'digits'"),
+    (dict(data="folder:/no/such/place"), CnnlabError, "does not exist"),
+    (dict(data="photos"), CnnlabError, "has no labels"),
+    (dict(model="resnet18", image_size=16), InputSizeError, "at least 32x32.*--small-input"),
+    (dict(model="lenet5", image_size=64), InputSizeError, "exactly 32x32"),
+    (dict(optimizer="rmsprop"), CnnlabError, "optimizer must be one of"),
+    (dict(batch_size=0), CnnlabError, "batch_size must be positive"),
+    (dict(loss="bce"), CnnlabError, "needs a two-class dataset"),
+])
+def test_bad_configurations_are_clear_errors(tmp_path, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        _fit(tmp_path, epochs=1, **kwargs)
+
+
+def test_existing_run_directory_is_not_overwritten(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "precious.txt").write_text("keep")
+    with pytest.raises(CnnlabError, match="already exists"):
+        _fit(tmp_path, epochs=1)
+    assert (tmp_path / "run" / "precious.txt").read_text() == "keep"
+
+
+def test_config_file_errors(tmp_path):
+    (tmp_path / "c.yaml").write_text("epochs: 3\nlearning_rate: 0.1\n")
+    with pytest.raises(CnnlabError, match="unknown option.*learning_rate"):
+        TrainConfig.load(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("epochs: [\n")
+    with pytest.raises(CnnlabError, match="not valid YAML"):
+        TrainConfig.load(tmp_path / "d.yaml")
+    assert yaml.safe_load(yaml.safe_dump(TrainConfig().to_dict()))["model"] == "lenet5"
