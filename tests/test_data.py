@@ -207,3 +207,29 @@ def test_loader_epochs_are_replayable_and_cover_the_data():
     assert len(seen) == len(set(seen)) == 9  # 10 = 3 + 3 + 3 + 1: a training batch of one is dropped
     loader = InMemoryLoader(x, y, batch_size=4, shuffle=True, seed=5)
     assert sorted(sum((b[1].tolist() for b in loader), [])) == list(range(10))
+
+
+def test_large_folders_stream_from_disk(tmp_path, monkeypatch):
+    from cnnlab.data.prepare import Preprocess
+    from cnnlab.data.streaming import StreamingData, StreamingLoader
+    from cnnlab.train import TrainConfig, fit
+
+    x, y = _digits_uint8()
+    for i, (img, label) in enumerate(zip(x, y, strict=True)):
+        (tmp_path / "imgs" / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(tmp_path / "imgs" / str(label) / f"{i}.png")
+    (tmp_path / "imgs" / "0" / "broken.png").write_bytes(b"")
+    monkeypatch.setenv("CNNLAB_MEMORY_LIMIT_GB", "0.000001")  # pretend the folder does not fit in memory
+    d = load_dataset(f"folder:{tmp_path / 'imgs'}", val_fraction=0.2, test_fraction=0.2)
+    assert isinstance(d, StreamingData) and len(d.train) + len(d.val) + len(d.test) == 61
+    pre = Preprocess((8, 8), 0, [0.5], [0.25])
+    loader = StreamingLoader(d.train, 1, pre, 8, torch.device("cpu"), shuffle=True, workers=0)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        batches = list(loader)
+    assert sum(len(b[1]) for b in batches) >= len(d.train) - 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = fit(TrainConfig(data=f"folder:{tmp_path / 'imgs'}", epochs=2, quiet=True, run_dir=str(tmp_path / "run"),
+                            batch_size=8, val_fraction=0.2, test_fraction=0.2), log=lambda *a: None)
+    assert r.test["count"] >= len(d.test) - 1 and len(r.history) == 2

@@ -189,6 +189,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from ..data.loader import InMemoryLoader
     from ..data.prepare import Preprocess
+    from ..data.streaming import StreamingData, StreamingLoader
     from ..train import ClassificationTask, evaluate, load_run_model
     from ..train.setup import resolve_device
 
@@ -198,7 +199,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data, split = _load_eval_data(meta, args.data, config, args.split)
     device = resolve_device(args.device)
     pre = Preprocess.from_dict(meta["preprocess"])
-    loader = InMemoryLoader(pre(split.images).to(device), split.labels.to(device), args.batch_size)
+    if isinstance(data, StreamingData):
+        loader = StreamingLoader(split, data.channels, pre, args.batch_size, device)
+    else:
+        loader = InMemoryLoader(pre(split.images).to(device), split.labels.to(device), args.batch_size)
     task = ClassificationTask(len(meta["classes"]), meta["binary"])
     result = evaluate(model.to(device), loader, task, device)
     if args.format == "json":

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import CnnlabError
-from ._base import ImageData, ImageSet, split_dataset
+from ._base import ImageData, ImageSet, split_dataset, stratified_split
 from ._registry import register_dataset
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -91,12 +91,61 @@ def _read_folder(root: Path, image_size: tuple[int, int] | None, classes: list[s
     return images.clamp(0, 1), torch.tensor(labels), list(class_to_idx), len(bad)
 
 
+def _estimated_bytes(root: Path, image_size) -> tuple[int, int, tuple[int, int]]:
+    """(decoded bytes, channels, size) of a folder if held in memory, from its file count and first image."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    files = [p for p in root.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS and p.is_file()]
+    for f in files[:20]:
+        try:
+            img = decode_image(f)
+        except Exception:
+            continue
+        size = tuple(image_size) if image_size else tuple(img.shape[-2:])
+        return len(files) * img.shape[0] * size[0] * size[1] * 4, img.shape[0], size
+    return 0, 1, (0, 0)
+
+
+def _stream_folder(root: Path, seed: int, val_fraction: float, test_fraction: float, channels: int,
+                   size: tuple[int, int]):
+    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+
+    from .streaming import FileSet, StreamingData
+
+    def listing(d: Path, class_to_idx=None):
+        if class_to_idx is None:
+            _, class_to_idx = find_classes(str(d))
+        samples = make_dataset(str(d), class_to_idx, IMG_EXTENSIONS, allow_empty=True)
+        return [s[0] for s in samples], [s[1] for s in samples], class_to_idx
+
+    split_layout = (root / "train").is_dir() and (root / "test").is_dir()
+    files, labels, class_to_idx = listing(root / "train" if split_layout else root)
+    labels_t = torch.tensor(labels)
+    if split_layout:
+        tr, va = stratified_split(labels_t, len(files), (1 - val_fraction, val_fraction), seed)
+        tf, tl, _ = listing(root / "test", class_to_idx)
+        test = FileSet(tf, tl)
+    else:
+        tr, va, te = stratified_split(labels_t, len(files), (1 - val_fraction - test_fraction, val_fraction,
+                                                            test_fraction), seed)
+        test = FileSet([files[i] for i in te], [labels[i] for i in te])
+    pick = lambda idx: FileSet([files[i] for i in idx], [labels[i] for i in idx])  # noqa: E731
+    return StreamingData(root.name, pick(tr), pick(va), test, list(class_to_idx), channels, size, source=str(root))
+
+
 @register_dataset("folder", "your images in class sub-folders (torchvision ImageFolder layout)",
                   "folder:PATH; PATH/train and PATH/test sub-folders are used as splits when present",
                   takes_path=True)
 def folder(path: str, seed: int, val_fraction: float, test_fraction: float,
-           image_size: tuple[int, int] | None = None) -> ImageData:
+           image_size: tuple[int, int] | None = None, memory_limit: float | None = None):
+    """In memory when the decoded images fit in ``memory_limit`` bytes (default 2 GiB, or the
+    CNNLAB_MEMORY_LIMIT_GB environment variable); streamed from disk otherwise."""
     root = _existing_dir(path, "folder")
+    if memory_limit is None:
+        memory_limit = float(os.environ.get("CNNLAB_MEMORY_LIMIT_GB", 2)) * 2**30
+    needed, channels, size = _estimated_bytes(root, image_size)
+    if needed > memory_limit:
+        return _stream_folder(root, seed, val_fraction, test_fraction, channels, size)
     if (root / "train").is_dir() and (root / "test").is_dir():
         x, y, classes, bad = _read_folder(root / "train", image_size)
         size = tuple(x.shape[-2:])

@@ -24,11 +24,12 @@ class Preprocess:
     std: list[float]
 
     def geometry(self, images: torch.Tensor) -> torch.Tensor:
-        from torchvision.transforms.v2.functional import resize
-
         inner = [self.size[0] - 2 * self.pad, self.size[1] - 2 * self.pad]
         if list(images.shape[-2:]) != inner:
-            images = resize(images, inner, antialias=True).clamp(0, 1)
+            # what torchvision's tensor resize does (bilinear, antialiased), without importing torchvision,
+            # which alone costs more than a second at start-up
+            images = F.interpolate(images, size=inner, mode="bilinear", antialias=True, align_corners=False)
+            images = images.clamp(0, 1)
         if self.pad:
             images = F.pad(images, (self.pad,) * 4)
         return images

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,8 +149,28 @@ def _improved(config: TrainConfig, val: dict, best: float | None) -> tuple[bool,
     return best is None or score < best, score
 
 
-def fit(config: TrainConfig, resume: str | Path | None = None, log=print) -> FitResult:
-    """Train a classifier as configured and write its run directory; ``resume`` continues a run."""
+@dataclass
+class EpochEnd:
+    """What an ``on_epoch_end`` callback sees after each epoch's checkpoint is written."""
+
+    epoch: int
+    record: dict
+    model: nn.Module
+    loaders: dict
+    task: ClassificationTask
+    device: torch.device
+
+    def evaluate(self, split: str) -> dict:
+        return evaluate(self.model, self.loaders[split], self.task, self.device)
+
+
+def fit(config: TrainConfig, resume: str | Path | None = None, log=print,
+        on_epoch_end: Callable[[EpochEnd], bool | None] | None = None) -> FitResult:
+    """Train a classifier as configured and write its run directory; ``resume`` continues a run.
+
+    ``on_epoch_end(EpochEnd)`` is called after every epoch; returning True stops training there (the test
+    evaluation and the report still run).
+    """
     config.validate()
     set_determinism(config)
     device = resolve_device(config.device)
@@ -162,7 +183,7 @@ def fit(config: TrainConfig, resume: str | Path | None = None, log=print) -> Fit
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
-    batches = loaders(data, config, device)
+    batches = loaders(data, config, device, preprocess)
     optimizer = build_optimizer(config, model)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, len(batches["train"])))
     scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
@@ -229,6 +250,9 @@ def fit(config: TrainConfig, resume: str | Path | None = None, log=print) -> Fit
                 f"lr {record['lr']:.2e}  {record['seconds']:.1f}s")
         if config.early_stopping and stale >= config.early_stopping:
             log(f"early stopping: no improvement of {config.monitor} for {stale} epochs")
+            break
+        if on_epoch_end is not None and on_epoch_end(EpochEnd(epoch + 1, record, model, batches, task, device)):
+            log(f"stopped by on_epoch_end after epoch {epoch + 1}")
             break
     train_seconds = time.perf_counter() - t_start
 

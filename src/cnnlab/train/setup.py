@@ -13,6 +13,7 @@ from torch import nn
 from ..data import ImageData, load_dataset
 from ..data.loader import Augment, InMemoryLoader
 from ..data.prepare import Preprocess, channel_stats, input_geometry
+from ..data.streaming import StreamingData, StreamingLoader
 from ..errors import CnnlabError
 from ..models import create_model
 from .config import TrainConfig
@@ -73,30 +74,51 @@ def make_task(data: ImageData, config: TrainConfig) -> ClassificationTask:
     return ClassificationTask(data.num_classes, binary, config.label_smoothing, config.aux_weight)
 
 
-def prepare_data(config: TrainConfig, model: nn.Module, data: ImageData) -> tuple[ImageData, Preprocess]:
-    """Resize/pad every split to the model's input and normalise with the training split's statistics."""
+def prepare_data(config: TrainConfig, model: nn.Module, data):
+    """Resize/pad every split to the model's input and normalise with the training split's statistics.
+
+    Streamed data keeps its files; its statistics come from up to 512 training images.
+    """
     size, pad = input_geometry(model, data.image_size, config.image_size)
     geo = Preprocess(size, pad, [0.0] * data.channels, [1.0] * data.channels)
+    if isinstance(data, StreamingData):
+        from ..data.formats import decode_image
+
+        sample = []
+        for f in data.train.files[:512]:
+            try:
+                sample.append(geo.geometry(decode_image(f, data.channels).unsqueeze(0)))
+            except Exception:
+                continue
+        if not sample:
+            raise CnnlabError(f"no readable image among the first training files of '{data.name}'")
+        return data, Preprocess(size, pad, *channel_stats(torch.cat(sample)))
     data = data.map(geo.geometry)
     mean, std = channel_stats(data.train.images)
     pre = Preprocess(size, pad, mean, std)
     return data.map(pre.normalise), pre
 
 
-def default_augment(data: ImageData, enabled: bool) -> Augment | None:
-    if not enabled:
-        return None
-    h = data.image_size[0]
-    return Augment(crop_pad=max(1, h // 8), hflip=data.flip_ok)
+def default_augment(height: int, flip_ok: bool, enabled: bool) -> Augment | None:
+    """Random crop after padding by an eighth of the side, and horizontal flips where they keep the meaning."""
+    return Augment(crop_pad=max(1, height // 8), hflip=flip_ok) if enabled else None
 
 
-def loaders(data: ImageData, config: TrainConfig, device: torch.device) -> dict[str, InMemoryLoader]:
+def loaders(data, config: TrainConfig, device: torch.device, preprocess: Preprocess | None = None) -> dict:
+    if isinstance(data, StreamingData):
+        return {split: StreamingLoader(files, data.channels, preprocess, config.batch_size, device,
+                                       shuffle=split == "train",
+                                       augment=default_augment(preprocess.size[0], data.flip_ok,
+                                                               config.augment and split == "train"),
+                                       seed=config.seed)
+                for split, files in data.splits().items()}
     out = {}
     for split, s in data.splits().items():
         x, y = s.images.to(device), s.labels.to(device)
         train = split == "train"
         out[split] = InMemoryLoader(x, y, config.batch_size if train else max(256, config.batch_size),
-                                    shuffle=train, augment=default_augment(data, config.augment) if train else None,
+                                    shuffle=train,
+                                    augment=default_augment(data.image_size[0], data.flip_ok, config.augment and train),
                                     seed=config.seed)
     return out
 
@@ -108,13 +130,17 @@ def load_data(config: TrainConfig) -> ImageData:
 
 def build_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
-                               weight_decay=config.weight_decay)
-    if config.nesterov:
+    if config.nesterov and config.optimizer != "sgd":
         raise CnnlabError("--nesterov applies to --optimizer sgd only")
-    cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
-    return cls(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "sgd":
+        cls, kwargs = torch.optim.SGD, dict(momentum=config.momentum, nesterov=config.nesterov)
+    else:
+        cls, kwargs = (torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW), {}
+    # The fused kernels update every parameter in one pass: on a CPU, Adam's step on ResNet-18 drops from
+    # ~33 ms to ~9 ms, a third more images per second at 32x32 (benchmarks/train_throughput.py).
+    device = params[0].device.type if params else "cpu"
+    fused = device in ("cpu", "cuda") and all(p.is_floating_point() for p in params)
+    return cls(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused, **kwargs)
 
 
 def lr_factor(config: TrainConfig, steps_per_epoch: int):

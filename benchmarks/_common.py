@@ -1,0 +1,76 @@
+"""Shared pieces of the benchmarks: the plain PyTorch loop most users write, and timing helpers."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+
+class PlainImageDataset(Dataset):
+    """A torchvision-style Dataset: uint8 arrays in memory, per-sample PIL transforms in __getitem__."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, size: int, mean, std, augment: bool, flip: bool):
+        arr = (images * 255).round().byte()
+        self.images = arr.permute(0, 2, 3, 1).numpy()  # N x H x W x C, as images arrive from files
+        self.labels = labels.tolist()
+        steps = [transforms.Resize(size)]
+        if augment:
+            steps.append(transforms.RandomCrop(size, padding=max(1, size // 8)))
+            if flip:
+                steps.append(transforms.RandomHorizontalFlip())
+        steps += [transforms.ToTensor(), transforms.Normalize(mean, std)]
+        self.transform = transforms.Compose(steps)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        img = self.images[i]
+        img = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img)
+        return self.transform(img), self.labels[i]
+
+
+def plain_loader(data_split, size, mean, std, batch_size, augment=True, flip=False, workers=0, shuffle=True):
+    ds = PlainImageDataset(data_split.images, data_split.labels, size, mean, std, augment, flip)
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=workers, drop_last=shuffle)
+
+
+def plain_train_steps(model, loader, optimizer, steps: int) -> int:
+    """The loop from the PyTorch tutorials; returns the number of images seen."""
+    model.train()
+    loss_fn = torch.nn.CrossEntropyLoss()
+    seen = 0
+    while seen < steps:
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+            seen += 1
+            if seen >= steps:
+                break
+    return seen
+
+
+def timed(fn, repeat: int = 3) -> float:
+    """Best of ``repeat`` wall-clock runs (the machines are noisy; the minimum is the least disturbed)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def row(*cells, widths=(22, 14, 14, 10)) -> str:
+    return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=False))
+
+
+def seed_all(seed: int = 0) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)

@@ -1,0 +1,106 @@
+"""Training throughput (images/s): cnnlab's in-memory engine against the loop most users write.
+
+The peer: the same model, a torchvision-style Dataset with per-sample PIL transforms (resize, random crop,
+flip, ToTensor, Normalize), a DataLoader (default num_workers=0, and 2), plain PyTorch steps. cnnlab: data
+resized and normalised once and kept as tensors, index-sliced batches, batched augmentation, the engine's
+train step. Both sides train the same architecture with the same batch size and optimiser, measured in
+the same run, alternating, best of three. Prints the ratio cnnlab / peer.
+
+    python benchmarks/train_throughput.py [--steps 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+import torchvision
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import plain_loader, plain_train_steps, row, seed_all, timed  # noqa: E402
+
+import cnnlab  # noqa: E402
+from cnnlab.data import load_dataset  # noqa: E402
+from cnnlab.train import TrainConfig  # noqa: E402
+from cnnlab.train.engine import _Progress, train_one_epoch  # noqa: E402
+from cnnlab.train.setup import build_optimizer, loaders, make_task, prepare_data  # noqa: E402
+
+
+def cnnlab_steps(config: TrainConfig, model, steps: int):
+    data = load_dataset(config.data, seed=0)
+    task = make_task(data, config)
+    data, pre = prepare_data(config, model, data)
+    loader = loaders(data, config, torch.device("cpu"), pre)["train"]
+    optimizer = build_optimizer(config.replace(lr=1e-3), model)  # the engine's (fused) Adam
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    config = config.replace(epochs=1)
+
+    class Limited:  # the engine's loader, cut to `steps` batches
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __len__(self):
+            return min(steps, len(self.inner))
+
+        def __iter__(self):
+            for i, b in enumerate(self.inner):
+                if i >= steps:
+                    return
+                yield b
+
+    epochs = -(-steps // len(loader))
+
+    def run():
+        for e in range(epochs):
+            loader.set_epoch(e)
+            train_one_epoch(model, Limited(loader), task, optimizer, scheduler, config, torch.device("cpu"), scaler,
+                            _Progress(False))
+
+    return run, pre, data, min(steps, epochs * len(loader))
+
+
+def case(name: str, model_name: str, data_spec: str, image_size: int | None, batch: int, steps: int, flip: bool):
+    seed_all()
+    config = TrainConfig(model=model_name, data=data_spec, batch_size=batch, image_size=image_size, quiet=True,
+                         label_smoothing=0.0)
+    raw = load_dataset(data_spec, seed=0)
+    ours = cnnlab.create_model(model_name, in_chans=raw.channels, num_classes=raw.num_classes)
+    run, pre, data, n_steps = cnnlab_steps(config, ours, steps)
+    if model_name == "lenet5":
+        theirs = cnnlab.create_model(model_name, in_chans=raw.channels, num_classes=raw.num_classes)
+    else:
+        theirs = getattr(torchvision.models, model_name)(num_classes=raw.num_classes)
+        if raw.channels == 1:
+            theirs.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
+    opt = torch.optim.Adam(theirs.parameters(), lr=1e-3)
+    size = pre.size[0]
+    results = {}
+    for workers in (0, 2):
+        loader = plain_loader(raw.train, size, pre.mean, pre.std, batch, augment=True, flip=flip, workers=workers,
+                              )
+        t = timed(lambda loader=loader: plain_train_steps(theirs, loader, opt, n_steps))
+        results[workers] = n_steps * batch / t
+    t_ours = timed(run)
+    ours_ips = n_steps * batch / t_ours
+    for workers, ips in results.items():
+        print(row(f"{name}", f"{ours_ips:,.0f}", f"{ips:,.0f}", f"{ours_ips / ips:.2f}x", f"num_workers={workers}",
+                  widths=(24, 10, 12, 8, 14)), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=30)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; images/s, best of 3")
+    print(row("case", "cnnlab", "plain loop", "ratio", "peer DataLoader", widths=(24, 10, 12, 8, 14)))
+    case("lenet5 digits 32x32", "lenet5", "digits", None, 64, args.steps * 2, flip=False)
+    case("resnet18 digits 32x32", "resnet18", "digits", 32, 64, args.steps, flip=False)
+    case("resnet18 shapes 64x64", "resnet18", "shapes:size=64,count=1000", None, 64, args.steps // 2, flip=True)
+
+
+if __name__ == "__main__":
+    main()
