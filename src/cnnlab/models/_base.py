@@ -87,6 +87,14 @@ class Classifier(nn.Module):
         """Replace the final layer by a new, randomly initialised one with ``num_classes`` outputs."""
         self.head.reset(num_classes)
 
+    def set_input_sizes(self, in_chans: int, small_input: bool, minimum: int = 32, small_minimum: int = 8,
+                        default: int = 224, small_default: int = 32) -> None:
+        """Record the input channels and the default and minimum sizes of the regular or small-input form."""
+        self.in_chans, self.small_input = in_chans, small_input
+        side, low = (small_default, small_minimum) if small_input else (default, minimum)
+        self.default_input_size = (in_chans, side, side)
+        self.min_input_size = (in_chans, low, low)
+
     # --- input checks ---------------------------------------------------------------------------
     def check_input(self, x: torch.Tensor) -> None:
         """Fail with a clear message on an input the model cannot take (cheap: shape checks only)."""

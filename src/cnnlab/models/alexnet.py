@@ -36,9 +36,7 @@ class AlexNet(Classifier):
         act_layer: LayerFactory = nn.ReLU,
     ) -> None:
         super().__init__()
-        self.in_chans, self.small_input = in_chans, small_input
-        self.default_input_size = (in_chans, 32, 32) if small_input else (in_chans, 224, 224)
-        self.min_input_size = (in_chans, 15, 15) if small_input else (in_chans, 63, 63)
+        self.set_input_sizes(in_chans, small_input, minimum=63, small_minimum=15)
         conv = dict(norm_layer=None, act_layer=act_layer)
         stem = (ConvNormAct(in_chans, 64, 3, 1, 1, **conv) if small_input
                 else ConvNormAct(in_chans, 64, 11, 4, 2, **conv))     # 64 x 55 x 55 at 224

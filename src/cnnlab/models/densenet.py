@@ -17,6 +17,7 @@ from torch import nn
 from ..nn.conv import ConvNormAct, LayerFactory, _make_act
 from ..nn.dense import DenseBlock, Transition
 from ..nn.head import ClassifierHead
+from ..nn.init import torchvision_init
 from ._base import Classifier, FeatureInfo
 from ._registry import register_model
 
@@ -44,9 +45,7 @@ class DenseNet(Classifier):
         act_layer: LayerFactory = nn.ReLU,
     ) -> None:
         super().__init__()
-        self.in_chans, self.small_input = in_chans, small_input
-        self.default_input_size = (in_chans, 32, 32) if small_input else (in_chans, 224, 224)
-        self.min_input_size = (in_chans, 8, 8) if small_input else (in_chans, 32, 32)
+        self.set_input_sizes(in_chans, small_input)
         chs = num_init_features
         if small_input:
             self.stem = nn.Sequential(OrderedDict(
@@ -79,16 +78,8 @@ class DenseNet(Classifier):
         self.init_weights()
 
     def init_weights(self) -> None:
-        """torchvision's scheme: Kaiming-normal convolutions, BN 1/0, linear bias 0."""
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                m.reset_parameters()
-                nn.init.zeros_(m.bias)
+        """torchvision's scheme: Kaiming-normal (fan-in) convolutions, BN 1/0, linear bias 0."""
+        torchvision_init(self, conv_mode="fan_in", linear_bias_zero=True)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(x))

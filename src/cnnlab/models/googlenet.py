@@ -66,10 +66,8 @@ class GoogLeNet(Classifier):
         small_input: bool = False,
     ) -> None:
         super().__init__()
-        self.in_chans, self.small_input = in_chans, small_input
+        self.set_input_sizes(in_chans, small_input)
         self.aux_logits, self.transform_input = aux_logits, transform_input
-        self.default_input_size = (in_chans, 32, 32) if small_input else (in_chans, 224, 224)
-        self.min_input_size = (in_chans, 8, 8) if small_input else (in_chans, 32, 32)
         conv = functools.partial(ConvNormAct, norm_kwargs={"eps": 0.001}) if batch_norm else \
             functools.partial(ConvNormAct, norm_layer=None)
         pool = functools.partial(nn.MaxPool2d, 3, 2, ceil_mode=True)

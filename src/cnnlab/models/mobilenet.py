@@ -16,6 +16,7 @@ from torch import nn
 
 from ..nn.conv import ConvNormAct, DepthwiseSeparableConv, LayerFactory
 from ..nn.head import ClassifierHead
+from ..nn.init import torchvision_init
 from ..nn.mobile import InvertedResidual
 from ._base import Classifier, FeatureInfo
 from ._registry import register_model
@@ -45,17 +46,7 @@ class _MobileNet(Classifier):
 
     def init_weights(self) -> None:
         """torchvision's MobileNet scheme: Kaiming-normal (fan-out) convolutions, N(0, 0.01) linear."""
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        torchvision_init(self, conv_mode="fan_out", nonlinearity="leaky_relu", linear_std=0.01)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(x))
@@ -65,9 +56,7 @@ class _MobileNet(Classifier):
             from ..errors import CnnlabError
 
             raise CnnlabError(f"width_mult must be positive, got {width_mult}")
-        self.in_chans, self.small_input = in_chans, small_input
-        self.default_input_size = (in_chans, 32, 32) if small_input else (in_chans, 224, 224)
-        self.min_input_size = (in_chans, 8, 8) if small_input else (in_chans, 32, 32)
+        self.set_input_sizes(in_chans, small_input)
 
 
 class MobileNetV1(_MobileNet):

@@ -17,6 +17,7 @@ from torch import nn
 
 from ..nn.conv import ConvNormAct, LayerFactory
 from ..nn.head import ClassifierHead
+from ..nn.init import torchvision_init
 from ..nn.residual import BasicBlock, Bottleneck
 from ._base import Classifier, FeatureInfo
 from ._registry import register_model
@@ -40,10 +41,8 @@ class ResNet(Classifier):
         act_layer: LayerFactory = nn.ReLU,
     ) -> None:
         super().__init__()
-        self.in_chans, self.small_input = in_chans, small_input
+        self.set_input_sizes(in_chans, small_input)
         self.zero_init_residual = zero_init_residual
-        self.default_input_size = (in_chans, 32, 32) if small_input else (in_chans, 224, 224)
-        self.min_input_size = (in_chans, 8, 8) if small_input else (in_chans, 32, 32)
         if small_input:
             self.stem = nn.Sequential(OrderedDict(
                 conv=ConvNormAct(in_chans, 64, 3, 1, norm_layer=norm_layer, act_layer=act_layer),
@@ -73,14 +72,7 @@ class ResNet(Classifier):
         With ``zero_init_residual`` the last BN of each block starts at 0, so every block starts as an
         identity (Goyal et al. 2017).
         """
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                m.reset_parameters()
+        torchvision_init(self, conv_mode="fan_out")
         if self.zero_init_residual:
             for m in self.modules():
                 last = getattr(m, "conv3", None) if isinstance(m, Bottleneck) else getattr(m, "conv2", None)

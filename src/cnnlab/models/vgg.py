@@ -16,6 +16,7 @@ from torch import nn
 
 from ..nn.conv import ConvNormAct, LayerFactory
 from ..nn.head import ClassifierHead
+from ..nn.init import torchvision_init
 from ._base import Classifier, FeatureInfo
 from ._registry import register_model
 
@@ -39,9 +40,7 @@ class VGG(Classifier):
         act_layer: LayerFactory = nn.ReLU,
     ) -> None:
         super().__init__()
-        self.in_chans, self.small_input = in_chans, small_input
-        self.default_input_size = (in_chans, 32, 32) if small_input else (in_chans, 224, 224)
-        self.min_input_size = (in_chans, 16, 16) if small_input else (in_chans, 32, 32)
+        self.set_input_sizes(in_chans, small_input, minimum=32, small_minimum=16)
         norm = nn.BatchNorm2d if batch_norm else None
         stages, self.feature_info, chs = [], [], in_chans
         for i, depth in enumerate(depths):
@@ -64,17 +63,7 @@ class VGG(Classifier):
 
     def init_weights(self) -> None:
         """torchvision's scheme: Kaiming-normal (fan-out) convolutions, N(0, 0.01) linear layers."""
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        torchvision_init(self, conv_mode="fan_out", linear_std=0.01)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(x)

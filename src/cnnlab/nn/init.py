@@ -43,6 +43,27 @@ def _weights_fn(fn: Callable[..., Any], **defaults: Any) -> Callable[..., None]:
     return apply
 
 
+def torchvision_init(model: nn.Module, conv_mode: str = "fan_out", nonlinearity: str = "relu",
+                     linear_std: float | None = None, linear_bias_zero: bool = False) -> None:
+    """The family defaults torchvision uses: Kaiming-normal convolutions (bias 0), norm layers weight 1 and
+    bias 0, and linear layers either N(0, ``linear_std``) with bias 0 or PyTorch's default."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode=conv_mode, nonlinearity=nonlinearity)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, _NORMS) and getattr(m, "weight", None) is not None:
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            if linear_std is not None:
+                nn.init.normal_(m.weight, 0, linear_std)
+            else:
+                m.reset_parameters()
+            if linear_std is not None or linear_bias_zero:
+                nn.init.zeros_(m.bias)
+
+
 def _pytorch_default(model: nn.Module) -> None:
     for m in model.modules():
         if m is not model and hasattr(m, "reset_parameters"):
