@@ -111,3 +111,19 @@ def test_train_help_lists_every_option():
         if f.name != "model_kwargs":
             assert "--" + f.name.replace("_", "-") in out, f.name
     assert "examples:" in out
+
+
+def test_a_checkpoint_of_another_architecture_is_refused(trained, tmp_path, capsys):
+    import shutil
+
+    from cnnlab.train.checkpoint import load_weights, save_weights
+
+    copy = tmp_path / "copy"
+    shutil.copytree(trained, copy)
+    weights, meta = load_weights(copy / "checkpoints" / "best.safetensors")
+    import cnnlab
+
+    wrong = cnnlab.create_model("resnet18", in_chans=1, num_classes=10, small_input=True)
+    save_weights(copy / "checkpoints" / "best.safetensors", wrong, meta)  # lenet5 metadata, resnet18 weights
+    code, _, err = run(capsys, "evaluate", copy)
+    assert code == 2 and "does not fit lenet5" in err and len(err.strip().splitlines()) == 1
