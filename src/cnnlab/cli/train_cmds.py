@@ -48,15 +48,16 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
             continue
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
-        help_text = f"{HELP[f.name]} (default: {default})"
+        help_text = HELP[f.name] + (f" (default: {default})" if default not in (None, False) else "")
         hint = hints[f.name]
         if hint is bool:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
             base = next((t for t in typing.get_args(hint) if t is not type(None)), hint) if typing.get_args(hint) \
                 else hint
+            metavar = {int: "N", float: "X"}.get(base, "NAME")
             p.add_argument(flag, type=base if base in (int, float) else str, default=None, help=help_text,
-                           metavar=f.name.upper())
+                           metavar=metavar)
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="an argument of the model builder, e.g. small_input=true or width_mult=0.5 (repeatable)")
     p.add_argument("--small-input", action="store_true", help="shortcut for --model-arg small_input=true")
