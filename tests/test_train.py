@@ -166,16 +166,23 @@ def test_an_interrupted_checkpoint_write_leaves_the_previous_file(tmp_path, monk
 def test_killing_the_process_never_corrupts_the_checkpoint(tmp_path):
     """SIGKILL at arbitrary moments (many of them inside a save): the checkpoint always loads."""
     run = tmp_path / "killed"
-    for attempt, delay in enumerate((4.0, 4.6, 5.3)):
+    state_file = run / "checkpoints" / "state.pt"
+    for attempt, delay in enumerate((0.05, 0.37, 0.81)):
         cmd = [sys.executable, "-m", "cnnlab", "train", "--epochs", "500", "--quiet"]
         cmd += ["--resume", str(run)] if attempt else ["--run-dir", str(run)]
+        before = load_state(state_file)["epoch"] if attempt else 0
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(delay)
+        deadline = time.monotonic() + 120  # start-up is slow on a loaded machine: wait for a new checkpoint
+        while time.monotonic() < deadline and proc.poll() is None:
+            if state_file.is_file() and load_state(state_file)["epoch"] > before:
+                break
+            time.sleep(0.05)
+        time.sleep(delay)  # then kill at an arbitrary moment of training (often inside a save)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        state = load_state(run / "checkpoints" / "state.pt")
+        state = load_state(state_file)
         weights, meta = load_weights(run / "checkpoints" / "last.safetensors")
-        assert state["epoch"] >= 1 and meta["epoch"] >= 1
+        assert state["epoch"] > before and meta["epoch"] >= 1
         load_run_model(run, "last")
 
 
