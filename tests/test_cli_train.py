@@ -127,3 +127,13 @@ def test_a_checkpoint_of_another_architecture_is_refused(trained, tmp_path, caps
     save_weights(copy / "checkpoints" / "best.safetensors", wrong, meta)  # lenet5 metadata, resnet18 weights
     code, _, err = run(capsys, "evaluate", copy)
     assert code == 2 and "does not fit lenet5" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_saved_config_starts_a_new_run_and_resume_refuses_changes(trained, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "train", "--config", trained / "config.yaml", "--seed", "1", "--epochs", "1")
+    assert code == 0 and "runs/lenet5-digits-" in out
+    for argv, what in ((["--model", "resnet18"], "model"), (["--data", "faces"], "data"),
+                       (["--run-dir", tmp_path / "elsewhere"], "run_dir")):
+        code, _, err = run(capsys, "train", "--resume", trained, "--epochs", "9", *argv)
+        assert code == 2 and f"cannot change {what}" in err

@@ -72,7 +72,12 @@ def _value(text: str):
 def config_from_args(args: argparse.Namespace, base=None):
     from ..train import TrainConfig
 
-    config = base if base is not None else (TrainConfig.load(args.config) if args.config else TrainConfig())
+    if base is not None:
+        config = base
+    elif args.config:  # a saved run's config starts a new run: it does not reuse that run's directory
+        config = TrainConfig.load(args.config).replace(run_dir=None)
+    else:
+        config = TrainConfig()
     changes = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                if f.name != "model_kwargs" and getattr(args, f.name, None) is not None}
     kwargs = dict(config.model_kwargs)
@@ -157,6 +162,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CnnlabError("--resume takes its configuration from the run; drop --config")
         base = TrainConfig.load(Path(args.resume) / "config.yaml")
         config = config_from_args(args, base)
+        fixed = ("model", "data", "model_kwargs", "image_size", "val_fraction", "test_fraction", "seed", "run_dir")
+        changed = [k for k in fixed if getattr(config, k) != getattr(base, k)]
+        if changed:
+            raise CnnlabError(f"--resume continues the run as it was configured; it cannot change "
+                              f"{', '.join(changed)} (start a new run instead)")
     else:
         config = config_from_args(args)
     result = fit(config, resume=args.resume)

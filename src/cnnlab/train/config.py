@@ -62,6 +62,13 @@ class TrainConfig:
     run_dir: str | None = None
 
     def validate(self) -> TrainConfig:
+        try:
+            return self._validate()
+        except TypeError:  # e.g. "epochs: many" in a config file
+            bad = {f.name: getattr(self, f.name) for f in fields(self)}
+            raise CnnlabError(f"a config value has the wrong type: {bad}") from None
+
+    def _validate(self) -> TrainConfig:
         choices = {"optimizer": ("sgd", "adam", "adamw"), "scheduler": ("none", "step", "cosine", "onecycle"),
                    "loss": ("auto", "ce", "bce"), "monitor": ("val_loss", "val_acc"),
                    "device": ("auto", "cpu", "cuda", "mps"), "precision": ("fp32", "bf16", "fp16")}
@@ -76,6 +83,12 @@ class TrainConfig:
         for key in ("weight_decay", "l1", "l2", "label_smoothing", "warmup_epochs", "early_stopping"):
             if getattr(self, key) < 0:
                 raise CnnlabError(f"{key} must not be negative, got {getattr(self, key)}")
+        for key in ("threads", "step_size", "grad_clip"):
+            value = getattr(self, key)
+            if value is not None and not value > 0:
+                raise CnnlabError(f"{key} must be positive, got {value}")
+        if not 0 <= self.momentum < 1:
+            raise CnnlabError(f"momentum must be in [0, 1), got {self.momentum}")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise CnnlabError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.label_smoothing >= 1:
