@@ -124,7 +124,8 @@ def test_a_checkpoint_of_another_architecture_is_refused(trained, tmp_path, caps
     import cnnlab
 
     wrong = cnnlab.create_model("resnet18", in_chans=1, num_classes=10, small_input=True)
-    save_weights(copy / "checkpoints" / "best.safetensors", wrong, meta)  # lenet5 metadata, resnet18 weights
+    for which in ("best", "last"):  # lenet5 metadata, resnet18 weights
+        save_weights(copy / "checkpoints" / f"{which}.safetensors", wrong, meta)
     code, _, err = run(capsys, "evaluate", copy)
     assert code == 2 and "does not fit lenet5" in err and len(err.strip().splitlines()) == 1
 

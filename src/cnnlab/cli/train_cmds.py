@@ -124,7 +124,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", help="a run directory (or a checkpoint .safetensors)")
     p.add_argument("--data", default=None, help="dataset spec (default: the run's own)")
     p.add_argument("--split", choices=("test", "val", "train"), default="test")
-    p.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    p.add_argument("--checkpoint", choices=("best", "last"), default=None,
+                   help="which weights (default: those the run ended with, as in its results.json: best after "
+                        "early stopping, else last)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="auto")
     p.add_argument("--format", choices=("table", "json"), default="table")
@@ -141,7 +143,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", help="a run directory (or a checkpoint .safetensors)")
     p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
     p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    p.add_argument("--checkpoint", choices=("best", "last"), default=None,
+                   help="which weights (default: those the run ended with, as in its results.json: best after "
+                        "early stopping, else last)")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=cmd_predict)
 

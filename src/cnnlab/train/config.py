@@ -91,6 +91,10 @@ class TrainConfig:
             raise CnnlabError(f"momentum must be in [0, 1), got {self.momentum}")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise CnnlabError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.warmup_epochs and self.warmup_epochs >= self.epochs:
+            raise CnnlabError(f"warmup_epochs ({self.warmup_epochs}) must be fewer than epochs ({self.epochs})")
+        if self.warmup_epochs and self.scheduler == "onecycle":
+            raise CnnlabError("the onecycle schedule has its own warm-up; drop warmup_epochs")
         if self.label_smoothing >= 1:
             raise CnnlabError(f"label_smoothing must be below 1, got {self.label_smoothing}")
         return self

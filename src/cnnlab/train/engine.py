@@ -31,7 +31,7 @@ from .setup import (
     resolve_device,
     set_determinism,
 )
-from .tasks import ClassificationTask
+from .tasks import ClassificationTask, topk_correct
 
 
 class TrainingDiverged(CnnlabError):
@@ -107,7 +107,7 @@ def evaluate(model, loader, task: ClassificationTask, device: torch.device, prec
         pred = probs.argmax(1)
         correct += int((pred == y).sum())
         if k > 5:
-            correct5 += task.correct(out, y, 5)
+            correct5 += topk_correct(probs, y, 5)
         confusion += torch.bincount((y * k + pred).cpu(), minlength=k * k).reshape(k, k)
         seen += n
     if seen == 0:
@@ -203,6 +203,7 @@ def fit(config: TrainConfig, resume: str | Path | None = None, log=print,
         if start >= config.epochs:
             raise CnnlabError(f"the run already has {start} epochs; pass a larger --epochs to continue it")
         log(f"resuming {run.path} at epoch {start + 1}/{config.epochs}")
+        run.save_config(config)
     else:
         run.start(config, meta)
     if config.tensorboard:
@@ -210,50 +211,57 @@ def fit(config: TrainConfig, resume: str | Path | None = None, log=print,
     log(f"{data.describe()}; model {config.model} ({sum(p.numel() for p in model.parameters()):,} parameters) "
         f"on {device}, input {'x'.join(map(str, (data.channels, *preprocess.size)))}")
 
-    progress = _Progress(not config.quiet)
-    t_start = time.perf_counter()
-    for epoch in range(start, config.epochs):
-        torch.manual_seed(config.seed * 1_000_003 + epoch)  # dropout etc.: each epoch replayable on resume
-        batches["train"].set_epoch(epoch)
-        t0 = time.perf_counter()
-        try:
-            train_m = train_one_epoch(step_model, batches["train"], task, optimizer, scheduler, config, device,
-                                      scaler, progress.start(epoch + 1, config.epochs, len(batches["train"])))
-        except TrainingDiverged as e:
-            last = f"; the last good checkpoint is {run.last_path}" if run.last_path.exists() else ""
-            raise TrainingDiverged(f"training diverged in epoch {epoch + 1}: {e}{last}; lower --lr or set "
-                                   f"--grad-clip") from None
-        finally:
-            progress.close()
-        val = evaluate(step_model, batches["val"], task, device, config.precision, config.channels_last)
-        record = {"epoch": epoch + 1, **train_m, "val_loss": val["loss"], "val_acc": val["accuracy"],
-                  **({"val_top5": val["top5"]} if "top5" in val else {}),
-                  "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
-        history.append(record)
-        improved, score = _improved(config, val, best)
-        if improved:
-            best, stale = score, 0
-            save_weights(run.best_path, model, {**meta, "epoch": epoch + 1})
-        else:
-            stale += 1
-        save_weights(run.last_path, model, {**meta, "epoch": epoch + 1})
-        save_state(run.state_path, {
-            "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": torch.get_rng_state(),
-            "history": history, "best": best, "stale": stale,
-        })
-        run.log_epoch(history)
-        if not config.quiet:
-            top5 = f"  val_top5 {100 * record['val_top5']:.1f}%" if "val_top5" in record else ""
-            log(f"epoch {epoch + 1:>3}/{config.epochs}  train_loss {record['train_loss']:.4f}  "
-                f"val_loss {record['val_loss']:.4f}  val_acc {100 * record['val_acc']:.2f}%{top5}  "
-                f"lr {record['lr']:.2e}  {record['seconds']:.1f}s")
-        if config.early_stopping and stale >= config.early_stopping:
-            log(f"early stopping: no improvement of {config.monitor} for {stale} epochs")
-            break
-        if on_epoch_end is not None and on_epoch_end(EpochEnd(epoch + 1, record, model, batches, task, device)):
-            log(f"stopped by on_epoch_end after epoch {epoch + 1}")
-            break
+    try:
+        progress = _Progress(not config.quiet)
+        t_start = time.perf_counter()
+        for epoch in range(start, config.epochs):
+            torch.manual_seed(config.seed * 1_000_003 + epoch)  # dropout etc.: each epoch replayable on resume
+            batches["train"].set_epoch(epoch)
+            t0 = time.perf_counter()
+            try:
+                train_m = train_one_epoch(step_model, batches["train"], task, optimizer, scheduler, config, device,
+                                          scaler, progress.start(epoch + 1, config.epochs, len(batches["train"])))
+            except TrainingDiverged as e:
+                last = f"; the last good checkpoint is {run.last_path}" if run.last_path.exists() else ""
+                raise TrainingDiverged(f"training diverged in epoch {epoch + 1}: {e}; lower --lr or set "
+                                       f"--grad-clip{last}") from None
+            finally:
+                progress.close()
+            val = evaluate(step_model, batches["val"], task, device, config.precision, config.channels_last)
+            record = {"epoch": epoch + 1, **train_m, "val_loss": val["loss"], "val_acc": val["accuracy"],
+                      **({"val_top5": val["top5"]} if "top5" in val else {}),
+                      "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
+            history.append(record)
+            improved, score = _improved(config, val, best)
+            if improved:
+                best, stale = score, 0
+                save_weights(run.best_path, model, {**meta, "epoch": epoch + 1})
+            else:
+                stale += 1
+            save_weights(run.last_path, model, {**meta, "epoch": epoch + 1})
+            save_state(run.state_path, {
+                "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": torch.get_rng_state(),
+                "history": history, "best": best, "stale": stale,
+            })
+            run.log_epoch(history)
+            if not config.quiet:
+                top5 = f"  val_top5 {100 * record['val_top5']:.1f}%" if "val_top5" in record else ""
+                log(f"epoch {epoch + 1:>3}/{config.epochs}  train_loss {record['train_loss']:.4f}  "
+                    f"val_loss {record['val_loss']:.4f}  val_acc {100 * record['val_acc']:.2f}%{top5}  "
+                    f"lr {record['lr']:.2e}  {record['seconds']:.1f}s")
+            if config.early_stopping and stale >= config.early_stopping:
+                log(f"early stopping: no improvement of {config.monitor} for {stale} epochs")
+                break
+            if on_epoch_end is not None and on_epoch_end(EpochEnd(epoch + 1, record, model, batches, task, device)):
+                log(f"stopped by on_epoch_end after epoch {epoch + 1}")
+                break
+    except (TrainingDiverged, KeyboardInterrupt) as e:
+        if run.discard_if_empty() and isinstance(e, TrainingDiverged):
+            raise TrainingDiverged(f"{e}; no epoch completed, so the run directory {run.path} was removed"
+                                   ) from None
+        e.run_dir = run.path  # the command line offers `--resume` with it
+        raise
     train_seconds = time.perf_counter() - t_start
 
     if config.early_stopping:  # restore the best weights
@@ -262,4 +270,3 @@ def fit(config: TrainConfig, resume: str | Path | None = None, log=print,
     stopped_early = bool(config.early_stopping) and len(history) < config.epochs
     run.finish(history, test, data.classes, train_seconds, stopped_early, config)
     return FitResult(run.path, history, test, model)
-

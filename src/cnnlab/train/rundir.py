@@ -33,7 +33,11 @@ _PLAIN = (bool, int, float, str, type(None))
 
 
 def default_run_dir(config: TrainConfig) -> Path:
-    data = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(config.data.split(":", 1)[-1]).name or config.data).strip("_")
+    """``runs/<model>-<data>-<time>``: a built-in dataset keeps its name and options (``shapes_size_64``), a
+    file format its path's last part (``folder:~/pets`` -> ``pets``)."""
+    name, _, rest = config.data.partition(":")
+    data = name if not rest else f"{name}_{rest}" if "=" in rest else (Path(rest).name or name)
+    data = re.sub(r"[^A-Za-z0-9_.-]+", "_", data).strip("_")
     return Path("runs") / f"{config.model}-{data}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
@@ -44,6 +48,7 @@ class RunDir:
         self.last_path = path / "checkpoints" / "last.safetensors"
         self.state_path = path / "checkpoints" / "state.pt"
         self._writer = None
+        self._created = False
 
     @classmethod
     def open(cls, config: TrainConfig, resume: str | Path | None) -> RunDir:
@@ -51,6 +56,8 @@ class RunDir:
             path = Path(resume)
             if not (path / "checkpoints" / "state.pt").is_file():
                 raise CnnlabError(f"'{resume}' is not a cnnlab run directory with a checkpoint to resume")
+            for stale in (*path.glob(".*.tmp"), *(path / "checkpoints").glob(".*.tmp")):  # left by a kill
+                stale.unlink(missing_ok=True)
             return cls(path)
         path = Path(config.run_dir) if config.run_dir else default_run_dir(config)
         if path.exists() and any(path.iterdir()):
@@ -67,9 +74,32 @@ class RunDir:
                 "binary": task.binary, "preprocess": preprocess.to_dict(), "data": config.data}
 
     def start(self, config: TrainConfig, meta: dict) -> None:
+        self._created = not self.path.exists()
         (self.path / "checkpoints").mkdir(parents=True, exist_ok=True)
-        config.replace(run_dir=str(self.path)).save(self.path / "config.yaml")
+        self.save_config(config)
         atomic_write_text(self.path / "meta.json", json.dumps(meta, indent=2))
+
+    def save_config(self, config: TrainConfig) -> None:
+        """Write config.yaml as the run now stands (on resume: the new epochs, learning rate, ...)."""
+        config.replace(run_dir=str(self.path)).save(self.path / "config.yaml")
+
+    def discard_if_empty(self) -> bool:
+        """Remove a run that ended before its first checkpoint: it can be neither resumed nor reused.
+
+        Only what this run wrote goes; a directory the user made beforehand stays (empty)."""
+        if self.state_path.exists():
+            return False
+        import shutil
+
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._created:
+            shutil.rmtree(self.path, ignore_errors=True)
+        else:
+            for child in self.path.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        return True
 
     def log_epoch(self, history: list[dict]) -> None:
         """Rewrite metrics.csv with every epoch so far (atomic), and log the newest to TensorBoard."""
@@ -117,13 +147,29 @@ class RunDir:
             self._writer.close()
 
 
-def load_run_model(path: str | Path, which: str = "best") -> tuple[torch.nn.Module, dict]:
-    """Rebuild a run's model from its checkpoint (``best`` or ``last``) and return it with its metadata."""
+def final_checkpoint(run: Path) -> str:
+    """The checkpoint a run's own test results were computed with: ``best`` after early stopping (which
+    restores the best weights), else ``last``."""
+    try:
+        config = TrainConfig.load(run / "config.yaml")
+    except CnnlabError:
+        return "best"
+    return "best" if config.early_stopping else "last"
+
+
+def load_run_model(path: str | Path, which: str | None = None) -> tuple[torch.nn.Module, dict]:
+    """Rebuild a run's model from its checkpoint and return it with its metadata.
+
+    ``which`` is ``best``, ``last``, or None for the weights the run ended with (those of its
+    results.json: see :func:`final_checkpoint`).
+    """
     from ..models import create_model
 
     path = Path(path).expanduser()
     if not path.exists():
         raise CnnlabError(f"run directory or checkpoint '{path}' does not exist")
+    if path.is_dir() and which is None:
+        which = final_checkpoint(path)
     if path.is_dir():
         file = path / "checkpoints" / f"{which}.safetensors"
         if not file.is_file():

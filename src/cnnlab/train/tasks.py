@@ -62,6 +62,10 @@ class ClassificationTask:
 
     def correct(self, output, y: torch.Tensor, k: int = 1) -> int:
         """How many of the batch have the true class among the top ``k`` predictions."""
-        probs = self.probabilities(output)
-        k = min(k, probs.shape[1])
-        return int((probs.topk(k, dim=1).indices == y[:, None]).any(dim=1).sum())
+        return topk_correct(self.probabilities(output), y, k)
+
+
+def topk_correct(probs: torch.Tensor, y: torch.Tensor, k: int) -> int:
+    """How many rows of ``probs`` have the true class ``y`` among their ``k`` largest entries."""
+    k = min(k, probs.shape[1])
+    return int((probs.topk(k, dim=1).indices == y[:, None]).any(dim=1).sum())
