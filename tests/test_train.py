@@ -92,8 +92,9 @@ def test_resume_after_a_crash_reproduces_an_uninterrupted_run(tmp_path, monkeypa
             raise KeyboardInterrupt  # the process dies right after epoch 2's checkpoint
 
     monkeypatch.setattr(RunDir, "log_epoch", crash_after_two)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as interrupted:
         _fit(tmp_path, "resumed", **common)
+    assert interrupted.value.run_dir == tmp_path / "resumed"  # the command line offers --resume with it
     monkeypatch.setattr(RunDir, "log_epoch", original)
     config = TrainConfig.load(tmp_path / "resumed" / "config.yaml")
     resumed = fit(config, resume=tmp_path / "resumed", log=lambda *a: None)
@@ -141,6 +142,53 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_pa
     assert state["epoch"] == 1
     weights, meta = load_weights(tmp_path / "run" / "checkpoints" / "last.safetensors")
     assert meta["epoch"] == 1 and all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())
+
+
+def test_divergence_before_the_first_checkpoint_removes_the_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(ClassificationTask, "loss", lambda self, output, y: output.sum() * float("nan"))
+    with pytest.raises(TrainingDiverged, match=r"diverged in epoch 1.*no epoch completed.*was removed"):
+        _fit(tmp_path, epochs=3)
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "mine").mkdir()  # a directory the user made stays, emptied of what the run wrote
+    with pytest.raises(TrainingDiverged):
+        _fit(tmp_path, "mine", epochs=3)
+    assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())
+
+
+def test_resume_rewrites_the_config_and_clears_stale_temporary_files(tmp_path):
+    _fit(tmp_path, epochs=1)
+    run = tmp_path / "run"
+    leftovers = [run / ".metrics.csv.123.tmp", run / "checkpoints" / ".last.safetensors.9.tmp"]
+    for f in leftovers:
+        f.write_bytes(b"half a file")  # what a kill in the middle of a write leaves
+    config = TrainConfig.load(run / "config.yaml").replace(epochs=2, lr=0.001)
+    fit(config, resume=run, log=lambda *a: None)
+    saved = TrainConfig.load(run / "config.yaml")
+    assert (saved.epochs, saved.lr) == (2, 0.001)
+    assert not any(f.exists() for f in leftovers)
+
+
+def test_the_default_checkpoint_is_the_one_the_results_came_from(tmp_path):
+    from cnnlab.train.rundir import final_checkpoint
+
+    r = _fit(tmp_path, epochs=2)
+    assert final_checkpoint(r.run_dir) == "last"
+    model, meta = load_run_model(r.run_dir)
+    assert meta["epoch"] == 2
+    assert all(torch.equal(v, r.model.state_dict()[k]) for k, v in model.state_dict().items())
+    stopped = _fit(tmp_path, "stopped", epochs=2, early_stopping=5)
+    assert final_checkpoint(stopped.run_dir) == "best"
+
+
+@pytest.mark.parametrize("data, name", [
+    ("digits", "digits"), ("shapes:size=64", "shapes_size_64"), ("folder:/home/me/pets/", "pets"),
+    ("npz:data/set.npz", "set.npz"),
+])
+def test_default_run_directory_names(data, name):
+    from cnnlab.train.rundir import default_run_dir
+
+    path = default_run_dir(TrainConfig(model="resnet18", data=data))
+    assert path.parent.name == "runs" and path.name.startswith(f"resnet18-{name}-")
 
 
 def test_an_interrupted_checkpoint_write_leaves_the_previous_file(tmp_path, monkeypatch):
@@ -227,10 +275,12 @@ def test_tensorboard_logging(tmp_path):
     (dict(optimizer="rmsprop"), CnnlabError, "optimizer must be one of"),
     (dict(batch_size=0), CnnlabError, "batch_size must be positive"),
     (dict(loss="bce"), CnnlabError, "needs a two-class dataset"),
+    (dict(epochs=3, warmup_epochs=3), CnnlabError, "warmup_epochs .3. must be fewer than epochs"),
+    (dict(epochs=3, warmup_epochs=1, scheduler="onecycle"), CnnlabError, "onecycle schedule has its own warm-up"),
 ])
 def test_bad_configurations_are_clear_errors(tmp_path, kwargs, error, message):
     with pytest.raises(error, match=message):
-        _fit(tmp_path, epochs=1, **kwargs)
+        _fit(tmp_path, **{"epochs": 1, **kwargs})
 
 
 def test_existing_run_directory_is_not_overwritten(tmp_path):
