@@ -70,6 +70,29 @@ def load_dataset(spec: str, seed: int = 0, val_fraction: float = 0.15, test_frac
 
     ``kwargs`` go to format readers (e.g. ``image_size`` for ``folder:``).
     """
+    from . import select
+
+    parts = select.split_union(spec)
+    if len(parts) > 1:
+        joined = None
+        for part in parts:
+            one = load_dataset(part, seed, val_fraction, test_fraction, **kwargs)
+            joined = one if joined is None else select.union(joined, one)
+        joined.name = spec
+        return joined
+    full, (spec, selection) = spec, select.split_selection(spec)
+    if selection:
+        data = load_dataset(spec, seed, val_fraction, test_fraction, **kwargs)
+        if not isinstance(data, ImageData):
+            raise CnnlabError(f"@classes and @labels apply to datasets that fit in memory; '{spec}' is streamed")
+        if data.train.labels is None:
+            raise CnnlabError(f"dataset '{spec}' has no labels, so @classes and @labels do not apply")
+        if "classes" in selection:
+            data = select.select_classes(data, select.parse_classes(selection["classes"], data.classes))
+        if "labels" in selection:
+            data = select.label_budget(data, selection["labels"], seed)
+        data.name = full
+        return data
     info, path, options = parse_spec(spec)
     try:
         if path is not None:

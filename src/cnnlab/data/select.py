@@ -1,0 +1,126 @@
+"""Selections on any dataset spec: a subset of its classes, a budget of training labels, and the union of
+two datasets. They are written into the spec itself, so a run's ``config.yaml`` and ``meta.json`` say
+exactly what it saw and ``evaluate`` reloads the same data:
+
+``digits@classes=0-4``            classes 0 to 4 (positions in the dataset's class list), relabelled 0..4
+``textures@classes=brick/grass``  classes by name
+``digits@classes=5-9@labels=10``  and keep 10 training images per class (``labels=0.25``: a quarter;
+                                  a count has no point, a fraction has one)
+``digits@classes=0-4+digits@classes=5-9``  the union (class lists concatenated; names must not repeat)
+
+Validation and test splits are never cut by ``labels``: a label budget is about training data, and the
+scores stay comparable across budgets.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from ..errors import CnnlabError
+from ._base import ImageData, ImageSet
+
+_SELECTORS = ("classes", "labels")
+
+
+def split_union(spec: str) -> list[str]:
+    """``"a+b@classes=1"`` -> ``["a", "b@classes=1"]``; a '+' inside a path (``folder:/x+y``) stays."""
+    return re.split(r"\+(?=[A-Za-z0-9_]+(?:[:@]|$))", spec)
+
+
+def split_selection(spec: str) -> tuple[str, dict[str, str]]:
+    """``"digits@classes=0-4@labels=10"`` -> ``("digits", {"classes": "0-4", "labels": "10"})``."""
+    base, *items = re.split(r"@(?=[a-z]+=)", spec)
+    options = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or key not in _SELECTORS or not value:
+            raise CnnlabError(f"'@{item}' in '{spec}' is not a selection; use @classes=0-4 (or names a/b) and/or "
+                              f"@labels=N (per class) or @labels=0.25 (a fraction)")
+        options[key] = value
+    return base, options
+
+
+def parse_classes(text: str, classes: list[str]) -> list[int]:
+    """Class positions from ``"0-4"``, ``"3"``, ``"0-2/7"`` (ranges of positions) or ``"brick/grass"`` (names)."""
+    picked: list[int] = []
+    for part in text.split("/"):
+        if part in classes:
+            picked.append(classes.index(part))
+            continue
+        lo, dash, hi = part.partition("-")
+        try:
+            idx = range(int(lo), int(hi) + 1) if dash else [int(lo)]
+        except ValueError:
+            raise CnnlabError(f"class '{part}' is not one of {classes[:10]}{'...' if len(classes) > 10 else ''} "
+                              f"nor a position range like 0-4") from None
+        if not idx or min(idx) < 0 or max(idx) >= len(classes):
+            raise CnnlabError(f"class positions '{part}' are outside 0-{len(classes) - 1}")
+        picked.extend(idx)
+    if len(set(picked)) != len(picked):
+        raise CnnlabError(f"classes '{text}' name a class twice")
+    if len(picked) < 1:
+        raise CnnlabError(f"classes '{text}' select nothing")
+    return picked
+
+
+def select_classes(data: ImageData, keep: list[int]) -> ImageData:
+    """Only the images of classes ``keep`` (positions), relabelled ``0..len(keep)-1`` in that order."""
+    if data.train.labels is None:
+        raise CnnlabError(f"dataset '{data.name}' has no labels to select classes from")
+    table = torch.full((data.num_classes,), -1, dtype=torch.long)
+    table[torch.tensor(keep)] = torch.arange(len(keep))
+
+    def pick(s: ImageSet) -> ImageSet:
+        mapped = table[s.labels]
+        index = torch.nonzero(mapped >= 0).flatten()
+        out = s.subset(index)
+        out.labels = mapped[index]
+        return out
+
+    return ImageData(f"{data.name}@classes", pick(data.train), pick(data.val), pick(data.test),
+                     [data.classes[i] for i in keep], data.source, data.task, data.flip_ok, dict(data.notes))
+
+
+def label_budget(data: ImageData, budget: str, seed: int) -> ImageData:
+    """Keep ``budget`` training images per class (an integer) or that fraction of each class (0 < x <= 1)."""
+    if data.train.labels is None:
+        raise CnnlabError(f"dataset '{data.name}' has no labels to budget")
+    fraction = "." in budget
+    try:
+        value = float(budget) if fraction else int(budget)
+    except ValueError:
+        value = -1
+    if value <= 0 or (fraction and value > 1):
+        raise CnnlabError(f"@labels={budget}: use a count of images per class (e.g. 10) or a fraction in (0, 1] "
+                          f"written with a point (e.g. 0.25)")
+    g = torch.Generator().manual_seed(seed + 7919)
+    keep = []
+    for c in range(data.num_classes):
+        idx = torch.nonzero(data.train.labels == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        n = max(1, round(value * len(idx))) if fraction else int(value)
+        keep.append(idx[:n])
+    train = data.train.subset(torch.sort(torch.cat(keep)).values)
+    return ImageData(data.name, train, data.val, data.test, data.classes, data.source, data.task, data.flip_ok,
+                     dict(data.notes))
+
+
+def union(a: ImageData, b: ImageData) -> ImageData:
+    """Both datasets' images, split by split; ``b``'s labels follow ``a``'s classes."""
+    if a.train.labels is None or b.train.labels is None:
+        raise CnnlabError("only labelled datasets can be joined with '+'")
+    if (a.channels, a.image_size) != (b.channels, b.image_size):
+        raise CnnlabError(f"cannot join '{a.name}' ({a.channels}x{'x'.join(map(str, a.image_size))}) and "
+                          f"'{b.name}' ({b.channels}x{'x'.join(map(str, b.image_size))}): images differ in size "
+                          f"or channels")
+    same = sorted(set(a.classes) & set(b.classes))
+    if same:
+        raise CnnlabError(f"cannot join '{a.name}' and '{b.name}': both have class(es) {same[:5]}")
+
+    def join(x: ImageSet, y: ImageSet) -> ImageSet:
+        return ImageSet(torch.cat([x.images, y.images]), torch.cat([x.labels, y.labels + a.num_classes]))
+
+    return ImageData(f"{a.name}+{b.name}", join(a.train, b.train), join(a.val, b.val), join(a.test, b.test),
+                     a.classes + b.classes, f"{a.source}; {b.source}", a.task, a.flip_ok and b.flip_ok)

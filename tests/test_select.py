@@ -1,0 +1,58 @@
+"""Class selections, label budgets and unions written into a dataset spec."""
+
+import pytest
+import torch
+
+from cnnlab.data import load_dataset
+from cnnlab.errors import CnnlabError
+
+
+def test_class_selection_relabels_and_keeps_every_split_of_those_classes():
+    full = load_dataset("digits", seed=0)
+    part = load_dataset("digits@classes=5-9", seed=0)
+    assert part.classes == ["5", "6", "7", "8", "9"] and part.name == "digits@classes=5-9"
+    for split in ("train", "val", "test"):
+        s, f = part.splits()[split], full.splits()[split]
+        assert set(s.labels.tolist()) == {0, 1, 2, 3, 4}
+        assert torch.equal(s.images, f.images[f.labels >= 5])  # the same images, in order
+        assert torch.equal(s.labels + 5, f.labels[f.labels >= 5])
+    by_name = load_dataset("textures@classes=gravel/brick")
+    assert by_name.classes == ["gravel", "brick"]
+
+
+def test_label_budget_cuts_only_the_training_split_per_class():
+    full = load_dataset("digits@classes=0-4", seed=3)
+    ten = load_dataset("digits@classes=0-4@labels=10", seed=3)
+    assert ten.train.labels.bincount().tolist() == [10] * 5
+    assert torch.equal(ten.test.images, full.test.images) and torch.equal(ten.val.labels, full.val.labels)
+    quarter = load_dataset("digits@labels=0.25", seed=3)
+    counts = load_dataset("digits", seed=3).train.labels.bincount()
+    assert quarter.train.labels.bincount().tolist() == [round(0.25 * int(c)) for c in counts]
+    assert not torch.equal(load_dataset("digits@labels=10", seed=4).train.images, load_dataset(
+        "digits@labels=10", seed=3).train.images)  # the budget is drawn from the seed
+
+
+def test_union_concatenates_classes_and_recovers_the_full_dataset():
+    full = load_dataset("digits", seed=1)
+    joined = load_dataset("digits@classes=0-4+digits@classes=5-9", seed=1)
+    assert joined.classes == full.classes
+    for split in ("train", "val", "test"):
+        a, b = joined.splits()[split], full.splits()[split]
+        assert sorted(a.labels.tolist()) == sorted(b.labels.tolist()) and len(a) == len(b)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("digits@classes=0-12", "outside 0-9"),
+    ("digits@classes=cat", "not one of"),
+    ("digits@classes=1/1", "twice"),
+    ("digits@label=3", "is not a selection"),
+    ("digits@labels=0.0", "fraction in"),
+    ("digits@labels=2.5", "fraction in"),
+    ("digits@classes=0-4+digits@classes=4-9", "both have class"),
+    ("digits+textures", "differ in size"),
+    ("photos@classes=0", "no labels"),
+])
+def test_bad_selections_are_one_line_errors(spec, message):
+    with pytest.raises(CnnlabError, match=message) as e:
+        load_dataset(spec)
+    assert "\n" not in str(e.value)
