@@ -38,13 +38,16 @@ HELP = {
 }
 
 
+_NOT_OPTIONS = ("model_kwargs", "transfer")  # --model-arg; `cnnlab transfer`'s own options
+
+
 def _add_config_options(p: argparse.ArgumentParser) -> None:
     from ..train import TrainConfig
 
     defaults = TrainConfig()
     hints = typing.get_type_hints(TrainConfig)
     for f in fields(TrainConfig):
-        if f.name == "model_kwargs":
+        if f.name in _NOT_OPTIONS:
             continue
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
@@ -79,7 +82,7 @@ def config_from_args(args: argparse.Namespace, base=None):
     else:
         config = TrainConfig()
     changes = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
-               if f.name != "model_kwargs" and getattr(args, f.name, None) is not None}
+               if f.name not in _NOT_OPTIONS and getattr(args, f.name, None) is not None}
     kwargs = dict(config.model_kwargs)
     for item in args.model_arg:
         key, eq, value = item.partition("=")

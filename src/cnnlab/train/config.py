@@ -16,6 +16,42 @@ import yaml
 from ..errors import CnnlabError
 
 
+TRANSFER_MODES = ("feature-extraction", "fine-tune", "partial", "incremental")
+
+
+@dataclass
+class TransferConfig:
+    """How a run reuses a trained model (``cnnlab transfer``); saved in config.yaml under ``transfer:``."""
+
+    source: str = ""                         # a cnnlab run directory or checkpoint, or a torchvision weights file
+    mode: str = "fine-tune"                  # feature-extraction | fine-tune | partial | incremental
+    backbone_lr: float = 0.1                 # backbone learning rate = lr x this (fine-tune, partial, incremental)
+    head_epochs: int = 0                     # fine-tune warm start: train only the head for this many epochs
+    freeze_stages: int = 2                   # partial: freeze the first K stages of feature_info
+    bn: str = "frozen"                       # trainable batch norm: frozen (inference mode) | train
+    cache: str = "auto"                      # feature-extraction: auto | memory | disk | off
+    adapt_channels: str = "auto"             # first conv for other channels: auto | sum | repeat
+    memory: int = 20                         # incremental: rehearsal exemplars per old class (0: none)
+    distill: float = 0.0                     # incremental: weight of distillation from the old model
+    compare_naive: bool = True               # incremental: also train without mitigation, in RUN/naive
+
+    def validate(self) -> None:
+        choices = {"mode": TRANSFER_MODES, "bn": ("frozen", "train"), "cache": ("auto", "memory", "disk", "off"),
+                   "adapt_channels": ("auto", "sum", "repeat")}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise CnnlabError(f"transfer {key} must be one of {', '.join(allowed)}, got '{getattr(self, key)}'")
+        if not self.source:
+            raise CnnlabError("transfer needs a source: --from RUN_DIR, CHECKPOINT or WEIGHTS_FILE")
+        if not self.backbone_lr >= 0:
+            raise CnnlabError(f"backbone_lr must not be negative, got {self.backbone_lr}")
+        for key in ("head_epochs", "freeze_stages", "memory"):
+            if getattr(self, key) < 0:
+                raise CnnlabError(f"{key} must not be negative, got {getattr(self, key)}")
+        if self.distill < 0:
+            raise CnnlabError(f"distill must not be negative, got {self.distill}")
+
+
 @dataclass
 class TrainConfig:
     # what to train, on what
@@ -60,6 +96,7 @@ class TrainConfig:
     quiet: bool = False
     tensorboard: bool = False
     run_dir: str | None = None
+    transfer: TransferConfig | None = None   # set by `cnnlab transfer`: start from a trained model
 
     def validate(self) -> TrainConfig:
         try:
@@ -97,6 +134,11 @@ class TrainConfig:
             raise CnnlabError("the onecycle schedule has its own warm-up; drop warmup_epochs")
         if self.label_smoothing >= 1:
             raise CnnlabError(f"label_smoothing must be below 1, got {self.label_smoothing}")
+        if self.transfer is not None:
+            self.transfer.validate()
+            if self.transfer.head_epochs and self.transfer.head_epochs >= self.epochs:
+                raise CnnlabError(f"head_epochs ({self.transfer.head_epochs}) must be fewer than epochs "
+                                  f"({self.epochs})")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,6 +150,15 @@ class TrainConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise CnnlabError(f"{source}: unknown option(s) {', '.join(unknown)}")
+        transfer = values.get("transfer")
+        if isinstance(transfer, dict):
+            names = {f.name for f in fields(TransferConfig)}
+            bad = sorted(set(transfer) - names)
+            if bad:
+                raise CnnlabError(f"{source}: unknown transfer option(s) {', '.join(bad)}")
+            values = {**values, "transfer": TransferConfig(**transfer)}
+        elif transfer is not None:
+            raise CnnlabError(f"{source}: transfer must be a mapping of option: value")
         return cls(**values)
 
     def save(self, path: str | os.PathLike) -> None:

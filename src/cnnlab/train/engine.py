@@ -44,6 +44,7 @@ class FitResult:
     history: list[dict]
     test: dict
     model: nn.Module
+    extra: dict = dataclasses.field(default_factory=dict)  # what a recipe adds to results.json
 
 
 def _autocast(device: torch.device, precision: str):
@@ -164,33 +165,79 @@ class EpochEnd:
         return evaluate(self.model, self.loaders[split], self.task, self.device)
 
 
+class Recipe:
+    """What :func:`fit` trains and how: the default builds a new model and trains all of it.
+
+    Transfer learning (:class:`cnnlab.transfer.TransferRecipe`) overrides these hooks; the loop, the
+    checkpoints, resume and the run directory stay the engine's.
+    """
+
+    def prepare(self, config: TrainConfig, resuming: bool) -> TrainConfig:
+        """Complete the configuration before the run starts (it is what config.yaml records)."""
+        return config
+
+    def load_data(self, config: TrainConfig):
+        return load_data(config)
+
+    def make_task(self, data, config: TrainConfig) -> ClassificationTask:
+        return make_task(data, config)
+
+    def build_model(self, config: TrainConfig, data, task: ClassificationTask) -> nn.Module:
+        return build_model(config, data.channels, task.num_outputs)
+
+    def param_groups(self, config: TrainConfig, model: nn.Module) -> list[dict] | None:
+        """Parameter groups for the optimiser (each may carry its own ``lr``); None: one group."""
+        return None
+
+    def start_epoch(self, model: nn.Module, epoch: int, log) -> None:
+        """Called before each training epoch (0-based), also on resume: set what trains in this epoch."""
+
+    def train_view(self, model: nn.Module, batches: dict, config: TrainConfig, device, log) -> tuple:
+        """The module and the train/val batches the loop steps through (e.g. a head over cached features)."""
+        return (torch.compile(model) if config.compile else model), batches
+
+    def meta(self, meta: dict) -> dict:
+        return meta
+
+    def finish(self, result: FitResult, run: RunDir, batches: dict, task, device, log) -> None:
+        """After the test evaluation, before the report: add what the recipe measures to the run."""
+
+
 def fit(config: TrainConfig, resume: str | Path | None = None, log=print,
-        on_epoch_end: Callable[[EpochEnd], bool | None] | None = None) -> FitResult:
+        on_epoch_end: Callable[[EpochEnd], bool | None] | None = None, recipe: Recipe | None = None) -> FitResult:
     """Train a classifier as configured and write its run directory; ``resume`` continues a run.
 
     ``on_epoch_end(EpochEnd)`` is called after every epoch; returning True stops training there (the test
-    evaluation and the report still run).
+    evaluation and the report still run). ``recipe`` changes what is trained (default: a new model, or the
+    transfer recipe when ``config.transfer`` is set).
     """
     config.validate()
+    if recipe is None:
+        if config.transfer is not None:
+            from ..transfer import TransferRecipe
+
+            recipe = TransferRecipe()
+        else:
+            recipe = Recipe()
+    config = recipe.prepare(config, resume is not None)
     set_determinism(config)
     device = resolve_device(config.device)
 
     # data, task, model
-    data = load_data(config)
-    task = make_task(data, config)
-    model = build_model(config, data.channels, task.num_outputs)
+    data = recipe.load_data(config)
+    task = recipe.make_task(data, config)
+    model = recipe.build_model(config, data, task)
     data, preprocess = prepare_data(config, model, data)
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
     batches = loaders(data, config, device, preprocess)
-    optimizer = build_optimizer(config, model)
+    optimizer = build_optimizer(config, model, recipe.param_groups(config, model))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, len(batches["train"])))
     scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
-    step_model = torch.compile(model) if config.compile else model
 
     run = RunDir.open(config, resume)
-    meta = run.meta(config, data, preprocess, task, model)
+    meta = recipe.meta(run.meta(config, data, preprocess, task, model))
     start, history, best, stale = 0, [], None, 0
     if resume is not None:
         state = load_state(run.state_path)
@@ -210,24 +257,27 @@ def fit(config: TrainConfig, resume: str | Path | None = None, log=print,
         run.tensorboard()
     log(f"{data.describe()}; model {config.model} ({sum(p.numel() for p in model.parameters()):,} parameters) "
         f"on {device}, input {'x'.join(map(str, (data.channels, *preprocess.size)))}")
+    step_model, loop = recipe.train_view(model, batches, config, device, log)
 
     try:
         progress = _Progress(not config.quiet)
         t_start = time.perf_counter()
         for epoch in range(start, config.epochs):
             torch.manual_seed(config.seed * 1_000_003 + epoch)  # dropout etc.: each epoch replayable on resume
-            batches["train"].set_epoch(epoch)
+            recipe.start_epoch(model, epoch, log)
+            loop["train"].set_epoch(epoch)
             t0 = time.perf_counter()
             try:
-                train_m = train_one_epoch(step_model, batches["train"], task, optimizer, scheduler, config, device,
-                                          scaler, progress.start(epoch + 1, config.epochs, len(batches["train"])))
+                train_m = train_one_epoch(step_model, loop["train"], task, optimizer, scheduler, config, device,
+                                          scaler, progress.start(epoch + 1, config.epochs, len(loop["train"])))
             except TrainingDiverged as e:
                 last = f"; the last good checkpoint is {run.last_path}" if run.last_path.exists() else ""
                 raise TrainingDiverged(f"training diverged in epoch {epoch + 1}: {e}; lower --lr or set "
                                        f"--grad-clip{last}") from None
             finally:
                 progress.close()
-            val = evaluate(step_model, batches["val"], task, device, config.precision, config.channels_last)
+            val = evaluate(step_model, loop["val"], task.evaluation(), device, config.precision,
+                           config.channels_last)
             record = {"epoch": epoch + 1, **train_m, "val_loss": val["loss"], "val_acc": val["accuracy"],
                       **({"val_top5": val["top5"]} if "top5" in val else {}),
                       "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
@@ -266,7 +316,9 @@ def fit(config: TrainConfig, resume: str | Path | None = None, log=print,
 
     if config.early_stopping:  # restore the best weights
         model.load_state_dict(load_weights(run.best_path)[0])
-    test = evaluate(model, batches["test"], task, device, config.precision, config.channels_last)
+    test = evaluate(model, batches["test"], task.evaluation(), device, config.precision, config.channels_last)
     stopped_early = bool(config.early_stopping) and len(history) < config.epochs
-    run.finish(history, test, data.classes, train_seconds, stopped_early, config)
-    return FitResult(run.path, history, test, model)
+    result = FitResult(run.path, history, test, model)
+    recipe.finish(result, run, batches, task, device, log)
+    run.finish(history, test, data.classes, train_seconds, stopped_early, config, result.extra)
+    return result

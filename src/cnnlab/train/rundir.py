@@ -127,7 +127,7 @@ class RunDir:
             raise CnnlabError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
         self._writer = SummaryWriter(str(self.path / "tensorboard"))
 
-    def finish(self, history, test, classes, train_seconds, stopped_early, config) -> None:
+    def finish(self, history, test, classes, train_seconds, stopped_early, config, extra=None) -> None:
         from ..report import write_report
         from ..viz import confusion_matrix_plot, learning_curves_plot
 
@@ -138,6 +138,7 @@ class RunDir:
             "epochs": len(history), "stopped_early": stopped_early, "train_seconds": round(train_seconds, 3),
             "best_val": min(h["val_loss"] for h in history) if config.monitor == "val_loss"
             else max(h["val_acc"] for h in history),
+            **(extra or {}),
         }
         atomic_write_text(self.path / "results.json", json.dumps(results, indent=2))
         learning_curves_plot(history, self.path / "plots" / "learning_curves.png", f"{config.model} on {config.data}")

@@ -128,8 +128,12 @@ def load_data(config: TrainConfig) -> ImageData:
                         test_fraction=config.test_fraction)
 
 
-def build_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+def build_optimizer(config: TrainConfig, model: nn.Module, groups: list[dict] | None = None
+                    ) -> torch.optim.Optimizer:
+    """The configured optimiser over the trainable parameters, or over ``groups`` (each a dict with
+    ``params`` and optionally its own ``lr``, as torch.optim takes them)."""
+    params = [p for p in model.parameters() if p.requires_grad] if groups is None else \
+        [p for g in groups for p in g["params"]]
     if config.nesterov and config.optimizer != "sgd":
         raise CnnlabError("--nesterov applies to --optimizer sgd only")
     if config.optimizer == "sgd":
@@ -140,7 +144,8 @@ def build_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimi
     # ~33 ms to ~9 ms, a third more images per second at 32x32 (benchmarks/train_throughput.py).
     device = params[0].device.type if params else "cpu"
     fused = device in ("cpu", "cuda") and all(p.is_floating_point() for p in params)
-    return cls(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused, **kwargs)
+    return cls(params if groups is None else groups, lr=config.lr, weight_decay=config.weight_decay, fused=fused,
+               **kwargs)
 
 
 def lr_factor(config: TrainConfig, steps_per_epoch: int):

@@ -39,6 +39,10 @@ class ClassificationTask:
             return F.binary_cross_entropy_with_logits(logits.squeeze(1).float(), target)
         return F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)
 
+    def evaluation(self) -> ClassificationTask:
+        """The task that validation and test use (a training-only loss term drops out here)."""
+        return self
+
     def loss(self, output, y: torch.Tensor) -> torch.Tensor:
         if isinstance(output, InceptionOutputs):
             loss = self._loss(output.logits, y)
