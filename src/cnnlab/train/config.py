@@ -15,7 +15,6 @@ import yaml
 
 from ..errors import CnnlabError
 
-
 TRANSFER_MODES = ("feature-extraction", "fine-tune", "partial", "incremental")
 
 
