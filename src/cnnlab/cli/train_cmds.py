@@ -169,14 +169,20 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CnnlabError("--resume takes its configuration from the run; drop --config")
         base = TrainConfig.load(Path(args.resume) / "config.yaml")
         config = config_from_args(args, base)
-        fixed = ("model", "data", "model_kwargs", "image_size", "val_fraction", "test_fraction", "seed", "run_dir")
+        fixed = ("model", "data", "model_kwargs", "image_size", "val_fraction", "test_fraction", "seed", "run_dir",
+                 "transfer")
         changed = [k for k in fixed if getattr(config, k) != getattr(base, k)]
         if changed:
             raise CnnlabError(f"--resume continues the run as it was configured; it cannot change "
                               f"{', '.join(changed)} (start a new run instead)")
     else:
         config = config_from_args(args)
-    result = fit(config, resume=args.resume)
+    print_results(fit(config, resume=args.resume))
+    return 0
+
+
+def print_results(result) -> None:
+    """The short results table that ends a training run."""
     test = result.test
     rows = [["test accuracy", f"{100 * test['accuracy']:.2f}%"]]
     if "top5" in test:
@@ -184,21 +190,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     rows += [["test loss", f"{test['loss']:.4f}"], ["test images", test["count"]],
              ["epochs", len(result.history)], ["run directory", str(result.run_dir)]]
     print(format_table(["result", "value"], rows))
-    return 0
 
 
 def _load_eval_data(meta: dict, spec: str | None, config: dict, split: str):
     from ..data import load_dataset
 
-    data = load_dataset(spec or meta["data"], seed=config.get("seed", 0),
-                        val_fraction=config.get("val_fraction", 0.15), test_fraction=config.get("test_fraction", 0.15))
+    name = spec or meta["data"]
+    data = load_dataset(name, seed=config.get("seed", 0), val_fraction=config.get("val_fraction", 0.15),
+                        test_fraction=config.get("test_fraction", 0.15))
     if data.train.labels is None:
-        raise CnnlabError(f"dataset '{spec}' has no labels to evaluate against")
-    if data.classes != meta["classes"]:
-        raise CnnlabError(f"the run's classes {meta['classes'][:6]} do not match the data's {data.classes[:6]}")
+        raise CnnlabError(f"dataset '{name}' has no labels to evaluate against; use a labelled dataset")
+    ours, theirs = [str(c) for c in meta["classes"]], [str(c) for c in data.classes]
+    if theirs != ours:  # the model's outputs are positions in its class list: only the same list means the same
+        def shown(classes: list[str]) -> str:
+            return ", ".join(classes[:8]) + (", ..." if len(classes) > 8 else "")
+
+        what = (f"the same {len(ours)} classes in another order ({shown(theirs)})" if sorted(theirs) == sorted(ours)
+                else f"{len(theirs)} ({shown(theirs)})")
+        raise CnnlabError(f"the run was trained on {len(ours)} classes ({shown(ours)}) but '{name}' has {what}; "
+                          f"evaluate on data with the run's classes, same names in the same order (a folder: one "
+                          f"sub-folder per class, named as the run's)")
     in_chans = meta["model_kwargs"]["in_chans"]
     if data.channels != in_chans:
-        raise CnnlabError(f"the model takes {in_chans} channel(s) but '{spec or meta['data']}' has {data.channels}")
+        raise CnnlabError(f"the run's model takes {in_chans}-channel images but '{name}' has {data.channels} "
+                          f"channel(s); evaluate on data with {in_chans} channel(s)")
     return data, data.splits()[split]
 
 
@@ -252,6 +267,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     in_chans = meta["model_kwargs"]["in_chans"]
     images = []
     for path in args.images:
+        if Path(path).is_dir():
+            shown = path.rstrip("/\\") or path
+            raise CnnlabError(f"'{shown}' is a directory; pass image files (e.g. {shown}/*.png)")
         if not Path(path).is_file():
             raise CnnlabError(f"image '{path}' does not exist")
         try:

@@ -257,11 +257,11 @@ def fit(config: TrainConfig, resume: str | Path | None = None, log=print,
         run.tensorboard()
     log(f"{data.describe()}; model {config.model} ({sum(p.numel() for p in model.parameters()):,} parameters) "
         f"on {device}, input {'x'.join(map(str, (data.channels, *preprocess.size)))}")
+    t_start = time.perf_counter()  # training time includes what the view prepares (e.g. a feature cache)
     step_model, loop = recipe.train_view(model, batches, config, device, log)
 
     try:
         progress = _Progress(not config.quiet)
-        t_start = time.perf_counter()
         for epoch in range(start, config.epochs):
             torch.manual_seed(config.seed * 1_000_003 + epoch)  # dropout etc.: each epoch replayable on resume
             recipe.start_epoch(model, epoch, log)

@@ -71,7 +71,8 @@ class RunDir:
         if config.dropout is not None:
             kwargs.setdefault("drop_rate", config.dropout)
         return {"kind": "classifier", "model": config.model, "model_kwargs": kwargs, "classes": data.classes,
-                "binary": task.binary, "preprocess": preprocess.to_dict(), "data": config.data}
+                "binary": task.binary, "preprocess": preprocess.to_dict(), "data": config.data,
+                "splits": {k: len(v) for k, v in data.splits().items()}}
 
     def start(self, config: TrainConfig, meta: dict) -> None:
         self._created = not self.path.exists()

@@ -60,3 +60,28 @@ def confusion_matrix_plot(matrix: Sequence[Sequence[int]], classes: Sequence[str
                 ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=8,
                         color="white" if m[i, j] > top / 2 else "black")
     _save(fig, path)
+
+
+def transfer_curves_plot(rows: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
+    """Test accuracy against labels per class (log scale), one line per method, one panel per target;
+    the band is one standard deviation over seeds. ``rows`` are summary rows with ``target``, ``method``,
+    ``labels_per_class``, ``accuracy_mean`` and ``accuracy_std``."""
+    targets = list(dict.fromkeys(r["target"] for r in rows))
+    fig, axes = plt.subplots(1, len(targets), figsize=(5.2 * len(targets), 4), squeeze=False)
+    for ax, target in zip(axes[0], targets, strict=True):
+        for method in dict.fromkeys(r["method"] for r in rows):
+            pts = sorted((r["labels_per_class"], 100 * r["accuracy_mean"], 100 * r["accuracy_std"])
+                         for r in rows if r["target"] == target and r["method"] == method)
+            if not pts:
+                continue
+            x, y, s = zip(*pts, strict=True)
+            ax.plot(x, y, "o-", label=method, ms=4)
+            ax.fill_between(x, [a - b for a, b in zip(y, s, strict=True)], [a + b for a, b in zip(y, s, strict=True)],
+                            alpha=0.15)
+        ax.set_xscale("log")
+        ax.set(xlabel="training labels per class", ylabel="test accuracy (%)", title=target)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)

@@ -1,0 +1,128 @@
+"""Feature caching: a frozen backbone's features are computed once, and the head trains on them.
+
+With the backbone frozen (and its batch norm in inference mode) ``forward_features`` is a fixed function of
+the image, so running it every epoch repeats the same work. The cache keeps the unpooled feature maps (the
+head pools them itself) in memory, or in a ``.npy`` file on disk memory-mapped when they would not fit.
+Augmentation cannot apply to cached features: each image is seen as it is.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.loader import InMemoryLoader
+
+MEMORY_LIMIT = 2 * 1024**3  # auto: cache on disk above this many bytes of features
+
+
+class HeadOnly(nn.Module):
+    """Runs only the head of ``model`` on cached feature maps (the parameters are the model's own)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_head(features)
+
+
+def _ordered(loader):
+    """The same loader without shuffling or augmentation (every image once, as it is)."""
+    plain = copy.copy(loader)
+    plain.shuffle, plain.augment = False, None
+    if hasattr(plain, "batch_size"):
+        plain.batch_size = max(plain.batch_size, 256)
+    return plain
+
+
+@torch.no_grad()
+def extract_features(model: nn.Module, loader, where: str = "memory", path: Path | None = None,
+                     total: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``forward_features`` of every image of ``loader`` (in order, no augmentation) and the labels.
+
+    ``where="disk"`` writes them to ``path`` (``.npy``) and returns a memory-mapped tensor over it; ``total``
+    is an upper bound of the number of images (needed to size the file).
+    """
+    was_training = model.training
+    model.eval()
+    feats, labels, out, n = [], [], None, 0
+    try:
+        for x, y in _ordered(loader):
+            f = model.forward_features(x).float()
+            if where == "disk":
+                if out is None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32,
+                                                    shape=(total or len(loader.images), *f.shape[1:]))
+                out[n:n + len(f)] = f.cpu().numpy()
+            else:
+                feats.append(f)
+            labels.append(y)
+            n += len(f)
+    finally:
+        model.train(was_training)
+    y = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)
+    if where == "disk":
+        out.flush()
+        return torch.from_numpy(out[:n]), y
+    return torch.cat(feats), y
+
+
+class FeatureCache:
+    """The cached features of each split and loaders over them.
+
+    Args:
+        model: the model whose (frozen) backbone produces the features.
+        loaders: the image loaders, by split (``train``, ``val``, ...).
+        where: ``memory``, ``disk`` or ``auto`` (disk above :data:`MEMORY_LIMIT` bytes).
+        directory: where disk caches go (e.g. ``RUN/feature_cache``; removed by :meth:`close`).
+    """
+
+    def __init__(self, model: nn.Module, loaders: dict, where: str = "auto", directory: Path | None = None,
+                 splits: tuple[str, ...] = ("train", "val")) -> None:
+        self.directory = directory
+        t0 = time.perf_counter()
+        if where == "auto":
+            where = "disk" if directory is not None and self._estimate(model, loaders, splits) > MEMORY_LIMIT \
+                else "memory"
+        self.where = where
+        self.features = {}
+        for split in splits:
+            total = len(getattr(loaders[split], "images", getattr(loaders[split], "files", [])))
+            self.features[split] = extract_features(
+                model, loaders[split], where, directory / f"{split}.npy" if directory else None, total)
+        self.seconds = time.perf_counter() - t0
+
+    @staticmethod
+    def _estimate(model, loaders, splits) -> int:
+        x, _ = next(iter(_ordered(loaders["train"])))
+        with torch.no_grad():
+            was = model.training
+            model.eval()
+            per = model.forward_features(x[:1]).numel() * 4
+            model.train(was)
+        return per * sum(len(getattr(loaders[s], "images", getattr(loaders[s], "files", []))) for s in splits)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(f.numel() * f.element_size() for f, _ in self.features.values())
+
+    def loaders(self, batch_size: int, seed: int) -> dict:
+        """Loaders over the cached features: ``train`` shuffled by (seed, epoch), the others in order."""
+        return {split: InMemoryLoader(f, y, batch_size if split == "train" else max(256, batch_size),
+                                      shuffle=split == "train", seed=seed)
+                for split, (f, y) in self.features.items()}
+
+    def close(self) -> None:
+        """Drop the features (and the files of a disk cache)."""
+        self.features = {}
+        if self.where == "disk" and self.directory is not None:
+            import shutil
+
+            shutil.rmtree(self.directory, ignore_errors=True)

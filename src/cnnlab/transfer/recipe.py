@@ -1,0 +1,215 @@
+"""The transfer recipe: how :func:`cnnlab.train.fit` trains a model that starts from a source model.
+
+Everything else (the loop, checkpoints, ``--resume``, the run directory, ``evaluate`` and ``predict``) is
+the engine's, unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+
+from torch import nn
+
+from ..data import load_dataset
+from ..errors import CnnlabError
+from ..train.config import TrainConfig
+from ..train.engine import Recipe
+from ..train.setup import build_model, load_data, make_task
+from .features import FeatureCache, HeadOnly
+from .freeze import (
+    backbone_modules,
+    count_trainable,
+    freeze,
+    freeze_backbone,
+    freeze_stages,
+    param_groups,
+    set_bn_frozen,
+    unfreeze,
+)
+from .incremental import Distiller, DistillTask, accuracy_by_group, expand_classifier, incremental_data
+from .source import Source, read_source, transfer_weights
+
+_ARCH_ARGS = ("in_chans", "num_classes", "drop_rate")  # set by the target, not inherited from the source
+
+
+class TransferRecipe(Recipe):
+    def __init__(self) -> None:
+        self.source: Source | None = None
+        self.cache: FeatureCache | None = None
+        self.old_model: nn.Module | None = None
+        self.num_old, self.new_classes = 0, None
+
+    # --- configuration and data -------------------------------------------------------------------
+    def prepare(self, config: TrainConfig, resuming: bool) -> TrainConfig:
+        t = config.transfer
+        self.source = src = read_source(t.source)
+        if src.kind == "cnnlab":
+            if config.model is None:
+                config = config.replace(model=src.model)
+            if config.model != src.model:
+                raise CnnlabError(f"the source '{t.source}' is a {src.model} but the model asked for is "
+                                  f"{config.model}; drop --model or pass --model {src.model}")
+            inherited = {k: v for k, v in src.model_kwargs.items() if k not in _ARCH_ARGS}
+            clash = [k for k, v in config.model_kwargs.items() if k in inherited and inherited[k] != v]
+            if clash:
+                raise CnnlabError(f"the source was built with {clash[0]}={inherited[clash[0]]}, its weights need "
+                                  f"it; drop --model-arg {clash[0]}")
+            config = config.replace(model_kwargs={**inherited, **config.model_kwargs})
+        elif config.model is None:
+            raise CnnlabError("a weights file does not say its architecture; pass --model")
+        if t.mode == "incremental":
+            if src.kind != "cnnlab" or not src.data or not src.classes:
+                raise CnnlabError("incremental learning needs a cnnlab run as its source (its classes and data "
+                                  "are the base); a weights file has neither")
+            if src.binary:
+                raise CnnlabError("incremental learning needs a source trained with categorical cross-entropy, "
+                                  "not a binary (sigmoid) one")
+        self._config = config
+        return config
+
+    def load_data(self, config: TrainConfig):
+        t = config.transfer
+        if t.mode != "incremental":
+            return load_data(config)
+        src = self.source
+        old = load_dataset(src.data, seed=config.seed, val_fraction=config.val_fraction,
+                           test_fraction=config.test_fraction)
+        if old.classes != src.classes:
+            raise CnnlabError(f"the source's data '{src.data}' no longer has the classes it was trained on")
+        new = load_data(config)
+        self.num_old, self.new_classes = old.num_classes, new.classes
+        data = incremental_data(old, new, t.memory, config.seed)
+        data.name = f"{src.data}+{config.data}"
+        return data
+
+    def make_task(self, data, config: TrainConfig):
+        task = make_task(data, config)
+        t = config.transfer
+        if t.mode == "incremental" and t.distill:
+            return DistillTask(task.num_classes, task.binary, task.label_smoothing, task.aux_weight, t.distill)
+        return task
+
+    # --- the model --------------------------------------------------------------------------------
+    def build_model(self, config: TrainConfig, data, task) -> nn.Module:
+        t, src = config.transfer, self.source
+        if t.mode == "incremental":
+            model = build_model(config, data.channels, self.num_old)
+            try:
+                model.load_state_dict(src.state)  # the whole base model, head included
+            except RuntimeError as e:
+                raise CnnlabError(f"the source does not fit {config.model} for {data.channels}-channel data: "
+                                  f"{str(e).splitlines()[-1].strip()}") from None
+            self.old_model = copy.deepcopy(model).eval()
+            for p in self.old_model.parameters():
+                p.requires_grad_(False)
+            expand_classifier(model, task.num_outputs - self.num_old)
+        else:
+            model = build_model(config, data.channels, task.num_outputs)
+            transfer_weights(model, src, t.adapt_channels, config.model_kwargs)
+        if t.mode == "feature-extraction":
+            freeze_backbone(model, bn=True)
+        elif t.mode == "partial":
+            freeze_stages(model, t.freeze_stages, bn=True)
+            self._bn_policy(model, t)
+        else:
+            self._bn_policy(model, t)
+        return model
+
+    @staticmethod
+    def _bn_policy(model: nn.Module, t) -> None:
+        """Trainable backbone batch norm: ``frozen`` keeps the source's running statistics (inference mode;
+        the scale and shift still learn), ``train`` lets them follow the target's batches."""
+        if t.bn == "frozen":
+            for m in backbone_modules(model):
+                set_bn_frozen(m, True)
+
+    def param_groups(self, config: TrainConfig, model: nn.Module):
+        if config.transfer.mode == "feature-extraction":
+            return None  # the head alone
+        return param_groups(model, config.lr, config.transfer.backbone_lr)
+
+    def start_epoch(self, model: nn.Module, epoch: int, log) -> None:
+        t = self._config.transfer
+        if t.mode != "fine-tune" or not t.head_epochs:
+            return
+        if epoch < t.head_epochs:
+            for m in backbone_modules(model):
+                freeze(m, bn=True)
+            if epoch == 0:
+                log(f"warm start: the head trains alone for {t.head_epochs} epoch(s), then every layer")
+        else:
+            for m in backbone_modules(model):
+                unfreeze(m, bn=True)
+            self._bn_policy(model, t)
+            if epoch == t.head_epochs:
+                log(f"epoch {epoch + 1}: the backbone is unfrozen (lr x {t.backbone_lr})")
+
+    def train_view(self, model: nn.Module, batches: dict, config: TrainConfig, device, log):
+        t = config.transfer
+        trainable, total = count_trainable(model)
+        log(f"transfer ({t.mode}) from {t.source}: {trainable:,} of {total:,} parameters train")
+        if t.mode == "feature-extraction" and t.cache != "off":
+            run_dir = Path(config.run_dir) if config.run_dir else None
+            self.cache = FeatureCache(model, batches, t.cache, run_dir / "feature_cache" if run_dir else None)
+            log(f"cached the frozen backbone's features of {sum(len(y) for _, y in self.cache.features.values())} "
+                f"images ({self.cache.nbytes / 1e6:.1f} MB, {self.cache.where}) in {self.cache.seconds:.1f}s; the "
+                f"head trains on them (without augmentation)")
+            return HeadOnly(model), self.cache.loaders(config.batch_size, config.seed)
+        if t.mode == "incremental" and t.distill:
+            self.old_model.to(device)
+            return Distiller(model, self.old_model), batches
+        return model, batches
+
+    # --- results ----------------------------------------------------------------------------------
+    def meta(self, meta: dict) -> dict:
+        t = self._config.transfer
+        meta["transfer"] = {"source": str(t.source), "mode": t.mode}
+        if t.mode == "incremental":
+            meta["data"] = f"{self.source.data}+{meta['data']}"
+            meta["transfer"]["base_classes"] = self.source.classes
+        return meta
+
+    def finish(self, result, run, batches, task, device, log) -> None:
+        config = self._config
+        t = config.transfer
+        trainable, total = count_trainable(result.model)
+        result.extra["transfer"] = {"source": str(t.source), "mode": t.mode, "trainable_parameters": trainable,
+                                    "parameters": total}
+        if self.cache is not None:
+            result.extra["transfer"]["feature_cache"] = {"where": self.cache.where, "megabytes":
+                                                         round(self.cache.nbytes / 1e6, 2),
+                                                         "seconds": round(self.cache.seconds, 3)}
+            self.cache.close()
+        if t.mode == "incremental":
+            self._incremental_report(result, run, batches, log)
+
+    def _incremental_report(self, result, run, batches, log) -> None:
+        from ..inspect import format_table
+        from ..train.engine import fit
+
+        config, t = self._config, self._config.transfer
+        self.old_model.to(next(result.model.parameters()).device)
+        before = accuracy_by_group(self.old_model, batches["test"], self.num_old)
+        before["new"] = 0.0  # the base model has no output for the new classes
+        after = accuracy_by_group(result.model, batches["test"], self.num_old)
+        name = ("rehearsal" if t.memory else "") + ("+" if t.memory and t.distill else "") + \
+            ("distillation" if t.distill else "")
+        report = {"base_classes": self.source.classes, "new_classes": self.new_classes,
+                  "before": before,
+                  name or "naive": after}
+        if t.compare_naive and name:
+            naive_dir = run.path / "naive"
+            if naive_dir.exists():
+                import shutil
+
+                shutil.rmtree(naive_dir)
+            naive_t = dataclasses.replace(t, memory=0, distill=0.0, compare_naive=False)
+            naive = fit(config.replace(run_dir=str(naive_dir), transfer=naive_t, quiet=True, tensorboard=False),
+                        log=lambda *a: None)
+            report["naive"] = naive.extra["incremental"]["naive"]
+        rows = [[k, *(f"{100 * v[g]:.1f}%" for g in ("old", "new", "all"))]
+                for k, v in report.items() if isinstance(v, dict)]
+        log(format_table(["model", "old classes", "new classes", "all classes"], rows))
+        result.extra["incremental"] = report

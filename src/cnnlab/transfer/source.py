@@ -1,0 +1,151 @@
+"""The source of a transfer: a trained model's weights in a new model sized for the target.
+
+A source is a cnnlab run directory, a cnnlab checkpoint (``.safetensors`` with cnnlab metadata) or a
+torchvision weights file (read through :func:`cnnlab.load_torchvision_weights`). The new model keeps every
+backbone weight; its classifier is new and random, sized for the target's classes. Loading is checked,
+never silently partial: the only keys left missing must be the classifier's, and no key may be unused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import CnnlabError, WeightsError
+
+
+@dataclass
+class Source:
+    """A source model's weights and what is known about them."""
+
+    path: Path
+    state: dict[str, torch.Tensor]
+    model: str | None                     # architecture name (None: unknown, for a torchvision file)
+    model_kwargs: dict = field(default_factory=dict)
+    classes: list[str] | None = None      # the source's class names (cnnlab runs)
+    data: str | None = None               # the source's dataset spec (cnnlab runs)
+    preprocess: dict | None = None
+    binary: bool = False
+    kind: str = "cnnlab"                  # cnnlab | torchvision
+
+    @property
+    def in_chans(self) -> int | None:
+        return self.model_kwargs.get("in_chans")
+
+
+def read_source(path: str | Path) -> Source:
+    """Read a run directory, a cnnlab checkpoint or a torchvision weights file."""
+    from ..models._torchvision import read_state_dict
+    from ..train.checkpoint import load_weights
+    from ..train.rundir import final_checkpoint
+
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise CnnlabError(f"source '{path}' does not exist; pass a run directory, a checkpoint or a weights file")
+    if path.is_dir():
+        file = path / "checkpoints" / f"{final_checkpoint(path)}.safetensors"
+        if not file.is_file():
+            raise CnnlabError(f"source '{path}' is a directory but not a cnnlab run (no {file.relative_to(path)})")
+    else:
+        file = path
+    meta = None
+    if file.suffix == ".safetensors":
+        try:
+            state, meta = load_weights(file)
+        except CnnlabError:
+            meta = None
+    if meta and "model" in meta:
+        if meta.get("kind", "classifier") != "classifier":
+            raise CnnlabError(f"source '{path}' holds a {meta['kind']}, not a classifier")
+        return Source(path, state, meta["model"], dict(meta.get("model_kwargs", {})), meta.get("classes"),
+                      meta.get("data"), meta.get("preprocess"), bool(meta.get("binary")), "cnnlab")
+    try:
+        state = read_state_dict(file)
+    except WeightsError as e:
+        raise CnnlabError(f"source '{path}' is not a checkpoint or weights file: {e}") from None
+    return Source(path, state, None, {}, None, None, None, False, "torchvision")
+
+
+def first_conv_key(model: nn.Module) -> str:
+    """The state-dict key of the first convolution's weight (the one that sees the image's channels)."""
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Conv2d):
+            return f"{name}.weight"
+    raise CnnlabError(f"{type(model).__name__} has no convolution to adapt")
+
+
+def adapt_channels(weight: torch.Tensor, in_chans: int, how: str = "auto") -> torch.Tensor:
+    """A first-convolution kernel ``out x c x k x k`` for ``in_chans`` input channels.
+
+    * RGB -> grayscale (``sum``): the kernels are summed over the colour channels, so a gray image gives the
+      response the RGB network gave to that image repeated on three channels.
+    * grayscale -> RGB (``repeat``): the kernel is repeated on each channel and divided by their number, so
+      an RGB image whose channels are equal gives the gray network's response.
+
+    Other pairs (e.g. 4 -> 3) have no such equivalence and are refused.
+    """
+    c = weight.shape[1]
+    if c == in_chans:
+        return weight
+    if how == "auto":
+        how = "sum" if in_chans == 1 else "repeat" if c == 1 else "none"
+    if how == "sum" and in_chans == 1:
+        return weight.sum(dim=1, keepdim=True)
+    if how == "repeat" and c == 1:
+        return weight.repeat(1, in_chans, 1, 1) / in_chans
+    raise CnnlabError(f"cannot adapt a first convolution of {c} input channel(s) to {in_chans}: summing works "
+                      f"for N -> 1 channels and repeating for 1 -> N; convert the images instead")
+
+
+def transfer_weights(model: nn.Module, source: Source, adapt: str = "auto", model_kwargs: dict | None = None
+                     ) -> list[str]:
+    """Load ``source`` into ``model`` (built for the target) except its classifier; return the keys kept new.
+
+    ``model_kwargs`` are the builder arguments ``model`` was created with (a torchvision file is first read
+    into a model built the same way, with the file's channels and classes).
+
+    Raises a one-line :class:`CnnlabError` unless the only missing keys are the classifier's and no key of the
+    source is left unused.
+    """
+    from ..models._torchvision import classifier_keys, load_torchvision_weights
+
+    head = classifier_keys(model)
+    ours = model.state_dict()
+    state = dict(source.state)
+    name = getattr(getattr(model, "meta", None), "name", type(model).__name__)
+    key = first_conv_key(model)
+    if source.kind == "torchvision":
+        # read into a model of the file's own channels and classes, then continue with its cnnlab-keyed state
+        from ..models import create_model
+
+        kwargs = {**(model_kwargs or {}), "in_chans": state[key].shape[1] if key in state else 3,
+                  "num_classes": _file_classes(state)}
+        staging = create_model(name, **kwargs)
+        result = load_torchvision_weights(staging, state)
+        if result.missing_keys or result.unexpected_keys:
+            raise CnnlabError(f"the weights in '{source.path}' do not fully fit {name}: missing "
+                              f"{result.missing_keys[:3]}, unused {result.unexpected_keys[:3]}")
+        state = staging.state_dict()
+    if key in state and state[key].shape[1] != ours[key].shape[1]:
+        state[key] = adapt_channels(state[key], ours[key].shape[1], adapt)
+    keep = {k: v for k, v in state.items() if k not in head}
+    for k, v in keep.items():
+        if k in ours and ours[k].shape != v.shape:
+            raise CnnlabError(f"the source's '{k}' has shape {tuple(v.shape)} but {name} here needs "
+                              f"{tuple(ours[k].shape)}; is the source another architecture or model argument?")
+    result = model.load_state_dict(keep, strict=False)
+    missing, unexpected = set(result.missing_keys), set(result.unexpected_keys)
+    aux = {k for k in missing | unexpected if k.startswith(("aux1.", "aux2."))}
+    if unexpected - aux or (missing - aux) != head - aux:
+        raise CnnlabError(f"the source does not fit {name}: missing {sorted(missing - head)[:3]}, unused "
+                          f"{sorted(unexpected)[:3]}; is it another architecture?")
+    return sorted(missing)
+
+
+def _file_classes(state: dict[str, torch.Tensor]) -> int:
+    """The number of classes a torchvision state dict was trained for (its last 2-D weight's rows)."""
+    weights = [v for k, v in state.items() if v.dim() == 2 and k.endswith("weight") and not k.startswith("aux")]
+    return weights[-1].shape[0] if weights else 1000

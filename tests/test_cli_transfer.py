@@ -1,0 +1,96 @@
+"""`cnnlab transfer` and `cnnlab experiment transfer` on the command line."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnlab.cli import main
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    path = tmp_path_factory.mktemp("runs") / "base"
+    assert main(["train", "--data", "digits@classes=0-4", "--epochs", "4", "--run-dir", str(path), "--quiet"]) == 0
+    return path
+
+
+def test_transfer_writes_a_run_that_evaluate_predict_and_resume_work_on(base, tmp_path, capsys):
+    run_dir = tmp_path / "ft"
+    code, out, _ = run(capsys, "transfer", "--from", base, "--data", "digits@classes=5-9@labels=20", "--mode",
+                       "fine-tune", "--epochs", "2", "--head-epochs", "1", "--backbone-lr", "0.2", "--run-dir", run_dir)
+    assert code == 0 and "test accuracy" in out and "transfer (fine-tune)" in out and "warm start" in out
+    config = json.loads(json.dumps(__import__("yaml").safe_load((run_dir / "config.yaml").read_text())))
+    assert config["model"] == "lenet5" and config["transfer"]["mode"] == "fine-tune"
+    assert config["transfer"]["backbone_lr"] == 0.2 and config["transfer"]["head_epochs"] == 1
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["transfer"]["source"] == str(base) and (run_dir / "report.html").is_file()
+
+    code, out, _ = run(capsys, "evaluate", run_dir, "--format", "json")
+    assert code == 0 and json.loads(out)["accuracy"] == pytest.approx(results["test"]["accuracy"])
+
+    from cnnlab.data import load_dataset
+
+    image = load_dataset("digits@classes=5-9").test.images[0, 0].numpy()
+    Image.fromarray((image * 255).astype(np.uint8)).save(tmp_path / "digit.png")
+    code, out, _ = run(capsys, "predict", run_dir, tmp_path / "digit.png", "--top-k", "2")
+    assert code == 0 and "digit.png" in out
+
+    code, out, _ = run(capsys, "transfer", "--resume", run_dir, "--epochs", "3", "--quiet")
+    assert code == 0
+    assert len(list(csv.DictReader(open(run_dir / "metrics.csv")))) == 3
+    code, _, err = run(capsys, "transfer", "--resume", run_dir, "--epochs", "4", "--mode", "partial")
+    assert code == 2 and "cannot change mode" in err
+
+
+def test_incremental_prints_old_new_and_all_classes(base, tmp_path, capsys):
+    code, out, _ = run(capsys, "transfer", "--from", base, "--data", "digits@classes=5-9", "--mode", "incremental",
+                       "--epochs", "2", "--memory", "10", "--run-dir", tmp_path / "inc")
+    assert code == 0
+    for word in ("old classes", "new classes", "before", "rehearsal", "naive"):
+        assert word in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--mode", "fine-tune", "--model", "resnet18"], "is a lenet5 but the model asked for is resnet18"),
+    (["--mode", "incremental", "--data", "digits@classes=4-6"], "must differ from the base classes"),
+    (["--mode", "feature-extraction", "--data", "digits@classes=5-9", "--bn", "sideways"], "bn must be one of"),
+])
+def test_bad_transfers_exit_2_with_one_line(base, tmp_path, capsys, argv, message):
+    code, _, err = run(capsys, "transfer", "--from", base, "--epochs", "1", "--run-dir", tmp_path / "x", *argv)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_sources_exit_2_with_one_line(tmp_path, capsys):
+    (tmp_path / "weights.pth").write_bytes(b"\x00garbage")
+    for source, message in ((tmp_path / "nowhere", "does not exist"), (tmp_path / "weights.pth", "not a checkpoint")):
+        code, _, err = run(capsys, "transfer", "--from", source, "--model", "lenet5", "--data", "digits")
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "transfer", "--data", "digits")
+    assert code == 2 and "needs --from" in err
+
+
+def test_experiment_transfer_writes_table_csv_and_plot(base, tmp_path, capsys):
+    out_dir = tmp_path / "exp"
+    code, out, _ = run(capsys, "experiment", "transfer", "--from", base, "--target", "near=digits@classes=5-9",
+                       "--target", "far=textures", "--budgets", "0.1,1.0", "--seeds", "0,1", "--methods",
+                       "scratch,feature-extraction", "--epochs", "1", "--run-dir", out_dir)
+    assert code == 0 and "test accuracy" in out and "feature-extraction" in out
+    rows = list(csv.DictReader(open(out_dir / "results.csv")))
+    assert len(rows) == 2 * 2 * 2 * 2 and {r["target"] for r in rows} == {"near", "far"}
+    summary = json.loads((out_dir / "summary.json").read_text())["summary"]
+    assert len(summary) == 8 and all(s["seeds"] == 2 for s in summary)
+    small = next(s for s in summary if s["target"] == "near" and s["budget"] == 0.1)
+    full = next(s for s in summary if s["target"] == "near" and s["budget"] == 1.0)
+    assert small["labels_per_class"] < full["labels_per_class"]
+    assert (out_dir / "accuracy_vs_labels.png").stat().st_size > 10_000 and (out_dir / "table.txt").is_file()
+    code, _, err = run(capsys, "experiment", "transfer", "--budgets", "0,2", "--run-dir", tmp_path / "y")
+    assert code == 2 and "budgets" in err

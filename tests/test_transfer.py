@@ -1,0 +1,250 @@
+"""Transfer learning: feature extraction, fine-tuning, partial freezing, incremental classes, and their checks."""
+
+import json
+
+import pytest
+import torch
+
+import cnnlab
+from cnnlab.errors import CnnlabError
+from cnnlab.train import TrainConfig, TransferConfig, fit, load_run_model
+from cnnlab.transfer import (
+    adapt_channels,
+    expand_classifier,
+    freeze_backbone,
+    freeze_stages,
+    param_groups,
+    read_source,
+    set_bn_frozen,
+    stage_modules,
+    transfer_weights,
+)
+
+QUIET = dict(quiet=True)
+RESNET = dict(model="resnet18", model_kwargs={"small_input": True})
+
+
+def _fit(path, **kwargs):
+    return fit(TrainConfig(run_dir=str(path), **{**QUIET, **kwargs}), log=lambda *a: None)
+
+
+def _transfer(path, source, mode, data="digits@classes=5-9@labels=10", epochs=2, model=None, **kwargs):
+    t = {k: kwargs.pop(k) for k in list(kwargs) if k in TransferConfig.__dataclass_fields__}
+    return _fit(path, model=model, data=data, epochs=epochs, **kwargs,
+                transfer=TransferConfig(source=str(source), mode=mode, **t))
+
+
+@pytest.fixture(scope="module")
+def lenet_base(tmp_path_factory):
+    """LeNet-5 trained on digits 0-4 (the built-in default source)."""
+    return _fit(tmp_path_factory.mktemp("base") / "run", data="digits@classes=0-4", epochs=8).run_dir
+
+
+@pytest.fixture(scope="module")
+def resnet_base(tmp_path_factory):
+    """A small-input ResNet-18 (batch norm everywhere) briefly trained on digits 0-4."""
+    return _fit(tmp_path_factory.mktemp("rbase") / "run", data="digits@classes=0-4@labels=20", epochs=1,
+                batch_size=50, **RESNET).run_dir
+
+
+def _split(state, model):
+    from cnnlab.transfer.freeze import is_head
+
+    return {k: v for k, v in state.items() if not is_head(k)}
+
+
+def test_feature_extraction_leaves_every_backbone_weight_and_bn_statistic_bit_identical(resnet_base, tmp_path):
+    source, _ = load_run_model(resnet_base)
+    for cache in ("memory", "off"):  # cached features, and the backbone run every epoch in inference mode
+        r = _transfer(tmp_path / cache, resnet_base, "feature-extraction", cache=cache, batch_size=16)
+        after = r.model.state_dict()
+        backbone = _split(source.state_dict(), source)
+        assert any("running_mean" in k for k in backbone)
+        for k, v in backbone.items():
+            assert torch.equal(after[k].cpu(), v), (cache, k)
+        assert not torch.equal(after["head.fc.weight"][:5], source.state_dict()["head.fc.weight"])
+        results = json.loads((r.run_dir / "results.json").read_text())
+        assert results["transfer"]["mode"] == "feature-extraction"
+        assert ("feature_cache" in results["transfer"]) == (cache == "memory")
+
+
+def test_cached_features_train_the_same_head_as_running_the_backbone(lenet_base, tmp_path):
+    kw = dict(augment=False, epochs=3, deterministic=True)
+    cached = _transfer(tmp_path / "cached", lenet_base, "feature-extraction", cache="memory", **kw)
+    direct = _transfer(tmp_path / "direct", lenet_base, "feature-extraction", cache="off", **kw)
+    a, b = cached.model.state_dict(), direct.model.state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    assert abs(cached.test["accuracy"] - direct.test["accuracy"]) < 0.02
+
+
+def test_feature_cache_on_disk_is_used_and_removed(lenet_base, tmp_path):
+    r = _transfer(tmp_path / "run", lenet_base, "feature-extraction", cache="disk")
+    results = json.loads((r.run_dir / "results.json").read_text())
+    assert results["transfer"]["feature_cache"]["where"] == "disk"
+    assert not (r.run_dir / "feature_cache").exists()
+
+
+def test_fine_tune_trains_the_backbone_and_the_bn_policy_decides_its_statistics(resnet_base, tmp_path):
+    source, _ = load_run_model(resnet_base)
+    before = source.state_dict()
+    key = "layer1.0.conv1.bn"
+    frozen = _transfer(tmp_path / "frozen", resnet_base, "fine-tune", batch_size=16).model.state_dict()
+    assert not torch.equal(frozen["layer1.0.conv1.conv.weight"], before["layer1.0.conv1.conv.weight"])
+    assert not torch.equal(frozen[f"{key}.weight"], before[f"{key}.weight"])  # the affine part learns
+    assert torch.equal(frozen[f"{key}.running_mean"], before[f"{key}.running_mean"])  # the default: frozen stats
+    trained = _transfer(tmp_path / "train", resnet_base, "fine-tune", bn="train", batch_size=16).model.state_dict()
+    assert not torch.equal(trained[f"{key}.running_mean"], before[f"{key}.running_mean"])
+
+
+def test_warm_start_trains_the_head_alone_first(lenet_base, tmp_path):
+    source = load_run_model(lenet_base)[0].state_dict()
+    seen = {}
+
+    def snapshot(end):
+        seen[end.epoch] = {k: v.clone() for k, v in end.model.state_dict().items()}
+
+    t = TransferConfig(source=str(lenet_base), mode="fine-tune", head_epochs=1)
+    fit(TrainConfig(model=None, data="digits@classes=5-9@labels=10", epochs=2, run_dir=str(tmp_path / "r"),
+                    transfer=t, **QUIET), log=lambda *a: None, on_epoch_end=snapshot)
+    conv = "features.c1.conv.weight"
+    assert torch.equal(seen[1][conv], source[conv])          # epoch 1: head only
+    assert not torch.equal(seen[2][conv], source[conv])      # epoch 2: every layer
+    assert not torch.equal(seen[1]["head.fc.weight"], seen[2]["head.fc.weight"])
+
+
+def test_partial_freezes_the_first_stages_only(resnet_base, tmp_path):
+    source = load_run_model(resnet_base)[0].state_dict()
+    after = _transfer(tmp_path / "p", resnet_base, "partial", freeze_stages=2, batch_size=16).model.state_dict()
+    for k in source:
+        if k.startswith(("stem.", "layer1.", "layer2.")):
+            assert torch.equal(after[k], source[k]), k
+    assert not torch.equal(after["layer3.0.conv1.conv.weight"], source["layer3.0.conv1.conv.weight"])
+
+
+def test_stage_modules_follow_feature_info():
+    model = cnnlab.create_model("resnet18", small_input=True)
+    names = stage_modules(model, 1)
+    assert names[0] == "stem" and names[-1].startswith("layer1.") and not any(n.startswith("layer2") for n in names)
+    with pytest.raises(CnnlabError, match="between 0 and 4"):
+        stage_modules(model, 5)
+    frozen = freeze_stages(model, 4)
+    assert all(not p.requires_grad for n, p in model.named_parameters() if not n.startswith("head."))
+    assert all(p.requires_grad for p in model.head.parameters()) and frozen
+
+
+def test_frozen_batch_norm_stays_in_inference_mode_through_train():
+    model = cnnlab.create_model("resnet18", small_input=True, num_classes=3)
+    freeze_backbone(model)
+    model.train()
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and not any(m.training for m in bns) and model.head.training
+    mean = bns[0].running_mean.clone()
+    model(torch.randn(4, 3, 32, 32) * 5 + 3)
+    assert torch.equal(bns[0].running_mean, mean)
+    set_bn_frozen(model, False)
+    model.train()
+    assert all(m.training for m in bns)
+
+
+def test_param_groups_give_the_backbone_a_fraction_of_the_learning_rate():
+    model = cnnlab.create_model("lenet5")
+    groups = param_groups(model, 0.01, 0.1)
+    assert [g["name"] for g in groups] == ["head", "backbone"]
+    assert groups[0]["lr"] == 0.01 and groups[1]["lr"] == pytest.approx(0.001)
+    assert sum(p.numel() for g in groups for p in g["params"]) == sum(p.numel() for p in model.parameters())
+
+
+def test_loading_replaces_only_the_head_and_backbone_weights_are_the_sources(lenet_base):
+    source = read_source(lenet_base)
+    torch.manual_seed(123)
+    model = cnnlab.create_model("lenet5", num_classes=3)
+    random_init = {k: v.clone() for k, v in model.state_dict().items()}
+    kept_new = transfer_weights(model, source)
+    assert kept_new == ["head.fc.bias", "head.fc.weight"]
+    for k, v in model.state_dict().items():
+        if k.startswith("head.fc."):
+            assert torch.equal(v, random_init[k])
+        else:
+            assert torch.equal(v, source.state[k]) and not torch.equal(v, random_init[k]), k
+
+
+def test_channel_adaptation_keeps_the_response_to_gray_images():
+    torch.manual_seed(0)
+    gray = cnnlab.create_model("resnet18", in_chans=1, num_classes=4, small_input=True).eval()
+    rgb = cnnlab.create_model("resnet18", in_chans=3, num_classes=4, small_input=True).eval()
+    state = gray.state_dict()
+    state["stem.conv.conv.weight"] = adapt_channels(state["stem.conv.conv.weight"], 3)  # repeat, / 3
+    rgb.load_state_dict(state)
+    x = torch.rand(2, 1, 32, 32)
+    torch.testing.assert_close(rgb(x.repeat(1, 3, 1, 1)), gray(x), atol=1e-4, rtol=1e-4)
+    back = adapt_channels(state["stem.conv.conv.weight"], 1)  # sum
+    torch.testing.assert_close(back, gray.state_dict()["stem.conv.conv.weight"])
+    with pytest.raises(CnnlabError, match="cannot adapt a first convolution of 4 input channel"):
+        adapt_channels(torch.zeros(8, 4, 3, 3), 3)
+
+
+def test_a_torchvision_weights_file_transfers_to_grayscale_data(tmp_path):
+    import torchvision
+
+    torch.manual_seed(0)
+    tv = torchvision.models.resnet18(num_classes=7)
+    torch.save(tv.state_dict(), tmp_path / "resnet18.pth")
+    r = _transfer(tmp_path / "run", tmp_path / "resnet18.pth", "feature-extraction", model="resnet18", epochs=1,
+                  data="digits@labels=3")
+    conv = r.model.state_dict()["stem.conv.conv.weight"]
+    torch.testing.assert_close(conv, tv.conv1.weight.sum(1, keepdim=True))  # RGB kernels summed for gray images
+    assert torch.equal(r.model.state_dict()["layer4.1.conv2.bn.running_var"], tv.layer4[1].bn2.running_var)
+    with pytest.raises(CnnlabError, match="pass --model"):
+        _transfer(tmp_path / "no-model", tmp_path / "resnet18.pth", "fine-tune", epochs=1)
+    with pytest.raises(CnnlabError, match="another architecture"):
+        _transfer(tmp_path / "wrong", tmp_path / "resnet18.pth", "fine-tune", model="vgg11", epochs=1)
+
+
+def test_expand_classifier_keeps_the_old_classes_weights():
+    model = cnnlab.create_model("lenet5", num_classes=5)
+    old_w, old_b = model.head.fc.weight.detach().clone(), model.head.fc.bias.detach().clone()
+    expand_classifier(model, 3)
+    assert model.num_classes == 8 and model.head.fc.weight.shape == (8, 84)
+    assert torch.equal(model.head.fc.weight[:5], old_w) and torch.equal(model.head.fc.bias[:5], old_b)
+
+
+def test_incremental_reports_forgetting_and_rehearsal_beats_naive(lenet_base, tmp_path):
+    r = _transfer(tmp_path / "inc", lenet_base, "incremental", data="digits@classes=5-9", epochs=6, memory=20)
+    report = json.loads((r.run_dir / "results.json").read_text())["incremental"]
+    assert report["base_classes"] == ["0", "1", "2", "3", "4"] and report["new_classes"] == ["5", "6", "7", "8", "9"]
+    assert report["before"]["new"] == 0 and report["before"]["old"] > 0.9
+    assert report["naive"]["old"] < 0.3 < report["naive"]["new"]           # naive fine-tuning forgets
+    assert report["rehearsal"]["old"] > report["naive"]["old"] + 0.4       # a small memory keeps most of it
+    assert report["rehearsal"]["all"] > report["naive"]["all"]
+    meta = json.loads((r.run_dir / "meta.json").read_text())
+    assert meta["classes"] == [str(i) for i in range(10)] and "+" in meta["data"]
+    assert (r.run_dir / "naive" / "results.json").is_file()
+
+
+def test_incremental_with_distillation_runs_and_is_reported(lenet_base, tmp_path):
+    r = _transfer(tmp_path / "d", lenet_base, "incremental", data="digits@classes=5-9@labels=20", epochs=2,
+                  memory=0, distill=1.0, compare_naive=False)
+    report = json.loads((r.run_dir / "results.json").read_text())["incremental"]
+    assert set(report) >= {"before", "distillation"} and 0 <= report["distillation"]["all"] <= 1
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(mode="fine-tune", model="resnet18"), "is a lenet5 but the model asked for is resnet18"),
+    (dict(mode="incremental", data="digits@classes=3-7"), "must differ from the base classes"),
+    (dict(mode="partial", freeze_stages=9), "freeze_stages must be between 0 and 3"),
+    (dict(mode="fine-tune", epochs=2, head_epochs=2), "head_epochs .2. must be fewer than epochs"),
+])
+def test_bad_transfers_are_one_line_errors(lenet_base, tmp_path, kwargs, message):
+    kwargs = {"epochs": 1, **kwargs}
+    with pytest.raises(CnnlabError, match=message) as e:
+        _transfer(tmp_path / "x", lenet_base, **kwargs)
+    assert "\n" not in str(e.value)
+
+
+def test_bad_sources_are_one_line_errors(tmp_path):
+    (tmp_path / "notes.txt").write_text("not weights")
+    (tmp_path / "empty").mkdir()
+    for source, message in ((tmp_path / "missing", "does not exist"), (tmp_path / "notes.txt", "not a checkpoint"),
+                            (tmp_path / "empty", "not a cnnlab run")):
+        with pytest.raises(CnnlabError, match=message):
+            read_source(source)
