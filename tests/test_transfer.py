@@ -248,3 +248,28 @@ def test_bad_sources_are_one_line_errors(tmp_path):
                             (tmp_path / "empty", "not a cnnlab run")):
         with pytest.raises(CnnlabError, match=message):
             read_source(source)
+
+
+# one of each family and block kind (all share the same code path; VGG-16/19 and deep ResNets only add layers)
+FAMILIES = ["lenet5", "alexnet", "vgg11_bn", "googlenet", "resnet18", "resnet50", "densenet121", "mobilenet_v1",
+            "mobilenet_v2"]
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_every_architecture_family_transfers_through_the_contract(name):
+    """Checked loading with channel adaptation, freezing and stages: written once, for every model."""
+    from pathlib import Path
+
+    from cnnlab.transfer import Source, count_trainable, head_parameters
+
+    torch.manual_seed(0)
+    source = cnnlab.create_model(name, num_classes=4, in_chans=3)
+    target = cnnlab.create_model(name, num_classes=3, in_chans=1)
+    new = transfer_weights(target, Source(Path(name), source.state_dict(), name))
+    assert new and all(k.startswith(("head.", "aux1.", "aux2.")) for k in new)
+    conv = next(k for k, v in target.state_dict().items() if v.dim() == 4)
+    torch.testing.assert_close(target.state_dict()[conv], source.state_dict()[conv].sum(1, keepdim=True))
+    freeze_backbone(target)
+    trainable, _ = count_trainable(target)
+    assert trainable == sum(p.numel() for p in head_parameters(target))
+    assert stage_modules(target, len(target.feature_info))
