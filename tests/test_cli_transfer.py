@@ -94,3 +94,8 @@ def test_experiment_transfer_writes_table_csv_and_plot(base, tmp_path, capsys):
     assert (out_dir / "accuracy_vs_labels.png").stat().st_size > 10_000 and (out_dir / "table.txt").is_file()
     code, _, err = run(capsys, "experiment", "transfer", "--budgets", "0,2", "--run-dir", tmp_path / "y")
     assert code == 2 and "budgets" in err
+
+
+def test_experiment_without_a_name_says_which_exist(capsys):
+    code, _, err = run(capsys, "experiment")
+    assert code == 2 and "cnnlab experiment transfer" in err and len(err.strip().splitlines()) == 1

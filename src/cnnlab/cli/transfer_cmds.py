@@ -81,6 +81,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     exp = sub.add_parser("experiment", help="reproducible experiments (transfer: the lecture's comparison)",
                          formatter_class=fmt)
+    exp.set_defaults(func=_no_experiment)
     exp_sub = exp.add_subparsers(title="experiments", metavar="EXPERIMENT", parser_class=type(p))
     p = exp_sub.add_parser(
         "transfer", formatter_class=fmt,
@@ -113,6 +114,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--run-dir", default=None, help="default: runs/experiment-transfer-<time>")
     p.set_defaults(func=cmd_experiment_transfer)
+
+
+def _no_experiment(args: argparse.Namespace) -> int:
+    raise CnnlabError("choose an experiment: cnnlab experiment transfer (see 'cnnlab experiment --help')")
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
