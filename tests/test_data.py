@@ -81,6 +81,13 @@ def test_unknown_dataset_and_options_are_clear_errors():
                                                  "mnist", "cifar10", "npz"}
 
 
+def test_a_plus_inside_shape_classes_is_not_a_union():
+    d = load_dataset("shapes:count=80,classes=circle+square")
+    assert d.classes == ["circle", "square"]
+    d = load_dataset("shapes:classes=circle+square,count=80+shapes:classes=triangle+cross,count=80")
+    assert d.classes == ["circle", "square", "triangle", "cross"] and len(d.train) + len(d.val) + len(d.test) == 160
+
+
 # --- file formats, written here from real data ---------------------------------------------------------
 
 def _digits_uint8():

@@ -25,8 +25,12 @@ _SELECTORS = ("classes", "labels")
 
 
 def split_union(spec: str) -> list[str]:
-    """``"a+b@classes=1"`` -> ``["a", "b@classes=1"]``; a '+' inside a path (``folder:/x+y``) stays."""
-    return re.split(r"\+(?=[A-Za-z0-9_]+(?:[:@]|$))", spec)
+    """``"a+b@classes=1"`` -> ``["a", "b@classes=1"]``: a '+' joins only before a dataset's name, so one inside
+    an option (``shapes:classes=circle+square``) or a path (``folder:/x+y``) stays."""
+    from ._registry import list_datasets
+
+    names = "|".join(sorted((re.escape(d.name) for d in list_datasets()), key=len, reverse=True))
+    return re.split(rf"\+(?=(?:{names})(?:[:@]|$))", spec)
 
 
 def split_selection(spec: str) -> tuple[str, dict[str, str]]:
