@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torchvision
 import yaml
@@ -81,17 +82,50 @@ def test_bad_input_is_one_line_and_exit_code_2(capsys, argv, message):
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
+def one_line_error(capsys, *argv) -> str:
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("cnnlab: error: "), err
+    assert "Traceback" not in err
+    return err.strip()
+
+
 def test_checkpoint_and_data_mismatches(trained, tmp_path, capsys):
-    code, _, err = run(capsys, "evaluate", trained, "--data", "faces")
-    assert code == 2 and "classes" in err and "do not match" in err
-    code, _, err = run(capsys, "predict", trained, tmp_path / "missing.png")
-    assert code == 2 and "does not exist" in err
-    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-    code, _, err = run(capsys, "predict", trained, tmp_path / "corrupt.png")
-    assert code == 2 and "cannot read image" in err
+    err = one_line_error(capsys, "evaluate", trained, "--data", "faces")
+    assert "trained on 10 classes (0, 1, 2, 3, 4, 5, 6, 7, ...) but 'faces' has 2 (non-face, face)" in err
+    err = one_line_error(capsys, "evaluate", trained, "--data", "textures")
+    assert "10 classes" in err and "'textures' has 3 (brick, grass, gravel)" in err and "same names" in err
+    err = one_line_error(capsys, "evaluate", trained, "--data", "shapes")
+    assert "'shapes' has 4 (circle, square, triangle, cross)" in err
     (tmp_path / "fake.safetensors").write_bytes(b"garbage")
-    code, _, err = run(capsys, "evaluate", tmp_path / "fake.safetensors")
-    assert code == 2 and "not a readable cnnlab checkpoint" in err
+    assert "not a readable cnnlab checkpoint" in one_line_error(capsys, "evaluate", tmp_path / "fake.safetensors")
+
+
+def test_evaluate_needs_the_same_class_names_in_the_same_order(trained, tmp_path, capsys):
+    test = load_dataset("digits").test
+    x = (test.images[:, 0] * 255).round().byte().numpy()
+    y = test.labels.numpy()
+    np.savez(tmp_path / "same.npz", x=x, y=y)  # classes 0..9 by default: the run's own
+    code, out, _ = run(capsys, "evaluate", trained, "--data", f"npz:{tmp_path / 'same.npz'}")
+    assert code == 0 and "accuracy" in out
+    np.savez(tmp_path / "letters.npz", x=x, y=y, classes=np.array(list("abcdefghij")))
+    err = one_line_error(capsys, "evaluate", trained, "--data", f"npz:{tmp_path / 'letters.npz'}")
+    assert "trained on 10 classes (0, 1, 2" in err and "has 10 (a, b, c, d, e, f, g, h, ...)" in err
+    np.savez(tmp_path / "reversed.npz", x=x, y=9 - y, classes=np.array(list("9876543210")))
+    err = one_line_error(capsys, "evaluate", trained, "--data", f"npz:{tmp_path / 'reversed.npz'}")
+    assert "the same 10 classes in another order (9, 8, 7" in err
+
+
+def test_predict_refuses_directories_missing_files_and_non_images(trained, tmp_path, capsys):
+    (tmp_path / "some_dir").mkdir()
+    err = one_line_error(capsys, "predict", trained, f"{tmp_path / 'some_dir'}/")
+    assert err == f"cnnlab: error: '{tmp_path / 'some_dir'}' is a directory; pass image files (e.g. " \
+                  f"{tmp_path / 'some_dir'}/*.png)"
+    assert one_line_error(capsys, "predict", trained, tmp_path / "missing.png") == \
+        f"cnnlab: error: image '{tmp_path / 'missing.png'}' does not exist"
+    (tmp_path / "notes.txt").write_text("not an image\n")
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    for name in ("notes.txt", "corrupt.png"):
+        assert f"cannot read image '{tmp_path / name}'" in one_line_error(capsys, "predict", trained, tmp_path / name)
 
 
 def test_datasets_lists_builtins_with_sizes(capsys):
