@@ -76,6 +76,10 @@ def test_evaluate_and_predict(trained, tmp_path, capsys):
     (["train", "--resume", "/no/such/run"], "does not exist"),
     (["evaluate", "/no/such/run"], "does not exist"),
     (["predict", "/no/such/run", "x.png"], "does not exist"),
+    (["train", "--data", "textures:size=-4"], "textures: size must be an integer from 8 to 102, got -4"),
+    (["train", "--data", "shapes:count=0"], "shapes: count must be an integer >= 4, got 0"),
+    (["train", "--data", "shapes:size=3"], "shapes: size must be an integer >= 8, got 3"),
+    (["train", "--data", "photos:size=x"], "photos: size must be an integer from 8 to 90, got x"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(capsys, argv, message):
     code, _, err = run(capsys, *argv)

@@ -81,11 +81,44 @@ def test_unknown_dataset_and_options_are_clear_errors():
                                                  "mnist", "cifar10", "npz"}
 
 
+@pytest.mark.parametrize("spec, message", [
+    ("textures:size=-4", "textures: size must be an integer from 8 to 102, got -4"),
+    ("textures:size=4", "textures: size must be an integer from 8 to 102, got 4"),
+    ("textures:size=103", "textures: size must be an integer from 8 to 102, got 103"),  # the test band is 103 wide
+    ("textures:size=abc", "textures: size must be an integer from 8 to 102, got abc"),
+    ("textures:size=", "textures: size must be an integer from 8 to 102, got nothing"),
+    ("photos:size=0", "photos: size must be an integer from 8 to 90, got 0"),  # chelsea's bands are 90 wide
+    ("shapes:count=0", "shapes: count must be an integer >= 4, got 0"),  # one image per class at least
+    ("shapes:count=1.5", "shapes: count must be an integer >= 4, got 1.5"),
+    ("shapes:classes=circle+square,count=1", "shapes: count must be an integer >= 2, got 1"),
+    ("shapes:size=7", "shapes: size must be an integer >= 8, got 7"),
+    ("shapes:size=-1", "shapes: size must be an integer >= 8, got -1"),
+    ("shapes:size=big", "shapes: size must be an integer >= 8, got big"),
+    ("shapes:count=100000000", "GiB in memory, more than the 2 GiB limit (CNNLAB_MEMORY_LIMIT_GB)"),
+    ("shapes:count=12", "12 image(s) leave the validation split empty"),
+    ("shapes:classes=circle+circle", "names 'circle' twice"),
+    ("shapes:classes=", "classes= needs shape names"),
+])
+def test_bad_dataset_options_name_the_option_the_value_and_the_range(spec, message):
+    with pytest.raises(CnnlabError) as e:
+        load_dataset(spec)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
 def test_a_plus_inside_shape_classes_is_not_a_union():
     d = load_dataset("shapes:count=80,classes=circle+square")
     assert d.classes == ["circle", "square"]
     d = load_dataset("shapes:classes=circle+square,count=80+shapes:classes=triangle+cross,count=80")
     assert d.classes == ["circle", "square", "triangle", "cross"] and len(d.train) + len(d.val) + len(d.test) == 160
+
+
+def test_dataset_option_bounds_are_usable():
+    d = load_dataset("textures:size=102")  # the largest patch: every split still has every class
+    assert all(set(s.labels.tolist()) == {0, 1, 2} for s in d.splits().values())
+    d = load_dataset("photos:size=90")
+    assert all(len(s) > 0 for s in d.splits().values())
+    d = load_dataset("shapes:size=8,count=400")  # the smallest size: every image holds some shape pixels
+    assert all(bool((s.masks > 0).flatten(1).any(1).all()) for s in d.splits().values())
 
 
 # --- file formats, written here from real data ---------------------------------------------------------

@@ -6,11 +6,24 @@ None for unlabelled data); masks, when present, are int64 ``N x H x W`` class ma
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 
 import torch
 
 from ..errors import CnnlabError
+
+
+def memory_limit() -> float:
+    """Bytes of decoded images a dataset may hold in memory: 2 GiB, or ``CNNLAB_MEMORY_LIMIT_GB``."""
+    text = os.environ.get("CNNLAB_MEMORY_LIMIT_GB", "2")
+    try:
+        gb = float(text)
+    except ValueError:
+        gb = -1.0
+    if not gb > 0:
+        raise CnnlabError(f"CNNLAB_MEMORY_LIMIT_GB must be a positive number of GiB (e.g. 8), got {text!r}")
+    return gb * 2**30
 
 
 @dataclass
@@ -118,6 +131,17 @@ def split_dataset(
     if test is None:
         train_f = 1.0 - val_fraction - test_fraction
         tr, va, te = stratified_split(labels, len(images), (train_f, val_fraction, test_fraction), seed)
+        _check_not_empty(name, len(images), {"training": (tr, train_f), "validation": (va, val_fraction),
+                                             "test": (te, test_fraction)})
         return ImageData(name, pool.subset(tr), pool.subset(va), pool.subset(te), classes, **kwargs)
     tr, va = stratified_split(labels, len(images), (1.0 - val_fraction, val_fraction), seed)
+    _check_not_empty(name, len(images), {"training": (tr, 1.0 - val_fraction), "validation": (va, val_fraction)})
     return ImageData(name, pool.subset(tr), pool.subset(va), test, classes, **kwargs)
+
+
+def _check_not_empty(name: str, n: int, parts: dict[str, tuple[torch.Tensor, float]]) -> None:
+    """A split asked for (fraction > 0) that receives no image is an error now, not an empty loop later."""
+    for split, (index, fraction) in parts.items():
+        if fraction > 0 and len(index) == 0:
+            raise CnnlabError(f"{name}: {n} image(s) leave the {split} split empty (fraction {fraction:g}, split "
+                              f"class by class); use more images or a larger {split} fraction")

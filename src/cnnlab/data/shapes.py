@@ -12,6 +12,7 @@ import math
 import torch
 
 SHAPES = ("circle", "square", "triangle", "cross")
+MIN_SIZE = 8  # the smallest image side at which every shape covers at least one pixel
 
 
 def _inside(kind: str, u: torch.Tensor, v: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
