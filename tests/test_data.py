@@ -144,6 +144,22 @@ def test_folder_reads_images_and_skips_corrupt_files(tmp_path):
     assert d.classes == sorted({str(v) for v in y})
 
 
+def test_folder_splits_give_one_warning_with_the_total(tmp_path):
+    x, y = _digits_uint8()
+    for i, (img, label) in enumerate(zip(x, y, strict=True)):
+        split = "test" if i % 4 == 0 else "train"
+        (tmp_path / split / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(tmp_path / split / str(label) / f"{i}.png")
+    (tmp_path / "train" / "0" / "empty.png").write_bytes(b"")
+    (tmp_path / "test" / "1" / "junk.png").write_bytes(b"junk")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        d = load_dataset(f"folder:{tmp_path}", val_fraction=0.2)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1 and messages[0].startswith("skipped 2 unreadable image file(s)")
+    assert d.notes["skipped_files"] == 2 and len(d.test) == 15
+
+
 def test_folder_errors(tmp_path):
     with pytest.raises(CnnlabError, match="does not exist"):
         load_dataset(f"folder:{tmp_path / 'nope'}")
@@ -215,9 +231,45 @@ def test_npz_layouts(tmp_path):
     np.savez(tmp_path / "bad.npz", x=x, y=y[:10])
     with pytest.raises(CnnlabError, match="labels in 'y'"):
         load_dataset(f"npz:{tmp_path / 'bad.npz'}")
-    (tmp_path / "junk.npz").write_bytes(b"junk")
-    with pytest.raises(CnnlabError, match="not a readable .npz"):
-        load_dataset(f"npz:{tmp_path / 'junk.npz'}")
+
+
+def _npz_error(path) -> str:
+    with pytest.raises(CnnlabError) as e:
+        load_dataset(f"npz:{path}")
+    message = str(e.value)
+    assert "\n" not in message and "allow_pickle" not in message and "pickle.load" not in message
+    return message
+
+
+def test_npz_that_is_not_a_numeric_npz_is_one_clear_line(tmp_path):
+    layout = "arrays x (N x H x W, N x H x W x C with C 1 or 3, or N x C x H x W) and y (N integer labels"
+    (tmp_path / "random.npz").write_bytes(np.random.default_rng(0).bytes(2000))
+    (tmp_path / "empty.npz").write_bytes(b"")
+    np.save(tmp_path / "plain.npy", np.zeros(3))
+    x, y = _digits_uint8()
+    np.savez(tmp_path / "whole.npz", x=x, y=y)
+    whole = (tmp_path / "whole.npz").read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(whole[: len(whole) // 2])
+    for name in ("random.npz", "empty.npz", "plain.npy", "truncated.npz"):
+        message = _npz_error(tmp_path / name)
+        assert "is not an .npz file" in message and layout in message, name
+    np.savez(tmp_path / "objects.npz", x=np.array([x[0], x[1, :4]], dtype=object), y=y[:2])
+    message = _npz_error(tmp_path / "objects.npz")
+    assert "array 'x' holds Python objects" in message and layout in message
+    np.savez(tmp_path / "no_x.npz", images=x, y=y)
+    assert "has no array 'x' (found images, y)" in _npz_error(tmp_path / "no_x.npz")
+    np.savez(tmp_path / "text.npz", x=np.array(["a", "b"]), y=y[:2])
+    assert "array 'x' must hold numbers" in _npz_error(tmp_path / "text.npz")
+    np.savez(tmp_path / "5d.npz", x=x[:, :, :, None, None], y=y)
+    assert "has shape (60, 8, 8, 1, 1)" in _npz_error(tmp_path / "5d.npz")
+    np.savez(tmp_path / "nan.npz", x=np.full((60, 8, 8), np.nan), y=y)
+    assert "NaN or infinite" in _npz_error(tmp_path / "nan.npz")
+    np.savez(tmp_path / "fractional.npz", x=x, y=y / 3)
+    assert "'y' must hold integer class indices" in _npz_error(tmp_path / "fractional.npz")
+    np.savez(tmp_path / "y2d.npz", x=x, y=np.stack([y, y], 1))
+    assert "'y' has shape (60, 2)" in _npz_error(tmp_path / "y2d.npz")
+    np.savez(tmp_path / "names.npz", x=x, y=y, classes=np.array(["a", "b"]))
+    assert "has no name in 'classes'" in _npz_error(tmp_path / "names.npz")
 
 
 # --- the in-memory loader and batched augmentation ---------------------------------------------------------
@@ -251,7 +303,7 @@ def test_loader_epochs_are_replayable_and_cover_the_data():
 
 def test_large_folders_stream_from_disk(tmp_path, monkeypatch):
     from cnnlab.data.prepare import Preprocess
-    from cnnlab.data.streaming import StreamingData, StreamingLoader
+    from cnnlab.data.streaming import FileSet, StreamingData, StreamingLoader
     from cnnlab.train import TrainConfig, fit
 
     x, y = _digits_uint8()
@@ -263,11 +315,19 @@ def test_large_folders_stream_from_disk(tmp_path, monkeypatch):
     d = load_dataset(f"folder:{tmp_path / 'imgs'}", val_fraction=0.2, test_fraction=0.2)
     assert isinstance(d, StreamingData) and len(d.train) + len(d.val) + len(d.test) == 61
     pre = Preprocess((8, 8), 0, [0.5], [0.25])
-    loader = StreamingLoader(d.train, 1, pre, 8, torch.device("cpu"), shuffle=True, workers=0)
-    with warnings.catch_warnings(record=True):
+    every = FileSet(*(sum((getattr(s, k) for s in d.splits().values()), []) for k in ("files", "labels")))
+    loader = StreamingLoader(every, 1, pre, 8, torch.device("cpu"), shuffle=True, workers=2)
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        batches = list(loader)
-    assert sum(len(b[1]) for b in batches) >= len(d.train) - 2
+        epochs = []
+        for epoch in range(3):
+            loader.set_epoch(epoch)
+            epochs.append(list(loader))
+    assert all(sum(len(b[1]) for b in batches) == 60 for batches in epochs)
+    # the broken file: one warning naming it (not one per epoch or per worker), counted every epoch
+    assert [str(w.message).split(", e.g. ")[1] for w in caught] == [str(tmp_path / "imgs" / "0" / "broken.png")]
+    assert str(caught[0].message).startswith("skipped 1 unreadable image file(s) while streaming")
+    assert loader.skipped == 3
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         r = fit(TrainConfig(data=f"folder:{tmp_path / 'imgs'}", epochs=2, quiet=True, run_dir=str(tmp_path / "run"),

@@ -23,6 +23,7 @@ import torch
 
 from ..errors import CnnlabError
 from ._base import ImageData, ImageSet, split_dataset, stratified_split
+from ._base import memory_limit as default_memory_limit
 from ._registry import register_dataset
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -77,8 +78,6 @@ def _read_folder(root: Path, image_size: tuple[int, int] | None, classes: list[s
             continue
         decoded.append(img)
         labels.append(label)
-    if bad:
-        warnings.warn(f"skipped {len(bad)} unreadable image file(s) in '{root}', e.g. {bad[0]}", stacklevel=2)
     if not decoded:
         raise CnnlabError(f"no readable image in '{root}' ({len(bad)} file(s) could not be decoded)")
     channels = 3 if any(d.shape[0] == 3 for d in decoded) else 1
@@ -88,7 +87,14 @@ def _read_folder(root: Path, image_size: tuple[int, int] | None, classes: list[s
     images = torch.stack([resize(d.expand(channels, -1, -1), list(image_size), antialias=True)
                           if tuple(d.shape[-2:]) != tuple(image_size) else d.expand(channels, -1, -1)
                           for d in decoded])
-    return images.clamp(0, 1), torch.tensor(labels), list(class_to_idx), len(bad)
+    return images.clamp(0, 1), torch.tensor(labels), list(class_to_idx), bad
+
+
+def _warn_skipped(root: Path, bad: list[str]) -> None:
+    """One warning for a whole folder (all its splits), with the count and an example."""
+    if bad:
+        warnings.warn(f"skipped {len(bad)} unreadable image file(s) in '{root}' (corrupt, truncated, empty or "
+                      f"not an image), e.g. {bad[0]}", stacklevel=3)
 
 
 def _estimated_bytes(root: Path, image_size) -> tuple[int, int, tuple[int, int]]:
@@ -142,7 +148,7 @@ def folder(path: str, seed: int, val_fraction: float, test_fraction: float,
     CNNLAB_MEMORY_LIMIT_GB environment variable); streamed from disk otherwise."""
     root = _existing_dir(path, "folder")
     if memory_limit is None:
-        memory_limit = float(os.environ.get("CNNLAB_MEMORY_LIMIT_GB", 2)) * 2**30
+        memory_limit = default_memory_limit()
     needed, channels, size = _estimated_bytes(root, image_size)
     if needed > memory_limit:
         return _stream_folder(root, seed, val_fraction, test_fraction, channels, size)
@@ -152,14 +158,18 @@ def folder(path: str, seed: int, val_fraction: float, test_fraction: float,
         tx, ty, _, bad_t = _read_folder(root / "test", size, classes)
         tx = tx.expand(-1, x.shape[1], -1, -1) if tx.shape[1] < x.shape[1] else tx
         if (root / "val").is_dir():
-            vx, vy, _, _ = _read_folder(root / "val", size, classes)
+            vx, vy, _, bad_v = _read_folder(root / "val", size, classes)
+            vx = vx.expand(-1, x.shape[1], -1, -1) if vx.shape[1] < x.shape[1] else vx
+            _warn_skipped(root, bad + bad_v + bad_t)
             return ImageData(root.name, ImageSet(x, y), ImageSet(vx, vy), ImageSet(tx, ty), classes,
-                             source=str(root), notes={"skipped_files": bad + bad_t})
+                             source=str(root), notes={"skipped_files": len(bad + bad_v + bad_t)})
+        _warn_skipped(root, bad + bad_t)
         return split_dataset(root.name, x, y, classes, seed, val_fraction, 0.0, test=ImageSet(tx, ty),
-                             source=str(root), notes={"skipped_files": bad + bad_t})
+                             source=str(root), notes={"skipped_files": len(bad + bad_t)})
     x, y, classes, bad = _read_folder(root, image_size)
+    _warn_skipped(root, bad)
     return split_dataset(root.name, x, y, classes, seed, val_fraction, test_fraction, source=str(root),
-                         notes={"skipped_files": bad})
+                         notes={"skipped_files": len(bad)})
 
 
 # --- MNIST IDX ------------------------------------------------------------------------------------------
@@ -264,39 +274,108 @@ def cifar10(path: str, seed: int, val_fraction: float, test_fraction: float) -> 
 
 # --- npz ------------------------------------------------------------------------------------------------
 
-def _to_nchw(x: np.ndarray) -> np.ndarray:
+NPZ_LAYOUT = ("arrays x (N x H x W, N x H x W x C with C 1 or 3, or N x C x H x W) and y (N integer labels "
+              "0..K-1), optionally classes (K names)")
+
+
+def _npz_member_has_objects(p: Path, key: str) -> bool:
+    """Whether member ``key`` of an .npz is an object (pickled) array, read from its header alone."""
+    import zipfile
+
+    with zipfile.ZipFile(p) as z, z.open(key + ".npy") as f:
+        version = np.lib.format.read_magic(f)
+        header = np.lib.format.read_array_header_1_0(f) if version == (1, 0) else \
+            np.lib.format.read_array_header_2_0(f)
+    return header[2].hasobject
+
+
+def _npz_arrays(p: Path, path: str) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file, never unpickling anything; one line for anything else."""
+    import zipfile
+
+    if not zipfile.is_zipfile(p):
+        raise CnnlabError(f"'{path}' is not an .npz file (the zip archive numpy.savez writes); it must hold "
+                          f"{NPZ_LAYOUT}")
+    arrays = {}
+    try:
+        with np.load(p, allow_pickle=False) as f:
+            for key in f.files:
+                try:
+                    arrays[key] = f[key]
+                except ValueError:
+                    if _npz_member_has_objects(p, key):
+                        raise CnnlabError(f"'{path}': array '{key}' holds Python objects, which cnnlab does not "
+                                          f"unpickle; save numeric arrays instead: {NPZ_LAYOUT}") from None
+                    raise
+    except CnnlabError:
+        raise
+    except Exception as e:
+        raise CnnlabError(f"'{path}' is not a readable .npz file ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:120] if str(e) else 'damaged'}); it must hold {NPZ_LAYOUT}"
+                          ) from None
+    odd = [k for k, v in arrays.items() if not isinstance(v, np.ndarray)]
+    if odd:
+        raise CnnlabError(f"'{path}': member '{odd[0]}' is not a numpy array; the file must hold {NPZ_LAYOUT}")
+    return arrays
+
+
+def _to_nchw(x: np.ndarray, path: str) -> np.ndarray:
     if x.ndim == 3:
         return x[:, None]
     if x.ndim != 4:
-        raise CnnlabError(f"npz array 'x' must be N x H x W or 4-D, got shape {x.shape}")
+        raise CnnlabError(f"'{path}': array 'x' has shape {x.shape}; it must be N x H x W, N x H x W x C (C 1 or 3) "
+                          f"or N x C x H x W")
     if x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
         return x.transpose(0, 3, 1, 2)
     return x
+
+
+def _npz_labels(y: np.ndarray, n: int, path: str) -> torch.Tensor:
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise CnnlabError(f"'{path}': array 'y' has shape {y.shape}; it must be N labels, shape ({n},)")
+    if len(y) != n:
+        raise CnnlabError(f"'{path}': {n} images in 'x' but {len(y)} labels in 'y'")
+    if np.issubdtype(y.dtype, np.floating):  # whole numbers stored as floats are fine
+        odd = y[~np.isfinite(y) | (y != np.round(y))]  # fractions, NaN and infinities
+        if len(odd):
+            raise CnnlabError(f"'{path}': array 'y' must hold integer class indices 0..K-1, found {odd[0]}")
+    elif not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)):
+        raise CnnlabError(f"'{path}': array 'y' must hold integer class indices 0..K-1, got dtype {y.dtype}")
+    labels = torch.from_numpy(y.astype(np.int64))
+    if n and labels.min() < 0:
+        raise CnnlabError(f"'{path}': labels must be 0..K-1, found {int(labels.min())}")
+    return labels
 
 
 @register_dataset("npz", "a .npz file with arrays x (images) and y (labels)", "npz:FILE", takes_path=True)
 def npz(path: str, seed: int, val_fraction: float, test_fraction: float) -> ImageData:
     p = Path(path).expanduser()
     if not p.is_file():
-        raise CnnlabError(f"npz file '{path}' does not exist")
-    try:
-        with np.load(p, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except Exception as e:
-        raise CnnlabError(f"'{path}' is not a readable .npz file: {str(e).splitlines()[0][:200]}") from None
+        raise CnnlabError(f"npz file '{path}' does not exist" if not p.exists() else f"npz path '{path}' is not a file")
+    arrays = _npz_arrays(p, path)
     if "x" not in arrays:
-        raise CnnlabError(f"'{path}' has no array 'x' (found {sorted(arrays)})")
-    x = _to_nchw(arrays["x"])
+        raise CnnlabError(f"'{path}' has no array 'x' (found {', '.join(sorted(arrays)) or 'none'}); it must hold "
+                          f"{NPZ_LAYOUT}")
+    x = arrays["x"]
+    if not (np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.bool_)) or \
+            np.issubdtype(x.dtype, np.complexfloating):
+        raise CnnlabError(f"'{path}': array 'x' must hold numbers (pixel values), got dtype {x.dtype}")
+    x = _to_nchw(x, path)
+    if x.shape[0] == 0 or x.shape[2] == 0 or x.shape[3] == 0:
+        raise CnnlabError(f"'{path}': array 'x' holds no image (shape {x.shape})")
     images = torch.from_numpy(x.astype(np.float32))
+    if not torch.isfinite(images).all():
+        raise CnnlabError(f"'{path}': array 'x' holds NaN or infinite values")
     if x.dtype == np.uint8 or images.max() > 1.5:
         images = images / 255.0
-    labels = torch.from_numpy(arrays["y"].astype(np.int64)).flatten() if "y" in arrays else None
-    if labels is not None and len(labels) != len(images):
-        raise CnnlabError(f"'{path}': {len(images)} images in 'x' but {len(labels)} labels in 'y'")
-    if labels is not None and labels.min() < 0:
-        raise CnnlabError(f"'{path}': labels must be 0..K-1, found {int(labels.min())}")
+    labels = _npz_labels(arrays["y"], len(images), path) if "y" in arrays else None
     if "classes" in arrays:
-        classes = [str(c) for c in arrays["classes"]]
+        classes = [str(c) for c in np.atleast_1d(arrays["classes"])]
+        if labels is not None and int(labels.max()) >= len(classes):
+            raise CnnlabError(f"'{path}': label {int(labels.max())} has no name in 'classes' ({len(classes)} "
+                              f"names); labels must be 0..{len(classes) - 1}")
     else:
         classes = [str(i) for i in range(int(labels.max()) + 1)] if labels is not None else []
     return split_dataset(p.stem, images, labels, classes, seed, val_fraction, test_fraction, source=str(p),

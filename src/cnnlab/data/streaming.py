@@ -8,6 +8,8 @@ streaming are skipped (and counted), never fatal.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import warnings
 from dataclasses import dataclass, field
 
@@ -58,8 +60,11 @@ class StreamingData:
 
 
 class _Files(Dataset):
+    """Decodes one file per item in a worker; an unreadable file comes back as its index (an int)."""
+
     def __init__(self, files: FileSet, channels: int, geometry) -> None:
         self.files, self.channels, self.geometry = files, channels, geometry
+        self.bad: set[int] = set()  # known unreadable: not decoded again (workers get a copy each epoch)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -67,19 +72,53 @@ class _Files(Dataset):
     def __getitem__(self, i: int):
         from .formats import decode_image
 
+        if i in self.bad:
+            return i
         try:
             img = decode_image(self.files.files[i], self.channels)
         except Exception:
-            return None
+            return i
         return self.geometry(img.unsqueeze(0))[0], self.files.labels[i]
 
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _worker_init(worker_id: int) -> None:
+    """Workers leave Ctrl-C and SIGTERM to the main process, which stops them: a worker killed by a signal
+    sent to the whole process group (Ctrl-C, systemd, Slurm, ``kill -- -PGID``) would make the main process
+    fail with "DataLoader worker killed by signal" instead of stopping through its own handler."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))  # also how the main process ends them
+
+
+def _start(loader: DataLoader):
+    """``iter(loader)``, which forks the workers, with Ctrl-C and SIGTERM held: one arriving meanwhile would
+    raise inside a half-built iterator or a half-started worker (a traceback, not a clean stop). The first
+    signal held is delivered again right after, to whatever handler was in place."""
+    if not loader.num_workers or threading.current_thread() is not threading.main_thread():
+        return iter(loader)
+    caught: list[int] = []
+    previous = {s: signal.getsignal(s) for s in _STOP_SIGNALS}
+    for s in _STOP_SIGNALS:
+        if previous[s] is not signal.SIG_IGN:
+            signal.signal(s, lambda signum, frame: caught.append(signum))
+    try:
+        iterator = iter(loader)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+    if caught:
+        signal.raise_signal(caught[0])
+    return iterator
+
+
 def _collate(batch):
-    kept = [b for b in batch if b is not None]
-    skipped = len(batch) - len(kept)
+    kept = [b for b in batch if not isinstance(b, int)]
+    bad = [b for b in batch if isinstance(b, int)]
     if not kept:
-        return None, None, skipped
-    return torch.stack([b[0] for b in kept]), torch.tensor([b[1] for b in kept]), skipped
+        return None, None, bad
+    return torch.stack([b[0] for b in kept]), torch.tensor([b[1] for b in kept]), bad
 
 
 class StreamingLoader:
@@ -94,7 +133,7 @@ class StreamingLoader:
         self.batch_size = batch_size
         self.workers = min(4, os.cpu_count() or 1) if workers is None else workers
         self.dataset = _Files(files, channels, preprocess.geometry)
-        self.skipped = 0
+        self.skipped = 0  # images skipped over all epochs so far
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -106,11 +145,11 @@ class StreamingLoader:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         loader = DataLoader(self.dataset, batch_size=self.batch_size, shuffle=self.shuffle, generator=g,
                             num_workers=self.workers, collate_fn=_collate, drop_last=False,
-                            persistent_workers=False)
-        for x, y, skipped in loader:
-            if skipped:
-                self.skipped += skipped
-                warnings.warn(f"skipped {skipped} unreadable image file(s) while streaming", stacklevel=2)
+                            persistent_workers=False, worker_init_fn=_worker_init if self.workers else None)
+        new: list[int] = []
+        for x, y, bad in _start(loader):
+            self.skipped += len(bad)
+            new += [i for i in bad if i not in self.dataset.bad]
             if x is None or (self.shuffle and len(x) < 2):
                 continue
             x = self.preprocess.normalise(x.to(self.device))
@@ -118,3 +157,7 @@ class StreamingLoader:
             if self.augment is not None:
                 x = self.augment(x, g)
             yield x, y
+        if new:  # once per file, not per epoch or per worker: known files are not decoded again
+            self.dataset.bad.update(new)
+            warnings.warn(f"skipped {len(new)} unreadable image file(s) while streaming from disk (corrupt, "
+                          f"truncated, empty or not an image), e.g. {self.files.files[new[0]]}", stacklevel=2)
