@@ -115,3 +115,91 @@ def test_output_piped_into_head_is_not_a_traceback():
 def test_pool_refuses_convolution_options(capsys):
     code, _, err = run(capsys, "shape", "--input", "8x8x3", "--pool", "max", "--filters", "16")
     assert code == 2 and "pooling keeps the channels" in err
+
+
+# --- interrupts, SIGTERM and warnings: one line each, never a traceback ------------------------------------
+
+def _models_raising(monkeypatch, exc):
+    from cnnlab.cli import inspect_cmds
+
+    def cmd(args):
+        raise exc
+
+    monkeypatch.setattr(inspect_cmds, "cmd_models", cmd)
+
+
+def test_ctrl_c_prints_interrupted_and_exits_130(capsys, monkeypatch):
+    _models_raising(monkeypatch, KeyboardInterrupt())
+    code, _, err = run(capsys, "models")
+    assert code == 130 and err == "cnnlab: interrupted\n"
+
+
+def test_ctrl_c_while_importing_the_commands_is_handled(capsys, monkeypatch):
+    import cnnlab.cli
+
+    def interrupted_import(name, package=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cnnlab.cli.importlib, "import_module", interrupted_import)
+    code, _, err = run(capsys, "models")
+    assert code == 130 and err == "cnnlab: interrupted\n"
+
+
+def test_an_interrupted_run_with_a_checkpoint_offers_resume(capsys, monkeypatch, tmp_path):
+    run_dir = tmp_path / "my run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    e = KeyboardInterrupt()
+    e.run_dir = run_dir
+    _models_raising(monkeypatch, e)
+    code, _, err = run(capsys, "models")
+    assert code == 130 and err.strip() == "cnnlab: interrupted"  # no checkpoint yet: nothing to resume
+    (run_dir / "checkpoints" / "state.pt").write_bytes(b"")
+    code, _, err = run(capsys, "models")
+    assert code == 130 and err == f"cnnlab: interrupted; continue with: cnnlab train --resume '{run_dir}'\n"
+
+
+def test_sigterm_prints_terminated_exits_143_and_restores_the_handler(capsys, monkeypatch):
+    import os
+    import signal
+    import time
+
+    from cnnlab.cli import inspect_cmds
+
+    finished = []
+
+    def cmd(args):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises before this ends
+        finally:
+            finished.append(True)  # finally blocks still run
+
+    def unhandled(signum, frame):  # if main installed no handler, fail the test instead of killing pytest
+        raise RuntimeError("SIGTERM reached the test's own handler")
+
+    monkeypatch.setattr(inspect_cmds, "cmd_models", cmd)
+    before = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        start = time.monotonic()
+        code, _, err = run(capsys, "models")
+        assert code == 143 and err == "cnnlab: terminated\n" and finished == [True]
+        assert time.monotonic() - start < 4
+        assert signal.getsignal(signal.SIGTERM) is unhandled
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def test_warnings_print_as_one_cnnlab_line(capsys, monkeypatch):
+    import warnings
+
+    from cnnlab.cli import inspect_cmds
+
+    def cmd(args):
+        warnings.warn("skipped 2 unreadable image file(s)\nin 'x'", UserWarning, stacklevel=1)
+        return 0
+
+    monkeypatch.setattr(inspect_cmds, "cmd_models", cmd)
+    before = warnings.showwarning
+    code, _, err = run(capsys, "models")
+    assert code == 0 and err == "cnnlab: warning: skipped 2 unreadable image file(s) in 'x'\n"
+    assert warnings.showwarning is before

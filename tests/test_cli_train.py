@@ -132,6 +132,91 @@ def test_predict_refuses_directories_missing_files_and_non_images(trained, tmp_p
         assert f"cannot read image '{tmp_path / name}'" in one_line_error(capsys, "predict", trained, tmp_path / name)
 
 
+def test_npz_garbage_on_the_command_line(tmp_path, capsys):
+    (tmp_path / "garbage.npz").write_bytes(b"\x93NUMPY garbage that numpy would try to unpickle")
+    err = one_line_error(capsys, "train", "--data", f"npz:{tmp_path / 'garbage.npz'}")
+    assert "is not an .npz file" in err and "arrays x (N x H x W" in err and "pickle" not in err
+
+
+def _image_folder(root, bad: dict[str, bytes]):
+    test = load_dataset("digits").test
+    for i in range(120):
+        label = int(test.labels[i]) % 2  # two classes, to keep it small
+        (root / str(label)).mkdir(parents=True, exist_ok=True)
+        torchvision.utils.save_image(test.images[i], root / str(label) / f"{i}.png")
+    for name, content in bad.items():
+        (root / name).write_bytes(content)
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_skipped_images_are_one_clean_warning_line(tmp_path, capsys, monkeypatch, streamed):
+    bad = {"0/empty.png": b"", "1/junk.jpg": b"not an image", "1/truncated.png": b"\x89PNG\r\n\x1a\n\0\0"}
+    _image_folder(tmp_path / "imgs", bad)
+    if streamed:  # pretend the folder does not fit in memory: a DataLoader with worker processes
+        monkeypatch.setenv("CNNLAB_MEMORY_LIMIT_GB", "0.000001")
+    code, out, err = run(capsys, "train", "--data", f"folder:{tmp_path / 'imgs'}", "--epochs", "3", "--quiet",
+                         "--run-dir", tmp_path / "run", "--batch-size", "16")
+    assert code == 0 and "test accuracy" in out
+    lines = err.strip().splitlines()
+    assert lines and all(line.startswith("cnnlab: warning: skipped ") for line in lines), err
+    assert "UserWarning" not in err and len(set(lines)) == len(lines)  # no repeat per epoch or per worker
+    # each bad file is reported once: in one line for a folder in memory, once per split met when streaming
+    assert sum(int(line.split()[3]) for line in lines) == len(bad)
+    assert len(lines) == 1 if not streamed else len(lines) <= 3
+
+
+def _terminate_after_first_checkpoint(run_dir, argv, group=False, env=None) -> tuple[int, str]:
+    """Start `cnnlab train ARGV --run-dir RUN_DIR`, SIGTERM it once a checkpoint exists; (exit code, stderr)."""
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "cnnlab", "train", *argv, "--run-dir", str(run_dir), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=group,
+                            env=env)
+    try:
+        deadline = time.monotonic() + 120  # generous: the start-up is slow on a loaded machine
+        while not (run_dir / "checkpoints" / "state.pt").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no checkpoint within 120 s"
+            time.sleep(0.05)
+        if group:  # as systemd or Slurm do: to every process, DataLoader workers included
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode, err
+
+
+def test_sigterm_stops_training_with_one_line_and_the_run_resumes(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    code, err = _terminate_after_first_checkpoint(run_dir, ["--epochs", "50"])
+    assert code == 143, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("cnnlab: terminated") and f"cnnlab train --resume {run_dir}" in err
+    done = len((run_dir / "metrics.csv").read_text().strip().splitlines()) - 1
+    assert 1 <= done < 50
+    # the state may be one epoch ahead of metrics.csv if the signal came between the two writes
+    code, out, err = run(capsys, "train", "--resume", run_dir, "--epochs", done + 2)
+    assert code == 0 and "test accuracy" in out, err
+    assert json.loads((run_dir / "results.json").read_text())["epochs"] == done + 2
+
+
+def test_sigterm_to_the_process_group_while_streaming_is_one_line(tmp_path):
+    import os
+
+    _image_folder(tmp_path / "imgs", {})
+    env = {**os.environ, "CNNLAB_MEMORY_LIMIT_GB": "0.000001"}  # streamed: DataLoader worker processes
+    code, err = _terminate_after_first_checkpoint(tmp_path / "run", ["--data", f"folder:{tmp_path / 'imgs'}",
+                                                                     "--epochs", "200"], group=True, env=env)
+    assert code == 143 and err.startswith("cnnlab: terminated; continue with:"), err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_datasets_lists_builtins_with_sizes(capsys):
     code, out, _ = run(capsys, "datasets")
     assert code == 0 and "digits" in out and "1797" in out and "folder" in out

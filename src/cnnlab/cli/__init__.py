@@ -1,20 +1,35 @@
 """The ``cnnlab`` command line: thin wrappers over the Python API.
 
 Every command is a module here with ``add_parser(subparsers)``; the parser's ``func`` runs it. A
-:class:`~cnnlab.errors.CnnlabError` (bad input) prints one line and exits with code 2.
+:class:`~cnnlab.errors.CnnlabError` (bad input) prints one line and exits with code 2; Ctrl-C prints
+``cnnlab: interrupted`` (exit code 130) and SIGTERM ``cnnlab: terminated`` (exit code 143), never a traceback.
+Warnings print as one line each, ``cnnlab: warning: ...``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import shlex
+import signal
 import sys
+import threading
+import warnings
 from collections.abc import Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 from ..errors import CnnlabError
-from . import inspect_cmds, train_cmds
 
-COMMANDS = (train_cmds, inspect_cmds)
+# the modules that add commands, imported when the parser is built (inside main, so that Ctrl-C during
+# their imports is handled like any other)
+COMMANDS = ("train_cmds", "transfer_cmds", "inspect_cmds")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C so that ``finally`` blocks, the training engine's
+    interrupt handling and atomic writes all run before the process exits."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,30 +50,104 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cnnlab {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
-    for module in COMMANDS:
-        module.add_parsers(sub)
+    for name in COMMANDS:
+        importlib.import_module(f".{name}", __name__).add_parsers(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def _resume_hint(e: BaseException) -> str:
+    """'; continue with: cnnlab train --resume DIR' when the failed run left a checkpoint to resume from."""
+    run_dir = getattr(e, "run_dir", None)
+    if run_dir is None or not (Path(run_dir) / "checkpoints" / "state.pt").is_file():
+        return ""
+    return f"; continue with: cnnlab train --resume {shlex.quote(str(run_dir))}"
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    text = " ".join(str(message).split())  # one line, whatever the message holds
+    try:
+        print(f"cnnlab: warning: {text}", file=file or sys.stderr, flush=True)
+    except (OSError, ValueError):  # stderr closed: nothing to tell
+        pass
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def _cli_handlers():
+    """SIGTERM raises :class:`Terminated`, warnings print one line; both restored afterwards (``main`` is
+    also called in-process, by tests and scripts)."""
+    previous_show = warnings.showwarning
+    warnings.showwarning = _show_warning
+    previous_term = None
+    if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
+        previous_term = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous_show
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
+
+
+@contextmanager
+def _signals_held():
+    """Hold Ctrl-C and SIGTERM while the command modules (and the libraries they need) import, and deliver
+    them once the imports are done: an exception raised inside a C extension's initialisation (numpy's)
+    comes out as an ImportError with a traceback instead of an interrupt. The imports take about a second."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s, handler in previous.items():
+        if handler is not signal.SIG_IGN:  # an ignored signal (a background job's Ctrl-C) stays ignored
+            signal.signal(s, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+    if caught:
+        signal.raise_signal(caught[0])  # to the handler in place: KeyboardInterrupt or Terminated
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
+    with _signals_held():
+        parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
         parser.print_help(sys.stderr)
         print("cnnlab: error: choose a command (see 'cnnlab --help')", file=sys.stderr)
         return 2
+    return args.func(args) or 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code (0, 2 for bad input, 130 interrupted, 143 terminated)."""
     try:
-        return args.func(args) or 0
+        with _cli_handlers():
+            return _dispatch(argv)
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except CnnlabError as e:
-        print(f"cnnlab: error: {e}", file=sys.stderr)
+        print(f"cnnlab: error: {e}{_resume_hint(e)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("cnnlab: interrupted", file=sys.stderr)
-        return 130
+    except Terminated as e:
+        print(f"cnnlab: terminated{_resume_hint(e)}", file=sys.stderr)
+        return 128 + int(signal.SIGTERM)
+    except KeyboardInterrupt as e:
+        print(f"cnnlab: interrupted{_resume_hint(e)}", file=sys.stderr)
+        return 128 + int(signal.SIGINT)
 
 
 def run() -> None:
-    sys.exit(main())
+    """The console entry point: ``sys.exit(main())``; a second Ctrl-C while exiting stays quiet too."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        code = 128 + int(signal.SIGINT)
+    sys.exit(code)
