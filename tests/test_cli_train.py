@@ -217,6 +217,26 @@ def test_sigterm_to_the_process_group_while_streaming_is_one_line(tmp_path):
     assert len(err.strip().splitlines()) == 1
 
 
+def test_report_rounds_the_per_epoch_table(tmp_path):
+    import re
+
+    from cnnlab.report import write_report
+
+    (tmp_path / "metrics.csv").write_text(
+        "epoch,train_loss,train_acc,val_loss,val_acc,val_top5,lr,seconds\n"
+        "1,1.91554321,0.5012345,1.0598123,0.624512,0.98876,0.00299999,0.234567\n"
+        "2,0.5465,1,0.1504,0.98144,1,1.2345e-05,12.05\n")
+    (tmp_path / "config.yaml").write_text("model: lenet5\ndata: digits\n")
+    page = write_report(tmp_path).read_text()
+    table = page[page.index("<h2>Per epoch</h2>"):page.index("<h2>Configuration</h2>")]
+    rows = [re.findall(r"<td>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", table)]
+    assert rows[1:] == [
+        ["1", "1.9155", "50.12%", "1.0598", "62.45%", "98.88%", "3.0e-03", "0.2"],
+        ["2", "0.5465", "100.00%", "0.1504", "98.14%", "100.00%", "1.2e-05", "12.1"],
+    ]
+    assert "<th>val_acc</th>" in table
+
+
 def test_datasets_lists_builtins_with_sizes(capsys):
     code, out, _ = run(capsys, "datasets")
     assert code == 0 and "digits" in out and "1797" in out and "folder" in out

@@ -26,6 +26,32 @@ def _table(rows: list[list[str]], header: list[str] | None = None) -> str:
     return f"<table>{head}{body}</table>"
 
 
+def _epoch_cell(column: str, text: str) -> str:
+    """A metrics.csv value rounded for reading: losses to 4 decimals, accuracies as percent with 2, the
+    learning rate in scientific notation with 2 significant digits, seconds to 1 decimal."""
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    if column.endswith("loss"):
+        return f"{value:.4f}"
+    if column.endswith(("acc", "accuracy")) or "top" in column:
+        return f"{100 * value:.2f}%"
+    if column == "lr":
+        return f"{value:.1e}"
+    if column == "seconds":
+        return f"{value:.1f}"
+    return text
+
+
+def _epoch_table(metrics: list[list[str]]) -> str:
+    if len(metrics) < 2:
+        return "<p>no epochs</p>"
+    header = metrics[0]
+    rows = [[_epoch_cell(c, v) for c, v in zip(header, row, strict=False)] for row in metrics[1:]]
+    return _table(rows, header)
+
+
 def write_report(run_dir: str | Path) -> Path:
     """Write ``report.html`` in a run directory from what the directory holds; returns its path."""
     from ..train.checkpoint import atomic_write_text
@@ -59,7 +85,7 @@ figcaption {{ font-size: 0.85em; color: #555; }}
 <h2>Pictures</h2>
 {''.join(plots)}
 <h2>Per epoch</h2>
-{_table(metrics[1:], metrics[0]) if metrics else '<p>no epochs</p>'}
+{_epoch_table(metrics)}
 <h2>Configuration</h2>
 {_table([[k, v] for k, v in config.items()])}
 </body></html>
