@@ -98,7 +98,7 @@ def _summarise(rows: list[dict]) -> list[dict]:
     out = []
     for (target, method, budget), rs in groups.items():
         acc = [r["accuracy"] for r in rs]
-        out.append({"target": target, "method": method, "budget": budget,
+        out.append({"target": target, "spec": rs[0]["spec"], "method": method, "budget": budget,
                     "labels_per_class": statistics.mean(r["train_images"] / r["classes"] for r in rs),
                     "accuracy_mean": statistics.mean(acc), "accuracy_std": statistics.pstdev(acc) if len(acc) > 1
                     else 0.0, "seconds_mean": statistics.mean(r["seconds"] for r in rs), "seeds": len(rs)})

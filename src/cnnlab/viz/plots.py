@@ -66,8 +66,10 @@ def transfer_curves_plot(rows: Sequence[dict], path: str | os.PathLike, title: s
     """Test accuracy against labels per class (log scale), one line per method, one panel per target;
     the band is one standard deviation over seeds. ``rows`` are summary rows with ``target``, ``method``,
     ``labels_per_class``, ``accuracy_mean`` and ``accuracy_std``."""
+    from matplotlib.ticker import NullFormatter
+
     targets = list(dict.fromkeys(r["target"] for r in rows))
-    fig, axes = plt.subplots(1, len(targets), figsize=(5.2 * len(targets), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(targets), figsize=(5.2 * len(targets), 4.2), squeeze=False)
     for ax, target in zip(axes[0], targets, strict=True):
         for method in dict.fromkeys(r["method"] for r in rows):
             pts = sorted((r["labels_per_class"], 100 * r["accuracy_mean"], 100 * r["accuracy_std"])
@@ -79,7 +81,12 @@ def transfer_curves_plot(rows: Sequence[dict], path: str | os.PathLike, title: s
             ax.fill_between(x, [a - b for a, b in zip(y, s, strict=True)], [a + b for a, b in zip(y, s, strict=True)],
                             alpha=0.15)
         ax.set_xscale("log")
-        ax.set(xlabel="training labels per class", ylabel="test accuracy (%)", title=target)
+        ticks = sorted({r["labels_per_class"] for r in rows if r["target"] == target})
+        ax.set_xticks(ticks, [f"{t:.0f}" if t >= 10 else f"{t:.2g}" for t in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        spec = next((r.get("spec") for r in rows if r["target"] == target), None)
+        ax.set(xlabel="training labels per class", ylabel="test accuracy (%)",
+               title=f"{target}: {spec}" if spec else target)
         ax.grid(alpha=0.3, which="both")
         ax.legend()
     if title:
