@@ -6,6 +6,7 @@
 (222, 222, 32)
 """
 
+import importlib
 import os
 
 # OpenMP threads that busy-wait between parallel regions make PyTorch on a CPU shared with any other busy
@@ -14,23 +15,29 @@ import os
 # (5.7 s with one thread). Set before torch is first imported; a user's own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .errors import CnnlabError  # noqa: E402
-from .inspect import conv_output_shape, pool_output_shape, summary  # noqa: E402
-from .models import (  # noqa: E402
-    Classifier,
-    create_model,
-    list_models,
-    load_torchvision_weights,
-    load_weights_file,
-    model_meta,
-    register_model,
-)
-from .nn.init import init_weights  # noqa: E402
+from .errors import CnnlabError  # noqa: E402  (no torch: the command line handles Ctrl-C before torch loads)
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Classifier", "CnnlabError", "conv_output_shape", "create_model", "init_weights", "list_models",
-    "load_torchvision_weights", "load_weights_file", "model_meta", "pool_output_shape", "register_model",
-    "summary", "__version__",
-]
+# The public names load on first use (PEP 562), so `import cnnlab` and the command line start without
+# importing torch; `cnnlab.create_model` and `from cnnlab import create_model` work as usual.
+_EXPORTS = {
+    "conv_output_shape": ".inspect", "pool_output_shape": ".inspect", "summary": ".inspect",
+    "Classifier": ".models", "create_model": ".models", "list_models": ".models",
+    "load_torchvision_weights": ".models", "load_weights_file": ".models", "model_meta": ".models",
+    "register_model": ".models", "init_weights": ".nn.init",
+}
+
+__all__ = ["CnnlabError", "__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cnnlab' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

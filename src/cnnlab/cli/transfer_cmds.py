@@ -80,7 +80,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_transfer)
 
     exp = sub.add_parser("experiment", help="reproducible experiments (transfer: the lecture's comparison)",
-                         formatter_class=fmt)
+                         formatter_class=fmt, description="Experiments that train many runs and compare them.",
+                         epilog="examples:\n  cnnlab experiment transfer\n  cnnlab experiment transfer --help")
     exp.set_defaults(func=_no_experiment)
     exp_sub = exp.add_subparsers(title="experiments", metavar="EXPERIMENT", parser_class=type(p))
     p = exp_sub.add_parser(

@@ -52,6 +52,27 @@ def _epoch_table(metrics: list[list[str]]) -> str:
     return _table(rows, header)
 
 
+def _transfer_section(results: dict) -> str:
+    """What a transfer run started from, and an incremental run's accuracy on old, new and all classes."""
+    t = results.get("transfer")
+    if not t:
+        return ""
+    rows = [["source", t.get("source", "")], ["mode", t.get("mode", "")],
+            ["trainable parameters", f"{t.get('trainable_parameters', 0):,} of {t.get('parameters', 0):,}"]]
+    if "feature_cache" in t:
+        c = t["feature_cache"]
+        rows.append(["feature cache", f"{c['megabytes']} MB in {c['where']}, computed in {c['seconds']} s"])
+    out = "<h2>Transfer</h2>" + _table(rows)
+    inc = results.get("incremental")
+    if inc:
+        table = [[name, *(f"{100 * v[g]:.1f}%" for g in ("old", "new", "all"))]
+                 for name, v in inc.items() if isinstance(v, dict)]
+        out += ("<h2>Incremental classes</h2><p>base classes: " + html.escape(", ".join(inc["base_classes"]))
+                + "; new classes: " + html.escape(", ".join(inc.get("new_classes") or [])) + "</p>"
+                + _table(table, ["model", "old classes", "new classes", "all classes"]))
+    return out
+
+
 def write_report(run_dir: str | Path) -> Path:
     """Write ``report.html`` in a run directory from what the directory holds; returns its path."""
     from ..train.checkpoint import atomic_write_text
@@ -66,6 +87,7 @@ def write_report(run_dir: str | Path) -> Path:
                for k, v in test.items()]
     summary += [["epochs", results.get("epochs", "")], ["stopped early", results.get("stopped_early", "")],
                 ["training time (s)", results.get("train_seconds", "")]]
+    reuse = _transfer_section(results)
     plots = [_img(p, p.stem.replace("_", " ")) for p in sorted((run / "plots").glob("*.png"))] \
         if (run / "plots").is_dir() else []
     page = f"""<!doctype html>
@@ -82,6 +104,7 @@ figcaption {{ font-size: 0.85em; color: #555; }}
 <p>Run directory: <code>{html.escape(str(run.resolve()))}</code></p>
 <h2>Test results</h2>
 {_table(summary)}
+{reuse}
 <h2>Pictures</h2>
 {''.join(plots)}
 <h2>Per epoch</h2>
