@@ -7,15 +7,8 @@
 """
 
 import importlib
-import os
 
-# OpenMP threads that busy-wait between parallel regions make PyTorch on a CPU shared with any other busy
-# process (a second training run, a test suite) slow down by one to two orders of magnitude: measured here,
-# LeNet-5 for 30 epochs on a loaded 2-core machine took 212 s with the default policy and 7.7 s passive
-# (5.7 s with one thread). Set before torch is first imported; a user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from .errors import CnnlabError  # noqa: E402  (no torch: the command line handles Ctrl-C before torch loads)
+from .errors import CnnlabError  # (no torch: the command line handles Ctrl-C before torch loads)
 
 __version__ = "0.1.0"
 
