@@ -51,6 +51,50 @@ class TransferConfig:
             raise CnnlabError(f"distill must not be negative, got {self.distill}")
 
 
+AE_KINDS = ("dense", "conv", "recurrent", "denoising", "sparse", "vae")
+
+
+@dataclass
+class AEConfig:
+    """An autoencoder (``cnnlab ae train``); saved in config.yaml under ``autoencoder:``."""
+
+    kind: str = "conv"                       # dense | conv | recurrent | denoising | sparse | vae
+    body: str | None = None                  # denoising, sparse, vae: dense | conv | recurrent (default conv)
+    latent_dim: int = 16                     # the bottleneck
+    noise: str | None = None                 # training corruption, e.g. gaussian:0.3 (denoising's default)
+    topk: int | None = None                  # sparse: keep the k largest code activations
+    sparsity_l1: float = 0.0                 # sparse: L1 penalty on the code
+    sparsity_kl: float = 0.0                 # sparse: KL penalty towards sparsity_target (sigmoid codes)
+    sparsity_target: float = 0.05
+    beta: float = 1.0                        # vae: weight of the KL term
+    kl_warmup: int = 0                       # vae: epochs over which the KL weight rises from 0 to beta
+    likelihood: str = "bernoulli"            # bernoulli (cross-entropy) | gaussian (squared error)
+    rnn_hidden: int = 128                    # recurrent: state size
+    cell: str = "gru"                        # recurrent: gru | lstm
+
+    @property
+    def architecture(self) -> str:
+        return self.kind if self.kind in ("dense", "conv", "recurrent") else (self.body or "conv")
+
+    def validate(self) -> None:
+        for key, allowed in {"kind": AE_KINDS, "likelihood": ("bernoulli", "gaussian"), "cell": ("gru", "lstm"),
+                             "body": (None, "dense", "conv", "recurrent")}.items():
+            if getattr(self, key) not in allowed:
+                shown = ", ".join(a for a in allowed if a)
+                raise CnnlabError(f"autoencoder {key} must be one of {shown}, got '{getattr(self, key)}'")
+        if self.body and self.kind in ("dense", "conv", "recurrent"):
+            raise CnnlabError(f"--body is for denoising, sparse and vae; kind {self.kind} is itself the body")
+        if self.latent_dim < 1:
+            raise CnnlabError(f"latent_dim must be at least 1, got {self.latent_dim}")
+        for key in ("sparsity_l1", "sparsity_kl", "beta", "kl_warmup"):
+            if getattr(self, key) < 0:
+                raise CnnlabError(f"{key} must not be negative, got {getattr(self, key)}")
+        if not 0 < self.sparsity_target < 1:
+            raise CnnlabError(f"sparsity_target must be in (0, 1), got {self.sparsity_target}")
+        if self.sparsity_l1 and self.sparsity_kl:
+            raise CnnlabError("choose one sparsity penalty: sparsity_l1 or sparsity_kl")
+
+
 @dataclass
 class TrainConfig:
     # what to train, on what
@@ -96,6 +140,7 @@ class TrainConfig:
     tensorboard: bool = False
     run_dir: str | None = None
     transfer: TransferConfig | None = None   # set by `cnnlab transfer`: start from a trained model
+    autoencoder: AEConfig | None = None      # set by `cnnlab ae train`: train an autoencoder
 
     def validate(self) -> TrainConfig:
         try:
@@ -133,6 +178,12 @@ class TrainConfig:
             raise CnnlabError("the onecycle schedule has its own warm-up; drop warmup_epochs")
         if self.label_smoothing >= 1:
             raise CnnlabError(f"label_smoothing must be below 1, got {self.label_smoothing}")
+        if self.autoencoder is not None:
+            self.autoencoder.validate()
+            if self.transfer is not None:
+                raise CnnlabError("a run is either a transfer or an autoencoder, not both")
+            if self.monitor != "val_loss":
+                raise CnnlabError("an autoencoder monitors val_loss (it has no accuracy)")
         if self.transfer is not None:
             self.transfer.validate()
             if self.transfer.head_epochs and self.transfer.head_epochs >= self.epochs:
@@ -149,15 +200,15 @@ class TrainConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise CnnlabError(f"{source}: unknown option(s) {', '.join(unknown)}")
-        transfer = values.get("transfer")
-        if isinstance(transfer, dict):
-            names = {f.name for f in fields(TransferConfig)}
-            bad = sorted(set(transfer) - names)
-            if bad:
-                raise CnnlabError(f"{source}: unknown transfer option(s) {', '.join(bad)}")
-            values = {**values, "transfer": TransferConfig(**transfer)}
-        elif transfer is not None:
-            raise CnnlabError(f"{source}: transfer must be a mapping of option: value")
+        for key, kind in (("transfer", TransferConfig), ("autoencoder", AEConfig)):
+            section = values.get(key)
+            if isinstance(section, dict):
+                bad = sorted(set(section) - {f.name for f in fields(kind)})
+                if bad:
+                    raise CnnlabError(f"{source}: unknown {key} option(s) {', '.join(bad)}")
+                values = {**values, key: kind(**section)}
+            elif section is not None:
+                raise CnnlabError(f"{source}: {key} must be a mapping of option: value")
         return cls(**values)
 
     def save(self, path: str | os.PathLike) -> None:

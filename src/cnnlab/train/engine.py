@@ -56,10 +56,11 @@ def _autocast(device: torch.device, precision: str):
 
 def train_one_epoch(model, loader, task, optimizer, scheduler, config, device, scaler, progress) -> dict:
     model.train()
-    total_loss, correct, seen = 0.0, 0, 0
+    total_loss, seen, stats = 0.0, 0, {}
     for step, (x, y) in enumerate(loader):
         if config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        x, y = task.inputs(x, y)  # e.g. a corrupted input and the clean target (denoising)
         with _autocast(device, config.precision):
             out = model(x)
             loss = task.loss(out, y)
@@ -78,10 +79,11 @@ def train_one_epoch(model, loader, task, optimizer, scheduler, config, device, s
         scheduler.step()
         n = len(y)
         total_loss += loss.item() * n
-        correct += task.correct(out, y)
+        for key, value in task.batch_stats(out, y).items():
+            stats[key] = stats.get(key, 0) + value
         seen += n
         progress(step + 1, total_loss / seen)
-    return {"train_loss": total_loss / seen, "train_acc": correct / seen}
+    return {"train_loss": total_loss / seen, **{f"train_{k}": v / seen for k, v in stats.items()}}
 
 
 @torch.no_grad()
@@ -185,6 +187,10 @@ class Recipe:
     def build_model(self, config: TrainConfig, data, task: ClassificationTask) -> nn.Module:
         return build_model(config, data.channels, task.num_outputs)
 
+    def prepare_data(self, config: TrainConfig, model: nn.Module, data):
+        """Resize/pad the splits for the model and normalise them; returns ``(data, Preprocess)``."""
+        return prepare_data(config, model, data)
+
     def param_groups(self, config: TrainConfig, model: nn.Module) -> list[dict] | None:
         """Parameter groups for the optimiser (each may carry its own ``lr``); None: one group."""
         return None
@@ -213,7 +219,11 @@ def fit(config: TrainConfig, resume: str | Path | None = None, log=print,
     """
     config.validate()
     if recipe is None:
-        if config.transfer is not None:
+        if config.autoencoder is not None:
+            from ..ae.recipe import AERecipe
+
+            recipe = AERecipe()
+        elif config.transfer is not None:
             from ..transfer import TransferRecipe
 
             recipe = TransferRecipe()
@@ -227,7 +237,7 @@ def fit(config: TrainConfig, resume: str | Path | None = None, log=print,
     data = recipe.load_data(config)
     task = recipe.make_task(data, config)
     model = recipe.build_model(config, data, task)
-    data, preprocess = prepare_data(config, model, data)
+    data, preprocess = recipe.prepare_data(config, model, data)
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -276,11 +286,9 @@ def fit(config: TrainConfig, resume: str | Path | None = None, log=print,
                                        f"--grad-clip{last}") from None
             finally:
                 progress.close()
-            val = evaluate(step_model, loop["val"], task.evaluation(), device, config.precision,
-                           config.channels_last)
-            record = {"epoch": epoch + 1, **train_m, "val_loss": val["loss"], "val_acc": val["accuracy"],
-                      **({"val_top5": val["top5"]} if "top5" in val else {}),
-                      "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
+            val = task.evaluation().evaluate(step_model, loop["val"], device, config.precision, config.channels_last)
+            record = {"epoch": epoch + 1, **train_m, **task.record(val), "lr": optimizer.param_groups[0]["lr"],
+                      "seconds": time.perf_counter() - t0}
             history.append(record)
             improved, score = _improved(config, val, best)
             if improved:
@@ -296,9 +304,8 @@ def fit(config: TrainConfig, resume: str | Path | None = None, log=print,
             })
             run.log_epoch(history)
             if not config.quiet:
-                top5 = f"  val_top5 {100 * record['val_top5']:.1f}%" if "val_top5" in record else ""
                 log(f"epoch {epoch + 1:>3}/{config.epochs}  train_loss {record['train_loss']:.4f}  "
-                    f"val_loss {record['val_loss']:.4f}  val_acc {100 * record['val_acc']:.2f}%{top5}  "
+                    f"val_loss {record['val_loss']:.4f}  {task.format_record(record)}  "
                     f"lr {record['lr']:.2e}  {record['seconds']:.1f}s")
             if config.early_stopping and stale >= config.early_stopping:
                 log(f"early stopping: no improvement of {config.monitor} for {stale} epochs")
@@ -316,7 +323,7 @@ def fit(config: TrainConfig, resume: str | Path | None = None, log=print,
 
     if config.early_stopping:  # restore the best weights
         model.load_state_dict(load_weights(run.best_path)[0])
-    test = evaluate(model, batches["test"], task.evaluation(), device, config.precision, config.channels_last)
+    test = task.evaluation().evaluate(model, batches["test"], device, config.precision, config.channels_last)
     stopped_early = bool(config.early_stopping) and len(history) < config.epochs
     result = FitResult(run.path, history, test, model)
     recipe.finish(result, run, batches, task, device, log)

@@ -135,7 +135,8 @@ class RunDir:
         self._write_metrics(history)
         results = {
             "test": {k: v for k, v in test.items() if k != "confusion_matrix"},
-            "confusion_matrix": test["confusion_matrix"], "classes": classes,
+            **({"confusion_matrix": test["confusion_matrix"]} if "confusion_matrix" in test else {}),
+            "classes": classes,
             "epochs": len(history), "stopped_early": stopped_early, "train_seconds": round(train_seconds, 3),
             "best_val": min(h["val_loss"] for h in history) if config.monitor == "val_loss"
             else max(h["val_acc"] for h in history),
@@ -143,7 +144,8 @@ class RunDir:
         }
         atomic_write_text(self.path / "results.json", json.dumps(results, indent=2))
         learning_curves_plot(history, self.path / "plots" / "learning_curves.png", f"{config.model} on {config.data}")
-        confusion_matrix_plot(test["confusion_matrix"], classes, self.path / "plots" / "confusion_matrix.png")
+        if "confusion_matrix" in test:
+            confusion_matrix_plot(test["confusion_matrix"], classes, self.path / "plots" / "confusion_matrix.png")
         write_report(self.path)
         if self._writer is not None:
             self._writer.close()

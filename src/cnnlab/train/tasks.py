@@ -43,6 +43,29 @@ class ClassificationTask:
         """The task that validation and test use (a training-only loss term drops out here)."""
         return self
 
+    # --- what the engine asks of every task -------------------------------------------------------
+    def inputs(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's input and the loss's target for a training batch."""
+        return x, y
+
+    def batch_stats(self, output, y: torch.Tensor) -> dict[str, float]:
+        """Sums over a training batch, averaged per image into ``train_<key>``."""
+        return {"acc": self.correct(output, y)}
+
+    def evaluate(self, model, loader, device, precision: str = "fp32", channels_last: bool = False) -> dict:
+        from .engine import evaluate
+
+        return evaluate(model, loader, self, device, precision, channels_last)
+
+    def record(self, val: dict) -> dict:
+        """The validation columns of metrics.csv."""
+        return {"val_loss": val["loss"], "val_acc": val["accuracy"], **({"val_top5": val["top5"]} if "top5" in val
+                                                                          else {})}
+
+    def format_record(self, record: dict) -> str:
+        top5 = f"  val_top5 {100 * record['val_top5']:.1f}%" if "val_top5" in record else ""
+        return f"val_acc {100 * record['val_acc']:.2f}%{top5}"
+
     def loss(self, output, y: torch.Tensor) -> torch.Tensor:
         if isinstance(output, InceptionOutputs):
             loss = self._loss(output.logits, y)

@@ -20,7 +20,7 @@ def _save(fig, path: str | os.PathLike) -> None:
 
 
 def learning_curves_plot(history: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
-    """Loss (train and validation) and validation accuracy per epoch."""
+    """Loss (train and validation) and validation accuracy (or reconstruction PSNR) per epoch."""
     epochs = [h["epoch"] for h in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
     ax1.plot(epochs, [h["train_loss"] for h in history], "o-", label="train", ms=3)
@@ -28,10 +28,14 @@ def learning_curves_plot(history: Sequence[dict], path: str | os.PathLike, title
     ax1.set(xlabel="epoch", ylabel="loss", title="loss")
     ax1.legend()
     ax1.grid(alpha=0.3)
-    if "train_acc" in history[0]:
-        ax2.plot(epochs, [100 * h["train_acc"] for h in history], "o-", label="train (augmented)", ms=3)
-    ax2.plot(epochs, [100 * h["val_acc"] for h in history], "o-", label="validation", ms=3)
-    ax2.set(xlabel="epoch", ylabel="accuracy (%)", title="top-1 accuracy")
+    if "val_acc" in history[0]:
+        if "train_acc" in history[0]:
+            ax2.plot(epochs, [100 * h["train_acc"] for h in history], "o-", label="train (augmented)", ms=3)
+        ax2.plot(epochs, [100 * h["val_acc"] for h in history], "o-", label="validation", ms=3)
+        ax2.set(xlabel="epoch", ylabel="accuracy (%)", title="top-1 accuracy")
+    else:  # a reconstruction
+        ax2.plot(epochs, [h["val_psnr"] for h in history], "o-", label="validation", ms=3)
+        ax2.set(xlabel="epoch", ylabel="PSNR (dB)", title="reconstruction PSNR")
     ax2.legend()
     ax2.grid(alpha=0.3)
     if title:

@@ -1,0 +1,207 @@
+"""Reconstruction: what an autoencoder is trained on and measured by.
+
+The loss per image is the negative log-likelihood of the input under the decoder's output, averaged over
+pixels: binary cross-entropy (a Bernoulli likelihood, the default for pixels in [0, 1]) or the squared
+error (a Gaussian one). A VAE adds ``beta x KL`` (also divided by the pixel count, so that the balance of the
+two terms is the ELBO's); a sparse code adds its penalty. Measured on a split: MSE, PSNR and SSIM of the
+reconstruction in pixel units, and for a VAE the ELBO and its terms in nats per image.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import CnnlabError
+from .models import AEOutput
+
+NOISES = ("gaussian", "salt-pepper", "mask", "shift")
+
+
+@dataclass(frozen=True)
+class Noise:
+    """A corruption of a batch of images in [0, 1]: ``gaussian`` (added, std = level), ``salt-pepper``
+    (a share ``level`` of pixels set to 0 or 1), ``mask`` (a share ``level`` of pixels set to 0) or ``shift``
+    (each image moved by up to ``level`` of its side and rotated by up to ``level x 45`` degrees)."""
+
+    kind: str
+    level: float
+
+    @classmethod
+    def parse(cls, text: str) -> Noise:
+        """``"gaussian:0.3"`` -> Noise("gaussian", 0.3)."""
+        kind, _, level = text.partition(":")
+        if kind not in NOISES:
+            raise CnnlabError(f"noise '{kind}' is not one of {', '.join(NOISES)} (example: gaussian:0.3)")
+        try:
+            value = float(level) if level else 0.3
+        except ValueError:
+            raise CnnlabError(f"noise level '{level}' is not a number (example: gaussian:0.3)") from None
+        if not 0 < value <= (10 if kind == "gaussian" else 1):
+            raise CnnlabError(f"noise level must be in (0, {10 if kind == 'gaussian' else 1}], got {value}")
+        return cls(kind, value)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.level:g}"
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        def rand(*shape):
+            return torch.rand(*shape, generator=generator).to(x.device)
+
+        if self.kind == "gaussian":
+            noise = torch.randn(x.shape, generator=generator).to(x.device)
+            return (x + self.level * noise).clamp(0, 1)
+        if self.kind == "salt-pepper":
+            hit = rand(x.shape[0], 1, *x.shape[2:]) < self.level
+            salt = (rand(x.shape[0], 1, *x.shape[2:]) < 0.5).to(x.dtype)
+            return torch.where(hit, salt, x)
+        if self.kind == "mask":
+            return x * (rand(x.shape[0], 1, *x.shape[2:]) >= self.level).to(x.dtype)
+        # shift: a random affine warp per image (translation and rotation), zeros outside
+        n = x.shape[0]
+        angle = (rand(n) * 2 - 1) * self.level * math.pi / 4
+        shift = (rand(n, 2) * 2 - 1) * self.level * 2  # grid units: the image spans [-1, 1]
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+        grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
+
+
+@dataclass
+class ReconstructionTask:
+    """Train an autoencoder to reconstruct its (clean) input.
+
+    Args:
+        likelihood: ``bernoulli`` (binary cross-entropy on the logits) or ``gaussian`` (squared error).
+        beta: weight of a VAE's KL term (1: the ELBO).
+        noise: corruption of the training input (denoising); the target stays clean.
+        l1: weight of an L1 penalty on the code (sparsity).
+        sparsity_kl: weight of KL(rho || mean activation) over the code units (needs codes in (0, 1)).
+        target_rate: ``rho``, the activation rate the KL sparsity penalty aims at.
+    """
+
+    likelihood: str = "bernoulli"
+    beta: float = 1.0
+    noise: Noise | None = None
+    l1: float = 0.0
+    sparsity_kl: float = 0.0
+    target_rate: float = 0.05
+    kl_scale: float = 1.0  # KL warm-up: set per epoch by the recipe
+    num_classes: int = 0   # no classes (the run directory's metadata asks)
+    binary: bool = False
+
+    @property
+    def num_outputs(self) -> int:
+        return 0
+
+    def evaluation(self) -> ReconstructionTask:
+        return self
+
+    def inputs(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return (self.noise(x) if self.noise is not None else x), x
+
+    def recon_loss(self, logits: torch.Tensor, target: torch.Tensor, reduce: bool = True) -> torch.Tensor:
+        """Per-pixel negative log-likelihood: averaged (``reduce``) or summed per image."""
+        logits, target = logits.float(), target.float()
+        if self.likelihood == "bernoulli":
+            nll = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        else:
+            nll = (torch.sigmoid(logits) - target).pow(2)
+        return nll.mean() if reduce else nll.flatten(1).sum(1)
+
+    def loss(self, output: AEOutput, target: torch.Tensor) -> torch.Tensor:
+        loss = self.recon_loss(output.logits, target)
+        pixels = target[0].numel()
+        if "kl" in output.terms:
+            loss = loss + self.beta * self.kl_scale * output.terms["kl"].mean() / pixels
+        if self.l1:
+            loss = loss + self.l1 * output.code.float().abs().mean()
+        if self.sparsity_kl:
+            rate = output.code.float().mean(0).clamp(1e-6, 1 - 1e-6)
+            rho = self.target_rate
+            kl = (rho * torch.log(rho / rate) + (1 - rho) * torch.log((1 - rho) / (1 - rate))).sum()
+            loss = loss + self.sparsity_kl * kl
+        return loss
+
+    def batch_stats(self, output: AEOutput, target: torch.Tensor) -> dict[str, float]:
+        with torch.no_grad():
+            mse = (torch.sigmoid(output.logits.float()) - target.float()).pow(2).flatten(1).mean(1)
+        return {"mse": float(mse.sum())}
+
+    @torch.no_grad()
+    def evaluate(self, model, loader, device, precision: str = "fp32", channels_last: bool = False,
+                 ssim: bool = False) -> dict:
+        """MSE, PSNR (mean over images, peak 1), the loss, active code units; SSIM with ``ssim=True``; the
+        ELBO (nats per image) and its terms for a VAE. A denoising task measures the reconstruction of the
+        corrupted input against the clean one, with the same corruption every time (seeded)."""
+        from ..train.engine import _autocast
+
+        model.eval()
+        g = torch.Generator().manual_seed(12345)
+        sums = {"loss": 0.0, "mse": 0.0, "psnr": 0.0, "nll": 0.0, "kl": 0.0, "active": 0.0, "ssim": 0.0}
+        seen = 0
+        for x, _ in loader:
+            x_in = self.noise(x, g) if self.noise is not None else x
+            if channels_last:
+                x_in = x_in.contiguous(memory_format=torch.channels_last)
+            with _autocast(device, precision):
+                out = model(x_in)
+                loss = self.loss(out, x)
+            recon = torch.sigmoid(out.logits.float()).clamp(0, 1)
+            mse = (recon - x.float()).pow(2).flatten(1).mean(1)
+            n = len(x)
+            sums["loss"] += float(loss) * n
+            sums["mse"] += float(mse.sum())
+            sums["psnr"] += float((10 * torch.log10(1 / mse.clamp_min(1e-10))).sum())
+            sums["nll"] += float(self.recon_loss(out.logits, x, reduce=False).sum())
+            if "kl" in out.terms:
+                sums["kl"] += float(out.terms["kl"].sum())
+            sums["active"] += float((out.code.abs() > 1e-3).float().mean(1).sum())
+            if ssim:
+                sums["ssim"] += ssim_sum(recon, x.float())
+            seen += n
+        if seen == 0:
+            raise CnnlabError("cannot evaluate on an empty split")
+        out = {k: v / seen for k, v in sums.items()}
+        out["count"] = seen
+        if not ssim:
+            del out["ssim"]
+        if getattr(model, "variational", False):
+            out["elbo"] = -(out["nll"] + out["kl"])
+        else:
+            del out["kl"]
+        return out
+
+    def record(self, val: dict) -> dict:
+        return {"val_loss": val["loss"], "val_mse": val["mse"], "val_psnr": val["psnr"]}
+
+    def format_record(self, record: dict) -> str:
+        return f"val_mse {record['val_mse']:.5f}  val_psnr {record['val_psnr']:.2f} dB"
+
+
+def psnr(recon: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean PSNR in dB over images (pixels in [0, 1])."""
+    mse = (recon.float() - target.float()).pow(2).flatten(1).mean(1)
+    return float((10 * torch.log10(1 / mse.clamp_min(1e-10))).mean())
+
+
+def ssim_sum(recon: torch.Tensor, target: torch.Tensor) -> float:
+    """The sum over images of SSIM (scikit-image's ``structural_similarity``, data range 1, channels averaged)."""
+    from skimage.metrics import structural_similarity
+
+    a = recon.detach().cpu().numpy()
+    b = target.detach().cpu().numpy()
+    total = 0.0
+    for i in range(len(a)):
+        side = min(a.shape[-2:])
+        win = min(7, side if side % 2 else side - 1)
+        total += float(structural_similarity(b[i], a[i], data_range=1.0, channel_axis=0, win_size=win))
+    return total
+
+
+def ssim(recon: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean SSIM over images."""
+    return ssim_sum(recon, target) / len(recon)

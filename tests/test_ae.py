@@ -1,0 +1,168 @@
+"""Autoencoders: the models' contract, the reconstruction task, training through the engine, the CLI."""
+
+import json
+
+import pytest
+import torch
+
+from cnnlab.ae import create_autoencoder, kl_divergence
+from cnnlab.ae.recipe import build_autoencoder, load_ae_run, model_args
+from cnnlab.ae.task import Noise, ReconstructionTask, psnr
+from cnnlab.cli import main
+from cnnlab.errors import CnnlabError
+from cnnlab.train import TrainConfig, fit
+from cnnlab.train.config import AEConfig
+
+VARIANTS = [dict(), dict(variational=True), dict(topk=3), dict(code_act="sigmoid"), dict(code_act="relu")]
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv", "recurrent"])
+@pytest.mark.parametrize("variant", VARIANTS, ids=["plain", "vae", "topk", "sigmoid", "relu"])
+def test_every_autoencoder_reconstructs_shapes_and_learns(kind, variant):
+    torch.manual_seed(0)
+    ae = create_autoencoder(kind, (1, 8, 8), 8, **variant)
+    x = torch.rand(16, 1, 8, 8)
+    out = ae(x)
+    assert out.logits.shape == x.shape and out.code.shape == (16, 8)
+    assert ae.encode(x).shape == (16, 8) and ae.decode(ae.encode(x)).shape == x.shape
+    task = ReconstructionTask(sparsity_kl=0.1 if variant.get("code_act") == "sigmoid" else 0.0,
+                              l1=0.01 if variant.get("code_act") == "relu" else 0.0)
+    loss = task.loss(out, x)
+    assert torch.isfinite(loss)
+    if "kl" in out.terms:
+        assert (out.terms["kl"] >= 0).all()
+    if variant.get("topk"):
+        assert ((out.code != 0).sum(1) <= 3).all()
+    opt = torch.optim.Adam(ae.parameters(), lr=3e-3)
+    ae.train()
+    first = None
+    for _ in range(30):
+        loss = task.loss(ae(x), x)
+        first = first if first is not None else float(loss.detach())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(task.loss(ae(x), x)) < first
+
+
+def test_recurrent_autoencoder_takes_any_sequence():
+    ae = create_autoencoder("recurrent", (20, 5), 4, cell="lstm")
+    assert ae(torch.rand(3, 20, 5)).logits.shape == (3, 20, 5)
+
+
+def test_kl_divergence_is_zero_only_at_the_prior():
+    assert torch.allclose(kl_divergence(torch.zeros(2, 4), torch.zeros(2, 4)), torch.zeros(2))
+    assert (kl_divergence(torch.randn(5, 4), torch.randn(5, 4)) > 0).all()
+
+
+def test_checkpoint_round_trip_rebuilds_the_same_model(tmp_path):
+    from cnnlab.train.checkpoint import load_weights, save_weights
+
+    args = model_args(AEConfig(kind="vae", latent_dim=6), (1, 16, 16))
+    ae = build_autoencoder(args).eval()
+    save_weights(tmp_path / "w.safetensors", ae, {"kind": "autoencoder", "autoencoder": args, "model": "vae_ae"})
+    again = build_autoencoder(load_weights(tmp_path / "w.safetensors")[1]["autoencoder"])
+    again.load_state_dict(load_weights(tmp_path / "w.safetensors")[0])
+    x = torch.rand(2, 1, 16, 16)
+    assert torch.equal(ae.eval()(x).logits, again.eval()(x).logits)
+
+
+@pytest.mark.parametrize("noise", ["gaussian:0.3", "salt-pepper:0.2", "mask:0.3", "shift:0.2"])
+def test_noises_corrupt_within_the_pixel_range(noise):
+    x = torch.rand(8, 1, 16, 16)
+    y = Noise.parse(noise)(x, torch.Generator().manual_seed(0))
+    assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1 and not torch.equal(x, y)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("blur:0.3", "not one of"), ("gaussian:x", "not a number"), ("mask:1.5", "noise level must be"),
+])
+def test_bad_noise_specs_are_one_line_errors(bad, message):
+    with pytest.raises(CnnlabError, match=message):
+        Noise.parse(bad)
+
+
+def test_bad_models_are_one_line_errors():
+    with pytest.raises(CnnlabError, match="cannot be halved"):
+        create_autoencoder("conv", (1, 7, 7), 8)
+    with pytest.raises(CnnlabError, match="latent_dim must be at least 1"):
+        create_autoencoder("dense", (1, 8, 8), 0)
+    with pytest.raises(CnnlabError, match="topk must be between 1 and latent_dim"):
+        create_autoencoder("dense", (1, 8, 8), 4, topk=9)
+    with pytest.raises(CnnlabError, match="built for inputs of 1x8x8"):
+        create_autoencoder("dense", (1, 8, 8), 4)(torch.rand(2, 1, 16, 16))
+
+
+def test_conv_autoencoder_beats_pca_with_as_many_components(tmp_path):
+    from sklearn.decomposition import PCA
+
+    from cnnlab.data import load_dataset
+
+    r = fit(TrainConfig(model="conv_ae", data="digits", epochs=30, augment=False, quiet=True,
+                        run_dir=str(tmp_path / "r"), autoencoder=AEConfig(kind="conv", latent_dim=16)),
+            log=lambda *a: None)
+    data = load_dataset("digits")
+    train, test = data.train.images.flatten(1).numpy(), data.test.images.flatten(1).numpy()
+    pca = PCA(16).fit(train)
+    pca_mse = float(((pca.inverse_transform(pca.transform(test)).clip(0, 1) - test) ** 2).mean())
+    assert r.test["mse"] < pca_mse, (r.test["mse"], pca_mse)
+    results = json.loads((r.run_dir / "results.json").read_text())
+    assert {"mse", "psnr", "ssim"} <= set(results["test"]) and (r.run_dir / "plots" / "reconstructions.png").is_file()
+    model, meta = load_ae_run(r.run_dir)
+    assert meta["kind"] == "autoencoder" and model.latent_dim == 16
+
+
+def test_denoising_raises_psnr_over_the_noisy_input(tmp_path):
+    r = fit(TrainConfig(model="denoising_ae", data="digits", epochs=15, augment=False, quiet=True,
+                        run_dir=str(tmp_path / "d"), autoencoder=AEConfig(kind="denoising", noise="gaussian:0.3")),
+            log=lambda *a: None)
+    from cnnlab.data import load_dataset
+
+    clean = load_dataset("digits").test.images
+    noisy = Noise.parse("gaussian:0.3")(clean, torch.Generator().manual_seed(12345))
+    assert r.test["psnr"] > psnr(noisy, clean) + 3  # the same corruption as the task's evaluation
+
+
+def test_vae_reports_the_elbo_and_samples(tmp_path):
+    r = fit(TrainConfig(model="vae_ae", data="digits", epochs=3, quiet=True, run_dir=str(tmp_path / "v"),
+                        autoencoder=AEConfig(kind="vae", latent_dim=4, kl_warmup=2)), log=lambda *a: None)
+    assert r.test["kl"] >= 0 and r.test["elbo"] < 0 and (r.run_dir / "plots" / "samples.png").is_file()
+    assert r.model.sample(5).shape == (5, 1, 8, 8)
+
+
+def test_sparse_code_has_the_measured_active_fraction(tmp_path):
+    r = fit(TrainConfig(model="sparse_ae", data="digits", epochs=2, quiet=True, run_dir=str(tmp_path / "s"),
+                        autoencoder=AEConfig(kind="sparse", body="dense", latent_dim=16, topk=4)), log=lambda *a: None)
+    assert 0 < r.test["active"] <= 4 / 16
+    assert json.loads((r.run_dir / "results.json").read_text())["autoencoder"]["active_code_fraction"] <= 0.25
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_trains_resumes_and_refuses_bad_input(tmp_path, capsys):
+    code, out, _ = run(capsys, "ae", "train", "--kind", "recurrent", "--data", "digits", "--epochs", "1",
+                       "--latent-dim", "8", "--run-dir", tmp_path / "r", "--quiet")
+    assert code == 0 and "test psnr" in out and "test ssim" in out
+    code, out, _ = run(capsys, "ae", "train", "--resume", tmp_path / "r", "--epochs", "2", "--quiet")
+    assert code == 0 and len((tmp_path / "r" / "metrics.csv").read_text().splitlines()) == 3
+    code, _, err = run(capsys, "ae", "train", "--resume", tmp_path / "r", "--epochs", "3", "--latent-dim", "4")
+    assert code == 2 and "cannot change latent_dim" in err
+    for argv, message in ((["--kind", "pca"], "kind must be one of"), (["--latent-dim", "0"], "latent_dim must be"),
+                          (["--kind", "conv", "--image-size", "7"], "cannot be halved"),
+                          (["--kind", "denoising", "--noise", "blur:1"], "not one of")):
+        code, _, err = run(capsys, "ae", "train", "--epochs", "1", "--run-dir", tmp_path / "bad", *argv)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (argv, err)
+    code, _, err = run(capsys, "ae")
+    assert code == 2 and "cnnlab ae train" in err
+
+
+def test_a_classifier_run_is_not_an_autoencoder(tmp_path, capsys):
+    assert main(["train", "--epochs", "1", "--run-dir", str(tmp_path / "c"), "--quiet"]) == 0
+    code, _, err = run(capsys, "ae", "train", "--resume", tmp_path / "c", "--epochs", "2")
+    assert code == 2 and "not an autoencoder run" in err
+    with pytest.raises(CnnlabError, match="not an autoencoder"):
+        load_ae_run(tmp_path / "c")
