@@ -93,14 +93,20 @@ def test_bad_models_are_one_line_errors():
         create_autoencoder("dense", (1, 8, 8), 4)(torch.rand(2, 1, 16, 16))
 
 
-def test_conv_autoencoder_beats_pca_with_as_many_components(tmp_path):
+@pytest.fixture(scope="module")
+def conv_run(tmp_path_factory):
+    """A convolutional autoencoder trained on digits (latent 16, 30 epochs: a few seconds)."""
+    return fit(TrainConfig(model="conv_ae", data="digits", epochs=30, augment=False, quiet=True,
+                           run_dir=str(tmp_path_factory.mktemp("ae") / "conv"),
+                           autoencoder=AEConfig(kind="conv", latent_dim=16)), log=lambda *a: None)
+
+
+def test_conv_autoencoder_beats_pca_with_as_many_components(conv_run):
     from sklearn.decomposition import PCA
 
     from cnnlab.data import load_dataset
 
-    r = fit(TrainConfig(model="conv_ae", data="digits", epochs=30, augment=False, quiet=True,
-                        run_dir=str(tmp_path / "r"), autoencoder=AEConfig(kind="conv", latent_dim=16)),
-            log=lambda *a: None)
+    r = conv_run
     data = load_dataset("digits")
     train, test = data.train.images.flatten(1).numpy(), data.test.images.flatten(1).numpy()
     pca = PCA(16).fit(train)
@@ -166,3 +172,79 @@ def test_a_classifier_run_is_not_an_autoencoder(tmp_path, capsys):
     assert code == 2 and "not an autoencoder run" in err
     with pytest.raises(CnnlabError, match="not an autoencoder"):
         load_ae_run(tmp_path / "c")
+
+
+def test_encode_writes_codes_with_labels_and_a_map(conv_run, capsys):
+    import numpy as np
+
+    code, out, _ = run(capsys, "ae", "encode", conv_run.run_dir)
+    enc = conv_run.run_dir / "encode"
+    codes, labels = np.load(enc / "codes.npy"), np.load(enc / "labels.npy")
+    assert code == 0 and codes.shape == (270, 16) and sorted(set(labels.tolist())) == list(range(10))
+    lines = (enc / "codes.csv").read_text().splitlines()
+    assert lines[0].startswith("z0,z1") and lines[0].endswith("label,class") and len(lines) == 271
+    assert (enc / "code_map.png").stat().st_size > 10_000
+
+
+def test_denoising_beats_the_noisy_input_and_the_classical_filter(tmp_path, capsys):
+    r = fit(TrainConfig(model="denoising_ae", data="digits", epochs=15, augment=False, quiet=True,
+                        run_dir=str(tmp_path / "d"), autoencoder=AEConfig(kind="denoising")), log=lambda *a: None)
+    code, out, _ = run(capsys, "ae", "denoise", r.run_dir, "--noise", "gaussian:0.3")
+    assert code == 0 and "autoencoder" in out and "best on validation" in out
+    result = json.loads((r.run_dir / "denoise" / "denoise.json").read_text())
+    assert result["autoencoder"]["psnr"] > result["noisy"]["psnr"] + 3
+    assert result["autoencoder"]["psnr"] > result["filter"]["psnr"]
+    assert result["autoencoder"]["ssim"] > result["filter"]["ssim"]
+    assert (r.run_dir / "denoise" / "denoise.png").is_file()
+
+
+def test_encoder_features_beat_raw_pixels_with_few_labels(conv_run, capsys):
+    code, out, _ = run(capsys, "ae", "features", conv_run.run_dir, "--labels", "10")
+    rows = json.loads((conv_run.run_dir / "features" / "features.json").read_text())["rows"]
+    acc = {r["features"]: r["accuracy_mean"] for r in rows}
+    assert code == 0 and set(acc) == {"raw pixels", "PCA (16)", "encoder (16)"}
+    assert acc["encoder (16)"] > acc["raw pixels"]
+
+
+def test_interpolate_and_attribute_arithmetic(conv_run, capsys):
+    code, out, _ = run(capsys, "ae", "interpolate", conv_run.run_dir, "3", "17", "--steps", "5",
+                       "--arithmetic", "1", "7")
+    assert code == 0 and (conv_run.run_dir / "interpolate" / "interpolation.png").is_file()
+    code, _, err = run(capsys, "ae", "interpolate", conv_run.run_dir, "3", "9999")
+    assert code == 2 and "past the test split" in err
+    code, _, err = run(capsys, "ae", "interpolate", conv_run.run_dir, "3", "4", "--arithmetic", "1", "x")
+    assert code == 2 and "class 'x'" in err
+
+
+def test_evaluate_shows_the_autoencoder_is_no_general_compressor(conv_run, capsys):
+    code, out, _ = run(capsys, "ae", "evaluate", conv_run.run_dir, "--data", "textures:size=8")
+    result = json.loads((conv_run.run_dir / "evaluate" / "evaluate.json").read_text())
+    own = result["digits (its training distribution)"]
+    other = next(v for k, v in result.items() if k.startswith("textures"))
+    assert code == 0 and other["mse"] > 3 * own["mse"]
+    code, _, err = run(capsys, "ae", "evaluate", conv_run.run_dir, "--data", "photos")
+    assert code == 2 and "1-channel images" in err and len(err.strip().splitlines()) == 1
+
+
+def test_generate_needs_a_vae_and_labels_samples_with_a_classifier(conv_run, tmp_path, capsys):
+    code, _, err = run(capsys, "ae", "generate", conv_run.run_dir)
+    assert code == 2 and "only a variational autoencoder" in err
+    vae = fit(TrainConfig(model="vae_ae", data="digits", epochs=2, quiet=True, run_dir=str(tmp_path / "v"),
+                          autoencoder=AEConfig(kind="vae", latent_dim=4)), log=lambda *a: None)
+    assert main(["train", "--epochs", "1", "--run-dir", str(tmp_path / "clf"), "--quiet"]) == 0
+    capsys.readouterr()
+    code, out, _ = run(capsys, "ae", "generate", vae.run_dir, "-n", "20", "--classifier", tmp_path / "clf")
+    assert code == 0 and "mean confidence" in out and (vae.run_dir / "generate" / "samples.png").is_file()
+
+
+def test_ae_tools_refuse_classifier_runs_and_bad_images(conv_run, tmp_path, capsys):
+    assert main(["train", "--epochs", "1", "--run-dir", str(tmp_path / "clf"), "--quiet"]) == 0
+    capsys.readouterr()
+    for argv in (["encode", tmp_path / "clf"], ["denoise", tmp_path / "clf"], ["features", tmp_path / "clf"]):
+        code, _, err = run(capsys, "ae", *argv)
+        assert code == 2 and "not an autoencoder" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "ae", "denoise", conv_run.run_dir, tmp_path / "missing.png")
+    assert code == 2 and "does not exist" in err
+    (tmp_path / "fake.png").write_text("not an image")
+    code, _, err = run(capsys, "ae", "denoise", conv_run.run_dir, tmp_path / "fake.png")
+    assert code == 2 and "not a readable image" in err

@@ -1,9 +1,11 @@
-"""Pictures of autoencoders: reconstruction grids and samples."""
+"""Pictures of autoencoders: rows of images (inputs, corrupted inputs, reconstructions, paths), samples,
+and 2-D maps of codes."""
 
 from __future__ import annotations
 
 import os
 
+import numpy as np
 import torch
 
 
@@ -13,32 +15,54 @@ def _grid(images: torch.Tensor, nrow: int) -> torch.Tensor:
     return make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=1, pad_value=1.0)
 
 
-def reconstruction_grid(clean: torch.Tensor, recon: torch.Tensor, path: str | os.PathLike,
-                        noisy: torch.Tensor | None = None, title: str = "") -> None:
-    """Rows: the input, the corrupted input (when denoising) and the reconstruction."""
+def rows_grid(rows: dict[str, torch.Tensor], path: str | os.PathLike, title: str = "") -> None:
+    """One labelled row per entry of ``rows`` (each a batch of images in [0, 1])."""
     from ..viz.plots import _save, plt
 
-    rows = [("input", clean)] + ([("corrupted input", noisy)] if noisy is not None else []) + \
-        [("reconstruction", recon)]
-    n = len(clean)
-    fig, axes = plt.subplots(len(rows), 1, figsize=(max(4.0, 0.6 * n), 0.75 * len(rows) * max(1.0, 0.6 * 1) + 0.6),
+    n = max(len(v) for v in rows.values())
+    fig, axes = plt.subplots(len(rows), 1, figsize=(max(4.0, 0.6 * n + 1.5), 0.85 * len(rows) + 0.5),
                              squeeze=False)
-    for ax, (label, images) in zip(axes[:, 0], rows, strict=True):
+    for ax, (label, images) in zip(axes[:, 0], rows.items(), strict=True):
         ax.imshow(_grid(images, n).permute(1, 2, 0).numpy(), cmap="gray", interpolation="nearest")
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=10)
     _save(fig, path)
+
+
+def reconstruction_grid(clean: torch.Tensor, recon: torch.Tensor, path: str | os.PathLike,
+                        noisy: torch.Tensor | None = None, title: str = "") -> None:
+    """Rows: the input, the corrupted input (when denoising) and the reconstruction."""
+    rows = {"input": clean, **({"corrupted input": noisy} if noisy is not None else {}), "reconstruction": recon}
+    rows_grid(rows, path, title)
 
 
 def samples_grid(images: torch.Tensor, path: str | os.PathLike, title: str = "samples from the prior") -> None:
     from ..viz.plots import _save, plt
 
-    nrow = int(len(images) ** 0.5 + 0.999)
+    nrow = int(np.ceil(np.sqrt(len(images))))
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.imshow(_grid(images, nrow).permute(1, 2, 0).numpy(), cmap="gray", interpolation="nearest")
     ax.set_axis_off()
     ax.set_title(title)
+    _save(fig, path)
+
+
+def code_maps(maps: dict[str, np.ndarray], labels: np.ndarray, classes: list[str], path: str | os.PathLike) -> None:
+    """Side-by-side 2-D scatter plots, coloured by class."""
+    from ..viz.plots import _save, plt
+
+    fig, axes = plt.subplots(1, len(maps), figsize=(5.2 * len(maps), 4.6), squeeze=False)
+    cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    for ax, (title, xy) in zip(axes[0], maps.items(), strict=True):
+        for c, name in enumerate(classes):
+            sel = labels == c
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=6, color=cmap(c % cmap.N), label=name, alpha=0.8)
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if len(classes) <= 20:
+        axes[0][-1].legend(markerscale=2, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
     _save(fig, path)

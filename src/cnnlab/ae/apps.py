@@ -1,0 +1,200 @@
+"""What autoencoders are for: codes, denoising, generation, interpolation, features, and their limits.
+
+Every function takes a trained autoencoder (see :func:`cnnlab.ae.recipe.load_ae_run`) and data in [0, 1]
+resized to its input (:func:`run_data`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import ImageData, load_dataset
+from ..data.prepare import Preprocess
+from ..errors import CnnlabError
+from .models import Autoencoder
+from .task import Noise, psnr, ssim
+
+
+def run_data(meta: dict, config: dict, spec: str | None = None) -> ImageData:
+    """A dataset (the run's own by default) split as the run split it and resized to the model's input."""
+    name = spec or meta["data"]
+    data = load_dataset(name, seed=config.get("seed", 0), val_fraction=config.get("val_fraction", 0.15),
+                        test_fraction=config.get("test_fraction", 0.15))
+    if not isinstance(data, ImageData):
+        raise CnnlabError(f"'{name}' is streamed from disk; autoencoder tools need data that fits in memory")
+    c, h, w = meta["autoencoder"]["input_shape"]
+    if data.channels != c:
+        raise CnnlabError(f"the autoencoder takes {c}-channel images but '{name}' has {data.channels}; use data with "
+                          f"{c} channel(s)")
+    return data.map(Preprocess((h, w), 0, [0.0] * c, [1.0] * c).geometry)
+
+
+def load_images(paths: list[str], shape: tuple[int, int, int]) -> torch.Tensor:
+    """Image files as a batch in [0, 1], resized to ``shape`` (C, H, W)."""
+    from ..data.formats import decode_image
+
+    c, h, w = shape
+    pre = Preprocess((h, w), 0, [0.0] * c, [1.0] * c)
+    out = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            raise CnnlabError(f"'{p}' is a directory; pass image files (e.g. {p.rstrip('/')}/*.png)")
+        if not path.is_file():
+            raise CnnlabError(f"image '{p}' does not exist")
+        try:
+            out.append(pre.geometry(decode_image(path, c).unsqueeze(0)))
+        except Exception as e:  # PIL raises many kinds for a file that is not an image
+            raise CnnlabError(f"'{p}' is not a readable image ({type(e).__name__})") from None
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def encode(model: Autoencoder, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model.encode(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+
+
+@torch.no_grad()
+def reconstruct(model: Autoencoder, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    model.eval()
+    return torch.cat([torch.sigmoid(model(images[i:i + batch_size]).logits.float())
+                      for i in range(0, len(images), batch_size)])
+
+
+# --- codes -------------------------------------------------------------------------------------------
+def project_2d(x: np.ndarray) -> np.ndarray:
+    """The data itself when 2-D, else its first two principal components."""
+    if x.shape[1] == 2:
+        return x
+    from sklearn.decomposition import PCA
+
+    return PCA(2, random_state=0).fit_transform(x)
+
+
+# --- denoising -------------------------------------------------------------------------------------------
+@dataclass
+class DenoiseResult:
+    noisy: dict      # {"psnr", "ssim"} of the corrupted input against the clean one
+    autoencoder: dict
+    filter: dict     # the best classical filter, chosen on the validation split
+    filter_name: str
+
+
+def classical_filters() -> dict:
+    """Gaussian blurs and median filters, per image and channel (scipy.ndimage)."""
+    from scipy import ndimage
+
+    def apply(fn):
+        def run(x: torch.Tensor) -> torch.Tensor:
+            a = x.numpy()
+            return torch.from_numpy(np.stack([[fn(ch) for ch in img] for img in a]).astype(np.float32))
+        return run
+
+    out = {f"gaussian blur sigma={s}": apply(lambda ch, s=s: ndimage.gaussian_filter(ch, s)) for s in (0.5, 0.75, 1.0)}
+    out.update({f"median {k}x{k}": apply(lambda ch, k=k: ndimage.median_filter(ch, size=k)) for k in (2, 3)})
+    return out
+
+
+def denoise_compare(model: Autoencoder, data: ImageData, noise: Noise, seed: int = 0) -> tuple[DenoiseResult, dict]:
+    """PSNR and SSIM on the test split of: the noisy input, the autoencoder's output, and the classical
+    filter that does best on the validation split (so the filter is tuned as fairly as the network)."""
+    g = torch.Generator().manual_seed(seed)
+    val_clean, test_clean = data.val.images, data.test.images
+    val_noisy, test_noisy = noise(val_clean, g), noise(test_clean, g)
+    filters = classical_filters()
+    best = max(filters, key=lambda k: psnr(filters[k](val_noisy).clamp(0, 1), val_clean))
+    filtered = filters[best](test_noisy).clamp(0, 1)
+    denoised = reconstruct(model, test_noisy)
+
+    def score(x):
+        return {"psnr": psnr(x, test_clean), "ssim": ssim(x, test_clean)}
+
+    result = DenoiseResult(score(test_noisy), score(denoised), score(filtered), best)
+    return result, {"clean": test_clean, "noisy": test_noisy, "denoised": denoised, "filtered": filtered}
+
+
+# --- interpolation and arithmetic ------------------------------------------------------------------------
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Spherical interpolation between two codes (linear where they are parallel)."""
+    an, bn = a / a.norm().clamp_min(1e-8), b / b.norm().clamp_min(1e-8)
+    omega = torch.acos((an * bn).sum().clamp(-1, 1))
+    if omega.abs() < 1e-4:
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+@torch.no_grad()
+def interpolate(model: Autoencoder, a: torch.Tensor, b: torch.Tensor, steps: int) -> dict[str, torch.Tensor]:
+    """Decoded images along the linear and the spherical path between the codes of images ``a`` and ``b``."""
+    za, zb = encode(model, torch.stack([a, b]))
+    ts = [i / (steps - 1) for i in range(steps)]
+    lin = torch.stack([(1 - t) * za + t * zb for t in ts])
+    sph = torch.stack([slerp(za, zb, t) for t in ts])
+    return {"linear": torch.sigmoid(model.decode(lin)), "spherical": torch.sigmoid(model.decode(sph))}
+
+
+@torch.no_grad()
+def attribute_shift(model: Autoencoder, images: torch.Tensor, labels: torch.Tensor, source: int, target: int,
+                    x: torch.Tensor, strengths=(0.0, 0.5, 1.0, 1.5)) -> torch.Tensor:
+    """``x``'s code plus ``s x (mean code of class target - mean code of class source)`` for each strength."""
+    codes = encode(model, images)
+    if not (labels == source).any() or not (labels == target).any():
+        raise CnnlabError("both classes of the arithmetic need images in the data")
+    direction = codes[labels == target].mean(0) - codes[labels == source].mean(0)
+    z = encode(model, x.unsqueeze(0))[0]
+    return torch.sigmoid(model.decode(torch.stack([z + s * direction for s in strengths])))
+
+
+# --- features for a classifier ---------------------------------------------------------------------------
+def features_compare(model: Autoencoder, data: ImageData, per_class: tuple[int, ...] = (5, 10, 25, 100),
+                     seeds: tuple[int, ...] = (0, 1, 2)) -> list[dict]:
+    """Test accuracy of one classifier (logistic regression, standardised inputs) trained on ``n`` labels per
+    class, on three representations: raw pixels, PCA with as many components as the code, and the frozen
+    encoder's codes. PCA is fitted on all training images without their labels, like the autoencoder."""
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if data.train.labels is None:
+        raise CnnlabError(f"'{data.name}' has no labels to train a classifier with")
+    x_train, x_test = data.train.images.flatten(1).numpy(), data.test.images.flatten(1).numpy()
+    y_train, y_test = data.train.labels.numpy(), data.test.labels.numpy()
+    pca = PCA(model.latent_dim, random_state=0).fit(x_train)
+    reps = {"raw pixels": (x_train, x_test),
+            f"PCA ({model.latent_dim})": (pca.transform(x_train), pca.transform(x_test)),
+            f"encoder ({model.latent_dim})": (encode(model, data.train.images).numpy(),
+                                              encode(model, data.test.images).numpy())}
+    rows = []
+    for n in per_class:
+        for name, (tr, te) in reps.items():
+            accs = []
+            for seed in seeds:
+                rng = np.random.default_rng(seed)
+                idx = np.concatenate([rng.permutation(np.flatnonzero(y_train == c))[:n] for c in np.unique(y_train)])
+                clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+                clf.fit(tr[idx], y_train[idx])
+                accs.append(float((clf.predict(te) == y_test).mean()))
+            rows.append({"labels_per_class": n, "features": name, "accuracy_mean": float(np.mean(accs)),
+                         "accuracy_std": float(np.std(accs))})
+    return rows
+
+
+# --- limits ----------------------------------------------------------------------------------------------
+def reconstruction_error(model: Autoencoder, images: torch.Tensor) -> dict:
+    recon = reconstruct(model, images)
+    return {"mse": float((recon - images).pow(2).mean()), "psnr": psnr(recon, images), "ssim": ssim(recon, images),
+            "count": len(images)}
+
+
+def spread(counts: np.ndarray) -> float:
+    """Normalised entropy of a class distribution: 1 = uniform over the classes, 0 = all in one."""
+    p = counts / max(1, counts.sum())
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum() / math.log(len(counts))) if len(counts) > 1 else 0.0
