@@ -81,6 +81,8 @@ def select_classes(data: ImageData, keep: list[int]) -> ImageData:
         index = torch.nonzero(mapped >= 0).flatten()
         out = s.subset(index)
         out.labels = mapped[index]
+        if out.masks is not None:  # mask value k + 1 is class k: relabelled the same way, other classes to 0
+            out.masks = torch.cat([torch.zeros(1, dtype=torch.long), table + 1])[out.masks]
         return out
 
     return ImageData(f"{data.name}@classes", pick(data.train), pick(data.val), pick(data.test),
