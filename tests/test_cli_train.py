@@ -251,7 +251,7 @@ def test_train_help_lists_every_option():
 
     out = subprocess.run([sys.executable, "-m", "cnnlab", "train", "--help"], capture_output=True, text=True).stdout
     for f in fields(TrainConfig):
-        if f.name not in ("model_kwargs", "transfer", "autoencoder"):
+        if f.name not in ("model_kwargs", "transfer", "autoencoder", "segment"):
             assert "--" + f.name.replace("_", "-") in out, f.name
     assert "examples:" in out
 

@@ -38,7 +38,8 @@ HELP = {
 }
 
 
-_NOT_OPTIONS = ("model_kwargs", "transfer", "autoencoder")  # --model-arg; `cnnlab transfer`'s and `ae`'s own
+# --model-arg, and the sections `cnnlab transfer`, `ae` and `segment` set with options of their own
+_NOT_OPTIONS = ("model_kwargs", "transfer", "autoencoder", "segment")
 
 
 def _add_config_options(p: argparse.ArgumentParser) -> None:
@@ -170,7 +171,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         base = TrainConfig.load(Path(args.resume) / "config.yaml")
         config = config_from_args(args, base)
         fixed = ("model", "data", "model_kwargs", "image_size", "val_fraction", "test_fraction", "seed", "run_dir",
-                 "transfer", "autoencoder")
+                 "transfer", "autoencoder", "segment")
         changed = [k for k in fixed if getattr(config, k) != getattr(base, k)]
         if changed:
             raise CnnlabError(f"--resume continues the run as it was configured; it cannot change "

@@ -191,6 +191,11 @@ class Recipe:
         """Resize/pad the splits for the model and normalise them; returns ``(data, Preprocess)``."""
         return prepare_data(config, model, data)
 
+    def loaders(self, data, config: TrainConfig, device, preprocess) -> dict:
+        """The train/val/test batch iterators over the prepared data; the default yields ``(images, labels)``
+        (a segmentation recipe yields ``(images, masks)``)."""
+        return loaders(data, config, device, preprocess)
+
     def param_groups(self, config: TrainConfig, model: nn.Module) -> list[dict] | None:
         """Parameter groups for the optimiser (each may carry its own ``lr``); None: one group."""
         return None
@@ -223,6 +228,10 @@ def fit(config: TrainConfig, resume: str | Path | None = None, log=print,
             from ..ae.recipe import AERecipe
 
             recipe = AERecipe()
+        elif config.segment is not None:
+            from ..segment.recipe import SegmentRecipe
+
+            recipe = SegmentRecipe()
         elif config.transfer is not None:
             from ..transfer import TransferRecipe
 
@@ -241,7 +250,7 @@ def fit(config: TrainConfig, resume: str | Path | None = None, log=print,
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
-    batches = loaders(data, config, device, preprocess)
+    batches = recipe.loaders(data, config, device, preprocess)
     optimizer = build_optimizer(config, model, recipe.param_groups(config, model))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, len(batches["train"])))
     scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
