@@ -1,0 +1,179 @@
+"""The segmentation recipe: how :func:`cnnlab.train.fit` trains an encoder-decoder on images with per-pixel
+masks, with the same loop, checkpoints, ``--resume`` and run directory as a classifier.
+
+The loaders yield ``(images, masks)`` instead of ``(images, labels)``; augmentation (random crop with
+padding, flips) moves each mask with its image. The class list gains ``background`` in front (mask value 0),
+so the run's classes, its confusion matrix and its metrics all count the background as class 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data._base import ImageData, ImageSet
+from ..data.loader import InMemoryLoader
+from ..data.prepare import Preprocess, channel_stats
+from ..errors import CnnlabError
+from ..train.config import SegmentConfig, TrainConfig
+from ..train.engine import Recipe
+from ..train.setup import default_augment
+from .models import SegNet, size_hint
+from .task import SegmentationTask
+
+BACKGROUND = "background"
+
+
+def model_name(s: SegmentConfig) -> str:
+    """``unet`` with skip connections, ``segnet`` without: the run's model name."""
+    return "unet" if s.skips else "segnet"
+
+
+class MaskLoader(InMemoryLoader):
+    """An :class:`InMemoryLoader` whose targets are masks (``N x H x W``): augmentation moves them with their
+    images (the same crop offsets and flips)."""
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        n = len(self.images)
+        order = torch.randperm(n, generator=g).to(self.images.device) if self.shuffle else None
+        for b in range(len(self)):
+            idx = slice(b * self.batch_size, (b + 1) * self.batch_size)
+            sel = order[idx] if order is not None else idx
+            x, m = self.images[sel], self.targets[sel]
+            if self.augment is not None:
+                x, m = self.augment(x, g, masks=m)
+            yield x, m
+
+
+def check_masks(data, num_classes: int | None = None) -> None:
+    """A dataset segmentation can use: in memory, with a mask for every image and values 0..num_classes."""
+    if not isinstance(data, ImageData) or any(s.masks is None for s in data.splits().values()):
+        raise CnnlabError(f"dataset '{data.name}' has no per-pixel masks, so it cannot train or evaluate a "
+                          f"segmentation network; use one with masks, e.g. shapes:size=64")
+    k = data.num_classes + 1 if num_classes is None else num_classes
+    top = max(int(s.masks.max()) if len(s) else 0 for s in data.splits().values())
+    if top >= k:
+        raise CnnlabError(f"dataset '{data.name}' has mask value {top} but only {k - 1} classes and the background")
+
+
+def resize_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Nearest-neighbour resizing of ``N x H x W`` class maps (classes are never blended)."""
+    if tuple(masks.shape[-2:]) == tuple(size):
+        return masks
+    return F.interpolate(masks[:, None].float(), size=list(size), mode="nearest-exact")[:, 0].long()
+
+
+def prepare_split(s: ImageSet, pre: Preprocess) -> ImageSet:
+    """Images resized and normalised as ``pre`` says, masks resized to the same size."""
+    return ImageSet(pre(s.images), s.labels, resize_masks(s.masks, pre.size))
+
+
+def mask_loader(s: ImageSet, batch_size: int, device, shuffle: bool = False, augment=None, seed: int = 0
+                ) -> MaskLoader:
+    return MaskLoader(s.images.to(device), s.masks.to(device), batch_size, shuffle=shuffle, augment=augment, seed=seed)
+
+
+class SegmentRecipe(Recipe):
+    def prepare(self, config: TrainConfig, resuming: bool) -> TrainConfig:
+        self._config = config
+        return config
+
+    def load_data(self, config: TrainConfig):
+        data = super().load_data(config)
+        check_masks(data)
+        return data
+
+    def make_task(self, data, config: TrainConfig) -> SegmentationTask:
+        return SegmentationTask([BACKGROUND, *data.classes], config.label_smoothing)
+
+    def build_model(self, config: TrainConfig, data, task) -> nn.Module:
+        s = config.segment
+        h, w = (config.image_size, config.image_size) if config.image_size else data.image_size
+        step = 2 ** s.depth
+        if h % step or w % step:
+            what = "--image-size" if config.image_size else f"'{config.data}' has images of"
+            raise CnnlabError(f"depth {s.depth} halves the image {s.depth} times, so its sides must be divisible by "
+                              f"{step}; {what} {h}x{w}: use --image-size {size_hint(h, s.depth) or step} or a "
+                              f"smaller --depth")
+        self.args = {"in_chans": data.channels, "num_classes": task.num_classes, "depth": s.depth,
+                     "width": s.width, "skips": s.skips}
+        self._size = (h, w)
+        return SegNet(**self.args)
+
+    def prepare_data(self, config: TrainConfig, model: nn.Module, data):
+        """Resize images (bilinear) and masks (nearest) to the model's size, normalise with the training split's
+        statistics; the class list gains the background in front."""
+        geo = Preprocess(self._size, 0, [0.0] * data.channels, [1.0] * data.channels)
+        pre = Preprocess(self._size, 0, *channel_stats(geo.geometry(data.train.images)))
+        self._pre = pre
+        splits = {k: prepare_split(v, pre) for k, v in data.splits().items()}
+        return dataclasses.replace(data, classes=[BACKGROUND, *data.classes], **splits), pre
+
+    def loaders(self, data, config: TrainConfig, device, preprocess) -> dict:
+        out = {}
+        for split, s in data.splits().items():
+            train = split == "train"
+            augment = default_augment(data.image_size[0], data.flip_ok, config.augment and train)
+            out[split] = mask_loader(s, config.batch_size if train else max(256, config.batch_size), device,
+                                     shuffle=train, augment=augment, seed=config.seed)
+        return out
+
+    def train_view(self, model, batches, config, device, log):
+        s = config.segment
+        log(f"{'U-Net-style' if s.skips else 'SegNet-style'} encoder-decoder "
+            f"({'with' if s.skips else 'without'} skip connections), depth {s.depth}, width {s.width}")
+        return super().train_view(model, batches, config, device, log)
+
+    def meta(self, meta: dict) -> dict:
+        meta.update(kind="segmenter", segment=self.args)
+        return meta
+
+    def finish(self, result, run, batches, task, device, log) -> None:
+        from .viz import overlay_grid
+
+        x, masks = next(iter(batches["test"]))
+        x, masks = x[:8], masks[:8]
+        model = result.model.eval()
+        with torch.no_grad():
+            pred = model(x).argmax(1)
+        overlay_grid(unnormalise(x, self._pre), masks, pred, task.classes, run.path / "plots" / "overlays.png")
+        result.extra["segment"] = dict(self.args)
+        t = result.test
+        log(f"test: pixel accuracy {100 * t['accuracy']:.2f}%, mean IoU {t['mean_iou'] or 0:.4f}, "
+            f"mean Dice {t['mean_dice'] or 0:.4f} (foreground classes)")
+
+
+def unnormalise(x: torch.Tensor, pre: Preprocess) -> torch.Tensor:
+    """Normalised images back to [0, 1] for display."""
+    mean = torch.tensor(pre.mean, device=x.device)[None, :, None, None]
+    std = torch.tensor(pre.std, device=x.device)[None, :, None, None]
+    return (x * std + mean).clamp(0, 1)
+
+
+def load_segment_run(path: str | Path, which: str | None = None) -> tuple[SegNet, dict]:
+    """Rebuild a segmentation run's model from its checkpoint, with its metadata."""
+    from ..train.checkpoint import load_weights
+    from ..train.rundir import final_checkpoint
+
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise CnnlabError(f"run directory or checkpoint '{path}' does not exist")
+    file = path / "checkpoints" / f"{which or final_checkpoint(path)}.safetensors" if path.is_dir() else path
+    if not file.is_file():
+        raise CnnlabError(f"'{path}' is not a cnnlab run directory (no checkpoints/{file.name})")
+    state, meta = load_weights(file)
+    if meta.get("kind", "classifier") != "segmenter":
+        raise CnnlabError(f"'{path}' holds a {meta.get('kind', 'classifier')}, not a segmentation network; "
+                          f"train one with cnnlab segment train")
+    model = SegNet(**meta["segment"])
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise CnnlabError(f"checkpoint '{file}' does not fit its segmentation network: "
+                          f"{str(e).splitlines()[-1].strip()}") from None
+    return model.eval(), meta
