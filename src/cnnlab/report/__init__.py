@@ -83,8 +83,12 @@ def write_report(run_dir: str | Path) -> Path:
     metrics = list(csv.reader((run / "metrics.csv").open())) if (run / "metrics.csv").is_file() else []
     title = f"{config.get('model', '?')} on {config.get('data', '?')}"
     test = results.get("test", {})
-    summary = [[k, f"{100 * v:.2f}%" if k in ("accuracy", "top5") else (f"{v:.4f}" if isinstance(v, float) else v)]
-               for k, v in test.items()]
+    def shown(k, v):
+        if isinstance(v, dict):  # per-class scores (segmentation)
+            return ", ".join(f"{c} {x:.4f}" if isinstance(x, float) else f"{c} -" for c, x in v.items())
+        return f"{100 * v:.2f}%" if k in ("accuracy", "top5") else (f"{v:.4f}" if isinstance(v, float) else v)
+
+    summary = [[k, shown(k, v)] for k, v in test.items()]
     summary += [["epochs", results.get("epochs", "")], ["stopped early", results.get("stopped_early", "")],
                 ["training time (s)", results.get("train_seconds", "")]]
     reuse = _transfer_section(results)

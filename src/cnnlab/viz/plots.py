@@ -32,7 +32,7 @@ def learning_curves_plot(history: Sequence[dict], path: str | os.PathLike, title
         if "train_acc" in history[0]:
             ax2.plot(epochs, [100 * h["train_acc"] for h in history], "o-", label="train (augmented)", ms=3)
         ax2.plot(epochs, [100 * h["val_acc"] for h in history], "o-", label="validation", ms=3)
-        ax2.set(xlabel="epoch", ylabel="accuracy (%)", title="top-1 accuracy")
+        ax2.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy (top-1; per pixel for segmentation)")
     else:  # a reconstruction
         ax2.plot(epochs, [h["val_psnr"] for h in history], "o-", label="validation", ms=3)
         ax2.set(xlabel="epoch", ylabel="PSNR (dB)", title="reconstruction PSNR")
