@@ -43,6 +43,9 @@ def test_every_autoencoder_reconstructs_shapes_and_learns(kind, variant):
         loss.backward()
         opt.step()
     assert float(task.loss(ae(x), x)) < first
+    again = create_autoencoder(kind, (1, 8, 8), 8, **variant)  # checkpoint round trip: same outputs
+    again.load_state_dict(ae.state_dict())
+    assert torch.equal(again.eval()(x).logits, ae.eval()(x).logits)
 
 
 def test_recurrent_autoencoder_takes_any_sequence():
