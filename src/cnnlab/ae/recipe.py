@@ -114,19 +114,16 @@ class AERecipe(Recipe):
 
 def load_ae_run(path: str | Path, which: str | None = None) -> tuple[Autoencoder, dict]:
     """Rebuild an autoencoder run's model from its checkpoint, with its metadata."""
-    from ..train.checkpoint import load_weights
-    from ..train.rundir import final_checkpoint
+    from ..train.rundir import read_run_checkpoint
 
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise CnnlabError(f"run directory or checkpoint '{path}' does not exist")
-    file = path / "checkpoints" / f"{which or final_checkpoint(path)}.safetensors" if path.is_dir() else path
-    if not file.is_file():
-        raise CnnlabError(f"'{path}' is not a cnnlab run directory (no {file.name})")
-    state, meta = load_weights(file)
+    state, meta, file = read_run_checkpoint(path, which)
     if meta.get("kind") != "autoencoder":
         raise CnnlabError(f"'{path}' holds a {meta.get('kind', 'classifier')}, not an autoencoder; "
                           f"use cnnlab evaluate/predict for classifiers")
     model = build_autoencoder(meta["autoencoder"])
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise CnnlabError(f"checkpoint '{file}' does not fit its autoencoder: {str(e).splitlines()[-1].strip()}"
+                          ) from None
     return model.eval(), meta

@@ -114,6 +114,14 @@ def _signals_held():
         signal.raise_signal(caught[0])  # to the handler in place: KeyboardInterrupt or Terminated
 
 
+def _ignore_worker_deaths() -> None:
+    """Stopping anyway: a DataLoader worker that the same signal killed (sent to the whole process group, it
+    can reach a worker before the worker installs its own handler) must not add torch's "worker killed by
+    signal" traceback when the stopped loader is cleaned up."""
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGCHLD"):
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+
 def _dispatch(argv: Sequence[str] | None) -> int:
     with _signals_held():
         parser = build_parser()
@@ -137,9 +145,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cnnlab: error: {e}{_resume_hint(e)}", file=sys.stderr)
         return 2
     except Terminated as e:
+        _ignore_worker_deaths()
         print(f"cnnlab: terminated{_resume_hint(e)}", file=sys.stderr)
         return 128 + int(signal.SIGTERM)
     except KeyboardInterrupt as e:
+        _ignore_worker_deaths()
         print(f"cnnlab: interrupted{_resume_hint(e)}", file=sys.stderr)
         return 128 + int(signal.SIGINT)
 

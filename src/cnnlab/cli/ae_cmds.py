@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import textwrap
-import typing
 from dataclasses import fields
 from pathlib import Path
 
 from ..errors import CnnlabError
-from .train_cmds import _add_config_options, config_from_args
+from .train_cmds import _add_config_options, add_dataclass_options, config_from_args
 
 HELP = {
     "kind": "dense | conv | recurrent | denoising | sparse | vae",
@@ -29,16 +28,7 @@ HELP = {
 def _add_ae_options(p: argparse.ArgumentParser) -> None:
     from ..train.config import AEConfig
 
-    defaults = AEConfig()
-    hints = typing.get_type_hints(AEConfig)
-    for f in fields(AEConfig):
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        base = next((t for t in typing.get_args(hints[f.name]) if t is not type(None)), hints[f.name]) \
-            if typing.get_args(hints[f.name]) else hints[f.name]
-        p.add_argument(flag, type=base if base in (int, float) else str, default=None,
-                       help=HELP[f.name] + (f" (default: {default})" if default is not None else ""),
-                       metavar={int: "N", float: "X"}.get(base, "NAME"))
+    add_dataclass_options(p, AEConfig, HELP)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

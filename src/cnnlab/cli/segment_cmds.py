@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import CnnlabError
 from ..inspect import format_table
-from .train_cmds import _add_config_options, config_from_args
+from .train_cmds import _add_config_options, add_dataclass_options, config_from_args
 
 # What `cnnlab segment train` changes in cnnlab train's defaults (a --config file's values win over these):
 # the shapes masks at 64x64, few epochs of small batches (1,400 training images give 88 steps an epoch), no
@@ -28,12 +28,7 @@ HELP = {"skips": "U-Net-style skip connections from each encoder stage to the de
 def _add_segment_options(p: argparse.ArgumentParser) -> None:
     from ..train.config import SegmentConfig
 
-    defaults = SegmentConfig()
-    p.add_argument("--skips", action=argparse.BooleanOptionalAction, default=None,
-                   help=HELP["skips"] + f" (default: {defaults.skips})")
-    for name in ("depth", "width"):
-        p.add_argument("--" + name, type=int, default=None, metavar="N",
-                       help=HELP[name] + f" (default: {getattr(defaults, name)})")
+    add_dataclass_options(p, SegmentConfig, HELP)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

@@ -42,17 +42,17 @@ HELP = {
 _NOT_OPTIONS = ("model_kwargs", "transfer", "autoencoder", "segment")
 
 
-def _add_config_options(p: argparse.ArgumentParser) -> None:
-    from ..train import TrainConfig
-
-    defaults = TrainConfig()
-    hints = typing.get_type_hints(TrainConfig)
-    for f in fields(TrainConfig):
-        if f.name in _NOT_OPTIONS:
+def add_dataclass_options(p: argparse.ArgumentParser, cls, help_texts: dict[str, str], skip=()) -> None:
+    """One option per field of the config dataclass ``cls`` (``--flag-name``, default None: "not given"), so
+    that the command line, the config file and the Python API can never disagree on names or defaults."""
+    defaults = cls()
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        if f.name in skip:
             continue
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
-        help_text = HELP[f.name] + (f" (default: {default})" if default not in (None, False) else "")
+        help_text = help_texts[f.name] + (f" (default: {default})" if default not in (None, False) else "")
         hint = hints[f.name]
         if hint is bool:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
@@ -62,6 +62,12 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
             metavar = {int: "N", float: "X"}.get(base, "NAME")
             p.add_argument(flag, type=base if base in (int, float) else str, default=None, help=help_text,
                            metavar=metavar)
+
+
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    from ..train import TrainConfig
+
+    add_dataclass_options(p, TrainConfig, HELP, skip=_NOT_OPTIONS)
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="an argument of the model builder, e.g. small_input=true or width_mult=0.5 (repeatable)")
     p.add_argument("--small-input", action="store_true", help="shortcut for --model-arg small_input=true")

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import textwrap
-import typing
 from dataclasses import fields
 from pathlib import Path
 
 from ..errors import CnnlabError
-from .train_cmds import _add_config_options, config_from_args, print_results
+from .train_cmds import _add_config_options, add_dataclass_options, config_from_args, print_results
 
 HELP = {
     "backbone_lr": "backbone learning rate = --lr x this (fine-tune, partial, incremental)",
@@ -29,20 +28,7 @@ _OWN = ("source", "mode")  # --from and --mode
 def _add_transfer_options(p: argparse.ArgumentParser) -> None:
     from ..train import TransferConfig
 
-    defaults = TransferConfig()
-    hints = typing.get_type_hints(TransferConfig)
-    for f in fields(TransferConfig):
-        if f.name in _OWN:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        help_text = f"{HELP[f.name]} (default: {default})"
-        if hints[f.name] is bool:
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-        else:
-            kind = hints[f.name]
-            p.add_argument(flag, type=kind if kind in (int, float) else str, default=None, help=help_text,
-                           metavar={int: "N", float: "X"}.get(kind, "NAME"))
+    add_dataclass_options(p, TransferConfig, HELP, skip=_OWN)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

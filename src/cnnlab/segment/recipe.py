@@ -157,16 +157,9 @@ def unnormalise(x: torch.Tensor, pre: Preprocess) -> torch.Tensor:
 
 def load_segment_run(path: str | Path, which: str | None = None) -> tuple[SegNet, dict]:
     """Rebuild a segmentation run's model from its checkpoint, with its metadata."""
-    from ..train.checkpoint import load_weights
-    from ..train.rundir import final_checkpoint
+    from ..train.rundir import read_run_checkpoint
 
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise CnnlabError(f"run directory or checkpoint '{path}' does not exist")
-    file = path / "checkpoints" / f"{which or final_checkpoint(path)}.safetensors" if path.is_dir() else path
-    if not file.is_file():
-        raise CnnlabError(f"'{path}' is not a cnnlab run directory (no checkpoints/{file.name})")
-    state, meta = load_weights(file)
+    state, meta, file = read_run_checkpoint(path, which)
     if meta.get("kind", "classifier") != "segmenter":
         raise CnnlabError(f"'{path}' holds a {meta.get('kind', 'classifier')}, not a segmentation network; "
                           f"train one with cnnlab segment train")

@@ -161,6 +161,22 @@ def final_checkpoint(run: Path) -> str:
     return "best" if config.early_stopping else "last"
 
 
+def read_run_checkpoint(path: str | Path, which: str | None = None) -> tuple[dict, dict, Path]:
+    """The weights and metadata of a run directory's checkpoint (``best``, ``last``, or None for the one
+    the run ended with: see :func:`final_checkpoint`), or of a checkpoint file; and the file read."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise CnnlabError(f"run directory or checkpoint '{path}' does not exist")
+    if path.is_dir():
+        file = path / "checkpoints" / f"{which or final_checkpoint(path)}.safetensors"
+        if not file.is_file():
+            raise CnnlabError(f"'{path}' is not a cnnlab run directory (no checkpoints/{file.name})")
+    else:
+        file = path
+    state, meta = load_weights(file)
+    return state, meta, file
+
+
 def load_run_model(path: str | Path, which: str | None = None) -> tuple[torch.nn.Module, dict]:
     """Rebuild a run's model from its checkpoint and return it with its metadata.
 
@@ -169,18 +185,7 @@ def load_run_model(path: str | Path, which: str | None = None) -> tuple[torch.nn
     """
     from ..models import create_model
 
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise CnnlabError(f"run directory or checkpoint '{path}' does not exist")
-    if path.is_dir() and which is None:
-        which = final_checkpoint(path)
-    if path.is_dir():
-        file = path / "checkpoints" / f"{which}.safetensors"
-        if not file.is_file():
-            raise CnnlabError(f"'{path}' is not a cnnlab run directory (no checkpoints/{which}.safetensors)")
-    else:
-        file = path
-    state, meta = load_weights(file)
+    state, meta, file = read_run_checkpoint(path, which)
     if "model" not in meta:
         raise CnnlabError(f"'{file}' has no cnnlab metadata; is it a cnnlab checkpoint?")
     if meta.get("kind", "classifier") != "classifier":
