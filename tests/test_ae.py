@@ -251,3 +251,11 @@ def test_ae_tools_refuse_classifier_runs_and_bad_images(conv_run, tmp_path, caps
     (tmp_path / "fake.png").write_text("not an image")
     code, _, err = run(capsys, "ae", "denoise", conv_run.run_dir, tmp_path / "fake.png")
     assert code == 2 and "not a readable image" in err
+
+
+def test_epoch_callbacks_evaluate_with_the_runs_own_metrics(tmp_path):
+    seen = []
+    fit(TrainConfig(model="conv_ae", data="digits", epochs=1, quiet=True, run_dir=str(tmp_path / "cb"),
+                    autoencoder=AEConfig(kind="conv", latent_dim=4)), log=lambda *a: None,
+        on_epoch_end=lambda end: seen.append(end.evaluate("val")))
+    assert len(seen) == 1 and seen[0]["psnr"] > 0 and "accuracy" not in seen[0]
