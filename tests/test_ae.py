@@ -250,7 +250,7 @@ def test_ae_tools_refuse_classifier_runs_and_bad_images(conv_run, tmp_path, caps
     assert code == 2 and "does not exist" in err
     (tmp_path / "fake.png").write_text("not an image")
     code, _, err = run(capsys, "ae", "denoise", conv_run.run_dir, tmp_path / "fake.png")
-    assert code == 2 and "not a readable image" in err
+    assert code == 2 and "cannot read image" in err
 
 
 def test_epoch_callbacks_evaluate_with_the_runs_own_metrics(tmp_path):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -36,21 +35,11 @@ def run_data(meta: dict, config: dict, spec: str | None = None) -> ImageData:
 
 def load_images(paths: list[str], shape: tuple[int, int, int]) -> torch.Tensor:
     """Image files as a batch in [0, 1], resized to ``shape`` (C, H, W)."""
-    from ..data.formats import decode_image
+    from ..data.formats import read_image_file
 
     c, h, w = shape
     pre = Preprocess((h, w), 0, [0.0] * c, [1.0] * c)
-    out = []
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            raise CnnlabError(f"'{p}' is a directory; pass image files (e.g. {p.rstrip('/')}/*.png)")
-        if not path.is_file():
-            raise CnnlabError(f"image '{p}' does not exist")
-        try:
-            out.append(pre.geometry(decode_image(path, c).unsqueeze(0)))
-        except Exception as e:  # PIL raises many kinds for a file that is not an image
-            raise CnnlabError(f"'{p}' is not a readable image ({type(e).__name__})") from None
+    out = [pre.geometry(read_image_file(p, c).unsqueeze(0)) for p in paths]
     return torch.cat(out)
 
 

@@ -157,7 +157,7 @@ def cmd_segment_predict(args: argparse.Namespace) -> int:
     import torch
     from PIL import Image
 
-    from ..data.formats import decode_image
+    from ..data.formats import read_image_file
     from ..data.prepare import Preprocess
     from ..segment.recipe import load_segment_run, resize_masks
     from ..segment.viz import overlay
@@ -167,17 +167,7 @@ def cmd_segment_predict(args: argparse.Namespace) -> int:
     in_chans, classes = meta["segment"]["in_chans"], meta["classes"]
     images = []
     for path in args.images:
-        if Path(path).is_dir():
-            shown = path.rstrip("/\\") or path
-            raise CnnlabError(f"'{shown}' is a directory; pass image files (e.g. {shown}/*.png)")
-        if not Path(path).is_file():
-            raise CnnlabError(f"image '{path}' does not exist")
-        try:
-            images.append(decode_image(path, in_chans if in_chans in (1, 3) else None))
-        except Exception as e:
-            raise CnnlabError(f"cannot read image '{path}': {str(e).splitlines()[0][:200]}") from None
-        if images[-1].shape[0] != in_chans:
-            raise CnnlabError(f"the run's model takes {in_chans}-channel images; '{path}' has {images[-1].shape[0]}")
+        images.append(read_image_file(path, in_chans))
     out = Path(args.out).expanduser() if args.out else _run_dir(args.run) / "predictions"
     out.mkdir(parents=True, exist_ok=True)
     results, names = [], set()

@@ -263,7 +263,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     import torch
 
-    from ..data.formats import decode_image
+    from ..data.formats import read_image_file
     from ..data.prepare import Preprocess
     from ..train import ClassificationTask, load_run_model
 
@@ -274,17 +274,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     in_chans = meta["model_kwargs"]["in_chans"]
     images = []
     for path in args.images:
-        if Path(path).is_dir():
-            shown = path.rstrip("/\\") or path
-            raise CnnlabError(f"'{shown}' is a directory; pass image files (e.g. {shown}/*.png)")
-        if not Path(path).is_file():
-            raise CnnlabError(f"image '{path}' does not exist")
-        try:
-            images.append(pre(decode_image(path, in_chans if in_chans in (1, 3) else None).unsqueeze(0)))
-        except CnnlabError:
-            raise
-        except Exception as e:
-            raise CnnlabError(f"cannot read image '{path}': {str(e).splitlines()[0][:200]}") from None
+        images.append(pre(read_image_file(path, in_chans if in_chans in (1, 3) else None).unsqueeze(0)))
     task = ClassificationTask(len(meta["classes"]), meta["binary"])
     with torch.no_grad():
         probs = task.probabilities(model(torch.cat(images)))

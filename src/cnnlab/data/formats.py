@@ -41,6 +41,26 @@ def _existing_dir(path: str, what: str) -> Path:
 
 # --- folder ---------------------------------------------------------------------------------------------
 
+def read_image_file(path: str | os.PathLike, channels: int | None = None) -> torch.Tensor:
+    """A user's image file as ``C x H x W`` in [0, 1], or a one-line error: a directory, a missing file and an
+    unreadable one each say what was wrong."""
+    from ..errors import CnnlabError
+
+    text = os.fspath(path)
+    if os.path.isdir(text):
+        shown = text.rstrip("/\\") or text
+        raise CnnlabError(f"'{shown}' is a directory; pass image files (e.g. {shown}/*.png)")
+    if not os.path.isfile(text):
+        raise CnnlabError(f"image '{text}' does not exist")
+    try:
+        image = decode_image(text, channels if channels in (1, 3) else None)
+    except Exception as e:  # PIL raises many kinds for a file that is not an image
+        raise CnnlabError(f"cannot read image '{text}': {str(e).splitlines()[0][:200]}") from None
+    if channels is not None and image.shape[0] != channels:
+        raise CnnlabError(f"the run's model takes {channels}-channel images; '{text}' has {image.shape[0]}")
+    return image
+
+
 def decode_image(path: str | os.PathLike, channels: int | None = None) -> torch.Tensor:
     """Read an image file into a float ``C x H x W`` tensor in [0, 1] (PIL; RGB or grayscale)."""
     from PIL import Image
