@@ -203,10 +203,10 @@ def test_bad_training_input_is_one_line(tmp_path, capsys, argv, message):
 
 def test_other_runs_and_bad_files_are_one_line(trained, tmp_path, capsys):
     path, _ = trained
-    for kind in ("classifier", "autoencoder"):
+    for kind, shown in (("classifier", "a classifier"), ("autoencoder", "an autoencoder")):
         run_dir = _fake_run(tmp_path / kind, kind)
         err = one_line_error(capsys, "segment", "predict", run_dir, tmp_path / "x.png")
-        assert f"holds a {kind}, not a segmentation network" in err
+        assert f"holds {shown}, not a segmentation network" in err
         one_line_error(capsys, "segment", "evaluate", run_dir)
     assert "does not exist" in one_line_error(capsys, "segment", "predict", path, tmp_path / "missing.png")
     assert "is a directory" in one_line_error(capsys, "segment", "predict", path, tmp_path)

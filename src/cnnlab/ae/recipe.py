@@ -114,12 +114,12 @@ class AERecipe(Recipe):
 
 def load_ae_run(path: str | Path, which: str | None = None) -> tuple[Autoencoder, dict]:
     """Rebuild an autoencoder run's model from its checkpoint, with its metadata."""
-    from ..train.rundir import read_run_checkpoint
+    from ..train.rundir import read_run_checkpoint, run_kind
 
     state, meta, file = read_run_checkpoint(path, which)
     if meta.get("kind") != "autoencoder":
-        raise CnnlabError(f"'{path}' holds a {meta.get('kind', 'classifier')}, not an autoencoder; "
-                          f"use cnnlab evaluate/predict for classifiers")
+        raise CnnlabError(f"'{path}' holds {run_kind(meta)}, not an autoencoder; "
+                          f"use the commands of its kind (cnnlab evaluate/predict, cnnlab segment)")
     model = build_autoencoder(meta["autoencoder"])
     try:
         model.load_state_dict(state)

@@ -157,11 +157,11 @@ def unnormalise(x: torch.Tensor, pre: Preprocess) -> torch.Tensor:
 
 def load_segment_run(path: str | Path, which: str | None = None) -> tuple[SegNet, dict]:
     """Rebuild a segmentation run's model from its checkpoint, with its metadata."""
-    from ..train.rundir import read_run_checkpoint
+    from ..train.rundir import read_run_checkpoint, run_kind
 
     state, meta, file = read_run_checkpoint(path, which)
     if meta.get("kind", "classifier") != "segmenter":
-        raise CnnlabError(f"'{path}' holds a {meta.get('kind', 'classifier')}, not a segmentation network; "
+        raise CnnlabError(f"'{path}' holds {run_kind(meta)}, not a segmentation network; "
                           f"train one with cnnlab segment train")
     model = SegNet(**meta["segment"])
     try:

@@ -161,6 +161,12 @@ def final_checkpoint(run: Path) -> str:
     return "best" if config.early_stopping else "last"
 
 
+def run_kind(meta: dict) -> str:
+    """'a classifier', 'an autoencoder', 'a segmentation network': what a checkpoint's metadata says it holds."""
+    return {"classifier": "a classifier", "autoencoder": "an autoencoder", "segmenter": "a segmentation network"
+            }.get(meta.get("kind", "classifier"), f"a {meta.get('kind')}")
+
+
 def read_run_checkpoint(path: str | Path, which: str | None = None) -> tuple[dict, dict, Path]:
     """The weights and metadata of a run directory's checkpoint (``best``, ``last``, or None for the one
     the run ended with: see :func:`final_checkpoint`), or of a checkpoint file; and the file read."""
@@ -189,7 +195,8 @@ def load_run_model(path: str | Path, which: str | None = None) -> tuple[torch.nn
     if "model" not in meta:
         raise CnnlabError(f"'{file}' has no cnnlab metadata; is it a cnnlab checkpoint?")
     if meta.get("kind", "classifier") != "classifier":
-        raise CnnlabError(f"'{path}' holds a {meta['kind']}, not a classifier")
+        raise CnnlabError(f"'{path}' holds {run_kind(meta)}, not a classifier; use the cnnlab ae or "
+                          f"cnnlab segment commands for it")
     model = create_model(meta["model"], **meta["model_kwargs"])
     try:
         model.load_state_dict(state)

@@ -40,7 +40,7 @@ def read_source(path: str | Path) -> Source:
     """Read a run directory, a cnnlab checkpoint or a torchvision weights file."""
     from ..models._torchvision import read_state_dict
     from ..train.checkpoint import load_weights
-    from ..train.rundir import final_checkpoint
+    from ..train.rundir import final_checkpoint, run_kind
 
     path = Path(path).expanduser()
     if not path.exists():
@@ -59,7 +59,7 @@ def read_source(path: str | Path) -> Source:
             meta = None
     if meta and "model" in meta:
         if meta.get("kind", "classifier") != "classifier":
-            raise CnnlabError(f"source '{path}' holds a {meta['kind']}, not a classifier")
+            raise CnnlabError(f"source '{path}' holds {run_kind(meta)}, not a classifier")
         return Source(path, state, meta["model"], dict(meta.get("model_kwargs", {})), meta.get("classes"),
                       meta.get("data"), meta.get("preprocess"), bool(meta.get("binary")), "cnnlab")
     try:
