@@ -99,3 +99,21 @@ def test_experiment_transfer_writes_table_csv_and_plot(base, tmp_path, capsys):
 def test_experiment_without_a_name_says_which_exist(capsys):
     code, _, err = run(capsys, "experiment")
     assert code == 2 and "cnnlab experiment transfer" in err and len(err.strip().splitlines()) == 1
+
+
+def test_options_the_mode_ignores_are_warned_about(base, tmp_path, capsys):
+    code, _, err = run(capsys, "transfer", "--from", base, "--data", "digits@classes=5-9@labels=5", "--mode",
+                       "fine-tune", "--freeze-stages", "1", "--memory", "5", "--epochs", "1", "--quiet",
+                       "--run-dir", tmp_path / "w")
+    assert code == 0
+    assert "cnnlab: warning: --freeze-stages applies to --mode partial" in err and "--memory applies" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--target", "x=digits@class=1"], "is not a selection"),
+    (["--target", "digits@classes=5-9"], "is not NAME=SPEC"),
+    (["--from", "nowhere"], "does not exist"),
+])
+def test_experiment_input_is_checked_before_any_training(tmp_path, capsys, argv, message):
+    code, out, err = run(capsys, "experiment", "transfer", "--run-dir", tmp_path / "e", *argv)
+    assert code == 2 and message in err and "model A" not in out and not (tmp_path / "e").exists()

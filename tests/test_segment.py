@@ -191,7 +191,6 @@ def _fake_run(path, kind: str):
     (["segment", "train", "--data", "shapes:size=16,count=40", "--image-size", "12", "--depth", "3"],
      "--image-size 12x12: use --image-size 8 or 16"),
     (["segment", "train", "--depth", "9"], "depth must be an integer from 1 to 6"),
-    (["segment", "train", "--model", "resnet18"], "drop --model"),
     (["segment"], "cnnlab segment train"),
 ])
 def test_bad_training_input_is_one_line(tmp_path, capsys, argv, message):
@@ -225,3 +224,12 @@ def _fake_classifier_config(tmp_path):
     d.mkdir()
     TrainConfig().save(d / "config.yaml")
     return d
+
+
+def test_segment_train_has_no_classifier_model_options(capsys):
+    from cnnlab.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["segment", "train", "--model", "resnet18"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "unrecognized arguments: --model" in err and len(err.strip().splitlines()) == 1

@@ -9,7 +9,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from ..errors import CnnlabError
-from .train_cmds import _add_config_options, add_dataclass_options, config_from_args
+from .train_cmds import CLASSIFIER_ONLY, _add_config_options, add_dataclass_options, config_from_args
 
 HELP = {
     "kind": "dense | conv | recurrent | denoising | sparse | vae",
@@ -56,7 +56,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", default=None, help="a config.yaml to start from (options given here override it)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an autoencoder run")
-    _add_config_options(p)
+    from ..train import TrainConfig
+
+    _add_config_options(p, defaults=TrainConfig(data="digits", augment=False), skip=CLASSIFIER_ONLY, model_args=False)
     _add_ae_options(p)
     p.set_defaults(func=cmd_ae_train)
     _add_app_parsers(ae_sub, fmt)

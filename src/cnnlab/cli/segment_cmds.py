@@ -61,7 +61,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", default=None, help="a config.yaml to start from (options given here override it)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a segmentation run")
-    _add_config_options(p)
+    from ..train import TrainConfig
+
+    _add_config_options(p, defaults=TrainConfig(**DEFAULTS), skip=("model", "init", "aux_weight", "monitor", "loss"),
+                        model_args=False)
     _add_segment_options(p)
     p.set_defaults(func=cmd_segment_train)
 
@@ -116,9 +119,6 @@ def cmd_segment_train(args: argparse.Namespace) -> int:
     from ..train import TrainConfig, fit
     from ..train.config import SegmentConfig
 
-    if args.model is not None or args.model_arg or args.small_input:
-        raise CnnlabError("cnnlab segment train builds its own network (unet, or segnet with --no-skips); drop "
-                          "--model, --model-arg and --small-input (set --depth and --width)")
     given = {f.name: getattr(args, f.name) for f in fields(SegmentConfig) if getattr(args, f.name) is not None}
     if args.resume:
         if args.config:

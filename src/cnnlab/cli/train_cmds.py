@@ -42,10 +42,12 @@ HELP = {
 _NOT_OPTIONS = ("model_kwargs", "transfer", "autoencoder", "segment")
 
 
-def add_dataclass_options(p: argparse.ArgumentParser, cls, help_texts: dict[str, str], skip=()) -> None:
+def add_dataclass_options(p: argparse.ArgumentParser, cls, help_texts: dict[str, str], skip=(),
+                          defaults=None) -> None:
     """One option per field of the config dataclass ``cls`` (``--flag-name``, default None: "not given"), so
-    that the command line, the config file and the Python API can never disagree on names or defaults."""
-    defaults = cls()
+    that the command line, the config file and the Python API can never disagree on names or defaults.
+    ``defaults`` is the instance whose values the help shows (a command's own defaults)."""
+    defaults = defaults if defaults is not None else cls()
     hints = typing.get_type_hints(cls)
     for f in fields(cls):
         if f.name in skip:
@@ -64,10 +66,17 @@ def add_dataclass_options(p: argparse.ArgumentParser, cls, help_texts: dict[str,
                            metavar=metavar)
 
 
-def _add_config_options(p: argparse.ArgumentParser) -> None:
+# what only a classifier uses: left out of the commands that train other models
+CLASSIFIER_ONLY = ("model", "init", "loss", "label_smoothing", "aux_weight", "monitor", "dropout")
+
+
+def _add_config_options(p: argparse.ArgumentParser, defaults=None, skip: tuple[str, ...] = (),
+                        model_args: bool = True) -> None:
     from ..train import TrainConfig
 
-    add_dataclass_options(p, TrainConfig, HELP, skip=_NOT_OPTIONS)
+    add_dataclass_options(p, TrainConfig, HELP, skip=_NOT_OPTIONS + tuple(skip), defaults=defaults)
+    if not model_args:
+        return
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="an argument of the model builder, e.g. small_input=true or width_mult=0.5 (repeatable)")
     p.add_argument("--small-input", action="store_true", help="shortcut for --model-arg small_input=true")
@@ -91,12 +100,12 @@ def config_from_args(args: argparse.Namespace, base=None):
     changes = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                if f.name not in _NOT_OPTIONS and getattr(args, f.name, None) is not None}
     kwargs = dict(config.model_kwargs)
-    for item in args.model_arg:
+    for item in getattr(args, "model_arg", []):
         key, eq, value = item.partition("=")
         if not eq:
             raise CnnlabError(f"--model-arg '{item}' is not KEY=VALUE (example: --model-arg width_mult=0.5)")
         kwargs[key.strip()] = _value(value)
-    if args.small_input:
+    if getattr(args, "small_input", False):
         kwargs["small_input"] = True
     return config.replace(**changes, model_kwargs=kwargs)
 

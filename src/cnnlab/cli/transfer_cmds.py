@@ -61,7 +61,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=TRANSFER_MODES, default=None, help="how to transfer (default: fine-tune)")
     p.add_argument("--config", default=None, help="a config.yaml to start from (options given here override it)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a transfer run")
-    _add_config_options(p)
+    from ..train import TrainConfig
+
+    _add_config_options(p, defaults=TrainConfig(model=None))  # the architecture comes from the source
     _add_transfer_options(p)
     p.set_defaults(func=cmd_transfer)
 
@@ -98,7 +100,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=30, help="epochs of every target run (default: %(default)s)")
     p.add_argument("--source-epochs", type=int, default=20, help="epochs of model A (default: %(default)s)")
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default: %(default)s)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: %(default)s)")
     p.add_argument("--run-dir", default=None, help="default: runs/experiment-transfer-<time>")
     p.set_defaults(func=cmd_experiment_transfer)
 
@@ -153,7 +155,7 @@ def cmd_experiment_transfer(args: argparse.Namespace) -> int:
         targets = {}
         for item in args.target:
             name, eq, spec = item.partition("=")
-            if not eq or not name or not spec:
+            if not eq or not name or not spec or any(c in name for c in ":@+"):
                 raise CnnlabError(f"--target '{item}' is not NAME=SPEC (example: --target far=textures)")
             targets[name] = spec
     budgets = _floats(args.budgets, "budgets")

@@ -17,9 +17,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..data import load_dataset
 from ..errors import CnnlabError
 from ..train import TrainConfig, TransferConfig, fit
 from ..train.checkpoint import atomic_write_text
+from .source import read_source
 
 DEFAULT_TARGETS = {"similar": "digits@classes=5-9", "dissimilar": "textures"}
 METHODS = ("scratch", "feature-extraction", "fine-tune", "partial")
@@ -35,8 +37,8 @@ class ExperimentResult:
         from ..inspect import format_table
 
         body = [[s["target"], s["method"], f"{100 * s['budget']:g}%", f"{s['labels_per_class']:g}",
-                 f"{100 * s['accuracy_mean']:.1f} ± {100 * s['accuracy_std']:.1f}", f"{s['seconds_mean']:.2f}"]
-                for s in self.summary]
+                 f"{100 * s['accuracy_mean']:.1f}" + (f" ± {100 * s['accuracy_std']:.1f}" if s["seeds"] > 1 else ""),
+                 f"{s['seconds_mean']:.2f}"] for s in self.summary]
         return format_table(["target", "method", "labels", "per class", "test accuracy (%)", "train s"], body,
                             right=[False, False, True, True, True, True])
 
@@ -51,6 +53,11 @@ def run_transfer_experiment(source: str = "digits@classes=0-4", source_run: str 
     bad = [m for m in methods if m not in METHODS]
     if bad:
         raise CnnlabError(f"unknown method '{bad[0]}'; methods: {', '.join(METHODS)}")
+    for spec in targets.values():  # bad input fails here, before any training
+        load_dataset(spec, seed=0)
+    load_dataset(source, seed=0)
+    if source_run is not None:
+        read_source(source_run)
     path = Path(run_dir) if run_dir else Path("runs") / f"experiment-transfer-{time.strftime('%Y%m%d-%H%M%S')}"
     if path.exists() and any(path.iterdir()):
         raise CnnlabError(f"experiment directory '{path}' already exists and is not empty; choose another --run-dir")

@@ -34,6 +34,25 @@ from .source import Source, read_source, transfer_weights
 _ARCH_ARGS = ("in_chans", "num_classes", "drop_rate")  # set by the target, not inherited from the source
 
 
+# which modes use each option (the others ignore it)
+_USED_BY = {"freeze_stages": ("partial",), "head_epochs": ("fine-tune",), "cache": ("feature-extraction",),
+            "memory": ("incremental",), "distill": ("incremental",), "compare_naive": ("incremental",),
+            "backbone_lr": ("fine-tune", "partial", "incremental"), "bn": ("fine-tune", "partial", "incremental")}
+
+
+def _warn_unused(t) -> None:
+    """A warning for each option set away from its default that the chosen mode does not use."""
+    import warnings
+
+    from ..train.config import TransferConfig
+
+    defaults = TransferConfig()
+    for key, modes in _USED_BY.items():
+        if t.mode not in modes and getattr(t, key) != getattr(defaults, key):
+            warnings.warn(f"--{key.replace('_', '-')} applies to --mode {' or '.join(modes)}; --mode {t.mode} "
+                          f"ignores it", stacklevel=3)
+
+
 class TransferRecipe(Recipe):
     def __init__(self) -> None:
         self.source: Source | None = None
@@ -44,6 +63,7 @@ class TransferRecipe(Recipe):
     # --- configuration and data -------------------------------------------------------------------
     def prepare(self, config: TrainConfig, resuming: bool) -> TrainConfig:
         t = config.transfer
+        _warn_unused(t)
         self.source = src = read_source(t.source)
         if src.kind == "cnnlab":
             if config.model is None:
