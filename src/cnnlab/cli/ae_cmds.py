@@ -9,7 +9,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from ..errors import CnnlabError
-from .train_cmds import CLASSIFIER_ONLY, _add_config_options, add_dataclass_options, config_from_args
+from .train_cmds import CLASSIFIER_ONLY, _add_config_options, add_dataclass_options, config_from_args, resume_config
 
 HELP = {
     "kind": "dense | conv | recurrent | denoising | sparse | vae",
@@ -328,18 +328,7 @@ def cmd_ae_train(args: argparse.Namespace) -> int:
 
     given = {f.name: getattr(args, f.name) for f in fields(AEConfig) if getattr(args, f.name) is not None}
     if args.resume:
-        if args.config:
-            raise CnnlabError("--resume takes its configuration from the run; drop --config")
-        base = TrainConfig.load(Path(args.resume) / "config.yaml")
-        if base.autoencoder is None:
-            raise CnnlabError(f"'{args.resume}' is not an autoencoder run; continue it with cnnlab train --resume")
-        changed = [k for k in given if given[k] != getattr(base.autoencoder, k)]
-        changed += [k for k in ("data", "seed", "image_size", "run_dir")
-                    if getattr(config_from_args(args, base), k) != getattr(base, k)]
-        if changed:
-            raise CnnlabError(f"--resume continues the run as it was configured; it cannot change "
-                              f"{', '.join(changed)} (start a new run instead)")
-        config = config_from_args(args, base)
+        config = resume_config(args, "autoencoder", given, what="an autoencoder")
     else:
         base = TrainConfig.load(args.config).replace(run_dir=None) if args.config else TrainConfig()
         config = config_from_args(args, base)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import CnnlabError
 from ..inspect import format_table
-from .train_cmds import _add_config_options, add_dataclass_options, config_from_args
+from .train_cmds import _add_config_options, add_dataclass_options, config_from_args, resume_config
 
 # What `cnnlab segment train` changes in cnnlab train's defaults (a --config file's values win over these):
 # the shapes masks at 64x64, few epochs of small batches (1,400 training images give 88 steps an epoch), no
@@ -121,18 +121,7 @@ def cmd_segment_train(args: argparse.Namespace) -> int:
 
     given = {f.name: getattr(args, f.name) for f in fields(SegmentConfig) if getattr(args, f.name) is not None}
     if args.resume:
-        if args.config:
-            raise CnnlabError("--resume takes its configuration from the run; drop --config")
-        base = TrainConfig.load(Path(args.resume) / "config.yaml")
-        if base.segment is None:
-            raise CnnlabError(f"'{args.resume}' is not a segmentation run; continue it with cnnlab train --resume")
-        config = config_from_args(args, base)
-        changed = [k for k in given if given[k] != getattr(base.segment, k)]
-        changed += [k for k in ("data", "seed", "image_size", "val_fraction", "test_fraction", "run_dir")
-                    if getattr(config, k) != getattr(base, k)]
-        if changed:
-            raise CnnlabError(f"--resume continues the run as it was configured; it cannot change "
-                              f"{', '.join(changed)} (start a new run instead)")
+        config = resume_config(args, "segment", given, what="a segmentation")
     else:
         base = TrainConfig.load(args.config).replace(run_dir=None) if args.config else TrainConfig(**DEFAULTS)
         config = config_from_args(args, base)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import textwrap
 import typing
@@ -178,23 +179,45 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..train import TrainConfig, fit
+    from ..train import fit
 
     if args.resume:
-        if args.config:
-            raise CnnlabError("--resume takes its configuration from the run; drop --config")
-        base = TrainConfig.load(Path(args.resume) / "config.yaml")
-        config = config_from_args(args, base)
-        fixed = ("model", "data", "model_kwargs", "image_size", "val_fraction", "test_fraction", "seed", "run_dir",
-                 "transfer", "autoencoder", "segment")
-        changed = [k for k in fixed if getattr(config, k) != getattr(base, k)]
-        if changed:
-            raise CnnlabError(f"--resume continues the run as it was configured; it cannot change "
-                              f"{', '.join(changed)} (start a new run instead)")
+        config = resume_config(args)
     else:
         config = config_from_args(args)
     print_results(fit(config, resume=args.resume))
     return 0
+
+
+# what defines a run: --resume continues it as it was and refuses to change these
+_RUN_DEFINING = ("model", "data", "model_kwargs", "image_size", "val_fraction", "test_fraction", "seed", "run_dir",
+                 "transfer", "autoencoder", "segment")
+
+
+def resume_config(args: argparse.Namespace, section: str | None = None, given: dict | None = None,
+                  section_fixed: tuple[str, ...] | None = None, what: str = ""):
+    """The configuration that continues ``args.resume``: the run's own, with the options given now.
+
+    ``section`` (``transfer``, ``autoencoder``, ``segment``) must be present in the run, and ``given`` are
+    its options from the command line; those named in ``section_fixed`` (all of them when None) define the
+    run and may not change, like the fields of :data:`_RUN_DEFINING`."""
+    from ..train import TrainConfig
+
+    if args.config:
+        raise CnnlabError("--resume takes its configuration from the run; drop --config")
+    base = TrainConfig.load(Path(args.resume) / "config.yaml")
+    own = getattr(base, section) if section else None
+    if section and own is None:
+        raise CnnlabError(f"'{args.resume}' is not {what} run; continue it with cnnlab train --resume")
+    config = config_from_args(args, base)
+    given = given or {}
+    changed = [k for k in _RUN_DEFINING if getattr(config, k) != getattr(base, k)]
+    changed += [k for k in (given if section_fixed is None else section_fixed)
+                if k in given and given[k] != getattr(own, k)]
+    if changed:
+        raise CnnlabError(f"--resume continues the run as it was configured; it cannot change "
+                          f"{', '.join(changed)} (start a new run instead)")
+    return config.replace(**{section: dataclasses.replace(own, **given)}) if section else config
 
 
 def print_results(result) -> None:

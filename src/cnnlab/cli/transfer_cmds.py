@@ -6,10 +6,9 @@ import argparse
 import dataclasses
 import textwrap
 from dataclasses import fields
-from pathlib import Path
 
 from ..errors import CnnlabError
-from .train_cmds import _add_config_options, add_dataclass_options, config_from_args, print_results
+from .train_cmds import _add_config_options, add_dataclass_options, config_from_args, print_results, resume_config
 
 HELP = {
     "backbone_lr": "backbone learning rate = --lr x this (fine-tune, partial, incremental)",
@@ -114,19 +113,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
 
     given = {f.name: getattr(args, f.name) for f in fields(TransferConfig) if getattr(args, f.name) is not None}
     if args.resume:
-        if args.config:
-            raise CnnlabError("--resume takes its configuration from the run; drop --config")
-        base = TrainConfig.load(Path(args.resume) / "config.yaml")
-        if base.transfer is None:
-            raise CnnlabError(f"'{args.resume}' is not a transfer run; continue it with cnnlab train --resume")
-        changed = [k for k in ("source", "mode") if k in given and given[k] != getattr(base.transfer, k)]
-        changed += [k for k in ("model", "data", "seed", "model_kwargs", "image_size", "run_dir")
-                    if getattr(config_from_args(args, base), k) != getattr(base, k)]
-        if changed:
-            raise CnnlabError(f"--resume continues the run as it was configured; it cannot change "
-                              f"{', '.join(changed)} (start a new run instead)")
-        config = config_from_args(args, base)
-        config = config.replace(transfer=dataclasses.replace(base.transfer, **given))
+        config = resume_config(args, "transfer", given, section_fixed=("source", "mode"), what="a transfer")
     else:
         base = TrainConfig.load(args.config).replace(run_dir=None) if args.config else TrainConfig(model=None)
         if args.source is None and (base.transfer is None or not base.transfer.source):
