@@ -79,5 +79,9 @@ class InMemoryLoader:
             sel = order[idx] if order is not None else idx
             x, y = self.images[sel], self.targets[sel]
             if self.augment is not None:
-                x = self.augment(x, g)
+                x, y = self._augment(x, y, g)
             yield x, y
+
+    def _augment(self, x: torch.Tensor, targets: torch.Tensor, g: torch.Generator):
+        """Augment a batch; class labels are unchanged (a subclass with per-pixel targets moves them too)."""
+        return self.augment(x, g), targets

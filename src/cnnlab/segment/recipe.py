@@ -37,17 +37,8 @@ class MaskLoader(InMemoryLoader):
     """An :class:`InMemoryLoader` whose targets are masks (``N x H x W``): augmentation moves them with their
     images (the same crop offsets and flips)."""
 
-    def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        n = len(self.images)
-        order = torch.randperm(n, generator=g).to(self.images.device) if self.shuffle else None
-        for b in range(len(self)):
-            idx = slice(b * self.batch_size, (b + 1) * self.batch_size)
-            sel = order[idx] if order is not None else idx
-            x, m = self.images[sel], self.targets[sel]
-            if self.augment is not None:
-                x, m = self.augment(x, g, masks=m)
-            yield x, m
+    def _augment(self, x, masks, g):
+        return self.augment(x, g, masks=masks)
 
 
 def check_masks(data, num_classes: int | None = None) -> None:
