@@ -40,23 +40,19 @@ def read_source(path: str | Path) -> Source:
     """Read a run directory, a cnnlab checkpoint or a torchvision weights file."""
     from ..models._torchvision import read_state_dict
     from ..train.checkpoint import load_weights
-    from ..train.rundir import final_checkpoint, run_kind
+    from ..train.rundir import read_run_checkpoint, run_kind
 
     path = Path(path).expanduser()
     if not path.exists():
         raise CnnlabError(f"source '{path}' does not exist; pass a run directory, a checkpoint or a weights file")
+    meta, file = None, path
     if path.is_dir():
-        file = path / "checkpoints" / f"{final_checkpoint(path)}.safetensors"
-        if not file.is_file():
-            raise CnnlabError(f"source '{path}' is a directory but not a cnnlab run (no {file.relative_to(path)})")
-    else:
-        file = path
-    meta = None
-    if file.suffix == ".safetensors":
+        state, meta, file = read_run_checkpoint(path)
+    elif file.suffix == ".safetensors":
         try:
             state, meta = load_weights(file)
         except CnnlabError:
-            meta = None
+            meta = None  # not cnnlab's: perhaps torchvision's
     if meta and "model" in meta:
         if meta.get("kind", "classifier") != "classifier":
             raise CnnlabError(f"source '{path}' holds {run_kind(meta)}, not a classifier")
