@@ -77,7 +77,7 @@ def _add_app_parsers(ae_sub, fmt) -> None:
                                  "  cnnlab ae encode RUN --data digits --split train")
     _run_args(p)
     p.add_argument("--data", default=None, help="dataset spec (default: the run's own)")
-    p.add_argument("--split", choices=("test", "val", "train"), default="test")
+    p.add_argument("--split", choices=("test", "val", "train"), default="test", help="which split (default: test)")
     p.set_defaults(func=cmd_encode)
 
     p = ae_sub.add_parser("denoise", formatter_class=fmt,
@@ -88,7 +88,7 @@ def _add_app_parsers(ae_sub, fmt) -> None:
     p.add_argument("images", nargs="*", help="image files to denoise (else --data)")
     p.add_argument("--data", default=None, help="dataset spec (default: the run's own)")
     p.add_argument("--noise", default="gaussian:0.3", help="corruption of the clean images (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the corruption (default: 0)")
     p.set_defaults(func=cmd_denoise)
 
     p = ae_sub.add_parser("generate", formatter_class=fmt, help="a grid of samples from a VAE's prior",
@@ -96,7 +96,7 @@ def _add_app_parsers(ae_sub, fmt) -> None:
                                  "  cnnlab ae generate RUN -n 500 --classifier runs/lenet5-digits-20261125-101500")
     _run_args(p)
     p.add_argument("-n", type=int, default=64, help="how many samples (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the prior draws (default: 0)")
     p.add_argument("--classifier", default=None, metavar="RUN",
                    help="a classifier run that labels the samples: class distribution and mean confidence")
     p.set_defaults(func=cmd_generate)
@@ -109,7 +109,7 @@ def _add_app_parsers(ae_sub, fmt) -> None:
     _run_args(p)
     p.add_argument("a", help="an image file, or the index of an image of the test split")
     p.add_argument("b", help="an image file, or the index of an image of the test split")
-    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--steps", type=int, default=10, help="images along each path, A and B included (default: 10)")
     p.add_argument("--data", default=None, help="dataset spec for indices and class means (default: the run's own)")
     p.add_argument("--arithmetic", nargs=2, default=None, metavar=("FROM", "TO"),
                    help="add mean code(TO) - mean code(FROM) (class names) to A's code, at strengths 0 to 1.5")

@@ -82,7 +82,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, metavar="DIR", help="where to write the overlays (default: RUN/predictions)")
     p.add_argument("--checkpoint", choices=("best", "last"), default=None,
                    help="which weights (default: those the run's results.json was computed with)")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output (default: table)")
     p.set_defaults(func=cmd_segment_predict)
 
     p = seg_sub.add_parser(
@@ -96,12 +96,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run", help="a segmentation run directory (or a checkpoint .safetensors)")
     p.add_argument("--data", default=None, help="dataset spec with masks (default: the run's own)")
-    p.add_argument("--split", choices=("test", "val", "train"), default="test")
+    p.add_argument("--split", choices=("test", "val", "train"), default="test", help="which split (default: test)")
     p.add_argument("--checkpoint", choices=("best", "last"), default=None,
                    help="which weights (default: those the run's results.json was computed with)")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default: 256)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output (default: table)")
     p.set_defaults(func=cmd_segment_evaluate)
 
 
