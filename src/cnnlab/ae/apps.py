@@ -35,7 +35,7 @@ def run_data(meta: dict, config: dict, spec: str | None = None) -> ImageData:
 
 def load_images(paths: list[str], shape: tuple[int, int, int]) -> torch.Tensor:
     """Image files as a batch in [0, 1], resized to ``shape`` (C, H, W)."""
-    from ..data.formats import read_image_file
+    from ..data import read_image_file
 
     c, h, w = shape
     pre = Preprocess((h, w), 0, [0.0] * c, [1.0] * c)

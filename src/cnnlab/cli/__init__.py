@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from .._signals import signals_held
 from ..errors import CnnlabError
 
 # the modules that add commands, imported when the parser is built (inside main, so that Ctrl-C during
@@ -92,28 +93,6 @@ def _cli_handlers():
             signal.signal(signal.SIGTERM, previous_term)
 
 
-@contextmanager
-def _signals_held():
-    """Hold Ctrl-C and SIGTERM while the command modules (and the libraries they need) import, and deliver
-    them once the imports are done: an exception raised inside a C extension's initialisation (numpy's)
-    comes out as an ImportError with a traceback instead of an interrupt. The imports take about a second."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    for s, handler in previous.items():
-        if handler is not signal.SIG_IGN:  # an ignored signal (a background job's Ctrl-C) stays ignored
-            signal.signal(s, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
-    if caught:
-        signal.raise_signal(caught[0])  # to the handler in place: KeyboardInterrupt or Terminated
-
-
 def _ignore_worker_deaths() -> None:
     """Stopping anyway: a DataLoader worker that the same signal killed (sent to the whole process group, it
     can reach a worker before the worker installs its own handler) must not add torch's "worker killed by
@@ -123,7 +102,7 @@ def _ignore_worker_deaths() -> None:
 
 
 def _dispatch(argv: Sequence[str] | None) -> int:
-    with _signals_held():
+    with signals_held():  # an exception inside a C extension's initialisation (numpy's) would be an ImportError
         parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):

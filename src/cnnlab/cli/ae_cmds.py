@@ -152,9 +152,9 @@ def _load(args, command: str):
 def cmd_encode(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from .._io import atomic_write_text
     from ..ae import apps
     from ..ae.viz import code_maps
-    from ..train.checkpoint import atomic_write_text
 
     model, meta, config, out = _load(args, "encode")
     data = apps.run_data(meta, config, args.data)

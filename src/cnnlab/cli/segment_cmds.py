@@ -146,7 +146,7 @@ def cmd_segment_predict(args: argparse.Namespace) -> int:
     import torch
     from PIL import Image
 
-    from ..data.formats import read_image_file
+    from ..data import read_image_file
     from ..data.prepare import Preprocess
     from ..segment.recipe import load_segment_run, resize_masks
     from ..segment.viz import overlay

@@ -295,7 +295,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     import torch
 
-    from ..data.formats import read_image_file
+    from ..data import read_image_file
     from ..data.prepare import Preprocess
     from ..train import ClassificationTask, load_run_model
 

@@ -1,4 +1,5 @@
-"""Dataset registry and the data spec: ``digits``, ``shapes:size=64,count=500``, ``folder:PATH``, ...
+"""The dataset registry: ``@register_dataset`` on a reader, then :func:`list_datasets` and :func:`parse_spec`
+(one dataset's spec: ``digits``, ``shapes:size=64,count=500``, ``folder:PATH``).
 
 Built-in datasets take ``key=value`` options after the colon; file formats take a path.
 """
@@ -62,43 +63,3 @@ def parse_spec(spec: str) -> tuple[DatasetInfo, str | None, dict[str, str]]:
     if bad:
         raise CnnlabError(f"dataset '{name}' has no option {bad[0]!r}; options: {', '.join(allowed) or 'none'}")
     return info, None, options
-
-
-def load_dataset(spec: str, seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.15,
-                 **kwargs) -> ImageData:
-    """Load a dataset by spec into memory, split into train/val/test deterministically from ``seed``.
-
-    ``kwargs`` go to format readers (e.g. ``image_size`` for ``folder:``).
-    """
-    from . import select
-
-    parts = select.split_union(spec)
-    if len(parts) > 1:
-        joined = None
-        for part in parts:
-            one = load_dataset(part, seed, val_fraction, test_fraction, **kwargs)
-            joined = one if joined is None else select.union(joined, one)
-        joined.name = spec
-        return joined
-    full, (spec, selection) = spec, select.split_selection(spec)
-    if selection:
-        data = load_dataset(spec, seed, val_fraction, test_fraction, **kwargs)
-        if not isinstance(data, ImageData):
-            raise CnnlabError(f"@classes and @labels apply to datasets that fit in memory; '{spec}' is streamed")
-        if data.train.labels is None:
-            raise CnnlabError(f"dataset '{spec}' has no labels, so @classes and @labels do not apply")
-        if "classes" in selection:
-            data = select.select_classes(data, select.parse_classes(selection["classes"], data.classes))
-        if "labels" in selection:
-            data = select.label_budget(data, selection["labels"], seed)
-        data.name = full
-        return data
-    info, path, options = parse_spec(spec)
-    try:
-        if path is not None:
-            return info.loader(path, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, **kwargs)
-        return info.loader(seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, **options)
-    except ValueError as e:
-        if isinstance(e, CnnlabError):
-            raise
-        raise CnnlabError(f"dataset '{spec}': {e}") from None

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import pickle
 import warnings
 from pathlib import Path
@@ -21,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._images import decode_image
+from .._io import existing_dir
 from ..errors import CnnlabError
 from ._base import ImageData, ImageSet, split_dataset, stratified_split
 from ._base import memory_limit as default_memory_limit
@@ -30,48 +31,7 @@ FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
                    "Ankle boot"]
 
 
-def _existing_dir(path: str, what: str) -> Path:
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise CnnlabError(f"{what} path '{path}' does not exist")
-    if not p.is_dir():
-        raise CnnlabError(f"{what} path '{path}' is not a directory")
-    return p
-
-
 # --- folder ---------------------------------------------------------------------------------------------
-
-def read_image_file(path: str | os.PathLike, channels: int | None = None) -> torch.Tensor:
-    """A user's image file as ``C x H x W`` in [0, 1], or a one-line error: a directory, a missing file and an
-    unreadable one each say what was wrong."""
-    from ..errors import CnnlabError
-
-    text = os.fspath(path)
-    if os.path.isdir(text):
-        shown = text.rstrip("/\\") or text
-        raise CnnlabError(f"'{shown}' is a directory; pass image files (e.g. {shown}/*.png)")
-    if not os.path.isfile(text):
-        raise CnnlabError(f"image '{text}' does not exist")
-    try:
-        image = decode_image(text, channels if channels in (1, 3) else None)
-    except Exception as e:  # PIL raises many kinds for a file that is not an image
-        raise CnnlabError(f"cannot read image '{text}': {str(e).splitlines()[0][:200]}") from None
-    if channels is not None and image.shape[0] != channels:
-        raise CnnlabError(f"the run's model takes {channels}-channel images; '{text}' has {image.shape[0]}")
-    return image
-
-
-def decode_image(path: str | os.PathLike, channels: int | None = None) -> torch.Tensor:
-    """Read an image file into a float ``C x H x W`` tensor in [0, 1] (PIL; RGB or grayscale)."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        im.load()  # forces a full decode: truncated files fail here, not later
-        mode = {1: "L", 3: "RGB"}.get(channels or 0) or ("L" if im.mode in ("1", "L", "I", "I;16", "F") else "RGB")
-        arr = np.asarray(im.convert(mode), dtype=np.uint8)
-    t = torch.from_numpy(arr.copy()).float() / 255.0
-    return t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1)
-
 
 def _read_folder(root: Path, image_size: tuple[int, int] | None, classes: list[str] | None = None):
     from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
@@ -166,7 +126,7 @@ def folder(path: str, seed: int, val_fraction: float, test_fraction: float,
            image_size: tuple[int, int] | None = None, memory_limit: float | None = None):
     """In memory when the decoded images fit in ``memory_limit`` bytes (default 2 GiB, or the
     CNNLAB_MEMORY_LIMIT_GB environment variable); streamed from disk otherwise."""
-    root = _existing_dir(path, "folder")
+    root = existing_dir(path, "folder path")
     if memory_limit is None:
         memory_limit = default_memory_limit()
     needed, channels, size = _estimated_bytes(root, image_size)
@@ -221,7 +181,7 @@ def _find(root: Path, stem: str) -> Path:
 
 @register_dataset("mnist", "MNIST or Fashion-MNIST IDX files (plain or .gz)", "mnist:PATH", takes_path=True)
 def mnist(path: str, seed: int, val_fraction: float, test_fraction: float) -> ImageData:
-    root = _existing_dir(path, "mnist")
+    root = existing_dir(path, "mnist path")
     sets = {}
     for split, prefix in (("train", "train"), ("test", "t10k")):
         x = read_idx(_find(root, f"{prefix}-images-idx3-ubyte"))
@@ -264,7 +224,7 @@ def read_cifar_batch(path: Path) -> dict:
 @register_dataset("cifar10", "CIFAR-10 python batches (data_batch_1..5, test_batch)", "cifar10:PATH",
                   takes_path=True)
 def cifar10(path: str, seed: int, val_fraction: float, test_fraction: float) -> ImageData:
-    root = _existing_dir(path, "cifar10")
+    root = existing_dir(path, "cifar10 path")
     if (root / "cifar-10-batches-py").is_dir():
         root = root / "cifar-10-batches-py"
     train_files = sorted(root.glob("data_batch_*"))

@@ -24,15 +24,6 @@ from ._base import ImageData, ImageSet
 _SELECTORS = ("classes", "labels")
 
 
-def split_union(spec: str) -> list[str]:
-    """``"a+b@classes=1"`` -> ``["a", "b@classes=1"]``: a '+' joins only before a dataset's name, so one inside
-    an option (``shapes:classes=circle+square``) or a path (``folder:/x+y``) stays."""
-    from ._registry import list_datasets
-
-    names = "|".join(sorted((re.escape(d.name) for d in list_datasets()), key=len, reverse=True))
-    return re.split(rf"\+(?=(?:{names})(?:[:@]|$))", spec)
-
-
 def split_selection(spec: str) -> tuple[str, dict[str, str]]:
     """``"digits@classes=0-4@labels=10"`` -> ``("digits", {"classes": "0-4", "labels": "10"})``."""
     base, *items = re.split(r"@(?=[a-z]+=)", spec)
@@ -42,6 +33,8 @@ def split_selection(spec: str) -> tuple[str, dict[str, str]]:
         if not eq or key not in _SELECTORS or not value:
             raise CnnlabError(f"'@{item}' in '{spec}' is not a selection; use @classes=0-4 (or names a/b) and/or "
                               f"@labels=N (per class) or @labels=0.25 (a fraction)")
+        if key in options:
+            raise CnnlabError(f"'{spec}' selects @{key} twice; write one @{key}= (e.g. @classes=0-2/7)")
         options[key] = value
     return base, options
 
@@ -59,7 +52,9 @@ def parse_classes(text: str, classes: list[str]) -> list[int]:
         except ValueError:
             raise CnnlabError(f"class '{part}' is not one of {classes[:10]}{'...' if len(classes) > 10 else ''} "
                               f"nor a position range like 0-4") from None
-        if not idx or min(idx) < 0 or max(idx) >= len(classes):
+        if dash and int(hi) < int(lo):
+            raise CnnlabError(f"class range '{part}' runs backwards; write it low to high ({hi}-{lo})")
+        if min(idx) < 0 or max(idx) >= len(classes):
             raise CnnlabError(f"class positions '{part}' are outside 0-{len(classes) - 1}")
         picked.extend(idx)
     if len(set(picked)) != len(picked):
@@ -126,7 +121,10 @@ def union(a: ImageData, b: ImageData) -> ImageData:
         raise CnnlabError(f"cannot join '{a.name}' and '{b.name}': both have class(es) {same[:5]}")
 
     def join(x: ImageSet, y: ImageSet) -> ImageSet:
-        return ImageSet(torch.cat([x.images, y.images]), torch.cat([x.labels, y.labels + a.num_classes]))
+        masks = None
+        if x.masks is not None and y.masks is not None:  # mask value k + 1 is class k: b's classes move up too
+            masks = torch.cat([x.masks, torch.where(y.masks > 0, y.masks + a.num_classes, y.masks)])
+        return ImageSet(torch.cat([x.images, y.images]), torch.cat([x.labels, y.labels + a.num_classes]), masks)
 
     return ImageData(f"{a.name}+{b.name}", join(a.train, b.train), join(a.val, b.val), join(a.test, b.test),
                      a.classes + b.classes, f"{a.source}; {b.source}", a.task, a.flip_ok and b.flip_ok)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import warnings
 from dataclasses import dataclass, field
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .._images import decode_image
+from .._signals import signals_held
 from .loader import Augment
 
 
@@ -70,8 +71,6 @@ class _Files(Dataset):
         return len(self.files)
 
     def __getitem__(self, i: int):
-        from .formats import decode_image
-
         if i in self.bad:
             return i
         try:
@@ -79,9 +78,6 @@ class _Files(Dataset):
         except Exception:
             return i
         return self.geometry(img.unsqueeze(0))[0], self.files.labels[i]
-
-
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _worker_init(worker_id: int) -> None:
@@ -94,23 +90,11 @@ def _worker_init(worker_id: int) -> None:
 
 def _start(loader: DataLoader):
     """``iter(loader)``, which forks the workers, with Ctrl-C and SIGTERM held: one arriving meanwhile would
-    raise inside a half-built iterator or a half-started worker (a traceback, not a clean stop). The first
-    signal held is delivered again right after, to whatever handler was in place."""
-    if not loader.num_workers or threading.current_thread() is not threading.main_thread():
+    raise inside a half-built iterator or a half-started worker (a traceback, not a clean stop)."""
+    if not loader.num_workers:
         return iter(loader)
-    caught: list[int] = []
-    previous = {s: signal.getsignal(s) for s in _STOP_SIGNALS}
-    for s in _STOP_SIGNALS:
-        if previous[s] is not signal.SIG_IGN:
-            signal.signal(s, lambda signum, frame: caught.append(signum))
-    try:
-        iterator = iter(loader)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
-    if caught:
-        signal.raise_signal(caught[0])
-    return iterator
+    with signals_held():
+        return iter(loader)
 
 
 def _collate(batch):

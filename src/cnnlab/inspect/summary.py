@@ -21,6 +21,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..errors import CnnlabError
 from .shapes import parse_size
+from .table import format_table, human
 
 
 @dataclass
@@ -60,8 +61,6 @@ class Summary:
         return [asdict(r) for r in self.rows]
 
     def __str__(self) -> str:
-        from .table import format_summary
-
         return format_summary(self)
 
 
@@ -233,3 +232,29 @@ def _attr(module: nn.Module, name: str) -> Any:
     if value is None or isinstance(value, str):
         return value
     return _two(value) if isinstance(value, int) else tuple(value)
+
+
+def _tuple(v: object) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, tuple):
+        return "x".join(map(str, v)) if len(set(v)) > 1 else str(v[0])
+    return str(v)
+
+
+def format_summary(s: Summary) -> str:
+    """The text table of a summary: one row per layer, totals, parameters and multiply-adds."""
+    headers = ["layer", "type", "kernel", "stride", "pad", "dil", "output", "params", "MACs", "RF"]
+    rows = [[r.name, r.type, _tuple(r.kernel), _tuple(r.stride), _tuple(r.padding), _tuple(r.dilation),
+             "x".join(map(str, r.output_shape)), f"{r.params:,}", f"{r.macs:,}", _tuple(r.receptive_field)]
+            for r in s.rows]
+    footer = ["total", "", "", "", "", "", "x".join(map(str, s.output_shape)), f"{s.used_params:,}",
+              f"{s.total_macs:,}", ""]
+    table = format_table(headers, rows, [False] * 7 + [True] * 3, footer)
+    if s.total_params == s.used_params:
+        params = f"parameters: {s.total_params:,} ({human(s.total_params)}; trainable {s.trainable_params:,})"
+    else:
+        params = (f"parameters: {s.used_params:,} ({human(s.used_params)}) at inference; {s.total_params:,} in the "
+                  f"model with its training-only modules (trainable {s.trainable_params:,})")
+    return (f"{s.model} on {'x'.join(map(str, s.input_size))}\n{table}\n{params}  "
+            f"multiply-adds: {s.total_macs:,} ({human(s.total_macs)})")

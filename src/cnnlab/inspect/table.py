@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .summary import Summary
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[bool] | None = None,
@@ -35,28 +31,3 @@ def human(n: float) -> str:
         if abs(n) >= scale:
             return f"{n / scale:.2f}{unit}"
     return str(int(n))
-
-
-def _tuple(v: object) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, tuple):
-        return "x".join(map(str, v)) if len(set(v)) > 1 else str(v[0])
-    return str(v)
-
-
-def format_summary(s: Summary) -> str:
-    headers = ["layer", "type", "kernel", "stride", "pad", "dil", "output", "params", "MACs", "RF"]
-    rows = [[r.name, r.type, _tuple(r.kernel), _tuple(r.stride), _tuple(r.padding), _tuple(r.dilation),
-             "x".join(map(str, r.output_shape)), f"{r.params:,}", f"{r.macs:,}", _tuple(r.receptive_field)]
-            for r in s.rows]
-    footer = ["total", "", "", "", "", "", "x".join(map(str, s.output_shape)), f"{s.used_params:,}",
-              f"{s.total_macs:,}", ""]
-    table = format_table(headers, rows, [False] * 7 + [True] * 3, footer)
-    if s.total_params == s.used_params:
-        params = f"parameters: {s.total_params:,} ({human(s.total_params)}; trainable {s.trainable_params:,})"
-    else:
-        params = (f"parameters: {s.used_params:,} ({human(s.used_params)}) at inference; {s.total_params:,} in the "
-                  f"model with its training-only modules (trainable {s.trainable_params:,})")
-    return (f"{s.model} on {'x'.join(map(str, s.input_size))}\n{table}\n{params}  "
-            f"multiply-adds: {s.total_macs:,} ({human(s.total_macs)})")

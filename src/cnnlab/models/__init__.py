@@ -2,11 +2,18 @@
 
 from . import alexnet, densenet, googlenet, lenet, mobilenet, resnet, vgg  # noqa: F401  (registration)
 from ._base import Classifier, FeatureInfo, ModelMeta
-from ._registry import create_model, list_models, model_meta, register_model
-from ._torchvision import LoadResult, load_torchvision_weights, load_weights_file, read_state_dict
+from ._factory import create_model
+from ._registry import list_models, model_meta, register_model
+from ._torchvision import (
+    LoadResult,
+    classifier_keys,
+    load_torchvision_weights,
+    load_weights_file,
+    read_state_dict,
+)
 from .googlenet import InceptionOutputs
 
 __all__ = [
-    "Classifier", "FeatureInfo", "InceptionOutputs", "LoadResult", "ModelMeta", "create_model", "list_models",
-    "load_torchvision_weights", "load_weights_file", "model_meta", "read_state_dict", "register_model",
+    "Classifier", "FeatureInfo", "InceptionOutputs", "LoadResult", "ModelMeta", "classifier_keys", "create_model",
+    "list_models", "load_torchvision_weights", "load_weights_file", "model_meta", "read_state_dict", "register_model",
 ]

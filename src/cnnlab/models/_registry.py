@@ -1,4 +1,8 @@
-"""The model registry: ``@register_model`` on a builder, then ``create_model`` / ``list_models``."""
+"""The model registry: ``@register_model`` on a builder, then :func:`list_models` and :func:`model_meta`.
+
+This module only registers; :func:`cnnlab.models.create_model` (``_factory.py``) builds, checks the
+arguments, initialises and loads weights.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import CnnlabError, unknown_name
+from ..errors import unknown_name
 from ._base import Classifier, ModelMeta
 
 _builders: dict[str, Callable[..., Classifier]] = {}
@@ -16,13 +20,8 @@ _meta: dict[str, ModelMeta] = {}
 
 
 def register_model(family: str, paper: str, torchvision: str | None = None, notes: str = ""):
-    """Register a builder under its function name. A second builder with the same name is refused.
-
-    The registered builder accepts, besides its own arguments, ``init`` (a scheme of
-    :func:`cnnlab.nn.init_weights`), ``weights`` (a weights file loaded with
-    :func:`cnnlab.load_weights_file`) and ``skip_head`` (keep the new classifier when the file's has another
-    size), and sets ``model.meta``.
-    """
+    """Register a builder under its function name (a second builder with the same name is refused); the
+    models it builds carry ``model.meta``."""
 
     def decorator(fn: Callable[..., Classifier]) -> Callable[..., Classifier]:
         name = fn.__name__
@@ -31,27 +30,9 @@ def register_model(family: str, paper: str, torchvision: str | None = None, note
         meta = ModelMeta(name=name, family=family, paper=paper, torchvision=torchvision, notes=notes)
 
         @functools.wraps(fn)
-        def builder(*, init: str | None = None, weights: str | None = None, skip_head: bool = False,
-                    **kwargs: Any) -> Classifier:
-            if kwargs.get("num_classes", 0) < 0:
-                raise CnnlabError(f"num_classes must be 0 (no classifier) or more, got {kwargs['num_classes']}")
-            if kwargs.get("in_chans", 1) < 1:
-                raise CnnlabError(f"in_chans must be at least 1, got {kwargs['in_chans']}")
-            try:
-                model = fn(**kwargs)
-            except (TypeError, ValueError) as e:
-                if isinstance(e, CnnlabError):
-                    raise
-                raise CnnlabError(f"{name}: {e}") from None
+        def builder(**kwargs: Any) -> Classifier:
+            model = fn(**kwargs)
             model.meta = meta
-            if init is not None:
-                from ..nn.init import init_weights
-
-                init_weights(model, init)
-            if weights is not None:
-                from ._torchvision import load_weights_file
-
-                load_weights_file(model, weights, skip_head=skip_head)
             return model
 
         builder.meta = meta  # type: ignore[attr-defined]
@@ -75,25 +56,8 @@ def model_meta(name: str) -> ModelMeta:
     return _meta[name]
 
 
-def create_model(
-    name: str,
-    num_classes: int | None = None,
-    in_chans: int | None = None,
-    **kwargs: Any,
-) -> Classifier:
-    """Build a registered model by name.
-
-    Args:
-        name: a name from :func:`list_models`, e.g. ``"resnet18"``.
-        num_classes: outputs of the classifier (each builder has its own default: 1000, or 10 for LeNet-5).
-        in_chans: input channels (1 for grayscale).
-        **kwargs: the builder's options (``small_input``, ``drop_rate``, ``norm_layer``, ...), plus
-            ``init`` (a weight-init scheme, e.g. ``"kaiming_normal"``) and ``weights`` (a file to load).
-    """
+def get_builder(name: str) -> Callable[..., Classifier]:
+    """The registered builder of ``name`` (it takes the model's own arguments only)."""
     if name not in _builders:
         raise unknown_name("model", name, _builders, "see `cnnlab models`")
-    if num_classes is not None:
-        kwargs["num_classes"] = num_classes
-    if in_chans is not None:
-        kwargs["in_chans"] = in_chans
-    return _builders[name](**kwargs)
+    return _builders[name]

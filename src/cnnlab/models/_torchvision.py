@@ -22,6 +22,8 @@ import torch
 from torch import nn
 
 from ..errors import CnnlabError, WeightsError
+from ..nn.init import register_scheme
+from ._registry import get_builder, list_models
 
 _OPTIONAL_PREFIXES = ("aux1.", "aux2.")  # GoogLeNet's auxiliary heads may be absent on either side
 
@@ -166,12 +168,11 @@ def _canonical_order(state: Mapping[str, torch.Tensor], tv_name: str | None, nam
 
 def _guess_architecture(state: Mapping[str, torch.Tensor]) -> str:
     """' (it looks like NAME)' when the tensor shapes match a registered model, else ''."""
-    from ._registry import _builders
-
     shapes = sorted(tuple(v.shape) for k, v in state.items() if not k.startswith(_OPTIONAL_PREFIXES))
     fc = [v for k, v in state.items() if k.endswith("fc.weight") or k.endswith("classifier.6.weight")]
     num_classes = fc[-1].shape[0] if fc else 1000
-    for name, builder in _builders.items():
+    for name in list_models():
+        builder = get_builder(name)
         try:
             with torch.device("meta"):
                 m = builder(num_classes=num_classes, **({"aux_logits": False} if "googlenet" in name else {}))
@@ -192,3 +193,7 @@ def load_weights_file(model: nn.Module, path: str | os.PathLike, skip_head: bool
             raise WeightsError(f"weights in '{path}' do not fit: {_first_sentence(e)}") from None
         return LoadResult([], [])
     return load_torchvision_weights(model, state, skip_head=skip_head)
+
+
+# ``init="file:PATH"`` (cnnlab.nn.init_weights and create_model): a cnnlab or torchvision state dict
+register_scheme("file", lambda model, path: load_weights_file(model, path), ("path",))

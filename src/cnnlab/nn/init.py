@@ -12,7 +12,7 @@ batch-norm layers to weight 1, bias 0, except for ``pytorch``, which restores Py
 - ``xavier_uniform`` / ``xavier_normal`` (Glorot & Bengio 2010; ``gain``);
 - ``kaiming_uniform`` / ``kaiming_normal`` (He et al. 2015; ``mode`` fan_in|fan_out, ``nonlinearity``);
 - ``file``: weights from a file (``file:PATH``; a cnnlab or torchvision state dict, safetensors or a
-  ``torch.save`` file read with ``weights_only=True``).
+  ``torch.save`` file read with ``weights_only=True``), registered by :mod:`cnnlab.models`.
 """
 
 from __future__ import annotations
@@ -70,12 +70,6 @@ def _pytorch_default(model: nn.Module) -> None:
             m.reset_parameters()
 
 
-def _from_file(model: nn.Module, path: str) -> None:
-    from ..models._torchvision import load_weights_file
-
-    load_weights_file(model, path)
-
-
 SCHEMES: dict[str, Callable[..., None]] = {
     "pytorch": _pytorch_default,
     "uniform": _weights_fn(nn.init.uniform_, a=-0.05, b=0.05),
@@ -85,7 +79,6 @@ SCHEMES: dict[str, Callable[..., None]] = {
     "xavier_normal": _weights_fn(nn.init.xavier_normal_),
     "kaiming_uniform": _weights_fn(nn.init.kaiming_uniform_, mode="fan_in", nonlinearity="relu"),
     "kaiming_normal": _weights_fn(nn.init.kaiming_normal_, mode="fan_out", nonlinearity="relu"),
-    "file": _from_file,
 }
 _ALIASES = {"xavier": "xavier_uniform", "glorot": "xavier_uniform", "kaiming": "kaiming_normal",
             "he": "kaiming_normal", "value": "val"}
@@ -93,12 +86,14 @@ _ALIASES = {"xavier": "xavier_uniform", "glorot": "xavier_uniform", "kaiming": "
 
 _ARGUMENTS = {"pytorch": (), "uniform": ("a", "b"), "normal": ("mean", "std"), "constant": ("val",),
               "xavier_uniform": ("gain",), "xavier_normal": ("gain",),
-              "kaiming_uniform": ("a", "mode", "nonlinearity"), "kaiming_normal": ("a", "mode", "nonlinearity"),
-              "file": ("path",)}
+              "kaiming_uniform": ("a", "mode", "nonlinearity"), "kaiming_normal": ("a", "mode", "nonlinearity")}
 
 
-def _arguments(name: str) -> tuple[str, ...] | None:
-    return _ARGUMENTS.get(name)
+def register_scheme(name: str, fn: Callable[..., None], arguments: tuple[str, ...] = ()) -> None:
+    """Add a scheme ``fn(model, **arguments)`` under ``name``. The model zoo adds ``file`` (a state dict from a
+    file, mapped from torchvision's keys where needed): this layer knows nothing of models or files."""
+    SCHEMES[name] = fn
+    _ARGUMENTS[name] = arguments
 
 
 def parse_init(spec: str) -> tuple[str, dict[str, Any]]:
@@ -140,7 +135,7 @@ def init_weights(model: nn.Module, scheme: str = "pytorch", **kwargs: Any) -> nn
         return model
     if name not in SCHEMES:
         raise unknown_name("init scheme", name, [*SCHEMES, "default"])
-    allowed = _arguments(name)
+    allowed = _ARGUMENTS.get(name)
     unknown = [k for k in kwargs if allowed is not None and k not in allowed]
     if unknown:
         raise CnnlabError(f"init '{name}' has no argument '{unknown[0]}'; it takes {', '.join(allowed) or 'none'}")

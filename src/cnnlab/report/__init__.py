@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from .._io import atomic_write_text
+
 
 def _img(path: Path, alt: str) -> str:
     if not path.is_file():
@@ -75,8 +77,6 @@ def _transfer_section(results: dict) -> str:
 
 def write_report(run_dir: str | Path) -> Path:
     """Write ``report.html`` in a run directory from what the directory holds; returns its path."""
-    from ..train.checkpoint import atomic_write_text
-
     run = Path(run_dir)
     config = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").is_file() else {}
     results = json.loads((run / "results.json").read_text()) if (run / "results.json").is_file() else {}

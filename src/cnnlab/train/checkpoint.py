@@ -10,45 +10,19 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
 
+from .._io import atomic_write
 from ..errors import CnnlabError
-
-
-def _atomic(path: str | os.PathLike, write: Callable[[str], None]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w") as f:
-            f.write(text)
-
-    _atomic(path, write)
 
 
 def save_weights(path: str | os.PathLike, model: torch.nn.Module, metadata: dict[str, Any]) -> None:
     from safetensors.torch import save_file
 
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    _atomic(path, lambda tmp: save_file(tensors, tmp, metadata={"cnnlab": json.dumps(metadata)}))
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"cnnlab": json.dumps(metadata)}))
 
 
 def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -66,7 +40,7 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
 
 
 def save_state(path: str | os.PathLike, state: dict[str, Any]) -> None:
-    _atomic(path, lambda tmp: torch.save(state, tmp))
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_state(path: str | os.PathLike) -> dict[str, Any]:

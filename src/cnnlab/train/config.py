@@ -240,7 +240,7 @@ class TrainConfig:
         return cls(**values)
 
     def save(self, path: str | os.PathLike) -> None:
-        from .checkpoint import atomic_write_text
+        from .._io import atomic_write_text
 
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 

@@ -25,8 +25,9 @@ from typing import Any
 
 import torch
 
+from .._io import atomic_write_text
 from ..errors import CnnlabError
-from .checkpoint import atomic_write_text, load_weights
+from .checkpoint import load_weights
 from .config import TrainConfig
 
 _PLAIN = (bool, int, float, str, type(None))

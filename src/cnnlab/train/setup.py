@@ -82,7 +82,7 @@ def prepare_data(config: TrainConfig, model: nn.Module, data):
     size, pad = input_geometry(model, data.image_size, config.image_size)
     geo = Preprocess(size, pad, [0.0] * data.channels, [1.0] * data.channels)
     if isinstance(data, StreamingData):
-        from ..data.formats import decode_image
+        from ..data import decode_image
 
         sample = []
         for f in data.train.files[:512]:

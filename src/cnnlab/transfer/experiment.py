@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._io import atomic_write_text
 from ..data import load_dataset
 from ..errors import CnnlabError
 from ..train import TrainConfig, TransferConfig, fit
-from ..train.checkpoint import atomic_write_text
 from .source import read_source
 
 DEFAULT_TARGETS = {"similar": "digits@classes=5-9", "dissimilar": "textures"}

@@ -7,15 +7,15 @@ from collections.abc import Sequence
 
 import matplotlib
 
+from .._io import atomic_write
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
 def _save(fig, path: str | os.PathLike) -> None:
-    from ..train.checkpoint import _atomic
-
     os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
-    _atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
     plt.close(fig)
 
 

@@ -1,0 +1,45 @@
+"""Image files: decoding (PIL) into ``C x H x W`` float tensors in [0, 1], and a user's file read with one clear
+line for anything wrong with it.
+
+A leaf module: it imports nothing from cnnlab but its errors (data readers, streaming workers, ``predict`` and
+the autoencoder tools all read images through it).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from .errors import CnnlabError
+
+
+def decode_image(path: str | os.PathLike, channels: int | None = None) -> torch.Tensor:
+    """Read an image file into a float ``C x H x W`` tensor in [0, 1] (PIL; RGB or grayscale)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.load()  # forces a full decode: truncated files fail here, not later
+        mode = {1: "L", 3: "RGB"}.get(channels or 0) or ("L" if im.mode in ("1", "L", "I", "I;16", "F") else "RGB")
+        arr = np.asarray(im.convert(mode), dtype=np.uint8)
+    t = torch.from_numpy(arr.copy()).float() / 255.0
+    return t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1)
+
+
+def read_image_file(path: str | os.PathLike, channels: int | None = None) -> torch.Tensor:
+    """A user's image file as ``C x H x W`` in [0, 1], or a one-line error: a directory, a missing file and an
+    unreadable one each say what was wrong; ``channels`` (1 or 3) converts, another number must match."""
+    text = os.fspath(path)
+    if os.path.isdir(text):
+        shown = text.rstrip("/\\") or text
+        raise CnnlabError(f"'{shown}' is a directory; pass image files (e.g. {shown}/*.png)")
+    if not os.path.isfile(text):
+        raise CnnlabError(f"image '{text}' does not exist")
+    try:
+        image = decode_image(text, channels if channels in (1, 3) else None)
+    except Exception as e:  # PIL raises many kinds for a file that is not an image
+        raise CnnlabError(f"cannot read image '{text}': {str(e).splitlines()[0][:200]}") from None
+    if channels is not None and image.shape[0] != channels:
+        raise CnnlabError(f"the run's model takes {channels}-channel images; '{text}' has {image.shape[0]}")
+    return image

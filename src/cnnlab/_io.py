@@ -1,0 +1,122 @@
+"""Files: writes that never leave a half-written file, and paths checked before any work is done.
+
+Every write goes to a temporary file in the same folder, is flushed to disk and then renamed over the
+target (``os.replace`` is atomic), so a crash, a kill or a full disk leaves the previous file intact. Files
+get the permissions any new file gets (``0666`` less the umask), not the ``0600`` of a temporary file.
+
+A leaf module: it imports nothing from cnnlab but its errors, so every layer can use it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .errors import CnnlabError
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Write ``path`` through ``write(temporary_path)``, then rename it into place; a failure (or a kill)
+    leaves the previous file as it was. An operating-system error (disk full, no permission) is one
+    :class:`CnnlabError` line naming the file."""
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        _remove(tmp)
+        raise CnnlabError(f"cannot write '{path}': {e.strerror or e}") from None
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(tmp: str | None) -> None:
+    if tmp is not None and os.path.exists(tmp):
+        os.unlink(tmp)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    atomic_write(path, write)
+
+
+def atomic_write_json(path: str | os.PathLike, value: Any) -> None:
+    atomic_write_text(path, json.dumps(value, indent=2) + "\n")
+
+
+def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Make ``path`` the same file as ``source`` (a hard link: no bytes copied), atomically; a copy where the
+    file system has no hard links."""
+    path = Path(path)
+
+    def write(tmp: str) -> None:
+        os.unlink(tmp)
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+
+    atomic_write(path, write)
+
+
+def make_dir(path: str | os.PathLike, what: str, option: str | None = None) -> Path:
+    """Create the directory ``path`` (and its parents) if needed and check it is writable; a path that is a
+    file, lies inside a file or cannot be written is one line naming ``what`` and the ``option`` to change."""
+    path = Path(path).expanduser()
+    fix = f"; choose another {option}" if option else ""
+    if path.exists() and not path.is_dir():
+        raise CnnlabError(f"{what} '{path}' is a file, not a directory{fix}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), path.parent)
+        raise CnnlabError(f"{what} '{path}' cannot be created: '{blocker}' is a file{fix}") from None
+    except PermissionError:
+        raise CnnlabError(f"{what} '{path}' cannot be created: permission denied{fix}") from None
+    except OSError as e:
+        raise CnnlabError(f"{what} '{path}' cannot be created: {e.strerror or e}{fix}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise CnnlabError(f"{what} '{path}' is not writable{fix}")
+    return path
+
+
+def existing_file(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as a Path if it is an existing file; else one line saying it is missing or a directory."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise CnnlabError(f"{what} '{path}' is a directory, not a file")
+    if not p.is_file():
+        raise CnnlabError(f"{what} '{path}' does not exist")
+    return p
+
+
+def existing_dir(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as a Path if it is an existing directory; else one line saying it is missing or a file."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise CnnlabError(f"{what} '{path}' does not exist")
+    if not p.is_dir():
+        raise CnnlabError(f"{what} '{path}' is a file, not a directory")
+    return p

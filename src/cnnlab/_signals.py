@@ -1,0 +1,35 @@
+"""Holding Ctrl-C and SIGTERM while a block runs that a signal must not cut in half.
+
+A leaf module: it imports nothing from cnnlab.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def signals_held(signals: tuple[int, ...] = STOP_SIGNALS) -> Iterator[None]:
+    """Hold ``signals`` while the block runs and deliver the first one caught once it is done, to whatever
+    handler is in place then. A signal that was ignored (a background job's Ctrl-C) stays ignored; outside
+    the main thread (where handlers cannot be set) the block simply runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {s: signal.getsignal(s) for s in signals}
+    for s, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(s, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+    if caught:
+        signal.raise_signal(caught[0])

@@ -1,0 +1,57 @@
+"""Loading a dataset by its spec: one dataset (:func:`~cnnlab.data.parse_spec`), with selections
+(``@classes=0-4``, ``@labels=10``) and unions (``a+b``) written into the spec (see :mod:`cnnlab.data.select`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import CnnlabError
+from . import select
+from ._base import ImageData
+from ._registry import list_datasets, parse_spec
+
+
+def split_union(spec: str) -> list[str]:
+    """``"a+b@classes=1"`` -> ``["a", "b@classes=1"]``: a '+' joins only before a dataset's name, so one inside
+    an option (``shapes:classes=circle+square``) or a path (``folder:/x+y``) stays."""
+    names = "|".join(sorted((re.escape(d.name) for d in list_datasets()), key=len, reverse=True))
+    return re.split(rf"\+(?=(?:{names})(?:[:@]|$))", spec)
+
+
+def load_dataset(spec: str, seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.15,
+                 **kwargs) -> ImageData:
+    """Load a dataset by spec into memory, split into train/val/test deterministically from ``seed``.
+
+    ``kwargs`` go to format readers (e.g. ``image_size`` for ``folder:``).
+    """
+    parts = split_union(spec)
+    if len(parts) > 1:
+        joined = None
+        for part in parts:
+            one = load_dataset(part, seed, val_fraction, test_fraction, **kwargs)
+            joined = one if joined is None else select.union(joined, one)
+        joined.name = spec
+        return joined
+    full, (spec, selection) = spec, select.split_selection(spec)
+    if selection:
+        data = load_dataset(spec, seed, val_fraction, test_fraction, **kwargs)
+        if not isinstance(data, ImageData):
+            raise CnnlabError(f"@classes and @labels apply to datasets that fit in memory; '{spec}' is streamed")
+        if data.train.labels is None:
+            raise CnnlabError(f"dataset '{spec}' has no labels, so @classes and @labels do not apply")
+        if "classes" in selection:
+            data = select.select_classes(data, select.parse_classes(selection["classes"], data.classes))
+        if "labels" in selection:
+            data = select.label_budget(data, selection["labels"], seed)
+        data.name = full
+        return data
+    info, path, options = parse_spec(spec)
+    try:
+        if path is not None:
+            return info.loader(path, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, **kwargs)
+        return info.loader(seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, **options)
+    except ValueError as e:
+        if isinstance(e, CnnlabError):
+            raise
+        raise CnnlabError(f"dataset '{spec}': {e}") from None

@@ -1,0 +1,81 @@
+"""``create_model``: the front door to the zoo. It builds a registered model, checks its arguments, and
+applies an init scheme or loads a weights file."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from typing import Any
+
+from ..errors import CnnlabError
+from ..nn.init import init_weights
+from ._base import Classifier
+from ._registry import get_builder
+from ._torchvision import load_weights_file
+
+_PLAIN = {bool: "true or false", int: "an integer", float: "a number", str: "text"}
+
+
+def _check_arguments(name: str, builder, kwargs: dict[str, Any]) -> None:
+    """Arguments of a plain type (bool, int, float, str) must have that type: ``small_input="maybe"`` from a
+    command line or a config file is an error, not a true value. The types are the model class's own
+    annotations (the builder's return type)."""
+    try:
+        cls = typing.get_type_hints(builder).get("return")
+        hints = typing.get_type_hints(cls.__init__) if inspect.isclass(cls) else {}
+    except Exception:  # an annotation that does not resolve: nothing to check against
+        return
+    for key, value in kwargs.items():
+        expected = hints.get(key)
+        if expected not in _PLAIN:
+            continue
+        ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+        if expected is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok:
+            raise CnnlabError(f"{name}: {key} must be {_PLAIN[expected]}, got {value!r}")
+
+
+def create_model(
+    name: str,
+    num_classes: int | None = None,
+    in_chans: int | None = None,
+    *,
+    init: str | None = None,
+    weights: str | None = None,
+    skip_head: bool = False,
+    **kwargs: Any,
+) -> Classifier:
+    """Build a registered model by name.
+
+    Args:
+        name: a name from :func:`list_models`, e.g. ``"resnet18"``.
+        num_classes: outputs of the classifier (each builder has its own default: 1000, or 10 for LeNet-5).
+        in_chans: input channels (1 for grayscale).
+        init: a weight-init scheme of :func:`cnnlab.nn.init_weights`, e.g. ``"kaiming_normal"``, or
+            ``"file:PATH"`` (a cnnlab or torchvision state dict).
+        weights: a weights file to load (:func:`cnnlab.load_weights_file`); ``skip_head`` keeps the new
+            classifier when the file's has another size.
+        **kwargs: the builder's options (``small_input``, ``drop_rate``, ``norm_layer``, ...).
+    """
+    builder = get_builder(name)
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    if in_chans is not None:
+        kwargs["in_chans"] = in_chans
+    if not isinstance(kwargs.get("num_classes", 0), int) or kwargs.get("num_classes", 0) < 0:
+        raise CnnlabError(f"num_classes must be 0 (no classifier) or more, got {kwargs['num_classes']}")
+    if not isinstance(kwargs.get("in_chans", 1), int) or kwargs.get("in_chans", 1) < 1:
+        raise CnnlabError(f"in_chans must be at least 1, got {kwargs['in_chans']}")
+    _check_arguments(name, builder, kwargs)
+    try:
+        model = builder(**kwargs)
+    except (TypeError, ValueError) as e:
+        if isinstance(e, CnnlabError):
+            raise
+        raise CnnlabError(f"{name}: {e}") from None
+    if init is not None:
+        init_weights(model, init)
+    if weights is not None:
+        load_weights_file(model, weights, skip_head=skip_head)
+    return model
