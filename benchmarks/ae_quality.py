@@ -19,18 +19,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnnlab.ae import apps
-from cnnlab.ae.recipe import load_ae_run
+from cnnlab.ae import AEConfig, apps
 from cnnlab.ae.task import Noise
-from cnnlab.data.prepare import Preprocess
-from cnnlab.train import TrainConfig, fit, load_run_model
-from cnnlab.train.config import AEConfig
-from cnnlab.train.tasks import ClassificationTask
+from cnnlab.classify import ClassifierConfig, class_probabilities
+from cnnlab.run import Run, fit
 
 
 def ae(tmp: Path, name: str, data: str, epochs: int, **kwargs):
-    return fit(TrainConfig(model=f"{kwargs.get('kind', 'conv')}_ae", data=data, epochs=epochs, augment=False,
-                           quiet=True, run_dir=str(tmp / name), autoencoder=AEConfig(**kwargs)), log=lambda *a: None)
+    return fit(AEConfig(data=data, epochs=epochs, quiet=True, run_dir=str(tmp / name), **kwargs), log=lambda *a: None)
 
 
 def main() -> None:
@@ -40,11 +36,10 @@ def main() -> None:
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        meta_of = lambda r: load_ae_run(r.run_dir)[1]  # noqa: E731
         conv = ae(tmp, "conv", "digits", 30, kind="conv", latent_dim=16)
         from sklearn.decomposition import PCA
 
-        data = apps.run_data(meta_of(conv), {"seed": 0})
+        data = Run.open(conv.run_dir).data()
         tr, te = data.train.images.flatten(1).numpy(), data.test.images.flatten(1).numpy()
         pca = PCA(16).fit(tr)
         pca_mse = float(((pca.inverse_transform(pca.transform(te)).clip(0, 1) - te) ** 2).mean())
@@ -52,18 +47,16 @@ def main() -> None:
 
         for name, spec, epochs in (("digits", "digits", 15), ("photos", "photos", args.photos_epochs)):
             r = ae(tmp, f"dn-{name}", spec, epochs, kind="denoising", noise="gaussian:0.3")
-            res, _ = apps.denoise_compare(r.model, apps.run_data(meta_of(r), {"seed": 0}), Noise("gaussian", 0.3))
+            res, _ = apps.denoise_compare(r.model, Run.open(r.run_dir).data(), Noise("gaussian", 0.3))
             print(f"2. {name}, gaussian 0.3 ({epochs} epochs): PSNR noisy {res.noisy['psnr']:.2f}, autoencoder "
                   f"{res.autoencoder['psnr']:.2f} (+{res.autoencoder['psnr'] - res.noisy['psnr']:.2f}), "
                   f"{res.filter_name} {res.filter['psnr']:.2f} dB; SSIM {res.noisy['ssim']:.3f} / "
                   f"{res.autoencoder['ssim']:.3f} / {res.filter['ssim']:.3f}")
 
         vae = ae(tmp, "vae", "digits", 60, kind="vae", latent_dim=8)
-        clf = fit(TrainConfig(run_dir=str(tmp / "clf"), quiet=True), log=lambda *a: None)
-        model, cmeta = load_run_model(clf.run_dir)
+        clf = fit(ClassifierConfig(run_dir=str(tmp / "clf"), quiet=True), log=lambda *a: None)
         samples = vae.model.sample(1000, torch.Generator().manual_seed(0))
-        with torch.no_grad():
-            probs = ClassificationTask(10).probabilities(model(Preprocess.from_dict(cmeta["preprocess"])(samples)))
+        probs = class_probabilities(Run.open(clf.run_dir), samples)
         conf, pred = probs.max(1)
         counts = np.bincount(pred.numpy(), minlength=10)
         print(f"3. VAE samples (1,000), classifier test accuracy {100 * clf.test['accuracy']:.1f}%: classes "

@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import plain_loader, row  # noqa: E402
 
 import cnnlab  # noqa: E402
+from cnnlab.classify import ClassifierConfig, fit_to_model  # noqa: E402
 from cnnlab.data import load_dataset  # noqa: E402
-from cnnlab.train import TrainConfig, fit  # noqa: E402
-from cnnlab.train.setup import prepare_data  # noqa: E402
+from cnnlab.train import fit  # noqa: E402
 
 TARGET = 0.97
 
@@ -39,7 +39,7 @@ def plain(seed: int) -> tuple[float, int]:
     t0 = time.perf_counter()  # both clocks start before the data is loaded
     raw = load_dataset("digits", seed=seed)
     model = cnnlab.create_model("lenet5")
-    _, pre = prepare_data(TrainConfig(), model, raw)
+    _, pre = fit_to_model(ClassifierConfig(), model, raw)
     train = plain_loader(raw.train, 28, pre.mean, pre.std, 32, augment=True)  # 28 + the paper's 2-pixel padding
     test = plain_loader(raw.test, 28, pre.mean, pre.std, 256, augment=False, shuffle=False)
     pad = torch.nn.ZeroPad2d(2)
@@ -77,7 +77,7 @@ def ours(seed: int) -> tuple[float, int]:
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        fit(TrainConfig(seed=seed, quiet=True, run_dir=f"{tmp}/run"), log=lambda *a: None, on_epoch_end=check)
+        fit(ClassifierConfig(seed=seed, quiet=True, run_dir=f"{tmp}/run"), log=lambda *a: None, on_epoch_end=check)
     return reached.get("t", float("nan")), reached.get("epoch", 40)
 
 

@@ -22,17 +22,17 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import plain_loader, plain_train_steps, row, seed_all, timed  # noqa: E402
 
 import cnnlab  # noqa: E402
+from cnnlab.classify import ClassifierConfig, classification_task, fit_to_model, labelled_loaders  # noqa: E402
 from cnnlab.data import load_dataset  # noqa: E402
-from cnnlab.train import TrainConfig  # noqa: E402
-from cnnlab.train.engine import _Progress, train_one_epoch  # noqa: E402
-from cnnlab.train.setup import build_optimizer, loaders, make_task, prepare_data  # noqa: E402
+from cnnlab.train import Progress, train_one_epoch  # noqa: E402
+from cnnlab.train.setup import build_optimizer  # noqa: E402
 
 
-def cnnlab_steps(config: TrainConfig, model, steps: int):
+def cnnlab_steps(config: ClassifierConfig, model, steps: int):
     data = load_dataset(config.data, seed=0)
-    task = make_task(data, config)
-    data, pre = prepare_data(config, model, data)
-    loader = loaders(data, config, torch.device("cpu"), pre)["train"]
+    task = classification_task(data, config)
+    data, pre = fit_to_model(config, model, data)
+    loader = labelled_loaders(data, config, torch.device("cpu"), pre)["train"]
     optimizer = build_optimizer(config.replace(lr=1e-3), model)  # the engine's (fused) Adam
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
@@ -57,14 +57,14 @@ def cnnlab_steps(config: TrainConfig, model, steps: int):
         for e in range(epochs):
             loader.set_epoch(e)
             train_one_epoch(model, Limited(loader), task, optimizer, scheduler, config, torch.device("cpu"), scaler,
-                            _Progress(False))
+                            Progress(False))
 
     return run, pre, data, min(steps, epochs * len(loader))
 
 
 def case(name: str, model_name: str, data_spec: str, image_size: int | None, batch: int, steps: int, flip: bool):
     seed_all()
-    config = TrainConfig(model=model_name, data=data_spec, batch_size=batch, image_size=image_size, quiet=True,
+    config = ClassifierConfig(model=model_name, data=data_spec, batch_size=batch, image_size=image_size, quiet=True,
                          label_smoothing=0.0)
     raw = load_dataset(data_spec, seed=0)
     ours = cnnlab.create_model(model_name, in_chans=raw.channels, num_classes=raw.num_classes)

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import torch
 
-from cnnlab.train import TrainConfig, TransferConfig, fit
+from cnnlab.classify import ClassifierConfig
+from cnnlab.run import fit
+from cnnlab.transfer import TransferConfig
 
 
 def main() -> None:
@@ -32,13 +34,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         kwargs = {"small_input": True} if args.model != "lenet5" else {}
-        fit(TrainConfig(model=args.model, model_kwargs=kwargs, data="digits@classes=0-4", epochs=2,
-                        run_dir=str(tmp / "a"), quiet=True), log=quiet)
+        fit(ClassifierConfig(model=args.model, model_kwargs=kwargs, data="digits@classes=0-4", epochs=2,
+                             run_dir=str(tmp / "a"), quiet=True), log=quiet)
         results = {}
         for cache in ("memory", "off", "memory", "off"):  # alternating; the best of two for each
-            cfg = TrainConfig(model=None, data="digits@classes=5-9", epochs=args.epochs, augment=False, quiet=True,
-                              run_dir=str(tmp / f"{cache}-{len(results.get(cache, []))}"),
-                              transfer=TransferConfig(source=str(tmp / "a"), mode="feature-extraction", cache=cache))
+            cfg = TransferConfig(source=str(tmp / "a"), mode="feature-extraction", cache=cache,
+                                 data="digits@classes=5-9", epochs=args.epochs, augment=False, quiet=True,
+                                 run_dir=str(tmp / f"{cache}-{len(results.get(cache, []))}"))
             t0 = time.perf_counter()
             r = fit(cfg, log=quiet)
             whole = time.perf_counter() - t0

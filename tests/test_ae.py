@@ -5,13 +5,12 @@ import json
 import pytest
 import torch
 
-from cnnlab.ae import create_autoencoder, kl_divergence
-from cnnlab.ae.recipe import build_autoencoder, load_ae_run, model_args
+from cnnlab.ae import AEConfig, create_autoencoder, kl_divergence
+from cnnlab.ae.recipe import build_autoencoder, model_args
 from cnnlab.ae.task import Noise, ReconstructionTask, psnr
 from cnnlab.cli import main
 from cnnlab.errors import CnnlabError
-from cnnlab.train import TrainConfig, fit
-from cnnlab.train.config import AEConfig
+from cnnlab.run import Run, fit
 
 VARIANTS = [dict(), dict(variational=True), dict(topk=3), dict(code_act="sigmoid"), dict(code_act="relu")]
 
@@ -99,9 +98,8 @@ def test_bad_models_are_one_line_errors():
 @pytest.fixture(scope="module")
 def conv_run(tmp_path_factory):
     """A convolutional autoencoder trained on digits (latent 16, 30 epochs: a few seconds)."""
-    return fit(TrainConfig(model="conv_ae", data="digits", epochs=30, augment=False, quiet=True,
-                           run_dir=str(tmp_path_factory.mktemp("ae") / "conv"),
-                           autoencoder=AEConfig(kind="conv", latent_dim=16)), log=lambda *a: None)
+    return fit(AEConfig(data="digits", epochs=30, quiet=True, run_dir=str(tmp_path_factory.mktemp("ae") / "conv"),
+                        kind="conv", latent_dim=16), log=lambda *a: None)
 
 
 def test_conv_autoencoder_beats_pca_with_as_many_components(conv_run):
@@ -117,14 +115,14 @@ def test_conv_autoencoder_beats_pca_with_as_many_components(conv_run):
     assert r.test["mse"] < pca_mse, (r.test["mse"], pca_mse)
     results = json.loads((r.run_dir / "results.json").read_text())
     assert {"mse", "psnr", "ssim"} <= set(results["test"]) and (r.run_dir / "plots" / "reconstructions.png").is_file()
-    model, meta = load_ae_run(r.run_dir)
-    assert meta["kind"] == "autoencoder" and model.latent_dim == 16
+    run = Run.open(r.run_dir, holds="autoencoder")
+    assert run.meta["kind"] == "autoencoder" and run.model.latent_dim == 16
+    assert run.evaluate()["mse"] == pytest.approx(r.test["mse"], rel=1e-5)  # the run's own split, read back
 
 
 def test_denoising_raises_psnr_over_the_noisy_input(tmp_path):
-    r = fit(TrainConfig(model="denoising_ae", data="digits", epochs=15, augment=False, quiet=True,
-                        run_dir=str(tmp_path / "d"), autoencoder=AEConfig(kind="denoising", noise="gaussian:0.3")),
-            log=lambda *a: None)
+    r = fit(AEConfig(data="digits", epochs=15, quiet=True, run_dir=str(tmp_path / "d"), kind="denoising",
+                     noise="gaussian:0.3"), log=lambda *a: None)
     from cnnlab.data import load_dataset
 
     clean = load_dataset("digits").test.images
@@ -133,15 +131,15 @@ def test_denoising_raises_psnr_over_the_noisy_input(tmp_path):
 
 
 def test_vae_reports_the_elbo_and_samples(tmp_path):
-    r = fit(TrainConfig(model="vae_ae", data="digits", epochs=3, quiet=True, run_dir=str(tmp_path / "v"),
-                        autoencoder=AEConfig(kind="vae", latent_dim=4, kl_warmup=2)), log=lambda *a: None)
+    r = fit(AEConfig(data="digits", epochs=3, quiet=True, run_dir=str(tmp_path / "v"), kind="vae", latent_dim=4,
+                     kl_warmup=2), log=lambda *a: None)
     assert r.test["kl"] >= 0 and r.test["elbo"] < 0 and (r.run_dir / "plots" / "samples.png").is_file()
     assert r.model.sample(5).shape == (5, 1, 8, 8)
 
 
 def test_sparse_code_has_the_measured_active_fraction(tmp_path):
-    r = fit(TrainConfig(model="sparse_ae", data="digits", epochs=2, quiet=True, run_dir=str(tmp_path / "s"),
-                        autoencoder=AEConfig(kind="sparse", body="dense", latent_dim=16, topk=4)), log=lambda *a: None)
+    r = fit(AEConfig(data="digits", epochs=2, quiet=True, run_dir=str(tmp_path / "s"), kind="sparse", body="dense",
+                     latent_dim=16, topk=4), log=lambda *a: None)
     assert 0 < r.test["active"] <= 4 / 16
     assert json.loads((r.run_dir / "results.json").read_text())["autoencoder"]["active_code_fraction"] <= 0.25
 
@@ -159,8 +157,9 @@ def test_cli_trains_resumes_and_refuses_bad_input(tmp_path, capsys):
     code, out, _ = run(capsys, "ae", "train", "--resume", tmp_path / "r", "--epochs", "2", "--quiet")
     assert code == 0 and len((tmp_path / "r" / "metrics.csv").read_text().splitlines()) == 3
     code, _, err = run(capsys, "ae", "train", "--resume", tmp_path / "r", "--epochs", "3", "--latent-dim", "4")
-    assert code == 2 and "cannot change latent_dim" in err
-    for argv, message in ((["--kind", "pca"], "kind must be one of"), (["--latent-dim", "0"], "latent_dim must be"),
+    assert code == 2 and "cannot change --latent-dim" in err
+    for argv, message in ((["--kind", "pca"], "--kind: must be one of"),
+                          (["--latent-dim", "0"], "--latent-dim: must be an integer from 1"),
                           (["--kind", "conv", "--image-size", "7"], "cannot be halved"),
                           (["--kind", "denoising", "--noise", "blur:1"], "not one of")):
         code, _, err = run(capsys, "ae", "train", "--epochs", "1", "--run-dir", tmp_path / "bad", *argv)
@@ -171,10 +170,10 @@ def test_cli_trains_resumes_and_refuses_bad_input(tmp_path, capsys):
 
 def test_a_classifier_run_is_not_an_autoencoder(tmp_path, capsys):
     assert main(["train", "--epochs", "1", "--run-dir", str(tmp_path / "c"), "--quiet"]) == 0
-    code, _, err = run(capsys, "ae", "train", "--resume", tmp_path / "c", "--epochs", "2")
-    assert code == 2 and "not an autoencoder run" in err
-    with pytest.raises(CnnlabError, match="not an autoencoder"):
-        load_ae_run(tmp_path / "c")
+    code, _, err = run(capsys, "ae", "train", "--resume", tmp_path / "c", "--epochs", "2", "--latent-dim", "4")
+    assert code == 2 and f"has no --latent-dim; continue it with cnnlab train --resume {tmp_path / 'c'}" in err
+    with pytest.raises(CnnlabError, match="holds a classifier, not an autoencoder"):
+        Run.open(tmp_path / "c", holds="autoencoder")
 
 
 def test_encode_writes_codes_with_labels_and_a_map(conv_run, capsys):
@@ -190,8 +189,8 @@ def test_encode_writes_codes_with_labels_and_a_map(conv_run, capsys):
 
 
 def test_denoising_beats_the_noisy_input_and_the_classical_filter(tmp_path, capsys):
-    r = fit(TrainConfig(model="denoising_ae", data="digits", epochs=15, augment=False, quiet=True,
-                        run_dir=str(tmp_path / "d"), autoencoder=AEConfig(kind="denoising")), log=lambda *a: None)
+    r = fit(AEConfig(data="digits", epochs=15, quiet=True, run_dir=str(tmp_path / "d"), kind="denoising"),
+            log=lambda *a: None)
     code, out, _ = run(capsys, "ae", "denoise", r.run_dir, "--noise", "gaussian:0.3")
     assert code == 0 and "autoencoder" in out and "best on validation" in out
     result = json.loads((r.run_dir / "denoise" / "denoise.json").read_text())
@@ -232,8 +231,8 @@ def test_evaluate_shows_the_autoencoder_is_no_general_compressor(conv_run, capsy
 def test_generate_needs_a_vae_and_labels_samples_with_a_classifier(conv_run, tmp_path, capsys):
     code, _, err = run(capsys, "ae", "generate", conv_run.run_dir)
     assert code == 2 and "only a variational autoencoder" in err
-    vae = fit(TrainConfig(model="vae_ae", data="digits", epochs=2, quiet=True, run_dir=str(tmp_path / "v"),
-                          autoencoder=AEConfig(kind="vae", latent_dim=4)), log=lambda *a: None)
+    vae = fit(AEConfig(data="digits", epochs=2, quiet=True, run_dir=str(tmp_path / "v"), kind="vae", latent_dim=4),
+              log=lambda *a: None)
     assert main(["train", "--epochs", "1", "--run-dir", str(tmp_path / "clf"), "--quiet"]) == 0
     capsys.readouterr()
     code, out, _ = run(capsys, "ae", "generate", vae.run_dir, "-n", "20", "--classifier", tmp_path / "clf")
@@ -255,7 +254,7 @@ def test_ae_tools_refuse_classifier_runs_and_bad_images(conv_run, tmp_path, caps
 
 def test_epoch_callbacks_evaluate_with_the_runs_own_metrics(tmp_path):
     seen = []
-    fit(TrainConfig(model="conv_ae", data="digits", epochs=1, quiet=True, run_dir=str(tmp_path / "cb"),
-                    autoencoder=AEConfig(kind="conv", latent_dim=4)), log=lambda *a: None,
+    fit(AEConfig(data="digits", epochs=1, quiet=True, run_dir=str(tmp_path / "cb"), kind="conv", latent_dim=4),
+        log=lambda *a: None,
         on_epoch_end=lambda end: seen.append(end.evaluate("val")))
     assert len(seen) == 1 and seen[0]["psnr"] > 0 and "accuracy" not in seen[0]

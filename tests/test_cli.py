@@ -52,9 +52,7 @@ def test_bad_input_is_one_line_and_exit_code_2(capsys, argv, message):
 
 
 def test_usage_errors_exit_2_with_one_line(capsys):
-    with pytest.raises(SystemExit) as e:
-        main(["shape", "--kernel", "3"])  # --input is required
-    assert e.value.code == 2
+    assert main(["shape", "--kernel", "3"]) == 2  # --input is required
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "--input" in err
 
@@ -147,15 +145,14 @@ def test_ctrl_c_while_importing_the_commands_is_handled(capsys, monkeypatch):
 
 def test_an_interrupted_run_with_a_checkpoint_offers_resume(capsys, monkeypatch, tmp_path):
     run_dir = tmp_path / "my run"
-    (run_dir / "checkpoints").mkdir(parents=True)
+    _models_raising(monkeypatch, KeyboardInterrupt())
+    code, _, err = run(capsys, "models")
+    assert code == 130 and err.strip() == "cnnlab: interrupted"  # no run to resume
     e = KeyboardInterrupt()
-    e.run_dir = run_dir
+    e.resume = ("cnnlab ae train", run_dir)  # what the engine attaches once a checkpoint exists
     _models_raising(monkeypatch, e)
     code, _, err = run(capsys, "models")
-    assert code == 130 and err.strip() == "cnnlab: interrupted"  # no checkpoint yet: nothing to resume
-    (run_dir / "checkpoints" / "state.pt").write_bytes(b"")
-    code, _, err = run(capsys, "models")
-    assert code == 130 and err == f"cnnlab: interrupted; continue with: cnnlab train --resume '{run_dir}'\n"
+    assert code == 130 and err == f"cnnlab: interrupted; continue with: cnnlab ae train --resume '{run_dir}'\n"
 
 
 def test_sigterm_prints_terminated_exits_143_and_restores_the_handler(capsys, monkeypatch):

@@ -71,7 +71,7 @@ def test_evaluate_and_predict(trained, tmp_path, capsys):
     (["train", "--data", "digts"], "unknown dataset 'digts'; did you mean 'digits'"),
     (["train", "--data", "folder:/no/such/dir"], "does not exist"),
     (["train", "--model", "resnet18", "--image-size", "16"], "needs inputs of at least 32x32"),
-    (["train", "--epochs", "-3"], "epochs must be positive"),
+    (["train", "--epochs", "-3"], "argument --epochs: must be an integer from 1 to 100000, got -3"),
     (["train", "--model-arg", "small_input"], "is not KEY=VALUE"),
     (["train", "--resume", "/no/such/run"], "does not exist"),
     (["evaluate", "/no/such/run"], "does not exist"),
@@ -217,17 +217,19 @@ def test_sigterm_to_the_process_group_while_streaming_is_one_line(tmp_path):
     assert len(err.strip().splitlines()) == 1
 
 
-def test_report_rounds_the_per_epoch_table(tmp_path):
+def test_report_rounds_the_per_epoch_table(trained, tmp_path):
     import re
+    import shutil
 
     from cnnlab.report import write_report
+    from cnnlab.run import Run
 
-    (tmp_path / "metrics.csv").write_text(
+    shutil.copytree(trained, tmp_path / "run")
+    (tmp_path / "run" / "metrics.csv").write_text(
         "epoch,train_loss,train_acc,val_loss,val_acc,val_top5,lr,seconds\n"
         "1,1.91554321,0.5012345,1.0598123,0.624512,0.98876,0.00299999,0.234567\n"
         "2,0.5465,1,0.1504,0.98144,1,1.2345e-05,12.05\n")
-    (tmp_path / "config.yaml").write_text("model: lenet5\ndata: digits\n")
-    page = write_report(tmp_path).read_text()
+    page = write_report(Run.open(tmp_path / "run")).read_text()
     table = page[page.index("<h2>Per epoch</h2>"):page.index("<h2>Configuration</h2>")]
     rows = [re.findall(r"<td>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", table)]
     assert rows[1:] == [
@@ -247,13 +249,13 @@ def test_datasets_lists_builtins_with_sizes(capsys):
 def test_train_help_lists_every_option():
     from dataclasses import fields
 
-    from cnnlab.train import TrainConfig
+    from cnnlab.classify import ClassifierConfig
 
     out = subprocess.run([sys.executable, "-m", "cnnlab", "train", "--help"], capture_output=True, text=True).stdout
-    for f in fields(TrainConfig):
-        if f.name not in ("model_kwargs", "transfer", "autoencoder", "segment"):
+    for f in fields(ClassifierConfig):
+        if f.name != "model_kwargs":
             assert "--" + f.name.replace("_", "-") in out, f.name
-    assert "examples:" in out
+    assert "examples:" in out and "--model-arg" in out
 
 
 def test_a_checkpoint_of_another_architecture_is_refused(trained, tmp_path, capsys):
@@ -277,7 +279,8 @@ def test_a_saved_config_starts_a_new_run_and_resume_refuses_changes(trained, tmp
     monkeypatch.chdir(tmp_path)
     code, out, _ = run(capsys, "train", "--config", trained / "config.yaml", "--seed", "1", "--epochs", "1")
     assert code == 0 and "runs/lenet5-digits-" in out
-    for argv, what in ((["--model", "resnet18"], "model"), (["--data", "faces"], "data"),
-                       (["--run-dir", tmp_path / "elsewhere"], "run_dir")):
+    for argv, what in ((["--model", "resnet18"], "--model"), (["--data", "faces"], "--data"),
+                       (["--run-dir", tmp_path / "elsewhere"], "--run-dir"),
+                       (["--model-arg", "act=relu"], "--model-arg")):
         code, _, err = run(capsys, "train", "--resume", trained, "--epochs", "9", *argv)
         assert code == 2 and f"cannot change {what}" in err

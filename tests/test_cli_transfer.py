@@ -29,8 +29,8 @@ def test_transfer_writes_a_run_that_evaluate_predict_and_resume_work_on(base, tm
                        "fine-tune", "--epochs", "2", "--head-epochs", "1", "--backbone-lr", "0.2", "--run-dir", run_dir)
     assert code == 0 and "test accuracy" in out and "transfer (fine-tune)" in out and "warm start" in out
     config = json.loads(json.dumps(__import__("yaml").safe_load((run_dir / "config.yaml").read_text())))
-    assert config["model"] == "lenet5" and config["transfer"]["mode"] == "fine-tune"
-    assert config["transfer"]["backbone_lr"] == 0.2 and config["transfer"]["head_epochs"] == 1
+    assert config["run_kind"] == "transfer" and config["model"] == "lenet5" and config["mode"] == "fine-tune"
+    assert config["backbone_lr"] == 0.2 and config["head_epochs"] == 1
     results = json.loads((run_dir / "results.json").read_text())
     assert results["transfer"]["source"] == str(base) and (run_dir / "report.html").is_file()
 
@@ -48,7 +48,7 @@ def test_transfer_writes_a_run_that_evaluate_predict_and_resume_work_on(base, tm
     assert code == 0
     assert len(list(csv.DictReader(open(run_dir / "metrics.csv")))) == 3
     code, _, err = run(capsys, "transfer", "--resume", run_dir, "--epochs", "4", "--mode", "partial")
-    assert code == 2 and "cannot change mode" in err
+    assert code == 2 and "cannot change --mode" in err
 
 
 def test_incremental_prints_old_new_and_all_classes(base, tmp_path, capsys):
@@ -62,7 +62,8 @@ def test_incremental_prints_old_new_and_all_classes(base, tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--mode", "fine-tune", "--model", "resnet18"], "is a lenet5 but the model asked for is resnet18"),
     (["--mode", "incremental", "--data", "digits@classes=4-6"], "must differ from the base classes"),
-    (["--mode", "feature-extraction", "--data", "digits@classes=5-9", "--bn", "sideways"], "bn must be one of"),
+    (["--mode", "feature-extraction", "--data", "digits@classes=5-9", "--bn", "sideways"],
+     "argument --bn: must be one of frozen, train, got 'sideways'"),
 ])
 def test_bad_transfers_exit_2_with_one_line(base, tmp_path, capsys, argv, message):
     code, _, err = run(capsys, "transfer", "--from", base, "--epochs", "1", "--run-dir", tmp_path / "x", *argv)
@@ -75,7 +76,7 @@ def test_bad_sources_exit_2_with_one_line(tmp_path, capsys):
         code, _, err = run(capsys, "transfer", "--from", source, "--model", "lenet5", "--data", "digits")
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     code, _, err = run(capsys, "transfer", "--data", "digits")
-    assert code == 2 and "needs --from" in err
+    assert code == 2 and "needs a source: --from" in err
 
 
 def test_experiment_transfer_writes_table_csv_and_plot(base, tmp_path, capsys):
@@ -117,3 +118,30 @@ def test_options_the_mode_ignores_are_warned_about(base, tmp_path, capsys):
 def test_experiment_input_is_checked_before_any_training(tmp_path, capsys, argv, message):
     code, out, err = run(capsys, "experiment", "transfer", "--run-dir", tmp_path / "e", *argv)
     assert code == 2 and message in err and "model A" not in out and not (tmp_path / "e").exists()
+
+
+def test_an_interrupted_experiment_continues_where_it_stopped(base, tmp_path, capsys, monkeypatch):
+    import cnnlab.experiments._study as study
+
+    argv = ["experiment", "transfer", "--from", base, "--target", "near=digits@classes=5-9", "--budgets", "0.1,1.0",
+            "--seeds", "0", "--methods", "scratch,feature-extraction", "--epochs", "1", "--run-dir", tmp_path / "e"]
+    original, calls = study.fit, []
+
+    def interrupted_in_the_third_run(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # Ctrl-C while the third run trains
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(study, "fit", interrupted_in_the_third_run)
+    code, _, err = run(capsys, *argv)
+    assert code == 130 and f"continue with: cnnlab experiment transfer --resume {tmp_path / 'e'}" in err
+    done = {p.parent.name: p.stat().st_mtime_ns for p in (tmp_path / "e" / "runs").glob("*/results.json")}
+    assert len(done) == 2
+    monkeypatch.setattr(study, "fit", original)
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "continue it with --resume" in err  # a rerun into the directory is pointed to --resume
+    code, out, _ = run(capsys, "experiment", "transfer", "--resume", tmp_path / "e")
+    assert code == 0 and len(list(csv.DictReader(open(tmp_path / "e" / "results.csv")))) == 4
+    for name, mtime in done.items():  # the finished runs were read back, not trained again
+        assert (tmp_path / "e" / "runs" / name / "results.json").stat().st_mtime_ns == mtime

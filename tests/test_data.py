@@ -302,9 +302,10 @@ def test_loader_epochs_are_replayable_and_cover_the_data():
 
 
 def test_large_folders_stream_from_disk(tmp_path, monkeypatch):
+    from cnnlab.classify import ClassifierConfig
     from cnnlab.data.prepare import Preprocess
     from cnnlab.data.streaming import FileSet, StreamingData, StreamingLoader
-    from cnnlab.train import TrainConfig, fit
+    from cnnlab.train import fit
 
     x, y = _digits_uint8()
     for i, (img, label) in enumerate(zip(x, y, strict=True)):
@@ -330,6 +331,7 @@ def test_large_folders_stream_from_disk(tmp_path, monkeypatch):
     assert loader.skipped == 3
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        r = fit(TrainConfig(data=f"folder:{tmp_path / 'imgs'}", epochs=2, quiet=True, run_dir=str(tmp_path / "run"),
-                            batch_size=8, val_fraction=0.2, test_fraction=0.2), log=lambda *a: None)
+        r = fit(ClassifierConfig(data=f"folder:{tmp_path / 'imgs'}", epochs=2, quiet=True,
+                                 run_dir=str(tmp_path / "run"), batch_size=8, val_fraction=0.2, test_fraction=0.2),
+                log=lambda *a: None)
     assert r.test["count"] >= len(d.test) - 1 and len(r.history) == 2

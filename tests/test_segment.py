@@ -7,20 +7,20 @@ import pytest
 import torch
 from PIL import Image
 
+from cnnlab.classify import ClassifierConfig
 from cnnlab.cli import main
 from cnnlab.data.loader import Augment
 from cnnlab.data.shapes import generate_shapes
 from cnnlab.errors import CnnlabError
-from cnnlab.segment import SegmentationTask, SegNet, segmentation_metrics
-from cnnlab.segment.recipe import MaskLoader, load_segment_run
+from cnnlab.run import Run, fit
+from cnnlab.segment import SegmentationTask, SegmentConfig, SegNet, segmentation_metrics
+from cnnlab.segment.recipe import MaskLoader
 from cnnlab.segment.task import confusion
-from cnnlab.train import TrainConfig, fit
-from cnnlab.train.config import SegmentConfig
 
 # Measured: this fit reaches a test mean IoU of 0.42 (pixel accuracy 94.4%); predicting background everywhere
 # scores a mean IoU of 0 (every foreground class has IoU 0) and a pixel accuracy of about 84%.
 FIT = dict(data="shapes:size=32,count=400", epochs=6, batch_size=16, lr=5e-3, augment=False, label_smoothing=0.0,
-           quiet=True, segment=SegmentConfig(depth=3, width=8))
+           quiet=True, depth=3, width=8)
 MIN_MEAN_IOU = 0.25
 
 
@@ -107,7 +107,7 @@ def test_augmentation_moves_each_mask_with_its_image():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     path = tmp_path_factory.mktemp("seg") / "run"
-    result = fit(TrainConfig(model="unet", run_dir=str(path), **FIT))
+    result = fit(SegmentConfig(run_dir=str(path), **FIT))
     return path, result
 
 
@@ -127,7 +127,8 @@ def test_fit_segments_shapes_far_better_than_all_background(trained):
     for f in ("plots/overlays.png", "plots/learning_curves.png", "plots/confusion_matrix.png", "report.html",
               "checkpoints/state.pt", "config.yaml"):
         assert (path / f).is_file(), f
-    assert TrainConfig.load(path / "config.yaml").segment == FIT["segment"]
+    saved = SegmentConfig.load(path / "config.yaml")
+    assert (saved.depth, saved.width, saved.skips, saved.run_kind) == (3, 8, True, "segmenter")
 
 
 def test_evaluate_reproduces_results_json(trained, capsys):
@@ -142,8 +143,9 @@ def test_evaluate_reproduces_results_json(trained, capsys):
         assert got["iou"][c] == pytest.approx(v, abs=1e-6)
     code, out, _ = run(capsys, "segment", "evaluate", path)
     assert code == 0 and "mean (foreground)" in out and "triangle" in out and "pixel accuracy" in out
-    model, meta = load_segment_run(path)
-    assert isinstance(model, SegNet) and meta["kind"] == "segmenter"
+    back = Run.open(path, holds="segmenter")
+    assert isinstance(back.model, SegNet) and back.meta["kind"] == "segmenter"
+    assert back.evaluate()["mean_iou"] == pytest.approx(saved["mean_iou"], abs=1e-6)
 
 
 def test_predict_writes_overlays_and_pixel_shares(trained, tmp_path, capsys):
@@ -172,9 +174,11 @@ def test_cli_trains_resumes_and_refuses_changes(tmp_path, capsys):
     code, out, _ = run(capsys, "segment", "train", "--resume", tmp_path / "r", "--epochs", "2", "--quiet")
     assert code == 0 and len((tmp_path / "r" / "metrics.csv").read_text().splitlines()) == 3
     err = one_line_error(capsys, "segment", "train", "--resume", tmp_path / "r", "--epochs", "3", "--no-skips")
-    assert "cannot change skips" in err
-    code, _, _ = run(capsys, "train", "--resume", tmp_path / "r", "--epochs", "3", "--quiet")  # the engine's own
-    assert code == 0 and len((tmp_path / "r" / "metrics.csv").read_text().splitlines()) == 4
+    assert "cannot change --skips" in err
+    code, out, _ = run(capsys, "train", "--resume", tmp_path / "r", "--epochs", "3", "--quiet")  # any kind's run
+    assert code == 0 and len((tmp_path / "r" / "metrics.csv").read_text().splitlines()) == 4 and "mean IoU" in out
+    err = one_line_error(capsys, "train", "--resume", tmp_path / "r", "--epochs", "4", "--model", "resnet18")
+    assert "is a run of kind segmenter, which has no --model; continue it with cnnlab segment train" in err
 
 
 def _fake_run(path, kind: str):
@@ -182,7 +186,7 @@ def _fake_run(path, kind: str):
 
     meta = {"kind": kind, "model": "lenet5", "model_kwargs": {"in_chans": 1, "num_classes": 10}}
     save_weights(path / "checkpoints" / "best.safetensors", torch.nn.Linear(2, 2), meta)
-    return path
+    return path / "checkpoints" / "best.safetensors"
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -190,7 +194,7 @@ def _fake_run(path, kind: str):
     (["segment", "train", "--data", "shapes:size=20,count=40", "--depth", "3"], "divisible by 8"),
     (["segment", "train", "--data", "shapes:size=16,count=40", "--image-size", "12", "--depth", "3"],
      "--image-size 12x12: use --image-size 8 or 16"),
-    (["segment", "train", "--depth", "9"], "depth must be an integer from 1 to 6"),
+    (["segment", "train", "--depth", "9"], "argument --depth: must be an integer from 1 to 6, got 9"),
     (["segment"], "cnnlab segment train"),
 ])
 def test_bad_training_input_is_one_line(tmp_path, capsys, argv, message):
@@ -215,21 +219,20 @@ def test_other_runs_and_bad_files_are_one_line(trained, tmp_path, capsys):
     assert "the run segments background, circle" in one_line_error(
         capsys, "segment", "evaluate", path, "--data", "shapes:size=32,count=40,classes=circle+square")
     assert "not a classifier" in one_line_error(capsys, "predict", path, tmp_path / "x.png")
-    assert "not a segmentation run" in one_line_error(capsys, "segment", "train", "--resume",
-                                                      _fake_classifier_config(tmp_path))
+    assert "is a run of kind classifier, which has no --skips" in one_line_error(
+        capsys, "segment", "train", "--resume", _fake_classifier_config(tmp_path), "--no-skips")
 
 
 def _fake_classifier_config(tmp_path):
     d = tmp_path / "cls"
     d.mkdir()
-    TrainConfig().save(d / "config.yaml")
+    ClassifierConfig().save(d / "config.yaml")
     return d
 
 
 def test_segment_train_has_no_classifier_model_options(capsys):
     from cnnlab.cli import main
 
-    with pytest.raises(SystemExit) as e:
-        main(["segment", "train", "--model", "resnet18"])
+    code = main(["segment", "train", "--model", "resnet18"])
     err = capsys.readouterr().err
-    assert e.value.code == 2 and "unrecognized arguments: --model" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "unrecognized arguments: --model" in err and len(err.strip().splitlines()) == 1

@@ -11,16 +11,17 @@ import pytest
 import torch
 import yaml
 
+from cnnlab.classify import ClassificationTask, ClassifierConfig
 from cnnlab.errors import CnnlabError, InputSizeError
-from cnnlab.train import TrainConfig, TrainingDiverged, fit, load_run_model
+from cnnlab.run import Run
+from cnnlab.train import TrainingDiverged, fit
 from cnnlab.train.checkpoint import load_state, load_weights, save_weights
-from cnnlab.train.tasks import ClassificationTask
 
 QUIET = dict(quiet=True)
 
 
 def _fit(tmp_path, name="run", **kwargs):
-    return fit(TrainConfig(run_dir=str(tmp_path / name), **{**QUIET, **kwargs}), log=lambda *a: None)
+    return fit(ClassifierConfig(run_dir=str(tmp_path / name), **{**QUIET, **kwargs}), log=lambda *a: None)
 
 
 def test_lenet5_learns_digits_and_writes_the_run_directory(tmp_path):
@@ -39,13 +40,14 @@ def test_lenet5_learns_digits_and_writes_the_run_directory(tmp_path):
     assert lines[0].startswith("epoch,train_loss,train_acc,val_loss,val_acc,val_top5,lr") and len(lines) == 7
     html = (run / "report.html").read_text()
     assert "lenet5 on digits" in html and "data:image/png;base64" in html
-    model, meta = load_run_model(run)
-    assert meta["classes"] == [str(i) for i in range(10)] and meta["preprocess"]["size"] == [32, 32]
+    back = Run.open(run)
+    assert back.meta["classes"] == [str(i) for i in range(10)] and back.meta["preprocess"]["size"] == [32, 32]
+    assert back.evaluate()["accuracy"] == pytest.approx(r.test["accuracy"])  # the same split, read back
 
 
 def test_saved_config_is_reusable(tmp_path):
     r = _fit(tmp_path, epochs=1, lr=0.002, optimizer="sgd", nesterov=True, scheduler="step")
-    config = TrainConfig.load(r.run_dir / "config.yaml")
+    config = ClassifierConfig.load(r.run_dir / "config.yaml")
     assert (config.lr, config.optimizer, config.nesterov, config.scheduler) == (0.002, "sgd", True, "step")
     again = fit(config.replace(run_dir=str(tmp_path / "again")), log=lambda *a: None)
     assert again.history[0]["train_loss"] == pytest.approx(r.history[0]["train_loss"], rel=1e-5)
@@ -53,8 +55,8 @@ def test_saved_config_is_reusable(tmp_path):
 
 def test_binary_task_uses_one_sigmoid_output(tmp_path):
     r = _fit(tmp_path, data="faces", epochs=8, batch_size=16)
-    model, meta = load_run_model(r.run_dir)
-    assert meta["binary"] and model.get_classifier().out_features == 1
+    run = Run.open(r.run_dir)
+    assert run.meta["binary"] and run.model.get_classifier().out_features == 1
     assert r.test["accuracy"] > 0.75
     task = ClassificationTask(2, binary=True)
     probs = task.probabilities(torch.tensor([[0.0], [10.0]]))
@@ -94,9 +96,9 @@ def test_resume_after_a_crash_reproduces_an_uninterrupted_run(tmp_path, monkeypa
     monkeypatch.setattr(RunDir, "log_epoch", crash_after_two)
     with pytest.raises(KeyboardInterrupt) as interrupted:
         _fit(tmp_path, "resumed", **common)
-    assert interrupted.value.run_dir == tmp_path / "resumed"  # the command line offers --resume with it
+    assert interrupted.value.resume == ("cnnlab train", tmp_path / "resumed")  # the command line offers it
     monkeypatch.setattr(RunDir, "log_epoch", original)
-    config = TrainConfig.load(tmp_path / "resumed" / "config.yaml")
+    config = ClassifierConfig.load(tmp_path / "resumed" / "config.yaml")
     resumed = fit(config, resume=tmp_path / "resumed", log=lambda *a: None)
     a = [(h["train_loss"], h["val_loss"]) for h in straight.history]
     b = [(h["train_loss"], h["val_loss"]) for h in resumed.history]
@@ -110,7 +112,7 @@ def test_k_epochs_and_resume_to_n_equal_n_epochs_straight(tmp_path):
     common = dict(deterministic=True, seed=1, scheduler="step", step_size=1, gamma=0.7)
     straight = _fit(tmp_path, "straight", epochs=3, **common)
     _fit(tmp_path, "short", epochs=1, **common)
-    config = TrainConfig.load(tmp_path / "short" / "config.yaml").replace(epochs=3)
+    config = ClassifierConfig.load(tmp_path / "short" / "config.yaml").replace(epochs=3)
     resumed = fit(config, resume=tmp_path / "short", log=lambda *a: None)
     assert [h["train_loss"] for h in straight.history] == [h["train_loss"] for h in resumed.history]
 
@@ -161,23 +163,21 @@ def test_resume_rewrites_the_config_and_clears_stale_temporary_files(tmp_path):
     leftovers = [run / ".metrics.csv.123.tmp", run / "checkpoints" / ".last.safetensors.9.tmp"]
     for f in leftovers:
         f.write_bytes(b"half a file")  # what a kill in the middle of a write leaves
-    config = TrainConfig.load(run / "config.yaml").replace(epochs=2, lr=0.001)
+    config = ClassifierConfig.load(run / "config.yaml").replace(epochs=2, lr=0.001)
     fit(config, resume=run, log=lambda *a: None)
-    saved = TrainConfig.load(run / "config.yaml")
+    saved = ClassifierConfig.load(run / "config.yaml")
     assert (saved.epochs, saved.lr) == (2, 0.001)
     assert not any(f.exists() for f in leftovers)
 
 
 def test_the_default_checkpoint_is_the_one_the_results_came_from(tmp_path):
-    from cnnlab.train.rundir import final_checkpoint
-
     r = _fit(tmp_path, epochs=2)
-    assert final_checkpoint(r.run_dir) == "last"
-    model, meta = load_run_model(r.run_dir)
-    assert meta["epoch"] == 2
-    assert all(torch.equal(v, r.model.state_dict()[k]) for k, v in model.state_dict().items())
+    run = Run.open(r.run_dir)
+    assert run.file.name == "last.safetensors" and run.results["checkpoint"] == "last"
+    assert run.meta["epoch"] == 2
+    assert all(torch.equal(v, r.model.state_dict()[k]) for k, v in run.model.state_dict().items())
     stopped = _fit(tmp_path, "stopped", epochs=2, early_stopping=5)
-    assert final_checkpoint(stopped.run_dir) == "best"
+    assert Run.open(stopped.run_dir).file.name == "best.safetensors"
 
 
 @pytest.mark.parametrize("data, name", [
@@ -185,9 +185,9 @@ def test_the_default_checkpoint_is_the_one_the_results_came_from(tmp_path):
     ("npz:data/set.npz", "set.npz"),
 ])
 def test_default_run_directory_names(data, name):
-    from cnnlab.train.rundir import default_run_dir
+    from cnnlab.train import default_run_dir
 
-    path = default_run_dir(TrainConfig(model="resnet18", data=data))
+    path = default_run_dir(ClassifierConfig(model="resnet18", data=data))
     assert path.parent.name == "runs" and path.name.startswith(f"resnet18-{name}-")
 
 
@@ -212,26 +212,30 @@ def test_an_interrupted_checkpoint_write_leaves_the_previous_file(tmp_path, monk
 
 
 def test_killing_the_process_never_corrupts_the_checkpoint(tmp_path):
-    """SIGKILL at arbitrary moments (many of them inside a save): the checkpoint always loads."""
+    """SIGKILL at arbitrary moments (many of them inside a save): the last completed epoch's weights and a
+    training state of that same epoch are always there, and the run continues from them."""
+    from cnnlab.train.checkpoint import Checkpoints, read_metadata
+
     run = tmp_path / "killed"
-    state_file = run / "checkpoints" / "state.pt"
-    for attempt, delay in enumerate((0.05, 0.37, 0.81)):
+    checkpoints = Checkpoints(run / "checkpoints")
+
+    def epoch() -> int:
+        return read_metadata(checkpoints.last)["epoch"] if checkpoints.exists() else 0
+
+    for attempt, delay in enumerate((0.05, 0.37, 0.81, 0.13)):
         cmd = [sys.executable, "-m", "cnnlab", "train", "--epochs", "500", "--quiet"]
         cmd += ["--resume", str(run)] if attempt else ["--run-dir", str(run)]
-        before = load_state(state_file)["epoch"] if attempt else 0
+        before = epoch()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120  # start-up is slow on a loaded machine: wait for a new checkpoint
-        while time.monotonic() < deadline and proc.poll() is None:
-            if state_file.is_file() and load_state(state_file)["epoch"] > before:
-                break
+        while time.monotonic() < deadline and proc.poll() is None and epoch() <= before:
             time.sleep(0.05)
         time.sleep(delay)  # then kill at an arbitrary moment of training (often inside a save)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        state = load_state(state_file)
-        weights, meta = load_weights(run / "checkpoints" / "last.safetensors")
-        assert state["epoch"] > before and meta["epoch"] >= 1
-        load_run_model(run, "last")
+        weights, state = checkpoints.resume()
+        assert state["epoch"] == epoch() > before
+        assert Run.open(run, "last").model is not None
 
 
 def test_precision_and_memory_format_options(tmp_path):
@@ -251,11 +255,11 @@ def test_penalties_schedules_and_optimisers_run(tmp_path):
 def test_lr_schedules_have_the_documented_shape():
     from cnnlab.train.setup import lr_factor
 
-    f = lr_factor(TrainConfig(epochs=10, scheduler="cosine", warmup_epochs=2), steps_per_epoch=10)
+    f = lr_factor(ClassifierConfig(epochs=10, scheduler="cosine", warmup_epochs=2), steps_per_epoch=10)
     assert f(0) == pytest.approx(0.05) and f(19) == pytest.approx(1.0) and f(99) < 0.01
-    f = lr_factor(TrainConfig(epochs=10, scheduler="step", step_size=3, gamma=0.5), steps_per_epoch=10)
+    f = lr_factor(ClassifierConfig(epochs=10, scheduler="step", step_size=3, gamma=0.5), steps_per_epoch=10)
     assert (f(0), f(30), f(60)) == (1.0, 0.5, 0.25)
-    f = lr_factor(TrainConfig(epochs=10, scheduler="onecycle"), steps_per_epoch=10)
+    f = lr_factor(ClassifierConfig(epochs=10, scheduler="onecycle"), steps_per_epoch=10)
     assert f(0) == pytest.approx(1 / 25) and f(30) == pytest.approx(1.0) and f(99) < 0.01
 
 
@@ -273,7 +277,7 @@ def test_tensorboard_logging(tmp_path):
     (dict(model="resnet18", image_size=16), InputSizeError, "at least 32x32.*--small-input"),
     (dict(model="lenet5", image_size=64), InputSizeError, "exactly 32x32"),
     (dict(optimizer="rmsprop"), CnnlabError, "optimizer must be one of"),
-    (dict(batch_size=0), CnnlabError, "batch_size must be positive"),
+    (dict(batch_size=0), CnnlabError, "batch_size must be an integer from 1"),
     (dict(loss="bce"), CnnlabError, "needs a two-class dataset"),
     (dict(epochs=3, warmup_epochs=3), CnnlabError, "warmup_epochs .3. must be fewer than epochs"),
     (dict(epochs=3, warmup_epochs=1, scheduler="onecycle"), CnnlabError, "onecycle schedule has its own warm-up"),
@@ -294,8 +298,8 @@ def test_existing_run_directory_is_not_overwritten(tmp_path):
 def test_config_file_errors(tmp_path):
     (tmp_path / "c.yaml").write_text("epochs: 3\nlearning_rate: 0.1\n")
     with pytest.raises(CnnlabError, match="unknown option.*learning_rate"):
-        TrainConfig.load(tmp_path / "c.yaml")
+        ClassifierConfig.load(tmp_path / "c.yaml")
     (tmp_path / "d.yaml").write_text("epochs: [\n")
     with pytest.raises(CnnlabError, match="not valid YAML"):
-        TrainConfig.load(tmp_path / "d.yaml")
-    assert yaml.safe_load(yaml.safe_dump(TrainConfig().to_dict()))["model"] == "lenet5"
+        ClassifierConfig.load(tmp_path / "d.yaml")
+    assert yaml.safe_load(yaml.safe_dump(ClassifierConfig().to_dict()))["model"] == "lenet5"

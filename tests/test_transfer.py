@@ -6,9 +6,11 @@ import pytest
 import torch
 
 import cnnlab
+from cnnlab.classify import ClassifierConfig
 from cnnlab.errors import CnnlabError
-from cnnlab.train import TrainConfig, TransferConfig, fit, load_run_model
+from cnnlab.run import Run, fit
 from cnnlab.transfer import (
+    TransferConfig,
     adapt_channels,
     expand_classifier,
     freeze_backbone,
@@ -25,13 +27,16 @@ RESNET = dict(model="resnet18", model_kwargs={"small_input": True})
 
 
 def _fit(path, **kwargs):
-    return fit(TrainConfig(run_dir=str(path), **{**QUIET, **kwargs}), log=lambda *a: None)
+    return fit(ClassifierConfig(run_dir=str(path), **{**QUIET, **kwargs}), log=lambda *a: None)
 
 
 def _transfer(path, source, mode, data="digits@classes=5-9@labels=10", epochs=2, model=None, **kwargs):
-    t = {k: kwargs.pop(k) for k in list(kwargs) if k in TransferConfig.__dataclass_fields__}
-    return _fit(path, model=model, data=data, epochs=epochs, **kwargs,
-                transfer=TransferConfig(source=str(source), mode=mode, **t))
+    return fit(TransferConfig(source=str(source), mode=mode, data=data, epochs=epochs, model=model, run_dir=str(path),
+                              **{**QUIET, **kwargs}), log=lambda *a: None)
+
+
+def _weights(run_dir):
+    return Run.open(run_dir).model
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +59,7 @@ def _split(state, model):
 
 
 def test_feature_extraction_leaves_every_backbone_weight_and_bn_statistic_bit_identical(resnet_base, tmp_path):
-    source, _ = load_run_model(resnet_base)
+    source = _weights(resnet_base)
     for cache in ("memory", "off"):  # cached features, and the backbone run every epoch in inference mode
         r = _transfer(tmp_path / cache, resnet_base, "feature-extraction", cache=cache, batch_size=16)
         after = r.model.state_dict()
@@ -85,7 +90,7 @@ def test_feature_cache_on_disk_is_used_and_removed(lenet_base, tmp_path):
 
 
 def test_fine_tune_trains_the_backbone_and_the_bn_policy_decides_its_statistics(resnet_base, tmp_path):
-    source, _ = load_run_model(resnet_base)
+    source = _weights(resnet_base)
     before = source.state_dict()
     key = "layer1.0.conv1.bn"
     frozen = _transfer(tmp_path / "frozen", resnet_base, "fine-tune", batch_size=16).model.state_dict()
@@ -97,15 +102,14 @@ def test_fine_tune_trains_the_backbone_and_the_bn_policy_decides_its_statistics(
 
 
 def test_warm_start_trains_the_head_alone_first(lenet_base, tmp_path):
-    source = load_run_model(lenet_base)[0].state_dict()
+    source = _weights(lenet_base).state_dict()
     seen = {}
 
     def snapshot(end):
         seen[end.epoch] = {k: v.clone() for k, v in end.model.state_dict().items()}
 
-    t = TransferConfig(source=str(lenet_base), mode="fine-tune", head_epochs=1)
-    fit(TrainConfig(model=None, data="digits@classes=5-9@labels=10", epochs=2, run_dir=str(tmp_path / "r"),
-                    transfer=t, **QUIET), log=lambda *a: None, on_epoch_end=snapshot)
+    fit(TransferConfig(source=str(lenet_base), mode="fine-tune", head_epochs=1, data="digits@classes=5-9@labels=10",
+                       epochs=2, run_dir=str(tmp_path / "r"), **QUIET), log=lambda *a: None, on_epoch_end=snapshot)
     conv = "features.c1.conv.weight"
     assert torch.equal(seen[1][conv], source[conv])          # epoch 1: head only
     assert not torch.equal(seen[2][conv], source[conv])      # epoch 2: every layer
@@ -113,7 +117,7 @@ def test_warm_start_trains_the_head_alone_first(lenet_base, tmp_path):
 
 
 def test_partial_freezes_the_first_stages_only(resnet_base, tmp_path):
-    source = load_run_model(resnet_base)[0].state_dict()
+    source = _weights(resnet_base).state_dict()
     after = _transfer(tmp_path / "p", resnet_base, "partial", freeze_stages=2, batch_size=16).model.state_dict()
     for k in source:
         if k.startswith(("stem.", "layer1.", "layer2.")):

@@ -4,6 +4,8 @@
 >>> model = cnnlab.create_model("resnet18", num_classes=10, in_chans=1, small_input=True)
 >>> cnnlab.conv_output_shape((224, 224, 3), kernel=3, filters=32)
 (222, 222, 32)
+>>> result = cnnlab.fit(cnnlab.ClassifierConfig(model="lenet5", data="digits"))  # doctest: +SKIP
+>>> cnnlab.Run.open(result.run_dir).evaluate("test")["accuracy"]                 # doctest: +SKIP
 """
 
 import importlib
@@ -19,6 +21,8 @@ _EXPORTS = {
     "Classifier": ".models", "create_model": ".models", "list_models": ".models",
     "load_torchvision_weights": ".models", "load_weights_file": ".models", "model_meta": ".models",
     "register_model": ".models", "init_weights": ".nn.init",
+    "Run": ".run", "fit": ".run", "load_config": ".run",
+    "ClassifierConfig": ".classify", "TransferConfig": ".transfer", "AEConfig": ".ae", "SegmentConfig": ".segment",
 }
 
 __all__ = ["CnnlabError", "__version__", *_EXPORTS]

@@ -36,8 +36,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
-        os.chmod(tmp, 0o666 & ~_umask())
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # after writing: a writer may replace the file with its own
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

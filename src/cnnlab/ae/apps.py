@@ -1,41 +1,59 @@
 """What autoencoders are for: codes, denoising, generation, interpolation, features, and their limits.
 
-Every function takes a trained autoencoder (see :func:`cnnlab.ae.recipe.load_ae_run`) and data in [0, 1]
-resized to its input (:func:`run_data`).
+Every function takes a trained autoencoder and data in [0, 1] resized to its input: ``run.model`` and
+``run.data()`` of ``cnnlab.train.Run.open(RUN, holds="autoencoder")``.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ..data import ImageData, load_dataset
+from .._options import option
+from ..data import ImageData, read_image_file
 from ..data.prepare import Preprocess
 from ..errors import CnnlabError
 from .models import Autoencoder
 from .task import Noise, psnr, ssim
 
+_SEED = dict(low=0, high=2**32 - 1)
 
-def run_data(meta: dict, config: dict, spec: str | None = None) -> ImageData:
-    """A dataset (the run's own by default) split as the run split it and resized to the model's input."""
-    name = spec or meta["data"]
-    data = load_dataset(name, seed=config.get("seed", 0), val_fraction=config.get("val_fraction", 0.15),
-                        test_fraction=config.get("test_fraction", 0.15))
-    if not isinstance(data, ImageData):
-        raise CnnlabError(f"'{name}' is streamed from disk; autoencoder tools need data that fits in memory")
-    c, h, w = meta["autoencoder"]["input_shape"]
-    if data.channels != c:
-        raise CnnlabError(f"the autoencoder takes {c}-channel images but '{name}' has {data.channels}; use data with "
-                          f"{c} channel(s)")
-    return data.map(Preprocess((h, w), 0, [0.0] * c, [1.0] * c).geometry)
+
+# --- the options of each tool (the cnnlab ae commands take the same) ----------------------------------------
+@dataclass
+class EncodeOptions:
+    split: str = option("test", "which split", choices=("test", "val", "train"))
+
+
+@dataclass
+class DenoiseOptions:
+    noise: str = option("gaussian:0.3", "corruption of the clean images: gaussian:L | salt-pepper:L | mask:L | "
+                                        "shift:L", metavar="NOISE")
+    seed: int = option(0, "seed of the corruption", **_SEED)
+
+
+@dataclass
+class GenerateOptions:
+    n: int = option(64, "how many samples", low=1, high=1_000_000, flag="-n")
+    seed: int = option(0, "seed of the prior draws", **_SEED)
+
+
+@dataclass
+class InterpolateOptions:
+    steps: int = option(10, "images along each path, A and B included", low=2, high=100)
+
+
+@dataclass
+class FeaturesOptions:
+    labels: list[int] = option([5, 10, 25, 100], "labels per class", low=1, high=100_000)
 
 
 def load_images(paths: list[str], shape: tuple[int, int, int]) -> torch.Tensor:
     """Image files as a batch in [0, 1], resized to ``shape`` (C, H, W)."""
-    from ..data import read_image_file
 
     c, h, w = shape
     pre = Preprocess((h, w), 0, [0.0] * c, [1.0] * c)
@@ -54,6 +72,15 @@ def reconstruct(model: Autoencoder, images: torch.Tensor, batch_size: int = 512)
     model.eval()
     return torch.cat([torch.sigmoid(model(images[i:i + batch_size]).logits.float())
                       for i in range(0, len(images), batch_size)])
+
+
+@torch.no_grad()
+def sample_batches(model: Autoencoder, n: int, seed: int = 0, batch_size: int = 1024) -> Iterator[torch.Tensor]:
+    """``n`` samples from a VAE's prior, in batches (a million samples never sit in memory at once)."""
+    model.eval()
+    g = torch.Generator().manual_seed(seed)
+    for start in range(0, n, batch_size):
+        yield model.sample(min(batch_size, n - start), g)
 
 
 # --- codes -------------------------------------------------------------------------------------------

@@ -4,29 +4,46 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..data._base import ImageData, ImageSet
-from ..data.prepare import Preprocess
+from ..data import ImageData, ImageSet
+from ..data.loader import split_loaders
+from ..data.prepare import Preprocess, check_fits
 from ..errors import CnnlabError
-from ..train.config import AEConfig, TrainConfig
-from ..train.engine import Recipe
+from ..train import Recipe
+from .config import AEConfig
 from .models import Autoencoder, create_autoencoder
 from .task import Noise, ReconstructionTask
 
 
 def model_args(a: AEConfig, input_shape: tuple[int, ...]) -> dict:
-    """The builder arguments of :func:`create_autoencoder` for a config (saved in meta.json)."""
-    topk = a.topk
-    if a.kind == "sparse" and topk is None and not (a.sparsity_l1 or a.sparsity_kl):
+    """The builder arguments of :func:`create_autoencoder` for a config (saved in meta.json). Only a sparse
+    autoencoder gets a sparse code, only a VAE a variational one, only a recurrent body its state size."""
+    sparse = a.kind == "sparse"
+    topk = a.topk if sparse else None
+    if sparse and topk is None and not (a.sparsity_l1 or a.sparsity_kl):
         topk = max(1, a.latent_dim // 4)  # sparse with nothing asked: a quarter of the code active
-    code_act = "sigmoid" if a.sparsity_kl else "relu" if a.sparsity_l1 else "none"
+    code_act = ("sigmoid" if a.sparsity_kl else "relu" if a.sparsity_l1 else "none") if sparse else "none"
+    recurrent = a.architecture == "recurrent"
     return {"kind": a.architecture, "input_shape": list(input_shape), "latent_dim": a.latent_dim,
-            "variational": a.kind == "vae", "topk": topk, "code_act": code_act, "rnn_hidden": a.rnn_hidden,
-            "cell": a.cell}
+            "variational": a.kind == "vae", "topk": topk, "code_act": code_act,
+            "rnn_hidden": a.rnn_hidden if recurrent else 128, "cell": a.cell if recurrent else "gru"}
+
+
+def task_args(a: AEConfig) -> dict:
+    """The arguments of the :class:`ReconstructionTask` a config trains with (saved in meta.json, so that a run's
+    evaluation measures what its training measured)."""
+    noise = a.noise or ("gaussian:0.3" if a.kind == "denoising" else None)
+    sparse = a.kind == "sparse"
+    return {"likelihood": a.likelihood, "beta": a.beta if a.kind == "vae" else 1.0, "noise": noise,
+            "l1": a.sparsity_l1 if sparse else 0.0, "sparsity_kl": a.sparsity_kl if sparse else 0.0,
+            "target_rate": a.sparsity_target}
+
+
+def reconstruction_task(args: dict) -> ReconstructionTask:
+    return ReconstructionTask(**{**args, "noise": Noise.parse(args["noise"]) if args.get("noise") else None})
 
 
 def build_autoencoder(args: dict) -> Autoencoder:
@@ -34,61 +51,60 @@ def build_autoencoder(args: dict) -> Autoencoder:
     return create_autoencoder(args.pop("kind"), tuple(args.pop("input_shape")), **args)
 
 
-def noise_of(a: AEConfig) -> Noise | None:
-    if a.noise:
-        return Noise.parse(a.noise)
-    return Noise("gaussian", 0.3) if a.kind == "denoising" else None
+def to_input(data: ImageData, shape: tuple[int, int, int]) -> ImageData:
+    """Images resized to an autoencoder's input ``shape`` (C, H, W), pixels kept in [0, 1]; unlabelled data gets a
+    label of -1, so that it trains and measures like labelled data."""
+    if not isinstance(data, ImageData):
+        raise CnnlabError(f"'{data.name}' is streamed from disk; autoencoders need data that fits in memory")
+    c, h, w = shape
+    if data.channels != c:
+        raise CnnlabError(f"the autoencoder takes {c}-channel images but '{data.name}' has {data.channels}; use data "
+                          f"with {c} channel(s)")
+    check_fits(data, (h, w))
+    data = data.map(Preprocess((h, w), 0, [0.0] * c, [1.0] * c).geometry)
+    splits = {k: v if v.labels is not None else ImageSet(v.images, torch.full((len(v),), -1, dtype=torch.long))
+              for k, v in data.splits().items()}
+    return dataclasses.replace(data, **splits)
 
 
 class AERecipe(Recipe):
-    def prepare(self, config: TrainConfig, resuming: bool) -> TrainConfig:
+    def prepare(self, config: AEConfig, resuming: bool) -> AEConfig:
         self._config = config
-        a = config.autoencoder
-        if a.noise and a.kind != "denoising":
-            Noise.parse(a.noise)  # any kind may train on corrupted inputs; check the spec early
         return config
 
-    def make_task(self, data, config: TrainConfig) -> ReconstructionTask:
-        a = config.autoencoder
-        self._task = ReconstructionTask(a.likelihood, a.beta, noise_of(a), a.sparsity_l1, a.sparsity_kl,
-                                        a.sparsity_target)  # kept: the KL warm-up sets its weight per epoch
+    def make_task(self, data, config: AEConfig) -> ReconstructionTask:
+        self.task_args = task_args(config)
+        self._task = reconstruction_task(self.task_args)  # kept: the KL warm-up sets its weight per epoch
         return self._task
 
-    def build_model(self, config: TrainConfig, data, task) -> nn.Module:
+    def build_model(self, config: AEConfig, data, task) -> nn.Module:
         side = config.image_size
         h, w = (side, side) if side else data.image_size
-        self.args = model_args(config.autoencoder, (data.channels, h, w))
+        self.args = model_args(config, (data.channels, h, w))
         return build_autoencoder(self.args)
 
-    def prepare_data(self, config: TrainConfig, model: nn.Module, data):
+    def prepare_data(self, config: AEConfig, model: nn.Module, data):
         """Resize to the autoencoder's input; no normalisation (pixels stay in [0, 1])."""
-        if not isinstance(data, ImageData):
-            raise CnnlabError("autoencoders train on datasets that fit in memory")
         c, h, w = model.input_shape
-        pre = Preprocess((h, w), 0, [0.0] * c, [1.0] * c)
-        data = data.map(pre.geometry)
-        # unlabelled data (photos) trains too: the loaders carry a label of -1
-        splits = {k: v if v.labels is not None else ImageSet(v.images, torch.full((len(v),), -1, dtype=torch.long))
-                  for k, v in data.splits().items()}
-        return dataclasses.replace(data, **splits), pre
+        return to_input(data, (c, h, w)), Preprocess((h, w), 0, [0.0] * c, [1.0] * c)
+
+    def loaders(self, data, config: AEConfig, device, preprocess) -> dict:
+        return split_loaders(data, config.batch_size, device, config.augment, config.seed)
 
     def start_epoch(self, model: nn.Module, epoch: int, log) -> None:
-        a = self._config.autoencoder
+        a = self._config
         if a.kind == "vae" and a.kl_warmup:
             self._task.kl_scale = min(1.0, (epoch + 1) / a.kl_warmup)
 
-    def train_view(self, model, batches, config, device, log):
-        a = config.autoencoder
-        noise = noise_of(a)
-        log(f"{a.kind} autoencoder ({a.architecture} body), latent {a.latent_dim}"
+    def train_view(self, model, batches, config: AEConfig, device, log):
+        noise = self.task_args["noise"]
+        log(f"{config.kind} autoencoder ({config.architecture} body), latent {config.latent_dim}"
             + (f", trained on {noise}-corrupted inputs" if noise else ""))
         return super().train_view(model, batches, config, device, log)
 
     def meta(self, meta: dict) -> dict:
-        meta.update(kind="autoencoder", model_kwargs={}, autoencoder=self.args,
-                    training={"kind": self._config.autoencoder.kind, "noise": str(noise_of(self._config.autoencoder))
-                              if noise_of(self._config.autoencoder) else None})
-        return meta
+        return {**meta, "autoencoder": self.args, "task": self.task_args,
+                "training": {"kind": self._config.kind, "noise": self.task_args["noise"]}}
 
     def finish(self, result, run, batches, task, device, log) -> None:
         from .viz import reconstruction_grid, samples_grid
@@ -105,25 +121,8 @@ class AERecipe(Recipe):
         reconstruction_grid(x, recon, run.path / "plots" / "reconstructions.png", noisy=noisy)
         if model.variational:
             samples_grid(model.sample(64, torch.Generator().manual_seed(0)), run.path / "plots" / "samples.png")
-        result.extra["autoencoder"] = {**self.args, "training": self._config.autoencoder.kind,
+        result.extra["autoencoder"] = {**self.args, "training": self._config.kind,
                                        "active_code_fraction": round(full["active"], 4)}
         log(f"test: mse {full['mse']:.5f}, psnr {full['psnr']:.2f} dB, ssim {full['ssim']:.4f}, "
             f"active code units {100 * full['active']:.1f}%" + (f", elbo {full['elbo']:.2f} nats" if "elbo" in full
                                                              else ""))
-
-
-def load_ae_run(path: str | Path, which: str | None = None) -> tuple[Autoencoder, dict]:
-    """Rebuild an autoencoder run's model from its checkpoint, with its metadata."""
-    from ..train.rundir import read_run_checkpoint, run_kind
-
-    state, meta, file = read_run_checkpoint(path, which)
-    if meta.get("kind") != "autoencoder":
-        raise CnnlabError(f"'{path}' holds {run_kind(meta)}, not an autoencoder; "
-                          f"use the commands of its kind (cnnlab evaluate/predict, cnnlab segment)")
-    model = build_autoencoder(meta["autoencoder"])
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        raise CnnlabError(f"checkpoint '{file}' does not fit its autoencoder: {str(e).splitlines()[-1].strip()}"
-                          ) from None
-    return model.eval(), meta

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CnnlabError
+from ..train import autocast
 from .models import AEOutput
 
 NOISES = ("gaussian", "salt-pepper", "mask", "shift")
@@ -90,12 +91,6 @@ class ReconstructionTask:
     sparsity_kl: float = 0.0
     target_rate: float = 0.05
     kl_scale: float = 1.0  # KL warm-up: set per epoch by the recipe
-    num_classes: int = 0   # no classes (the run directory's metadata asks)
-    binary: bool = False
-
-    @property
-    def num_outputs(self) -> int:
-        return 0
 
     def evaluation(self) -> ReconstructionTask:
         return self
@@ -137,8 +132,6 @@ class ReconstructionTask:
         """MSE, PSNR (mean over images, peak 1), the loss, active code units; SSIM with ``ssim=True``; the
         ELBO (nats per image) and its terms for a VAE. A denoising task measures the reconstruction of the
         corrupted input against the clean one, with the same corruption every time (seeded)."""
-        from ..train.engine import _autocast
-
         model.eval()
         g = torch.Generator().manual_seed(12345)
         sums = {"loss": 0.0, "mse": 0.0, "psnr": 0.0, "nll": 0.0, "kl": 0.0, "active": 0.0, "ssim": 0.0}
@@ -147,7 +140,7 @@ class ReconstructionTask:
             x_in = self.noise(x, g) if self.noise is not None else x
             if channels_last:
                 x_in = x_in.contiguous(memory_format=torch.channels_last)
-            with _autocast(device, precision):
+            with autocast(device, precision):
                 out = model(x_in)
                 loss = self.loss(out, x)
             recon = torch.sigmoid(out.logits.float()).clamp(0, 1)

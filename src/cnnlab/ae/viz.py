@@ -17,7 +17,7 @@ def _grid(images: torch.Tensor, nrow: int) -> torch.Tensor:
 
 def rows_grid(rows: dict[str, torch.Tensor], path: str | os.PathLike, title: str = "") -> None:
     """One labelled row per entry of ``rows`` (each a batch of images in [0, 1])."""
-    from ..viz.plots import _save, plt
+    from ..viz.plots import plt, save_figure
 
     n = max(len(v) for v in rows.values())
     fig, axes = plt.subplots(len(rows), 1, figsize=(max(4.0, 0.6 * n + 1.5), 0.85 * len(rows) + 0.5),
@@ -29,7 +29,7 @@ def rows_grid(rows: dict[str, torch.Tensor], path: str | os.PathLike, title: str
         ax.set_yticks([])
     if title:
         fig.suptitle(title, fontsize=10)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def reconstruction_grid(clean: torch.Tensor, recon: torch.Tensor, path: str | os.PathLike,
@@ -40,19 +40,19 @@ def reconstruction_grid(clean: torch.Tensor, recon: torch.Tensor, path: str | os
 
 
 def samples_grid(images: torch.Tensor, path: str | os.PathLike, title: str = "samples from the prior") -> None:
-    from ..viz.plots import _save, plt
+    from ..viz.plots import plt, save_figure
 
     nrow = int(np.ceil(np.sqrt(len(images))))
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.imshow(_grid(images, nrow).permute(1, 2, 0).numpy(), cmap="gray", interpolation="nearest")
     ax.set_axis_off()
     ax.set_title(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def code_maps(maps: dict[str, np.ndarray], labels: np.ndarray, classes: list[str], path: str | os.PathLike) -> None:
     """Side-by-side 2-D scatter plots, coloured by class."""
-    from ..viz.plots import _save, plt
+    from ..viz.plots import plt, save_figure
 
     fig, axes = plt.subplots(1, len(maps), figsize=(5.2 * len(maps), 4.6), squeeze=False)
     cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
@@ -65,4 +65,4 @@ def code_maps(maps: dict[str, np.ndarray], labels: np.ndarray, classes: list[str
         ax.set_yticks([])
     if len(classes) <= 20:
         axes[0][-1].legend(markerscale=2, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
-    _save(fig, path)
+    save_figure(fig, path)

@@ -18,14 +18,13 @@ import threading
 import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager
-from pathlib import Path
 
 from .._signals import signals_held
 from ..errors import CnnlabError
 
 # the modules that add commands, imported when the parser is built (inside main, so that Ctrl-C during
 # their imports is handled like any other)
-COMMANDS = ("train_cmds", "transfer_cmds", "ae_cmds", "segment_cmds", "inspect_cmds")
+COMMANDS = ("train_cmds", "transfer_cmds", "ae_cmds", "segment_cmds", "experiment_cmds", "inspect_cmds")
 
 
 class Terminated(KeyboardInterrupt):
@@ -57,11 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _resume_hint(e: BaseException) -> str:
-    """'; continue with: cnnlab train --resume DIR' when the failed run left a checkpoint to resume from."""
-    run_dir = getattr(e, "run_dir", None)
-    if run_dir is None or not (Path(run_dir) / "checkpoints" / "state.pt").is_file():
+    """'; continue with: cnnlab ae train --resume DIR' when the stopped run (or experiment) can continue: the
+    engine names the command of the run's kind."""
+    resume = getattr(e, "resume", None)
+    if resume is None:
         return ""
-    return f"; continue with: cnnlab train --resume {shlex.quote(str(run_dir))}"
+    command, path = resume
+    return f"; continue with: {command} --resume {shlex.quote(str(path))}"
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -104,7 +105,10 @@ def _ignore_worker_deaths() -> None:
 def _dispatch(argv: Sequence[str] | None) -> int:
     with signals_held():  # an exception inside a C extension's initialisation (numpy's) would be an ImportError
         parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a bad option (2, one line already printed): a code, as main returns
+        return e.code if isinstance(e.code, int) else 2
     if not hasattr(args, "func"):
         parser.print_help(sys.stderr)
         print("cnnlab: error: choose a command (see 'cnnlab --help')", file=sys.stderr)

@@ -9,8 +9,17 @@ import textwrap
 import torch
 
 from ..errors import CnnlabError
-from ..inspect import conv_output_shape, format_table, human, parse_size, pool_output_shape, summary
-from ..inspect.shapes import _input, _padding, _pair
+from ..inspect import (
+    conv_output_shape,
+    format_table,
+    human,
+    input_shape,
+    padding_sides,
+    pair,
+    parse_size,
+    pool_output_shape,
+    summary,
+)
 from ..models import create_model, list_models, model_meta
 
 
@@ -41,13 +50,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             examples:
               cnnlab shape --input 224x224x3 --kernel 3 --stride 1 --padding 0 --dilation 1 --filters 32
               cnnlab shape --input 32x32x3 --kernel 5 --padding 2 1 --filters 16
-              cnnlab shape --input 28x28x1 --kernel 3 --padding 0 1 1 0 --dilation 2
+              cnnlab shape --input 28x28x1 --kernel 3 --padding 0,1,1,0 --dilation 2
               cnnlab shape --input 112x112x64 --pool max --kernel 3 --stride 2 --padding 1"""),
     )
     p.add_argument("--input", required=True, help="input size HxWxC, e.g. 224x224x3")
     p.add_argument("--kernel", default="3", help="kernel size: 3 or 3x5 (default 3)")
     p.add_argument("--stride", default=None, help="stride: 2 or 2x1 (default 1; the kernel for pooling)")
-    p.add_argument("--padding", nargs="+", type=int, default=[0], help="1, 2 or 4 numbers (default 0)")
+    p.add_argument("--padding", nargs="+", default=["0"], help="1, 2 (vertical horizontal) or 4 (top bottom left "
+                   "right) numbers, by spaces or commas: 0 1 1 0 or 0,1,1,0 (default 0)")
     p.add_argument("--dilation", default="1", help="dilation: 1 or 2x1 (default 1)")
     p.add_argument("--filters", type=int, default=None, help="output channels (default: input channels)")
     p.add_argument("--groups", type=int, default=1, help="convolution groups (default 1)")
@@ -113,7 +123,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_shape(args: argparse.Namespace) -> int:
-    padding = tuple(args.padding)
+    padding = padding_sides(",".join(args.padding))
     if args.pool and (args.filters is not None or args.groups != 1):
         raise CnnlabError("--filters and --groups apply to convolutions; pooling keeps the channels")
     if args.pool:
@@ -125,10 +135,10 @@ def cmd_shape(args: argparse.Namespace) -> int:
         out = conv_output_shape(args.input, args.kernel, args.stride or 1, padding, args.dilation,
                                 args.filters, args.groups)
     print(out)
-    h, w, c = _input(args.input)
-    (kh, kw), (dh, dw) = _pair(args.kernel, "kernel"), _pair(args.dilation, "dilation")
-    sh, sw = (kh, kw) if args.pool and args.stride is None else _pair(args.stride or 1, "stride")
-    top, bottom, left, right = _padding(padding)
+    h, w, c = input_shape(args.input)
+    (kh, kw), (dh, dw) = pair(args.kernel, "kernel"), pair(args.dilation, "dilation")
+    sh, sw = (kh, kw) if args.pool and args.stride is None else pair(args.stride or 1, "stride")
+    top, bottom, left, right = padding
     rounding = "ceil" if args.ceil_mode else "floor"
     for axis, n, k, s, d, lo, hi, o in (("height", h, kh, sh, dh, top, bottom, out.height),
                                          ("width", w, kw, sw, dw, left, right, out.width)):

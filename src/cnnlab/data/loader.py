@@ -85,3 +85,23 @@ class InMemoryLoader:
     def _augment(self, x: torch.Tensor, targets: torch.Tensor, g: torch.Generator):
         """Augment a batch; class labels are unchanged (a subclass with per-pixel targets moves them too)."""
         return self.augment(x, g), targets
+
+
+def default_augment(height: int, flip_ok: bool, enabled: bool = True) -> Augment | None:
+    """cnnlab's training augmentation: a random crop after padding by an eighth of the side, and horizontal
+    flips where they keep the meaning (not for digits); None when ``enabled`` is false."""
+    return Augment(crop_pad=max(1, height // 8), hflip=flip_ok) if enabled else None
+
+
+def split_loaders(data, batch_size: int, device: torch.device, augment: bool, seed: int, targets: str = "labels",
+                  loader: type[InMemoryLoader] = InMemoryLoader) -> dict[str, InMemoryLoader]:
+    """A loader per split of in-memory ``data`` (its tensors moved to ``device``): the training split shuffled
+    and, with ``augment``, augmented (:func:`default_augment`); the others in order, in batches of at least 256.
+    ``targets`` names what each batch pairs with its images (``labels``, or ``masks`` for segmentation)."""
+    out = {}
+    for split, s in data.splits().items():
+        train = split == "train"
+        out[split] = loader(s.images.to(device), getattr(s, targets).to(device),
+                            batch_size if train else max(256, batch_size), shuffle=train,
+                            augment=default_augment(data.image_size[0], data.flip_ok, augment and train), seed=seed)
+    return out

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from .._machine import available_memory
 from ..errors import CnnlabError, InputSizeError
 
 
@@ -80,3 +81,15 @@ def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
     mean = images.mean(dim=(0, 2, 3))
     std = images.std(dim=(0, 2, 3)).clamp_min(1e-6)
     return mean.tolist(), std.tolist()
+
+
+def check_fits(data, size: tuple[int, int]) -> None:
+    """Refuse, in one line, to resize an in-memory dataset to ``size`` when the result would not fit in the
+    memory this machine has free (the limit on loading, CNNLAB_MEMORY_LIMIT_GB, covers the images as read)."""
+    n = sum(len(s) for s in data.splits().values())
+    needed = n * data.channels * size[0] * size[1] * 4
+    free = available_memory()
+    if free is not None and needed > 0.8 * free:
+        raise CnnlabError(f"resizing the {n:,} images of '{data.name}' to {size[0]}x{size[1]} would take "
+                          f"{needed / 2**30:.1f} GiB of memory, but {free / 2**30:.1f} GiB are free; use a smaller "
+                          f"--image-size")

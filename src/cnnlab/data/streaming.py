@@ -94,7 +94,8 @@ def _start(loader: DataLoader):
     if not loader.num_workers:
         return iter(loader)
     with signals_held():
-        return iter(loader)
+        iterator = iter(loader)
+    return iterator  # (a signal held meanwhile is raised above, while this frame still holds the workers)
 
 
 def _collate(batch):

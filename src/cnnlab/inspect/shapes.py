@@ -44,7 +44,8 @@ def parse_size(text: str | Sequence[int], what: str = "input", example: str = "2
     return values
 
 
-def _pair(value: IntOrPair, name: str) -> tuple[int, int]:
+def pair(value: IntOrPair, name: str) -> tuple[int, int]:
+    """One number or two (vertical, horizontal): ``3``, ``"3x5"``, ``(3, 5)`` -> a (vertical, horizontal) pair."""
     values = parse_size(value, name) if isinstance(value, str) else (
         (int(value),) if isinstance(value, int) else tuple(int(v) for v in value))
     if len(values) == 1:
@@ -54,8 +55,9 @@ def _pair(value: IntOrPair, name: str) -> tuple[int, int]:
     raise ShapeArithmeticError(f"{name} takes one number or two (vertical, horizontal), got {len(values)}")
 
 
-def _padding(padding: IntOrPair) -> tuple[int, int, int, int]:
-    """One number, (vertical, horizontal) or (top, bottom, left, right) -> (top, bottom, left, right)."""
+def padding_sides(padding: IntOrPair) -> tuple[int, int, int, int]:
+    """One number, (vertical, horizontal) or (top, bottom, left, right) -> (top, bottom, left, right); text
+    may separate them with commas or x, as the lecture writes them (``"0,1,1,0"``)."""
     values = parse_size(padding, "padding") if isinstance(padding, str) else (
         (int(padding),) if isinstance(padding, int) else tuple(int(v) for v in padding))
     if len(values) == 1:
@@ -71,7 +73,8 @@ def _padding(padding: IntOrPair) -> tuple[int, int, int, int]:
     return values  # type: ignore[return-value]
 
 
-def _input(input_size: str | Sequence[int]) -> Shape:
+def input_shape(input_size: str | Sequence[int]) -> Shape:
+    """``"224x224x3"`` (HxWxC), ``"32x32"`` (one channel) or ``"28"`` (square) -> Shape."""
     values = parse_size(input_size)
     if len(values) == 1:
         values = (values[0], values[0], 1)
@@ -130,9 +133,9 @@ def conv_output_shape(
     >>> conv_output_shape("224x224x3", kernel=3, filters=32)
     Shape(height=222, width=222, channels=32)
     """
-    h, w, c = _input(input_size)
-    (kh, kw), (sh, sw), (dh, dw) = _pair(kernel, "kernel"), _pair(stride, "stride"), _pair(dilation, "dilation")
-    top, bottom, left, right = _padding(padding)
+    h, w, c = input_shape(input_size)
+    (kh, kw), (sh, sw), (dh, dw) = pair(kernel, "kernel"), pair(stride, "stride"), pair(dilation, "dilation")
+    top, bottom, left, right = padding_sides(padding)
     filters = c if filters is None else filters
     if filters < 1:
         raise ShapeArithmeticError(f"filters must be at least 1, got {filters}")
@@ -156,10 +159,10 @@ def pool_output_shape(
     """Output shape (H, W, C) of max or average pooling; ``stride`` defaults to the kernel size."""
     if kind not in ("max", "avg"):
         raise ShapeArithmeticError(f"pool must be 'max' or 'avg', got '{kind}'")
-    h, w, c = _input(input_size)
-    (kh, kw), (dh, dw) = _pair(kernel, "kernel"), _pair(dilation, "dilation")
-    sh, sw = (kh, kw) if stride is None else _pair(stride, "stride")
-    top, bottom, left, right = _padding(padding)
+    h, w, c = input_shape(input_size)
+    (kh, kw), (dh, dw) = pair(kernel, "kernel"), pair(dilation, "dilation")
+    sh, sw = (kh, kw) if stride is None else pair(stride, "stride")
+    top, bottom, left, right = padding_sides(padding)
     if kind == "avg" and (dh, dw) != (1, 1):
         raise ShapeArithmeticError("average pooling has no dilation; use dilation 1 or max pooling")
     explicit = (top, left) != (bottom, right)  # asymmetric: F.pad, then an unpadded pool

@@ -14,7 +14,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from ..nn.conv import ConvNormAct, LayerFactory, _make_act
+from ..nn.conv import ConvNormAct, LayerFactory, make_act
 from ..nn.dense import DenseBlock, Transition
 from ..nn.head import ClassifierHead
 from ..nn.init import torchvision_init
@@ -69,7 +69,7 @@ class DenseNet(Classifier):
             chs = block.out_chs
             if i == len(block_config) - 1:
                 parts["bn"] = norm_layer(chs)
-                parts["act"] = _make_act(act_layer)
+                parts["act"] = make_act(act_layer)
             stages.append(nn.Sequential(parts))
             self.feature_info.append(FeatureInfo(chs, reduction, f"stages.{i}"))
         self.stages = nn.Sequential(*stages)                   # 1024 x 7 x 7 at 224 for DenseNet-121

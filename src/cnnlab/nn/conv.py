@@ -56,12 +56,12 @@ class ConvNormAct(nn.Sequential):
         if norm_layer is not None:
             layers["bn"] = norm_layer(out_chs, **(norm_kwargs or {}))
         if act_layer is not None:
-            layers["act"] = _make_act(act_layer)
+            layers["act"] = make_act(act_layer)
         super().__init__(layers)
         self.in_chs, self.out_chs = in_chs, out_chs
 
 
-def _make_act(act_layer: LayerFactory) -> nn.Module:
+def make_act(act_layer: LayerFactory) -> nn.Module:
     """Instantiate an activation, in place where the layer supports it (saves a copy per layer)."""
     try:
         return act_layer(inplace=True)

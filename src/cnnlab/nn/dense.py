@@ -7,7 +7,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from .conv import LayerFactory, _make_act
+from .conv import LayerFactory, make_act
 
 
 class NormActConv(nn.Sequential):
@@ -24,7 +24,7 @@ class NormActConv(nn.Sequential):
         super().__init__(
             OrderedDict(
                 bn=norm_layer(in_chs),
-                act=_make_act(act_layer),
+                act=make_act(act_layer),
                 conv=nn.Conv2d(in_chs, out_chs, kernel_size, padding=kernel_size // 2, bias=False),
             )
         )
@@ -84,7 +84,7 @@ class Transition(nn.Sequential):
         super().__init__(
             OrderedDict(
                 bn=norm_layer(in_chs),
-                act=_make_act(act_layer),
+                act=make_act(act_layer),
                 conv=nn.Conv2d(in_chs, out_chs, 1, bias=False),
                 pool=nn.AvgPool2d(2, stride=2),
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .conv import LayerFactory, _make_act
+from .conv import LayerFactory, make_act
 
 
 class ClassifierHead(nn.Module):
@@ -37,7 +37,7 @@ class ClassifierHead(nn.Module):
         width = in_chs * pool_size * pool_size
         layers: list[nn.Module] = []
         for h in hidden:
-            linear = [nn.Linear(width, h), _make_act(act_layer)]
+            linear = [nn.Linear(width, h), make_act(act_layer)]
             drop = [nn.Dropout(drop_rate)] if drop_rate > 0 else []
             layers += drop + linear if dropout_first else linear + drop
             width = h

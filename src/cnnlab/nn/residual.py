@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .conv import ConvNormAct, LayerFactory, _make_act
+from .conv import ConvNormAct, LayerFactory, make_act
 
 
 def _shortcut(in_chs: int, out_chs: int, stride: int, norm_layer: LayerFactory) -> nn.Module | None:
@@ -33,7 +33,7 @@ class BasicBlock(nn.Module):
         self.conv1 = ConvNormAct(in_chs, planes, 3, stride, norm_layer=norm_layer, act_layer=act_layer)
         self.conv2 = ConvNormAct(planes, out_chs, 3, norm_layer=norm_layer, act_layer=None)
         self.shortcut = _shortcut(in_chs, out_chs, stride, norm_layer)
-        self.act = _make_act(act_layer)
+        self.act = make_act(act_layer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.shortcut is None else self.shortcut(x)
@@ -62,7 +62,7 @@ class Bottleneck(nn.Module):
         self.conv2 = ConvNormAct(planes, planes, 3, stride, norm_layer=norm_layer, act_layer=act_layer)
         self.conv3 = ConvNormAct(planes, out_chs, 1, norm_layer=norm_layer, act_layer=None)
         self.shortcut = _shortcut(in_chs, out_chs, stride, norm_layer)
-        self.act = _make_act(act_layer)
+        self.act = make_act(act_layer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.shortcut is None else self.shortcut(x)

@@ -1,15 +1,15 @@
 """The HTML report of a run: one self-contained page (plots embedded) with the configuration, the final
-metrics, the learning curves, the confusion matrix and the per-epoch table."""
+metrics, the learning curves, the confusion matrix and the per-epoch table.
+
+It renders a run it is given (a :class:`cnnlab.train.Run`: ``path``, ``title``, ``config``, ``results``,
+``history``, ``plots()``) and reads no file of the run directory itself.
+"""
 
 from __future__ import annotations
 
 import base64
-import csv
 import html
-import json
 from pathlib import Path
-
-import yaml
 
 from .._io import atomic_write_text
 
@@ -28,13 +28,11 @@ def _table(rows: list[list[str]], header: list[str] | None = None) -> str:
     return f"<table>{head}{body}</table>"
 
 
-def _epoch_cell(column: str, text: str) -> str:
+def _epoch_cell(column: str, value) -> str:
     """A metrics.csv value rounded for reading: losses to 4 decimals, accuracies as percent with 2, the
     learning rate in scientific notation with 2 significant digits, seconds to 1 decimal."""
-    try:
-        value = float(text)
-    except ValueError:
-        return text
+    if not isinstance(value, (int, float)) or column == "epoch":
+        return str(value)
     if column.endswith("loss"):
         return f"{value:.4f}"
     if column.endswith(("acc", "accuracy")) or "top" in column:
@@ -43,15 +41,14 @@ def _epoch_cell(column: str, text: str) -> str:
         return f"{value:.1e}"
     if column == "seconds":
         return f"{value:.1f}"
-    return text
+    return f"{value:.6g}"
 
 
-def _epoch_table(metrics: list[list[str]]) -> str:
-    if len(metrics) < 2:
+def _epoch_table(history: list[dict]) -> str:
+    if not history:
         return "<p>no epochs</p>"
-    header = metrics[0]
-    rows = [[_epoch_cell(c, v) for c, v in zip(header, row, strict=False)] for row in metrics[1:]]
-    return _table(rows, header)
+    header = list(dict.fromkeys(k for r in history for k in r))
+    return _table([[_epoch_cell(c, r.get(c, "")) for c in header] for r in history], header)
 
 
 def _transfer_section(results: dict) -> str:
@@ -75,14 +72,11 @@ def _transfer_section(results: dict) -> str:
     return out
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Write ``report.html`` in a run directory from what the directory holds; returns its path."""
-    run = Path(run_dir)
-    config = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").is_file() else {}
-    results = json.loads((run / "results.json").read_text()) if (run / "results.json").is_file() else {}
-    metrics = list(csv.reader((run / "metrics.csv").open())) if (run / "metrics.csv").is_file() else []
-    title = f"{config.get('model', '?')} on {config.get('data', '?')}"
+def write_report(run) -> Path:
+    """Write ``report.html`` in the run's directory; returns its path."""
+    results, title = run.results, run.title
     test = results.get("test", {})
+
     def shown(k, v):
         if isinstance(v, dict):  # per-class scores (segmentation)
             return ", ".join(f"{c} {x:.4f}" if isinstance(x, float) else f"{c} -" for c, x in v.items())
@@ -92,8 +86,8 @@ def write_report(run_dir: str | Path) -> Path:
     summary += [["epochs", results.get("epochs", "")], ["stopped early", results.get("stopped_early", "")],
                 ["training time (s)", results.get("train_seconds", "")]]
     reuse = _transfer_section(results)
-    plots = [_img(p, p.stem.replace("_", " ")) for p in sorted((run / "plots").glob("*.png"))] \
-        if (run / "plots").is_dir() else []
+    plots = [_img(p, p.stem.replace("_", " ")) for p in run.plots()]
+    config = run.config.to_dict() if run.config is not None else {}
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>cnnlab: {html.escape(title)}</title>
 <style>
@@ -105,18 +99,18 @@ figure {{ display: inline-block; margin: 0 1em 1em 0; }} img {{ max-width: 100%;
 figcaption {{ font-size: 0.85em; color: #555; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
-<p>Run directory: <code>{html.escape(str(run.resolve()))}</code></p>
+<p>Run directory: <code>{html.escape(str(Path(run.path).resolve()))}</code></p>
 <h2>Test results</h2>
 {_table(summary)}
 {reuse}
 <h2>Pictures</h2>
 {''.join(plots)}
 <h2>Per epoch</h2>
-{_epoch_table(metrics)}
+{_epoch_table(run.history)}
 <h2>Configuration</h2>
 {_table([[k, v] for k, v in config.items()])}
 </body></html>
 """
-    out = run / "report.html"
+    out = Path(run.path) / "report.html"
     atomic_write_text(out, page)
     return out

@@ -9,28 +9,21 @@ so the run's classes, its confusion matrix and its metrics all count the backgro
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data._base import ImageData, ImageSet
-from ..data.loader import InMemoryLoader
-from ..data.prepare import Preprocess, channel_stats
+from ..data import ImageData, ImageSet
+from ..data.loader import InMemoryLoader, split_loaders
+from ..data.prepare import Preprocess, channel_stats, check_fits
 from ..errors import CnnlabError
-from ..train.config import SegmentConfig, TrainConfig
-from ..train.engine import Recipe
-from ..train.setup import default_augment
+from ..train import Recipe
+from .config import SegmentConfig
 from .models import SegNet, size_hint
 from .task import SegmentationTask
 
 BACKGROUND = "background"
-
-
-def model_name(s: SegmentConfig) -> str:
-    """``unet`` with skip connections, ``segnet`` without: the run's model name."""
-    return "unet" if s.skips else "segnet"
 
 
 class MaskLoader(InMemoryLoader):
@@ -70,59 +63,52 @@ def mask_loader(s: ImageSet, batch_size: int, device, shuffle: bool = False, aug
 
 
 class SegmentRecipe(Recipe):
-    def prepare(self, config: TrainConfig, resuming: bool) -> TrainConfig:
+    def prepare(self, config: SegmentConfig, resuming: bool) -> SegmentConfig:
         self._config = config
         return config
 
-    def load_data(self, config: TrainConfig):
+    def load_data(self, config: SegmentConfig):
         data = super().load_data(config)
         check_masks(data)
         return data
 
-    def make_task(self, data, config: TrainConfig) -> SegmentationTask:
+    def make_task(self, data, config: SegmentConfig) -> SegmentationTask:
         return SegmentationTask([BACKGROUND, *data.classes], config.label_smoothing)
 
-    def build_model(self, config: TrainConfig, data, task) -> nn.Module:
-        s = config.segment
+    def build_model(self, config: SegmentConfig, data, task) -> nn.Module:
         h, w = (config.image_size, config.image_size) if config.image_size else data.image_size
-        step = 2 ** s.depth
+        step = 2 ** config.depth
         if h % step or w % step:
             what = "--image-size" if config.image_size else f"'{config.data}' has images of"
-            raise CnnlabError(f"depth {s.depth} halves the image {s.depth} times, so its sides must be divisible by "
-                              f"{step}; {what} {h}x{w}: use --image-size {size_hint(h, s.depth) or step} or a "
-                              f"smaller --depth")
-        self.args = {"in_chans": data.channels, "num_classes": task.num_classes, "depth": s.depth,
-                     "width": s.width, "skips": s.skips}
+            raise CnnlabError(f"depth {config.depth} halves the image {config.depth} times, so its sides must be "
+                              f"divisible by {step}; {what} {h}x{w}: use --image-size "
+                              f"{size_hint(h, config.depth) or step} or a smaller --depth")
+        self.args = {"in_chans": data.channels, "num_classes": task.num_classes, "depth": config.depth,
+                     "width": config.width, "skips": config.skips}
         self._size = (h, w)
         return SegNet(**self.args)
 
-    def prepare_data(self, config: TrainConfig, model: nn.Module, data):
+    def prepare_data(self, config: SegmentConfig, model: nn.Module, data):
         """Resize images (bilinear) and masks (nearest) to the model's size, normalise with the training split's
         statistics; the class list gains the background in front."""
+        check_fits(data, self._size)
         geo = Preprocess(self._size, 0, [0.0] * data.channels, [1.0] * data.channels)
         pre = Preprocess(self._size, 0, *channel_stats(geo.geometry(data.train.images)))
         self._pre = pre
         splits = {k: prepare_split(v, pre) for k, v in data.splits().items()}
         return dataclasses.replace(data, classes=[BACKGROUND, *data.classes], **splits), pre
 
-    def loaders(self, data, config: TrainConfig, device, preprocess) -> dict:
-        out = {}
-        for split, s in data.splits().items():
-            train = split == "train"
-            augment = default_augment(data.image_size[0], data.flip_ok, config.augment and train)
-            out[split] = mask_loader(s, config.batch_size if train else max(256, config.batch_size), device,
-                                     shuffle=train, augment=augment, seed=config.seed)
-        return out
+    def loaders(self, data, config: SegmentConfig, device, preprocess) -> dict:
+        return split_loaders(data, config.batch_size, device, config.augment, config.seed, targets="masks",
+                             loader=MaskLoader)
 
-    def train_view(self, model, batches, config, device, log):
-        s = config.segment
-        log(f"{'U-Net-style' if s.skips else 'SegNet-style'} encoder-decoder "
-            f"({'with' if s.skips else 'without'} skip connections), depth {s.depth}, width {s.width}")
+    def train_view(self, model, batches, config: SegmentConfig, device, log):
+        log(f"{'U-Net-style' if config.skips else 'SegNet-style'} encoder-decoder "
+            f"({'with' if config.skips else 'without'} skip connections), depth {config.depth}, width {config.width}")
         return super().train_view(model, batches, config, device, log)
 
     def meta(self, meta: dict) -> dict:
-        meta.update(kind="segmenter", segment=self.args)
-        return meta
+        return {**meta, "segment": self.args}
 
     def finish(self, result, run, batches, task, device, log) -> None:
         from .viz import overlay_grid
@@ -144,20 +130,3 @@ def unnormalise(x: torch.Tensor, pre: Preprocess) -> torch.Tensor:
     mean = torch.tensor(pre.mean, device=x.device)[None, :, None, None]
     std = torch.tensor(pre.std, device=x.device)[None, :, None, None]
     return (x * std + mean).clamp(0, 1)
-
-
-def load_segment_run(path: str | Path, which: str | None = None) -> tuple[SegNet, dict]:
-    """Rebuild a segmentation run's model from its checkpoint, with its metadata."""
-    from ..train.rundir import read_run_checkpoint, run_kind
-
-    state, meta, file = read_run_checkpoint(path, which)
-    if meta.get("kind", "classifier") != "segmenter":
-        raise CnnlabError(f"'{path}' holds {run_kind(meta)}, not a segmentation network; "
-                          f"train one with cnnlab segment train")
-    model = SegNet(**meta["segment"])
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        raise CnnlabError(f"checkpoint '{file}' does not fit its segmentation network: "
-                          f"{str(e).splitlines()[-1].strip()}") from None
-    return model.eval(), meta

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CnnlabError
+from ..train import autocast
 
 
 def confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -52,15 +53,10 @@ class SegmentationTask:
 
     classes: list[str]
     label_smoothing: float = 0.0
-    binary: bool = False  # what the run directory's metadata asks of every task
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
-
-    @property
-    def num_outputs(self) -> int:
-        return self.num_classes
 
     def evaluation(self) -> SegmentationTask:
         """Validation and test measure the plain cross-entropy (no label smoothing)."""
@@ -81,8 +77,6 @@ class SegmentationTask:
     def evaluate(self, model, loader, device, precision: str = "fp32", channels_last: bool = False) -> dict:
         """The loss (cross-entropy per pixel), pixel accuracy, IoU and Dice per class and their foreground
         means, and the pixel confusion matrix of a split."""
-        from ..train.engine import _autocast
-
         model.eval()
         k = self.num_classes
         matrix = torch.zeros(k, k, dtype=torch.long)
@@ -90,7 +84,7 @@ class SegmentationTask:
         for x, y in loader:
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with _autocast(device, precision):
+            with autocast(device, precision):
                 logits = model(x)
             total_loss += float(F.cross_entropy(logits.float(), y)) * len(y)
             matrix += confusion(logits.argmax(1), y, k)

@@ -44,7 +44,7 @@ def overlay_grid(images: torch.Tensor, truth: torch.Tensor, pred: torch.Tensor, 
     with a colour key."""
     from matplotlib.patches import Patch
 
-    from ..viz.plots import _save, plt
+    from ..viz.plots import plt, save_figure
 
     n, k = len(images), len(classes)
     fig, axes = plt.subplots(n, 3, figsize=(6, 2 * n + 0.6), squeeze=False)
@@ -60,4 +60,4 @@ def overlay_grid(images: torch.Tensor, truth: torch.Tensor, pred: torch.Tensor, 
     fig.legend(handles=[Patch(color=cols[c], label=classes[c]) for c in range(1, k)], loc="lower center",
                ncol=min(k - 1, 5), fontsize=9, frameon=False)
     fig.tight_layout(rect=(0, 0.35 / (2 * n + 0.6), 1, 1))
-    _save(fig, path)
+    save_figure(fig, path)

@@ -1,20 +1,30 @@
 """Checkpoint I/O. Every write is atomic (temporary file in the same folder, fsync, ``os.replace``), so a
 crash or a kill while saving leaves the previous file intact, never a half-written one.
 
-- weights: ``.safetensors`` with the run's metadata (model, classes, preprocessing) as a JSON string;
-- training state (optimiser, scheduler, RNG, epoch, history, and the weights again so that one file is
-  always a consistent resume point): ``torch.save``, read back with ``weights_only=True``.
+A run's ``checkpoints/`` folder holds, after each epoch:
+
+- ``last.safetensors``: the weights, with the run's metadata (kind, model, classes, preprocessing, epoch) as
+  a JSON string. It is written last: it is what makes an epoch's checkpoint complete;
+- ``best.safetensors``: the weights of the best epoch so far (a hard link to ``last`` when that epoch was
+  the best: the bytes are written once);
+- ``state.pt``: what resuming needs besides the weights (optimiser, scheduler, scaler, RNG, epoch, history),
+  ``torch.save`` read back with ``weights_only=True``. The state of the epoch before is kept as
+  ``state.prev.pt`` until the new weights are in place, so a kill between the two writes still leaves a
+  state that matches the weights.
+
+The weights are stored once per epoch (and never inside ``state.pt``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from .._io import atomic_write
+from .._io import atomic_link, atomic_write
 from ..errors import CnnlabError
 
 
@@ -25,18 +35,30 @@ def save_weights(path: str | os.PathLike, model: torch.nn.Module, metadata: dict
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"cnnlab": json.dumps(metadata)}))
 
 
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The cnnlab metadata of a weights file, without reading its tensors."""
+    return _open(path, tensors=False)[1]
+
+
 def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The tensors and the cnnlab metadata of a ``.safetensors`` file."""
+    return _open(path, tensors=True)
+
+
+def _open(path, tensors: bool):
     from safetensors import safe_open
 
+    if os.path.isdir(path):
+        raise CnnlabError(f"checkpoint '{path}' is a directory, not a file")
     if not os.path.isfile(path):
         raise CnnlabError(f"checkpoint '{path}' does not exist")
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             meta = json.loads((f.metadata() or {}).get("cnnlab", "{}"))
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            out = {k: f.get_tensor(k) for k in f.keys()} if tensors else {}
     except Exception as e:
         raise CnnlabError(f"'{path}' is not a readable cnnlab checkpoint: {str(e).splitlines()[0][:200]}") from None
-    return tensors, meta
+    return out, meta
 
 
 def save_state(path: str | os.PathLike, state: dict[str, Any]) -> None:
@@ -47,6 +69,61 @@ def load_state(path: str | os.PathLike) -> dict[str, Any]:
     if not os.path.isfile(path):
         raise CnnlabError(f"training state '{path}' does not exist; is this a cnnlab run directory?")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CnnlabError(f"'{path}' is not a readable training state: {str(e).splitlines()[0][:200]}") from None
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a corrupt file fails in many ways (and with an upgrade notice): one line for all
+        raise CnnlabError(f"'{path}' is not a readable training state (corrupt, or not written by cnnlab)"
+                          ) from None
+    if not isinstance(state, dict) or "epoch" not in state:
+        raise CnnlabError(f"'{path}' is not a cnnlab training state")
+    return state
+
+
+class Checkpoints:
+    """The ``checkpoints/`` folder of a run: one complete, consistent resume point after every epoch."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.last = folder / "last.safetensors"
+        self.best = folder / "best.safetensors"
+        self.state = folder / "state.pt"
+        self.previous_state = folder / "state.prev.pt"
+
+    def exists(self) -> bool:
+        """Whether an epoch's checkpoint was completed."""
+        return self.last.is_file()
+
+    def save(self, model: torch.nn.Module, meta: dict[str, Any], state: dict[str, Any], best: bool) -> None:
+        """Write epoch ``state["epoch"]``: its state, then its weights (the commit), then ``best``."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if self.state.is_file():
+            os.replace(self.state, self.previous_state)
+        save_state(self.state, state)
+        save_weights(self.last, model, {**meta, "epoch": state["epoch"]})
+        if best:
+            atomic_link(self.last, self.best)
+        self.previous_state.unlink(missing_ok=True)
+
+    def resume(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """The weights and the training state of the last completed epoch."""
+        weights, meta = load_weights(self.last)
+        epoch = meta.get("epoch")
+        for path in (self.state, self.previous_state):
+            if path.is_file():
+                state = load_state(path)
+                if state["epoch"] == epoch:
+                    self._repair_best(state, epoch)
+                    return weights, state
+        raise CnnlabError(f"'{self.folder}' has the weights of epoch {epoch} but no training state of that epoch; "
+                          f"the run cannot continue exactly (its weights still load: cnnlab evaluate, predict)")
+
+    def _repair_best(self, state: dict[str, Any], epoch: int) -> None:
+        """A kill after the weights but before ``best`` was linked: link it now."""
+        if state.get("best_epoch") == epoch and (not self.best.is_file() or
+                                                 read_metadata(self.best).get("epoch") != epoch):
+            atomic_link(self.last, self.best)
+        self.previous_state.unlink(missing_ok=True)
+
+    def clear_temporary(self) -> None:
+        """Remove what a kill in the middle of a write left (``.NAME.*.tmp``)."""
+        for stale in self.folder.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)

@@ -1,4 +1,10 @@
-"""The training configuration: one typed, flat record, saved as ``config.yaml`` in every run directory.
+"""The configuration of a run: one typed, flat record, saved as ``config.yaml`` in every run directory.
+
+:class:`RunConfig` holds what every run has (data, optimisation, how to run); each kind of run subclasses it
+with its own fields (:class:`cnnlab.classify.ClassifierConfig`, :class:`cnnlab.ae.AEConfig`, ...), so a run
+carries exactly the options it uses. Every field declares its help, choices and range beside it
+(:func:`cnnlab._options.option`): the command line, the config file and the Python API are checked by the
+same rules and can never disagree on names or defaults.
 
 A saved config is reusable as it is (``cnnlab train --config runs/x/config.yaml``): options given on the
 command line override the file, which overrides the defaults.
@@ -8,254 +14,121 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 import yaml
 
+from .._io import atomic_write_text, existing_file
+from .._machine import available_cores
+from .._options import check, from_mapping, option
 from ..errors import CnnlabError
+from .kinds import get_kind
 
-TRANSFER_MODES = ("feature-extraction", "fine-tune", "partial", "incremental")
-
-
-@dataclass
-class TransferConfig:
-    """How a run reuses a trained model (``cnnlab transfer``); saved in config.yaml under ``transfer:``."""
-
-    source: str = ""                         # a cnnlab run directory or checkpoint, or a torchvision weights file
-    mode: str = "fine-tune"                  # feature-extraction | fine-tune | partial | incremental
-    backbone_lr: float = 0.1                 # backbone learning rate = lr x this (fine-tune, partial, incremental)
-    head_epochs: int = 0                     # fine-tune warm start: train only the head for this many epochs
-    freeze_stages: int = 2                   # partial: freeze the first K stages of feature_info
-    bn: str = "frozen"                       # trainable batch norm: frozen (inference mode) | train
-    cache: str = "auto"                      # feature-extraction: auto | memory | disk | off
-    adapt_channels: str = "auto"             # first conv for other channels: auto | sum | repeat
-    memory: int = 20                         # incremental: rehearsal exemplars per old class (0: none)
-    distill: float = 0.0                     # incremental: weight of distillation from the old model
-    compare_naive: bool = True               # incremental: also train without mitigation, in RUN/naive
-
-    def validate(self) -> None:
-        choices = {"mode": TRANSFER_MODES, "bn": ("frozen", "train"), "cache": ("auto", "memory", "disk", "off"),
-                   "adapt_channels": ("auto", "sum", "repeat")}
-        for key, allowed in choices.items():
-            if getattr(self, key) not in allowed:
-                raise CnnlabError(f"transfer {key} must be one of {', '.join(allowed)}, got '{getattr(self, key)}'")
-        if not self.source:
-            raise CnnlabError("transfer needs a source: --from RUN_DIR, CHECKPOINT or WEIGHTS_FILE")
-        if not self.backbone_lr >= 0:
-            raise CnnlabError(f"backbone_lr must not be negative, got {self.backbone_lr}")
-        for key in ("head_epochs", "freeze_stages", "memory"):
-            if getattr(self, key) < 0:
-                raise CnnlabError(f"{key} must not be negative, got {getattr(self, key)}")
-        if self.distill < 0:
-            raise CnnlabError(f"distill must not be negative, got {self.distill}")
-
-
-AE_KINDS = ("dense", "conv", "recurrent", "denoising", "sparse", "vae")
+_DEVICE = r"auto|cpu|mps|cuda(:\d+)?"
 
 
 @dataclass
-class AEConfig:
-    """An autoencoder (``cnnlab ae train``); saved in config.yaml under ``autoencoder:``."""
+class RunConfig:
+    """What every run has. A kind of run subclasses it and registers itself (:func:`register_kind`)."""
 
-    kind: str = "conv"                       # dense | conv | recurrent | denoising | sparse | vae
-    body: str | None = None                  # denoising, sparse, vae: dense | conv | recurrent (default conv;
-                                             # dense for vae)
-    latent_dim: int = 16                     # the bottleneck
-    noise: str | None = None                 # training corruption, e.g. gaussian:0.3 (denoising's default)
-    topk: int | None = None                  # sparse: keep the k largest code activations
-    sparsity_l1: float = 0.0                 # sparse: L1 penalty on the code
-    sparsity_kl: float = 0.0                 # sparse: KL penalty towards sparsity_target (sigmoid codes)
-    sparsity_target: float = 0.05
-    beta: float = 1.0                        # vae: weight of the KL term
-    kl_warmup: int = 0                       # vae: epochs over which the KL weight rises from 0 to beta
-    likelihood: str = "bernoulli"            # bernoulli (cross-entropy) | gaussian (squared error)
-    rnn_hidden: int = 128                    # recurrent: state size
-    cell: str = "gru"                        # recurrent: gru | lstm
+    run_kind: ClassVar[str] = ""  # the registered kind's name, written first in config.yaml
+
+    # data
+    data: str = option("digits", "dataset spec, from 'cnnlab datasets' (e.g. digits, shapes:size=64, folder:PATH)",
+                       metavar="SPEC", fixed=True)
+    image_size: int | None = option(None, "resize images to this side (default: what the model needs)", low=1,
+                                    high=4096, fixed=True)
+    val_fraction: float = option(0.15, "share of the data held out for validation", above=0, below=1, fixed=True)
+    test_fraction: float = option(0.15, "share held out for testing (a dataset with its own test split keeps it)",
+                                  above=0, below=1, fixed=True)
+    # optimisation
+    epochs: int = option(40, "epochs to train (with --resume: the new total)", low=1, high=100_000)
+    batch_size: int = option(32, "images per optimiser step", low=1, high=65_536)
+    lr: float = option(3e-3, "peak learning rate (after warm-up)", above=0, high=10)
+    optimizer: str = option("adam", "the optimiser", choices=("sgd", "adam", "adamw"))
+    momentum: float = option(0.9, "SGD momentum", low=0, below=1)
+    nesterov: bool = option(False, "Nesterov momentum (SGD)")
+    weight_decay: float = option(0.0, "the optimiser's weight decay (decoupled for adamw)", low=0, high=1)
+    l1: float = option(0.0, "L1 penalty on conv/linear weights, added to the loss", low=0, high=1)
+    l2: float = option(0.0, "L2 penalty on conv/linear weights, added to the loss", low=0, high=1)
+    scheduler: str = option("cosine", "learning-rate schedule", choices=("none", "step", "cosine", "onecycle"))
+    warmup_epochs: float = option(0.0, "linear warm-up epochs", low=0, high=100_000)
+    step_size: int = option(10, "step schedule: epochs between decays", low=1, high=100_000)
+    gamma: float = option(0.1, "step schedule: decay factor", above=0, high=1)
+    grad_clip: float | None = option(None, "clip the gradient norm to this", above=0, high=1e6)
+    # regularisation
+    augment: bool = option(True, "random crop and flip while training")
+    early_stopping: int = option(0, "stop after this many epochs without improvement (0: off); keeps the best "
+                                    "weights", low=0, high=100_000)
+    monitor: str = option("val_loss", "what early stopping and the best checkpoint follow",
+                          choices=("val_loss", "val_acc"))
+    # run
+    seed: int = option(0, "random seed", low=0, high=2**32 - 1, fixed=True)
+    device: str = option("auto", "where to train", pattern=_DEVICE, shown="one of auto, cpu, cuda, cuda:N, mps",
+                         metavar="NAME")
+    precision: str = option("fp32", "autocast precision", choices=("fp32", "bf16", "fp16"))
+    channels_last: bool = option(False, "channels-last memory format")
+    compile: bool = option(False, "torch.compile the model")
+    deterministic: bool = option(False, "deterministic algorithms (exact resume)")
+    threads: int | None = option(None, "CPU threads (default: PyTorch's choice)", low=1, high=available_cores)
+    quiet: bool = option(False, "no progress bar or per-epoch lines")
+    tensorboard: bool = option(False, "log to RUN_DIR/tensorboard")
+    run_dir: str | None = option(None, "where to write the run (default runs/<name>-<data>-<time>)", metavar="DIR",
+                                 fixed=True)
 
     @property
-    def architecture(self) -> str:
-        """The body: the kind itself, or ``body``; by default conv, and dense for a VAE (on the small
-        built-in images its samples were clearly better: 79% mean classifier confidence against 52%)."""
-        if self.kind in ("dense", "conv", "recurrent"):
-            return self.kind
-        return self.body or ("dense" if self.kind == "vae" else "conv")
+    def name(self) -> str:
+        """What the run trains, in a word (its directory's name starts with it)."""
+        return self.run_kind or "run"
 
-    def validate(self) -> None:
-        for key, allowed in {"kind": AE_KINDS, "likelihood": ("bernoulli", "gaussian"), "cell": ("gru", "lstm"),
-                             "body": (None, "dense", "conv", "recurrent")}.items():
-            if getattr(self, key) not in allowed:
-                shown = ", ".join(a for a in allowed if a)
-                raise CnnlabError(f"autoencoder {key} must be one of {shown}, got '{getattr(self, key)}'")
-        if self.body and self.kind in ("dense", "conv", "recurrent"):
-            raise CnnlabError(f"--body is for denoising, sparse and vae; kind {self.kind} is itself the body")
-        if self.latent_dim < 1:
-            raise CnnlabError(f"latent_dim must be at least 1, got {self.latent_dim}")
-        for key in ("sparsity_l1", "sparsity_kl", "beta", "kl_warmup"):
-            if getattr(self, key) < 0:
-                raise CnnlabError(f"{key} must not be negative, got {getattr(self, key)}")
-        if not 0 < self.sparsity_target < 1:
-            raise CnnlabError(f"sparsity_target must be in (0, 1), got {self.sparsity_target}")
-        if self.sparsity_l1 and self.sparsity_kl:
-            raise CnnlabError("choose one sparsity penalty: sparsity_l1 or sparsity_kl")
-
-
-@dataclass
-class SegmentConfig:
-    """A segmentation encoder-decoder (``cnnlab segment train``); saved in config.yaml under ``segment:``."""
-
-    skips: bool = True                       # U-Net-style skip connections (False: a SegNet-style plain decoder)
-    depth: int = 3                           # halvings of the image in the encoder: sides divisible by 2**depth
-    width: int = 16                          # channels of the first stage (doubled at every halving)
-
-    def validate(self) -> None:
-        if not isinstance(self.skips, bool):
-            raise CnnlabError(f"segment skips must be true or false, got {self.skips!r}")
-        if not 1 <= self.depth <= 6:
-            raise CnnlabError(f"segment depth must be an integer from 1 to 6, got {self.depth}")
-        if not 1 <= self.width <= 256:
-            raise CnnlabError(f"segment width must be an integer from 1 to 256, got {self.width}")
-
-
-@dataclass
-class TrainConfig:
-    # what to train, on what
-    model: str = "lenet5"
-    data: str = "digits"
-    model_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"small_input": true}
-    init: str | None = None                  # weight-init scheme (cnnlab.nn.init_weights)
-    image_size: int | None = None            # resize images to this (default: what the model needs)
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    # optimisation
-    epochs: int = 40
-    batch_size: int = 32
-    lr: float = 3e-3                         # peak learning rate (after warm-up), for the batch size given
-    optimizer: str = "adam"                  # sgd | adam | adamw
-    momentum: float = 0.9                    # SGD
-    nesterov: bool = False                   # SGD
-    weight_decay: float = 0.0                # the optimiser's (decoupled for AdamW)
-    l1: float = 0.0                          # L1 penalty on conv/linear weights, added to the loss
-    l2: float = 0.0                          # L2 penalty on conv/linear weights, added to the loss
-    scheduler: str = "cosine"                # none | step | cosine | onecycle
-    warmup_epochs: float = 0.0
-    step_size: int = 10                      # step schedule: epochs between decays
-    gamma: float = 0.1                       # step schedule: decay factor
-    grad_clip: float | None = None           # max gradient norm
-    # loss and regularisation
-    loss: str = "auto"                       # auto | ce | bce  (auto: bce for two classes)
-    label_smoothing: float = 0.1
-    dropout: float | None = None             # override the model's dropout rate
-    aux_weight: float = 0.3                  # GoogLeNet's auxiliary losses
-    augment: bool = True
-    early_stopping: int = 0                  # patience in epochs (0 = off); restores the best weights
-    monitor: str = "val_loss"                # val_loss | val_acc
-    # run
-    seed: int = 0
-    device: str = "auto"                     # auto | cpu | cuda | mps
-    precision: str = "fp32"                  # fp32 | bf16 | fp16
-    channels_last: bool = False
-    compile: bool = False
-    deterministic: bool = False
-    threads: int | None = None
-    quiet: bool = False
-    tensorboard: bool = False
-    run_dir: str | None = None
-    transfer: TransferConfig | None = None   # set by `cnnlab transfer`: start from a trained model
-    autoencoder: AEConfig | None = None      # set by `cnnlab ae train`: train an autoencoder
-    segment: SegmentConfig | None = None     # set by `cnnlab segment train`: per-pixel classes (masks)
-
-    def validate(self) -> TrainConfig:
-        try:
-            return self._validate()
-        except TypeError:  # e.g. "epochs: many" in a config file
-            bad = {f.name: getattr(self, f.name) for f in fields(self)}
-            raise CnnlabError(f"a config value has the wrong type: {bad}") from None
-
-    def _validate(self) -> TrainConfig:
-        choices = {"optimizer": ("sgd", "adam", "adamw"), "scheduler": ("none", "step", "cosine", "onecycle"),
-                   "loss": ("auto", "ce", "bce"), "monitor": ("val_loss", "val_acc"),
-                   "device": ("auto", "cpu", "cuda", "mps"), "precision": ("fp32", "bf16", "fp16")}
-        for key, allowed in choices.items():
-            value = getattr(self, key)
-            if value not in allowed and not (key == "device" and str(value).startswith("cuda:")):
-                raise CnnlabError(f"{key} must be one of {', '.join(allowed)}, got '{value}'")
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr}
-        for key, value in positive.items():
-            if not value > 0:
-                raise CnnlabError(f"{key} must be positive, got {value}")
-        for key in ("weight_decay", "l1", "l2", "label_smoothing", "warmup_epochs", "early_stopping"):
-            if getattr(self, key) < 0:
-                raise CnnlabError(f"{key} must not be negative, got {getattr(self, key)}")
-        for key in ("threads", "step_size", "grad_clip"):
-            value = getattr(self, key)
-            if value is not None and not value > 0:
-                raise CnnlabError(f"{key} must be positive, got {value}")
-        if not 0 <= self.momentum < 1:
-            raise CnnlabError(f"momentum must be in [0, 1), got {self.momentum}")
-        if self.dropout is not None and not 0 <= self.dropout < 1:
-            raise CnnlabError(f"dropout must be in [0, 1), got {self.dropout}")
+    def validate(self, name=lambda key: key) -> RunConfig:
+        """Check every value against its declaration, then the rules that tie options together; a problem is
+        one :class:`CnnlabError` line naming the option as ``name(key)`` does."""
+        check(self, name)
+        if self.val_fraction + self.test_fraction >= 1:
+            raise CnnlabError(f"{name('val_fraction')} and {name('test_fraction')} must leave images to train on "
+                              f"(they sum to {self.val_fraction + self.test_fraction:g})")
         if self.warmup_epochs and self.warmup_epochs >= self.epochs:
-            raise CnnlabError(f"warmup_epochs ({self.warmup_epochs}) must be fewer than epochs ({self.epochs})")
+            raise CnnlabError(f"{name('warmup_epochs')} ({self.warmup_epochs:g}) must be fewer than "
+                              f"{name('epochs')} ({self.epochs})")
         if self.warmup_epochs and self.scheduler == "onecycle":
-            raise CnnlabError("the onecycle schedule has its own warm-up; drop warmup_epochs")
-        if self.label_smoothing >= 1:
-            raise CnnlabError(f"label_smoothing must be below 1, got {self.label_smoothing}")
-        if self.autoencoder is not None:
-            self.autoencoder.validate()
-            if self.transfer is not None:
-                raise CnnlabError("a run is either a transfer or an autoencoder, not both")
-            if self.monitor != "val_loss":
-                raise CnnlabError("an autoencoder monitors val_loss (it has no accuracy)")
-        if self.segment is not None:
-            self.segment.validate()
-            if self.transfer is not None or self.autoencoder is not None:
-                raise CnnlabError("a segmentation run is neither a transfer nor an autoencoder")
-        if self.transfer is not None:
-            self.transfer.validate()
-            if self.transfer.head_epochs and self.transfer.head_epochs >= self.epochs:
-                raise CnnlabError(f"head_epochs ({self.transfer.head_epochs}) must be fewer than epochs "
-                                  f"({self.epochs})")
+            raise CnnlabError(f"the onecycle schedule has its own warm-up; drop {name('warmup_epochs')}")
+        if self.nesterov and self.optimizer != "sgd":
+            raise CnnlabError(f"{name('nesterov')} applies to the sgd optimizer only")
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"run_kind": self.run_kind, **asdict(self)}
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise CnnlabError(f"{source}: unknown option(s) {', '.join(unknown)}")
-        for key, kind in (("transfer", TransferConfig), ("autoencoder", AEConfig),
-                            ("segment", SegmentConfig)):
-            section = values.get(key)
-            if isinstance(section, dict):
-                bad = sorted(set(section) - {f.name for f in fields(kind)})
-                if bad:
-                    raise CnnlabError(f"{source}: unknown {key} option(s) {', '.join(bad)}")
-                values = {**values, key: kind(**section)}
-            elif section is not None:
-                raise CnnlabError(f"{source}: {key} must be a mapping of option: value")
-        return cls(**values)
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> RunConfig:
+        """A config from a mapping (a config file's): the ``run_kind`` key picks the class when ``cls`` is
+        :class:`RunConfig`; a concrete class refuses another kind's file."""
+        values = dict(values)
+        kind = values.pop("run_kind", None) or "classifier"  # files from before kinds were written: classifiers
+        if not isinstance(kind, str):
+            raise CnnlabError(f"{source}: run_kind must be the name of a kind of run, got {kind!r}")
+        target = get_kind(kind).config
+        if cls is not RunConfig and not issubclass(target, cls):
+            raise CnnlabError(f"{source} configures a {kind} run, not a {cls.run_kind} run")
+        return from_mapping(target, values, source)
 
     def save(self, path: str | os.PathLike) -> None:
-        from .._io import atomic_write_text
-
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> TrainConfig:
-        if not os.path.isfile(path):
-            raise CnnlabError(f"config file '{path}' does not exist")
+    def load(cls, path: str | os.PathLike) -> RunConfig:
+        """Read a config.yaml (of this class's kind, or of any registered kind from :class:`RunConfig`)."""
+        p = existing_file(path, "config file")
         try:
-            with open(path) as f:
-                values = yaml.safe_load(f) or {}
-        except yaml.YAMLError as e:
-            raise CnnlabError(f"config file '{path}' is not valid YAML: {str(e).splitlines()[0]}") from None
+            values = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise CnnlabError(f"config file '{path}' is not valid YAML: {first}") from None
         if not isinstance(values, dict):
             raise CnnlabError(f"config file '{path}' must hold a mapping of option: value")
-        return cls.from_dict(values, str(path))
+        return cls.from_dict(values, f"config file '{path}'")
 
-    def replace(self, **changes: Any) -> TrainConfig:
+    def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)

@@ -1,4 +1,5 @@
-"""Everything the loop needs, built from a config: device, data, model, optimiser, schedule."""
+"""What the loop needs for any kind of run, built from a config: device, determinism, optimiser, schedule,
+penalties; and the check that a step fits in memory before the first one is taken."""
 
 from __future__ import annotations
 
@@ -10,14 +11,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import ImageData, load_dataset
-from ..data.loader import Augment, InMemoryLoader
-from ..data.prepare import Preprocess, channel_stats, input_geometry
-from ..data.streaming import StreamingData, StreamingLoader
+from .._machine import available_memory
 from ..errors import CnnlabError
-from ..models import create_model
-from .config import TrainConfig
-from .tasks import ClassificationTask
+from .config import RunConfig
 
 
 def resolve_device(name: str) -> torch.device:
@@ -34,7 +30,7 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def set_determinism(config: TrainConfig) -> None:
+def set_determinism(config: RunConfig) -> None:
     if config.threads:
         torch.set_num_threads(config.threads)
     random.seed(config.seed)
@@ -46,96 +42,12 @@ def set_determinism(config: TrainConfig) -> None:
         torch.backends.cudnn.benchmark = False
 
 
-def build_model(config: TrainConfig, in_chans: int, num_outputs: int) -> nn.Module:
-    kwargs = dict(config.model_kwargs)
-    for key, value in (("in_chans", in_chans), ("num_classes", num_outputs)):
-        if key in kwargs and kwargs[key] != value:
-            raise CnnlabError(f"model_kwargs sets {key}={kwargs[key]} but the data needs {value}")
-        kwargs[key] = value
-    if config.dropout is not None:
-        kwargs.setdefault("drop_rate", config.dropout)
-    model = create_model(config.model, init=config.init, **kwargs)
-    if config.dropout is not None:  # also the dropouts a builder does not expose as drop_rate
-        for m in model.modules():
-            if isinstance(m, nn.Dropout):
-                m.p = config.dropout
-    return model
-
-
-def make_task(data: ImageData, config: TrainConfig) -> ClassificationTask:
-    if data.train.labels is None:
-        raise CnnlabError(f"dataset '{data.name}' has no labels, so it cannot train a classifier; "
-                          f"it is for autoencoders")
-    if data.num_classes < 2:
-        raise CnnlabError(f"dataset '{data.name}' has {data.num_classes} class; a classifier needs at least 2")
-    binary = config.loss == "bce" or (config.loss == "auto" and data.num_classes == 2)
-    if binary and data.num_classes != 2:
-        raise CnnlabError(f"--loss bce needs a two-class dataset; '{data.name}' has {data.num_classes} classes")
-    return ClassificationTask(data.num_classes, binary, config.label_smoothing, config.aux_weight)
-
-
-def prepare_data(config: TrainConfig, model: nn.Module, data):
-    """Resize/pad every split to the model's input and normalise with the training split's statistics.
-
-    Streamed data keeps its files; its statistics come from up to 512 training images.
-    """
-    size, pad = input_geometry(model, data.image_size, config.image_size)
-    geo = Preprocess(size, pad, [0.0] * data.channels, [1.0] * data.channels)
-    if isinstance(data, StreamingData):
-        from ..data import decode_image
-
-        sample = []
-        for f in data.train.files[:512]:
-            try:
-                sample.append(geo.geometry(decode_image(f, data.channels).unsqueeze(0)))
-            except Exception:
-                continue
-        if not sample:
-            raise CnnlabError(f"no readable image among the first training files of '{data.name}'")
-        return data, Preprocess(size, pad, *channel_stats(torch.cat(sample)))
-    data = data.map(geo.geometry)
-    mean, std = channel_stats(data.train.images)
-    pre = Preprocess(size, pad, mean, std)
-    return data.map(pre.normalise), pre
-
-
-def default_augment(height: int, flip_ok: bool, enabled: bool) -> Augment | None:
-    """Random crop after padding by an eighth of the side, and horizontal flips where they keep the meaning."""
-    return Augment(crop_pad=max(1, height // 8), hflip=flip_ok) if enabled else None
-
-
-def loaders(data, config: TrainConfig, device: torch.device, preprocess: Preprocess | None = None) -> dict:
-    if isinstance(data, StreamingData):
-        return {split: StreamingLoader(files, data.channels, preprocess, config.batch_size, device,
-                                       shuffle=split == "train",
-                                       augment=default_augment(preprocess.size[0], data.flip_ok,
-                                                               config.augment and split == "train"),
-                                       seed=config.seed)
-                for split, files in data.splits().items()}
-    out = {}
-    for split, s in data.splits().items():
-        x, y = s.images.to(device), s.labels.to(device)
-        train = split == "train"
-        out[split] = InMemoryLoader(x, y, config.batch_size if train else max(256, config.batch_size),
-                                    shuffle=train,
-                                    augment=default_augment(data.image_size[0], data.flip_ok, config.augment and train),
-                                    seed=config.seed)
-    return out
-
-
-def load_data(config: TrainConfig) -> ImageData:
-    return load_dataset(config.data, seed=config.seed, val_fraction=config.val_fraction,
-                        test_fraction=config.test_fraction)
-
-
-def build_optimizer(config: TrainConfig, model: nn.Module, groups: list[dict] | None = None
+def build_optimizer(config: RunConfig, model: nn.Module, groups: list[dict] | None = None
                     ) -> torch.optim.Optimizer:
     """The configured optimiser over the trainable parameters, or over ``groups`` (each a dict with
     ``params`` and optionally its own ``lr``, as torch.optim takes them)."""
     params = [p for p in model.parameters() if p.requires_grad] if groups is None else \
         [p for g in groups for p in g["params"]]
-    if config.nesterov and config.optimizer != "sgd":
-        raise CnnlabError("--nesterov applies to --optimizer sgd only")
     if config.optimizer == "sgd":
         cls, kwargs = torch.optim.SGD, dict(momentum=config.momentum, nesterov=config.nesterov)
     else:
@@ -148,7 +60,7 @@ def build_optimizer(config: TrainConfig, model: nn.Module, groups: list[dict] | 
                **kwargs)
 
 
-def lr_factor(config: TrainConfig, steps_per_epoch: int):
+def lr_factor(config: RunConfig, steps_per_epoch: int):
     """The schedule as a multiplier of the peak rate per optimiser step.
 
     Written as one closed-form function (rather than chained torch schedulers) so that warm-up composes with
@@ -186,3 +98,43 @@ def penalty(model: nn.Module, l1: float, l2: float) -> torch.Tensor | None:
             term = (l1 * w.abs().sum() if l1 else 0) + (l2 * w.square().sum() if l2 else 0)
             total = term if total is None else total + term
     return total
+
+
+def step_memory(model: nn.Module, input_shape: tuple[int, ...]) -> int | None:
+    """An estimate of the bytes one training step holds: every layer's output for a batch of
+    ``input_shape`` (what autograd keeps for the backward pass), plus the weights, their gradients and two
+    optimiser moments. Run on PyTorch's meta device (shapes only: no memory, no compute); None when the
+    model cannot run there."""
+    from torch.func import functional_call
+
+    total = 0
+
+    def count(module, inputs, output) -> None:
+        nonlocal total
+        for t in (output if isinstance(output, (tuple, list)) else [output]):
+            if isinstance(t, torch.Tensor):
+                total += t.numel() * 4
+
+    state = {k: torch.empty_like(v, device="meta") for k, v in model.state_dict(keep_vars=True).items()}
+    hooks = [m.register_forward_hook(count) for m in model.modules() if not list(m.children())]
+    try:
+        functional_call(model, state, (torch.empty(input_shape, device="meta"),))
+    except Exception:  # a model the meta device cannot run: no estimate
+        return None
+    finally:
+        for h in hooks:
+            h.remove()
+    weights = sum(p.numel() for p in model.parameters()) * 4
+    return total + 4 * weights
+
+
+def check_step_fits(model: nn.Module, input_shape: tuple[int, ...], device: torch.device) -> None:
+    """Refuse, in one line, a training step that would not fit in the memory available (rather than let the
+    system kill the process or the allocator fail deep inside a layer)."""
+    needed, free = step_memory(model, input_shape), available_memory(device)
+    if needed is None or free is None or needed <= 0.9 * free:
+        return
+    n, *image = input_shape
+    raise CnnlabError(f"one training step needs about {needed / 2**30:.1f} GiB ({n} images of "
+                      f"{'x'.join(map(str, image))}) but {free / 2**30:.1f} GiB are free on {device}; lower "
+                      f"--batch-size or --image-size")

@@ -10,11 +10,13 @@ Four modes, written once against the backbone/head contract so they work for eve
 * ``incremental``: new classes are added to a trained classifier, with rehearsal and/or distillation
   against forgetting.
 
->>> from cnnlab.train import TrainConfig, TransferConfig, fit
->>> fit(TrainConfig(model=None, data="digits@classes=5-9@labels=10",
-...                 transfer=TransferConfig(source="runs/base", mode="feature-extraction")))  # doctest: +SKIP
+>>> from cnnlab.train import fit
+>>> from cnnlab.transfer import TransferConfig
+>>> config = TransferConfig(source="runs/base", mode="feature-extraction", data="digits@classes=5-9@labels=10")
+>>> result = fit(config)  # doctest: +SKIP
 """
 
+from .config import MODES, TransferConfig
 from .features import FeatureCache, HeadOnly, extract_features
 from .freeze import (
     backbone_parameters,
@@ -29,12 +31,14 @@ from .freeze import (
     unfreeze,
 )
 from .incremental import Distiller, DistillTask, accuracy_by_group, expand_classifier, incremental_data
+from .kind import TransferKind
 from .recipe import TransferRecipe
 from .source import Source, adapt_channels, read_source, transfer_weights
 
 __all__ = [
-    "DistillTask", "Distiller", "FeatureCache", "HeadOnly", "Source", "TransferRecipe", "accuracy_by_group",
-    "adapt_channels", "backbone_parameters", "count_trainable", "expand_classifier", "extract_features", "freeze",
-    "freeze_backbone", "freeze_stages", "head_parameters", "incremental_data", "param_groups", "read_source",
-    "set_bn_frozen", "stage_modules", "transfer_weights", "unfreeze",
+    "MODES", "DistillTask", "Distiller", "FeatureCache", "HeadOnly", "Source", "TransferConfig", "TransferKind",
+    "TransferRecipe", "accuracy_by_group", "adapt_channels", "backbone_parameters", "count_trainable",
+    "expand_classifier", "extract_features", "freeze", "freeze_backbone", "freeze_stages", "head_parameters",
+    "incremental_data", "param_groups", "read_source", "set_bn_frozen", "stage_modules", "transfer_weights",
+    "unfreeze",
 ]

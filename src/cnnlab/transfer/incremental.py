@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..classify import ClassificationTask
 from ..data import ImageData, ImageSet
 from ..data.select import union
 from ..errors import CnnlabError
-from ..train.tasks import ClassificationTask
 
 
 def expand_classifier(model: nn.Module, num_new: int) -> nn.Module:
@@ -91,7 +91,7 @@ class DistillTask(ClassificationTask):
     temperature: float = 2.0
 
     def evaluation(self) -> ClassificationTask:
-        return ClassificationTask(self.num_classes, self.binary, self.label_smoothing, self.aux_weight)
+        return ClassificationTask(self.num_classes, self.binary, 0.0, self.aux_weight)
 
     def loss(self, output, y: torch.Tensor) -> torch.Tensor:
         if not isinstance(output, DistillOutput):

@@ -7,16 +7,14 @@ the engine's, unchanged.
 from __future__ import annotations
 
 import copy
-import dataclasses
 from pathlib import Path
 
 from torch import nn
 
+from ..classify import ClassifierRecipe, build_classifier, classification_task, model_description
 from ..data import load_dataset
 from ..errors import CnnlabError
-from ..train.config import TrainConfig
-from ..train.engine import Recipe
-from ..train.setup import build_model, load_data, make_task
+from .config import TransferConfig
 from .features import FeatureCache, HeadOnly
 from .freeze import (
     backbone_modules,
@@ -34,26 +32,7 @@ from .source import Source, read_source, transfer_weights
 _ARCH_ARGS = ("in_chans", "num_classes", "drop_rate")  # set by the target, not inherited from the source
 
 
-# which modes use each option (the others ignore it)
-_USED_BY = {"freeze_stages": ("partial",), "head_epochs": ("fine-tune",), "cache": ("feature-extraction",),
-            "memory": ("incremental",), "distill": ("incremental",), "compare_naive": ("incremental",),
-            "backbone_lr": ("fine-tune", "partial", "incremental"), "bn": ("fine-tune", "partial", "incremental")}
-
-
-def _warn_unused(t) -> None:
-    """A warning for each option set away from its default that the chosen mode does not use."""
-    import warnings
-
-    from ..train.config import TransferConfig
-
-    defaults = TransferConfig()
-    for key, modes in _USED_BY.items():
-        if t.mode not in modes and getattr(t, key) != getattr(defaults, key):
-            warnings.warn(f"--{key.replace('_', '-')} applies to --mode {' or '.join(modes)}; --mode {t.mode} "
-                          f"ignores it", stacklevel=3)
-
-
-class TransferRecipe(Recipe):
+class TransferRecipe(ClassifierRecipe):
     def __init__(self) -> None:
         self.source: Source | None = None
         self.cache: FeatureCache | None = None
@@ -61,9 +40,8 @@ class TransferRecipe(Recipe):
         self.num_old, self.new_classes = 0, None
 
     # --- configuration and data -------------------------------------------------------------------
-    def prepare(self, config: TrainConfig, resuming: bool) -> TrainConfig:
-        t = config.transfer
-        _warn_unused(t)
+    def prepare(self, config: TransferConfig, resuming: bool) -> TransferConfig:
+        t = config
         self.source = src = read_source(t.source)
         if src.kind == "cnnlab":
             if config.model is None:
@@ -89,33 +67,34 @@ class TransferRecipe(Recipe):
         self._config = config
         return config
 
-    def load_data(self, config: TrainConfig):
-        t = config.transfer
+    def load_data(self, config: TransferConfig):
+        t = config
         if t.mode != "incremental":
-            return load_data(config)
+            return super().load_data(config)
         src = self.source
         old = load_dataset(src.data, seed=config.seed, val_fraction=config.val_fraction,
-                           test_fraction=config.test_fraction)
+                           test_fraction=config.test_fraction)  # as the run's data is split (Run.dataset)
         if old.classes != src.classes:
             raise CnnlabError(f"the source's data '{src.data}' no longer has the classes it was trained on")
-        new = load_data(config)
+        new = super().load_data(config)
         self.num_old, self.new_classes = old.num_classes, new.classes
         data = incremental_data(old, new, t.memory, config.seed)
         data.name = f"{src.data}+{config.data}"
         return data
 
-    def make_task(self, data, config: TrainConfig):
-        task = make_task(data, config)
-        t = config.transfer
+    def make_task(self, data, config: TransferConfig):
+        task = classification_task(data, config)
+        t = config
         if t.mode == "incremental" and t.distill:
             return DistillTask(task.num_classes, task.binary, task.label_smoothing, task.aux_weight, t.distill)
         return task
 
     # --- the model --------------------------------------------------------------------------------
-    def build_model(self, config: TrainConfig, data, task) -> nn.Module:
-        t, src = config.transfer, self.source
+    def build_model(self, config: TransferConfig, data, task) -> nn.Module:
+        t, src = config, self.source
+        self.description = model_description(config, data.channels, task)
         if t.mode == "incremental":
-            model = build_model(config, data.channels, self.num_old)
+            model = build_classifier(config, data.channels, self.num_old)
             try:
                 model.load_state_dict(src.state)  # the whole base model, head included
             except RuntimeError as e:
@@ -126,7 +105,7 @@ class TransferRecipe(Recipe):
                 p.requires_grad_(False)
             expand_classifier(model, task.num_outputs - self.num_old)
         else:
-            model = build_model(config, data.channels, task.num_outputs)
+            model = build_classifier(config, data.channels, task.num_outputs)
             transfer_weights(model, src, t.adapt_channels, config.model_kwargs)
         if t.mode == "feature-extraction":
             freeze_backbone(model, bn=True)
@@ -145,13 +124,13 @@ class TransferRecipe(Recipe):
             for m in backbone_modules(model):
                 set_bn_frozen(m, True)
 
-    def param_groups(self, config: TrainConfig, model: nn.Module):
-        if config.transfer.mode == "feature-extraction":
+    def param_groups(self, config: TransferConfig, model: nn.Module):
+        if config.mode == "feature-extraction":
             return None  # the head alone
-        return param_groups(model, config.lr, config.transfer.backbone_lr)
+        return param_groups(model, config.lr, config.backbone_lr)
 
     def start_epoch(self, model: nn.Module, epoch: int, log) -> None:
-        t = self._config.transfer
+        t = self._config
         if t.mode != "fine-tune" or not t.head_epochs:
             return
         if epoch < t.head_epochs:
@@ -166,8 +145,8 @@ class TransferRecipe(Recipe):
             if epoch == t.head_epochs:
                 log(f"epoch {epoch + 1}: the backbone is unfrozen (lr x {t.backbone_lr})")
 
-    def train_view(self, model: nn.Module, batches: dict, config: TrainConfig, device, log):
-        t = config.transfer
+    def train_view(self, model: nn.Module, batches: dict, config: TransferConfig, device, log):
+        t = config
         trainable, total = count_trainable(model)
         log(f"transfer ({t.mode}) from {t.source}: {trainable:,} of {total:,} parameters train")
         if t.mode == "feature-extraction" and t.cache != "off":
@@ -184,7 +163,8 @@ class TransferRecipe(Recipe):
 
     # --- results ----------------------------------------------------------------------------------
     def meta(self, meta: dict) -> dict:
-        t = self._config.transfer
+        t = self._config
+        meta = super().meta(meta)
         meta["transfer"] = {"source": str(t.source), "mode": t.mode}
         if t.mode == "incremental":
             meta["data"] = f"{self.source.data}+{meta['data']}"
@@ -192,8 +172,7 @@ class TransferRecipe(Recipe):
         return meta
 
     def finish(self, result, run, batches, task, device, log) -> None:
-        config = self._config
-        t = config.transfer
+        t = self._config
         trainable, total = count_trainable(result.model)
         result.extra["transfer"] = {"source": str(t.source), "mode": t.mode, "trainable_parameters": trainable,
                                     "parameters": total}
@@ -207,9 +186,9 @@ class TransferRecipe(Recipe):
 
     def _incremental_report(self, result, run, batches, log) -> None:
         from ..inspect import format_table
-        from ..train.engine import fit
+        from ..train import fit
 
-        config, t = self._config, self._config.transfer
+        config = t = self._config
         self.old_model.to(next(result.model.parameters()).device)
         before = accuracy_by_group(self.old_model, batches["test"], self.num_old)
         before["new"] = 0.0  # the base model has no output for the new classes
@@ -225,9 +204,8 @@ class TransferRecipe(Recipe):
                 import shutil
 
                 shutil.rmtree(naive_dir)
-            naive_t = dataclasses.replace(t, memory=0, distill=0.0, compare_naive=False)
-            naive = fit(config.replace(run_dir=str(naive_dir), transfer=naive_t, quiet=True, tensorboard=False),
-                        log=lambda *a: None)
+            naive = fit(config.replace(run_dir=str(naive_dir), memory=0, distill=0.0, compare_naive=False, quiet=True,
+                                       tensorboard=False), log=lambda *a: None)
             report["naive"] = naive.extra["incremental"]["naive"]
         rows = [[k, *(f"{100 * v[g]:.1f}%" for g in ("old", "new", "all"))]
                 for k, v in report.items() if isinstance(v, dict)]

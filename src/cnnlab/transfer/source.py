@@ -15,6 +15,9 @@ import torch
 from torch import nn
 
 from ..errors import CnnlabError, WeightsError
+from ..models import classifier_keys, create_model, load_torchvision_weights, read_state_dict
+from ..train import Run
+from ..train.checkpoint import load_weights, read_metadata
 
 
 @dataclass
@@ -38,28 +41,22 @@ class Source:
 
 def read_source(path: str | Path) -> Source:
     """Read a run directory, a cnnlab checkpoint or a torchvision weights file."""
-    from ..models._torchvision import read_state_dict
-    from ..train.checkpoint import load_weights
-    from ..train.rundir import read_run_checkpoint, run_kind
-
     path = Path(path).expanduser()
     if not path.exists():
         raise CnnlabError(f"source '{path}' does not exist; pass a run directory, a checkpoint or a weights file")
-    meta, file = None, path
-    if path.is_dir():
-        state, meta, file = read_run_checkpoint(path)
-    elif file.suffix == ".safetensors":
+    meta = None
+    if path.is_file() and path.suffix == ".safetensors":
         try:
-            state, meta = load_weights(file)
+            meta = read_metadata(path)
         except CnnlabError:
             meta = None  # not cnnlab's: perhaps torchvision's
-    if meta and "model" in meta:
-        if meta.get("kind", "classifier") != "classifier":
-            raise CnnlabError(f"source '{path}' holds {run_kind(meta)}, not a classifier")
+    if path.is_dir() or (meta and ("kind" in meta or "model" in meta)):
+        run = Run.open(path, holds="classifier")
+        state, meta = load_weights(run.file)
         return Source(path, state, meta["model"], dict(meta.get("model_kwargs", {})), meta.get("classes"),
                       meta.get("data"), meta.get("preprocess"), bool(meta.get("binary")), "cnnlab")
     try:
-        state = read_state_dict(file)
+        state = read_state_dict(path)
     except WeightsError as e:
         raise CnnlabError(f"source '{path}' is not a checkpoint or weights file: {e}") from None
     return Source(path, state, None, {}, None, None, None, False, "torchvision")
@@ -106,8 +103,6 @@ def transfer_weights(model: nn.Module, source: Source, adapt: str = "auto", mode
     Raises a one-line :class:`CnnlabError` unless the only missing keys are the classifier's and no key of the
     source is left unused.
     """
-    from ..models._torchvision import classifier_keys, load_torchvision_weights
-
     head = classifier_keys(model)
     ours = model.state_dict()
     state = dict(source.state)
@@ -115,8 +110,6 @@ def transfer_weights(model: nn.Module, source: Source, adapt: str = "auto", mode
     key = first_conv_key(model)
     if source.kind == "torchvision":
         # read into a model of the file's own channels and classes, then continue with its cnnlab-keyed state
-        from ..models import create_model
-
         kwargs = {**(model_kwargs or {}), "in_chans": state[key].shape[1] if key in state else 3,
                   "num_classes": _file_classes(state)}
         staging = create_model(name, **kwargs)

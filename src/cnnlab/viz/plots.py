@@ -13,7 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def _save(fig, path: str | os.PathLike) -> None:
+def save_figure(fig, path: str | os.PathLike) -> None:
+    """Save a matplotlib figure as a PNG (atomically) and close it."""
     os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
     plt.close(fig)
@@ -40,7 +41,7 @@ def learning_curves_plot(history: Sequence[dict], path: str | os.PathLike, title
     ax2.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def confusion_matrix_plot(matrix: Sequence[Sequence[int]], classes: Sequence[str], path: str | os.PathLike,
@@ -63,7 +64,7 @@ def confusion_matrix_plot(matrix: Sequence[Sequence[int]], classes: Sequence[str
             for j in range(k):
                 ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=8,
                         color="white" if m[i, j] > top / 2 else "black")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def transfer_curves_plot(rows: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
@@ -95,4 +96,4 @@ def transfer_curves_plot(rows: Sequence[dict], path: str | os.PathLike, title: s
         ax.legend()
     if title:
         fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)

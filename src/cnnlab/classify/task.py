@@ -1,16 +1,16 @@
-"""Tasks: what the engine optimises and measures, given a batch and a model output.
-
-The training loop never branches on the task: it calls ``task.loss`` and ``task.metrics``.
-"""
+"""Classification: what the engine optimises and measures for a classifier, given a batch and an output."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from ..models.googlenet import InceptionOutputs
+from ..errors import CnnlabError
+from ..models import InceptionOutputs
+from ..train import autocast
 
 
 @dataclass
@@ -39,33 +39,6 @@ class ClassificationTask:
             return F.binary_cross_entropy_with_logits(logits.squeeze(1).float(), target)
         return F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)
 
-    def evaluation(self) -> ClassificationTask:
-        """The task that validation and test use (a training-only loss term drops out here)."""
-        return self
-
-    # --- what the engine asks of every task -------------------------------------------------------
-    def inputs(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The model's input and the loss's target for a training batch."""
-        return x, y
-
-    def batch_stats(self, output, y: torch.Tensor) -> dict[str, float]:
-        """Sums over a training batch, averaged per image into ``train_<key>``."""
-        return {"acc": self.correct(output, y)}
-
-    def evaluate(self, model, loader, device, precision: str = "fp32", channels_last: bool = False) -> dict:
-        from .engine import evaluate
-
-        return evaluate(model, loader, self, device, precision, channels_last)
-
-    def record(self, val: dict) -> dict:
-        """The validation columns of metrics.csv."""
-        return {"val_loss": val["loss"], "val_acc": val["accuracy"], **({"val_top5": val["top5"]} if "top5" in val
-                                                                          else {})}
-
-    def format_record(self, record: dict) -> str:
-        top5 = f"  val_top5 {100 * record['val_top5']:.1f}%" if "val_top5" in record else ""
-        return f"val_acc {100 * record['val_acc']:.2f}%{top5}"
-
     def loss(self, output, y: torch.Tensor) -> torch.Tensor:
         if isinstance(output, InceptionOutputs):
             loss = self._loss(output.logits, y)
@@ -74,6 +47,55 @@ class ClassificationTask:
                     loss = loss + self.aux_weight * self._loss(aux, y)
             return loss
         return self._loss(output, y)
+
+    def evaluation(self) -> ClassificationTask:
+        """Validation and test measure the plain cross-entropy (no label smoothing), comparable across runs."""
+        return dataclasses.replace(self, label_smoothing=0.0)
+
+    def inputs(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x, y
+
+    def batch_stats(self, output, y: torch.Tensor) -> dict[str, float]:
+        return {"acc": self.correct(output, y)}
+
+    @torch.no_grad()
+    def evaluate(self, model, loader, device: torch.device, precision: str = "fp32",
+                 channels_last: bool = False) -> dict:
+        """Loss, top-1 (and top-5 with more than 5 classes) accuracy and the confusion matrix of a split."""
+        model.eval()
+        total_loss, correct, correct5, seen = 0.0, 0, 0, 0
+        k = self.num_classes
+        confusion = torch.zeros(k, k, dtype=torch.long)
+        for x, y in loader:
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(device, precision):
+                out = model(x)
+                loss = self.loss(out, y)
+            n = len(y)
+            total_loss += loss.item() * n
+            probs = self.probabilities(out)
+            pred = probs.argmax(1)
+            correct += int((pred == y).sum())
+            if k > 5:
+                correct5 += topk_correct(probs, y, 5)
+            confusion += torch.bincount((y * k + pred).cpu(), minlength=k * k).reshape(k, k)
+            seen += n
+        if seen == 0:
+            raise CnnlabError("cannot evaluate on an empty split")
+        result = {"loss": total_loss / seen, "accuracy": correct / seen, "count": seen}
+        if k > 5:
+            result["top5"] = correct5 / seen
+        result["confusion_matrix"] = confusion.tolist()
+        return result
+
+    def record(self, val: dict) -> dict:
+        return {"val_loss": val["loss"], "val_acc": val["accuracy"], **({"val_top5": val["top5"]} if "top5" in val
+                                                                          else {})}
+
+    def format_record(self, record: dict) -> str:
+        top5 = f"  val_top5 {100 * record['val_top5']:.1f}%" if "val_top5" in record else ""
+        return f"val_acc {100 * record['val_acc']:.2f}%{top5}"
 
     @staticmethod
     def logits(output) -> torch.Tensor:

@@ -1,0 +1,44 @@
+"""What this machine has: the CPU cores this process may use and the memory it can still take.
+
+A leaf module: it imports nothing from cnnlab.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity, which a container or ``taskset`` may limit)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def available_memory(device=None) -> int | None:
+    """Bytes that can still be allocated: on a CUDA ``device`` its free memory, else (the CPU) the smaller of
+    the system's available memory and the container's limit; None where it cannot be told."""
+    kind = getattr(device, "type", device or "cpu")
+    if kind == "cuda":
+        import torch
+
+        return torch.cuda.mem_get_info(device)[0]
+    if kind != "cpu":
+        return None
+    found = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except OSError:
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f, open("/sys/fs/cgroup/memory.current") as g:
+            limit = f.read().strip()
+            if limit != "max":
+                found.append(int(limit) - int(g.read().strip()))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None

@@ -1,0 +1,66 @@
+"""``cnnlab experiment``: studies that train many runs and compare them."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import textwrap
+
+from ..errors import CnnlabError
+from .options import add_options, given
+from .train_cmds import no_command
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    from ..experiments import TransferSettings
+
+    fmt = argparse.RawDescriptionHelpFormatter
+    exp = sub.add_parser("experiment", help="reproducible experiments (transfer: the lecture's comparison)",
+                         formatter_class=fmt, description="Experiments that train many runs and compare them.",
+                         epilog="examples:\n  cnnlab experiment transfer\n  cnnlab experiment transfer --help")
+    exp.set_defaults(func=no_command("experiment", "cnnlab experiment transfer"))
+    exp_sub = exp.add_subparsers(title="experiments", metavar="EXPERIMENT", parser_class=type(exp))
+    p = exp_sub.add_parser(
+        "transfer", formatter_class=fmt,
+        help="scratch vs feature extraction vs fine-tuning, over label budgets, on a similar and a dissimilar target",
+        description="Model A is trained on the source data (or given with --from). On each target, train from\n"
+                    "scratch, by feature extraction and by fine-tuning, with a share of the target's training\n"
+                    "labels, over several seeds. Writes results.csv, summary.json, a table and a plot. An\n"
+                    "interrupted experiment continues with --resume DIR.",
+        epilog=textwrap.dedent("""\
+            examples:
+              cnnlab experiment transfer
+              cnnlab experiment transfer --budgets 0.05,0.25,1.0 --seeds 0,1 --epochs 20
+              cnnlab experiment transfer --source digits@classes=0-4 --target near=digits@classes=5-9 \\
+                  --target far=textures --model resnet18 --small-input
+              cnnlab experiment transfer --resume runs/experiment-transfer-20261125-101500"""),
+    )
+    p.add_argument("--target", action="append", default=None, metavar="NAME=SPEC",
+                   help="a target (repeatable; default: similar=digits@classes=5-9 dissimilar=textures)")
+    add_options(p, TransferSettings)
+    p.add_argument("--run-dir", default=None, metavar="DIR", help="default: runs/experiment-transfer-<time>")
+    p.add_argument("--resume", default=None, metavar="DIR", help="continue an interrupted experiment, as it was set")
+    p.set_defaults(func=cmd_experiment_transfer)
+
+
+def cmd_experiment_transfer(args: argparse.Namespace) -> int:
+    from ..experiments import TransferSettings, run_transfer_experiment
+
+    changes = given(args, TransferSettings)
+    if args.target:
+        targets = {}
+        for item in args.target:
+            name, eq, spec = item.partition("=")
+            if not eq or not name or not spec or any(c in name for c in ":@+/"):
+                raise CnnlabError(f"--target '{item}' is not NAME=SPEC (example: --target far=textures)")
+            targets[name] = spec
+        changes["targets"] = targets
+    if args.resume:
+        if changes or args.run_dir:
+            raise CnnlabError("--resume continues the experiment with its own settings; drop the other options")
+        result = run_transfer_experiment(resume=args.resume)
+    else:
+        result = run_transfer_experiment(dataclasses.replace(TransferSettings(), **changes), run_dir=args.run_dir)
+    print(result.table())
+    print(f"\nexperiment directory  {result.path}")
+    return 0

@@ -1,0 +1,174 @@
+"""Command-line options generated from the fields of config and options dataclasses.
+
+Each field declares its help, type, choices and range once (:func:`cnnlab._options.option`); here it becomes an
+argparse option whose value is parsed and checked before the command runs (a bad value is one line naming the
+flag, exit code 2), and whose help shows what it takes and its default. A training command starts from its
+kind's defaults, then ``--config FILE``, then the options given; ``--resume`` starts from the run's own config
+and may change only what does not define the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from .._io import existing_dir
+from .._options import Spec, specs
+from ..errors import CnnlabError
+
+
+def _converter(spec: Spec):
+    def convert(text: str):
+        try:
+            return spec.parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = spec.describe()  # what argparse names in its own messages
+    return convert
+
+
+def add_option(parser: argparse.ArgumentParser, spec: Spec, default: Any = None, flags: tuple[str, ...] = ()
+               ) -> None:
+    """One option for ``spec``; ``default`` is what the help shows (the value itself stays None: not given)."""
+    shown = "" if default is None or default is False or default == [] else \
+        f"; default: {','.join(map(str, default)) if isinstance(default, list) else default}"
+    if spec.type is bool:
+        parser.add_argument(*flags, spec.flag, dest=spec.name, action=argparse.BooleanOptionalAction, default=None,
+                            help=spec.help + (" (default: on)" if default else ""))
+        return
+    detail = "" if spec.type is str and not (spec.meta.get("choices") or spec.meta.get("pattern")) else spec.describe()
+    shown = shown[2:] if not detail else shown
+    metavar = spec.meta.get("metavar") or {int: "N", float: "X", list: "LIST"}.get(spec.type, "NAME")
+    parser.add_argument(*flags, spec.flag, dest=spec.name, type=_converter(spec), default=None, metavar=metavar,
+                        help=f"{spec.help} ({detail}{shown})" if detail or shown else spec.help)
+
+
+def add_options(parser: argparse.ArgumentParser, cls: type, defaults: Any = None, skip: tuple[str, ...] = ()
+                ) -> None:
+    """An option per command-line field of the dataclass ``cls``; the help shows ``defaults``' values."""
+    from ..train import RunConfig
+
+    defaults = defaults if defaults is not None else cls()
+    common = [f.name for f in dataclasses.fields(RunConfig)] if issubclass(cls, RunConfig) else []
+    for s in sorted(specs(cls), key=lambda s: s.name in common):  # a kind's own options first
+        if s.meta.get("cli") and s.name not in skip:
+            add_option(parser, s, getattr(defaults, s.name))
+
+
+def given(args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    """The fields of ``cls`` given on the command line."""
+    return {s.name: getattr(args, s.name) for s in specs(cls) if getattr(args, s.name, None) is not None}
+
+
+def options_from(args: argparse.Namespace, cls: type) -> Any:
+    """An options dataclass from the command line (its defaults for what was not given)."""
+    return cls(**given(args, cls))
+
+
+# --- training commands ------------------------------------------------------------------------------------------
+
+def add_run_options(parser: argparse.ArgumentParser, cls: type, model_args: bool = False) -> None:
+    """``--config``, ``--resume`` and every option of the config class ``cls``; ``--model-arg`` and
+    ``--small-input`` with ``model_args``."""
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help="a config.yaml to start from (options given here override it)")
+    parser.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    add_options(parser, cls)
+    if model_args:
+        parser.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                            help="an argument of the model builder, e.g. small_input=true or width_mult=0.5 "
+                                 "(repeatable)")
+        parser.add_argument("--small-input", action="store_true", help="shortcut for --model-arg small_input=true")
+
+
+def _model_kwargs(args: argparse.Namespace, base: dict) -> dict:
+    import yaml
+
+    kwargs = dict(base)
+    for item in getattr(args, "model_arg", []) or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise CnnlabError(f"--model-arg '{item}' is not KEY=VALUE (example: --model-arg width_mult=0.5)")
+        try:
+            kwargs[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            kwargs[key.strip()] = value
+    if getattr(args, "small_input", False):
+        kwargs["small_input"] = True
+    return kwargs
+
+
+def _name(args: argparse.Namespace, cls: type):
+    """How a message names an option: its flag when given on the command line, else its key."""
+    flags = {s.name: s.flag for s in specs(cls)}
+    on_line = set(given(args, cls))
+    return lambda key: flags[key] if key in on_line else key
+
+
+def run_config(args: argparse.Namespace, cls: type) -> Any:
+    """The config a training command runs: ``cls``'s defaults, then ``--config``, then the options given;
+    ``--resume`` starts from the run's own config instead and refuses to change what defines the run."""
+    from ..train import RunConfig, get_kind
+
+    changes = given(args, cls)
+    if hasattr(args, "model_arg"):
+        changes.pop("model_kwargs", None)
+    if args.resume:
+        if args.config:
+            raise CnnlabError("--resume takes its configuration from the run; drop --config")
+        path = existing_dir(args.resume, "run directory")
+        if not (path / "config.yaml").is_file():
+            raise CnnlabError(f"'{args.resume}' is not a cnnlab run directory (no config.yaml)")
+        base = RunConfig.load(path / "config.yaml")
+        if type(base) is not cls:  # another kind's run: it continues if only what it has was given
+            foreign = [s.flag for s in specs(cls) if s.name in changes and s.name not in
+                       {f.name for f in dataclasses.fields(base)}]
+            foreign += ["--model-arg"] if getattr(args, "model_arg", None) or getattr(args, "small_input", False) \
+                else []
+            if foreign:
+                raise CnnlabError(f"'{args.resume}' is a run of kind {base.run_kind}, which has no "
+                                  f"{', '.join(foreign)}; continue it with {get_kind(base.run_kind).command} "
+                                  f"--resume {args.resume}")
+            cls = type(base)
+        elif hasattr(args, "model_arg"):
+            changes["model_kwargs"] = _model_kwargs(args, base.model_kwargs)
+        flags = {s.name: s.flag for s in specs(cls)} | {"model_kwargs": "--model-arg"}
+        fixed = [flags[k] for k, v in changes.items()
+                 if next(s for s in specs(cls) if s.name == k).meta.get("fixed") and v != getattr(base, k)]
+        if fixed:
+            raise CnnlabError(f"--resume continues the run as it was configured; it cannot change "
+                              f"{', '.join(fixed)} (start a new run instead)")
+        config = dataclasses.replace(base, **changes)
+    else:
+        base = cls()
+        if args.config:
+            base = RunConfig.load(args.config)
+            if type(base) is not cls:
+                raise CnnlabError(f"'{args.config}' configures a run of kind {base.run_kind}; use "
+                                  f"{get_kind(base.run_kind).command} --config {args.config}")
+            base = base.replace(run_dir=None)  # a saved run's config starts a new run, in a new directory
+        if hasattr(args, "model_arg"):
+            changes["model_kwargs"] = _model_kwargs(args, base.model_kwargs)
+        config = dataclasses.replace(base, **changes)
+    return config.validate(_name(args, cls))
+
+
+def train_command(cls: type):
+    """The handler of a training command for the config class ``cls``: train (or continue) the run, then show
+    its kind's test metrics."""
+    def handler(args: argparse.Namespace) -> int:
+        from ..inspect import format_table
+        from ..train import fit, get_kind
+
+        config = run_config(args, cls)
+        result = fit(config, resume=Path(args.resume).expanduser() if args.resume else None)
+        rows = get_kind(config.run_kind).result_rows(result.test)
+        rows += [("test images", result.test["count"]), ("epochs", len(result.history)),
+                 ("run directory", str(result.run_dir))]
+        print(format_table(["result", "value"], rows))
+        return 0
+
+    return handler

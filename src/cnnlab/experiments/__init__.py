@@ -1,0 +1,6 @@
+"""Experiments: one file per study, each training many runs with the engine and writing a directory with
+results.csv, summary.json, table.txt and plots (see :mod:`cnnlab.experiments._study`)."""
+
+from .transfer import DEFAULT_TARGETS, ExperimentResult, TransferSettings, run_transfer_experiment
+
+__all__ = ["DEFAULT_TARGETS", "ExperimentResult", "TransferSettings", "run_transfer_experiment"]

@@ -1,0 +1,94 @@
+"""What every experiment shares: its directory, its settings, and runs that survive an interruption.
+
+```
+runs/experiment-<name>-<time>/
+  experiment.json   the experiment's name and settings (what --resume continues)
+  runs/<run>/       one run directory per trained run (model_a/ for a source model)
+  results.csv       one row per run
+  summary.json      the settings and one row per group (mean and spread over seeds)
+  table.txt         the summary as a text table
+  *.png             the plots
+```
+
+An experiment that stops (Ctrl-C, a kill, a crash) continues with ``--resume DIR``: finished runs are read
+back, a run with a checkpoint continues from it, and the rest train.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from .._io import atomic_write_json, atomic_write_text, existing_dir, make_dir
+from .._options import check, from_mapping
+from ..errors import CnnlabError
+from ..train import Run, RunConfig, fit
+
+
+class Study:
+    """An experiment's directory."""
+
+    def __init__(self, name: str, path: Path, settings: Any) -> None:
+        self.name, self.path, self.settings = name, path, settings
+
+    @classmethod
+    def create(cls, name: str, settings: Any, run_dir: str | Path | None = None) -> Study:
+        """A new experiment directory (``run_dir``, new or empty; default ``runs/experiment-NAME-<time>``)."""
+        check(settings, lambda key: "--" + key.replace("_", "-"))
+        path = Path(run_dir).expanduser() if run_dir else \
+            Path("runs") / f"experiment-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            hint = f"; continue it with --resume {path}" if (path / "experiment.json").is_file() else ""
+            raise CnnlabError(f"experiment directory '{path}' already exists and is not empty; choose another "
+                              f"--run-dir{hint}")
+        make_dir(path, "experiment directory", "--run-dir")
+        atomic_write_json(path / "experiment.json", {"experiment": name,
+                                                     "settings": dataclasses.asdict(settings)})
+        return cls(name, path, settings)
+
+    @classmethod
+    def resume(cls, name: str, settings_class: type, path: str | Path) -> Study:
+        """The experiment in ``path``, with the settings it was started with."""
+        path = existing_dir(path, "experiment directory")
+        file = path / "experiment.json"
+        try:
+            saved = json.loads(file.read_text())
+        except (OSError, ValueError):
+            raise CnnlabError(f"'{path}' is not an experiment directory (no readable experiment.json)") from None
+        if saved.get("experiment") != name:
+            raise CnnlabError(f"'{path}' holds the experiment '{saved.get('experiment')}', not '{name}'; continue it "
+                              f"with cnnlab experiment {saved.get('experiment')} --resume {path}")
+        return cls(name, path, from_mapping(settings_class, saved.get("settings", {}), f"'{file}'"))
+
+    def run(self, name: str, config: RunConfig) -> Run:
+        """Train ``config`` into ``runs/NAME`` (or continue it there), and return it read back; a run that
+        already finished is only read."""
+        path = self.path / "runs" / name
+        if (path / "results.json").is_file():
+            return Run.open(path)
+        resume = path if (path / "checkpoints" / "last.safetensors").is_file() else None
+        fit(config.replace(run_dir=str(path), quiet=True), resume=resume, log=lambda *a: None)
+        return Run.open(path)
+
+    def __enter__(self) -> Study:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if isinstance(error, KeyboardInterrupt):  # Ctrl-C or SIGTERM: the experiment continues where it stopped
+            error.resume = (f"cnnlab experiment {self.name}", self.path)
+
+    def write(self, rows: list[dict], summary: dict, table: str) -> None:
+        """results.csv (``rows``), summary.json (the settings and ``summary``) and table.txt."""
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(self.path / "results.csv", buf.getvalue())
+        atomic_write_json(self.path / "summary.json", {"experiment": self.name,
+                                                      "settings": dataclasses.asdict(self.settings), **summary})
+        atomic_write_text(self.path / "table.txt", table + "\n")

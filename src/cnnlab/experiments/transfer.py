@@ -1,0 +1,139 @@
+"""``cnnlab experiment transfer``: when does transfer learning pay off?
+
+Model A trains on a source dataset. On each target (by default one similar to the source and one not),
+three methods train with a share of the target's training labels, over several seeds: from scratch,
+feature extraction (A's frozen backbone, a new head) and fine-tuning (all of A's layers, the backbone at a
+tenth of the learning rate). Every method gets the same epochs, learning rate and schedule; validation and
+test splits are the full ones at every budget.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from .._options import like, option
+from ..classify import ClassifierConfig
+from ..data import load_dataset
+from ..errors import CnnlabError
+from ..train import RunConfig
+from ..transfer import TransferConfig, read_source
+from ._study import Study
+
+DEFAULT_TARGETS = {"similar": "digits@classes=5-9", "dissimilar": "textures"}
+METHODS = ("scratch", "feature-extraction", "fine-tune", "partial")
+
+
+@dataclass
+class TransferSettings:
+    """The options of ``cnnlab experiment transfer`` (saved in experiment.json)."""
+
+    source: str = option("digits@classes=0-4", "data model A trains on", metavar="SPEC")
+    source_run: str | None = option(None, "use this trained run as model A instead of training one", flag="--from",
+                                    metavar="RUN")
+    targets: dict[str, str] = option(DEFAULT_TARGETS, "targets by name", cli=False)
+    model: str = option("lenet5", "architecture of model A (and of the runs from scratch)", metavar="NAME")
+    small_input: bool = option(False, "the model's small-input form")
+    budgets: list[float] = option([0.05, 0.1, 0.25, 0.5, 1.0], "shares of the target's training labels", above=0,
+                                  high=1)
+    seeds: list[int] = option([0, 1, 2], "seeds", low=0, high=2**32 - 1)
+    methods: list[str] = option(["scratch", "feature-extraction", "fine-tune"], "methods to compare",
+                                choices=METHODS)
+    epochs: int = like(RunConfig, "epochs", 30, help="epochs of every target run")
+    source_epochs: int = like(RunConfig, "epochs", 20, help="epochs of model A")
+    lr: float = like(RunConfig, "lr", 3e-3)
+    device: str = like(RunConfig, "device", "auto")
+
+
+@dataclass
+class ExperimentResult:
+    path: Path
+    rows: list[dict]      # one per run
+    summary: list[dict]   # one per (target, method, budget): mean and std over seeds
+
+    def table(self) -> str:
+        from ..inspect import format_table
+
+        body = [[s["target"], s["method"], f"{100 * s['budget']:g}%", f"{s['labels_per_class']:g}",
+                 f"{100 * s['accuracy_mean']:.1f}" + (f" ± {100 * s['accuracy_std']:.1f}" if s["seeds"] > 1 else ""),
+                 f"{s['seconds_mean']:.2f}"] for s in self.summary]
+        return format_table(["target", "method", "labels", "per class", "test accuracy (%)", "train s"], body,
+                            right=[False, False, True, True, True, True])
+
+
+def check_settings(s: TransferSettings) -> None:
+    """Bad input fails here, before any training: target names, every dataset spec, the source run."""
+    for name in s.targets:
+        if not name or any(c in name for c in ":@+/"):
+            raise CnnlabError(f"target name '{name}' must be a plain word (example: --target far=textures)")
+    for spec in (*s.targets.values(), s.source):
+        load_dataset(spec, seed=0)
+    if s.source_run is not None:
+        read_source(s.source_run)
+
+
+def run_transfer_experiment(settings: TransferSettings | None = None, run_dir: str | Path | None = None,
+                            resume: str | Path | None = None, log=print) -> ExperimentResult:
+    """Run the experiment into a new directory, or continue the one in ``resume`` with its own settings."""
+    if resume is not None:
+        study = Study.resume("transfer", TransferSettings, resume)
+    else:
+        settings = settings or TransferSettings()
+        check_settings(settings)
+        study = Study.create("transfer", settings, run_dir)
+    with study:
+        return _run(study, log)
+
+
+def _run(study: Study, log) -> ExperimentResult:
+    s = study.settings
+    kwargs = {"small_input": True} if s.small_input else {}
+    common = dict(lr=s.lr, device=s.device, epochs=s.epochs)
+    source_run = s.source_run
+    if source_run is None:
+        log(f"model A: {s.model} on {s.source} ({s.source_epochs} epochs)")
+        a = study.run("model_a", ClassifierConfig(model=s.model, model_kwargs=kwargs, data=s.source,
+                                                  **{**common, "epochs": s.source_epochs}))
+        source_run = str(a.path)
+        log(f"model A: test accuracy {100 * a.results['test']['accuracy']:.1f}% on its own classes")
+    rows = []
+    total = len(s.targets) * len(s.budgets) * len(s.seeds) * len(s.methods)
+    for target, spec in s.targets.items():
+        for budget in s.budgets:
+            data = spec if budget >= 1 else f"{spec}@labels={budget:g}"  # a fraction: written with a point
+            for seed in s.seeds:
+                for method in s.methods:
+                    name = f"{target}-{method}-{budget:g}-seed{seed}"
+                    if method == "scratch":
+                        config = ClassifierConfig(model=s.model, model_kwargs=kwargs, data=data, seed=seed, **common)
+                    else:
+                        config = TransferConfig(source=source_run, mode=method, data=data, seed=seed, **common)
+                    run = study.run(name, config)
+                    test = run.results["test"]
+                    rows.append({"target": target, "spec": spec, "method": method, "budget": budget, "seed": seed,
+                                 "train_images": run.meta["splits"]["train"], "classes": len(run.meta["classes"]),
+                                 "accuracy": test["accuracy"], "loss": test["loss"],
+                                 "seconds": run.results["train_seconds"]})
+                    log(f"[{len(rows)}/{total}] {name}: test accuracy {100 * test['accuracy']:.1f}%")
+    result = ExperimentResult(study.path, rows, _summarise(rows))
+    study.write(rows, {"model_a": source_run, "summary": result.summary}, result.table())
+    from ..viz import transfer_curves_plot
+
+    transfer_curves_plot(result.summary, study.path / "accuracy_vs_labels.png",
+                         f"transfer from {s.source}: test accuracy against training labels")
+    return result
+
+
+def _summarise(rows: list[dict]) -> list[dict]:
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["target"], r["method"], r["budget"]), []).append(r)
+    out = []
+    for (target, method, budget), rs in groups.items():
+        acc = [r["accuracy"] for r in rs]
+        out.append({"target": target, "spec": rs[0]["spec"], "method": method, "budget": budget,
+                    "labels_per_class": statistics.mean(r["train_images"] / r["classes"] for r in rs),
+                    "accuracy_mean": statistics.mean(acc), "accuracy_std": statistics.pstdev(acc) if len(acc) > 1
+                    else 0.0, "seconds_mean": statistics.mean(r["seconds"] for r in rs), "seeds": len(rs)})
+    return out

@@ -1,0 +1,79 @@
+"""The segmentation kind of run (``cnnlab segment train``): registered with the engine, and what reading one
+of its runs back means (its model, its data with masks, IoU and Dice, per-pixel predictions)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from ..data import read_image_file
+from ..data.prepare import Preprocess, check_fits
+from ..errors import CnnlabError
+from ..train import Kind, Run, register_kind
+from .config import SegmentConfig
+from .models import SegNet
+from .recipe import BACKGROUND, SegmentRecipe, check_masks, mask_loader, prepare_split, resize_masks
+from .task import SegmentationTask
+
+
+def score_text(value: float | None) -> str:
+    """An IoU or Dice for reading: 4 decimals, '-' for a class absent from both prediction and truth."""
+    return "-" if value is None else f"{value:.4f}"
+
+
+def predict(run: Run, images: list[str]) -> list[dict]:
+    """Each image file's predicted class map (``mask``, at the image's own size) and the share of its pixels
+    in each class."""
+    pre = Preprocess.from_dict(run.meta["preprocess"])
+    classes = run.meta["classes"]
+    out = []
+    with torch.no_grad():
+        for path in images:
+            image = read_image_file(path, run.meta["segment"]["in_chans"])
+            pred = run.model(pre(image[None])).argmax(1)
+            mask = resize_masks(pred, tuple(image.shape[-2:]))[0]  # back to the image's own size
+            counts = torch.bincount(mask.flatten(), minlength=len(classes)).double()
+            out.append({"image": str(path), "picture": image, "mask": mask,
+                        "shares": {c: float(n) for c, n in zip(classes, counts / counts.sum(), strict=True)}})
+    return out
+
+
+@register_kind
+class SegmenterKind(Kind):
+    name = "segmenter"
+    config = SegmentConfig
+    holds = "segmenter"
+    article = "a segmentation network"
+    command = "cnnlab segment train"
+
+    def recipe(self) -> SegmentRecipe:
+        return SegmentRecipe()
+
+    def build_model(self, meta: dict):
+        return SegNet(**meta["segment"])
+
+    def prepare(self, run: Run, data):
+        """Images resized and normalised as the run's, masks resized with them; the run's classes and channels."""
+        check_masks(data)
+        classes, theirs = [str(c) for c in run.meta["classes"]], [BACKGROUND, *map(str, data.classes)]
+        if theirs != classes:
+            raise CnnlabError(f"the run segments {', '.join(classes)} but '{data.name}' has {', '.join(theirs)}; "
+                              f"evaluate on data with the run's classes in the same order")
+        in_chans = run.meta["segment"]["in_chans"]
+        if data.channels != in_chans:
+            raise CnnlabError(f"the run's model takes {in_chans}-channel images but '{data.name}' has "
+                              f"{data.channels}")
+        pre = Preprocess.from_dict(run.meta["preprocess"])
+        check_fits(data, pre.size)
+        splits = {k: prepare_split(v, pre) for k, v in data.splits().items()}
+        return dataclasses.replace(data, classes=classes, **splits)
+
+    def evaluate(self, run: Run, data, split: str, batch_size: int, device) -> dict:
+        loader = mask_loader(data.splits()[split], batch_size, device)
+        return SegmentationTask(run.meta["classes"]).evaluate(run.model.to(device), loader, device)
+
+    def result_rows(self, test: dict) -> list[tuple[str, str]]:
+        return [("test pixel accuracy", f"{100 * test['accuracy']:.2f}%"),
+                ("test mean IoU", score_text(test["mean_iou"])), ("test mean Dice", score_text(test["mean_dice"]))] + \
+            [(f"IoU {c}", score_text(v)) for c, v in test["iou"].items() if c != BACKGROUND]

@@ -1,0 +1,66 @@
+"""Kinds of run: a classifier, a transfer, an autoencoder, a segmentation network, ... each a package of its
+own that registers a :class:`Kind` here. The engine knows only this interface, never which kinds exist: a
+new kind of run is one new package, and no edit of the engine."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ..errors import CnnlabError
+
+
+class Kind:
+    """A kind of run: its config class, the recipe that trains it, and how a run of it is read back
+    (:class:`cnnlab.train.Run` asks its kind for the model, the data and the evaluation)."""
+
+    name: ClassVar[str]      # written as `run_kind:` in config.yaml
+    config: ClassVar[type]   # its RunConfig subclass
+    holds: ClassVar[str]     # what its checkpoints hold, as meta.json says: classifier, autoencoder, ...
+    article: ClassVar[str]   # that in words: 'a classifier', 'an autoencoder'
+    command: ClassVar[str]   # the command that trains (and resumes) it: 'cnnlab train'
+
+    def recipe(self):
+        """The :class:`~cnnlab.train.Recipe` that trains a run of this kind."""
+        raise NotImplementedError
+
+    # --- reading a run back (cnnlab.train.Run) ----------------------------------------------------------
+    def build_model(self, meta: dict):
+        """A model of the architecture ``meta`` (a checkpoint's metadata) describes, with random weights."""
+        raise NotImplementedError
+
+    def prepare(self, run, data) -> Any:
+        """``data`` (loaded and split as the run was) made as the model saw it: resized, normalised; checked
+        against the run's classes and channels."""
+        raise NotImplementedError
+
+    def evaluate(self, run, data, split: str, batch_size: int, device) -> dict:
+        """The metrics of the run's model on a split of prepared ``data``."""
+        raise NotImplementedError
+
+    def result_rows(self, test: dict) -> list[tuple[str, str]]:
+        """The test metrics a finished training run shows, as (name, value) rows."""
+        return [(f"test {k}", f"{v:.4f}") for k, v in test.items() if isinstance(v, float)]
+
+
+_kinds: dict[str, Kind] = {}
+
+
+def register_kind(cls: type[Kind]) -> type[Kind]:
+    """Class decorator: register a kind under ``cls.name`` (a second kind of that name is refused)."""
+    if cls.name in _kinds:
+        raise ValueError(f"a kind of run named '{cls.name}' is already registered")
+    cls.config.run_kind = cls.name
+    _kinds[cls.name] = cls()
+    return cls
+
+
+def get_kind(name: str) -> Kind:
+    if name not in _kinds:
+        known = ", ".join(sorted(_kinds)) or "none"
+        raise CnnlabError(f"no kind of run named '{name}' is registered (known: {known}); open runs with "
+                          f"cnnlab.Run, which knows every built-in kind")
+    return _kinds[name]
+
+
+def list_kinds() -> list[str]:
+    return list(_kinds)

@@ -1,0 +1,180 @@
+"""Reading a run back: :meth:`Run.open` on a run directory or one of its checkpoint files, for every kind.
+
+Every command that uses a trained run (evaluate, predict, transfer, the autoencoder and segmentation tools,
+the report) reads it here. A checkpoint file means exactly what its run directory means: its data is split
+with the run's own seed and fractions, and what a tool writes goes into the run directory, never into
+``checkpoints/``. A checkpoint file copied out of its run still opens: its metadata says what it needs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from .._io import make_dir
+from .._options import check, like, option
+from ..errors import CnnlabError
+from .checkpoint import load_weights, read_metadata
+from .config import RunConfig
+from .kinds import Kind, get_kind, list_kinds
+from .setup import resolve_device
+
+
+@dataclass
+class EvalOptions:
+    """How :meth:`Run.evaluate` runs (the ``evaluate`` commands take the same options)."""
+
+    split: str = option("test", "which split", choices=("test", "val", "train"))
+    batch_size: int = option(256, "images per forward pass", low=1, high=65_536)
+    device: str = like(RunConfig, "device", "auto", help="where to run")
+
+
+def _article(holds: str) -> str:
+    """'a classifier', 'an autoencoder': what a checkpoint holds, from its kind's registration."""
+    for name in list_kinds():
+        if get_kind(name).holds == holds:
+            return get_kind(name).article
+    return f"a {holds}"
+
+
+class Run:
+    """A trained run: its configuration, metadata, history and results, and from them its model, its data
+    (split and prepared as the run saw it) and its evaluation.
+
+    >>> run = Run.open("runs/lenet5-digits-20261125-101500")           # doctest: +SKIP
+    >>> run.evaluate("test")["accuracy"]                               # doctest: +SKIP
+    """
+
+    def __init__(self, path: Path | None, file: Path, meta: dict, config: RunConfig | None, kind: Kind) -> None:
+        self.path = path            # the run directory (None for a checkpoint file outside one)
+        self.file = file            # the weights file this Run's model comes from
+        self.meta = meta
+        self.config = config
+        self.kind = kind
+
+    @classmethod
+    def open(cls, path: str | Path, checkpoint: str | None = None, holds: str | None = None) -> Run:
+        """Open a run directory (its weights: ``checkpoint`` ``best`` or ``last``, by default those its results
+        came from) or a checkpoint file. With ``holds`` (``classifier``, ``autoencoder``, ...), a run that holds
+        another kind of model is a one-line error."""
+        p = Path(path).expanduser()
+        if not p.exists():
+            raise CnnlabError(f"run directory or checkpoint '{path}' does not exist")
+        if p.is_dir():
+            if not (p / "config.yaml").is_file():
+                raise CnnlabError(f"'{path}' is not a cnnlab run directory (no config.yaml)")
+            config = RunConfig.load(p / "config.yaml")
+            which = checkpoint or ("best" if config.early_stopping else "last")
+            file = p / "checkpoints" / f"{which}.safetensors"
+            meta = read_metadata(file) if file.is_file() else cls._json(p / "meta.json")
+            run_dir = p
+        else:
+            if checkpoint is not None:
+                raise CnnlabError(f"'{path}' is a checkpoint file; --checkpoint applies to a run directory")
+            file, meta = p, read_metadata(p)
+            if "kind" not in meta and "model" not in meta:
+                raise CnnlabError(f"'{path}' has no cnnlab metadata; is it a cnnlab checkpoint?")
+            run_dir = p.parent.parent if p.parent.name == "checkpoints" and \
+                (p.parent.parent / "config.yaml").is_file() else None
+            config = RunConfig.load(run_dir / "config.yaml") if run_dir else None
+        kind = get_kind(config.run_kind if config is not None else meta.get("kind", "classifier"))
+        run = cls(run_dir, file, meta, config, kind)
+        if holds is not None and kind.holds != holds:
+            raise CnnlabError(f"'{path}' holds {kind.article}, not {_article(holds)}; use the commands of its kind "
+                              f"({kind.command} and what its --help lists)")
+        return run
+
+    @staticmethod
+    def _json(path: Path) -> dict:
+        if not path.is_file():
+            return {}
+        try:
+            return json.loads(path.read_text())
+        except ValueError:
+            raise CnnlabError(f"'{path}' is not valid JSON; the run directory is damaged") from None
+
+    # --- what the run directory holds ---------------------------------------------------------------------
+    @cached_property
+    def results(self) -> dict:
+        """results.json (empty until the run has finished)."""
+        return self._json(self.path / "results.json") if self.path else {}
+
+    @cached_property
+    def history(self) -> list[dict[str, Any]]:
+        """metrics.csv: one record per epoch, numbers as numbers."""
+        if self.path is None or not (self.path / "metrics.csv").is_file():
+            return []
+        with open(self.path / "metrics.csv", newline="") as f:
+            return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+    @property
+    def name(self) -> str:
+        return self.meta.get("name") or self.meta.get("model") or self.kind.name
+
+    @property
+    def title(self) -> str:
+        return f"{self.name} on {self.meta.get('data', '?')}"
+
+    def plots(self) -> list[Path]:
+        folder = self.path / "plots" if self.path else None
+        return sorted(folder.glob("*.png")) if folder and folder.is_dir() else []
+
+    def output_dir(self, command: str, out: str | Path | None = None) -> Path:
+        """Where a tool writes its files: ``out``, else ``RUN/<command>`` (beside ``checkpoints/``, never in
+        it); created, or a one-line error."""
+        if out is not None:
+            return make_dir(out, "output directory", "--out")
+        base = self.path if self.path is not None else self.file.parent
+        return make_dir(base / command, "output directory", "--out")
+
+    # --- the model, the data, the evaluation ---------------------------------------------------------------
+    @cached_property
+    def model(self):
+        """The model with the run's weights, in eval mode, on the CPU."""
+        if not self.file.is_file():
+            raise CnnlabError(f"'{self.path}' has no checkpoint {self.file.name}: the run completed no epoch")
+        state, meta = load_weights(self.file)
+        model = self.kind.build_model(meta)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:
+            raise CnnlabError(f"checkpoint '{self.file}' does not fit {self.name}: "
+                              f"{str(e).splitlines()[-1].strip()}") from None
+        return model.eval()
+
+    @property
+    def split(self) -> dict[str, Any]:
+        """The seed and fractions the run split its data with."""
+        if "split" in self.meta:
+            return dict(self.meta["split"])
+        c = self.config or RunConfig()
+        return {"seed": c.seed, "val_fraction": c.val_fraction, "test_fraction": c.test_fraction}
+
+    def dataset(self, spec: str | None = None):
+        """The run's dataset (or ``spec``), loaded and split as the run split its own."""
+        from ..data import load_dataset
+
+        return load_dataset(spec or self.meta["data"], **self.split)
+
+    def data(self, spec: str | None = None):
+        """The run's dataset (or ``spec``) split as the run split it and prepared as its model sees images;
+        a dataset with other classes or channels is a one-line error."""
+        return self.kind.prepare(self, self.dataset(spec))
+
+    def evaluate(self, split: str = "test", data: str | None = None, batch_size: int = 256,
+                 device: str = "auto") -> dict:
+        """The kind's metrics of the model on a split of the run's data (or of ``data``, a dataset spec)."""
+        check(EvalOptions(split, batch_size, device))
+        return self.kind.evaluate(self, self.data(data), split, batch_size, resolve_device(device))
+
+
+def _number(text: str):
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return int(value) if value.is_integer() and "." not in text and "e" not in text else value
