@@ -200,12 +200,19 @@ def test_denoising_beats_the_noisy_input_and_the_classical_filter(tmp_path, caps
     assert (r.run_dir / "denoise" / "denoise.png").is_file()
 
 
-def test_encoder_features_beat_raw_pixels_with_few_labels(conv_run, capsys):
-    code, out, _ = run(capsys, "ae", "features", conv_run.run_dir, "--labels", "10")
+def test_a_16_number_code_keeps_the_class_information_of_64_pixels(conv_run, capsys):
+    """Measured over autoencoder seeds 0-4 (Intel Xeon, 2 cores; 3 label draws each, as the command does): the
+    encoder's accuracy minus the raw pixels' is -0.6 to +2.2 points at 5 and 10 labels per class, and 82-91% in
+    all. Whether the code beats the pixels depends on the seed (and on the CPU: an AVX2 machine saw -1.0 at 10
+    labels), so the test asserts only what holds with a margin: never more than 3 points behind, far above chance.
+    """
+    code, out, _ = run(capsys, "ae", "features", conv_run.run_dir, "--labels", "5,10")
     rows = json.loads((conv_run.run_dir / "features" / "features.json").read_text())["rows"]
-    acc = {r["features"]: r["accuracy_mean"] for r in rows}
-    assert code == 0 and set(acc) == {"raw pixels", "PCA (16)", "encoder (16)"}
-    assert acc["encoder (16)"] > acc["raw pixels"]
+    acc = {(r["labels_per_class"], r["features"]): r["accuracy_mean"] for r in rows}
+    assert code == 0 and {f for _, f in acc} == {"raw pixels", "PCA (16)", "encoder (16)"}
+    for n in (5, 10):
+        assert acc[(n, "encoder (16)")] > acc[(n, "raw pixels")] - 0.03
+        assert acc[(n, "encoder (16)")] > 0.75  # ten classes: chance is 10%
 
 
 def test_interpolate_and_attribute_arithmetic(conv_run, capsys):

@@ -17,11 +17,12 @@ from cnnlab.segment import SegmentationTask, SegmentConfig, SegNet, segmentation
 from cnnlab.segment.recipe import MaskLoader
 from cnnlab.segment.task import confusion
 
-# Measured: this fit reaches a test mean IoU of 0.42 (pixel accuracy 94.4%); predicting background everywhere
-# scores a mean IoU of 0 (every foreground class has IoU 0) and a pixel accuracy of about 84%.
-FIT = dict(data="shapes:size=32,count=400", epochs=6, batch_size=16, lr=5e-3, augment=False, label_smoothing=0.0,
-           quiet=True, depth=3, width=8)
-MIN_MEAN_IOU = 0.25
+# Measured over seeds 0-4 (Intel Xeon, 2 cores): this fit reaches a test mean IoU of 0.30 to 0.60 and a pixel
+# accuracy 8 to 13 points above the background's share (about 84%); predicting background everywhere scores a mean
+# IoU of 0. (At 5e-3 and width 8, the mean IoU ranged from 0.09 to 0.42: too close to chance for a test.)
+FIT = dict(data="shapes:size=32,count=400", epochs=8, batch_size=16, lr=2e-3, augment=False, label_smoothing=0.0,
+           quiet=True, depth=3, width=16)
+MIN_MEAN_IOU = 0.2
 
 
 def run(capsys, *argv):
@@ -121,14 +122,14 @@ def test_fit_segments_shapes_far_better_than_all_background(trained):
     saved = json.loads((path / "results.json").read_text())
     assert saved["classes"] == ["background", "circle", "square", "triangle", "cross"]
     assert set(saved["test"]["iou"]) == set(saved["classes"]) and saved["test"]["mean_dice"] > 0
-    assert saved["segment"] == {"in_chans": 3, "num_classes": 5, "depth": 3, "width": 8, "skips": True}
+    assert saved["segment"] == {"in_chans": 3, "num_classes": 5, "depth": 3, "width": 16, "skips": True}
     header = (path / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"train_loss", "train_acc", "val_loss", "val_acc", "val_miou", "val_dice"} <= set(header)
     for f in ("plots/overlays.png", "plots/learning_curves.png", "plots/confusion_matrix.png", "report.html",
               "checkpoints/state.pt", "config.yaml"):
         assert (path / f).is_file(), f
     saved = SegmentConfig.load(path / "config.yaml")
-    assert (saved.depth, saved.width, saved.skips, saved.run_kind) == (3, 8, True, "segmenter")
+    assert (saved.depth, saved.width, saved.skips, saved.run_kind) == (3, 16, True, "segmenter")
 
 
 def test_evaluate_reproduces_results_json(trained, capsys):

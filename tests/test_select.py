@@ -1,5 +1,7 @@
 """Class selections, label budgets and unions written into a dataset spec."""
 
+import re
+
 import pytest
 import torch
 
@@ -56,3 +58,23 @@ def test_bad_selections_are_one_line_errors(spec, message):
     with pytest.raises(CnnlabError, match=message) as e:
         load_dataset(spec)
     assert "\n" not in str(e.value)
+
+
+def test_joining_datasets_keeps_their_masks_with_the_classes_moved_up():
+    a, b = load_dataset("shapes:size=16,count=40,classes=circle"), load_dataset("shapes:size=16,count=40,classes=cross")
+    both = load_dataset("shapes:size=16,count=40,classes=circle+shapes:size=16,count=40,classes=cross")
+    assert both.classes == ["circle", "cross"] and both.train.masks is not None
+    assert torch.equal(both.train.masks[:len(a.train)], a.train.masks)
+    moved = b.train.masks.clone()
+    moved[moved > 0] += 1  # b's class 0 (mask value 1) is class 1 of the union (mask value 2)
+    assert torch.equal(both.train.masks[len(a.train):], moved)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("digits@classes=0-4@classes=1", "selects @classes twice"),
+    ("digits@classes=4-0", "class range '4-0' runs backwards; write it low to high (0-4)"),
+    ("digits@classes=0-12", "outside 0-9"),
+])
+def test_selections_that_cannot_mean_one_thing_are_refused(spec, message):
+    with pytest.raises(CnnlabError, match=re.escape(message)):
+        load_dataset(spec)

@@ -37,8 +37,10 @@ class Noise:
         kind, _, level = text.partition(":")
         if kind not in NOISES:
             raise CnnlabError(f"noise '{kind}' is not one of {', '.join(NOISES)} (example: gaussian:0.3)")
+        if not level:
+            raise CnnlabError(f"noise '{kind}' needs a level (example: {kind}:0.3)")
         try:
-            value = float(level) if level else 0.3
+            value = float(level)
         except ValueError:
             raise CnnlabError(f"noise level '{level}' is not a number (example: gaussian:0.3)") from None
         if not 0 < value <= (10 if kind == "gaussian" else 1):

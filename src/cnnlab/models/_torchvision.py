@@ -49,8 +49,9 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             state = load_file(path, device="cpu")
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupt or foreign files fail in many ways; all mean the same to the user
-        raise WeightsError(f"cannot read weights from '{path}': {_first_sentence(e)}") from None
+    except Exception:  # corrupt or foreign files fail in many ways (and with upgrade notices): one line for all
+        raise WeightsError(f"cannot read weights from '{path}': it is not a safetensors file or a state dict saved "
+                           f"with torch.save (corrupt, truncated, or another format)") from None
     for key in ("state_dict", "model"):  # common checkpoint wrappers
         if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
             state = state[key]

@@ -27,7 +27,7 @@ from .freeze import (
     unfreeze,
 )
 from .incremental import Distiller, DistillTask, accuracy_by_group, expand_classifier, incremental_data
-from .source import Source, read_source, transfer_weights
+from .source import Source, first_conv_key, read_source, transfer_weights
 
 _ARCH_ARGS = ("in_chans", "num_classes", "drop_rate")  # set by the target, not inherited from the source
 
@@ -38,6 +38,7 @@ class TransferRecipe(ClassifierRecipe):
         self.cache: FeatureCache | None = None
         self.old_model: nn.Module | None = None
         self.num_old, self.new_classes = 0, None
+        self.adapted = ""  # what the log says of a first convolution adapted to the target's channels
 
     # --- configuration and data -------------------------------------------------------------------
     def prepare(self, config: TransferConfig, resuming: bool) -> TransferConfig:
@@ -106,6 +107,11 @@ class TransferRecipe(ClassifierRecipe):
             expand_classifier(model, task.num_outputs - self.num_old)
         else:
             model = build_classifier(config, data.channels, task.num_outputs)
+            key = first_conv_key(model)
+            theirs = src.state[key].shape[1] if key in src.state else 3  # torchvision's files: RGB
+            if theirs != data.channels:
+                how = t.adapt_channels if t.adapt_channels != "auto" else "sum" if data.channels == 1 else "repeat"
+                self.adapted = f"; its first convolution adapted from {theirs} to {data.channels} channel(s) ({how})"
             transfer_weights(model, src, t.adapt_channels, config.model_kwargs)
         if t.mode == "feature-extraction":
             freeze_backbone(model, bn=True)
@@ -148,7 +154,7 @@ class TransferRecipe(ClassifierRecipe):
     def train_view(self, model: nn.Module, batches: dict, config: TransferConfig, device, log):
         t = config
         trainable, total = count_trainable(model)
-        log(f"transfer ({t.mode}) from {t.source}: {trainable:,} of {total:,} parameters train")
+        log(f"transfer ({t.mode}) from {t.source}: {trainable:,} of {total:,} parameters train{self.adapted}")
         if t.mode == "feature-extraction" and t.cache != "off":
             run_dir = Path(config.run_dir) if config.run_dir else None
             self.cache = FeatureCache(model, batches, t.cache, run_dir / "feature_cache" if run_dir else None)

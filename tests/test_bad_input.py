@@ -1,0 +1,301 @@
+"""Every kind of bad input a new user tried: one clear line and exit code 2 (or a warning, or a sensible
+value), never a traceback, a crash or a silent wrong run; and nothing lost (files keep the umask's
+permissions, a run that never completed an epoch can be started again)."""
+
+import os
+import stat
+
+import pytest
+import torch
+
+from cnnlab.cli import main
+from cnnlab.errors import CnnlabError
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line(capsys, *argv) -> str:
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("cnnlab: error: "), err
+    assert "Traceback" not in err
+    return err.strip()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    path = tmp_path_factory.mktemp("runs") / "lenet"
+    assert main(["train", "--epochs", "1", "--run-dir", str(path), "--quiet"]) == 0
+    return path
+
+
+# --- values checked from their declaration, on the command line -------------------------------------------------
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--gamma", "-1"], "--gamma: must be a number above 0 and at most 1, got -1"),
+    (["train", "--lr", "1e30"], "--lr: must be a number above 0 and at most 10, got 1e+30"),
+    (["train", "--l1", "1e30"], "--l1: must be a number from 0 to 1"),
+    (["train", "--aux-weight", "-1"], "--aux-weight: must be a number from 0 to 10"),
+    (["train", "--val-fraction", "0"], "--val-fraction: must be a number above 0 and below 1, got 0"),
+    (["train", "--epochs", "1.5"], "--epochs: must be an integer from 1 to 100000, got '1.5'"),
+    (["train", "--threads", "100000"], "--threads: must be an integer from 1 to"),
+    (["train", "--image-size", "0"], "--image-size: must be an integer from 1 to 4096, got 0"),
+    (["train", "--image-size", "100000"], "--image-size: must be an integer from 1 to 4096"),
+    (["train", "--device", "tpu"], "--device: must be one of auto, cpu, cuda, cuda:N, mps, got 'tpu'"),
+    (["ae", "train", "--rnn-hidden", "0"], "--rnn-hidden: must be an integer from 1 to 65536, got 0"),
+    (["ae", "train", "--latent-dim", "100000000"], "--latent-dim: must be an integer from 1 to 65536"),
+    (["ae", "train", "--image-size", "0"], "--image-size: must be an integer from 1 to 4096"),
+    (["segment", "train", "--image-size", "0"], "--image-size: must be an integer from 1 to 4096"),
+    (["experiment", "transfer", "--methods", ","], "--methods: must be a comma-separated list"),
+    (["experiment", "transfer", "--seeds", "1.5"], "--seeds: must be a comma-separated list, each an integer"),
+    (["experiment", "transfer", "--budgets", "0,2"], "--budgets: must be a comma-separated list"),
+])
+def test_a_value_out_of_its_declared_range_is_one_line(capsys, argv, message):
+    assert message in one_line(capsys, *argv)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "RUN", "--batch-size", "0"], "--batch-size: must be an integer from 1 to 65536, got 0"),
+    (["evaluate", "RUN", "--batch-size", "-5"], "--batch-size: must be an integer from 1 to 65536, got -5"),
+    (["evaluate", "RUN", "--device", "tpu"], "--device: must be one of auto, cpu, cuda, cuda:N, mps"),
+    (["segment", "evaluate", "RUN", "--batch-size", "0"], "--batch-size: must be an integer from 1"),
+    (["predict", "RUN", "x.png", "--top-k", "0"], "--top-k: must be an integer from 1 to 1000, got 0"),
+    (["ae", "generate", "RUN", "-n", "100000000"], "-n: must be an integer from 1 to 1000000"),
+    (["ae", "interpolate", "RUN", "1", "2", "--steps", "100000"], "--steps: must be an integer from 2 to 100"),
+    (["ae", "features", "RUN", "--labels", "5,,10"], "--labels: must be a comma-separated list"),
+])
+def test_the_options_of_every_command_are_checked_the_same_way(trained, capsys, argv, message):
+    assert message in one_line(capsys, *[trained if a == "RUN" else a for a in argv])
+
+
+def test_a_model_argument_of_the_wrong_type_is_refused(capsys):
+    import cnnlab
+
+    assert "lenet5: small_input must be true or false, got 'maybe'" in one_line(
+        capsys, "train", "--model-arg", "small_input=maybe", "--epochs", "1")
+    with pytest.raises(CnnlabError, match="resnet18: zero_init_residual must be true or false, got 1"):
+        cnnlab.create_model("resnet18", zero_init_residual=1)
+
+
+# --- the same rules for a config file, naming the key and the file ------------------------------------------------
+@pytest.mark.parametrize("text, message", [
+    ("epochs: true\n", "epochs must be an integer from 1 to 100000, got True"),
+    ("epochs: 2.5\n", "epochs must be an integer from 1 to 100000, got 2.5"),
+    ("quiet: 'no'\n", "quiet must be true or false, got 'no'"),
+    ("image_size: big\n", "image_size must be an integer from 1 to 4096, got 'big'"),
+    ("val_fraction: half\n", "val_fraction must be a number above 0 and below 1, got 'half'"),
+    ("data: 5\n", "data must be text, got 5"),
+    ("lr: [0.1, 0.2]\n", "lr must be a number above 0 and at most 10, got [0.1, 0.2]"),
+    ("model_kwargs: 3\n", "model_kwargs must be a mapping of key: value, got 3"),
+    ("run_kind: spaceship\n", "no kind of run named 'spaceship'"),
+])
+def test_a_config_file_value_of_the_wrong_type_names_the_key_and_the_file(tmp_path, capsys, text, message):
+    (tmp_path / "c.yaml").write_text(text)
+    err = one_line(capsys, "train", "--config", tmp_path / "c.yaml", "--epochs", "1")
+    assert message in err and (f"config file '{tmp_path / 'c.yaml'}'" in err or "kind of run" in err)
+    assert "--image-size" not in err  # a flag the user never gave is never blamed
+
+
+def test_a_config_file_of_random_bytes_or_a_directory_is_one_line(tmp_path, capsys):
+    (tmp_path / "noise.yaml").write_bytes(os.urandom(300))
+    assert "is not valid YAML" in one_line(capsys, "train", "--config", tmp_path / "noise.yaml")
+    assert f"config file '{tmp_path}' is a directory, not a file" in one_line(capsys, "train", "--config", tmp_path)
+    (tmp_path / "ae.yaml").write_text("run_kind: autoencoder\nkind: vae\n")
+    assert "configures a run of kind autoencoder; use cnnlab ae train --config" in one_line(
+        capsys, "train", "--config", tmp_path / "ae.yaml")
+
+
+# --- where a run or a tool writes ---------------------------------------------------------------------------------
+def test_a_run_directory_that_cannot_be_written_is_one_line_before_any_work(tmp_path, capsys, monkeypatch):
+    (tmp_path / "file").write_text("x")
+    assert "is a file, not a directory" in one_line(capsys, "train", "--run-dir", tmp_path / "file")
+    assert f"cannot be created: '{tmp_path / 'file'}' is a file" in one_line(
+        capsys, "train", "--run-dir", tmp_path / "file" / "run")
+    (tmp_path / "ro").mkdir(mode=0o555)
+    if os.geteuid() == 0:  # root writes anywhere: the file system's refusal is simulated
+        from pathlib import Path
+
+        real = Path.mkdir
+
+        def refused(self, *args, **kwargs):
+            if str(self).startswith(str(tmp_path / "ro")) or str(self).startswith("runs"):
+                raise PermissionError(13, "Permission denied")
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "mkdir", refused)
+    assert "cannot be created: permission denied; choose another --run-dir" in one_line(
+        capsys, "train", "--run-dir", tmp_path / "ro" / "run")
+    monkeypatch.chdir(tmp_path / "ro")  # the default runs/ in a read-only directory
+    assert "permission denied" in one_line(capsys, "train", "--epochs", "1")
+
+
+def test_a_tool_output_that_cannot_be_written_is_one_line(tmp_path, capsys):
+    from cnnlab.ae import AEConfig
+    from cnnlab.train import fit
+
+    r = fit(AEConfig(epochs=1, quiet=True, run_dir=str(tmp_path / "ae")), log=lambda *a: None)
+    (tmp_path / "file").write_text("x")
+    assert f"output directory '{tmp_path / 'file'}' is a file, not a directory; choose another --out" in one_line(
+        capsys, "ae", "encode", r.run_dir, "--out", tmp_path / "file")
+
+
+def test_files_of_a_run_follow_the_umask(tmp_path):
+    from cnnlab._io import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        os.umask(0o077)
+        atomic_write_text(tmp_path / "b.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "b.txt").stat().st_mode) == 0o600
+
+
+def test_a_trained_runs_files_are_readable_by_others(trained):
+    for f in ("config.yaml", "report.html", "checkpoints/last.safetensors", "checkpoints/state.pt"):
+        assert stat.S_IMODE((trained / f).stat().st_mode) & 0o044 == 0o044, f
+
+
+def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path, monkeypatch):
+    from cnnlab.classify import ClassifierConfig
+    from cnnlab.train import RunDir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("time.strftime", lambda fmt: "20261201-120000")
+    first, second = RunDir.create(ClassifierConfig()), RunDir.create(ClassifierConfig())
+    assert first.path.name == "lenet5-digits-20261201-120000" and second.path.name == first.path.name + "-2"
+
+
+# --- memory and cores: refused before they crash -------------------------------------------------------------------
+def test_data_resized_beyond_the_memory_is_refused_in_one_line(capsys, monkeypatch):
+    monkeypatch.setattr("cnnlab.data.prepare.available_memory", lambda *a: 2**30)
+    err = one_line(capsys, "train", "--data", "faces", "--model", "resnet18", "--image-size", "2048")
+    assert "resizing the 200 images of 'faces' to 2048x2048 would take 3.1 GiB" in err and "1.0 GiB are free" in err
+
+
+def test_a_training_step_beyond_the_memory_is_refused_in_one_line(capsys, monkeypatch):
+    from cnnlab.train.setup import step_memory
+
+    monkeypatch.setattr("cnnlab.train.setup.available_memory", lambda *a: 2**30)
+    err = one_line(capsys, "train", "--data", "faces", "--model", "resnet18", "--small-input", "--image-size", "256")
+    assert "one training step needs about" in err and "lower --batch-size or --image-size" in err
+    model = __import__("cnnlab").create_model("resnet18", small_input=True)
+    weights = 16 * sum(p.numel() for p in model.parameters())  # weights, gradients and two optimiser moments
+    small, large = step_memory(model, (2, 3, 32, 32)) - weights, step_memory(model, (8, 3, 32, 32)) - weights
+    assert large == 4 * small > 0  # the activations grow with the batch, the weights do not
+
+
+# --- options a kind ignores are said, not silently used -----------------------------------------------------------
+def test_sparse_options_on_a_plain_autoencoder_are_warned_about_and_ignored(tmp_path, capsys):
+    code, out, err = run(capsys, "ae", "train", "--kind", "conv", "--topk", "2", "--beta", "4", "--epochs", "1",
+                         "--quiet", "--run-dir", tmp_path / "r")
+    assert code == 0 and "--topk applies to --kind sparse; --kind conv ignores it" in err
+    assert "--beta applies to --kind vae" in err
+    assert "active code units  100.0%" in out  # not made sparse
+
+
+def test_noise_needs_a_level(capsys):
+    assert "noise 'gaussian' needs a level (example: gaussian:0.3)" in one_line(
+        capsys, "ae", "train", "--noise", "gaussian", "--epochs", "1")
+
+
+# --- messages that lead somewhere ---------------------------------------------------------------------------------
+def test_an_interrupted_autoencoder_run_is_continued_by_its_own_command(tmp_path, monkeypatch):
+    from cnnlab.ae import AEConfig
+    from cnnlab.train import RunDir, fit
+
+    original = RunDir.log_epoch
+
+    def interrupted(self, history):
+        original(self, history)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunDir, "log_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt) as e:
+        fit(AEConfig(epochs=3, quiet=True, run_dir=str(tmp_path / "ae")), log=lambda *a: None)
+    assert e.value.resume == ("cnnlab ae train", tmp_path / "ae")
+
+
+def test_a_run_killed_in_its_first_epoch_can_be_resumed_or_started_again(trained, tmp_path, capsys):
+    import shutil
+
+    for how in ("--resume", "--run-dir"):
+        dead = tmp_path / how.strip("-")
+        dead.mkdir()
+        for name in ("config.yaml", "meta.json"):  # what a SIGKILL in epoch 1 leaves
+            shutil.copy(trained / name, dead / name)
+        (dead / ".metrics.csv.1.tmp").write_text("half")
+        argv = ["--resume", dead, "--epochs", "1"] if how == "--resume" else ["--run-dir", dead, "--epochs", "1"]
+        code, out, err = run(capsys, "train", *argv, "--quiet")
+        assert code == 0 and "test accuracy" in out, err
+        assert (dead / "checkpoints" / "last.safetensors").is_file() and not (dead / ".metrics.csv.1.tmp").exists()
+
+
+def test_a_corrupt_training_state_is_one_line_without_pytorchs_notice(trained, tmp_path, capsys):
+    import shutil
+
+    shutil.copytree(trained, tmp_path / "run")
+    (tmp_path / "run" / "checkpoints" / "state.pt").write_bytes(os.urandom(200))
+    err = one_line(capsys, "train", "--resume", tmp_path / "run", "--epochs", "2")
+    assert "is not a readable training state (corrupt, or not written by cnnlab)" in err
+    assert "weights_only" not in err and "Weights only" not in err
+
+
+def test_a_directory_where_a_checkpoint_file_belongs_is_called_a_directory(tmp_path, capsys):
+    from cnnlab.train.checkpoint import load_weights
+
+    (tmp_path / "w.safetensors").mkdir()
+    with pytest.raises(CnnlabError, match="is a directory, not a file"):
+        load_weights(tmp_path / "w.safetensors")
+
+
+def test_an_image_argument_that_is_a_non_ascii_digit_is_read_as_a_file(tmp_path, capsys):
+    from cnnlab.ae import AEConfig
+    from cnnlab.train import fit
+
+    r = fit(AEConfig(epochs=1, quiet=True, run_dir=str(tmp_path / "ae")), log=lambda *a: None)
+    assert "image '²' does not exist" in one_line(capsys, "ae", "interpolate", r.run_dir, "²", "1")
+    assert "image '٣' does not exist" in one_line(capsys, "ae", "interpolate", r.run_dir, "٣", "1")
+
+
+def test_a_checkpoint_file_means_what_its_run_directory_means(tmp_path, capsys):
+    """Tools given RUN/checkpoints/last.safetensors split the data with the run's seed and write into RUN."""
+    import json
+
+    from cnnlab.ae import AEConfig
+    from cnnlab.train import fit
+
+    r = fit(AEConfig(epochs=2, seed=7, quiet=True, run_dir=str(tmp_path / "ae")), log=lambda *a: None)
+    code, _, _ = run(capsys, "ae", "evaluate", r.run_dir / "checkpoints" / "last.safetensors")
+    assert code == 0 and not (r.run_dir / "checkpoints" / "evaluate").exists()
+    result = json.loads((r.run_dir / "evaluate" / "evaluate.json").read_text())
+    own = next(v for k, v in result.items() if "training distribution" in k)
+    assert own["mse"] == pytest.approx(r.test["mse"], rel=1e-4) and own["count"] == r.test["count"]
+    copied = tmp_path / "lone.safetensors"  # outside its run: its metadata still says how the data was split
+    copied.write_bytes((r.run_dir / "checkpoints" / "last.safetensors").read_bytes())
+    from cnnlab.run import Run
+
+    assert Run.open(copied).split == {"seed": 7, "val_fraction": 0.15, "test_fraction": 0.15}
+    assert Run.open(copied).evaluate()["mse"] == pytest.approx(r.test["mse"], rel=1e-4)
+
+
+def test_the_engine_can_be_given_any_recipe(tmp_path):
+    """A kind of run is a package: the loop takes a recipe it has never heard of."""
+    from cnnlab.classify import ClassifierConfig, ClassifierRecipe
+    from cnnlab.train import fit
+
+    class Frozen(ClassifierRecipe):  # trains only the classifier head of a new model
+        def param_groups(self, config, model):
+            for p in model.parameters():
+                p.requires_grad_(False)
+            model.get_classifier().requires_grad_(True)
+            return None
+
+    r = fit(ClassifierConfig(epochs=1, quiet=True, run_dir=str(tmp_path / "r")), recipe=Frozen(),
+            log=lambda *a: None)
+    first = dict(r.model.named_parameters())["features.c1.conv.weight"]
+    assert not first.requires_grad and torch.isfinite(first).all()
