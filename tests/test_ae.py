@@ -11,6 +11,7 @@ from cnnlab.ae.task import Noise, ReconstructionTask, psnr
 from cnnlab.cli import main
 from cnnlab.errors import CnnlabError
 from cnnlab.run import Run, fit
+from tests.conftest import run
 
 VARIANTS = [dict(), dict(variational=True), dict(topk=3), dict(code_act="sigmoid"), dict(code_act="relu")]
 
@@ -144,10 +145,6 @@ def test_sparse_code_has_the_measured_active_fraction(tmp_path):
     assert json.loads((r.run_dir / "results.json").read_text())["autoencoder"]["active_code_fraction"] <= 0.25
 
 
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_trains_resumes_and_refuses_bad_input(tmp_path, capsys):

@@ -10,19 +10,7 @@ import torch
 
 from cnnlab.cli import main
 from cnnlab.errors import CnnlabError
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line(capsys, *argv) -> str:
-    code, _, err = run(capsys, *argv)
-    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("cnnlab: error: "), err
-    assert "Traceback" not in err
-    return err.strip()
+from tests.conftest import one_line_error, run
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +41,7 @@ def trained(tmp_path_factory):
     (["experiment", "transfer", "--budgets", "0,2"], "--budgets: must be a comma-separated list"),
 ])
 def test_a_value_out_of_its_declared_range_is_one_line(capsys, argv, message):
-    assert message in one_line(capsys, *argv)
+    assert message in one_line_error(capsys, *argv)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -67,13 +55,13 @@ def test_a_value_out_of_its_declared_range_is_one_line(capsys, argv, message):
     (["ae", "features", "RUN", "--labels", "5,,10"], "--labels: must be a comma-separated list"),
 ])
 def test_the_options_of_every_command_are_checked_the_same_way(trained, capsys, argv, message):
-    assert message in one_line(capsys, *[trained if a == "RUN" else a for a in argv])
+    assert message in one_line_error(capsys, *[trained if a == "RUN" else a for a in argv])
 
 
 def test_a_model_argument_of_the_wrong_type_is_refused(capsys):
     import cnnlab
 
-    assert "lenet5: small_input must be true or false, got 'maybe'" in one_line(
+    assert "lenet5: small_input must be true or false, got 'maybe'" in one_line_error(
         capsys, "train", "--model-arg", "small_input=maybe", "--epochs", "1")
     with pytest.raises(CnnlabError, match="resnet18: zero_init_residual must be true or false, got 1"):
         cnnlab.create_model("resnet18", zero_init_residual=1)
@@ -93,25 +81,26 @@ def test_a_model_argument_of_the_wrong_type_is_refused(capsys):
 ])
 def test_a_config_file_value_of_the_wrong_type_names_the_key_and_the_file(tmp_path, capsys, text, message):
     (tmp_path / "c.yaml").write_text(text)
-    err = one_line(capsys, "train", "--config", tmp_path / "c.yaml", "--epochs", "1")
+    err = one_line_error(capsys, "train", "--config", tmp_path / "c.yaml", "--epochs", "1")
     assert message in err and (f"config file '{tmp_path / 'c.yaml'}'" in err or "kind of run" in err)
     assert "--image-size" not in err  # a flag the user never gave is never blamed
 
 
 def test_a_config_file_of_random_bytes_or_a_directory_is_one_line(tmp_path, capsys):
     (tmp_path / "noise.yaml").write_bytes(os.urandom(300))
-    assert "is not valid YAML" in one_line(capsys, "train", "--config", tmp_path / "noise.yaml")
-    assert f"config file '{tmp_path}' is a directory, not a file" in one_line(capsys, "train", "--config", tmp_path)
+    assert "is not valid YAML" in one_line_error(capsys, "train", "--config", tmp_path / "noise.yaml")
+    err = one_line_error(capsys, "train", "--config", tmp_path)
+    assert f"config file '{tmp_path}' is a directory, not a file" in err
     (tmp_path / "ae.yaml").write_text("run_kind: autoencoder\nkind: vae\n")
-    assert "configures a run of kind autoencoder; use cnnlab ae train --config" in one_line(
+    assert "configures a run of kind autoencoder; use cnnlab ae train --config" in one_line_error(
         capsys, "train", "--config", tmp_path / "ae.yaml")
 
 
 # --- where a run or a tool writes ---------------------------------------------------------------------------------
 def test_a_run_directory_that_cannot_be_written_is_one_line_before_any_work(tmp_path, capsys, monkeypatch):
     (tmp_path / "file").write_text("x")
-    assert "is a file, not a directory" in one_line(capsys, "train", "--run-dir", tmp_path / "file")
-    assert f"cannot be created: '{tmp_path / 'file'}' is a file" in one_line(
+    assert "is a file, not a directory" in one_line_error(capsys, "train", "--run-dir", tmp_path / "file")
+    assert f"cannot be created: '{tmp_path / 'file'}' is a file" in one_line_error(
         capsys, "train", "--run-dir", tmp_path / "file" / "run")
     (tmp_path / "ro").mkdir(mode=0o555)
     if os.geteuid() == 0:  # root writes anywhere: the file system's refusal is simulated
@@ -125,10 +114,10 @@ def test_a_run_directory_that_cannot_be_written_is_one_line_before_any_work(tmp_
             return real(self, *args, **kwargs)
 
         monkeypatch.setattr(Path, "mkdir", refused)
-    assert "cannot be created: permission denied; choose another --run-dir" in one_line(
+    assert "cannot be created: permission denied; choose another --run-dir" in one_line_error(
         capsys, "train", "--run-dir", tmp_path / "ro" / "run")
     monkeypatch.chdir(tmp_path / "ro")  # the default runs/ in a read-only directory
-    assert "permission denied" in one_line(capsys, "train", "--epochs", "1")
+    assert "permission denied" in one_line_error(capsys, "train", "--epochs", "1")
 
 
 def test_a_tool_output_that_cannot_be_written_is_one_line(tmp_path, capsys):
@@ -137,7 +126,7 @@ def test_a_tool_output_that_cannot_be_written_is_one_line(tmp_path, capsys):
 
     r = fit(AEConfig(epochs=1, quiet=True, run_dir=str(tmp_path / "ae")), log=lambda *a: None)
     (tmp_path / "file").write_text("x")
-    assert f"output directory '{tmp_path / 'file'}' is a file, not a directory; choose another --out" in one_line(
+    assert f"output directory '{tmp_path / 'file'}' is a file, not a directory; choose another --out" in one_line_error(
         capsys, "ae", "encode", r.run_dir, "--out", tmp_path / "file")
 
 
@@ -173,7 +162,7 @@ def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path, mon
 # --- memory and cores: refused before they crash -------------------------------------------------------------------
 def test_data_resized_beyond_the_memory_is_refused_in_one_line(capsys, monkeypatch):
     monkeypatch.setattr("cnnlab.data.prepare.available_memory", lambda *a: 2**30)
-    err = one_line(capsys, "train", "--data", "faces", "--model", "resnet18", "--image-size", "2048")
+    err = one_line_error(capsys, "train", "--data", "faces", "--model", "resnet18", "--image-size", "2048")
     assert "resizing the 200 images of 'faces' to 2048x2048 would take 3.1 GiB" in err and "1.0 GiB are free" in err
 
 
@@ -181,7 +170,8 @@ def test_a_training_step_beyond_the_memory_is_refused_in_one_line(capsys, monkey
     from cnnlab.train.setup import step_memory
 
     monkeypatch.setattr("cnnlab.train.setup.available_memory", lambda *a: 2**30)
-    err = one_line(capsys, "train", "--data", "faces", "--model", "resnet18", "--small-input", "--image-size", "256")
+    err = one_line_error(capsys, "train", "--data", "faces", "--model", "resnet18", "--small-input", "--image-size",
+                         "256")
     assert "one training step needs about" in err and "lower --batch-size or --image-size" in err
     model = __import__("cnnlab").create_model("resnet18", small_input=True)
     weights = 16 * sum(p.numel() for p in model.parameters())  # weights, gradients and two optimiser moments
@@ -199,7 +189,7 @@ def test_sparse_options_on_a_plain_autoencoder_are_warned_about_and_ignored(tmp_
 
 
 def test_noise_needs_a_level(capsys):
-    assert "noise 'gaussian' needs a level (example: gaussian:0.3)" in one_line(
+    assert "noise 'gaussian' needs a level (example: gaussian:0.3)" in one_line_error(
         capsys, "ae", "train", "--noise", "gaussian", "--epochs", "1")
 
 
@@ -240,7 +230,7 @@ def test_a_corrupt_training_state_is_one_line_without_pytorchs_notice(trained, t
 
     shutil.copytree(trained, tmp_path / "run")
     (tmp_path / "run" / "checkpoints" / "state.pt").write_bytes(os.urandom(200))
-    err = one_line(capsys, "train", "--resume", tmp_path / "run", "--epochs", "2")
+    err = one_line_error(capsys, "train", "--resume", tmp_path / "run", "--epochs", "2")
     assert "is not a readable training state (corrupt, or not written by cnnlab)" in err
     assert "weights_only" not in err and "Weights only" not in err
 
@@ -258,8 +248,8 @@ def test_an_image_argument_that_is_a_non_ascii_digit_is_read_as_a_file(tmp_path,
     from cnnlab.train import fit
 
     r = fit(AEConfig(epochs=1, quiet=True, run_dir=str(tmp_path / "ae")), log=lambda *a: None)
-    assert "image '²' does not exist" in one_line(capsys, "ae", "interpolate", r.run_dir, "²", "1")
-    assert "image '٣' does not exist" in one_line(capsys, "ae", "interpolate", r.run_dir, "٣", "1")
+    assert "image '²' does not exist" in one_line_error(capsys, "ae", "interpolate", r.run_dir, "²", "1")
+    assert "image '٣' does not exist" in one_line_error(capsys, "ae", "interpolate", r.run_dir, "٣", "1")
 
 
 def test_a_checkpoint_file_means_what_its_run_directory_means(tmp_path, capsys):

@@ -5,12 +5,7 @@ import sys
 import pytest
 
 from cnnlab.cli import build_parser, main
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.conftest import run
 
 
 def test_shape_prints_the_output_size_and_the_arithmetic(capsys):

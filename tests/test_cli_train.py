@@ -9,12 +9,7 @@ import yaml
 
 from cnnlab.cli import main
 from cnnlab.data import load_dataset
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.conftest import one_line_error, run
 
 
 @pytest.fixture(scope="module")
@@ -86,11 +81,6 @@ def test_bad_input_is_one_line_and_exit_code_2(capsys, argv, message):
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
-def one_line_error(capsys, *argv) -> str:
-    code, _, err = run(capsys, *argv)
-    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("cnnlab: error: "), err
-    assert "Traceback" not in err
-    return err.strip()
 
 
 def test_checkpoint_and_data_mismatches(trained, tmp_path, capsys):

@@ -8,12 +8,7 @@ import pytest
 from PIL import Image
 
 from cnnlab.cli import main
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.conftest import run
 
 
 @pytest.fixture(scope="module")

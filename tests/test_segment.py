@@ -16,6 +16,7 @@ from cnnlab.run import Run, fit
 from cnnlab.segment import SegmentationTask, SegmentConfig, SegNet, segmentation_metrics
 from cnnlab.segment.recipe import MaskLoader
 from cnnlab.segment.task import confusion
+from tests.conftest import one_line_error, run
 
 # Measured over seeds 0-4 (Intel Xeon, 2 cores): this fit reaches a test mean IoU of 0.30 to 0.60 and a pixel
 # accuracy 8 to 13 points above the background's share (about 84%); predicting background everywhere scores a mean
@@ -25,16 +26,8 @@ FIT = dict(data="shapes:size=32,count=400", epochs=8, batch_size=16, lr=2e-3, au
 MIN_MEAN_IOU = 0.2
 
 
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
-def one_line_error(capsys, *argv) -> str:
-    code, _, err = run(capsys, *argv)
-    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    return err
 
 
 @pytest.mark.parametrize("skips", [True, False])
@@ -232,7 +225,6 @@ def _fake_classifier_config(tmp_path):
 
 
 def test_segment_train_has_no_classifier_model_options(capsys):
-    from cnnlab.cli import main
 
     code = main(["segment", "train", "--model", "resnet18"])
     err = capsys.readouterr().err

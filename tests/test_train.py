@@ -303,3 +303,44 @@ def test_config_file_errors(tmp_path):
     with pytest.raises(CnnlabError, match="not valid YAML"):
         ClassifierConfig.load(tmp_path / "d.yaml")
     assert yaml.safe_load(yaml.safe_dump(ClassifierConfig().to_dict()))["model"] == "lenet5"
+
+
+def test_checkpoints_are_skipped_only_within_the_time_budget_and_a_resume_replays_the_rest(tmp_path, monkeypatch):
+    """With writing allowed no time at all, only the first and the last epoch are written; the best epoch's
+    weights wait in memory; a run killed in between resumes from the first and ends exactly as the straight run."""
+    from cnnlab.train.checkpoint import Checkpoints, read_metadata
+    from cnnlab.train.rundir import RunDir
+
+    # a rising learning rate with no schedule: the best validation loss comes early, not last
+    common = dict(epochs=5, deterministic=True, seed=5, early_stopping=10, lr=0.05, scheduler="none",
+                  optimizer="sgd", momentum=0.99)
+    straight = _fit(tmp_path, "straight", **common)
+    best_epoch = min(straight.history, key=lambda h: h["val_loss"])["epoch"]
+    assert 1 < best_epoch < 5
+    monkeypatch.setattr("cnnlab.train.checkpoint.BUDGET", 0.0)
+    written = []
+    original_save = Checkpoints.save
+
+    def save(self, model, meta, state, best):
+        written.append(state["epoch"])
+        original_save(self, model, meta, state, best)
+
+    monkeypatch.setattr(Checkpoints, "save", save)
+    original_log = RunDir.log_epoch
+
+    def killed_after_three(self, history):
+        original_log(self, history)
+        if len(history) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunDir, "log_epoch", killed_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(tmp_path, "resumed", **common)
+    assert written == [1] and read_metadata(tmp_path / "resumed" / "checkpoints" / "last.safetensors")["epoch"] == 1
+    monkeypatch.setattr(RunDir, "log_epoch", original_log)
+    resumed = fit(ClassifierConfig.load(tmp_path / "resumed" / "config.yaml"), resume=tmp_path / "resumed",
+                  log=lambda *a: None)
+    assert written == [1, 2, 5]  # the first epoch after resuming, then the last
+    assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in straight.history]
+    assert resumed.test == straight.test  # the best weights, restored from memory or from best.safetensors
+    assert read_metadata(tmp_path / "resumed" / "checkpoints" / "best.safetensors")["epoch"] == best_epoch

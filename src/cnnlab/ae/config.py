@@ -19,10 +19,11 @@ class AEConfig(RunConfig):
     augment: bool = like(RunConfig, "augment", False, help="random crop and flip while training (the target is the "
                                                          "input: shifting it only makes it harder)")
     monitor: str = like(RunConfig, "monitor", "val_loss", choices=("val_loss", "val_mse", "val_psnr"))
-    kind: str = option("conv", "dense | conv | recurrent | denoising | sparse | vae", choices=KINDS, fixed=True)
-    body: str | None = option(None, "for denoising, sparse and vae: dense | conv | recurrent (default: conv; dense "
-                                    "for vae)", choices=("dense", "conv", "recurrent"),
-                              applies=("kind", ("denoising", "sparse", "vae")), fixed=True)
+    kind: str = option("conv", "the autoencoder: a body (dense, conv, recurrent) or a training (denoising, "
+                                "sparse, vae) of a body", choices=KINDS, fixed=True)
+    body: str | None = option(None, "the body of denoising, sparse and vae (default: conv; dense for vae)",
+                              choices=("dense", "conv", "recurrent"), applies=("kind", ("denoising", "sparse", "vae")),
+                              fixed=True)
     latent_dim: int = option(16, "size of the code (the bottleneck)", low=1, high=65_536, fixed=True)
     noise: str | None = option(None, "corrupt training inputs: gaussian:L | salt-pepper:L | mask:L | shift:L "
                                      "(denoising: gaussian:0.3)", metavar="NOISE", fixed=True)
@@ -37,11 +38,12 @@ class AEConfig(RunConfig):
     beta: float = option(1.0, "vae: weight of the KL term", low=0, high=1000, applies=("kind", ("vae",)))
     kl_warmup: int = option(0, "vae: epochs over which the KL weight rises to beta", low=0, high=100_000,
                             applies=("kind", ("vae",)))
-    likelihood: str = option("bernoulli", "bernoulli (cross-entropy) | gaussian (squared error)",
+    likelihood: str = option("bernoulli", "the reconstruction loss: bernoulli is the cross-entropy of each pixel, "
+                                          "gaussian its squared error",
                              choices=("bernoulli", "gaussian"), fixed=True)
     rnn_hidden: int = option(128, "recurrent: state size", low=1, high=65_536,
                              applies=("architecture", ("recurrent",)), fixed=True)
-    cell: str = option("gru", "recurrent: gru | lstm", choices=("gru", "lstm"),
+    cell: str = option("gru", "recurrent: the cell", choices=("gru", "lstm"),
                        applies=("architecture", ("recurrent",)), fixed=True)
 
     @property

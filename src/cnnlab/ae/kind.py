@@ -16,9 +16,8 @@ class AutoencoderKind(Kind):
     holds = "autoencoder"
     article = "an autoencoder"
     command = "cnnlab ae train"
+    recipe_class = AERecipe
 
-    def recipe(self) -> AERecipe:
-        return AERecipe()
 
     def build_model(self, meta: dict):
         return build_autoencoder(meta["autoencoder"])

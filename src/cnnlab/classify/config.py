@@ -20,7 +20,8 @@ class ClassifierConfig(RunConfig):
     model_kwargs: dict[str, Any] = option({}, "arguments of the model builder, e.g. {small_input: true}",
                                           cli=False, fixed=True)
     init: str | None = option(None, "weight-init scheme, e.g. kaiming_normal or normal:std=0.02", metavar="SCHEME")
-    loss: str = option("auto", "auto | ce | bce (auto: bce on one sigmoid output for two classes)",
+    loss: str = option("auto", "the loss: ce is softmax cross-entropy, bce binary cross-entropy on one sigmoid "
+                                       "output; auto is bce for two classes, else ce",
                        choices=("auto", "ce", "bce"), fixed=True)
     label_smoothing: float = option(0.1, "label smoothing of the targets", low=0, below=1)
     dropout: float | None = option(None, "override the model's dropout rate", low=0, below=1)

@@ -83,9 +83,8 @@ class ClassifierKind(Kind):
     holds = "classifier"
     article = "a classifier"
     command = "cnnlab train"
+    recipe_class = ClassifierRecipe
 
-    def recipe(self) -> ClassifierRecipe:
-        return ClassifierRecipe()
 
     def build_model(self, meta: dict):
         if "model" not in meta:

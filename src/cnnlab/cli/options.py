@@ -33,7 +33,7 @@ def _converter(spec: Spec):
 def add_option(parser: argparse.ArgumentParser, spec: Spec, default: Any = None, flags: tuple[str, ...] = ()
                ) -> None:
     """One option for ``spec``; ``default`` is what the help shows (the value itself stays None: not given)."""
-    shown = "" if default is None or default is False or default == [] else \
+    shown = "" if default is None or default is False or default in ([], "") else \
         f"; default: {','.join(map(str, default)) if isinstance(default, list) else default}"
     if spec.type is bool:
         parser.add_argument(*flags, spec.flag, dest=spec.name, action=argparse.BooleanOptionalAction, default=None,
@@ -49,11 +49,13 @@ def add_option(parser: argparse.ArgumentParser, spec: Spec, default: Any = None,
 def add_options(parser: argparse.ArgumentParser, cls: type, defaults: Any = None, skip: tuple[str, ...] = ()
                 ) -> None:
     """An option per command-line field of the dataclass ``cls``; the help shows ``defaults``' values."""
-    from ..train import RunConfig
-
     defaults = defaults if defaults is not None else cls()
-    common = [f.name for f in dataclasses.fields(RunConfig)] if issubclass(cls, RunConfig) else []
-    for s in sorted(specs(cls), key=lambda s: s.name in common):  # a kind's own options first
+    bases = [c for c in cls.__mro__ if dataclasses.is_dataclass(c)]  # the class itself first, RunConfig last
+
+    def declared(spec: Spec) -> int:  # the most basic class that has the option: its own options come first
+        return max(i for i, c in enumerate(bases) if spec.name in {f.name for f in dataclasses.fields(c)})
+
+    for s in sorted(specs(cls), key=declared):
         if s.meta.get("cli") and s.name not in skip:
             add_option(parser, s, getattr(defaults, s.name))
 

@@ -46,9 +46,8 @@ class SegmenterKind(Kind):
     holds = "segmenter"
     article = "a segmentation network"
     command = "cnnlab segment train"
+    recipe_class = SegmentRecipe
 
-    def recipe(self) -> SegmentRecipe:
-        return SegmentRecipe()
 
     def build_model(self, meta: dict):
         return SegNet(**meta["segment"])

@@ -12,13 +12,19 @@ A run's ``checkpoints/`` folder holds, after each epoch:
   ``state.prev.pt`` until the new weights are in place, so a kill between the two writes still leaves a
   state that matches the weights.
 
-The weights are stored once per epoch (and never inside ``state.pt``).
+The weights are stored once per checkpoint (and never inside ``state.pt``). A checkpoint is written after every
+epoch, unless writing them has taken more than a tenth of the training time so far: then the epochs that take
+less time than a write (a head over cached features, a tiny model) are checkpointed every few epochs instead,
+so that saving never dominates a run. The last epoch is always written, and the best weights of an epoch left
+unwritten are kept in memory until the next write. A kill loses at most the epochs since the last write, and
+a resumed run replays them exactly.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +35,14 @@ from ..errors import CnnlabError
 
 
 def save_weights(path: str | os.PathLike, model: torch.nn.Module, metadata: dict[str, Any]) -> None:
+    tensors = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
+    atomic_write(path, lambda tmp: _save_tensors(tensors, metadata, tmp))
+
+
+def _save_tensors(tensors: dict[str, torch.Tensor], metadata: dict[str, Any], path: str) -> None:
     from safetensors.torch import save_file
 
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"cnnlab": json.dumps(metadata)}))
+    save_file({k: v.contiguous() for k, v in tensors.items()}, path, metadata={"cnnlab": json.dumps(metadata)})
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
@@ -78,8 +88,11 @@ def load_state(path: str | os.PathLike) -> dict[str, Any]:
     return state
 
 
+BUDGET = 0.1  # the share of the training time that writing checkpoints may take before epochs are skipped
+
+
 class Checkpoints:
-    """The ``checkpoints/`` folder of a run: one complete, consistent resume point after every epoch."""
+    """The ``checkpoints/`` folder of a run: a complete, consistent resume point after every epoch written."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -87,6 +100,31 @@ class Checkpoints:
         self.best = folder / "best.safetensors"
         self.state = folder / "state.pt"
         self.previous_state = folder / "state.prev.pt"
+        self.training_seconds = self.writing_seconds = 0.0
+        self.pending_best: tuple[int, dict[str, torch.Tensor]] | None = None  # an unwritten best epoch's weights
+
+    def end_epoch(self, epoch: int, model: torch.nn.Module, meta: dict[str, Any], state, improved: bool,
+                  seconds: float, final: bool = False) -> bool:
+        """Write the checkpoint of ``epoch``, which just ended (``state()`` gives its training state), if it is
+        ``final`` or writing stays within the time budget; else keep its weights in memory if they are the best.
+        Returns whether it was written."""
+        self.training_seconds += seconds
+        if not final and self.writing_seconds > BUDGET * self.training_seconds:
+            if improved:
+                self.pending_best = (epoch, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
+            return False
+        t0 = time.perf_counter()
+        self.save(model, meta, state(), best=improved)
+        if not improved and self.pending_best is not None:  # the best epoch since the last write
+            best_epoch, weights = self.pending_best
+            atomic_write(self.best, lambda tmp: _save_tensors(weights, {**meta, "epoch": best_epoch}, tmp))
+        self.pending_best = None
+        self.writing_seconds += time.perf_counter() - t0
+        return True
+
+    def best_weights(self) -> dict[str, torch.Tensor]:
+        """The weights of the best epoch so far (in memory if not yet written)."""
+        return self.pending_best[1] if self.pending_best is not None else load_weights(self.best)[0]
 
     def exists(self) -> bool:
         """Whether an epoch's checkpoint was completed."""

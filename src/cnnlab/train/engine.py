@@ -22,7 +22,6 @@ from torch import nn
 
 from .._options import ignored
 from ..errors import CnnlabError
-from .checkpoint import load_weights
 from .config import RunConfig
 from .kinds import get_kind
 from .precision import autocast
@@ -137,7 +136,7 @@ def _improved(monitor: str, record: dict, best: float | None) -> tuple[bool, flo
 
 @dataclass
 class EpochEnd:
-    """What an ``on_epoch_end`` callback sees after each epoch's checkpoint is written."""
+    """What an ``on_epoch_end`` callback sees after each epoch (and its checkpoint, when one is written)."""
 
     epoch: int
     record: dict
@@ -251,14 +250,14 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
                         "splits": {k: len(v) for k, v in data.splits().items()}})
     start, history, best, best_epoch, stale = 0, [], None, 0, 0
     if resuming and run.checkpoints.exists():
-        weights, state = run.checkpoints.resume()
+        weights, saved = run.checkpoints.resume()
         model.load_state_dict(weights)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["rng"])
-        start, history, best, stale = state["epoch"], state["history"], state["best"], state["stale"]
-        best_epoch = state.get("best_epoch", 0)
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        scaler.load_state_dict(saved["scaler"])
+        torch.set_rng_state(saved["rng"])
+        start, history, best, stale = saved["epoch"], saved["history"], saved["best"], saved["stale"]
+        best_epoch = saved.get("best_epoch", 0)
         if start >= config.epochs:
             raise CnnlabError(f"the run already has {start} epochs; pass a larger --epochs to continue it")
         log(f"resuming {run.path} at epoch {start + 1}/{config.epochs}")
@@ -275,7 +274,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
     t_start = time.perf_counter()  # training time includes what the view prepares (e.g. a feature cache)
     step_model, loop = recipe.train_view(model, batches, config, device, log)
 
-    progress = Progress(not config.quiet)
+    progress, written = Progress(not config.quiet), True
     for epoch in range(start, config.epochs):
         torch.manual_seed(config.seed * 1_000_003 + epoch)  # dropout etc.: each epoch replayable on resume
         recipe.start_epoch(model, epoch, log)
@@ -299,10 +298,13 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
             best, best_epoch, stale = score, epoch + 1, 0
         else:
             stale += 1
-        run.checkpoints.save(model, meta, {
-            "epoch": epoch + 1, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(), "rng": torch.get_rng_state(), "history": history, "best": best,
-            "best_epoch": best_epoch, "stale": stale}, best=improved)
+
+        def state(epoch=epoch, best=best, best_epoch=best_epoch, stale=stale) -> dict:  # as this epoch ends
+            return {"epoch": epoch + 1, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(), "rng": torch.get_rng_state(), "history": history, "best": best,
+                    "best_epoch": best_epoch, "stale": stale}
+
+        written = run.checkpoints.end_epoch(epoch + 1, model, meta, state, improved, record["seconds"])
         run.log_epoch(history)
         if not config.quiet:
             log(f"epoch {epoch + 1:>3}/{config.epochs}  train_loss {record['train_loss']:.4f}  "
@@ -314,11 +316,13 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
         if on_epoch_end is not None and on_epoch_end(EpochEnd(epoch + 1, record, model, batches, task, device)):
             log(f"stopped by on_epoch_end after epoch {epoch + 1}")
             break
+    if history and not written:  # the epoch the run ends with is always written
+        run.checkpoints.end_epoch(history[-1]["epoch"], model, meta, state, improved, 0.0, final=True)
     train_seconds = time.perf_counter() - t_start
 
     which = "best" if config.early_stopping else "last"
     if config.early_stopping:  # restore the best weights
-        model.load_state_dict(load_weights(run.checkpoints.best)[0])
+        model.load_state_dict(run.checkpoints.best_weights())
     test = task.evaluation().evaluate(model, batches["test"], device, config.precision, config.channels_last)
     result = FitResult(run.path, history, test, model)
     recipe.finish(result, run, batches, task, device, log)

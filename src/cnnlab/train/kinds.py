@@ -18,10 +18,11 @@ class Kind:
     holds: ClassVar[str]     # what its checkpoints hold, as meta.json says: classifier, autoencoder, ...
     article: ClassVar[str]   # that in words: 'a classifier', 'an autoencoder'
     command: ClassVar[str]   # the command that trains (and resumes) it: 'cnnlab train'
+    recipe_class: ClassVar[type]  # the Recipe that trains it
 
     def recipe(self):
-        """The :class:`~cnnlab.train.Recipe` that trains a run of this kind."""
-        raise NotImplementedError
+        """A new :class:`~cnnlab.train.Recipe` that trains a run of this kind."""
+        return self.recipe_class()
 
     # --- reading a run back (cnnlab.train.Run) ----------------------------------------------------------
     def build_model(self, meta: dict):

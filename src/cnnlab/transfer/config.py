@@ -29,14 +29,15 @@ class TransferConfig(ClassifierConfig):
                               high=100_000, applies=("mode", ("fine-tune",)))
     freeze_stages: int = option(2, "partial: freeze the first K stages (see 'cnnlab summary MODEL')", low=0,
                                 high=100, applies=("mode", ("partial",)))
-    bn: str = option("frozen", "batch norm of trainable backbone layers: frozen (keeps the source's statistics) "
-                               "| train", choices=("frozen", "train"),
+    bn: str = option("frozen", "batch norm of trainable backbone layers: frozen keeps the source's statistics, "
+                               "train follows the target's batches", choices=("frozen", "train"),
                      applies=("mode", ("fine-tune", "partial", "incremental")))
-    cache: str = option("auto", "feature-extraction: cache the backbone's features in memory, on disk, auto or "
-                                "off", choices=("auto", "memory", "disk", "off"),
-                        applies=("mode", ("feature-extraction",)))
-    adapt_channels: str = option("auto", "first conv for other image channels: auto | sum (RGB->gray) | repeat "
-                                         "(gray->RGB)", choices=("auto", "sum", "repeat"))
+    cache: str = option("auto", "feature-extraction: where the frozen backbone's features are cached (auto: in "
+                                "memory, on disk above 2 GB; off: the backbone runs every epoch)",
+                        choices=("auto", "memory", "disk", "off"), applies=("mode", ("feature-extraction",)))
+    adapt_channels: str = option("auto", "first convolution for other image channels: sum (RGB to gray), "
+                                         "repeat (gray to RGB), auto (whichever fits)",
+                                 choices=("auto", "sum", "repeat"))
     memory: int = option(20, "incremental: rehearsal exemplars kept per old class (0: none)", low=0,
                          high=1_000_000, applies=("mode", ("incremental",)), fixed=True)
     distill: float = option(0.0, "incremental: weight of distillation from the old model (0: none)", low=0,

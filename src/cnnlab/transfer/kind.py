@@ -14,6 +14,5 @@ class TransferKind(ClassifierKind):
     name = "transfer"
     config = TransferConfig
     command = "cnnlab transfer"
+    recipe_class = TransferRecipe
 
-    def recipe(self) -> TransferRecipe:
-        return TransferRecipe()
