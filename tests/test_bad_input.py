@@ -28,7 +28,7 @@ def trained(tmp_path_factory):
     (["train", "--aux-weight", "-1"], "--aux-weight: must be a number from 0 to 10"),
     (["train", "--val-fraction", "0"], "--val-fraction: must be a number above 0 and below 1, got 0"),
     (["train", "--epochs", "1.5"], "--epochs: must be an integer from 1 to 100000, got '1.5'"),
-    (["train", "--threads", "100000"], "--threads: must be an integer from 1 to"),
+    (["train", "--threads", "100000"], "--threads: must be an integer from 1 to 4096"),
     (["train", "--image-size", "0"], "--image-size: must be an integer from 1 to 4096, got 0"),
     (["train", "--image-size", "100000"], "--image-size: must be an integer from 1 to 4096"),
     (["train", "--device", "tpu"], "--device: must be one of auto, cpu, cuda, cuda:N, mps, got 'tpu'"),
@@ -289,3 +289,16 @@ def test_the_engine_can_be_given_any_recipe(tmp_path):
             log=lambda *a: None)
     first = dict(r.model.named_parameters())["features.c1.conv.weight"]
     assert not first.requires_grad and torch.isfinite(first).all()
+
+
+def test_threads_above_the_cores_available_are_refused(capsys):
+    from cnnlab._machine import available_cores
+
+    err = one_line_error(capsys, "train", "--threads", available_cores() + 1, "--epochs", "1")
+    assert f"--threads must be at most the {available_cores()} CPU cores this process may use" in err
+
+
+def test_a_hand_written_config_keeps_its_run_directory(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text(f"epochs: 1\nquiet: true\nrun_dir: {tmp_path / 'mine'}\n")
+    code, out, _ = run(capsys, "train", "--config", tmp_path / "c.yaml")
+    assert code == 0 and (tmp_path / "mine" / "results.json").is_file()

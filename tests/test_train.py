@@ -344,3 +344,100 @@ def test_checkpoints_are_skipped_only_within_the_time_budget_and_a_resume_replay
     assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in straight.history]
     assert resumed.test == straight.test  # the best weights, restored from memory or from best.safetensors
     assert read_metadata(tmp_path / "resumed" / "checkpoints" / "best.safetensors")["epoch"] == best_epoch
+
+
+def test_config_files_from_before_kinds_of_run_still_load():
+    """A config.yaml written by cnnlab 0.1 before kinds of run (one flat classifier config with a section per
+    other kind) loads as its kind's config; the placeholders it carried (a model name for an autoencoder) go."""
+    from pathlib import Path
+
+    from cnnlab.ae import AEConfig
+    from cnnlab.run import load_config
+    from cnnlab.transfer import TransferConfig
+
+    legacy = Path(__file__).parent / "expect" / "legacy_autoencoder_config.yaml"
+    config = load_config(legacy)
+    assert isinstance(config, AEConfig) and (config.kind, config.epochs, config.augment) == ("vae", 1, False)
+    text = legacy.read_text().replace("transfer: null", "transfer:\n  source: runs/base\n  mode: partial\n")
+    text = text.replace("autoencoder:\n  kind: vae", "autoencoder_was:\n  kind: vae")
+    values = yaml.safe_load(text)
+    values["autoencoder"] = values.pop("autoencoder_was") and None
+    config = ClassifierConfig.from_dict(values)
+    assert isinstance(config, TransferConfig) and (config.source, config.mode) == ("runs/base", "partial")
+    assert config.model == "vae_ae"  # a classifier's option, kept
+
+
+def test_a_kill_between_the_state_and_the_weights_resumes_and_survives_a_second_kill(tmp_path):
+    """Epoch 2's state written, its weights not (a kill in between): epoch 1 resumes, its state becomes
+    state.pt again, and a second kill at the same place still leaves a matching pair."""
+    from cnnlab.train.checkpoint import Checkpoints, save_state
+
+    checkpoints, model = Checkpoints(tmp_path), torch.nn.Linear(2, 2)
+    checkpoints.save(model, {}, {"epoch": 1}, best=True)
+    for _ in range(2):
+        os.replace(checkpoints.state, checkpoints.previous_state)  # what save() does first for epoch 2 ...
+        save_state(checkpoints.state, {"epoch": 2})               # ... then the kill, before the weights
+        weights, state = checkpoints.resume()
+        assert state["epoch"] == 1 and load_state(checkpoints.state)["epoch"] == 1
+        assert not checkpoints.previous_state.exists() and torch.equal(weights["weight"], model.weight.detach())
+
+
+def test_a_run_stopped_after_its_last_epoch_resumes_to_its_results(tmp_path):
+    r = _fit(tmp_path, epochs=2)
+    for f in ("results.json", "report.html"):
+        (r.run_dir / f).unlink()  # killed while finishing: the epochs are done, the results are not
+    again = fit(ClassifierConfig.load(r.run_dir / "config.yaml"), resume=r.run_dir, log=lambda *a: None)
+    assert again.test == r.test and (r.run_dir / "results.json").is_file() and len(again.history) == 2
+    with pytest.raises(CnnlabError, match="already has 2 epochs"):
+        fit(ClassifierConfig.load(r.run_dir / "config.yaml"), resume=r.run_dir, log=lambda *a: None)
+
+
+def test_resuming_from_python_refuses_what_defines_the_run_too(tmp_path):
+    r = _fit(tmp_path, epochs=1)
+    config = ClassifierConfig.load(r.run_dir / "config.yaml")
+    with pytest.raises(CnnlabError, match="cannot change data, seed"):
+        fit(config.replace(epochs=2, data="faces", seed=3), resume=r.run_dir, log=lambda *a: None)
+
+
+def test_a_failed_resume_of_a_run_without_epochs_keeps_its_config(tmp_path, monkeypatch):
+    import shutil
+
+    from cnnlab.classify import ClassifierRecipe
+
+    r = _fit(tmp_path, epochs=1)
+    shutil.rmtree(r.run_dir / "checkpoints")  # a run killed in its first epoch
+    config = ClassifierConfig.load(r.run_dir / "config.yaml")
+
+    def unreadable(self, config):
+        raise CnnlabError("the data cannot be read right now")
+
+    monkeypatch.setattr(ClassifierRecipe, "load_data", unreadable)
+    for _ in range(2):  # it fails, and can be tried again: the run is still there
+        with pytest.raises(CnnlabError, match="cannot be read right now"):
+            fit(config, resume=r.run_dir, log=lambda *a: None)
+        assert (r.run_dir / "config.yaml").is_file() and (r.run_dir / "meta.json").is_file()
+
+
+def test_a_saved_thread_count_never_stops_a_run_from_opening(tmp_path):
+    from cnnlab.run import Run
+
+    r = _fit(tmp_path, epochs=1)
+    text = (r.run_dir / "config.yaml").read_text().replace("threads: null", "threads: 4096")
+    (r.run_dir / "config.yaml").write_text(text)  # trained on a machine with many cores
+    assert Run.open(r.run_dir).config.threads == 4096
+    with pytest.raises(CnnlabError, match="threads must be at most the"):
+        fit(ClassifierConfig(threads=4096, run_dir=str(tmp_path / "x")), log=lambda *a: None)
+
+
+def test_numbers_yaml_reads_as_text_are_numbers_in_a_config_file(tmp_path):
+    (tmp_path / "c.yaml").write_text("lr: 1e-3\nweight_decay: 5E-4\n")
+    config = ClassifierConfig.load(tmp_path / "c.yaml")
+    assert (config.lr, config.weight_decay) == (0.001, 0.0005)
+
+
+def test_an_unknown_checkpoint_name_is_refused(tmp_path):
+    from cnnlab.run import Run
+
+    r = _fit(tmp_path, epochs=1)
+    with pytest.raises(CnnlabError, match="checkpoint must be best or last, got 'epoch3'"):
+        Run.open(r.run_dir, "epoch3")

@@ -277,3 +277,16 @@ def test_every_architecture_family_transfers_through_the_contract(name):
     trainable, _ = count_trainable(target)
     assert trainable == sum(p.numel() for p in head_parameters(target))
     assert stage_modules(target, len(target.feature_info))
+
+
+def test_a_disk_cache_goes_into_the_default_run_directory(lenet_base, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = fit(TransferConfig(source=str(lenet_base), mode="feature-extraction", cache="disk",
+                           data="digits@classes=5-9@labels=10", epochs=1, quiet=True), log=lambda *a: None)
+    results = json.loads((r.run_dir / "results.json").read_text())
+    assert results["transfer"]["feature_cache"]["where"] == "disk" and r.run_dir.parent.name == "runs"
+
+
+def test_incremental_learning_splits_the_base_classes_as_the_source_did(lenet_base, tmp_path):
+    with pytest.raises(CnnlabError, match="splits the base classes as the source did; use --seed 0"):
+        _transfer(tmp_path / "x", lenet_base, "incremental", data="digits@classes=5-9", seed=1)

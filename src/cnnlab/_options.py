@@ -67,6 +67,30 @@ def _value(bound: Bound) -> float | None:
     return bound() if callable(bound) else bound
 
 
+def is_a(value: Any, kind: type) -> bool:
+    """Whether ``value`` is of ``kind`` as options read it: a bool is no integer, an integer is a number, and a
+    number is finite."""
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value)
+    return isinstance(value, kind)
+
+
+def plain(name: str, kind: type) -> Spec:
+    """The spec of a value that need only be of ``kind`` (no help, choices or range)."""
+    return Spec(name, kind, False, {"help": "", "choices": None, "low": None, "high": None, "above": None,
+                                    "below": None, "pattern": None, "shown": None, "flag": None, "metavar": None,
+                                    "cli": False, "applies": None, "fixed": False})
+
+
+def _finite(v: float) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
 def _num(v: float) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
@@ -128,12 +152,7 @@ class Spec:
             one = dataclasses.replace(self, type=self.item, item=None)
             bad = next((v for v in value if one.problem(v)), None)
             return None if bad is None else f"must be {self.describe()}, got {bad!r} in {list(value)!r}"
-        ok = isinstance(value, self.type)
-        if self.type is int:
-            ok = ok and not isinstance(value, bool)
-        elif self.type is float:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if not ok:
+        if not is_a(value, self.type):
             return f"must be {self.describe()}, got {value!r}"
         m = self.meta
         if m["choices"] is not None and value not in m["choices"]:
@@ -184,11 +203,14 @@ def specs(cls: type) -> list[Spec]:
             hint = hints[f.name]
             args = [a for a in typing.get_args(hint) if a is not type(None)]
             optional = type(None) in typing.get_args(hint)
-            base = args[0] if optional and len(args) == 1 else (typing.get_origin(hint) or hint)
-            item = typing.get_args(hint)[0] if base is list and typing.get_args(hint) else None
-            out.append(Spec(f.name, base, optional, dict(f.metadata) or {"help": "", "choices": None, "low": None,
-                            "high": None, "above": None, "below": None, "pattern": None, "shown": None,
-                            "flag": None, "metavar": None, "cli": False, "applies": None, "fixed": False}, item))
+            inner = args[0] if optional and len(args) == 1 else hint  # X | None -> X
+            base = typing.get_origin(inner) or inner
+            item = typing.get_args(inner)[0] if base is list and typing.get_args(inner) else None
+            if not isinstance(base, type):
+                raise TypeError(f"option {cls.__name__}.{f.name}: type {hint} is not supported (one type, or one "
+                                f"type or None)")
+            meta = dict(f.metadata) or plain(f.name, base).meta
+            out.append(Spec(f.name, base, optional, meta, item))
         _SPECS[cls] = out
     return _SPECS[cls]
 
@@ -206,19 +228,30 @@ def check(obj: Any, name: Callable[[str], str] = lambda key: key) -> None:
             raise CnnlabError(f"{name(s.name)} {problem}")
 
 
-def from_mapping(cls: type, values: dict[str, Any], source: str, ignore: Iterable[str] = ()) -> Any:
+def from_mapping(cls: type, values: dict[str, Any], source: str) -> Any:
     """An instance of ``cls`` from a mapping (a config file): unknown keys and invalid values are one line
-    naming the key and ``source``. Keys in ``ignore`` are dropped."""
+    naming the key and ``source``."""
     known = {s.name: s for s in specs(cls)}
-    values = {k: v for k, v in values.items() if k not in set(ignore)}
     unknown = sorted(set(values) - set(known), key=str)
     if unknown:
         raise CnnlabError(f"{source}: unknown option(s) {', '.join(map(str, unknown))}")
+    values = {k: _number(known[k], v) for k, v in values.items()}
     for key, value in values.items():
         problem = known[key].problem(value)
         if problem:
             raise CnnlabError(f"{source}: {key} {problem}")
     return cls(**values)
+
+
+def _number(spec: Spec, value: Any) -> Any:
+    """A number YAML left as text (its 1.1 rules read ``1e-3`` as a string) is the number the command line
+    would make of it."""
+    if spec.type is float and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def ignored(obj: Any) -> list[str]:

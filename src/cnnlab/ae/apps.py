@@ -202,13 +202,7 @@ def features_compare(model: Autoencoder, data: ImageData, per_class: tuple[int, 
     return rows
 
 
-# --- limits ----------------------------------------------------------------------------------------------
-def reconstruction_error(model: Autoencoder, images: torch.Tensor) -> dict:
-    recon = reconstruct(model, images)
-    return {"mse": float((recon - images).pow(2).mean()), "psnr": psnr(recon, images), "ssim": ssim(recon, images),
-            "count": len(images)}
-
-
+# --- generation ------------------------------------------------------------------------------------------
 def spread(counts: np.ndarray) -> float:
     """Normalised entropy of a class distribution: 1 = uniform over the classes, 0 = all in one."""
     p = counts / max(1, counts.sum())

@@ -16,7 +16,9 @@ class AutoencoderKind(Kind):
     holds = "autoencoder"
     article = "an autoencoder"
     command = "cnnlab ae train"
+    tools = "cnnlab ae encode, denoise, generate, interpolate, features or evaluate"
     recipe_class = AERecipe
+    legacy_section = "autoencoder"
 
 
     def build_model(self, meta: dict):

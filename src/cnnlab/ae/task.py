@@ -150,7 +150,7 @@ class ReconstructionTask:
             n = len(x)
             sums["loss"] += float(loss) * n
             sums["mse"] += float(mse.sum())
-            sums["psnr"] += float((10 * torch.log10(1 / mse.clamp_min(1e-10))).sum())
+            sums["psnr"] += float(psnr_of(mse).sum())
             sums["nll"] += float(self.recon_loss(out.logits, x, reduce=False).sum())
             if "kl" in out.terms:
                 sums["kl"] += float(out.terms["kl"].sum())
@@ -177,10 +177,14 @@ class ReconstructionTask:
         return f"val_mse {record['val_mse']:.5f}  val_psnr {record['val_psnr']:.2f} dB"
 
 
+def psnr_of(mse: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB (peak 1) of each image's mean squared error."""
+    return 10 * torch.log10(1 / mse.clamp_min(1e-10))
+
+
 def psnr(recon: torch.Tensor, target: torch.Tensor) -> float:
     """Mean PSNR in dB over images (pixels in [0, 1])."""
-    mse = (recon.float() - target.float()).pow(2).flatten(1).mean(1)
-    return float((10 * torch.log10(1 / mse.clamp_min(1e-10))).mean())
+    return float(psnr_of((recon.float() - target.float()).pow(2).flatten(1).mean(1)).mean())
 
 
 def ssim_sum(recon: torch.Tensor, target: torch.Tensor) -> float:

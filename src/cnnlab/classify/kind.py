@@ -83,6 +83,7 @@ class ClassifierKind(Kind):
     holds = "classifier"
     article = "a classifier"
     command = "cnnlab train"
+    tools = "cnnlab evaluate, cnnlab predict, cnnlab transfer --from"
     recipe_class = ClassifierRecipe
 
 

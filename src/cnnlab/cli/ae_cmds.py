@@ -278,17 +278,13 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 def cmd_ae_evaluate(args: argparse.Namespace) -> int:
     from .._io import atomic_write_json
-    from ..ae import apps
 
     run, out = _open(args, "evaluate")
-    own = run.data()
-    results = {own.name + " (its training distribution)": apps.reconstruction_error(run.model, own.test.images)}
+    results = {f"{run.meta['data']} (its training distribution)": run.evaluate("test")}
     if args.data:
-        other = run.data(args.data)
-        results[other.name] = apps.reconstruction_error(run.model, other.test.images)
+        results[args.data] = run.evaluate("test", data=args.data)
     print(format_table(["test split of", "MSE", "PSNR (dB)", "SSIM", "images"],
                        [[k, f"{v['mse']:.5f}", f"{v['psnr']:.2f}", f"{v['ssim']:.4f}", v["count"]]
                         for k, v in results.items()], right=[False, True, True, True, True]))
     atomic_write_json(out / "evaluate.json", results)
     return 0
-

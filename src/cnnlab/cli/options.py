@@ -14,7 +14,6 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from .._io import existing_dir
 from .._options import Spec, specs
 from ..errors import CnnlabError
 
@@ -95,9 +94,15 @@ def _model_kwargs(args: argparse.Namespace, base: dict) -> dict:
         if not eq or not key.strip():
             raise CnnlabError(f"--model-arg '{item}' is not KEY=VALUE (example: --model-arg width_mult=0.5)")
         try:
-            kwargs[key.strip()] = yaml.safe_load(value)
+            parsed = yaml.safe_load(value)
         except yaml.YAMLError:
-            kwargs[key.strip()] = value
+            parsed = value
+        if isinstance(parsed, str):  # YAML 1.1 leaves 1e-3 as text: the number it reads as
+            try:
+                parsed = float(parsed)
+            except ValueError:
+                pass
+        kwargs[key.strip()] = parsed
     if getattr(args, "small_input", False):
         kwargs["small_input"] = True
     return kwargs
@@ -113,7 +118,7 @@ def _name(args: argparse.Namespace, cls: type):
 def run_config(args: argparse.Namespace, cls: type) -> Any:
     """The config a training command runs: ``cls``'s defaults, then ``--config``, then the options given;
     ``--resume`` starts from the run's own config instead and refuses to change what defines the run."""
-    from ..train import RunConfig, get_kind
+    from ..train import RunConfig, get_kind, saved_config
 
     changes = given(args, cls)
     if hasattr(args, "model_arg"):
@@ -121,10 +126,7 @@ def run_config(args: argparse.Namespace, cls: type) -> Any:
     if args.resume:
         if args.config:
             raise CnnlabError("--resume takes its configuration from the run; drop --config")
-        path = existing_dir(args.resume, "run directory")
-        if not (path / "config.yaml").is_file():
-            raise CnnlabError(f"'{args.resume}' is not a cnnlab run directory (no config.yaml)")
-        base = RunConfig.load(path / "config.yaml")
+        base = saved_config(args.resume)
         if type(base) is not cls:  # another kind's run: it continues if only what it has was given
             foreign = [s.flag for s in specs(cls) if s.name in changes and s.name not in
                        {f.name for f in dataclasses.fields(base)}]
@@ -137,13 +139,13 @@ def run_config(args: argparse.Namespace, cls: type) -> Any:
             cls = type(base)
         elif hasattr(args, "model_arg"):
             changes["model_kwargs"] = _model_kwargs(args, base.model_kwargs)
-        flags = {s.name: s.flag for s in specs(cls)} | {"model_kwargs": "--model-arg"}
-        fixed = [flags[k] for k, v in changes.items()
-                 if next(s for s in specs(cls) if s.name == k).meta.get("fixed") and v != getattr(base, k)]
-        if fixed:
-            raise CnnlabError(f"--resume continues the run as it was configured; it cannot change "
-                              f"{', '.join(fixed)} (start a new run instead)")
         config = dataclasses.replace(base, **changes)
+        flags = {s.name: s.flag for s in specs(cls)} | {"model_kwargs": "--model-arg"}
+        changed = [flags[k] for k in config.defining_changes(base)] + \
+            (["--run-dir"] if "run_dir" in changes and Path(changes["run_dir"]) != Path(base.run_dir or "") else [])
+        if changed:  # named as the command line gave them (the engine checks the same, naming keys)
+            raise CnnlabError(f"--resume continues the run as it was configured; it cannot change "
+                              f"{', '.join(changed)} (start a new run instead)")
     else:
         base = cls()
         if args.config:
@@ -151,7 +153,8 @@ def run_config(args: argparse.Namespace, cls: type) -> Any:
             if type(base) is not cls:
                 raise CnnlabError(f"'{args.config}' configures a run of kind {base.run_kind}; use "
                                   f"{get_kind(base.run_kind).command} --config {args.config}")
-            base = base.replace(run_dir=None)  # a saved run's config starts a new run, in a new directory
+            if base.run_dir and Path(base.run_dir).resolve() == Path(args.config).resolve().parent:
+                base = base.replace(run_dir=None)  # a saved run's config starts a new run, in a new directory
         if hasattr(args, "model_arg"):
             changes["model_kwargs"] = _model_kwargs(args, base.model_kwargs)
         config = dataclasses.replace(base, **changes)

@@ -7,33 +7,26 @@ import inspect
 import typing
 from typing import Any
 
+from .._options import is_a, plain
 from ..errors import CnnlabError
 from ..nn.init import init_weights
 from ._base import Classifier
 from ._registry import get_builder
 from ._torchvision import load_weights_file
 
-_PLAIN = {bool: "true or false", int: "an integer", float: "a number", str: "text"}
-
 
 def _check_arguments(name: str, builder, kwargs: dict[str, Any]) -> None:
     """Arguments of a plain type (bool, int, float, str) must have that type: ``small_input="maybe"`` from a
     command line or a config file is an error, not a true value. The types are the model class's own
-    annotations (the builder's return type)."""
+    annotations (the builder's return type), checked by the rules every option follows."""
     try:
         cls = typing.get_type_hints(builder).get("return")
         hints = typing.get_type_hints(cls.__init__) if inspect.isclass(cls) else {}
     except Exception:  # an annotation that does not resolve: nothing to check against
         return
     for key, value in kwargs.items():
-        expected = hints.get(key)
-        if expected not in _PLAIN:
-            continue
-        ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
-        if expected is float:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not ok:
-            raise CnnlabError(f"{name}: {key} must be {_PLAIN[expected]}, got {value!r}")
+        if hints.get(key) in (bool, int, float, str) and not is_a(value, hints[key]):
+            raise CnnlabError(f"{name}: {key} must be {plain(key, hints[key]).describe()}, got {value!r}")
 
 
 def create_model(

@@ -46,7 +46,9 @@ class SegmenterKind(Kind):
     holds = "segmenter"
     article = "a segmentation network"
     command = "cnnlab segment train"
+    tools = "cnnlab segment predict or evaluate"
     recipe_class = SegmentRecipe
+    legacy_section = "segment"
 
 
     def build_model(self, meta: dict):

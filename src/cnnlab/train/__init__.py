@@ -8,8 +8,8 @@ from .engine import EpochEnd, FitResult, Progress, Recipe, Task, TrainingDiverge
 from .kinds import Kind, get_kind, list_kinds, register_kind
 from .precision import autocast
 from .run import EvalOptions, Run
-from .rundir import RunDir, default_run_dir
+from .rundir import RunDir, default_run_dir, saved_config
 
 __all__ = ["EpochEnd", "EvalOptions", "FitResult", "Kind", "Progress", "Recipe", "Run", "RunConfig", "RunDir",
            "Task", "TrainingDiverged", "autocast", "default_run_dir", "fit", "get_kind",
-           "list_kinds", "register_kind", "train_one_epoch"]
+           "list_kinds", "register_kind", "saved_config", "train_one_epoch"]

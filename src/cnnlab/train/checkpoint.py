@@ -114,10 +114,10 @@ class Checkpoints:
                 self.pending_best = (epoch, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
             return False
         t0 = time.perf_counter()
-        self.save(model, meta, state(), best=improved)
-        if not improved and self.pending_best is not None:  # the best epoch since the last write
-            best_epoch, weights = self.pending_best
+        if not improved and self.pending_best is not None:  # the best epoch since the last write, before the
+            best_epoch, weights = self.pending_best         # state that names it
             atomic_write(self.best, lambda tmp: _save_tensors(weights, {**meta, "epoch": best_epoch}, tmp))
+        self.save(model, meta, state(), best=improved)
         self.pending_best = None
         self.writing_seconds += time.perf_counter() - t0
         return True
@@ -149,13 +149,16 @@ class Checkpoints:
             if path.is_file():
                 state = load_state(path)
                 if state["epoch"] == epoch:
+                    if path == self.previous_state:  # killed between the state and the weights: the
+                        os.replace(path, self.state)  # previous state is the one that matches; it is state.pt again
                     self._repair_best(state, epoch)
                     return weights, state
         raise CnnlabError(f"'{self.folder}' has the weights of epoch {epoch} but no training state of that epoch; "
                           f"the run cannot continue exactly (its weights still load: cnnlab evaluate, predict)")
 
     def _repair_best(self, state: dict[str, Any], epoch: int) -> None:
-        """A kill after the weights but before ``best`` was linked: link it now."""
+        """A kill after the weights but before ``best`` was linked: link it now; and the state of the epoch
+        before, which no longer matches anything, goes."""
         if state.get("best_epoch") == epoch and (not self.best.is_file() or
                                                  read_metadata(self.best).get("epoch") != epoch):
             atomic_link(self.last, self.best)

@@ -21,9 +21,9 @@ import yaml
 
 from .._io import atomic_write_text, existing_file
 from .._machine import available_cores
-from .._options import check, from_mapping, option
+from .._options import check, from_mapping, option, specs
 from ..errors import CnnlabError
-from .kinds import get_kind
+from .kinds import get_kind, list_kinds
 
 _DEVICE = r"auto|cpu|mps|cuda(:\d+)?"
 
@@ -71,7 +71,8 @@ class RunConfig:
     channels_last: bool = option(False, "channels-last memory format")
     compile: bool = option(False, "torch.compile the model")
     deterministic: bool = option(False, "deterministic algorithms (exact resume)")
-    threads: int | None = option(None, "CPU threads (default: PyTorch's choice)", low=1, high=available_cores)
+    threads: int | None = option(None, "CPU threads (default: PyTorch's choice; at most the cores available)", low=1,
+                                 high=4096)
     quiet: bool = option(False, "no progress bar or per-epoch lines")
     tensorboard: bool = option(False, "log to RUN_DIR/tensorboard")
     run_dir: str | None = option(None, "where to write the run (default runs/<name>-<data>-<time>)", metavar="DIR",
@@ -94,9 +95,18 @@ class RunConfig:
                               f"{name('epochs')} ({self.epochs})")
         if self.warmup_epochs and self.scheduler == "onecycle":
             raise CnnlabError(f"the onecycle schedule has its own warm-up; drop {name('warmup_epochs')}")
+        if self.threads is not None and self.threads > available_cores():  # this machine's, not the run's
+            raise CnnlabError(f"{name('threads')} must be at most the {available_cores()} CPU cores this process "
+                              f"may use, got {self.threads}")
         if self.nesterov and self.optimizer != "sgd":
             raise CnnlabError(f"{name('nesterov')} applies to the sgd optimizer only")
         return self
+
+    def defining_changes(self, saved: RunConfig) -> list[str]:
+        """The options that define a run (declared ``fixed``: its data, split, seed, model, ...) on which this
+        config differs from ``saved``, the run's own; continuing a run may change none of them."""
+        return [s.name for s in specs(type(self)) if s.meta.get("fixed") and s.name != "run_dir"
+                and getattr(self, s.name) != getattr(saved, s.name, None)]
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_kind": self.run_kind, **asdict(self)}
@@ -106,7 +116,9 @@ class RunConfig:
         """A config from a mapping (a config file's): the ``run_kind`` key picks the class when ``cls`` is
         :class:`RunConfig`; a concrete class refuses another kind's file."""
         values = dict(values)
-        kind = values.pop("run_kind", None) or "classifier"  # files from before kinds were written: classifiers
+        kind = values.pop("run_kind", None)
+        if kind is None:
+            kind, values = _before_kinds(values)
         if not isinstance(kind, str):
             raise CnnlabError(f"{source}: run_kind must be the name of a kind of run, got {kind!r}")
         target = get_kind(kind).config
@@ -132,3 +144,18 @@ class RunConfig:
 
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
+
+
+def _before_kinds(values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A config.yaml written before kinds of run existed: one flat classifier config with a section per other
+    kind (``autoencoder: {...}``, the unused ones null). Its kind is the section that is set (a kind names it as
+    ``legacy_section``), and its options are that section's and the shared ones; the placeholders such a file
+    carried for options its kind does not have (a model name for an autoencoder) are dropped."""
+    sections = {get_kind(n).legacy_section: n for n in list_kinds() if get_kind(n).legacy_section}
+    if not any(k in values for k in sections):  # a classifier's file, as one writes it by hand
+        return "classifier", values
+    section = next((k for k in sections if isinstance(values.get(k), dict)), None)
+    kind = sections[section] if section else "classifier"
+    flat = {k: v for k, v in values.items() if k not in sections} | (values[section] if section else {})
+    known = {f.name for f in dataclasses.fields(get_kind(kind).config)}
+    return kind, {k: v for k, v in flat.items() if k in known}

@@ -215,6 +215,12 @@ def fit(config: RunConfig, resume: str | Path | None = None, log=print,
     for text in ignored(config):
         warnings.warn(text, stacklevel=2)
     run = RunDir.reopen(resume) if resume is not None else RunDir.create(config)
+    if resume is not None:
+        changed = config.defining_changes(run.config())
+        if changed:
+            raise CnnlabError(f"--resume continues the run as it was configured; it cannot change "
+                              f"{', '.join(changed)} (start a new run instead)")
+    config = config.replace(run_dir=str(run.path))  # where the run is, whatever the config said
     try:
         return _fit(config, run, resume is not None, recipe, kind, log, on_epoch_end)
     except BaseException as e:
@@ -248,19 +254,27 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
     meta = recipe.meta({"kind": kind.holds, "name": config.name, "data": config.data, "split": split,
                         "classes": data.classes, "preprocess": preprocess.to_dict(),
                         "splits": {k: len(v) for k, v in data.splits().items()}})
-    start, history, best, best_epoch, stale = 0, [], None, 0, 0
+    start, history, best, best_epoch, stale, trained = 0, [], None, 0, 0, False
     if resuming and run.checkpoints.exists():
         weights, saved = run.checkpoints.resume()
-        model.load_state_dict(weights)
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        scaler.load_state_dict(saved["scaler"])
-        torch.set_rng_state(saved["rng"])
+        try:
+            model.load_state_dict(weights)
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            scaler.load_state_dict(saved["scaler"])
+            torch.set_rng_state(saved["rng"])
+        except (RuntimeError, ValueError, KeyError) as e:  # e.g. a folder dataset that gained a class since
+            raise CnnlabError(f"the checkpoint of {run.path} does not fit the model and data as they are built now "
+                              f"({data.describe()}): {str(e).splitlines()[-1].strip()[:200]}") from None
         start, history, best, stale = saved["epoch"], saved["history"], saved["best"], saved["stale"]
         best_epoch = saved.get("best_epoch", 0)
-        if start >= config.epochs:
+        trained = start >= config.epochs or bool(config.early_stopping and stale >= config.early_stopping)
+        if trained and (run.path / "results.json").is_file():
             raise CnnlabError(f"the run already has {start} epochs; pass a larger --epochs to continue it")
-        log(f"resuming {run.path} at epoch {start + 1}/{config.epochs}")
+        if trained:  # stopped after its last epoch, before its results: only those remain
+            log(f"{run.path} trained its {start} epochs; finishing it (test, results, report)")
+        else:
+            log(f"resuming {run.path} at epoch {start + 1}/{config.epochs}")
         run.save_config(config)
     else:
         if resuming:
@@ -275,7 +289,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
     step_model, loop = recipe.train_view(model, batches, config, device, log)
 
     progress, written = Progress(not config.quiet), True
-    for epoch in range(start, config.epochs):
+    for epoch in range(start, start if trained else config.epochs):
         torch.manual_seed(config.seed * 1_000_003 + epoch)  # dropout etc.: each epoch replayable on resume
         recipe.start_epoch(model, epoch, log)
         loop["train"].set_epoch(epoch)

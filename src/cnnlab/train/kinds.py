@@ -18,6 +18,8 @@ class Kind:
     holds: ClassVar[str]     # what its checkpoints hold, as meta.json says: classifier, autoencoder, ...
     article: ClassVar[str]   # that in words: 'a classifier', 'an autoencoder'
     command: ClassVar[str]   # the command that trains (and resumes) it: 'cnnlab train'
+    tools: ClassVar[str]     # the commands that use a trained run of it: 'cnnlab evaluate, predict'
+    legacy_section: ClassVar[str | None] = None  # its section in config files from before kinds (autoencoder:)
     recipe_class: ClassVar[type]  # the Recipe that trains it
 
     def recipe(self):

@@ -21,6 +21,7 @@ from ..errors import CnnlabError
 from .checkpoint import load_weights, read_metadata
 from .config import RunConfig
 from .kinds import Kind, get_kind, list_kinds
+from .rundir import saved_config
 from .setup import resolve_device
 
 
@@ -64,11 +65,12 @@ class Run:
         p = Path(path).expanduser()
         if not p.exists():
             raise CnnlabError(f"run directory or checkpoint '{path}' does not exist")
+        if checkpoint not in (None, "best", "last"):
+            raise CnnlabError(f"checkpoint must be best or last, got {checkpoint!r}")
         if p.is_dir():
-            if not (p / "config.yaml").is_file():
-                raise CnnlabError(f"'{path}' is not a cnnlab run directory (no config.yaml)")
-            config = RunConfig.load(p / "config.yaml")
-            which = checkpoint or ("best" if config.early_stopping else "last")
+            config = saved_config(p)
+            which = checkpoint or cls._json(p / "results.json").get("checkpoint") or \
+                ("best" if config.early_stopping else "last")  # those the results came from
             file = p / "checkpoints" / f"{which}.safetensors"
             meta = read_metadata(file) if file.is_file() else cls._json(p / "meta.json")
             run_dir = p
@@ -80,12 +82,11 @@ class Run:
                 raise CnnlabError(f"'{path}' has no cnnlab metadata; is it a cnnlab checkpoint?")
             run_dir = p.parent.parent if p.parent.name == "checkpoints" and \
                 (p.parent.parent / "config.yaml").is_file() else None
-            config = RunConfig.load(run_dir / "config.yaml") if run_dir else None
+            config = saved_config(run_dir) if run_dir else None
         kind = get_kind(config.run_kind if config is not None else meta.get("kind", "classifier"))
         run = cls(run_dir, file, meta, config, kind)
         if holds is not None and kind.holds != holds:
-            raise CnnlabError(f"'{path}' holds {kind.article}, not {_article(holds)}; use the commands of its kind "
-                              f"({kind.command} and what its --help lists)")
+            raise CnnlabError(f"'{path}' holds {kind.article}, not {_article(holds)}; use {kind.tools} on it")
         return run
 
     @staticmethod
@@ -169,7 +170,10 @@ class Run:
                  device: str = "auto") -> dict:
         """The kind's metrics of the model on a split of the run's data (or of ``data``, a dataset spec)."""
         check(EvalOptions(split, batch_size, device))
-        return self.kind.evaluate(self, self.data(data), split, batch_size, resolve_device(device))
+        try:
+            return self.kind.evaluate(self, self.data(data), split, batch_size, resolve_device(device))
+        finally:
+            self.model.to("cpu")  # the model the other readers use stays on the CPU
 
 
 def _number(text: str):

@@ -21,7 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_write_json, atomic_write_text, make_dir
+from .._io import atomic_write_json, atomic_write_text, existing_dir, make_dir
 from ..errors import CnnlabError
 from .checkpoint import Checkpoints
 from .config import RunConfig
@@ -52,12 +52,22 @@ def _claim(path: Path) -> Path:
     raise CnnlabError(f"too many runs named '{path}'; choose a --run-dir")
 
 
+def saved_config(path: str | Path) -> RunConfig:
+    """The config.yaml of the run directory ``path``, as its kind's config class; one line if ``path`` is not a
+    run directory."""
+    p = existing_dir(path, "run directory")
+    if not (p / "config.yaml").is_file():
+        raise CnnlabError(f"'{path}' is not a cnnlab run directory (no config.yaml)")
+    return RunConfig.load(p / "config.yaml")
+
+
 class RunDir:
     """Writes a run directory. ``created``: whether this run made the directory (so may remove it)."""
 
     def __init__(self, path: Path, created: bool = False) -> None:
         self.path = path
         self.created = created
+        self.reopened = False  # a run continued with --resume: its config.yaml and meta.json are never removed
         self.checkpoints = Checkpoints(path / "checkpoints")
         self._writer = None
 
@@ -82,24 +92,25 @@ class RunDir:
     @classmethod
     def reopen(cls, path: str | Path) -> RunDir:
         """The directory of a run to continue (``--resume``)."""
-        path = Path(path).expanduser()
-        if not path.exists():
-            raise CnnlabError(f"run directory '{path}' does not exist")
-        if not (path / "config.yaml").is_file():
-            raise CnnlabError(f"'{path}' is not a cnnlab run directory (no config.yaml)")
-        run = cls(path)
-        for stale in path.glob(".*.tmp"):  # left by a kill in the middle of a write
+        saved_config(path)  # one line if it is not a run directory
+        run = cls(Path(path).expanduser())
+        run.reopened = True
+        for stale in run.path.glob(".*.tmp"):  # left by a kill in the middle of a write
             stale.unlink(missing_ok=True)
         run.checkpoints.clear_temporary()
         return run
 
-    def clear(self) -> None:
-        """Remove everything in the directory (a run with no completed epoch)."""
+    def config(self) -> RunConfig:
+        return saved_config(self.path)
+
+    def clear(self, keep: tuple[str, ...] = ()) -> None:
+        """Remove everything in the directory but ``keep`` (a run with no completed epoch)."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None
         for child in self.path.iterdir():
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
+            if child.name not in keep:
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
 
     def start(self, config: RunConfig, meta: dict) -> None:
         (self.path / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -120,8 +131,8 @@ class RunDir:
             if self._writer is not None:
                 self._writer.close()
             shutil.rmtree(self.path, ignore_errors=True)
-        else:
-            self.clear()
+        else:  # a directory the user made, or a run to start again with --resume: what it was given stays
+            self.clear(keep=("config.yaml", "meta.json") if self.reopened else ())
         return True
 
     def log_epoch(self, history: list[dict]) -> None:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..data.loader import InMemoryLoader
+from ..errors import CnnlabError
 
 MEMORY_LIMIT = 2 * 1024**3  # auto: cache on disk above this many bytes of features
 
@@ -87,6 +88,8 @@ class FeatureCache:
     def __init__(self, model: nn.Module, loaders: dict, where: str = "auto", directory: Path | None = None,
                  splits: tuple[str, ...] = ("train", "val")) -> None:
         self.directory = directory
+        if where == "disk" and directory is None:
+            raise CnnlabError("a feature cache on disk needs a directory to write it in")
         t0 = time.perf_counter()
         if where == "auto":
             where = "disk" if directory is not None and self._estimate(model, loaders, splits) > MEMORY_LIMIT \

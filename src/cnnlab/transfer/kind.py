@@ -15,4 +15,5 @@ class TransferKind(ClassifierKind):
     config = TransferConfig
     command = "cnnlab transfer"
     recipe_class = TransferRecipe
+    legacy_section = "transfer"
 

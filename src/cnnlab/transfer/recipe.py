@@ -65,6 +65,10 @@ class TransferRecipe(ClassifierRecipe):
             if src.binary:
                 raise CnnlabError("incremental learning needs a source trained with categorical cross-entropy, "
                                   "not a binary (sigmoid) one")
+            ours = {"seed": config.seed, "val_fraction": config.val_fraction, "test_fraction": config.test_fraction}
+            if src.split and ours != src.split:  # else the old classes' test images include ones the source trained on
+                given = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in src.split.items())
+                raise CnnlabError(f"incremental learning splits the base classes as the source did; use {given}")
         self._config = config
         return config
 
@@ -74,7 +78,7 @@ class TransferRecipe(ClassifierRecipe):
             return super().load_data(config)
         src = self.source
         old = load_dataset(src.data, seed=config.seed, val_fraction=config.val_fraction,
-                           test_fraction=config.test_fraction)  # as the run's data is split (Run.dataset)
+                           test_fraction=config.test_fraction)  # the source's split (prepare checks it)
         if old.classes != src.classes:
             raise CnnlabError(f"the source's data '{src.data}' no longer has the classes it was trained on")
         new = super().load_data(config)
@@ -156,8 +160,7 @@ class TransferRecipe(ClassifierRecipe):
         trainable, total = count_trainable(model)
         log(f"transfer ({t.mode}) from {t.source}: {trainable:,} of {total:,} parameters train{self.adapted}")
         if t.mode == "feature-extraction" and t.cache != "off":
-            run_dir = Path(config.run_dir) if config.run_dir else None
-            self.cache = FeatureCache(model, batches, t.cache, run_dir / "feature_cache" if run_dir else None)
+            self.cache = FeatureCache(model, batches, t.cache, Path(config.run_dir) / "feature_cache")
             log(f"cached the frozen backbone's features of {sum(len(y) for _, y in self.cache.features.values())} "
                 f"images ({self.cache.nbytes / 1e6:.1f} MB, {self.cache.where}) in {self.cache.seconds:.1f}s; the "
                 f"head trains on them (without augmentation)")

@@ -33,6 +33,7 @@ class Source:
     preprocess: dict | None = None
     binary: bool = False
     kind: str = "cnnlab"                  # cnnlab | torchvision
+    split: dict | None = None             # the seed and fractions its data was split with (cnnlab runs)
 
     @property
     def in_chans(self) -> int | None:
@@ -54,7 +55,7 @@ def read_source(path: str | Path) -> Source:
         run = Run.open(path, holds="classifier")
         state, meta = load_weights(run.file)
         return Source(path, state, meta["model"], dict(meta.get("model_kwargs", {})), meta.get("classes"),
-                      meta.get("data"), meta.get("preprocess"), bool(meta.get("binary")), "cnnlab")
+                      meta.get("data"), meta.get("preprocess"), bool(meta.get("binary")), "cnnlab", run.split)
     try:
         state = read_state_dict(path)
     except WeightsError as e:
