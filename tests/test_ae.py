@@ -78,7 +78,7 @@ def test_noises_corrupt_within_the_pixel_range(noise):
 
 
 @pytest.mark.parametrize("bad, message", [
-    ("blur:0.3", "not one of"), ("gaussian:x", "not a number"), ("mask:1.5", "noise level must be"),
+    ("blur:0.3", "not one of"), ("gaussian:x", "not a number"), ("mask:1.5", "the level must be in"),
 ])
 def test_bad_noise_specs_are_one_line_errors(bad, message):
     with pytest.raises(CnnlabError, match=message):
@@ -90,7 +90,7 @@ def test_bad_models_are_one_line_errors():
         create_autoencoder("conv", (1, 7, 7), 8)
     with pytest.raises(CnnlabError, match="latent_dim must be at least 1"):
         create_autoencoder("dense", (1, 8, 8), 0)
-    with pytest.raises(CnnlabError, match="topk must be between 1 and latent_dim"):
+    with pytest.raises(CnnlabError, match="topk .--topk. must be between 1 and the code size"):
         create_autoencoder("dense", (1, 8, 8), 4, topk=9)
     with pytest.raises(CnnlabError, match="built for inputs of 1x8x8"):
         create_autoencoder("dense", (1, 8, 8), 4)(torch.rand(2, 1, 16, 16))
@@ -217,7 +217,7 @@ def test_interpolate_and_attribute_arithmetic(conv_run, capsys):
                        "--arithmetic", "1", "7")
     assert code == 0 and (conv_run.run_dir / "interpolate" / "interpolation.png").is_file()
     code, _, err = run(capsys, "ae", "interpolate", conv_run.run_dir, "3", "9999")
-    assert code == 2 and "past the test split" in err
+    assert code == 2 and "index 9999 is outside the test split" in err
     code, _, err = run(capsys, "ae", "interpolate", conv_run.run_dir, "3", "4", "--arithmetic", "1", "x")
     assert code == 2 and "class 'x'" in err
 

@@ -302,3 +302,143 @@ def test_a_hand_written_config_keeps_its_run_directory(tmp_path, capsys):
     (tmp_path / "c.yaml").write_text(f"epochs: 1\nquiet: true\nrun_dir: {tmp_path / 'mine'}\n")
     code, out, _ = run(capsys, "train", "--config", tmp_path / "c.yaml")
     assert code == 0 and (tmp_path / "mine" / "results.json").is_file()
+
+
+# --- what a second new-user pass found ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ae_run(tmp_path_factory):
+    from cnnlab.ae import AEConfig
+    from cnnlab.train import fit
+
+    return fit(AEConfig(epochs=1, quiet=True, run_dir=str(tmp_path_factory.mktemp("ae") / "conv")),
+               log=lambda *a: None).run_dir
+
+
+def _npz(path, **arrays):
+    import numpy as np
+
+    np.savez(path, **arrays)
+    return f"npz:{path}"
+
+
+def test_npz_files_that_cannot_mean_one_thing_are_refused(tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x4 = rng.integers(0, 255, (40, 8, 8, 4), dtype=np.uint8)
+    y = np.arange(40) % 2
+    assert "neither N x H x W x C nor N x C x H x W with C 1 (gray) or 3 (RGB)" in one_line_error(
+        capsys, "train", "--data", _npz(tmp_path / "four.npz", x=x4, y=y), "--epochs", "1")
+    x = rng.integers(0, 255, (40, 8, 8), dtype=np.uint8)
+    gaps = np.array([0, 2, 4] * 13 + [0])  # labels 1 and 3 unused
+    assert "labels 1, 3 have no image; number the classes 0..K-1 without gaps" in one_line_error(
+        capsys, "train", "--data", _npz(tmp_path / "gaps.npz", x=x, y=gaps), "--epochs", "1")
+    assert "'classes' names 'a' more than once" in one_line_error(
+        capsys, "train", "--data", _npz(tmp_path / "names.npz", x=x, y=y, classes=np.array(["a", "a"])))
+
+
+def test_a_transfer_keeps_the_sources_architecture(trained, tmp_path, capsys):
+    for argv in (["--model-arg", "act=relu"], ["--small-input"]):
+        err = one_line_error(capsys, "transfer", "--from", trained, "--data", "digits@classes=5-9", "--epochs", "1",
+                             "--run-dir", tmp_path / "t", *argv)
+        assert "the source was built with the default" in err and "the architecture comes from the source" in err
+
+
+@pytest.mark.parametrize("argv, flag", [(["--init", "xavier_uniform"], "--init"),
+                                        (["--monitor", "val_acc"], "--monitor")])
+def test_resume_refuses_options_that_shaped_what_was_trained(trained, capsys, argv, flag):
+    assert f"cannot change {flag}" in one_line_error(capsys, "train", "--resume", trained, "--epochs", "5", *argv)
+
+
+def test_a_run_whose_checkpoints_are_gone_is_not_trained_over(trained, tmp_path, capsys):
+    import shutil
+
+    shutil.copytree(trained, tmp_path / "run")
+    shutil.rmtree(tmp_path / "run" / "checkpoints")
+    err = one_line_error(capsys, "train", "--resume", tmp_path / "run", "--epochs", "3")
+    assert "has trained epochs but no checkpoint" in err and (tmp_path / "run" / "results.json").is_file()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--from", "RUN", "--model", "resnet18"], "drop --model"),
+    (["--seeds", "0,0"], "--seeds: names 0 twice in [0, 0]; give each once"),
+    (["--methods", "scratch,scratch"], "names 'scratch' twice"),
+    (["--target", "a=digits@classes=5-9", "--target", "a=textures"], "--target a is given twice"),
+    (["--run-dir", "FILE"], "is a file, not a directory"),
+])
+def test_experiment_settings_that_cannot_mean_one_thing_are_refused(trained, tmp_path, capsys, argv, message):
+    (tmp_path / "file").write_text("x")
+    argv = [trained if a == "RUN" else tmp_path / "file" if a == "FILE" else a for a in argv]
+    assert message in one_line_error(capsys, "experiment", "transfer", *argv)
+
+
+def test_a_damaged_experiment_json_is_one_line(tmp_path, capsys):
+    for text in ("[1, 2]", '{"experiment": "transfer", "settings": [1]}', "not json"):
+        (tmp_path / "experiment.json").write_text(text)
+        assert "is not an experiment directory" in one_line_error(capsys, "experiment", "transfer", "--resume",
+                                                                  tmp_path)
+
+
+def test_the_autoencoder_tools_refuse_what_they_cannot_do(ae_run, tmp_path, capsys):
+    from cnnlab.ae import AEConfig
+    from cnnlab.train import fit
+
+    assert "--labels 1000: the training split of 'digits' has" in one_line_error(
+        capsys, "ae", "features", ae_run, "--labels", "5,1000")
+    photos = fit(AEConfig(data="photos", kind="dense", epochs=1, quiet=True, run_dir=str(tmp_path / "p")),
+                 log=lambda *a: None).run_dir
+    assert "has no labels to train a classifier with" in one_line_error(capsys, "ae", "features", photos)
+    assert "index -1 is outside the test split" in one_line_error(capsys, "ae", "interpolate", ae_run, "-1", "2")
+    assert "is unlabelled); --arithmetic needs labelled data" in one_line_error(
+        capsys, "ae", "interpolate", photos, "1", "2", "--arithmetic", "a", "b")
+    assert "must be at most --epochs" in one_line_error(capsys, "ae", "train", "--kind", "vae", "--kl-warmup", "10",
+                                                        "--epochs", "2")
+    assert "output directory is an empty path; give one with --out" in one_line_error(
+        capsys, "ae", "encode", ae_run, "--out", "")
+
+
+def test_a_denoising_runs_config_says_what_trained(tmp_path):
+    from cnnlab.ae import AEConfig
+    from cnnlab.run import load_config
+    from cnnlab.train import fit
+
+    r = fit(AEConfig(kind="denoising", epochs=1, quiet=True, run_dir=str(tmp_path / "d")), log=lambda *a: None)
+    config = load_config(r.run_dir / "config.yaml")
+    assert (config.body, config.noise) == ("conv", "gaussian:0.3")
+
+
+@pytest.mark.parametrize("argv, warning", [
+    (["--optimizer", "adam", "--momentum", "0.5"], "--momentum applies to --optimizer sgd"),
+    (["--scheduler", "cosine", "--step-size", "5"], "--step-size applies to --scheduler step"),
+    (["--aux-weight", "0.5"], "--aux-weight applies to models with auxiliary classifiers"),
+])
+def test_options_a_setting_ignores_are_warned_about(tmp_path, capsys, argv, warning):
+    code, _, err = run(capsys, "train", "--epochs", "1", "--quiet", "--run-dir", tmp_path / "r", *argv)
+    assert code == 0 and f"cnnlab: warning: {warning}" in err
+
+
+def test_command_line_slips_are_one_line(capsys, tmp_path):
+    assert one_line_error(capsys) == "cnnlab: error: choose a command (see 'cnnlab --help')"
+    assert "(see 'cnnlab segment train --help')" in one_line_error(capsys, "segment", "train", "--model", "x")
+    assert "unrecognized arguments: --ep 1" in one_line_error(capsys, "train", "--ep", "1")  # no abbreviations
+    assert "lenet5 has no argument 'foo'; its arguments: num_classes, in_chans, act" in one_line_error(
+        capsys, "train", "--model-arg", "foo=1")
+    assert "init 'normal': std must be a number, got 'abc'" in one_line_error(capsys, "train", "--init",
+                                                                             "normal:std=abc")
+    assert f"weights file '{tmp_path}' is a directory" in one_line_error(capsys, "train", "--init", f"file:{tmp_path}")
+    assert "joins nothing on one side of its '+'" in one_line_error(capsys, "train", "--data", "+digits")
+    (tmp_path / "dup.yaml").write_text("epochs: 1\nepochs: 2\n")
+    assert "the key 'epochs' appears twice" in one_line_error(capsys, "train", "--config", tmp_path / "dup.yaml")
+
+
+def test_training_time_adds_up_over_a_resume(tmp_path):
+    import json
+
+    from cnnlab.classify import ClassifierConfig
+    from cnnlab.train import fit
+
+    first = fit(ClassifierConfig(epochs=2, quiet=True, run_dir=str(tmp_path / "r")), log=lambda *a: None)
+    before = json.loads((first.run_dir / "results.json").read_text())["train_seconds"]
+    fit(ClassifierConfig.load(first.run_dir / "config.yaml").replace(epochs=3), resume=first.run_dir,
+        log=lambda *a: None)
+    assert json.loads((first.run_dir / "results.json").read_text())["train_seconds"] > before

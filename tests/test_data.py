@@ -242,7 +242,7 @@ def _npz_error(path) -> str:
 
 
 def test_npz_that_is_not_a_numeric_npz_is_one_clear_line(tmp_path):
-    layout = "arrays x (N x H x W, N x H x W x C with C 1 or 3, or N x C x H x W) and y (N integer labels"
+    layout = "arrays x (N x H x W, or N x H x W x C or N x C x H x W with C 1 or 3) and y (N integer labels"
     (tmp_path / "random.npz").write_bytes(np.random.default_rng(0).bytes(2000))
     (tmp_path / "empty.npz").write_bytes(b"")
     np.save(tmp_path / "plain.npy", np.zeros(3))

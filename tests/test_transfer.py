@@ -235,7 +235,7 @@ def test_incremental_with_distillation_runs_and_is_reported(lenet_base, tmp_path
 @pytest.mark.parametrize("kwargs, message", [
     (dict(mode="fine-tune", model="resnet18"), "is a lenet5 but the model asked for is resnet18"),
     (dict(mode="incremental", data="digits@classes=3-7"), "must differ from the base classes"),
-    (dict(mode="partial", freeze_stages=9), "freeze_stages must be between 0 and 3"),
+    (dict(mode="partial", freeze_stages=9), "freeze_stages .--freeze-stages. must be between 0 and 3"),
     (dict(mode="fine-tune", epochs=2, head_epochs=2), "head_epochs .2. must be fewer than epochs"),
 ])
 def test_bad_transfers_are_one_line_errors(lenet_base, tmp_path, kwargs, message):

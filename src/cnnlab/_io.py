@@ -84,8 +84,10 @@ def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> None:
 def make_dir(path: str | os.PathLike, what: str, option: str | None = None) -> Path:
     """Create the directory ``path`` (and its parents) if needed and check it is writable; a path that is a
     file, lies inside a file or cannot be written is one line naming ``what`` and the ``option`` to change."""
-    path = Path(path).expanduser()
     fix = f"; choose another {option}" if option else ""
+    if not str(path).strip():
+        raise CnnlabError(f"{what} is an empty path" + (f"; give one with {option}" if option else ""))
+    path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise CnnlabError(f"{what} '{path}' is a file, not a directory{fix}")
     try:

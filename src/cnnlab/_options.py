@@ -151,7 +151,10 @@ class Spec:
                 return f"must be {self.describe()}, got {value!r}"
             one = dataclasses.replace(self, type=self.item, item=None)
             bad = next((v for v in value if one.problem(v)), None)
-            return None if bad is None else f"must be {self.describe()}, got {bad!r} in {list(value)!r}"
+            if bad is not None:
+                return f"must be {self.describe()}, got {bad!r} in {list(value)!r}"
+            twice = next((v for v in value if list(value).count(v) > 1), None)
+            return None if twice is None else f"names {twice!r} twice in {list(value)!r}; give each once"
         if not is_a(value, self.type):
             return f"must be {self.describe()}, got {value!r}"
         m = self.meta
@@ -174,9 +177,13 @@ class Spec:
                 raise ValueError(f"must be {self.describe()}, got {text!r}")
             one = dataclasses.replace(self, type=self.item, item=None)
             try:
-                return [one.parse(t) for t in items]
+                values = [one.parse(t) for t in items]
             except ValueError:
                 raise ValueError(f"must be {self.describe()}, got {text!r}") from None
+            problem = self.problem(values)
+            if problem:
+                raise ValueError(problem)
+            return values
         value: Any = text
         try:
             if self.type is int:

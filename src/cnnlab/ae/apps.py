@@ -178,10 +178,16 @@ def features_compare(model: Autoencoder, data: ImageData, per_class: tuple[int, 
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    if data.train.labels is None:
-        raise CnnlabError(f"'{data.name}' has no labels to train a classifier with")
+    if data.train.labels is None or (data.train.labels < 0).all():  # unlabelled data trains with label -1
+        raise CnnlabError(f"'{data.name}' has no labels to train a classifier with; use --data with labels")
     x_train, x_test = data.train.images.flatten(1).numpy(), data.test.images.flatten(1).numpy()
     y_train, y_test = data.train.labels.numpy(), data.test.labels.numpy()
+    if len(np.unique(y_train)) < 2:
+        raise CnnlabError(f"'{data.name}' has one class; a classifier needs at least two")
+    fewest = int(np.bincount(y_train).min())
+    if max(per_class) > fewest:
+        raise CnnlabError(f"--labels {max(per_class)}: the training split of '{data.name}' has {fewest} images of its "
+                          f"smallest class; use counts up to {fewest}")
     pca = PCA(model.latent_dim, random_state=0).fit(x_train)
     reps = {"raw pixels": (x_train, x_test),
             f"PCA ({model.latent_dim})": (pca.transform(x_train), pca.transform(x_test)),

@@ -62,6 +62,9 @@ class AEConfig(RunConfig):
         super().validate(name)
         if self.body and self.kind in ("dense", "conv", "recurrent"):
             raise CnnlabError(f"{name('body')} is for denoising, sparse and vae; kind {self.kind} is itself the body")
+        if self.kind == "vae" and self.kl_warmup > self.epochs:
+            raise CnnlabError(f"{name('kl_warmup')} ({self.kl_warmup}) must be at most {name('epochs')} "
+                              f"({self.epochs}): the KL weight would never reach beta")
         if self.kind == "sparse" and self.sparsity_l1 and self.sparsity_kl:
             raise CnnlabError(f"choose one sparsity penalty: {name('sparsity_l1')} or {name('sparsity_kl')}")
         if self.noise:

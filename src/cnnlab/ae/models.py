@@ -60,7 +60,8 @@ class Autoencoder(nn.Module):
         if latent_dim < 1:
             raise CnnlabError(f"latent_dim must be at least 1, got {latent_dim}")
         if topk is not None and not 1 <= topk <= latent_dim:
-            raise CnnlabError(f"topk must be between 1 and latent_dim ({latent_dim}), got {topk}")
+            raise CnnlabError(f"topk (--topk) must be between 1 and the code size (--latent-dim {latent_dim}), "
+                              f"got {topk}")
         if variational and (topk or code_act != "none"):
             raise CnnlabError("a variational code is Gaussian: it takes neither topk nor a code activation")
         if code_act not in ("none", "relu", "sigmoid"):

@@ -21,10 +21,9 @@ from .task import Noise, ReconstructionTask
 def model_args(a: AEConfig, input_shape: tuple[int, ...]) -> dict:
     """The builder arguments of :func:`create_autoencoder` for a config (saved in meta.json). Only a sparse
     autoencoder gets a sparse code, only a VAE a variational one, only a recurrent body its state size."""
+    a = resolved(a)
     sparse = a.kind == "sparse"
     topk = a.topk if sparse else None
-    if sparse and topk is None and not (a.sparsity_l1 or a.sparsity_kl):
-        topk = max(1, a.latent_dim // 4)  # sparse with nothing asked: a quarter of the code active
     code_act = ("sigmoid" if a.sparsity_kl else "relu" if a.sparsity_l1 else "none") if sparse else "none"
     recurrent = a.architecture == "recurrent"
     return {"kind": a.architecture, "input_shape": list(input_shape), "latent_dim": a.latent_dim,
@@ -35,8 +34,8 @@ def model_args(a: AEConfig, input_shape: tuple[int, ...]) -> dict:
 def task_args(a: AEConfig) -> dict:
     """The arguments of the :class:`ReconstructionTask` a config trains with (saved in meta.json, so that a run's
     evaluation measures what its training measured)."""
-    noise = a.noise or ("gaussian:0.3" if a.kind == "denoising" else None)
-    sparse = a.kind == "sparse"
+    a = resolved(a)
+    noise, sparse = a.noise, a.kind == "sparse"
     return {"likelihood": a.likelihood, "beta": a.beta if a.kind == "vae" else 1.0, "noise": noise,
             "l1": a.sparsity_l1 if sparse else 0.0, "sparsity_kl": a.sparsity_kl if sparse else 0.0,
             "target_rate": a.sparsity_target}
@@ -67,9 +66,22 @@ def to_input(data: ImageData, shape: tuple[int, int, int]) -> ImageData:
     return dataclasses.replace(data, **splits)
 
 
+def resolved(a: AEConfig) -> AEConfig:
+    """The config with what its kind chooses by default written out (the body of a denoising, sparse or
+    variational autoencoder, the denoising noise, a sparse code's k), so that config.yaml says what trained."""
+    changes = {}
+    if a.kind in ("denoising", "sparse", "vae") and a.body is None:
+        changes["body"] = a.architecture
+    if a.kind == "denoising" and not a.noise:
+        changes["noise"] = "gaussian:0.3"
+    if a.kind == "sparse" and a.topk is None and not (a.sparsity_l1 or a.sparsity_kl):
+        changes["topk"] = max(1, a.latent_dim // 4)  # nothing asked: a quarter of the code active
+    return a.replace(**changes)
+
+
 class AERecipe(Recipe):
     def prepare(self, config: AEConfig, resuming: bool) -> AEConfig:
-        self._config = config
+        self._config = config = resolved(config)
         return config
 
     def make_task(self, data, config: AEConfig) -> ReconstructionTask:
@@ -98,7 +110,8 @@ class AERecipe(Recipe):
 
     def train_view(self, model, batches, config: AEConfig, device, log):
         noise = self.task_args["noise"]
-        log(f"{config.kind} autoencoder ({config.architecture} body), latent {config.latent_dim}"
+        body = f"{config.architecture}" + (f", {config.cell.upper()}" if config.architecture == "recurrent" else "")
+        log(f"{config.kind} autoencoder ({body} body), latent {config.latent_dim}"
             + (f", trained on {noise}-corrupted inputs" if noise else ""))
         return super().train_view(model, batches, config, device, log)
 

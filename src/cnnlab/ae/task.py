@@ -42,9 +42,11 @@ class Noise:
         try:
             value = float(level)
         except ValueError:
-            raise CnnlabError(f"noise level '{level}' is not a number (example: gaussian:0.3)") from None
+            raise CnnlabError(f"noise '{text}' (--noise): the level '{level}' is not a number (example: "
+                              f"gaussian:0.3)") from None
         if not 0 < value <= (10 if kind == "gaussian" else 1):
-            raise CnnlabError(f"noise level must be in (0, {10 if kind == 'gaussian' else 1}], got {value}")
+            top = 10 if kind == "gaussian" else 1
+            raise CnnlabError(f"noise '{text}' (--noise): the level must be in (0, {top}], got {value:g}")
         return cls(kind, value)
 
     def __str__(self) -> str:

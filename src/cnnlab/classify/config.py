@@ -19,7 +19,8 @@ class ClassifierConfig(RunConfig):
     model: str | None = option("lenet5", "architecture, from 'cnnlab models'", metavar="NAME", fixed=True)
     model_kwargs: dict[str, Any] = option({}, "arguments of the model builder, e.g. {small_input: true}",
                                           cli=False, fixed=True)
-    init: str | None = option(None, "weight-init scheme, e.g. kaiming_normal or normal:std=0.02", metavar="SCHEME")
+    init: str | None = option(None, "weight-init scheme, e.g. kaiming_normal or normal:std=0.02", metavar="SCHEME",
+                              fixed=True)
     loss: str = option("auto", "the loss: ce is softmax cross-entropy, bce binary cross-entropy on one sigmoid "
                                        "output; auto is bce for two classes, else ce",
                        choices=("auto", "ce", "bce"), fixed=True)

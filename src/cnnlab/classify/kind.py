@@ -31,6 +31,9 @@ def check_same_classes(run: Run, data, what: str = "") -> None:
     if theirs != ours:
         other = (f"the same {len(ours)} classes in another order ({_shown(theirs)})" if sorted(theirs) == sorted(ours)
                  else f"{len(theirs)} ({_shown(theirs)})")
+        if len(ours) == len(theirs) and _shown(ours) == _shown(theirs):  # differing beyond what is shown
+            i = next(i for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a != b)
+            other += f", class {i} being {theirs[i]!r} where the run has {ours[i]!r}"
         raise CnnlabError(f"the run was trained on {len(ours)} classes ({_shown(ours)}) but '{data.name}' has "
                           f"{other}; {what or 'evaluate'} on data with the run's classes, same names in the same "
                           f"order (a folder: one sub-folder per class, named as the run's)")

@@ -33,7 +33,19 @@ class Terminated(KeyboardInterrupt):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line instead of the usage block, still exit code 2
+    """One line for an error instead of the usage block (still exit code 2), pointing to the help of the command
+    that was given; no abbreviated options (``--ep`` is not ``--epochs``: a later option could make it mean
+    another)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs, allow_abbrev=False)
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace = namespace if namespace is not None else argparse.Namespace()
+        namespace._prog = self.prog  # the innermost command parsed last: its help is the one to point to
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str) -> None:
         self.exit(2, f"cnnlab: error: {message} (see '{self.prog} --help')\n")
 
 
@@ -106,11 +118,12 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     with signals_held():  # an exception inside a C extension's initialisation (numpy's) would be an ImportError
         parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # named in the help of the command they were given to
+            _Parser(prog=args._prog).error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e:  # --help (0) or a bad option (2, one line already printed): a code, as main returns
         return e.code if isinstance(e.code, int) else 2
     if not hasattr(args, "func"):
-        parser.print_help(sys.stderr)
         print("cnnlab: error: choose a command (see 'cnnlab --help')", file=sys.stderr)
         return 2
     return args.func(args) or 0

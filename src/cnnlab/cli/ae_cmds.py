@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import textwrap
+import warnings
 
 from ..errors import CnnlabError
 from ..inspect import format_table
-from .options import add_options, add_run_options, options_from, train_command
+from .options import add_options, add_run_options, given, options_from, train_command
 from .train_cmds import add_run_argument, no_command
 
 
@@ -53,39 +54,43 @@ def _run_args(p: argparse.ArgumentParser, data: str | None = "dataset spec (defa
     p.add_argument("--out", default=None, metavar="DIR", help="where to write files (default: RUN/<command>)")
 
 
+def _tool(ae_sub, fmt, name: str, help: str, examples: list[str]) -> argparse.ArgumentParser:
+    """The parser of one of the tools that use a trained autoencoder."""
+    return ae_sub.add_parser(name, formatter_class=fmt, help=help, description=help[0].upper() + help[1:] + ".",
+                             epilog="examples:\n" + "\n".join(f"  {e}" for e in examples))
+
+
 def _add_app_parsers(ae_sub, fmt) -> None:
     from ..ae.apps import DenoiseOptions, EncodeOptions, FeaturesOptions, GenerateOptions, InterpolateOptions
 
-    p = ae_sub.add_parser("encode", formatter_class=fmt, help="latent codes of a dataset to .npy/.csv, and a 2-D map",
-                          epilog="examples:\n  cnnlab ae encode runs/conv_ae-digits-20261125-101500\n"
-                                 "  cnnlab ae encode RUN --data digits --split train")
+    p = _tool(ae_sub, fmt, "encode", "latent codes of a dataset to .npy/.csv, and a 2-D map",
+              ["cnnlab ae encode runs/conv_ae-digits-20261125-101500",
+               "cnnlab ae encode RUN --data digits --split train"])
     _run_args(p)
     add_options(p, EncodeOptions)
     p.set_defaults(func=cmd_encode)
 
-    p = ae_sub.add_parser("denoise", formatter_class=fmt,
-                          help="noisy / denoised / clean, PSNR and SSIM, against a classical filter",
-                          epilog="examples:\n  cnnlab ae denoise RUN --data digits --noise gaussian:0.3\n"
-                                 "  cnnlab ae denoise RUN noisy1.png noisy2.png")
+    p = _tool(ae_sub, fmt, "denoise", "noisy / denoised / clean, PSNR and SSIM, against a classical filter",
+              ["cnnlab ae denoise RUN --data digits --noise gaussian:0.3",
+               "cnnlab ae denoise RUN noisy1.png noisy2.png"])
     _run_args(p)
     p.add_argument("images", nargs="*", help="image files to denoise (else --data)")
     add_options(p, DenoiseOptions)
     p.set_defaults(func=cmd_denoise)
 
-    p = ae_sub.add_parser("generate", formatter_class=fmt, help="a grid of samples from a VAE's prior",
-                          epilog="examples:\n  cnnlab ae generate RUN -n 64\n"
-                                 "  cnnlab ae generate RUN -n 500 --classifier runs/lenet5-digits-20261125-101500")
+    p = _tool(ae_sub, fmt, "generate", "a grid of samples from a VAE's prior",
+              ["cnnlab ae generate RUN -n 64",
+               "cnnlab ae generate RUN -n 500 --classifier runs/lenet5-digits-20261125-101500"])
     _run_args(p, data=None)
     add_options(p, GenerateOptions)
     p.add_argument("--classifier", default=None, metavar="RUN",
                    help="a classifier run that labels the samples: class distribution and mean confidence")
     p.set_defaults(func=cmd_generate)
 
-    p = ae_sub.add_parser("interpolate", formatter_class=fmt,
-                          help="linear and spherical paths between two codes; attribute arithmetic",
-                          epilog="examples:\n  cnnlab ae interpolate RUN 3 17 --steps 10      # test images 3 and 17\n"
-                                 "  cnnlab ae interpolate RUN a.png b.png\n"
-                                 "  cnnlab ae interpolate RUN 3 17 --arithmetic 1 7   # + mean(7) - mean(1)")
+    p = _tool(ae_sub, fmt, "interpolate", "linear and spherical paths between two codes; attribute arithmetic",
+              ["cnnlab ae interpolate RUN 3 17 --steps 10      # test images 3 and 17",
+               "cnnlab ae interpolate RUN a.png b.png",
+               "cnnlab ae interpolate RUN 3 17 --arithmetic 1 7   # + mean(7) - mean(1)"])
     _run_args(p, data="dataset spec for indices and class means (default: the run's own)")
     p.add_argument("a", help="an image file, or the index of an image of the test split")
     p.add_argument("b", help="an image file, or the index of an image of the test split")
@@ -94,16 +99,15 @@ def _add_app_parsers(ae_sub, fmt) -> None:
                    help="add mean code(TO) - mean code(FROM) (class names) to A's code, at strengths 0 to 1.5")
     p.set_defaults(func=cmd_interpolate)
 
-    p = ae_sub.add_parser("features", formatter_class=fmt,
-                          help="the frozen encoder as features for a classifier, against raw pixels and PCA",
-                          epilog="examples:\n  cnnlab ae features RUN\n  cnnlab ae features RUN --labels 5,10,25")
+    p = _tool(ae_sub, fmt, "features", "the frozen encoder as features for a classifier, against raw pixels and PCA",
+              ["cnnlab ae features RUN",
+               "cnnlab ae features RUN --labels 5,10,25"])
     _run_args(p)
     add_options(p, FeaturesOptions)
     p.set_defaults(func=cmd_features)
 
-    p = ae_sub.add_parser("evaluate", formatter_class=fmt,
-                          help="reconstruction error on the training distribution and on another dataset",
-                          epilog="examples:\n  cnnlab ae evaluate RUN --data textures:size=8")
+    p = _tool(ae_sub, fmt, "evaluate", "reconstruction error on the training distribution and on another dataset",
+              ["cnnlab ae evaluate RUN --data textures:size=8"])
     _run_args(p, data="another dataset spec to compare with")
     p.set_defaults(func=cmd_ae_evaluate)
 
@@ -164,6 +168,9 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     options = options_from(args, DenoiseOptions)
     noise = Noise.parse(options.noise)
     if args.images:
+        if args.data or "noise" in given(args, DenoiseOptions):
+            warnings.warn("image files are denoised as they are: --data and --noise apply without them",
+                          stacklevel=2)
         noisy = apps.load_images(args.images, tuple(run.meta["autoencoder"]["input_shape"]))
         rows_grid({"input": noisy, "denoised": apps.reconstruct(run.model, noisy)}, out / "denoised.png")
         print(f"{len(noisy)} image(s) denoised -> {out / 'denoised.png'}")
@@ -204,6 +211,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         from ..train import Run
 
         clf = Run.open(args.classifier, holds="classifier")
+        if clf.meta["model_kwargs"]["in_chans"] != run.meta["autoencoder"]["input_shape"][0]:
+            raise CnnlabError(f"the classifier takes {clf.meta['model_kwargs']['in_chans']}-channel images but the "
+                              f"samples have {run.meta['autoencoder']['input_shape'][0]}")
         counts, confidences = np.zeros(len(clf.meta["classes"]), dtype=np.int64), []
     shown = []
     for batch in apps.sample_batches(run.model, options.n, options.seed):
@@ -215,7 +225,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
             counts += np.bincount(pred.numpy(), minlength=len(counts))
             confidences.append(conf)
     samples_grid(torch.stack(shown), out / "samples.png", f"{len(shown)} samples from the prior")
-    print(f"{options.n} samples -> {out / 'samples.png'}")
+    print(f"{options.n} samples -> {out / 'samples.png'}" + (f" (the grid shows the first {len(shown)})"
+                                                             if options.n > len(shown) else ""))
     if clf is not None:
         conf = torch.cat(confidences)
         rows = [[c, int(k), f"{100 * k / options.n:.1f}%"] for c, k in zip(clf.meta["classes"], counts, strict=True)]
@@ -228,10 +239,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def _pick(text: str, images, shape):
     from ..ae import apps
 
-    if text.isascii() and text.isdigit():
+    if text.isascii() and text.lstrip("-").isdigit():
         i = int(text)
-        if i >= len(images):
-            raise CnnlabError(f"index {i} is past the test split's {len(images)} images")
+        if not 0 <= i < len(images):
+            raise CnnlabError(f"index {i} is outside the test split's {len(images)} images (0 to {len(images) - 1})")
         return images[i]
     return apps.load_images([text], shape)[0]
 
@@ -249,6 +260,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     rows = apps.interpolate(run.model, a, b, steps)
     if args.arithmetic:
         src, dst = args.arithmetic
+        if not data.classes:
+            raise CnnlabError(f"'{data.name}' has no classes (it is unlabelled); --arithmetic needs labelled data")
         for name in (src, dst):
             if name not in data.classes:
                 raise CnnlabError(f"class '{name}' is not one of {data.classes}")

@@ -53,6 +53,8 @@ def cmd_experiment_transfer(args: argparse.Namespace) -> int:
             name, eq, spec = item.partition("=")
             if not eq or not name or not spec or any(c in name for c in ":@+/"):
                 raise CnnlabError(f"--target '{item}' is not NAME=SPEC (example: --target far=textures)")
+            if name in targets:
+                raise CnnlabError(f"--target {name} is given twice; give each target its own name")
             targets[name] = spec
         changes["targets"] = targets
     if args.resume:

@@ -38,7 +38,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'vgg*' (default: all)")
     p.add_argument("--small-input", action="store_true", help="show the small_input=True configurations")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output (default: table)")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser(
@@ -82,7 +82,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input-size", default=None, help="CxHxW (default: the model's default input size)")
     p.add_argument("--num-classes", type=int, default=None, help="classifier outputs (default: the model's)")
     p.add_argument("--small-input", action="store_true", help="the model's configuration for small images")
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output (default: table)")
     p.set_defaults(func=cmd_summary)
 
 

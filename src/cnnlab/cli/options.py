@@ -108,11 +108,10 @@ def _model_kwargs(args: argparse.Namespace, base: dict) -> dict:
     return kwargs
 
 
-def _name(args: argparse.Namespace, cls: type):
-    """How a message names an option: its flag when given on the command line, else its key."""
+def _name(cls: type):
+    """How a message on the command line names an option: by its flag."""
     flags = {s.name: s.flag for s in specs(cls)}
-    on_line = set(given(args, cls))
-    return lambda key: flags[key] if key in on_line else key
+    return lambda key: flags.get(key, key)
 
 
 def run_config(args: argparse.Namespace, cls: type) -> Any:
@@ -158,7 +157,7 @@ def run_config(args: argparse.Namespace, cls: type) -> Any:
         if hasattr(args, "model_arg"):
             changes["model_kwargs"] = _model_kwargs(args, base.model_kwargs)
         config = dataclasses.replace(base, **changes)
-    return config.validate(_name(args, cls))
+    return config.validate(_name(cls))
 
 
 def train_command(cls: type):

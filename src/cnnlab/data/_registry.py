@@ -61,5 +61,6 @@ def parse_spec(spec: str) -> tuple[DatasetInfo, str | None, dict[str, str]]:
                if p not in ("seed", "val_fraction", "test_fraction")]
     bad = [k for k in options if k not in allowed]
     if bad:
-        raise CnnlabError(f"dataset '{name}' has no option {bad[0]!r}; options: {', '.join(allowed) or 'none'}")
+        raise CnnlabError(f"dataset '{name}' has no option {bad[0]!r}; " +
+                          (f"options: {', '.join(allowed)}" if allowed else f"'{name}' takes no options"))
     return info, None, options

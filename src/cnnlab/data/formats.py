@@ -254,7 +254,7 @@ def cifar10(path: str, seed: int, val_fraction: float, test_fraction: float) -> 
 
 # --- npz ------------------------------------------------------------------------------------------------
 
-NPZ_LAYOUT = ("arrays x (N x H x W, N x H x W x C with C 1 or 3, or N x C x H x W) and y (N integer labels "
+NPZ_LAYOUT = ("arrays x (N x H x W, or N x H x W x C or N x C x H x W with C 1 or 3) and y (N integer labels "
               "0..K-1), optionally classes (K names)")
 
 
@@ -307,7 +307,10 @@ def _to_nchw(x: np.ndarray, path: str) -> np.ndarray:
                           f"or N x C x H x W")
     if x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
         return x.transpose(0, 3, 1, 2)
-    return x
+    if x.shape[1] in (1, 3):
+        return x
+    raise CnnlabError(f"'{path}': array 'x' has shape {x.shape}: neither N x H x W x C nor N x C x H x W with C 1 "
+                      f"(gray) or 3 (RGB)")
 
 
 def _npz_labels(y: np.ndarray, n: int, path: str) -> torch.Tensor:
@@ -356,7 +359,14 @@ def npz(path: str, seed: int, val_fraction: float, test_fraction: float) -> Imag
         if labels is not None and int(labels.max()) >= len(classes):
             raise CnnlabError(f"'{path}': label {int(labels.max())} has no name in 'classes' ({len(classes)} "
                               f"names); labels must be 0..{len(classes) - 1}")
+        twice = sorted({c for c in classes if classes.count(c) > 1})
+        if twice:
+            raise CnnlabError(f"'{path}': 'classes' names {twice[0]!r} more than once; each class needs its own name")
     else:
         classes = [str(i) for i in range(int(labels.max()) + 1)] if labels is not None else []
+        missing = sorted(set(range(len(classes))) - set(labels.tolist())) if labels is not None else []
+        if missing:
+            raise CnnlabError(f"'{path}': labels {', '.join(map(str, missing[:5]))} have no image; number the classes "
+                              f"0..K-1 without gaps, or name them in an array 'classes'")
     return split_dataset(p.stem, images, labels, classes, seed, val_fraction, test_fraction, source=str(p),
                          task="classification" if labels is not None else "reconstruction")

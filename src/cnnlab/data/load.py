@@ -26,6 +26,9 @@ def load_dataset(spec: str, seed: int = 0, val_fraction: float = 0.15, test_frac
     ``kwargs`` go to format readers (e.g. ``image_size`` for ``folder:``).
     """
     parts = split_union(spec)
+    if spec.startswith("+") or spec.endswith("+") or "" in parts:
+        raise CnnlabError(f"'{spec}' joins nothing on one side of its '+'; write a+b (e.g. digits@classes=0-4+"
+                          f"digits@classes=5-9)")
     if len(parts) > 1:
         joined = None
         for part in parts:

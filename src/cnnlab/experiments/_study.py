@@ -42,7 +42,9 @@ class Study:
         check(settings, lambda key: "--" + key.replace("_", "-"))
         path = Path(run_dir).expanduser() if run_dir else \
             Path("runs") / f"experiment-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        if path.exists() and not path.is_dir():
+            make_dir(path, "experiment directory", "--run-dir")  # one line: it is a file
+        if path.exists() and any(path.iterdir()):
             hint = f"; continue it with --resume {path}" if (path / "experiment.json").is_file() else ""
             raise CnnlabError(f"experiment directory '{path}' already exists and is not empty; choose another "
                               f"--run-dir{hint}")
@@ -59,11 +61,13 @@ class Study:
         try:
             saved = json.loads(file.read_text())
         except (OSError, ValueError):
-            raise CnnlabError(f"'{path}' is not an experiment directory (no readable experiment.json)") from None
+            saved = None
+        if not isinstance(saved, dict) or not isinstance(saved.get("settings"), dict):
+            raise CnnlabError(f"'{path}' is not an experiment directory (no readable experiment.json with its "
+                              f"settings)")
         if saved.get("experiment") != name:
-            raise CnnlabError(f"'{path}' holds the experiment '{saved.get('experiment')}', not '{name}'; continue it "
-                              f"with cnnlab experiment {saved.get('experiment')} --resume {path}")
-        return cls(name, path, from_mapping(settings_class, saved.get("settings", {}), f"'{file}'"))
+            raise CnnlabError(f"'{path}' holds the experiment {saved.get('experiment')!r}, not '{name}'")
+        return cls(name, path, from_mapping(settings_class, saved["settings"], f"'{file}'"))
 
     def run(self, name: str, config: RunConfig) -> Run:
         """Train ``config`` into ``runs/NAME`` (or continue it there), and return it read back; a run that

@@ -10,6 +10,7 @@ test splits are the full ones at every budget.
 from __future__ import annotations
 
 import statistics
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +34,9 @@ class TransferSettings:
     source_run: str | None = option(None, "use this trained run as model A instead of training one", flag="--from",
                                     metavar="RUN")
     targets: dict[str, str] = option(DEFAULT_TARGETS, "targets by name", cli=False)
-    model: str = option("lenet5", "architecture of model A (and of the runs from scratch)", metavar="NAME")
-    small_input: bool = option(False, "the model's small-input form")
+    model: str | None = option(None, "architecture of model A and of the runs from scratch (default: lenet5, or "
+                                     "the --from run's)", metavar="NAME")
+    small_input: bool = option(False, "the model's small-input form (with --from: the run's own form)")
     budgets: list[float] = option([0.05, 0.1, 0.25, 0.5, 1.0], "shares of the target's training labels", above=0,
                                   high=1)
     seeds: list[int] = option([0, 1, 2], "seeds", low=0, high=2**32 - 1)
@@ -70,7 +72,17 @@ def check_settings(s: TransferSettings) -> None:
     for spec in (*s.targets.values(), s.source):
         load_dataset(spec, seed=0)
     if s.source_run is not None:
-        read_source(s.source_run)
+        src = read_source(s.source_run)
+        if src.kind != "cnnlab":
+            raise CnnlabError(f"--from takes a cnnlab run (model A), not a weights file: '{s.source_run}'")
+        if s.model is not None and s.model != src.model:
+            raise CnnlabError(f"--model {s.model}: model A ('{s.source_run}') is a {src.model}, and the runs from "
+                              f"scratch use model A's architecture; drop --model")
+        defaults = TransferSettings()
+        if (s.source, s.source_epochs, s.small_input) != (defaults.source, defaults.source_epochs,
+                                                            defaults.small_input):
+            warnings.warn("--source, --source-epochs and --small-input shape the model A the experiment trains; "
+                          "with --from they are the run's own and what was given is ignored", stacklevel=3)
 
 
 def run_transfer_experiment(settings: TransferSettings | None = None, run_dir: str | Path | None = None,
@@ -88,12 +100,16 @@ def run_transfer_experiment(settings: TransferSettings | None = None, run_dir: s
 
 def _run(study: Study, log) -> ExperimentResult:
     s = study.settings
-    kwargs = {"small_input": True} if s.small_input else {}
+    model, kwargs = s.model or "lenet5", {"small_input": True} if s.small_input else {}
     common = dict(lr=s.lr, device=s.device, epochs=s.epochs)
     source_run = s.source_run
-    if source_run is None:
-        log(f"model A: {s.model} on {s.source} ({s.source_epochs} epochs)")
-        a = study.run("model_a", ClassifierConfig(model=s.model, model_kwargs=kwargs, data=s.source,
+    if source_run is not None:  # the runs from scratch are model A's architecture, in its form
+        src = read_source(source_run)
+        model = src.model
+        kwargs = {k: v for k, v in src.model_kwargs.items() if k not in ("in_chans", "num_classes", "drop_rate")}
+    else:
+        log(f"model A: {model} on {s.source} ({s.source_epochs} epochs)")
+        a = study.run("model_a", ClassifierConfig(model=model, model_kwargs=kwargs, data=s.source,
                                                   **{**common, "epochs": s.source_epochs}))
         source_run = str(a.path)
         log(f"model A: test accuracy {100 * a.results['test']['accuracy']:.1f}% on its own classes")
@@ -106,7 +122,7 @@ def _run(study: Study, log) -> ExperimentResult:
                 for method in s.methods:
                     name = f"{target}-{method}-{budget:g}-seed{seed}"
                     if method == "scratch":
-                        config = ClassifierConfig(model=s.model, model_kwargs=kwargs, data=data, seed=seed, **common)
+                        config = ClassifierConfig(model=model, model_kwargs=kwargs, data=data, seed=seed, **common)
                     else:
                         config = TransferConfig(source=source_run, mode=method, data=data, seed=seed, **common)
                     run = study.run(name, config)

@@ -29,6 +29,16 @@ def _check_arguments(name: str, builder, kwargs: dict[str, Any]) -> None:
             raise CnnlabError(f"{name}: {key} must be {plain(key, hints[key]).describe()}, got {value!r}")
 
 
+def _arguments(builder) -> list[str]:
+    """The keyword arguments the model class behind ``builder`` takes (none known: an empty list)."""
+    try:
+        cls = typing.get_type_hints(builder).get("return")
+        params = inspect.signature(cls.__init__).parameters.values() if inspect.isclass(cls) else []
+        return [p.name for p in params if p.default is not inspect.Parameter.empty]  # the builder sets the rest
+    except Exception:
+        return []
+
+
 def create_model(
     name: str,
     num_classes: int | None = None,
@@ -66,6 +76,10 @@ def create_model(
     except (TypeError, ValueError) as e:
         if isinstance(e, CnnlabError):
             raise
+        unknown = [k for k in kwargs if k not in _arguments(builder)]
+        if unknown and _arguments(builder):
+            raise CnnlabError(f"{name} has no argument '{unknown[0]}'; its arguments: "
+                              f"{', '.join(_arguments(builder))}") from None
         raise CnnlabError(f"{name}: {e}") from None
     if init is not None:
         init_weights(model, init)

@@ -139,6 +139,9 @@ def init_weights(model: nn.Module, scheme: str = "pytorch", **kwargs: Any) -> nn
     unknown = [k for k in kwargs if allowed is not None and k not in allowed]
     if unknown:
         raise CnnlabError(f"init '{name}' has no argument '{unknown[0]}'; it takes {', '.join(allowed) or 'none'}")
+    text = [k for k in ("a", "b", "mean", "std", "val", "gain") if isinstance(kwargs.get(k), str)]
+    if text:
+        raise CnnlabError(f"init '{name}': {text[0]} must be a number, got '{kwargs[text[0]]}'")
     try:
         SCHEMES[name](model, **kwargs)
     except (TypeError, ValueError) as e:

@@ -66,8 +66,9 @@ def _open(path, tensors: bool):
         with safe_open(str(path), framework="pt", device="cpu") as f:
             meta = json.loads((f.metadata() or {}).get("cnnlab", "{}"))
             out = {k: f.get_tensor(k) for k in f.keys()} if tensors else {}
-    except Exception as e:
-        raise CnnlabError(f"'{path}' is not a readable cnnlab checkpoint: {str(e).splitlines()[0][:200]}") from None
+    except Exception:  # a corrupt file, a torch.save file, text: one line for all
+        raise CnnlabError(f"'{path}' is not a readable cnnlab checkpoint (a .safetensors file a cnnlab run wrote)"
+                          ) from None
     return out, meta
 
 

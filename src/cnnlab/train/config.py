@@ -28,6 +28,20 @@ from .kinds import get_kind, list_kinds
 _DEVICE = r"auto|cpu|mps|cuda(:\d+)?"
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key written twice (plain YAML lets the last one win, silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} appears twice",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 @dataclass
 class RunConfig:
     """What every run has. A kind of run subclasses it and registers itself (:func:`register_kind`)."""
@@ -37,7 +51,7 @@ class RunConfig:
     # data
     data: str = option("digits", "dataset spec, from 'cnnlab datasets' (e.g. digits, shapes:size=64, folder:PATH)",
                        metavar="SPEC", fixed=True)
-    image_size: int | None = option(None, "resize images to this side (default: what the model needs)", low=1,
+    image_size: int | None = option(None, "resize images to this side, by default to what the model needs", low=1,
                                     high=4096, fixed=True)
     val_fraction: float = option(0.15, "share of the data held out for validation", above=0, below=1, fixed=True)
     test_fraction: float = option(0.15, "share held out for testing (a dataset with its own test split keeps it)",
@@ -47,22 +61,23 @@ class RunConfig:
     batch_size: int = option(32, "images per optimiser step", low=1, high=65_536)
     lr: float = option(3e-3, "peak learning rate (after warm-up)", above=0, high=10)
     optimizer: str = option("adam", "the optimiser", choices=("sgd", "adam", "adamw"))
-    momentum: float = option(0.9, "SGD momentum", low=0, below=1)
-    nesterov: bool = option(False, "Nesterov momentum (SGD)")
+    momentum: float = option(0.9, "SGD momentum", low=0, below=1, applies=("optimizer", ("sgd",)))
+    nesterov: bool = option(False, "Nesterov momentum (SGD)", applies=("optimizer", ("sgd",)))
     weight_decay: float = option(0.0, "the optimiser's weight decay (decoupled for adamw)", low=0, high=1)
     l1: float = option(0.0, "L1 penalty on conv/linear weights, added to the loss", low=0, high=1)
     l2: float = option(0.0, "L2 penalty on conv/linear weights, added to the loss", low=0, high=1)
     scheduler: str = option("cosine", "learning-rate schedule", choices=("none", "step", "cosine", "onecycle"))
     warmup_epochs: float = option(0.0, "linear warm-up epochs", low=0, high=100_000)
-    step_size: int = option(10, "step schedule: epochs between decays", low=1, high=100_000)
-    gamma: float = option(0.1, "step schedule: decay factor", above=0, high=1)
+    step_size: int = option(10, "step schedule: epochs between decays", low=1, high=100_000,
+                            applies=("scheduler", ("step",)))
+    gamma: float = option(0.1, "step schedule: decay factor", above=0, high=1, applies=("scheduler", ("step",)))
     grad_clip: float | None = option(None, "clip the gradient norm to this", above=0, high=1e6)
     # regularisation
     augment: bool = option(True, "random crop and flip while training")
     early_stopping: int = option(0, "stop after this many epochs without improvement (0: off); keeps the best "
                                     "weights", low=0, high=100_000)
     monitor: str = option("val_loss", "what early stopping and the best checkpoint follow",
-                          choices=("val_loss", "val_acc"))
+                          choices=("val_loss", "val_acc"), fixed=True)
     # run
     seed: int = option(0, "random seed", low=0, high=2**32 - 1, fixed=True)
     device: str = option("auto", "where to train", pattern=_DEVICE, shown="one of auto, cpu, cuda, cuda:N, mps",
@@ -76,7 +91,7 @@ class RunConfig:
     quiet: bool = option(False, "no progress bar or per-epoch lines")
     tensorboard: bool = option(False, "log to RUN_DIR/tensorboard")
     run_dir: str | None = option(None, "where to write the run (default runs/<name>-<data>-<time>)", metavar="DIR",
-                                 fixed=True)
+                                 pattern=r"(?s).*\S.*", shown="a directory", fixed=True)
 
     @property
     def name(self) -> str:
@@ -134,7 +149,7 @@ class RunConfig:
         """Read a config.yaml (of this class's kind, or of any registered kind from :class:`RunConfig`)."""
         p = existing_file(path, "config file")
         try:
-            values = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+            values = yaml.load(p.read_text(encoding="utf-8"), Loader=_UniqueKeys) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as e:
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise CnnlabError(f"config file '{path}' is not valid YAML: {first}") from None

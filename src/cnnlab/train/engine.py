@@ -254,7 +254,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
     meta = recipe.meta({"kind": kind.holds, "name": config.name, "data": config.data, "split": split,
                         "classes": data.classes, "preprocess": preprocess.to_dict(),
                         "splits": {k: len(v) for k, v in data.splits().items()}})
-    start, history, best, best_epoch, stale, trained = 0, [], None, 0, 0, False
+    start, history, best, best_epoch, stale, trained, before = 0, [], None, 0, 0, False, 0.0
     if resuming and run.checkpoints.exists():
         weights, saved = run.checkpoints.resume()
         try:
@@ -268,6 +268,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
                               f"({data.describe()}): {str(e).splitlines()[-1].strip()[:200]}") from None
         start, history, best, stale = saved["epoch"], saved["history"], saved["best"], saved["stale"]
         best_epoch = saved.get("best_epoch", 0)
+        before = saved.get("train_seconds", 0.0)  # the training time of the earlier sessions
         trained = start >= config.epochs or bool(config.early_stopping and stale >= config.early_stopping)
         if trained and (run.path / "results.json").is_file():
             raise CnnlabError(f"the run already has {start} epochs; pass a larger --epochs to continue it")
@@ -277,6 +278,9 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
             log(f"resuming {run.path} at epoch {start + 1}/{config.epochs}")
         run.save_config(config)
     else:
+        if resuming and any((run.path / f).is_file() for f in ("metrics.csv", "results.json")):
+            raise CnnlabError(f"'{run.path}' has trained epochs but no checkpoint to continue them from (its "
+                              f"checkpoints/ is gone); its results stay as they are: start a new run")
         if resuming:
             log(f"{run.path} completed no epoch: starting it again")
             run.clear()
@@ -316,7 +320,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
         def state(epoch=epoch, best=best, best_epoch=best_epoch, stale=stale) -> dict:  # as this epoch ends
             return {"epoch": epoch + 1, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "scaler": scaler.state_dict(), "rng": torch.get_rng_state(), "history": history, "best": best,
-                    "best_epoch": best_epoch, "stale": stale}
+                    "best_epoch": best_epoch, "stale": stale, "train_seconds": before + time.perf_counter() - t_start}
 
         written = run.checkpoints.end_epoch(epoch + 1, model, meta, state, improved, record["seconds"])
         run.log_epoch(history)
@@ -332,7 +336,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
             break
     if history and not written:  # the epoch the run ends with is always written
         run.checkpoints.end_epoch(history[-1]["epoch"], model, meta, state, improved, 0.0, final=True)
-    train_seconds = time.perf_counter() - t_start
+    train_seconds = before + time.perf_counter() - t_start
 
     which = "best" if config.early_stopping else "last"
     if config.early_stopping:  # restore the best weights

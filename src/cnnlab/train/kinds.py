@@ -60,8 +60,7 @@ def register_kind(cls: type[Kind]) -> type[Kind]:
 def get_kind(name: str) -> Kind:
     if name not in _kinds:
         known = ", ".join(sorted(_kinds)) or "none"
-        raise CnnlabError(f"no kind of run named '{name}' is registered (known: {known}); open runs with "
-                          f"cnnlab.Run, which knows every built-in kind")
+        raise CnnlabError(f"no kind of run named '{name}' (known: {known})")
     return _kinds[name]
 
 

@@ -67,7 +67,8 @@ class RunDir:
     def __init__(self, path: Path, created: bool = False) -> None:
         self.path = path
         self.created = created
-        self.reopened = False  # a run continued with --resume: its config.yaml and meta.json are never removed
+        self.reopened = False  # a run continued with --resume: what it held is never removed
+        self.started = False  # this process wrote the run's config.yaml and meta.json
         self.checkpoints = Checkpoints(path / "checkpoints")
         self._writer = None
 
@@ -113,6 +114,7 @@ class RunDir:
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
 
     def start(self, config: RunConfig, meta: dict) -> None:
+        self.started = True
         (self.path / "checkpoints").mkdir(parents=True, exist_ok=True)
         self.save_config(config)
         atomic_write_json(self.path / "meta.json", meta)
@@ -125,7 +127,7 @@ class RunDir:
         """Remove a run that ended before its first checkpoint: it holds nothing to resume or to use.
 
         Only what this run wrote goes; a directory the user made beforehand stays (empty)."""
-        if self.checkpoints.exists() or not self.path.is_dir():
+        if self.checkpoints.exists() or not self.path.is_dir() or (self.reopened and not self.started):
             return False
         if self.created:
             if self._writer is not None:

@@ -41,7 +41,7 @@ class TransferConfig(ClassifierConfig):
     memory: int = option(20, "incremental: rehearsal exemplars kept per old class (0: none)", low=0,
                          high=1_000_000, applies=("mode", ("incremental",)), fixed=True)
     distill: float = option(0.0, "incremental: weight of distillation from the old model (0: none)", low=0,
-                            high=100, applies=("mode", ("incremental",)))
+                            high=100, applies=("mode", ("incremental",)), fixed=True)
     compare_naive: bool = option(True, "incremental: also train without mitigation, in RUN/naive, and compare",
                                  applies=("mode", ("incremental",)))
 

@@ -91,7 +91,7 @@ def stage_modules(model: nn.Module, k: int) -> list[str]:
     if not info:
         raise CnnlabError(f"{type(model).__name__} has no feature_info, so its stages are unknown")
     if not 0 <= k <= len(info):
-        raise CnnlabError(f"freeze_stages must be between 0 and {len(info)} (the stages of "
+        raise CnnlabError(f"freeze_stages (--freeze-stages) must be between 0 and {len(info)} (the stages of "
                           f"{getattr(model.meta, 'name', type(model).__name__)}: "
                           f"{', '.join(f.module for f in info)}), got {k}")
     if k == 0:

@@ -30,6 +30,7 @@ from .incremental import Distiller, DistillTask, accuracy_by_group, expand_class
 from .source import Source, first_conv_key, read_source, transfer_weights
 
 _ARCH_ARGS = ("in_chans", "num_classes", "drop_rate")  # set by the target, not inherited from the source
+_DEFAULT = object()  # an argument the source left at its builder's default
 
 
 class TransferRecipe(ClassifierRecipe):
@@ -51,10 +52,12 @@ class TransferRecipe(ClassifierRecipe):
                 raise CnnlabError(f"the source '{t.source}' is a {src.model} but the model asked for is "
                                   f"{config.model}; drop --model or pass --model {src.model}")
             inherited = {k: v for k, v in src.model_kwargs.items() if k not in _ARCH_ARGS}
-            clash = [k for k, v in config.model_kwargs.items() if k in inherited and inherited[k] != v]
+            clash = [k for k, v in config.model_kwargs.items()
+                     if k not in _ARCH_ARGS and inherited.get(k, _DEFAULT) != v]  # its weights need its architecture
             if clash:
-                raise CnnlabError(f"the source was built with {clash[0]}={inherited[clash[0]]}, its weights need "
-                                  f"it; drop --model-arg {clash[0]}")
+                built = f"{clash[0]}={inherited[clash[0]]}" if clash[0] in inherited else f"the default {clash[0]}"
+                raise CnnlabError(f"the source was built with {built}, and its weights need it; drop "
+                                  f"--model-arg {clash[0]} (and --small-input): the architecture comes from the source")
             config = config.replace(model_kwargs={**inherited, **config.model_kwargs})
         elif config.model is None:
             raise CnnlabError("a weights file does not say its architecture; pass --model")
