@@ -177,21 +177,14 @@ class Spec:
                 raise ValueError(f"must be {self.describe()}, got {text!r}")
             one = dataclasses.replace(self, type=self.item, item=None)
             try:
-                values = [one.parse(t) for t in items]
+                value: Any = [one.parse(t) for t in items]
             except ValueError:
                 raise ValueError(f"must be {self.describe()}, got {text!r}") from None
-            problem = self.problem(values)
-            if problem:
-                raise ValueError(problem)
-            return values
-        value: Any = text
-        try:
-            if self.type is int:
-                value = int(text)
-            elif self.type is float:
-                value = float(text)
-        except ValueError:
-            raise ValueError(f"must be {self.describe()}, got {text!r}") from None
+        else:
+            try:
+                value = int(text) if self.type is int else float(text) if self.type is float else text
+            except ValueError:
+                raise ValueError(f"must be {self.describe()}, got {text!r}") from None
         problem = self.problem(value)
         if problem:
             raise ValueError(problem)
