@@ -29,19 +29,18 @@ def _converter(spec: Spec):
     return convert
 
 
-def add_option(parser: argparse.ArgumentParser, spec: Spec, default: Any = None, flags: tuple[str, ...] = ()
-               ) -> None:
+def add_option(parser: argparse.ArgumentParser, spec: Spec, default: Any = None) -> None:
     """One option for ``spec``; ``default`` is what the help shows (the value itself stays None: not given)."""
     shown = "" if default is None or default is False or default in ([], "") else \
         f"; default: {','.join(map(str, default)) if isinstance(default, list) else default}"
     if spec.type is bool:
-        parser.add_argument(*flags, spec.flag, dest=spec.name, action=argparse.BooleanOptionalAction, default=None,
-                            help=spec.help + (" (default: on)" if default else ""))
+        parser.add_argument(spec.flag, dest=spec.name, action=argparse.BooleanOptionalAction, default=None,
+                            help=f"{spec.help} (default: {'on' if default else 'off'})")
         return
     detail = "" if spec.type is str and not (spec.meta.get("choices") or spec.meta.get("pattern")) else spec.describe()
     shown = shown[2:] if not detail else shown
     metavar = spec.meta.get("metavar") or {int: "N", float: "X", list: "LIST"}.get(spec.type, "NAME")
-    parser.add_argument(*flags, spec.flag, dest=spec.name, type=_converter(spec), default=None, metavar=metavar,
+    parser.add_argument(spec.flag, dest=spec.name, type=_converter(spec), default=None, metavar=metavar,
                         help=f"{spec.help} ({detail}{shown})" if detail or shown else spec.help)
 
 

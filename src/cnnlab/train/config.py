@@ -49,21 +49,21 @@ class RunConfig:
     run_kind: ClassVar[str] = ""  # the registered kind's name, written first in config.yaml
 
     # data
-    data: str = option("digits", "dataset spec, from 'cnnlab datasets' (e.g. digits, shapes:size=64, folder:PATH)",
+    data: str = option("digits", "dataset spec from 'cnnlab datasets', e.g. digits, shapes:size=64, folder:PATH",
                        metavar="SPEC", fixed=True)
     image_size: int | None = option(None, "resize images to this side, by default to what the model needs", low=1,
                                     high=4096, fixed=True)
     val_fraction: float = option(0.15, "share of the data held out for validation", above=0, below=1, fixed=True)
-    test_fraction: float = option(0.15, "share held out for testing (a dataset with its own test split keeps it)",
+    test_fraction: float = option(0.15, "share held out for testing; a dataset with its own test split keeps it",
                                   above=0, below=1, fixed=True)
     # optimisation
-    epochs: int = option(40, "epochs to train (with --resume: the new total)", low=1, high=100_000)
+    epochs: int = option(40, "epochs to train; with --resume, the new total", low=1, high=100_000)
     batch_size: int = option(32, "images per optimiser step", low=1, high=65_536)
-    lr: float = option(3e-3, "peak learning rate (after warm-up)", above=0, high=10)
+    lr: float = option(3e-3, "peak learning rate, after warm-up", above=0, high=10)
     optimizer: str = option("adam", "the optimiser", choices=("sgd", "adam", "adamw"))
     momentum: float = option(0.9, "SGD momentum", low=0, below=1, applies=("optimizer", ("sgd",)))
-    nesterov: bool = option(False, "Nesterov momentum (SGD)", applies=("optimizer", ("sgd",)))
-    weight_decay: float = option(0.0, "the optimiser's weight decay (decoupled for adamw)", low=0, high=1)
+    nesterov: bool = option(False, "Nesterov momentum, with SGD", applies=("optimizer", ("sgd",)))
+    weight_decay: float = option(0.0, "the optimiser's weight decay, decoupled for adamw", low=0, high=1)
     l1: float = option(0.0, "L1 penalty on conv/linear weights, added to the loss", low=0, high=1)
     l2: float = option(0.0, "L2 penalty on conv/linear weights, added to the loss", low=0, high=1)
     scheduler: str = option("cosine", "learning-rate schedule", choices=("none", "step", "cosine", "onecycle"))
@@ -74,8 +74,8 @@ class RunConfig:
     grad_clip: float | None = option(None, "clip the gradient norm to this", above=0, high=1e6)
     # regularisation
     augment: bool = option(True, "random crop and flip while training")
-    early_stopping: int = option(0, "stop after this many epochs without improvement (0: off); keeps the best "
-                                    "weights", low=0, high=100_000)
+    early_stopping: int = option(0, "stop after this many epochs without improvement, keeping the best "
+                                    "weights; 0: off", low=0, high=100_000)
     monitor: str = option("val_loss", "what early stopping and the best checkpoint follow",
                           choices=("val_loss", "val_acc"), fixed=True)
     # run
@@ -85,12 +85,12 @@ class RunConfig:
     precision: str = option("fp32", "autocast precision", choices=("fp32", "bf16", "fp16"))
     channels_last: bool = option(False, "channels-last memory format")
     compile: bool = option(False, "torch.compile the model")
-    deterministic: bool = option(False, "deterministic algorithms (exact resume)")
-    threads: int | None = option(None, "CPU threads (default: PyTorch's choice; at most the cores available)", low=1,
+    deterministic: bool = option(False, "deterministic algorithms, for an exact resume")
+    threads: int | None = option(None, "CPU threads, at most the cores available; by default PyTorch's choice", low=1,
                                  high=4096)
     quiet: bool = option(False, "no progress bar or per-epoch lines")
     tensorboard: bool = option(False, "log to RUN_DIR/tensorboard")
-    run_dir: str | None = option(None, "where to write the run (default runs/<name>-<data>-<time>)", metavar="DIR",
+    run_dir: str | None = option(None, "where to write the run; by default runs/<name>-<data>-<time>", metavar="DIR",
                                  pattern=r"(?s).*\S.*", shown="a directory", fixed=True)
 
     @property

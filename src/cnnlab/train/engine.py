@@ -269,9 +269,12 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
         start, history, best, stale = saved["epoch"], saved["history"], saved["best"], saved["stale"]
         best_epoch = saved.get("best_epoch", 0)
         before = saved.get("train_seconds", 0.0)  # the training time of the earlier sessions
-        trained = start >= config.epochs or bool(config.early_stopping and stale >= config.early_stopping)
+        stopped = bool(config.early_stopping and stale >= config.early_stopping)
+        trained = start >= config.epochs or stopped
         if trained and (run.path / "results.json").is_file():
-            raise CnnlabError(f"the run already has {start} epochs; pass a larger --epochs to continue it")
+            raise CnnlabError(f"the run stopped early after {start} epochs ({config.monitor} did not improve for "
+                              f"{stale}); start a new run to train it longer" if stopped else
+                              f"the run already has {start} epochs; pass a larger --epochs to continue it")
         if trained:  # stopped after its last epoch, before its results: only those remain
             log(f"{run.path} trained its {start} epochs; finishing it (test, results, report)")
         else:
