@@ -166,7 +166,7 @@ def _terminate_after_first_checkpoint(run_dir, argv, group=False, env=None) -> t
                             env=env)
     try:
         deadline = time.monotonic() + 120  # generous: the start-up is slow on a loaded machine
-        while not (run_dir / "checkpoints" / "state.pt").exists():
+        while not (run_dir / "checkpoints" / "last.safetensors").exists():  # an epoch completed
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "no checkpoint within 120 s"
             time.sleep(0.05)
