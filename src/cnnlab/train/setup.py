@@ -106,29 +106,36 @@ def penalty(model: nn.Module, l1: float, l2: float) -> torch.Tensor | None:
 def step_memory(model: nn.Module, input_shape: tuple[int, ...]) -> int | None:
     """An estimate of the bytes one training step holds: every layer's output for a batch of
     ``input_shape`` (what autograd keeps for the backward pass), plus the weights, their gradients and two
-    optimiser moments. Run on PyTorch's meta device (shapes only: no memory, no compute); None when the
-    model cannot run there."""
+    optimiser moments. Measured on one image and scaled by the batch: a real forward pass in eval mode (it
+    changes no statistic) where the image is small, PyTorch's meta device (shapes only, no memory; its first use
+    costs a second of imports) where one image alone could be too large. None when the model cannot run there."""
     from torch.func import functional_call
 
-    total = 0
+    n, *image = input_shape
+    per_image = 0
 
     def count(module, inputs, output) -> None:
-        nonlocal total
+        nonlocal per_image
         for t in (output if isinstance(output, (tuple, list)) else [output]):
             if isinstance(t, torch.Tensor):
-                total += t.numel() * 4
+                per_image += t.numel() * 4
 
-    state = {k: torch.empty_like(v, device="meta") for k, v in model.state_dict(keep_vars=True).items()}
     hooks = [m.register_forward_hook(count) for m in model.modules() if not list(m.children())]
+    was_training = model.training
     try:
-        functional_call(model, state, (torch.empty(input_shape, device="meta"),))
-    except Exception:  # a model the meta device cannot run: no estimate
+        if math.prod(image) <= 2**20:
+            with torch.no_grad():
+                model.eval()(torch.zeros(1, *image))
+        else:
+            state = {k: torch.empty_like(v, device="meta") for k, v in model.state_dict(keep_vars=True).items()}
+            functional_call(model.eval(), state, (torch.empty(1, *image, device="meta"),))
+    except Exception:  # a model that cannot run this way: no estimate
         return None
     finally:
+        model.train(was_training)
         for h in hooks:
             h.remove()
-    weights = sum(p.numel() for p in model.parameters()) * 4
-    return total + 4 * weights
+    return per_image * n + 16 * sum(p.numel() for p in model.parameters())
 
 
 def check_step_fits(model: nn.Module, input_shape: tuple[int, ...], device: torch.device) -> None:
