@@ -15,13 +15,17 @@ from .errors import CnnlabError  # (no torch: the command line handles Ctrl-C be
 __version__ = "0.1.0"
 
 # The public names load on first use (PEP 562), so `import cnnlab` and the command line start without
-# importing torch; `cnnlab.create_model` and `from cnnlab import create_model` work as usual.
+# importing torch; `cnnlab.create_model` and `from cnnlab import create_model` work as usual, and so do the
+# subpackages (`cnnlab.explain.class_activation_maps` after a plain `import cnnlab`).
+_PACKAGES = ("ae", "classify", "data", "experiments", "explain", "inspect", "models", "nn", "report", "segment",
+             "train", "transfer", "viz")
 _EXPORTS = {
     "conv_output_shape": ".inspect", "pool_output_shape": ".inspect", "summary": ".inspect",
     "Classifier": ".models", "create_model": ".models", "list_models": ".models",
     "load_torchvision_weights": ".models", "load_weights_file": ".models", "model_meta": ".models",
     "register_model": ".models", "init_weights": ".nn.init",
     "Run": ".run", "fit": ".run", "load_config": ".run",
+    "cpu_description": "._machine",
     "ClassifierConfig": ".classify", "TransferConfig": ".transfer", "AEConfig": ".ae", "SegmentConfig": ".segment",
 }
 
@@ -33,6 +37,8 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
         globals()[name] = value
         return value
+    if name in _PACKAGES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'cnnlab' has no attribute '{name}'")
 
 

@@ -63,6 +63,27 @@ class Summary:
     def __str__(self) -> str:
         return format_summary(self)
 
+    def table(self) -> tuple[list[str], list[list[str]], list[str]]:
+        """The header, one row per layer and the totals row, as text cells (what ``str()`` lays out)."""
+        headers = ["layer", "type", "kernel", "stride", "pad", "dil", "output", "params", "MACs", "RF"]
+        rows = [[r.name, r.type, _tuple(r.kernel), _tuple(r.stride), _tuple(r.padding), _tuple(r.dilation),
+                 "x".join(map(str, r.output_shape)), f"{r.params:,}", f"{r.macs:,}", _tuple(r.receptive_field)]
+                for r in self.rows]
+        footer = ["total", "", "", "", "", "", "x".join(map(str, self.output_shape)), f"{self.used_params:,}",
+                  f"{self.total_macs:,}", ""]
+        return headers, rows, footer
+
+    def totals(self) -> str:
+        """Parameters and multiply-adds in one line."""
+        if self.total_params == self.used_params:
+            params = f"parameters: {self.total_params:,} ({human(self.total_params)}; trainable " \
+                     f"{self.trainable_params:,})"
+        else:
+            params = (f"parameters: {self.used_params:,} ({human(self.used_params)}) at inference; "
+                      f"{self.total_params:,} in the model with its training-only modules (trainable "
+                      f"{self.trainable_params:,})")
+        return f"{params}  multiply-adds: {self.total_macs:,} ({human(self.total_macs)})"
+
 
 # --- receptive-field tracking -------------------------------------------------------------------------
 # Each 4-D activation carries (rf_h, rf_w, jump_h, jump_w): the field of one unit and the input-pixel
@@ -155,6 +176,36 @@ def _macs(module: nn.Module, inputs: Any, output: torch.Tensor) -> int:
     return 0
 
 
+def unit_fields(model: nn.Module, x: torch.Tensor, layers: list[str]) -> dict[str, tuple[float, float, float, float]]:
+    """For each named layer (any module, not only leaves), run on input ``x``: the receptive field of one of its
+    output units and the distance between neighbouring units, in input pixels: ``(rf_h, rf_w, jump_h, jump_w)``.
+    A layer whose output is not a spatial map (or that does not run) is left out."""
+    tracker = _FieldTracker()
+    found: dict[str, tuple[float, float, float, float]] = {}
+    modules = dict(model.named_modules())
+
+    def hook(name: str):
+        def keep(module, inputs, output):
+            info = tracker.get(output)
+            if info is not None and output.dim() == 4:
+                found[name] = info
+        return keep
+
+    handles = [modules[n].register_forward_hook(hook(n)) for n in layers if n in modules]
+    was_training = model.training
+    model.eval()
+    try:
+        with tracker, torch.no_grad():
+            x = x.detach().clone()
+            tracker.set(x, (1.0, 1.0, 1.0, 1.0))
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return found
+
+
 def summary(
     model: nn.Module,
     input_size: str | tuple[int, ...] | None = None,
@@ -244,17 +295,6 @@ def _tuple(v: object) -> str:
 
 def format_summary(s: Summary) -> str:
     """The text table of a summary: one row per layer, totals, parameters and multiply-adds."""
-    headers = ["layer", "type", "kernel", "stride", "pad", "dil", "output", "params", "MACs", "RF"]
-    rows = [[r.name, r.type, _tuple(r.kernel), _tuple(r.stride), _tuple(r.padding), _tuple(r.dilation),
-             "x".join(map(str, r.output_shape)), f"{r.params:,}", f"{r.macs:,}", _tuple(r.receptive_field)]
-            for r in s.rows]
-    footer = ["total", "", "", "", "", "", "x".join(map(str, s.output_shape)), f"{s.used_params:,}",
-              f"{s.total_macs:,}", ""]
+    headers, rows, footer = s.table()
     table = format_table(headers, rows, [False] * 7 + [True] * 3, footer)
-    if s.total_params == s.used_params:
-        params = f"parameters: {s.total_params:,} ({human(s.total_params)}; trainable {s.trainable_params:,})"
-    else:
-        params = (f"parameters: {s.used_params:,} ({human(s.used_params)}) at inference; {s.total_params:,} in the "
-                  f"model with its training-only modules (trainable {s.trainable_params:,})")
-    return (f"{s.model} on {'x'.join(map(str, s.input_size))}\n{table}\n{params}  "
-            f"multiply-adds: {s.total_macs:,} ({human(s.total_macs)})")
+    return f"{s.model} on {'x'.join(map(str, s.input_size))}\n{table}\n{s.totals()}"
