@@ -1,0 +1,248 @@
+"""Class activation maps, guided backpropagation and guided Grad-CAM.
+
+All three CAM methods weigh the feature maps ``A_k`` of one layer by the gradient ``g_k = d score / d A_k`` of
+the class score and keep the positive part, then enlarge the map to the input:
+
+- Grad-CAM (Selvaraju et al. 2017): ``relu(sum_k mean_ij(g_k) A_k)``;
+- Grad-CAM++ (Chattopadhay et al. 2018): per-position weights ``alpha = g^2 / (2 g^2 + sum_ij(A) g^3)``
+  (the paper's closed form, for the exponential of the score), ``w_k = sum_ij alpha relu(g_k)``;
+- LayerCAM (Jiang et al. 2021): ``relu(sum_k relu(g_k) A_k)``, position by position: sharper in early layers.
+
+Guided backpropagation (Springenberg et al. 2015) takes the gradient of the score with respect to the input,
+letting only positive gradients back through each activation; guided Grad-CAM multiplies it by the
+Grad-CAM map. The gradient is taken with ``torch.autograd.grad`` on the captured layer output: no backward
+hooks on modules, so in-place activations are fine, and every hook is removed afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import CnnlabError
+from ..inspect.summary import unit_fields
+from ..models.lenet import ScaledTanh
+from .layers import capture, stage_layers
+
+METHODS = ("gradcam", "gradcam++", "layercam")
+
+Score = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def logits_of(output) -> torch.Tensor:
+    """The class scores in a model's output (a tensor, or a named tuple with ``logits``)."""
+    out = getattr(output, "logits", output)
+    if not isinstance(out, torch.Tensor):
+        raise CnnlabError(f"the model returns a {type(output).__name__}, not class scores")
+    return out
+
+
+def class_score(output, targets: torch.Tensor) -> torch.Tensor:
+    """The score of class ``targets[n]`` for each input ``n``: its logit; a single-logit binary classifier
+    scores class 1 by the logit and class 0 by its negative; per-pixel logits ``N x K x H x W`` (a
+    segmentation network) give the class's mean logit over the image."""
+    out = logits_of(output)
+    if out.dim() == 4:
+        return out[torch.arange(len(out)), targets].mean(dim=(1, 2))
+    if out.dim() != 2:
+        raise CnnlabError(f"class scores of shape {tuple(out.shape)}: expected N x classes or N x classes x H x W")
+    if out.shape[1] == 1:
+        return torch.where(targets == 1, out[:, 0], -out[:, 0])
+    return out.gather(1, targets[:, None].to(out.device))[:, 0]
+
+
+def predicted_class(output) -> torch.Tensor:
+    """The class each input is given: the largest logit; per-pixel logits: the class most pixels get, not
+    counting class 0 (the background) unless every pixel is background."""
+    out = logits_of(output).detach()
+    if out.dim() == 4:
+        votes = F.one_hot(out.argmax(1), out.shape[1]).sum(dim=(1, 2))
+        fg = votes[:, 1:].argmax(1) + 1
+        return torch.where(votes[:, 1:].sum(1) > 0, fg, torch.zeros_like(fg))
+    if out.shape[1] == 1:
+        return (out[:, 0] > 0).long()
+    return out.argmax(1)
+
+
+@dataclass
+class CamResult:
+    """Maps ``N x H x W`` in [0, 1] (input size), the class each map is for, its score, and the layer."""
+
+    maps: torch.Tensor
+    targets: torch.Tensor
+    scores: torch.Tensor
+    layer: str
+    method: str
+
+
+def _targets(targets, n: int, output) -> torch.Tensor:
+    if targets is None:
+        return predicted_class(output)
+    t = torch.as_tensor(targets, dtype=torch.long).flatten()
+    if t.numel() == 1:
+        t = t.expand(n)
+    if len(t) != n:
+        raise CnnlabError(f"{len(t)} target classes for {n} images: give one class, or one per image")
+    return t
+
+
+def _weigh(method: str, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    if method == "gradcam":
+        return (g.mean(dim=(2, 3), keepdim=True) * a).sum(1)
+    if method == "gradcam++":
+        g2, g3 = g.pow(2), g.pow(3)
+        denom = 2 * g2 + a.sum(dim=(2, 3), keepdim=True) * g3
+        alpha = g2 / torch.where(denom != 0, denom, torch.ones_like(denom))
+        return ((alpha * F.relu(g)).sum(dim=(2, 3), keepdim=True) * a).sum(1)
+    if method == "layercam":
+        return (F.relu(g) * a).sum(1)
+    raise CnnlabError(f"unknown CAM method '{method}'; methods: {', '.join(METHODS)}")
+
+
+def normalise_maps(maps: torch.Tensor) -> torch.Tensor:
+    """Each map ``H x W`` of ``N x H x W`` scaled to [0, 1] by its own minimum and maximum (a flat map: 0)."""
+    low = maps.amin(dim=(1, 2), keepdim=True)
+    span = maps.amax(dim=(1, 2), keepdim=True) - low
+    return torch.where(span > 0, (maps - low) / span.clamp_min(1e-12), torch.zeros_like(maps))
+
+
+def place(maps: torch.Tensor, size: tuple[int, int], jump: tuple[float, float] | None = None) -> torch.Tensor:
+    """Maps ``N x h x w`` of a layer's units laid over the input (``size``), each value at the centre of its
+    unit's receptive field, bilinear in between and constant beyond the outermost centres.
+
+    Units ``jump`` input pixels apart (the layer's total stride), centred on the image: unit ``i`` sits at
+    ``(H - 1) / 2 + jump * (i - (h - 1) / 2)``. Where convolutions pad ("same"), ``jump * h == H`` and this is
+    the usual resize; where they do not (LeNet-5: 32 -> 5 at stride 4, units at 7.5, 11.5, ..., 23.5), a plain
+    resize would stretch the map toward the borders by up to 4 pixels. Without ``jump``: ``H / h``.
+    """
+    n, h, w = maps.shape
+    big_h, big_w = size
+    jh, jw = jump if jump is not None else (big_h / h, big_w / w)
+
+    def axis(big: int, small: int, j: float) -> torch.Tensor:
+        u = (torch.arange(big, dtype=torch.float32) - (big - 1) / 2) / j + (small - 1) / 2  # fractional unit index
+        return 2 * u / (small - 1) - 1 if small > 1 else torch.zeros(big)
+
+    gy, gx = torch.meshgrid(axis(big_h, h, jh), axis(big_w, w, jw), indexing="ij")
+    grid = torch.stack([gx, gy], -1).to(maps)[None].expand(n, -1, -1, -1)
+    return F.grid_sample(maps[:, None].float(), grid, mode="bilinear", padding_mode="border", align_corners=True)[:, 0]
+
+
+def _last_spatial(names: list[str], acts: dict[str, torch.Tensor]) -> str:
+    """The last stage whose output still has a map (more than one position): LeNet-5's last stage is 1x1,
+    where a CAM could only be flat."""
+    spatial = [n for n in names if n in acts and acts[n].dim() == 4 and acts[n].shape[-2:].numel() > 1]
+    return spatial[-1] if spatial else names[-1]
+
+
+def class_activation_maps(model: nn.Module, x: torch.Tensor, targets=None, method: str = "gradcam",
+                          layer: str | None = None, score: Score = class_score) -> CamResult:
+    """CAMs of ``x`` (``N x C x H x W``, as the model takes it) for one class per image: ``targets`` (an int, or
+    one per image; default the predicted class) at ``layer`` (default the last stage of ``feature_info`` whose
+    output is larger than 1x1).
+
+    >>> from cnnlab import create_model
+    >>> cam = class_activation_maps(create_model("resnet18", num_classes=3, small_input=True),
+    ...                             torch.rand(2, 3, 32, 32), method="layercam")
+    >>> cam.maps.shape
+    torch.Size([2, 32, 32])
+    """
+    if method not in METHODS:
+        raise CnnlabError(f"unknown CAM method '{method}'; methods: {', '.join(METHODS)}")
+    names = [layer] if layer else stage_layers(model)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.enable_grad(), capture(model, names) as acts:
+            output = model(x)
+            name = layer or _last_spatial(names, acts)
+            if name not in acts:
+                raise CnnlabError(f"layer '{name}' did not run in the forward pass; choose another layer")
+            a = acts[name]
+            if a.dim() != 4:
+                raise CnnlabError(f"layer '{name}' gives a {a.dim()}-D output {tuple(a.shape)}; a class activation "
+                                  f"map needs a spatial one (N x C x H x W): choose a convolutional layer")
+            t = _targets(targets, len(x), output)
+            s = score(output, t)
+            (g,) = torch.autograd.grad(s.sum(), a)
+    finally:
+        model.train(was_training)
+    cam = F.relu(_weigh(method, a.detach().float(), g.float()))
+    fields = unit_fields(model, x[:1], [name])
+    jump = fields[name][2:] if name in fields else None
+    return CamResult(normalise_maps(place(cam, x.shape[-2:], jump)), t.cpu(), s.detach().float().cpu(), name, method)
+
+
+class _PositiveGradient(torch.autograd.Function):
+    """Identity forward; backward lets only positive gradients through (the guided rule)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.clamp_min(0)
+
+
+class _Guided(nn.Module):
+    def __init__(self, act: nn.Module) -> None:
+        super().__init__()
+        self.act = act
+
+    def forward(self, x):
+        return _PositiveGradient.apply(self.act(x))
+
+
+ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Mish, nn.Tanh,
+               nn.Sigmoid, nn.Hardsigmoid, ScaledTanh)
+
+
+@contextmanager
+def guided(model: nn.Module) -> Iterator[int]:
+    """Within the block every activation module of ``model`` passes only positive gradients back (for a ReLU:
+    Springenberg et al.'s guided backpropagation; other activations keep their own derivative as well).
+    Yields how many activations were changed; they are restored afterwards, also on an error."""
+    swapped = []
+    try:
+        for parent in list(model.modules()):
+            for key, child in list(parent.named_children()):
+                if isinstance(child, ACTIVATIONS):
+                    setattr(parent, key, _Guided(child))
+                    swapped.append((parent, key, child))
+        yield len(swapped)
+    finally:
+        for parent, key, child in swapped:
+            setattr(parent, key, child)
+
+
+def guided_backprop(model: nn.Module, x: torch.Tensor, targets=None, score: Score = class_score) -> torch.Tensor:
+    """Guided backpropagation: the input gradient of each image's class score (``N x C x H x W``)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with guided(model) as n:
+            if n == 0:
+                raise CnnlabError(f"{type(model).__name__} has no activation modules; guided backpropagation "
+                                  f"needs them")
+            inp = x.detach().clone().requires_grad_(True)
+            with torch.enable_grad():
+                output = model(inp)
+                s = score(output, _targets(targets, len(x), output))
+                (g,) = torch.autograd.grad(s.sum(), inp)
+    finally:
+        model.train(was_training)
+    return g.detach().float().cpu()
+
+
+def gradient_images(grads: torch.Tensor) -> torch.Tensor:
+    """Input gradients as images in [0, 1]: zero is mid-grey, three standard deviations of each image's
+    gradient reach black or white (the usual way of showing them)."""
+    g = grads - grads.mean(dim=(1, 2, 3), keepdim=True)
+    std = g.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
+    return (0.5 + 0.5 * g / (3 * std)).clamp(0, 1)

@@ -1,0 +1,233 @@
+"""cnnlab.explain: each view checked against an independent computation, on every model of the zoo, and
+hook-safe (in-place activations, hooks removed, models left as they were)."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import cnnlab
+from cnnlab.errors import CnnlabError
+from cnnlab.explain import (
+    METHODS,
+    capture,
+    class_activation_maps,
+    feature_maps,
+    filter_images,
+    filters,
+    guided,
+    guided_backprop,
+    maximize,
+    normalise_maps,
+    parse_channels,
+    stage_layers,
+)
+from cnnlab.explain.checks import centre_hits, delete, deletion_drop, pointing_hits
+
+
+def _upsampled(cam: torch.Tensor, size) -> torch.Tensor:
+    return normalise_maps(F.interpolate(F.relu(cam)[:, None], size=size, mode="bilinear", align_corners=False)[:, 0])
+
+
+def _no_hooks(model: nn.Module) -> bool:
+    return all(not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks for m in model.modules())
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    torch.manual_seed(0)
+    model = cnnlab.create_model("resnet18", num_classes=5, small_input=True).eval()
+    for m in model.modules():  # random batch-norm statistics, so that no layer is an identity
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+def test_gradcam_on_a_pooled_linear_head_is_the_original_cam(resnet):
+    """Global average pooling then a linear layer: d logit_c / d A_k(i,j) = w_ck / HW, so Grad-CAM is Zhou et al.'s
+    CAM, relu(sum_k w_ck A_k), computed here from forward_features and the fc weights, no gradients at all."""
+    x = torch.rand(3, 3, 32, 32)
+    targets = torch.tensor([0, 3, 4])
+    with torch.no_grad():
+        a = resnet.forward_features(x)
+    w = resnet.get_classifier().weight
+    expected = _upsampled(torch.einsum("nk,nkhw->nhw", w[targets], a), x.shape[-2:])
+    got = class_activation_maps(resnet, x, targets, "gradcam", layer="layer4")
+    assert torch.allclose(got.maps, expected, atol=1e-5)
+    assert torch.allclose(got.scores, resnet(x)[torch.arange(3), targets], atol=1e-5)
+
+
+def test_gradcam_pp_and_layercam_follow_their_closed_forms_on_a_pooled_linear_head(resnet):
+    """With g_k = w_ck / HW constant over positions: Grad-CAM++ weighs channel k by HW relu(g_k) / (2 + g_k sum(A_k))
+    (its alpha = g^2 / (2 g^2 + sum(A) g^3)); LayerCAM is relu(sum_k relu(g_k) A_k)."""
+    x = torch.rand(2, 3, 32, 32)
+    targets = torch.tensor([1, 2])
+    with torch.no_grad():
+        a = resnet.forward_features(x)
+    hw = a.shape[2] * a.shape[3]
+    g = resnet.get_classifier().weight[targets] / hw                     # N x K
+    s = a.sum(dim=(2, 3))
+    pp = hw * F.relu(g) / (2 + g * s)
+    pp = torch.where(g != 0, pp, torch.zeros_like(pp))
+    assert torch.allclose(class_activation_maps(resnet, x, targets, "gradcam++", "layer4").maps,
+                          _upsampled(torch.einsum("nk,nkhw->nhw", pp, a), x.shape[-2:]), atol=1e-5)
+    assert torch.allclose(class_activation_maps(resnet, x, targets, "layercam", "layer4").maps,
+                          _upsampled(torch.einsum("nk,nkhw->nhw", F.relu(g), a), x.shape[-2:]), atol=1e-5)
+
+
+def test_gradcam_at_an_inner_layer_equals_autograd_on_its_output_computed_by_hand():
+    """LeNet-5's features split by hand at S4: the gradient of the logit w.r.t. that tensor, with no hooks."""
+    model = cnnlab.create_model("lenet5").eval()
+    x = torch.rand(4, 1, 32, 32)
+    a = model.features[:4](x).detach().requires_grad_(True)                    # the output of features.s4
+    logits = model.forward_head(model.features[4](a))
+    targets = logits.argmax(1)
+    (g,) = torch.autograd.grad(logits[torch.arange(4), targets].sum(), a)
+    cam = F.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(1).detach()).numpy()
+    # S4's units are 4 pixels apart, the first centred on pixel 7.5 (valid 5x5 convolutions, 2x2 pools), so its
+    # 5 x 5 map covers pixels 7.5 to 23.5, not the whole image as a plain resize would make it
+    centres = 7.5 + 4 * np.arange(5)
+    rows = np.stack([np.stack([np.interp(np.arange(32), centres, c[:, j]) for j in range(5)], 1) for c in cam])
+    full = np.stack([np.stack([np.interp(np.arange(32), centres, r[i]) for i in range(32)]) for r in rows])
+    expected = normalise_maps(torch.from_numpy(full).float())
+    got = class_activation_maps(model, x, layer="features.s4")
+    assert torch.equal(got.targets, targets)                                   # the predicted class by default
+    assert torch.allclose(got.maps, expected, atol=1e-5)
+
+
+def _small_net(inplace: bool) -> nn.Sequential:
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(inplace=inplace), nn.Conv2d(8, 8, 3, padding=1),
+                         nn.ReLU(inplace=inplace), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)).eval()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_an_in_place_relu_after_the_layer_changes_no_map_and_every_hook_is_removed(method):
+    x = torch.rand(2, 3, 12, 12)
+    plain, inplace = _small_net(False), _small_net(True)
+    a = class_activation_maps(plain, x, [0, 2], method, layer="0")
+    b = class_activation_maps(inplace, x, [0, 2], method, layer="0")
+    assert torch.allclose(a.maps, b.maps, atol=1e-6) and a.maps.abs().sum() > 0
+    assert _no_hooks(inplace)
+    out_before = inplace(x)
+    with pytest.raises(CnnlabError, match="no layer named 'nope'"):
+        class_activation_maps(inplace, x, layer="nope")
+    assert _no_hooks(inplace) and torch.equal(inplace(x), out_before)
+
+
+def test_the_captured_output_is_the_layers_own_even_when_an_in_place_op_follows():
+    net = _small_net(True)
+    x = torch.rand(1, 3, 12, 12)
+    with capture(net, ["0"]) as out:
+        net(x)
+    assert torch.allclose(out["0"], net[0](x)) and (out["0"] < 0).any()   # not rectified by the ReLU after it
+
+
+def test_one_target_per_image_gives_each_image_its_own_map(resnet):
+    x = torch.rand(2, 3, 32, 32)
+    both = class_activation_maps(resnet, x, [1, 4])
+    assert torch.allclose(both.maps[0], class_activation_maps(resnet, x[:1], 1).maps[0], atol=1e-5)
+    assert torch.allclose(both.maps[1], class_activation_maps(resnet, x[1:], 4).maps[0], atol=1e-5)
+    with pytest.raises(CnnlabError, match="3 target classes for 2 images"):
+        class_activation_maps(resnet, x, [1, 2, 3])
+
+
+def test_guided_backprop_is_the_gradient_with_negative_gradients_stopped_at_each_relu():
+    """y = v . relu(W x): the guided gradient is W^T [(W x > 0) * relu(v)], computed by hand."""
+    torch.manual_seed(2)
+    lin1, lin2 = nn.Linear(6, 5, bias=False), nn.Linear(5, 1, bias=False)
+    net = nn.Sequential(nn.Flatten(), lin1, nn.ReLU(inplace=True), lin2)
+    x = torch.rand(3, 1, 2, 3)
+    h = x.flatten(1) @ lin1.weight.T
+    expected = ((h > 0).float() * F.relu(lin2.weight[0])) @ lin1.weight
+    got = guided_backprop(net, x, torch.ones(3, dtype=torch.long))          # a single logit: class 1 is +logit
+    assert torch.allclose(got.flatten(1), expected, atol=1e-6)
+    assert isinstance(net[2], nn.ReLU) and _no_hooks(net)                     # the ReLU is back
+
+
+def test_guided_restores_the_activations_after_an_error():
+    net = _small_net(True)
+    with pytest.raises(RuntimeError), guided(net) as n:
+        assert n == 2
+        raise RuntimeError("boom")
+    assert [type(m) for m in net] == [type(m) for m in _small_net(True)]
+
+
+def test_filters_of_a_dense_first_layer_are_images_of_the_input():
+    w = torch.randn(4, 2 * 3 * 5)
+    tiles, _ = filter_images(w, (2, 3, 5))
+    assert tiles.shape == (8, 1, 3, 5) and tiles.min() >= 0 and tiles.max() <= 1
+    assert torch.isclose(tiles.flatten()[w.abs().flatten().argmax()], torch.tensor(0.0 if w.flatten()[
+        w.abs().flatten().argmax()] < 0 else 1.0))                            # the largest weight is black or white
+    with pytest.raises(CnnlabError, match="not an image"):
+        filter_images(w, (1, 3, 5))
+
+
+def test_channels_parse_as_ranges_and_lists():
+    assert parse_channels("0-3") == [0, 1, 2, 3] and parse_channels("5, 1,7-8") == [5, 1, 7, 8]
+    for bad in ("3-1", "a", "1,1", "-2"):
+        with pytest.raises(CnnlabError):
+            parse_channels(bad)
+
+
+@pytest.mark.parametrize("name", cnnlab.list_models())
+def test_every_view_works_on_every_model_of_the_zoo(name):
+    small = {} if name == "lenet5" else {"small_input": True}
+    model = cnnlab.create_model(name, num_classes=3, **small).eval()
+    _, h, w = model.min_input_size
+    h, w = max(h, 16), max(w, 16)
+    if name == "lenet5":
+        h, w = model.default_input_size[1:]
+    state = copy.deepcopy(model.state_dict())
+    x = torch.rand(2, model.in_chans, h, w)
+    k = filters(model)
+    assert k.dim() == 4 and k.shape[1] == model.in_chans
+    maps = feature_maps(model, x)
+    assert [m.shape[1] for m in maps.values()] == [f["num_chs"] for f in model.feature_info]
+    for method in METHODS:
+        cam = class_activation_maps(model, x, [0, 2], method)
+        assert cam.maps.shape == (2, h, w) and torch.isfinite(cam.maps).all()
+        assert cam.maps.min() >= 0 and cam.maps.max() <= 1
+    g = guided_backprop(model, x, 1)
+    assert g.shape == x.shape and torch.isfinite(g).all()
+    first = stage_layers(model)[0]
+    m = maximize(model, (model.in_chans, h, w), layer=first, channels=[0, 1], steps=2)
+    assert m.images.shape == (2, model.in_chans, h, w) and m.images.min() >= 0 and m.images.max() <= 1
+    assert _no_hooks(model) and not model.training
+    assert all(torch.equal(v, state[n]) for n, v in model.state_dict().items())  # nothing trained or changed
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_maximize_can_stop_at_the_layer():
+    net = _small_net(False)
+    called = []
+    net[6].register_forward_hook(lambda *a: called.append(1))
+    maximize(net, (3, 12, 12), layer="1", channels=[0], steps=3)
+    assert not called                                                    # the layers after it never ran
+    with pytest.raises(CnnlabError, match="has 8 channels"):
+        maximize(net, (3, 12, 12), layer="1", channels=[9], steps=1)
+
+
+def test_the_pointing_game_and_the_deletion_check_count_what_they_say():
+    maps = torch.zeros(2, 6, 6)
+    maps[0, 1, 1] = 1.0                           # on the object of image 0
+    maps[1, 5, 5] = 1.0                           # two pixels away from the object of image 1
+    masks = torch.zeros(2, 6, 6, dtype=torch.long)
+    masks[0, :3, :3] = 1
+    masks[1, 2:4, 2:4] = 2
+    assert pointing_hits(maps, masks).tolist() == [True, False]
+    assert pointing_hits(maps, masks, tolerance=2).tolist() == [True, True]
+    assert centre_hits(masks).tolist() == [False, True]
+    x = torch.ones(1, 2, 2, 2)
+    assert delete(x, torch.tensor([[3, 0, 1, 2]]), 0.5, fill=-1.0).tolist() == \
+        [[[[-1.0, 1.0], [1.0, -1.0]]] * 2]
+    # a "model" whose score is the sum of the pixels: deleting the brightest quarter costs the most
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 1, bias=False))
+    nn.init.ones_(net[1].weight)
+    img = torch.arange(16.0).view(1, 1, 4, 4)
+    top, rand = deletion_drop(net, img, img[:, 0], torch.ones(1, dtype=torch.long), 0.25)
+    assert top.item() == 12 + 13 + 14 + 15 and top.item() > rand.item()
