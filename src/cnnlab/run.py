@@ -5,7 +5,13 @@ that any run directory opens and any config.yaml loads. A new kind is a package 
 itself (:func:`cnnlab.train.register_kind`) and is imported here.
 """
 
+from pathlib import Path
+
 from . import ae, classify, segment, transfer  # noqa: F401  (registration of the kinds)
+from ._io import existing_dir
+from .errors import CnnlabError
+from .experiments import write_study_report_of
+from .report import write_report
 from .train import Run, RunConfig, fit
 
 
@@ -14,4 +20,15 @@ def load_config(path) -> RunConfig:
     return RunConfig.load(path)
 
 
-__all__ = ["Run", "RunConfig", "fit", "load_config"]
+def write_any_report(path) -> Path:
+    """Rebuild the ``report.html`` of a run directory or of an experiment directory; returns its path."""
+    path = existing_dir(path, "run or experiment directory")
+    if (path / "experiment.json").is_file():
+        return write_study_report_of(path)
+    if (path / "config.yaml").is_file():
+        return write_report(Run.open(path))
+    raise CnnlabError(f"'{path}' is neither a run directory (config.yaml) nor an experiment directory "
+                      f"(experiment.json)")
+
+
+__all__ = ["Run", "RunConfig", "fit", "load_config", "write_any_report"]

@@ -3,7 +3,12 @@ runs back means (its model, its data resized to the model's input, its reconstru
 
 from __future__ import annotations
 
+from torch import nn
+
 from ..data.loader import InMemoryLoader
+from ..data.prepare import Preprocess
+from ..errors import CnnlabError
+from ..nn.conv import ConvNormAct
 from ..train import Kind, Run, register_kind
 from .config import AEConfig
 from .recipe import AERecipe, build_autoencoder, reconstruction_task, to_input
@@ -33,6 +38,36 @@ class AutoencoderKind(Kind):
         task = reconstruction_task(run.meta.get("task") or {"noise": run.meta.get("training", {}).get("noise")})
         loader = InMemoryLoader(s.images.to(device), s.labels.to(device), batch_size)
         return task.evaluate(run.model.to(device), loader, device, ssim=True)
+
+    def explain_subject(self, run: Run):
+        """The encoder of a conv or dense autoencoder: its first layer's kernels (a dense one's weights as
+        images) and the maps of each encoder block."""
+        from ..explain import first_layer
+        from ..explain.maps import WEIGHTED
+        from ..explain.views import Subject
+
+        model = run.model
+        if model.kind == "recurrent" or len(model.input_shape) != 3:
+            raise CnnlabError("a recurrent autoencoder reads its input row by row: it has no kernels or feature maps "
+                              "to show (the views are for conv and dense autoencoders)")
+        c, h, w = model.input_shape
+        stages = [f"encoder.{i}" for i, m in enumerate(model.encoder) if isinstance(m, (ConvNormAct, nn.ReLU))]
+        return Subject(model, Preprocess((h, w), 0, [0.0] * c, [1.0] * c), "an autoencoder", None, stages,
+                       filter_layer="encoder." + first_layer(model.encoder, WEIGHTED))
+
+    def report_sections(self, run: Run) -> list:
+        """The encoder's first-layer kernels and the maps of each of its blocks for one test image."""
+        from ..explain.views import features_view, filters_view
+        from ..report import Section, figures
+
+        if run.model.kind == "recurrent":
+            return []
+        subject = self.explain_subject(run)
+        data = self.prepare(run, run.dataset(quiet=True))
+        pictures = [filters_view(subject)] + features_view(subject, data.test.images[:1])
+        return [Section("Inside the encoder", figures(pictures),
+                        "The first layer's weights as images, and what each encoder block makes of the first test "
+                        "image.")]
 
     def result_rows(self, test: dict) -> list[tuple[str, str]]:
         rows = [("test mse", f"{test['mse']:.5f}"), ("test psnr", f"{test['psnr']:.2f} dB"),

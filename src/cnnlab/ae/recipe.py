@@ -98,6 +98,7 @@ class AERecipe(Recipe):
     def prepare_data(self, config: AEConfig, model: nn.Module, data):
         """Resize to the autoencoder's input; no normalisation (pixels stay in [0, 1])."""
         c, h, w = model.input_shape
+        self._classes = [str(k) for k in data.classes]
         return to_input(data, (c, h, w)), Preprocess((h, w), 0, [0.0] * c, [1.0] * c)
 
     def loaders(self, data, config: AEConfig, device, preprocess) -> dict:
@@ -119,6 +120,33 @@ class AERecipe(Recipe):
         return {**meta, "autoencoder": self.args, "task": self.task_args,
                 "training": {"kind": self._config.kind, "noise": self.task_args["noise"]}}
 
+    @staticmethod
+    def _code_pictures(model, loader, folder, classes: list[str]) -> None:
+        """The code map of up to 2,000 test images (2-D: PCA of the codes, coloured by class) and the paths
+        between the codes of two test images of different classes (or the first two)."""
+        from . import apps
+        from .viz import code_maps, rows_grid
+
+        xs, ys, n = [], [], 0
+        for x, y in loader:
+            xs.append(x.cpu())
+            ys.append(y.cpu())
+            n += len(x)
+            if n >= 2000:
+                break
+        images, labels = torch.cat(xs)[:2000], torch.cat(ys)[:2000]
+        if len(images) < 2:
+            return
+        model.eval()
+        codes = apps.encode(model, images).numpy()
+        labelled = bool((labels >= 0).all()) and classes
+        code_maps({"codes of the test images": apps.project_2d(codes)}, labels.clamp_min(0).numpy(),
+                  classes if labelled else ["unlabelled"], folder / "code_map.png")
+        other = torch.nonzero(labels != labels[0]).flatten()
+        b = int(other[0]) if len(other) else 1
+        rows_grid(apps.interpolate(model, images[0], images[b], 10), folder / "interpolations.png",
+                  "decoded along the path from one test image's code (left) to another's (right)")
+
     def finish(self, result, run, batches, task, device, log) -> None:
         from .viz import reconstruction_grid, samples_grid
 
@@ -134,6 +162,7 @@ class AERecipe(Recipe):
         reconstruction_grid(x, recon, run.path / "plots" / "reconstructions.png", noisy=noisy)
         if model.variational:
             samples_grid(model.sample(64, torch.Generator().manual_seed(0)), run.path / "plots" / "samples.png")
+        self._code_pictures(model, batches["test"], run.path / "plots", self._classes)
         result.extra["autoencoder"] = {**self.args, "training": self._config.kind,
                                        "active_code_fraction": round(full["active"], 4)}
         log(f"test: mse {full['mse']:.5f}, psnr {full['psnr']:.2f} dB, ssim {full['ssim']:.4f}, "

@@ -108,6 +108,19 @@ class ClassifierKind(Kind):
         check_fits(data, pre.size)
         return data.map(pre)
 
+    def explain_subject(self, run: Run):
+        from ..explain import stage_layers
+        from ..explain.views import Subject
+
+        stages = stage_layers(run.model)
+        return Subject(run.model, Preprocess.from_dict(run.meta["preprocess"]), "the classifier",
+                       [str(c) for c in run.meta["classes"]], stages)
+
+    def report_sections(self, run: Run) -> list:
+        from .report import network_sections
+
+        return network_sections(run, self.explain_subject(run))
+
     def result_rows(self, test: dict) -> list[tuple[str, str]]:
         return [("test accuracy", f"{100 * test['accuracy']:.2f}%")] + \
             ([("test top-5", f"{100 * test['top5']:.2f}%")] if "top5" in test else []) + \

@@ -8,6 +8,7 @@ runs/experiment-<name>-<time>/
   summary.json      the settings and one row per group (mean and spread over seeds)
   table.txt         the summary as a text table
   *.png             the plots
+  report.html       all of it on one page, with a link to each run's own report
 ```
 
 An experiment that stops (Ctrl-C, a kill, a crash) continues with ``--resume DIR``: finished runs are read
@@ -27,6 +28,7 @@ from typing import Any
 from .._io import atomic_write_json, atomic_write_text, existing_dir, make_dir
 from .._options import check, from_mapping
 from ..errors import CnnlabError
+from ..report import Table, write_study_report
 from ..train import Run, RunConfig, fit
 
 
@@ -96,3 +98,37 @@ class Study:
         atomic_write_json(self.path / "summary.json", {"experiment": self.name,
                                                       "settings": dataclasses.asdict(self.settings), **summary})
         atomic_write_text(self.path / "table.txt", table + "\n")
+
+    def write_report(self) -> Path:
+        """``report.html``: the settings, the summary as a table, the plots and a link to each run."""
+        return write_study_report_of(self.path)
+
+
+def _cell(key: str, value: Any) -> str:
+    if isinstance(value, float):
+        return f"{100 * value:.2f}%" if "accuracy" in key and abs(value) <= 1 else f"{value:.4g}"
+    return str(value)
+
+
+def write_study_report_of(path: str | Path) -> Path:
+    """Rebuild an experiment directory's ``report.html`` from its ``experiment.json`` and ``summary.json``."""
+    path = existing_dir(path, "experiment directory")
+    try:
+        saved = json.loads((path / "experiment.json").read_text())
+    except (OSError, ValueError):
+        raise CnnlabError(f"'{path}' is not an experiment directory (no readable experiment.json)") from None
+    try:
+        summary = json.loads((path / "summary.json").read_text())
+    except OSError:
+        raise CnnlabError(f"experiment '{path}' has not finished (no summary.json); continue it with --resume "
+                          f"{path}") from None
+    except ValueError:
+        raise CnnlabError(f"'{path / 'summary.json'}' is not valid JSON; the experiment directory is damaged") from None
+    rows = summary.get("summary") or []
+    header = list(dict.fromkeys(k for r in rows for k in r))
+    table = Table(header, [[_cell(k, r.get(k, "")) for k in header] for r in rows],
+                  "one row per group: mean and spread over seeds")
+    runs = sorted(p for p in (path / "runs").iterdir() if p.is_dir()) if (path / "runs").is_dir() else []
+    name = saved.get("experiment", "?")
+    return write_study_report(path, f"experiment {name}", saved.get("settings", {}), table,
+                              sorted(path.glob("*.png")), runs)

@@ -9,6 +9,7 @@ test splits are the full ones at every budget.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import warnings
 from dataclasses import dataclass
@@ -93,6 +94,8 @@ def run_transfer_experiment(settings: TransferSettings | None = None, run_dir: s
     else:
         settings = settings or TransferSettings()
         check_settings(settings)
+        if settings.source_run is not None:  # experiment.json, the plot and the report name model A's own data
+            settings = dataclasses.replace(settings, source=read_source(settings.source_run).data or settings.source)
         study = Study.create("transfer", settings, run_dir)
     with study:
         return _run(study, log)
@@ -138,6 +141,7 @@ def _run(study: Study, log) -> ExperimentResult:
 
     transfer_curves_plot(result.summary, study.path / "accuracy_vs_labels.png",
                          f"transfer from {s.source}: test accuracy against training labels")
+    study.write_report()
     return result
 
 

@@ -1,31 +1,126 @@
-"""The HTML report of a run: one self-contained page (plots embedded) with the configuration, the final
-metrics, the learning curves, the confusion matrix and the per-epoch table.
+"""The HTML report of a run or an experiment: one self-contained page (every picture embedded, no script, no
+font or style sheet fetched, nothing from the network) that reads on a laptop and on a phone.
 
-It renders a run it is given (a :class:`cnnlab.train.Run`: ``path``, ``title``, ``config``, ``results``,
-``history``, ``plots()``) and reads no file of the run directory itself.
+A run's page holds its test results, what its kind adds (:class:`Section`: for a classifier its summary
+table, filters, feature maps and class activation maps; for an autoencoder its code map and
+interpolations), its plots, the per-epoch table and the configuration. It renders a run it is given (a
+:class:`cnnlab.train.Run`: ``path``, ``title``, ``config``, ``results``, ``history``, ``plots()`` and
+``sections()``) and reads no file of the run directory itself. An experiment's page
+(:func:`write_study_report`) holds its settings, its comparison table, its plots and a link to each run.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._io import atomic_write_text
 
 
-def _img(path: Path, alt: str) -> str:
-    if not path.is_file():
-        return ""
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"><figcaption>' \
-           f'{html.escape(alt)}</figcaption></figure>'
+@dataclass
+class Figure:
+    """A PNG picture and its caption."""
+
+    png: bytes
+    caption: str
 
 
-def _table(rows: list[list[str]], header: list[str] | None = None) -> str:
-    head = "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>" if header else ""
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table>{head}{body}</table>"
+def figures(pictures) -> list[Figure]:
+    """Pictures with an ``array`` (``H x W x 3`` uint8) and a ``caption`` as report figures (PNG)."""
+    from ..viz.images import png_bytes
+
+    return [Figure(png_bytes(p.array), p.caption) for p in pictures]
+
+
+@dataclass
+class Table:
+    """A table of text cells; ``folded`` tables are shown on demand (a long per-layer summary)."""
+
+    header: list[str]
+    rows: list[list[str]]
+    caption: str = ""
+    footer: list[str] | None = None
+    folded: bool = False
+
+
+@dataclass
+class Section:
+    """A titled part of a report: a line of text, then tables and figures in order."""
+
+    title: str
+    items: list[Figure | Table] = field(default_factory=list)
+    text: str = ""
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1100px; padding: 0 0.8em; color: #222;
+       line-height: 1.4; }
+h1 { font-size: 1.5em; overflow-wrap: anywhere; } h2 { font-size: 1.2em; margin-top: 1.6em; }
+code { overflow-wrap: anywhere; }
+.scroll { overflow-x: auto; max-width: 100%; }
+table { border-collapse: collapse; margin: 0.5em 0 1.2em; font-size: 0.88em; }
+td, th { border: 1px solid #ccc; padding: 0.2em 0.55em; text-align: right; white-space: nowrap; }
+th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+tfoot td { font-weight: 600; background: #fafafa; }
+figure { display: inline-block; margin: 0 1em 1em 0; max-width: 100%; vertical-align: top; }
+img { max-width: 100%; height: auto; image-rendering: pixelated; }
+img.plot { image-rendering: auto; }
+figcaption { font-size: 0.85em; color: #555; max-width: 20em; }
+figure.plot figcaption { max-width: none; }
+details summary { cursor: pointer; color: #335; margin: 0.3em 0; }
+"""
+
+
+def _esc(value) -> str:
+    return html.escape(str(value))
+
+
+def _png(data: bytes, alt: str, plot: bool = False) -> str:
+    cls = ' class="plot"' if plot else ""
+    return (f'<figure{cls}><img{cls} alt="{_esc(alt)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+            f"<figcaption>{_esc(alt)}</figcaption></figure>")
+
+
+def _plot(path: Path) -> str:
+    return _png(path.read_bytes(), path.stem.replace("_", " "), plot=True) if path.is_file() else ""
+
+
+def _table(rows: Sequence[Sequence], header: Sequence[str] | None = None, footer: Sequence[str] | None = None) -> str:
+    head = "<thead><tr>" + "".join(f"<th>{_esc(h)}</th>" for h in header) + "</tr></thead>" if header else ""
+    body = "<tbody>" + "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in r) + "</tr>" for r in rows) + \
+        "</tbody>"
+    foot = "<tfoot><tr>" + "".join(f"<td>{_esc(c)}</td>" for c in footer) + "</tr></tfoot>" if footer else ""
+    return f'<div class="scroll"><table>{head}{body}{foot}</table></div>'
+
+
+def _item(item: Figure | Table) -> str:
+    if isinstance(item, Figure):
+        return _png(item.png, item.caption)
+    table = _table(item.rows, item.header, item.footer)
+    caption = f"<p>{_esc(item.caption)}</p>" if item.caption else ""
+    if item.folded:
+        return f"<details><summary>{_esc(item.caption or 'table')}</summary>{table}</details>"
+    return caption + table
+
+
+def _section(s: Section) -> str:
+    text = f"<p>{_esc(s.text)}</p>" if s.text else ""
+    return f"<h2>{_esc(s.title)}</h2>{text}" + "".join(_item(i) for i in s.items)
+
+
+def _page(title: str, body: str) -> str:
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>cnnlab: {_esc(title)}</title>
+<style>{_STYLE}</style></head><body>
+<h1>{_esc(title)}</h1>
+{body}
+</body></html>
+"""
 
 
 def _epoch_cell(column: str, value) -> str:
@@ -66,8 +161,8 @@ def _transfer_section(results: dict) -> str:
     if inc:
         table = [[name, *(f"{100 * v[g]:.1f}%" for g in ("old", "new", "all"))]
                  for name, v in inc.items() if isinstance(v, dict)]
-        out += ("<h2>Incremental classes</h2><p>base classes: " + html.escape(", ".join(inc["base_classes"]))
-                + "; new classes: " + html.escape(", ".join(inc.get("new_classes") or [])) + "</p>"
+        out += ("<h2>Incremental classes</h2><p>base classes: " + _esc(", ".join(inc["base_classes"]))
+                + "; new classes: " + _esc(", ".join(inc.get("new_classes") or [])) + "</p>"
                 + _table(table, ["model", "old classes", "new classes", "all classes"]))
     return out
 
@@ -85,32 +180,46 @@ def write_report(run) -> Path:
     summary = [[k, shown(k, v)] for k, v in test.items()]
     summary += [["epochs", results.get("epochs", "")], ["stopped early", results.get("stopped_early", "")],
                 ["training time (s)", results.get("train_seconds", "")]]
-    reuse = _transfer_section(results)
-    plots = [_img(p, p.stem.replace("_", " ")) for p in run.plots()]
+    plots = "".join(_plot(p) for p in run.plots())
+    sections = "".join(_section(s) for s in run.sections())
     config = run.config.to_dict() if run.config is not None else {}
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>cnnlab: {html.escape(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
-table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }}
-td, th {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }}
-th {{ background: #f3f3f3; }} td:first-child {{ text-align: left; }}
-figure {{ display: inline-block; margin: 0 1em 1em 0; }} img {{ max-width: 100%; }}
-figcaption {{ font-size: 0.85em; color: #555; }}
-</style></head><body>
-<h1>{html.escape(title)}</h1>
-<p>Run directory: <code>{html.escape(str(Path(run.path).resolve()))}</code></p>
+    body = f"""<p>Run directory: <code>{_esc(Path(run.path).resolve())}</code></p>
 <h2>Test results</h2>
 {_table(summary)}
-{reuse}
+{_transfer_section(results)}
 <h2>Pictures</h2>
-{''.join(plots)}
+{plots}
+{sections}
 <h2>Per epoch</h2>
 {_epoch_table(run.history)}
 <h2>Configuration</h2>
 {_table([[k, v] for k, v in config.items()])}
-</body></html>
 """
     out = Path(run.path) / "report.html"
-    atomic_write_text(out, page)
+    atomic_write_text(out, _page(title, body))
     return out
+
+
+def write_study_report(path: str | Path, title: str, settings: dict, table: Table, plots: list[Path],
+                       runs: list[Path]) -> Path:
+    """Write ``report.html`` of an experiment directory: its settings, its comparison ``table``, its plots and a
+    link to each run's own report (relative, so that the directory can move)."""
+    path = Path(path)
+    links = "".join(f'<li><a href="{_esc(r.relative_to(path).as_posix())}/report.html">{_esc(r.name)}</a></li>'
+                    for r in runs if (r / "report.html").is_file())
+    body = f"""<p>Experiment directory: <code>{_esc(path.resolve())}</code></p>
+<h2>Results</h2>
+{_item(table)}
+<h2>Plots</h2>
+{''.join(_plot(p) for p in plots)}
+<h2>Settings</h2>
+{_table([[k, v] for k, v in settings.items()])}
+<h2>Runs</h2>
+<ul>{links}</ul>
+"""
+    out = path / "report.html"
+    atomic_write_text(out, _page(title, body))
+    return out
+
+
+__all__ = ["Figure", "Section", "Table", "figures", "write_report", "write_study_report"]

@@ -74,6 +74,30 @@ class SegmenterKind(Kind):
         loader = mask_loader(data.splits()[split], batch_size, device)
         return SegmentationTask(run.meta["classes"]).evaluate(run.model.to(device), loader, device)
 
+    def explain_subject(self, run: Run):
+        """The network's encoder stages and bottleneck as feature maps; a class's CAM over its pixel logits at
+        the bottleneck."""
+        from ..explain.views import Subject
+
+        stages = [f"encoder.{i}" for i in range(run.model.depth)] + ["bottom"]
+        return Subject(run.model, Preprocess.from_dict(run.meta["preprocess"]), "the segmentation network",
+                       [str(c) for c in run.meta["classes"]], stages, "bottom")
+
+    def report_sections(self, run: Run) -> list:
+        """What each stage makes of the first test image, and Grad-CAM of the class most pixels are given in
+        each of the first four."""
+        from ..explain.views import cam_view, features_view
+        from ..report import Section, figures
+
+        subject = self.explain_subject(run)
+        x = self.prepare(run, run.dataset(quiet=True)).test.images[:4]
+        inside = features_view(subject, x[:1])
+        cams, _ = cam_view(subject, x)
+        return [Section("Inside the network", figures(inside),
+                        "What each encoder stage and the bottleneck make of the first test image."),
+                Section("Where the network looks", figures(cams),
+                        "Grad-CAM at the bottleneck of the mean pixel logit of the class most pixels are given.")]
+
     def result_rows(self, test: dict) -> list[tuple[str, str]]:
         return [("test pixel accuracy", f"{100 * test['accuracy']:.2f}%"),
                 ("test mean IoU", score_text(test["mean_iou"])), ("test mean Dice", score_text(test["mean_dice"]))] + \

@@ -40,6 +40,15 @@ class Kind:
         """The metrics of the run's model on a split of prepared ``data``."""
         raise NotImplementedError
 
+    def explain_subject(self, run):
+        """The run's network as :mod:`cnnlab.explain` shows it (a :class:`cnnlab.explain.views.Subject`)."""
+        raise CnnlabError(f"{self.article} run has no views to explain it yet")
+
+    def report_sections(self, run) -> list:
+        """What the run's report shows besides its results, curves and configuration
+        (:class:`cnnlab.report.Section` objects)."""
+        return []
+
     def result_rows(self, test: dict) -> list[tuple[str, str]]:
         """The test metrics a finished training run shows, as (name, value) rows."""
         return [(f"test {k}", f"{v:.4f}") for k, v in test.items() if isinstance(v, float)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -124,6 +125,10 @@ class Run:
         folder = self.path / "plots" if self.path else None
         return sorted(folder.glob("*.png")) if folder and folder.is_dir() else []
 
+    def sections(self) -> list:
+        """What the run's report shows besides its results, plots and configuration (its kind decides)."""
+        return self.kind.report_sections(self)
+
     def output_dir(self, command: str, out: str | Path | None = None) -> Path:
         """Where a tool writes its files: ``out``, else ``RUN/<command>`` (beside ``checkpoints/``, never in
         it); created, or a one-line error."""
@@ -155,11 +160,16 @@ class Run:
         c = self.config or RunConfig()
         return {"seed": c.seed, "val_fraction": c.val_fraction, "test_fraction": c.test_fraction}
 
-    def dataset(self, spec: str | None = None):
-        """The run's dataset (or ``spec``), loaded and split as the run split its own."""
+    def dataset(self, spec: str | None = None, quiet: bool = False):
+        """The run's dataset (or ``spec``), loaded and split as the run split its own; ``quiet``: without the
+        warnings loading it gives (skipped files: a report reading the data again has nothing new to say)."""
         from ..data import load_dataset
 
-        return load_dataset(spec or self.meta["data"], **self.split)
+        if not quiet:
+            return load_dataset(spec or self.meta["data"], **self.split)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return load_dataset(spec or self.meta["data"], **self.split)
 
     def data(self, spec: str | None = None):
         """The run's dataset (or ``spec``) split as the run split it and prepared as its model sees images;

@@ -1,0 +1,71 @@
+"""What a classifier run's report shows of the network itself: its per-layer summary, its first-layer filters,
+the feature maps of one test image per stage, and Grad-CAM over the test images it is most sure of, right and
+wrong. Everything is computed from the run directory, so ``cnnlab report`` rebuilds the same page."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from ..data import ImageData
+from ..data.streaming import StreamingData, StreamingLoader
+from ..explain import predicted_class
+from ..explain.views import Subject, cam_view, features_view, filters_view
+from ..inspect import summary
+from ..report import Figure, Section, Table, figures
+from ..train import Run
+from ..viz.images import png_bytes
+
+SHOWN = 4        # test images per Grad-CAM row (right and wrong)
+LOOKED_AT = 512  # test images searched for them
+
+
+def test_batch(run: Run, n: int = LOOKED_AT) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n`` test images of the run's data, as its model takes them, and their labels."""
+    data = run.dataset(quiet=True)
+    if isinstance(data, StreamingData):
+        data = run.kind.prepare(run, data)
+        loader = StreamingLoader(data.test, data.channels, run.kind.explain_subject(run).preprocess, n,
+                                 torch.device("cpu"), workers=0)
+        return next(iter(loader))
+    first = data.test.subset(torch.arange(min(n, len(data.test))))
+    small = dataclasses.replace(data, train=first, val=first.subset(torch.arange(0)), test=first)
+    prepared: ImageData = run.kind.prepare(run, small)
+    return prepared.test.images, prepared.test.labels
+
+
+def network_sections(run: Run, subject: Subject) -> list[Section]:
+    """The summary table, filters, feature maps and Grad-CAM pictures of a classifier run."""
+    model = subject.model
+    s = summary(model, (subject.in_chans, *subject.preprocess.size))
+    header, rows, footer = s.table()
+    out = [Section("The network", [Table(header, rows, f"every layer ({len(rows)} rows)", footer,
+                                         folded=len(rows) > 25)], f"{s.model}: {s.totals()}")]
+    x, y = test_batch(run)
+    if len(x) == 0:
+        return out
+    inside = figures([filters_view(subject), *features_view(subject, x[:1])])
+    out.append(Section("Inside the network", inside,
+                       "The first layer's kernels, and what each stage makes of the first test image."))
+    with torch.no_grad():
+        logits = torch.cat([model(x[i:i + 256]) for i in range(0, len(x), 256)])
+    pred = predicted_class(logits)
+    confidence = torch.softmax(logits, 1).amax(1) if logits.shape[1] > 1 else torch.sigmoid(logits[:, 0].abs())
+    items, notes = [], []
+    for label, chosen in (("correct", pred == y), ("wrong", pred != y)):
+        idx = torch.nonzero(chosen).flatten()
+        idx = idx[confidence[idx].argsort(descending=True)][:SHOWN]
+        if len(idx) == 0:
+            notes.append(f"none of the first {len(x)} test images is classified {label}ly")
+            continue
+        pictures, _ = cam_view(subject, x[idx])
+        for i, p in zip(idx.tolist(), pictures, strict=True):
+            truth = subject.class_name(int(y[i]))
+            items.append(Figure(png_bytes(p.array), f"{label}: true {truth}; {p.caption}, "
+                                                    f"confidence {100 * float(confidence[i]):.1f}%"))
+    text = ("Grad-CAM over the most confidently classified test images, right and wrong: where in the image "
+            "the evidence for the predicted class lies (warm colours).") + (" " + "; ".join(notes) + "." if notes
+                                                                           else "")
+    out.append(Section("Where the network looks", items, text))
+    return out

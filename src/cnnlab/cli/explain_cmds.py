@@ -1,0 +1,186 @@
+"""``cnnlab explain``: see inside a trained network (PNG files); ``cnnlab report``: rebuild a report page."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+
+from ..errors import CnnlabError
+from .options import add_options, options_from
+from .train_cmds import RunOptions, no_command
+
+RUN_HELP = "a run directory (classifier, transfer, segmentation or autoencoder) or one of its checkpoint files"
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    from ..explain.views import CamOptions, MaximizeOptions
+
+    fmt = argparse.RawDescriptionHelpFormatter
+    ex = sub.add_parser("explain", help="see inside a trained network: filters, feature maps, CAMs, maximisation",
+                        formatter_class=fmt,
+                        description="Pictures of what a trained network learned and where it looks, written as PNG\n"
+                                    "files into RUN/explain (or --out). Layer names are those of 'cnnlab summary'.",
+                        epilog="examples:\n  cnnlab explain filters RUN\n  cnnlab explain cam RUN digit.png\n"
+                               "  cnnlab explain VIEW --help")
+    ex.set_defaults(func=no_command("explain", "cnnlab explain filters, features, cam, guided or maximize"))
+    views = ex.add_subparsers(title="views", metavar="VIEW", parser_class=type(ex))
+
+    def view(name: str, help: str, examples: list[str]) -> argparse.ArgumentParser:
+        p = views.add_parser(name, formatter_class=fmt, help=help, description=help[0].upper() + help[1:] + ".",
+                             epilog="examples:\n" + "\n".join(f"  {e}" for e in examples))
+        p.add_argument("run", help=RUN_HELP)
+        add_options(p, RunOptions, skip=("format",))
+        p.add_argument("--out", default=None, metavar="DIR", help="where to write the PNG files (default: RUN/explain)")
+        return p
+
+    p = view("filters", "the kernels of a convolution as image tiles (colour for RGB inputs)",
+             ["cnnlab explain filters RUN", "cnnlab explain filters RUN --layer layer1.0.conv1"])
+    p.add_argument("--layer", default=None, metavar="NAME", help="a convolution (default: the first)")
+    p.set_defaults(func=cmd_filters)
+
+    p = view("features", "the feature maps layers produce for an input image",
+             ["cnnlab explain features RUN digit.png", "cnnlab explain features RUN cat.jpg --layer layer1 layer3"])
+    p.add_argument("image", help="an image file")
+    p.add_argument("--layer", nargs="+", default=None, metavar="NAME",
+                   help="one or more layers (default: the output of each stage)")
+    p.set_defaults(func=cmd_features)
+
+    p = view("cam", "class activation maps over input images (Grad-CAM, Grad-CAM++, LayerCAM)",
+             ["cnnlab explain cam RUN a.png b.png", "cnnlab explain cam RUN a.png --method layercam --class 7",
+              "cnnlab explain cam RUN a.png --layer layer3"])
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    add_options(p, CamOptions)
+    _target_options(p)
+    p.set_defaults(func=cmd_cam)
+
+    p = view("guided", "guided backpropagation and guided Grad-CAM of input images",
+             ["cnnlab explain guided RUN a.png", "cnnlab explain guided RUN a.png --class 3"])
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    _target_options(p)
+    p.set_defaults(func=cmd_guided)
+
+    p = view("maximize", "inputs synthesised by gradient ascent to excite channels of a layer, or a class",
+             ["cnnlab explain maximize RUN --layer features.c1 --channels 0-5",
+              "cnnlab explain maximize RUN --layer layer2 --channel 17", "cnnlab explain maximize RUN --class 7"])
+    p.add_argument("--layer", default=None, metavar="NAME", help="the layer whose channels to excite")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--channel", default=None, metavar="K", help="one channel of --layer")
+    which.add_argument("--channels", default=None, metavar="LIST", help="channels of --layer, e.g. 0-15 or 0,4,9-11")
+    which.add_argument("--class", dest="klass", default=None, metavar="C", help="a class (name or number)")
+    add_options(p, MaximizeOptions)
+    p.set_defaults(func=cmd_maximize)
+
+    p = sub.add_parser("report", formatter_class=fmt, help="rebuild the report.html of a run or experiment directory",
+                       description="Rebuild report.html from what a run (or experiment) directory holds: its results,\n"
+                                   "plots and, for a run, the pictures of its network.",
+                       epilog=textwrap.dedent("""\
+                           examples:
+                             cnnlab report runs/lenet5-digits-20261125-101500
+                             cnnlab report runs/experiment-transfer-20261125-101500"""))
+    p.add_argument("dir", help="a run directory or an experiment directory")
+    p.set_defaults(func=cmd_report)
+
+
+def _target_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--class", dest="klass", default=None, metavar="C",
+                   help="the class to explain, by name or number (default: each image's predicted class)")
+    p.add_argument("--layer", default=None, metavar="NAME",
+                   help="the layer whose maps are weighed (default: the last stage larger than 1x1)")
+
+
+def _open(args: argparse.Namespace):
+    """The run's network as the views see it, and the folder they write into."""
+    from ..run import Run
+
+    run = Run.open(args.run, args.checkpoint)
+    return run.kind.explain_subject(run), run.output_dir("explain", args.out)
+
+
+def _write(pictures, out) -> None:
+    from ..viz.images import save_png
+
+    for p in pictures:
+        path = out / f"{p.name.replace('/', '_')}.png"
+        save_png(p.array, path)
+        print(f"{path}  {p.caption}")
+
+
+def _stems(pictures, images: list[str]) -> None:
+    """Name each image's picture after its file: cam-digit.png, not cam-0.png."""
+    from pathlib import Path
+
+    for p, image in zip(pictures, images, strict=True):
+        p.name = f"{p.name.rsplit('-', 1)[0]}-{Path(image).stem}"
+
+
+def cmd_filters(args: argparse.Namespace) -> int:
+    from ..explain.views import filters_view
+
+    subject, out = _open(args)
+    _write([filters_view(subject, args.layer)], out)
+    return 0
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from ..explain.views import features_view
+
+    subject, out = _open(args)
+    _write(features_view(subject, subject.read([args.image]), args.layer), out)
+    return 0
+
+
+def cmd_cam(args: argparse.Namespace) -> int:
+    from ..explain.views import CamOptions, cam_view
+
+    subject, out = _open(args)
+    subject.need_classes("cam")
+    target = subject.class_index(args.klass) if args.klass is not None else None
+    pictures, _ = cam_view(subject, subject.read(args.images), options_from(args, CamOptions).method, target,
+                           args.layer)
+    _stems(pictures, args.images)
+    _write(pictures, out)
+    return 0
+
+
+def cmd_guided(args: argparse.Namespace) -> int:
+    from ..explain.views import guided_view
+
+    subject, out = _open(args)
+    subject.need_classes("guided")
+    target = subject.class_index(args.klass) if args.klass is not None else None
+    pictures = guided_view(subject, subject.read(args.images), target, args.layer)
+    _stems(pictures, args.images)
+    _write(pictures, out)
+    return 0
+
+
+def cmd_maximize(args: argparse.Namespace) -> int:
+    from ..explain import parse_channels
+    from ..explain.views import MaximizeOptions, maximize_view
+
+    subject, out = _open(args)
+    opts = options_from(args, MaximizeOptions)
+    if args.klass is not None:
+        if args.layer is not None:
+            raise CnnlabError("--class maximizes a class score; drop --layer (or give --channel/--channels)")
+        picture, result = maximize_view(subject, classes=[subject.class_index(args.klass)], steps=opts.steps,
+                                        seed=opts.seed)
+    else:
+        if args.layer is None or (args.channel is None and args.channels is None):
+            raise CnnlabError("maximize needs --layer NAME with --channel K or --channels LIST, or --class C")
+        channels = parse_channels(args.channel if args.channel is not None else args.channels)
+        if args.channel is not None and len(channels) != 1:
+            raise CnnlabError(f"--channel takes one channel, got {args.channel!r}; use --channels for several")
+        picture, result = maximize_view(subject, args.layer, channels=channels, steps=opts.steps, seed=opts.seed,
+                                        objective=opts.objective)
+    _write([picture], out)
+    print("objective reached: " + ", ".join(f"{t}: {v:.3g}" for t, v in zip(result.targets, result.objective.tolist(),
+                                                                            strict=True)))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..run import write_any_report
+
+    print(write_any_report(args.dir))
+    return 0
