@@ -31,29 +31,37 @@ def runs(tmp_path_factory):
 
 
 def _written(out: str) -> list[str]:
-    return [line.split("  ")[0] for line in out.splitlines() if line.endswith(")") or ".png" in line]
+    return [line.split("  ")[0] for line in out.splitlines() if line.split("  ")[0].endswith(".png")]
 
 
 def test_filters_features_cam_guided_and_maximize_write_pictures(runs, capsys):
-    clf, img = runs / "clf", runs / "digit0.png"
-    cases = [("filters", str(clf)), ("features", str(clf), str(img)),
-             ("cam", str(clf), str(img), str(runs / "digit1.png"), "--method", "layercam"),
-             ("guided", str(clf), str(img), "--class", "3"),
-             ("maximize", str(clf), "--layer", "features.c1.conv", "--channels", "0-2", "--steps", "3")]
-    for argv in cases:
-        code, out, err = run(capsys, "explain", *argv)
+    clf, img, img1 = runs / "clf", runs / "digit0.png", runs / "digit1.png"
+    cases = [(("filters", clf), ["filters-features.c1.conv"]),
+             (("filters", clf, "--layer", "features.c3"), ["filters-features.c3.conv"]),     # the block's conv
+             (("features", clf, img, img1, "--layer", "features.c1,features.s4"),
+              ["input-digit0", "features-features.c1-digit0", "features-features.s4-digit0", "input-digit1",
+               "features-features.c1-digit1", "features-features.s4-digit1"]),
+             (("cam", clf, img, img1, "--method", "layercam"),
+              ["layercam-features.s4-predicted-digit0", "layercam-features.s4-predicted-digit1"]),
+             (("cam", clf, img, "--class", "3"), ["gradcam-features.s4-class-3-digit0"]),
+             (("guided", clf, img, "--class", "3"), ["guided-features.s4-class-3-digit0"]),
+             (("maximize", clf, "--layer", "features.c1.conv", "--channels", "0-2,5", "--steps", "3"),
+              ["maximize-features.c1.conv-neuron-0-2+5"]),
+             (("maximize", clf, "--class", "7", "--steps", "2"), ["maximize-class-7"])]
+    for argv, names in cases:
+        code, out, err = run(capsys, "explain", *map(str, argv))
         assert code == 0, (argv, err)
-        files = [f for f in _written(out) if f.endswith(".png")]
-        assert files and all((clf / "explain").joinpath(f.split("/")[-1]).is_file() for f in files), (argv, out)
-    assert (clf / "explain" / "layercam-digit0.png").is_file() and (clf / "explain" / "layercam-digit1.png").is_file()
-    assert (clf / "explain" / "guided-digit0.png").is_file()
+        assert [f.split("/")[-1] for f in _written(out)] == [f"{n}.png" for n in names], (argv, out)
+        assert all((clf / "explain" / f"{n}.png").is_file() for n in names)
+    code, out, _ = run(capsys, "explain", "maximize", str(clf), "--class", "7", "--steps", "2")
+    assert "objective reached: 7 " in out and out.startswith("synthesising 1 input by 2 steps")
 
 
 def test_the_cam_line_names_the_class_and_the_layer(runs, capsys):
     code, out, _ = run(capsys, "explain", "cam", str(runs / "clf"), str(runs / "digit0.png"), "--class", "7",
                        "--out", str(runs / "camout"))
     assert code == 0 and re.search(r"gradcam at features\.s4 for class 7 \(score -?\d", out), out
-    assert (runs / "camout" / "gradcam-digit0.png").is_file()
+    assert (runs / "camout" / "gradcam-features.s4-class-7-digit0.png").is_file()
 
 
 def test_an_unknown_layer_is_one_line_listing_the_valid_ones(runs, capsys):
@@ -62,7 +70,7 @@ def test_an_unknown_layer_is_one_line_listing_the_valid_ones(runs, capsys):
     assert "no layer named 'features.s3'" in line and "did you mean features.s4 or features.s2" in line
     assert "features.c1.conv" in line and "head.fc" in line
     line = one_line_error(capsys, "explain", "filters", str(runs / "clf"), "--layer", "features.s2")
-    assert "is a AvgPool2d, not a Conv2d or Linear" in line and "valid convolution or dense layers:" in line
+    assert "is an AvgPool2d, not a Conv2d or Linear" in line and "valid convolution or dense layers:" in line
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -73,7 +81,8 @@ def test_an_unknown_layer_is_one_line_listing_the_valid_ones(runs, capsys):
     (("maximize", "clf", "--channels", "0-3"), "maximize needs --layer NAME with --channel K"),
     (("maximize", "clf", "--layer", "features.c1", "--channels", "0-9", "--steps", "1"), "has 6 channels"),
     (("maximize", "clf", "--layer", "features.c1", "--channel", "1-2"), "--channel takes one channel"),
-    (("cam", "clf", "missing.png"), "missing.png"),
+    (("cam", "clf", "missing.png"), "missing.png' does not exist"),
+    (("cam", "clf", "digit0.png", "--layer", "features.c5"), "larger than 1x1"),
 ])
 def test_bad_requests_are_one_line(runs, capsys, argv, message):
     view, run_name, *rest = argv

@@ -335,3 +335,20 @@ def test_large_folders_stream_from_disk(tmp_path, monkeypatch):
                                  run_dir=str(tmp_path / "run"), batch_size=8, val_fraction=0.2, test_fraction=0.2),
                 log=lambda *a: None)
     assert r.test["count"] >= len(d.test) - 1 and len(r.history) == 2
+
+
+def test_a_16_bit_or_float_image_reads_as_its_8_bit_version(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from cnnlab.data import read_image_file
+
+    ramp = np.linspace(0, 1, 32 * 32).reshape(32, 32)
+    Image.fromarray((ramp * 255).round().astype(np.uint8)).save(tmp_path / "g8.png")
+    Image.fromarray((ramp * 65535).round().astype(np.uint16)).save(tmp_path / "g16.png")
+    Image.fromarray(ramp.astype(np.float32)).save(tmp_path / "f.tiff")
+    eight = read_image_file(tmp_path / "g8.png")
+    for name in ("g16.png", "f.tiff"):
+        wide = read_image_file(tmp_path / name)
+        assert wide.shape == eight.shape and (wide - eight).abs().max() < 1 / 255, name
+    assert read_image_file(tmp_path / "g16.png", 3).shape == (3, 32, 32)

@@ -24,12 +24,25 @@ from cnnlab.explain import (
     normalise_maps,
     parse_channels,
     stage_layers,
+    unit_activations,
 )
 from cnnlab.explain.checks import centre_hits, delete, deletion_drop, pointing_hits
+from cnnlab.nn.act import ScaledTanh
 
 
-def _upsampled(cam: torch.Tensor, size) -> torch.Tensor:
-    return normalise_maps(F.interpolate(F.relu(cam)[:, None], size=size, mode="bilinear", align_corners=False)[:, 0])
+def _placed(cam: torch.Tensor, centres, side: int) -> torch.Tensor:
+    """relu(cam) (N x h x w) spread over side x side pixels with NumPy: unit i's value at pixel centres[i], linear
+    in between, constant beyond the first and last centre; then each map scaled to [0, 1]."""
+    cam = F.relu(cam).detach().numpy()
+    pixels = np.arange(side)
+    out = [np.stack([np.interp(pixels, centres, row) for row in
+                     np.stack([np.interp(pixels, centres, col) for col in c.T], 1)]) for c in cam]
+    return normalise_maps(torch.from_numpy(np.stack(out)).float())
+
+
+# ResNet-18 (small input) at 32x32: layer4's units are 8 pixels apart, the first on pixel 0 (each stride-2
+# 3x3 convolution with one pixel of padding puts its unit 0 on its input's unit 0)
+RESNET_LAYER4 = [0, 8, 16, 24]
 
 
 def _no_hooks(model: nn.Module) -> bool:
@@ -55,7 +68,7 @@ def test_gradcam_on_a_pooled_linear_head_is_the_original_cam(resnet):
     with torch.no_grad():
         a = resnet.forward_features(x)
     w = resnet.get_classifier().weight
-    expected = _upsampled(torch.einsum("nk,nkhw->nhw", w[targets], a), x.shape[-2:])
+    expected = _placed(torch.einsum("nk,nkhw->nhw", w[targets], a), RESNET_LAYER4, 32)
     got = class_activation_maps(resnet, x, targets, "gradcam", layer="layer4")
     assert torch.allclose(got.maps, expected, atol=1e-5)
     assert torch.allclose(got.scores, resnet(x)[torch.arange(3), targets], atol=1e-5)
@@ -74,29 +87,79 @@ def test_gradcam_pp_and_layercam_follow_their_closed_forms_on_a_pooled_linear_he
     pp = hw * F.relu(g) / (2 + g * s)
     pp = torch.where(g != 0, pp, torch.zeros_like(pp))
     assert torch.allclose(class_activation_maps(resnet, x, targets, "gradcam++", "layer4").maps,
-                          _upsampled(torch.einsum("nk,nkhw->nhw", pp, a), x.shape[-2:]), atol=1e-5)
+                          _placed(torch.einsum("nk,nkhw->nhw", pp, a), RESNET_LAYER4, 32), atol=1e-5)
     assert torch.allclose(class_activation_maps(resnet, x, targets, "layercam", "layer4").maps,
-                          _upsampled(torch.einsum("nk,nkhw->nhw", F.relu(g), a), x.shape[-2:]), atol=1e-5)
+                          _placed(torch.einsum("nk,nkhw->nhw", F.relu(g), a), RESNET_LAYER4, 32), atol=1e-5)
 
 
-def test_gradcam_at_an_inner_layer_equals_autograd_on_its_output_computed_by_hand():
-    """LeNet-5's features split by hand at S4: the gradient of the logit w.r.t. that tensor, with no hooks."""
+@pytest.mark.parametrize("method", METHODS)
+def test_cams_at_an_inner_layer_equal_the_formulas_on_autograd_computed_by_hand(method):
+    """LeNet-5's features split by hand at S4 (a tanh network: maps with negative values), the gradient of the
+    logit taken with respect to that tensor with no hooks, each method's formula written out per position."""
     model = cnnlab.create_model("lenet5").eval()
     x = torch.rand(4, 1, 32, 32)
     a = model.features[:4](x).detach().requires_grad_(True)                    # the output of features.s4
     logits = model.forward_head(model.features[4](a))
     targets = logits.argmax(1)
     (g,) = torch.autograd.grad(logits[torch.arange(4), targets].sum(), a)
-    cam = F.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(1).detach()).numpy()
+    a = a.detach()
+    if method == "gradcam":
+        cam = (g.mean(dim=(2, 3), keepdim=True) * a).sum(1)
+    elif method == "layercam":
+        cam = (F.relu(g) * a).sum(1)
+    else:  # alpha_kij = g^2 / (2 g^2 + sum_ab A_kab g^3), in [0, 1/2] where the maps are non-negative
+        alpha = g**2 / (2 * g**2 + a.sum(dim=(2, 3), keepdim=True) * g**3)
+        alpha = torch.nan_to_num(alpha).clamp(0, 0.5)
+        cam = ((alpha * F.relu(g)).sum(dim=(2, 3), keepdim=True) * a).sum(1)
     # S4's units are 4 pixels apart, the first centred on pixel 7.5 (valid 5x5 convolutions, 2x2 pools), so its
     # 5 x 5 map covers pixels 7.5 to 23.5, not the whole image as a plain resize would make it
-    centres = 7.5 + 4 * np.arange(5)
-    rows = np.stack([np.stack([np.interp(np.arange(32), centres, c[:, j]) for j in range(5)], 1) for c in cam])
-    full = np.stack([np.stack([np.interp(np.arange(32), centres, r[i]) for i in range(32)]) for r in rows])
-    expected = normalise_maps(torch.from_numpy(full).float())
-    got = class_activation_maps(model, x, layer="features.s4")
+    expected = _placed(cam, 7.5 + 4 * np.arange(5), 32)
+    got = class_activation_maps(model, x, method=method, layer="features.s4")
     assert torch.equal(got.targets, targets)                                   # the predicted class by default
     assert torch.allclose(got.maps, expected, atol=1e-5)
+
+
+def _linearised(model: nn.Module) -> nn.Module:
+    """A copy in which each unit's input gradient is non-zero exactly on its receptive field: activations and
+    normalisations are identities, max-pools average-pools, every weight positive."""
+    m = copy.deepcopy(model).double().eval()
+    for parent in list(m.modules()):
+        for key, child in list(parent.named_children()):
+            if isinstance(child, (nn.ReLU, nn.ReLU6, nn.BatchNorm2d, nn.Dropout, ScaledTanh)):
+                setattr(parent, key, nn.Identity())
+            elif isinstance(child, nn.MaxPool2d):
+                setattr(parent, key, nn.AvgPool2d(child.kernel_size, child.stride, child.padding,
+                                                  ceil_mode=child.ceil_mode))
+    for p in m.parameters():
+        p.data.fill_(1.0)
+    return m
+
+
+@pytest.mark.parametrize("name, small, side, layer", [
+    ("resnet18", True, 128, None), ("googlenet", True, 128, None), ("alexnet", False, 227, None),
+    ("vgg11", True, 160, None), ("mobilenet_v2", True, 160, None), ("mobilenet_v1", True, 128, None),
+    ("densenet121", True, 96, "stages.1"), ("lenet5", False, 32, None)])
+def test_cam_units_are_placed_where_their_receptive_fields_are_centred(name, small, side, layer):
+    """Each unit of the default CAM layer at the centre of its receptive field, measured independently: the
+    span of the input gradient of one unit in a linearised copy of the network (inputs large enough for the
+    field of the middle unit to lie inside the image)."""
+    from cnnlab.explain.cam import _default_layer
+    from cnnlab.inspect.summary import unit_fields
+
+    model = cnnlab.create_model(name, num_classes=3, **({"small_input": True} if small else {})).eval()
+    x = torch.rand(1, model.in_chans, side, side)
+    layer = layer or _default_layer(model, x)
+    _, _, jump, _, start, _ = unit_fields(model, x, [layer])[layer]
+    lin = _linearised(model)
+    inp = torch.zeros(1, model.in_chans, side, side, dtype=torch.float64, requires_grad=True)
+    with capture(lin, [layer]) as out:
+        lin(inp)
+    h = out[layer].shape[-1]
+    i = h // 2                                                                 # an inner unit: its field unclipped
+    (g,) = torch.autograd.grad(out[layer][0, :, i, i].sum(), inp)
+    rows = torch.nonzero(g[0].abs().sum(0).sum(1)).flatten()
+    assert rows[0] > 0 and rows[-1] < side - 1, "the field reaches the border: use a larger input"
+    assert start + jump * i == pytest.approx((rows[0] + rows[-1]).item() / 2, abs=0.51)
 
 
 def _small_net(inplace: bool) -> nn.Sequential:
@@ -177,7 +240,7 @@ def test_channels_parse_as_ranges_and_lists():
 @pytest.mark.parametrize("name", cnnlab.list_models())
 def test_every_view_works_on_every_model_of_the_zoo(name):
     small = {} if name == "lenet5" else {"small_input": True}
-    model = cnnlab.create_model(name, num_classes=3, **small).eval()
+    model = cnnlab.create_model(name, num_classes=3, **small).train()
     _, h, w = model.min_input_size
     h, w = max(h, 16), max(w, 16)
     if name == "lenet5":
@@ -197,7 +260,7 @@ def test_every_view_works_on_every_model_of_the_zoo(name):
     first = stage_layers(model)[0]
     m = maximize(model, (model.in_chans, h, w), layer=first, channels=[0, 1], steps=2)
     assert m.images.shape == (2, model.in_chans, h, w) and m.images.min() >= 0 and m.images.max() <= 1
-    assert _no_hooks(model) and not model.training
+    assert _no_hooks(model) and model.training and all(mod.training for mod in model.modules())
     assert all(torch.equal(v, state[n]) for n, v in model.state_dict().items())  # nothing trained or changed
     assert all(p.requires_grad for p in model.parameters())
 
@@ -231,3 +294,41 @@ def test_the_pointing_game_and_the_deletion_check_count_what_they_say():
     img = torch.arange(16.0).view(1, 1, 4, 4)
     top, rand = deletion_drop(net, img, img[:, 0], torch.ones(1, dtype=torch.long), 0.25)
     assert top.item() == 12 + 13 + 14 + 15 and top.item() > rand.item()
+
+
+def test_the_ascent_raises_the_activation_it_maximises():
+    model = cnnlab.create_model("resnet18", num_classes=3, small_input=True).eval()
+    kw = dict(layer="layer2.1.conv2", channels=[0, 5], lr=0.1, shift=0.0, scale=0.0, degrees=0.0,
+              tv=0.0)  # before the ReLU: a unit that is off still has a gradient
+    few, many = maximize(model, (3, 32, 32), steps=1, **kw), maximize(model, (3, 32, 32), steps=40, **kw)
+    assert (many.objective > few.objective + 0.1).all(), (few.objective, many.objective)
+    again = unit_activations(model, torch.stack([many.images[0]]), "layer2.1.conv2", [0])
+    assert again[0, 0] == pytest.approx(float(many.objective[0]), rel=1e-4)   # measured the same way
+    with pytest.raises(CnnlabError, match="numbered from 0"):
+        maximize(model, (3, 32, 32), layer="layer2.1.conv2", channels=[-1], steps=1)
+    with pytest.raises(CnnlabError, match="class 7 does not exist"):
+        maximize(model, (3, 32, 32), classes=[7], steps=1)
+
+
+def test_a_frozen_model_gets_its_maps_and_keeps_its_flags(resnet):
+    frozen = copy.deepcopy(resnet)
+    for p in frozen.parameters():
+        p.requires_grad_(False)
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.allclose(class_activation_maps(frozen, x, [1, 2]).maps, class_activation_maps(resnet, x, [1, 2]).maps)
+    assert guided_backprop(frozen, x, 1).abs().sum() > 0
+    assert not any(p.requires_grad for p in frozen.parameters()) and all(p.requires_grad for p in resnet.parameters())
+    with pytest.raises(CnnlabError, match="target class 5 does not exist: the model has 5 classes"):
+        class_activation_maps(resnet, x, 5)
+
+
+def test_a_segmentation_score_is_the_mean_logit_over_the_pixels_given_the_class():
+    from cnnlab.explain import class_score
+
+    out = torch.zeros(1, 3, 2, 2)
+    out[0, 1] = torch.tensor([[4.0, 1.0], [0.0, 0.0]])   # class 1 wins the top-left pixel only
+    out[0, 2, 0, 1] = 2.0                                 # class 2 the top-right one
+    assert class_score(out, torch.tensor([1])).item() == 4.0
+    assert class_score(out, torch.tensor([2])).item() == 2.0
+    out[0, 0] = 10.0                                      # background everywhere: class 1 over the whole image
+    assert class_score(out, torch.tensor([1])).item() == pytest.approx(5 / 4)

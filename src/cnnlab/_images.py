@@ -21,10 +21,25 @@ def decode_image(path: str | os.PathLike, channels: int | None = None) -> torch.
 
     with Image.open(path) as im:
         im.load()  # forces a full decode: truncated files fail here, not later
-        mode = {1: "L", 3: "RGB"}.get(channels or 0) or ("L" if im.mode in ("1", "L", "I", "I;16", "F") else "RGB")
+        if im.mode.startswith(("I;16", "I", "F")):  # 16-bit, 32-bit integer or float grey: PIL's 8-bit
+            t = _wide_grey(np.asarray(im), im.mode)      # conversion would clip them; scale by the type's range
+            return t.expand(3, -1, -1).clone() if channels == 3 else t
+        mode = {1: "L", 3: "RGB"}.get(channels or 0) or ("L" if im.mode in ("1", "L") else "RGB")
         arr = np.asarray(im.convert(mode), dtype=np.uint8)
     t = torch.from_numpy(arr.copy()).float() / 255.0
     return t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1)
+
+
+def _wide_grey(arr: np.ndarray, mode: str) -> torch.Tensor:
+    """A one-channel image of more than 8 bits as ``1 x H x W`` in [0, 1]: 16-bit by 65535, float as it is
+    (clipped), 32-bit integer by its own maximum (it has no fixed range)."""
+    values = arr.astype(np.float64)
+    if mode.startswith("I;16"):
+        values = values / 65535.0
+    elif mode == "I":
+        top = values.max()
+        values = values / (65535.0 if top <= 65535 else top) if top > 0 else values
+    return torch.from_numpy(np.clip(values, 0.0, 1.0).astype(np.float32)).unsqueeze(0)
 
 
 def read_image_file(path: str | os.PathLike, channels: int | None = None) -> torch.Tensor:

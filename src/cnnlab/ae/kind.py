@@ -63,8 +63,8 @@ class AutoencoderKind(Kind):
         if run.model.kind == "recurrent":
             return []
         subject = self.explain_subject(run)
-        data = self.prepare(run, run.dataset(quiet=True))
-        pictures = [filters_view(subject)] + features_view(subject, data.test.images[:1])
+        x = run.sample(1).test.images
+        pictures = [filters_view(subject)] + (features_view(subject, x) if len(x) else [])
         return [Section("Inside the encoder", figures(pictures),
                         "The first layer's weights as images, and what each encoder block makes of the first test "
                         "image.")]

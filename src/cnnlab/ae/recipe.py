@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import torch
@@ -137,7 +138,7 @@ class AERecipe(Recipe):
         images, labels = torch.cat(xs)[:2000], torch.cat(ys)[:2000]
         if len(images) < 2:
             return
-        model.eval()
+        model = copy.deepcopy(model).cpu().eval()  # trained on any device; pictured on the CPU, with the images
         codes = apps.encode(model, images).numpy()
         labelled = bool((labels >= 0).all()) and classes
         code_maps({"codes of the test images": apps.project_2d(codes)}, labels.clamp_min(0).numpy(),

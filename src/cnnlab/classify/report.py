@@ -4,21 +4,19 @@ wrong. Everything is computed from the run directory, so ``cnnlab report`` rebui
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 
-from ..data import ImageData
 from ..data.streaming import StreamingData, StreamingLoader
 from ..explain import predicted_class
 from ..explain.views import Subject, cam_view, features_view, filters_view
-from ..inspect import summary
+from ..inspect import human, summary
 from ..report import Figure, Section, Table, figures
 from ..train import Run
 from ..viz.images import png_bytes
 
-SHOWN = 4        # test images per Grad-CAM row (right and wrong)
-LOOKED_AT = 512  # test images searched for them
+SHOWN = 4                  # test images per Grad-CAM row (right and wrong)
+LOOKED_AT = 512            # test images searched for them at most,
+MACS_LOOKED_AT = 2 * 10**10  # and no more than this many multiply-adds' worth (16 at least: ResNet-50 at 224)
 
 
 def test_batch(run: Run, n: int = LOOKED_AT) -> tuple[torch.Tensor, torch.Tensor]:
@@ -28,11 +26,9 @@ def test_batch(run: Run, n: int = LOOKED_AT) -> tuple[torch.Tensor, torch.Tensor
         data = run.kind.prepare(run, data)
         loader = StreamingLoader(data.test, data.channels, run.kind.explain_subject(run).preprocess, n,
                                  torch.device("cpu"), workers=0)
-        return next(iter(loader))
-    first = data.test.subset(torch.arange(min(n, len(data.test))))
-    small = dataclasses.replace(data, train=first, val=first.subset(torch.arange(0)), test=first)
-    prepared: ImageData = run.kind.prepare(run, small)
-    return prepared.test.images, prepared.test.labels
+        return next(iter(loader), (torch.zeros(0, data.channels, 1, 1), torch.zeros(0, dtype=torch.long)))
+    test = run.sample(n).test
+    return test.images, test.labels
 
 
 def network_sections(run: Run, subject: Subject) -> list[Section]:
@@ -41,8 +37,10 @@ def network_sections(run: Run, subject: Subject) -> list[Section]:
     s = summary(model, (subject.in_chans, *subject.preprocess.size))
     header, rows, footer = s.table()
     out = [Section("The network", [Table(header, rows, f"every layer ({len(rows)} rows)", footer,
-                                         folded=len(rows) > 25)], f"{s.model}: {s.totals()}")]
-    x, y = test_batch(run)
+                                         folded=len(rows) > 25)],
+                   f"{s.model}: {s.used_params:,} parameters ({human(s.used_params)}), {s.total_macs:,} multiply-adds "
+                   f"({human(s.total_macs)}) per {'x'.join(map(str, s.input_size))} image")]
+    x, y = test_batch(run, max(16, min(LOOKED_AT, MACS_LOOKED_AT // max(1, s.total_macs))))
     if len(x) == 0:
         return out
     inside = figures([filters_view(subject), *features_view(subject, x[:1])])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import textwrap
+import warnings
 
 from ..errors import CnnlabError
 from .options import add_options, options_from
@@ -35,14 +36,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = view("filters", "the kernels of a convolution as image tiles (colour for RGB inputs)",
              ["cnnlab explain filters RUN", "cnnlab explain filters RUN --layer layer1.0.conv1"])
-    p.add_argument("--layer", default=None, metavar="NAME", help="a convolution (default: the first)")
+    p.add_argument("--layer", default=None, metavar="NAME",
+                   help="a convolution, or a block holding one as .conv (default: the first convolution)")
     p.set_defaults(func=cmd_filters)
 
     p = view("features", "the feature maps layers produce for an input image",
-             ["cnnlab explain features RUN digit.png", "cnnlab explain features RUN cat.jpg --layer layer1 layer3"])
-    p.add_argument("image", help="an image file")
-    p.add_argument("--layer", nargs="+", default=None, metavar="NAME",
-                   help="one or more layers (default: the output of each stage)")
+             ["cnnlab explain features RUN digit.png", "cnnlab explain features RUN a.png b.png --layer layer1,layer3"])
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    p.add_argument("--layer", action="append", default=None, metavar="NAME",
+                   help="a layer, or several joined by commas; repeatable (default: the output of each stage)")
     p.set_defaults(func=cmd_features)
 
     p = view("cam", "class activation maps over input images (Grad-CAM, Grad-CAM++, LayerCAM)",
@@ -60,7 +62,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_guided)
 
     p = view("maximize", "inputs synthesised by gradient ascent to excite channels of a layer, or a class",
-             ["cnnlab explain maximize RUN --layer features.c1 --channels 0-5",
+             ["cnnlab explain maximize RUN --layer features.c1.conv --channels 0-5",
               "cnnlab explain maximize RUN --layer layer2 --channel 17", "cnnlab explain maximize RUN --class 7"])
     p.add_argument("--layer", default=None, metavar="NAME", help="the layer whose channels to excite")
     which = p.add_mutually_exclusive_group()
@@ -109,8 +111,11 @@ def _stems(pictures, images: list[str]) -> None:
     """Name each image's picture after its file: cam-digit.png, not cam-0.png."""
     from pathlib import Path
 
-    for p, image in zip(pictures, images, strict=True):
-        p.name = f"{p.name.rsplit('-', 1)[0]}-{Path(image).stem}"
+    seen: set[str] = set()
+    for i, (p, image) in enumerate(zip(pictures, images, strict=True)):
+        name = f"{p.name.rsplit('-', 1)[0]}-{Path(image).stem}"
+        p.name = name if name not in seen else f"{name}-{i}"  # a.png from two folders: two files
+        seen.add(p.name)
 
 
 def cmd_filters(args: argparse.Namespace) -> int:
@@ -122,10 +127,17 @@ def cmd_filters(args: argparse.Namespace) -> int:
 
 
 def cmd_features(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ..explain.views import features_view
 
     subject, out = _open(args)
-    _write(features_view(subject, subject.read([args.image]), args.layer), out)
+    layers = [n.strip() for item in args.layer for n in item.split(",") if n.strip()] if args.layer else None
+    for image in args.images:
+        pictures = features_view(subject, subject.read([image]), layers)
+        for p in pictures:
+            p.name = f"{p.name}-{Path(image).stem}"
+        _write(pictures, out)
     return 0
 
 
@@ -160,7 +172,11 @@ def cmd_maximize(args: argparse.Namespace) -> int:
 
     subject, out = _open(args)
     opts = options_from(args, MaximizeOptions)
+    n = 1 if args.klass is not None or args.channel is not None else len(parse_channels(args.channels or "0"))
+    print(f"synthesising {n} input{'s' if n > 1 else ''} by {opts.steps} steps of gradient ascent ...", flush=True)
     if args.klass is not None:
+        if args.objective is not None:
+            warnings.warn("--objective concerns channels of a layer; with --class it is ignored", stacklevel=1)
         if args.layer is not None:
             raise CnnlabError("--class maximizes a class score; drop --layer (or give --channel/--channels)")
         picture, result = maximize_view(subject, classes=[subject.class_index(args.klass)], steps=opts.steps,
@@ -174,8 +190,9 @@ def cmd_maximize(args: argparse.Namespace) -> int:
         picture, result = maximize_view(subject, args.layer, channels=channels, steps=opts.steps, seed=opts.seed,
                                         objective=opts.objective)
     _write([picture], out)
-    print("objective reached: " + ", ".join(f"{t}: {v:.3g}" for t, v in zip(result.targets, result.objective.tolist(),
-                                                                            strict=True)))
+    names = [subject.class_name(t) if args.klass is not None else f"channel {t}" for t in result.targets]
+    print("objective reached: " + ", ".join(f"{t} {v:.3g}" for t, v in zip(names, result.objective.tolist(),
+                                                                          strict=True)))
     return 0
 
 

@@ -26,8 +26,8 @@ from torch import nn
 
 from ..errors import CnnlabError
 from ..inspect.summary import unit_fields
-from ..models.lenet import ScaledTanh
-from .layers import capture, stage_layers
+from ..nn.act import ScaledTanh
+from .layers import capture, inspecting, stage_layers
 
 METHODS = ("gradcam", "gradcam++", "layercam")
 
@@ -45,15 +45,20 @@ def logits_of(output) -> torch.Tensor:
 def class_score(output, targets: torch.Tensor) -> torch.Tensor:
     """The score of class ``targets[n]`` for each input ``n``: its logit; a single-logit binary classifier
     scores class 1 by the logit and class 0 by its negative; per-pixel logits ``N x K x H x W`` (a
-    segmentation network) give the class's mean logit over the image."""
+    segmentation network) give the class's mean logit over the pixels predicted as that class, or over the
+    whole image where there are none (Seg-Grad-CAM, Vinogradova et al. 2020)."""
     out = logits_of(output)
+    targets = targets.to(out.device)
     if out.dim() == 4:
-        return out[torch.arange(len(out)), targets].mean(dim=(1, 2))
+        logit = out[torch.arange(len(out), device=out.device), targets]                       # N x H x W
+        region = (out.detach().argmax(1) == targets[:, None, None]).float()
+        region = torch.where(region.sum(dim=(1, 2), keepdim=True) > 0, region, torch.ones_like(region))
+        return (logit * region).sum(dim=(1, 2)) / region.sum(dim=(1, 2))
     if out.dim() != 2:
         raise CnnlabError(f"class scores of shape {tuple(out.shape)}: expected N x classes or N x classes x H x W")
     if out.shape[1] == 1:
         return torch.where(targets == 1, out[:, 0], -out[:, 0])
-    return out.gather(1, targets[:, None].to(out.device))[:, 0]
+    return out.gather(1, targets[:, None])[:, 0]
 
 
 def predicted_class(output) -> torch.Tensor:
@@ -80,7 +85,10 @@ class CamResult:
     method: str
 
 
-def _targets(targets, n: int, output) -> torch.Tensor:
+def _targets(targets, n: int, output, offset: int = 0) -> torch.Tensor:
+    """The class of each of the ``len(output)`` images from ``offset`` on: the predicted one, or those given
+    (one for all ``n`` images, or one each), checked against the classes the output has."""
+    out = logits_of(output)
     if targets is None:
         return predicted_class(output)
     t = torch.as_tensor(targets, dtype=torch.long).flatten()
@@ -88,16 +96,22 @@ def _targets(targets, n: int, output) -> torch.Tensor:
         t = t.expand(n)
     if len(t) != n:
         raise CnnlabError(f"{len(t)} target classes for {n} images: give one class, or one per image")
-    return t
+    classes = 2 if out.dim() == 2 and out.shape[1] == 1 else out.shape[1]
+    if t.min() < 0 or t.max() >= classes:
+        raise CnnlabError(f"target class {int(t.max() if t.max() >= classes else t.min())} does not exist: the "
+                          f"model has {classes} classes (0-{classes - 1})")
+    return t[offset:offset + len(out)]
 
 
 def _weigh(method: str, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     if method == "gradcam":
         return (g.mean(dim=(2, 3), keepdim=True) * a).sum(1)
     if method == "gradcam++":
+        # alpha = g^2 / (2 g^2 + sum_ij(A) g^3): at most 1/2 for the non-negative maps (after a ReLU) the paper
+        # assumes; clamped to [0, 1/2], so that maps with negative values (after a tanh) cannot blow it up
         g2, g3 = g.pow(2), g.pow(3)
         denom = 2 * g2 + a.sum(dim=(2, 3), keepdim=True) * g3
-        alpha = g2 / torch.where(denom != 0, denom, torch.ones_like(denom))
+        alpha = (g2 / torch.where(denom != 0, denom, torch.ones_like(denom))).clamp(0, 0.5)
         return ((alpha * F.relu(g)).sum(dim=(2, 3), keepdim=True) * a).sum(1)
     if method == "layercam":
         return (F.relu(g) * a).sum(1)
@@ -111,24 +125,29 @@ def normalise_maps(maps: torch.Tensor) -> torch.Tensor:
     return torch.where(span > 0, (maps - low) / span.clamp_min(1e-12), torch.zeros_like(maps))
 
 
-def place(maps: torch.Tensor, size: tuple[int, int], jump: tuple[float, float] | None = None) -> torch.Tensor:
-    """Maps ``N x h x w`` of a layer's units laid over the input (``size``), each value at the centre of its
-    unit's receptive field, bilinear in between and constant beyond the outermost centres.
+def place(maps: torch.Tensor, size: tuple[int, int], jump: tuple[float, float] | None = None,
+          start: tuple[float, float] | None = None) -> torch.Tensor:
+    """Maps ``N x h x w`` of a layer's units laid over the input (``size``): each value at the centre of its
+    unit's receptive field, bilinear in between, constant beyond the outermost centres.
 
-    Units ``jump`` input pixels apart (the layer's total stride), centred on the image: unit ``i`` sits at
-    ``(H - 1) / 2 + jump * (i - (h - 1) / 2)``. Where convolutions pad ("same"), ``jump * h == H`` and this is
-    the usual resize; where they do not (LeNet-5: 32 -> 5 at stride 4, units at 7.5, 11.5, ..., 23.5), a plain
-    resize would stretch the map toward the borders by up to 4 pixels. Without ``jump``: ``H / h``.
+    Unit ``(i, j)`` is centred on input pixel ``start + jump * (i, j)`` (the layer's total stride, and where its
+    first unit lies, from the receptive-field arithmetic of :func:`cnnlab.inspect.summary.unit_fields`). A
+    plain resize of the map to the image assumes ``jump = H / h`` and ``start = (jump - 1) / 2``, which holds for
+    few networks: LeNet-5's ``features.s4`` units sit from pixel 7.5 to 23.5, 4 pixels apart (valid
+    convolutions); a ResNet's stride-2 convolutions with one pixel of padding put unit 0 on pixel 0, so at
+    224x224 its last stage's map lies 15.5 pixels up and left of where a resize puts it. Without ``jump`` and
+    ``start``: the resize's.
     """
     n, h, w = maps.shape
     big_h, big_w = size
     jh, jw = jump if jump is not None else (big_h / h, big_w / w)
+    sh, sw = start if start is not None else ((jh - 1) / 2, (jw - 1) / 2)
 
-    def axis(big: int, small: int, j: float) -> torch.Tensor:
-        u = (torch.arange(big, dtype=torch.float32) - (big - 1) / 2) / j + (small - 1) / 2  # fractional unit index
+    def axis(big: int, small: int, j: float, s: float) -> torch.Tensor:
+        u = (torch.arange(big, dtype=torch.float32) - s) / j           # the fractional unit index of each pixel
         return 2 * u / (small - 1) - 1 if small > 1 else torch.zeros(big)
 
-    gy, gx = torch.meshgrid(axis(big_h, h, jh), axis(big_w, w, jw), indexing="ij")
+    gy, gx = torch.meshgrid(axis(big_h, h, jh, sh), axis(big_w, w, jw, sw), indexing="ij")
     grid = torch.stack([gx, gy], -1).to(maps)[None].expand(n, -1, -1, -1)
     return F.grid_sample(maps[:, None].float(), grid, mode="bilinear", padding_mode="border", align_corners=True)[:, 0]
 
@@ -140,11 +159,20 @@ def _last_spatial(names: list[str], acts: dict[str, torch.Tensor]) -> str:
     return spatial[-1] if spatial else names[-1]
 
 
+def _default_layer(model: nn.Module, x: torch.Tensor) -> str:
+    """The last stage of ``feature_info`` whose output is larger than 1x1, found by one pass on ``x``."""
+    stages = stage_layers(model)
+    with torch.no_grad(), capture(model, stages) as acts:
+        model(x)
+    return _last_spatial(stages, acts)
+
+
 def class_activation_maps(model: nn.Module, x: torch.Tensor, targets=None, method: str = "gradcam",
-                          layer: str | None = None, score: Score = class_score) -> CamResult:
+                          layer: str | None = None, score: Score = class_score, batch_size: int = 64) -> CamResult:
     """CAMs of ``x`` (``N x C x H x W``, as the model takes it) for one class per image: ``targets`` (an int, or
     one per image; default the predicted class) at ``layer`` (default the last stage of ``feature_info`` whose
-    output is larger than 1x1).
+    output is larger than 1x1), ``batch_size`` images at a time. Works on frozen models too: the gradient is
+    taken with respect to the layer's output only.
 
     >>> from cnnlab import create_model
     >>> cam = class_activation_maps(create_model("resnet18", num_classes=3, small_input=True),
@@ -154,28 +182,33 @@ def class_activation_maps(model: nn.Module, x: torch.Tensor, targets=None, metho
     """
     if method not in METHODS:
         raise CnnlabError(f"unknown CAM method '{method}'; methods: {', '.join(METHODS)}")
-    names = [layer] if layer else stage_layers(model)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.enable_grad(), capture(model, names) as acts:
-            output = model(x)
-            name = layer or _last_spatial(names, acts)
-            if name not in acts:
-                raise CnnlabError(f"layer '{name}' did not run in the forward pass; choose another layer")
-            a = acts[name]
-            if a.dim() != 4:
-                raise CnnlabError(f"layer '{name}' gives a {a.dim()}-D output {tuple(a.shape)}; a class activation "
-                                  f"map needs a spatial one (N x C x H x W): choose a convolutional layer")
-            t = _targets(targets, len(x), output)
-            s = score(output, t)
-            (g,) = torch.autograd.grad(s.sum(), a)
-    finally:
-        model.train(was_training)
-    cam = F.relu(_weigh(method, a.detach().float(), g.float()))
-    fields = unit_fields(model, x[:1], [name])
-    jump = fields[name][2:] if name in fields else None
-    return CamResult(normalise_maps(place(cam, x.shape[-2:], jump)), t.cpu(), s.detach().float().cpu(), name, method)
+    maps, chosen, scores = [], [], []
+    with inspecting(model):
+        name = layer or _default_layer(model, x[:1])
+        fields = unit_fields(model, x[:1], [name]).get(name)  # where each unit of the layer sits on the input
+        for i in range(0, len(x), batch_size):
+            chunk = x[i:i + batch_size]
+            with torch.enable_grad(), capture(model, [name], grad=True) as acts:
+                output = model(chunk)
+                if name not in acts:
+                    raise CnnlabError(f"layer '{name}' did not run in the forward pass; choose another layer")
+                a = acts[name]                                                   # N x K x h x w
+                if a.dim() != 4 or a.shape[-2:].numel() == 1:
+                    raise CnnlabError(f"layer '{name}' gives an output of shape {tuple(a.shape[1:])}; a class "
+                                      f"activation map needs a spatial one, larger than 1x1: choose an earlier "
+                                      f"convolutional layer")
+                t = _targets(targets, len(x), output, i)
+                s = score(output, t)
+                if not s.requires_grad:
+                    raise CnnlabError(f"the class scores do not depend on layer '{name}'; choose a layer the "
+                                      f"output is computed from")
+                (g,) = torch.autograd.grad(s.sum(), a)                            # N x K x h x w
+            cam = F.relu(_weigh(method, a.detach().float(), g.float()))          # N x h x w
+            maps.append(place(cam, x.shape[-2:], fields[2:4] if fields else None,
+                              fields[4:6] if fields else None).cpu())
+            chosen.append(t.cpu())
+            scores.append(s.detach().float().cpu())
+    return CamResult(normalise_maps(torch.cat(maps)), torch.cat(chosen), torch.cat(scores), name, method)
 
 
 class _PositiveGradient(torch.autograd.Function):
@@ -223,20 +256,14 @@ def guided(model: nn.Module) -> Iterator[int]:
 
 def guided_backprop(model: nn.Module, x: torch.Tensor, targets=None, score: Score = class_score) -> torch.Tensor:
     """Guided backpropagation: the input gradient of each image's class score (``N x C x H x W``)."""
-    was_training = model.training
-    model.eval()
-    try:
-        with guided(model) as n:
-            if n == 0:
-                raise CnnlabError(f"{type(model).__name__} has no activation modules; guided backpropagation "
-                                  f"needs them")
-            inp = x.detach().clone().requires_grad_(True)
-            with torch.enable_grad():
-                output = model(inp)
-                s = score(output, _targets(targets, len(x), output))
-                (g,) = torch.autograd.grad(s.sum(), inp)
-    finally:
-        model.train(was_training)
+    with inspecting(model), guided(model) as n:
+        if n == 0:
+            raise CnnlabError(f"{type(model).__name__} has no activation modules; guided backpropagation needs them")
+        inp = x.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            output = model(inp)
+            s = score(output, _targets(targets, len(x), output))
+            (g,) = torch.autograd.grad(s.sum(), inp)
     return g.detach().float().cpu()
 
 

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .cam import class_score
+from .layers import inspecting
 
 
 def peaks(maps: torch.Tensor) -> torch.Tensor:
@@ -32,8 +33,8 @@ def _near(masks: torch.Tensor, tolerance: int) -> torch.Tensor:
 def pointing_hits(maps: torch.Tensor, masks: torch.Tensor, tolerance: int = 0) -> torch.Tensor:
     """Whether the maximum of each map ``N x H x W`` lies on the object of its mask (``N x H x W``, object
     pixels > 0), or within ``tolerance`` pixels of it."""
-    p = peaks(maps)
-    return _near(masks, tolerance)[torch.arange(len(maps)), p[:, 0], p[:, 1]]
+    p = peaks(maps.cpu())
+    return _near(masks.cpu(), tolerance)[torch.arange(len(maps)), p[:, 0], p[:, 1]]
 
 
 def centre_hits(masks: torch.Tensor, tolerance: int = 0) -> torch.Tensor:
@@ -61,11 +62,11 @@ def deletion_drop(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, targets
     """How much each image's class score falls when the top ``fraction`` of its map's pixels are deleted, and
     when as many random pixels are: ``(drop_top, drop_random)``, each ``N``. ``fill`` is the value deleted
     pixels get in the model's input (0: the mean of normalised data)."""
-    model.eval()
-    base = score(model(x), targets)
     top = maps.flatten(1).argsort(1, descending=True)
     g = torch.Generator().manual_seed(seed)
     rand = torch.stack([torch.randperm(top.shape[1], generator=g) for _ in range(len(x))])
-    drop_top = base - score(model(delete(x, top, fraction, fill)), targets)
-    drop_random = base - score(model(delete(x, rand, fraction, fill)), targets)
+    with inspecting(model, frozen=False):
+        base = score(model(x), targets)
+        drop_top = base - score(model(delete(x, top, fraction, fill)), targets)
+        drop_random = base - score(model(delete(x, rand, fraction, fill)), targets)
     return drop_top.float().cpu(), drop_random.float().cpu()

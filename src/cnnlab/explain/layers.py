@@ -33,8 +33,9 @@ def find_layer(model: nn.Module, name: str, kinds: tuple[type, ...] = (), what: 
     hint = f"did you mean {' or '.join(close)}? " if close else ""
     if name in modules:
         wanted = " or ".join(k.__name__ for k in kinds)
-        raise CnnlabError(f"layer '{name}' is a {type(modules[name]).__name__}, not a {wanted}; {hint}"
-                          f"valid {what}s: {_shown(valid)}")
+        found = type(modules[name]).__name__
+        raise CnnlabError(f"layer '{name}' is {'an' if found[0] in 'AEIOU' else 'a'} {found}, not a {wanted}; "
+                          f"{hint}valid {what}s: {_shown(valid)}")
     raise CnnlabError(f"no layer named '{name}' in the model; {hint}valid {what}s: {_shown(valid)}")
 
 
@@ -54,16 +55,39 @@ def stage_layers(model: nn.Module) -> list[str]:
     return [f["module"] for f in info]
 
 
-class LayerReached(Exception):
+class LayerReached(BaseException):
     """Raised by :func:`capture` with ``stop=True`` once every layer asked for has run: the rest of the forward
-    pass is skipped."""
+    pass is skipped. A ``BaseException``, so that a model's own ``except Exception`` cannot swallow it."""
 
 
 @contextmanager
-def capture(model: nn.Module, names: list[str], stop: bool = False) -> Iterator[dict[str, torch.Tensor]]:
+def inspecting(model: nn.Module, frozen: bool = True) -> Iterator[nn.Module]:
+    """The model in eval mode and, with ``frozen``, with no parameter requiring a gradient (views take
+    gradients with respect to inputs or layer outputs only: no graph is kept for the weights, and frozen models
+    work as well); every module's mode and every parameter's ``requires_grad`` are restored afterwards."""
+    modes = [(m, m.training) for m in model.modules()]
+    grads = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        model.eval()
+        if frozen:
+            for p, _ in grads:
+                p.requires_grad_(False)
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
+        for p, r in grads:
+            p.requires_grad_(r)
+
+
+@contextmanager
+def capture(model: nn.Module, names: list[str], stop: bool = False,
+            grad: bool = False) -> Iterator[dict[str, torch.Tensor]]:
     """While the block runs, every forward pass of ``model`` fills the dict with the output of each named
-    layer (the last call's, for a layer that runs twice). With ``stop``, the pass ends with
-    :class:`LayerReached` as soon as all of them have run. The hooks are removed when the block ends, also on
+    layer (the last call's, for a layer that runs twice; with ``stop``, the first's: the pass ends with
+    :class:`LayerReached` as soon as all of them have run). With ``grad``, each captured output is a new leaf
+    that requires a gradient, from which the rest of the network continues: ``torch.autograd.grad(score,
+    captured)`` then needs no graph of the layers before it. The hooks are removed when the block ends, also on
     an error."""
     outputs: dict[str, torch.Tensor] = {}
     handles = []
@@ -73,6 +97,8 @@ def capture(model: nn.Module, names: list[str], stop: bool = False) -> Iterator[
             if not isinstance(output, torch.Tensor):
                 raise CnnlabError(f"layer '{name}' returns a {type(output).__name__}, not a tensor; choose "
                                   f"another layer")
+            if grad:
+                output = output.detach().requires_grad_(True)
             outputs[name] = output
             seen.add(name)
             if stop and len(seen) == len(wanted):

@@ -11,16 +11,27 @@ import torch
 from torch import nn
 
 from ..errors import CnnlabError
-from .layers import capture, find_layer, first_layer, stage_layers
+from .layers import capture, find_layer, first_layer, inspecting, stage_layers
 
 WEIGHTED = (nn.Conv2d, nn.Linear)
 
 
+def weighted_layer(model: nn.Module, layer: str | None = None) -> str:
+    """The name of the convolution (or dense layer) ``layer`` means, default the model's first: a block that holds
+    one convolution as ``conv`` (``ConvNormAct``: ``layer1.0.conv1``) means that convolution."""
+    if layer is None:
+        return first_layer(model, WEIGHTED)
+    modules = dict(model.named_modules())
+    if not isinstance(modules.get(layer), WEIGHTED) and isinstance(modules.get(f"{layer}.conv"), nn.Conv2d):
+        return f"{layer}.conv"
+    find_layer(model, layer, WEIGHTED, "convolution or dense layer")
+    return layer
+
+
 def filters(model: nn.Module, layer: str | None = None) -> torch.Tensor:
-    """The kernels of a convolution (default: the model's first) as ``out x in x kh x kw``."""
-    name = layer or first_layer(model, WEIGHTED)
-    module = find_layer(model, name, WEIGHTED, "convolution or dense layer")
-    return module.weight.detach().float().cpu()
+    """The weights of a convolution (default: the model's first) as ``out x in x kh x kw``, or of a dense layer
+    as ``out x in``."""
+    return dict(model.named_modules())[weighted_layer(model, layer)].weight.detach().float().cpu()
 
 
 def filter_images(weights: torch.Tensor, input_shape: tuple[int, int, int] | None = None,
@@ -35,8 +46,9 @@ def filter_images(weights: torch.Tensor, input_shape: tuple[int, int, int] | Non
     w = weights[:max_outputs]
     if w.dim() == 2:
         if input_shape is None or w.shape[1] != input_shape[0] * input_shape[1] * input_shape[2]:
-            raise CnnlabError(f"a dense layer's {w.shape[1]} weights per unit are not an image of the input's shape "
-                              f"{input_shape}; show a convolution or the first dense layer")
+            raise CnnlabError(f"the dense layer's {w.shape[1]} weights per unit are not an image of the input "
+                              f"({'x'.join(map(str, input_shape or ()))}); show a convolution, or a dense layer that "
+                              f"reads the image")
         w = w.reshape(len(w), *input_shape)
     if w.dim() != 4:
         raise CnnlabError(f"weights of shape {tuple(weights.shape)} are not convolution kernels")
@@ -54,13 +66,8 @@ def feature_maps(model: nn.Module, x: torch.Tensor, layers: list[str] | None = N
     """The output of each of ``layers`` (default: one per stage of ``feature_info``) for inputs ``x``, in the
     order given."""
     names = list(layers) if layers else stage_layers(model)
-    was_training = model.training
-    model.eval()
-    try:
-        with capture(model, names) as out:
-            model(x)
-    finally:
-        model.train(was_training)
+    with inspecting(model, frozen=False), capture(model, names) as out:
+        model(x)
     missing = [n for n in names if n not in out]
     if missing:
         raise CnnlabError(f"layer(s) {', '.join(missing)} did not run in the forward pass (a training-only "

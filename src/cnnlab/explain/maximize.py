@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CnnlabError
-from .cam import class_score
-from .layers import LayerReached, capture
+from .cam import class_score, logits_of
+from .layers import LayerReached, capture, inspecting
 
 
 class FourierImage(nn.Module):
@@ -120,45 +120,41 @@ def maximize(model: nn.Module, shape: tuple[int, int, int], *, layer: str | None
     units = torch.as_tensor(channels if channels is not None else classes, dtype=torch.long)
     if units.dim() != 1 or len(units) == 0:
         raise CnnlabError("give at least one channel or class")
+    if units.min() < 0:
+        raise CnnlabError(f"channels and classes are numbered from 0; got {int(units.min())}")
     prepare = prepare or (lambda x: x)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     g = torch.Generator().manual_seed(seed)
     image = FourierImage(len(units), shape, decay, g).to(device)
     opt = torch.optim.Adam(image.parameters(), lr=lr)
-    was_training = model.training
-    model.eval()
-    requires = [p.requires_grad for p in model.parameters()]
-    for p in model.parameters():  # no parameter gradients: the ascent moves the image only
-        p.requires_grad_(False)
-    try:
-        with torch.enable_grad(), capture(model, [layer] if layer else [], stop=True) as acts:
-            def value_of(x: torch.Tensor) -> torch.Tensor:
-                try:
-                    out = model(prepare(x))
-                except LayerReached:
-                    out = None
-                if layer is None:
-                    return score(out, units.to(device))
-                act = acts[layer]
-                if units.max() >= act.shape[1]:
-                    raise CnnlabError(f"layer '{layer}' has {act.shape[1]} channels (0-{act.shape[1] - 1}); "
-                                      f"channel {int(units.max())} does not exist")
-                return unit_activation(act, units, objective)
+    with inspecting(model), torch.enable_grad(), capture(model, [layer] if layer else [], stop=True) as acts:
+        def value_of(x: torch.Tensor) -> torch.Tensor:
+            try:
+                out = model(prepare(x))
+            except LayerReached:
+                out = None
+            if layer is None:
+                out_classes = logits_of(out).shape[1]
+                if units.max() >= max(out_classes, 2):
+                    raise CnnlabError(f"class {int(units.max())} does not exist: the model has "
+                                      f"{max(out_classes, 2)} classes")
+                return score(out, units)
+            act = _activation(acts, layer)
+            if units.max() >= act.shape[1]:
+                raise CnnlabError(f"layer '{layer}' has {act.shape[1]} channels (0-{act.shape[1] - 1}); "
+                                  f"channel {int(units.max())} does not exist")
+            return unit_activation(act, units, objective)
 
-            for _ in range(steps):
-                x = image()
-                value = value_of(random_transform(x, shift, scale, degrees, g))
-                loss = (-value + tv * total_variation(x)).sum()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            with torch.no_grad():
-                final = image()
-                reached = value_of(final)
-    finally:
-        for p, r in zip(model.parameters(), requires, strict=True):
-            p.requires_grad_(r)
-        model.train(was_training)
+        for _ in range(steps):
+            x = image()
+            value = value_of(random_transform(x, shift, scale, degrees, g))
+            loss = (-value + tv * total_variation(x)).sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            final = image()
+            reached = value_of(final)
     return Maximized(final.detach().cpu(), units.tolist(), reached.detach().float().cpu(),
                      "channel" if channels is not None else "class", layer)
 
@@ -166,12 +162,12 @@ def maximize(model: nn.Module, shape: tuple[int, int, int], *, layer: str | None
 @torch.no_grad()
 def unit_activations(model: nn.Module, x: torch.Tensor, layer: str | None, units: list[int],
                      objective: str = "neuron", batch_size: int = 256, score=class_score) -> torch.Tensor:
-    """``N x len(units)``: the activation of each unit (a channel's mean over positions, or a class score when
-    ``layer`` is None) for every input of ``x`` (as the model takes it), to compare with :func:`maximize`."""
+    """``N x len(units)``: the activation of each unit (by ``objective``, see :func:`unit_activation`; a class
+    score when ``layer`` is None) for every input of ``x`` (as the model takes it), to compare with
+    :func:`maximize`."""
     u = torch.as_tensor(units, dtype=torch.long)
     out = []
-    model.eval()
-    with capture(model, [layer] if layer else [], stop=True) as acts:
+    with inspecting(model, frozen=False), capture(model, [layer] if layer else [], stop=True) as acts:
         for i in range(0, len(x), batch_size):
             batch = x[i:i + batch_size]
             try:
@@ -181,9 +177,16 @@ def unit_activations(model: nn.Module, x: torch.Tensor, layer: str | None, units
             cols = []
             for k in u:
                 idx = k.expand(len(batch))
-                cols.append(unit_activation(acts[layer], idx, objective) if layer else score(y, idx))
+                cols.append(unit_activation(_activation(acts, layer), idx, objective) if layer else score(y, idx))
             out.append(torch.stack(cols, 1).float().cpu())
     return torch.cat(out)
+
+
+def _activation(acts: dict[str, torch.Tensor], layer: str) -> torch.Tensor:
+    if layer not in acts:
+        raise CnnlabError(f"layer '{layer}' did not run in the forward pass (a training-only branch?); choose "
+                          f"another layer")
+    return acts[layer]
 
 
 def parse_channels(text: str) -> list[int]:

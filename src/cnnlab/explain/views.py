@@ -19,8 +19,7 @@ from ..data.prepare import Preprocess
 from ..errors import CnnlabError
 from ..viz.images import as_rgb, overlay, tile, upscale_to
 from .cam import METHODS, class_activation_maps, gradient_images, guided_backprop, predicted_class
-from .layers import first_layer
-from .maps import WEIGHTED, feature_maps, filter_images, filters, map_images
+from .maps import feature_maps, filter_images, filters, map_images, weighted_layer
 from .maximize import OBJECTIVES, maximize
 
 
@@ -96,9 +95,11 @@ class Subject:
         names = [str(c) for c in self.classes]
         if name in names:
             return names.index(name)
+        shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+        if any(n.isdigit() for n in names):  # "5" names a class: a number is never a position then
+            raise CnnlabError(f"no class {name!r}: the run's classes are {shown} (give a class's name)")
         if name.isdigit() and int(name) < len(names):
             return int(name)
-        shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
         raise CnnlabError(f"no class {name!r}: the run's classes are {shown} (give a name or a number 0-"
                           f"{len(names) - 1})")
 
@@ -114,13 +115,15 @@ def _scale(h: int, w: int) -> int:
 
 def filters_view(s: Subject, layer: str | None = None) -> Picture:
     """The kernels of a convolution (default the first), one tile each (colour for RGB kernels)."""
-    name = layer or s.filter_layer or first_layer(s.model, WEIGHTED)
+    name = weighted_layer(s.model, layer or s.filter_layer)
     w = filters(s.model, name)
     tiles, ncol = filter_images(w, s.pixel_shape)
     shown = min(len(w), 64)
-    caption = (f"{name}: {len(w)} kernels of {w.shape[1]} x {w.shape[2]} x {w.shape[3]}" if w.dim() == 4 else
-               f"{name}: the weights of {len(w)} units as images") + \
-        (f" (the first {shown})" if shown < len(w) else "") + "; grey is 0, one scale for all"
+    inputs = "" if w.dim() != 4 or w.shape[1] in (1, 3) or w.shape[1] <= 16 else \
+        ", a row per kernel: its first 16 input channels"
+    caption = (f"{name}: {len(w)} kernel{'s' if len(w) > 1 else ''} of {w.shape[1]} x {w.shape[2]} x {w.shape[3]}"
+               if w.dim() == 4 else f"{name}: the weights of {len(w)} units as images") + \
+        (f" (the first {shown})" if shown < len(w) else "") + inputs + "; grey is 0, one scale for all"
     return Picture(tile(tiles, ncol, pad=1, scale=_scale(*tiles.shape[-2:]) // 2 or 1, background=1.0), caption,
                    f"filters-{name}")
 
@@ -153,7 +156,8 @@ def cam_view(s: Subject, x: torch.Tensor, method: str = "gradcam", target: int |
     scale = _scale(*img.shape[-2:])
     pics = [Picture(tile(torch.cat([as_rgb(img[i:i + 1]), overlay(img[i:i + 1], cam.maps[i:i + 1])]), 2, pad=2,
                          scale=scale), f"{method} at {cam.layer} for class {s.class_name(int(cam.targets[i]))} "
-                                       f"(score {float(cam.scores[i]):.2f})", f"{method}-{i}")
+                                       f"(score {float(cam.scores[i]):.2f})",
+                    f"{method}-{cam.layer}-{_target_name(s, target)}-{i}")
             for i in range(len(x))]
     return pics, cam
 
@@ -176,7 +180,7 @@ def guided_view(s: Subject, x: torch.Tensor, target: int | None = None,
                                              gradient_images(g * cam.maps[i][None, None]))])
         out.append(Picture(tile(row, 3, pad=2, scale=scale),
                            f"class {s.class_name(int(t[i]))}: input, guided backpropagation, guided Grad-CAM "
-                           f"(at {cam.layer})", f"guided-{i}"))
+                           f"(at {cam.layer})", f"guided-{cam.layer}-{_target_name(s, target)}-{i}"))
     return out
 
 
@@ -188,12 +192,18 @@ def maximize_view(s: Subject, layer: str | None = None, channels: list[int] | No
         s.need_classes("maximize --class")
     result = maximize(s.model, s.pixel_shape, layer=layer, channels=channels, classes=classes, prepare=s.preprocess,
                       steps=steps, seed=seed, objective=objective)
-    what = f"channels {_ranges(result.targets)} of {layer} ({objective})" if channels is not None else \
-        "classes " + ", ".join(s.class_name(k) for k in result.targets)
+    plural = "s" if len(result.targets) > 1 else ""
+    what = f"channel{plural} {_ranges(result.targets)} of {layer} ({objective})" if channels is not None else \
+        f"class{'es' if plural else ''} " + ", ".join(s.class_name(k) for k in result.targets)
     ncol = min(8, len(result.targets))
     return Picture(tile(result.images, ncol, pad=2, scale=_scale(*result.images.shape[-2:])),
                    f"inputs that maximise {what} ({steps} steps of gradient ascent)",
-                   f"maximize-{layer or 'class'}"), result
+                   f"maximize-{layer}-{objective}-{_ranges(result.targets).replace(', ', '+')}" if layer else
+                   "maximize-class-" + "+".join(s.class_name(k) for k in result.targets)), result
+
+
+def _target_name(s: Subject, target: int | None) -> str:
+    return "predicted" if target is None else f"class-{s.class_name(target)}"
 
 
 def _ranges(values: list[int]) -> str:

@@ -12,6 +12,7 @@ The summary runs the model once in eval mode; on the ``meta`` device it needs no
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -101,16 +102,23 @@ def _two(v: Any) -> tuple[int, int]:
 
 
 class _FieldTracker(TorchFunctionMode):
+    """Follows every 4-D activation's units: ``(rf_h, rf_w, jump_h, jump_w, start_h, start_w)``, the side of one
+    unit's receptive field, the input-pixel distance between neighbouring units, and the input coordinate of the
+    centre of unit 0 (pixel ``i`` has its centre at ``i``), by the usual receptive-field arithmetic (Araujo et
+    al. 2019, "Computing Receptive Fields of Convolutional Neural Networks", Distill):
+    ``rf += d (k - 1) jump``, ``start += jump (d (k - 1) / 2 - p)``, ``jump *= s``."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.info: dict[int, tuple[float, float, float, float]] = {}
-        self._alive: list[torch.Tensor] = []  # keep tensors alive so ids stay unique
+        self.info: dict[int, tuple[float, ...]] = {}
 
-    def set(self, t: torch.Tensor, info: tuple[float, float, float, float]) -> None:
-        self.info[id(t)] = info
-        self._alive.append(t)
+    def set(self, t: torch.Tensor, info: tuple[float, ...]) -> None:
+        key = id(t)
+        if key not in self.info:  # an id is reused once its tensor is freed: forget the entry then
+            weakref.finalize(t, self.info.pop, key, None)
+        self.info[key] = info
 
-    def get(self, t: Any) -> tuple[float, float, float, float] | None:
+    def get(self, t: Any) -> tuple[float, ...] | None:
         return self.info.get(id(t)) if isinstance(t, torch.Tensor) else None
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -120,7 +128,7 @@ class _FieldTracker(TorchFunctionMode):
         known = [(t, self.get(t)) for t in inputs if self.get(t) is not None]
         if not known or not isinstance(out, (torch.Tensor, tuple, list)):
             return out
-        src, (rh, rw, jh, jw) = max(known, key=lambda p: p[1][0] * p[1][1])
+        src, (rh, rw, jh, jw, sh, sw) = max(known, key=lambda p: p[1][0] * p[1][1])
         fname = getattr(func, "__name__", "")
         kind = _SPATIAL.get(fname)
         if kind is not None:
@@ -133,11 +141,16 @@ class _FieldTracker(TorchFunctionMode):
                 k = _two(arg(1, "kernel_size", 1))
                 s = _two(arg(2, "stride", None) or k)
                 d = _two(arg(4, "dilation", 1)) if fname.startswith("max") else (1, 1)
+            pad = arg(4 if kind == "conv" else 3, "padding", 0)
+            p = tuple(d[i] * (k[i] - 1) / 2 for i in range(2)) if pad == "same" else \
+                (0, 0) if pad == "valid" else _two(pad)
             if kind == "tconv":  # each output sees ceil(k / s) inputs; units get closer by s
                 rh, rw = rh + (math.ceil(k[0] / s[0]) - 1) * jh, rw + (math.ceil(k[1] / s[1]) - 1) * jw
+                sh, sw = sh + jh * (p[0] - (k[0] - 1) / 2) / s[0], sw + jw * (p[1] - (k[1] - 1) / 2) / s[1]
                 jh, jw = jh / s[0], jw / s[1]
             else:
                 rh, rw = rh + (d[0] * (k[0] - 1)) * jh, rw + (d[1] * (k[1] - 1)) * jw
+                sh, sw = sh + jh * (d[0] * (k[0] - 1) / 2 - p[0]), sw + jw * (d[1] * (k[1] - 1) / 2 - p[1])
                 jh, jw = jh * s[0], jw * s[1]
         elif fname in _ADAPTIVE or (isinstance(out, torch.Tensor) and out.dim() < src.dim() and src.dim() == 4):
             # global pooling or flattening: a unit sees every position of its input
@@ -146,12 +159,14 @@ class _FieldTracker(TorchFunctionMode):
                 oh, ow = out.shape[-2:]
                 kh, kw = math.ceil(ih / oh), math.ceil(iw / ow)
                 rh, rw = rh + (kh - 1) * jh, rw + (kw - 1) * jw
+                sh, sw = sh + jh * (kh - 1) / 2, sw + jw * (kw - 1) / 2
                 jh, jw = jh * (ih // oh or 1), jw * (iw // ow or 1)
             else:
                 rh, rw = rh + (ih - 1) * jh, rw + (iw - 1) * jw
+                sh, sw = sh + jh * (ih - 1) / 2, sw + jw * (iw - 1) / 2
         for t in _flat(out if isinstance(out, (tuple, list)) else [out]):
             if isinstance(t, torch.Tensor):
-                self.set(t, (rh, rw, jh, jw))
+                self.set(t, (rh, rw, jh, jw, sh, sw))
         return out
 
 
@@ -176,10 +191,11 @@ def _macs(module: nn.Module, inputs: Any, output: torch.Tensor) -> int:
     return 0
 
 
-def unit_fields(model: nn.Module, x: torch.Tensor, layers: list[str]) -> dict[str, tuple[float, float, float, float]]:
+def unit_fields(model: nn.Module, x: torch.Tensor, layers: list[str]) -> dict[str, tuple[float, ...]]:
     """For each named layer (any module, not only leaves), run on input ``x``: the receptive field of one of its
-    output units and the distance between neighbouring units, in input pixels: ``(rf_h, rf_w, jump_h, jump_w)``.
-    A layer whose output is not a spatial map (or that does not run) is left out."""
+    output units, the distance between neighbouring units and where the centre of unit (0, 0) lies, in input
+    pixels: ``(rf_h, rf_w, jump_h, jump_w, start_h, start_w)``. A layer whose output is not a spatial map (or
+    that does not run) is left out."""
     tracker = _FieldTracker()
     found: dict[str, tuple[float, float, float, float]] = {}
     modules = dict(model.named_modules())
@@ -197,7 +213,7 @@ def unit_fields(model: nn.Module, x: torch.Tensor, layers: list[str]) -> dict[st
     try:
         with tracker, torch.no_grad():
             x = x.detach().clone()
-            tracker.set(x, (1.0, 1.0, 1.0, 1.0))
+            tracker.set(x, (1.0, 1.0, 1.0, 1.0, 0.0, 0.0))
             model(x)
     finally:
         for h in handles:
@@ -265,7 +281,7 @@ def summary(
     try:
         x = torch.zeros((1, *size), device=dev)
         with tracker, torch.no_grad():
-            tracker.set(x, (1.0, 1.0, 1.0, 1.0))
+            tracker.set(x, (1.0, 1.0, 1.0, 1.0, 0.0, 0.0))
             out = model(x)
     finally:
         for h in handles:

@@ -21,22 +21,13 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from ..nn.act import ScaledTanh
 from ..nn.conv import ConvNormAct
 from ..nn.head import ClassifierHead
 from ._base import Classifier, FeatureInfo
 from ._registry import register_model
 
 PAPER = "LeCun et al. 1998, Gradient-Based Learning Applied to Document Recognition"
-
-
-class ScaledTanh(nn.Module):
-    """LeNet-5's squashing function ``A * tanh(S * x)`` with ``A = 1.7159``, ``S = 2/3`` (paper, App. A)."""
-
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return 1.7159 * torch.tanh(x * (2.0 / 3.0))
 
 
 _ACTS = {"tanh": ScaledTanh, "relu": nn.ReLU}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import html
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,7 +182,12 @@ def write_report(run) -> Path:
     summary += [["epochs", results.get("epochs", "")], ["stopped early", results.get("stopped_early", "")],
                 ["training time (s)", results.get("train_seconds", "")]]
     plots = "".join(_plot(p) for p in run.plots())
-    sections = "".join(_section(s) for s in run.sections())
+    try:
+        sections = "".join(_section(s) for s in run.sections())
+    except Exception as e:  # noqa: BLE001  the run is trained and its results written: the page still comes
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        warnings.warn(f"the report's pictures of the network could not be drawn: {first}", stacklevel=2)
+        sections = _section(Section("Pictures of the network", [], f"not drawn: {first}"))
     config = run.config.to_dict() if run.config is not None else {}
     body = f"""<p>Run directory: <code>{_esc(Path(run.path).resolve())}</code></p>
 <h2>Test results</h2>
@@ -200,6 +206,17 @@ def write_report(run) -> Path:
     return out
 
 
+def _setting(value) -> str:
+    """A setting as it would be typed: lists joined by commas, NAME=VALUE pairs, 'default' for None."""
+    if value is None:
+        return "default"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return str(value)
+
+
 def write_study_report(path: str | Path, title: str, settings: dict, table: Table, plots: list[Path],
                        runs: list[Path]) -> Path:
     """Write ``report.html`` of an experiment directory: its settings, its comparison ``table``, its plots and a
@@ -213,7 +230,7 @@ def write_study_report(path: str | Path, title: str, settings: dict, table: Tabl
 <h2>Plots</h2>
 {''.join(_plot(p) for p in plots)}
 <h2>Settings</h2>
-{_table([[k, v] for k, v in settings.items()])}
+{_table([[k, _setting(v)] for k, v in settings.items()])}
 <h2>Runs</h2>
 <ul>{links}</ul>
 """

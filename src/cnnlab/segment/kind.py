@@ -90,13 +90,16 @@ class SegmenterKind(Kind):
         from ..report import Section, figures
 
         subject = self.explain_subject(run)
-        x = self.prepare(run, run.dataset(quiet=True)).test.images[:4]
+        x = run.sample(4).test.images
+        if len(x) == 0:
+            return []
         inside = features_view(subject, x[:1])
         cams, _ = cam_view(subject, x)
         return [Section("Inside the network", figures(inside),
                         "What each encoder stage and the bottleneck make of the first test image."),
                 Section("Where the network looks", figures(cams),
-                        "Grad-CAM at the bottleneck of the mean pixel logit of the class most pixels are given.")]
+                        "Grad-CAM at the bottleneck of the class most pixels are given (its mean logit over those "
+                        "pixels).")]
 
     def result_rows(self, test: dict) -> list[tuple[str, str]]:
         return [("test pixel accuracy", f"{100 * test['accuracy']:.2f}%"),

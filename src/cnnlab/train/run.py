@@ -9,6 +9,7 @@ with the run's own seed and fractions, and what a tool writes goes into the run 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import warnings
 from dataclasses import dataclass
@@ -170,6 +171,21 @@ class Run:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return load_dataset(spec or self.meta["data"], **self.split)
+
+    def sample(self, n: int, split: str = "test"):
+        """The first ``n`` images of a split of the run's data, prepared as its model sees them (the other
+        splits empty), for pictures: the rest of the dataset is not resized. In-memory data only."""
+        import torch
+
+        data = self.dataset(quiet=True)
+        if not hasattr(data, "map"):
+            raise CnnlabError(f"'{data.name}' is streamed from disk; read a sample of it with its loader")
+        part = data.splits()[split]
+        first = part.subset(torch.arange(min(n, len(part))))
+        empty = first.subset(torch.arange(0))
+        return self.kind.prepare(self, dataclasses.replace(data, train=first if split == "train" else empty,
+                                                           val=first if split == "val" else empty,
+                                                           test=first if split == "test" else empty))
 
     def data(self, spec: str | None = None):
         """The run's dataset (or ``spec``) split as the run split it and prepared as its model sees images;
