@@ -61,7 +61,9 @@ def test_models_lists_every_architecture_with_size_and_paper(capsys):
     assert by_name["googlenet"]["params"] == 6_624_904  # inference parameters, no auxiliary heads
     assert by_name["vgg16"]["macs"] == 15_470_264_320
     small = json.loads(run(capsys, "models", "resnet*", "--small-input", "--format", "json")[1])
-    assert all(r["min_input_size"] == [3, 8, 8] for r in small)
+    cifar = {"resnet20", "resnet32", "resnet44", "resnet56", "resnet110"}   # 32x32 nets: two stride-2 stages
+    assert all(r["min_input_size"] == ([3, 4, 4] if r["name"] in cifar else [3, 8, 8]) for r in small)
+    assert {r["name"] for r in small} >= cifar
 
 
 def test_summary_table_json_and_csv(capsys):

@@ -93,7 +93,7 @@ def test_feature_info_names_real_stages_with_their_channels_and_reduction(name, 
 def test_declared_minimum_input_size_is_real(name, small):
     model = build_meta(name, small_input=small).eval()
     c, h, w = model.min_input_size
-    assert model(torch.zeros(1, c, h, w, device="meta")).shape[-1] == 1000 if "lenet" not in name else True
+    assert model(torch.zeros(1, c, h, w, device="meta")).shape[-1] == model.num_classes
     with pytest.raises(InputSizeError, match=rf"{h}x{w}"):
         model(torch.zeros(1, c, h - 1, w - 1, device="meta"))
     with pytest.raises(InputSizeError, match="input channel"):
@@ -152,6 +152,12 @@ def test_headline_parameter_counts():
     # the paper's MobileNet 1.0 has 4.2 million parameters (Table 8, "1.0 MobileNet-224: 4.2")
     n = sum(p.numel() for p in build_meta("mobilenet_v1").parameters())
     assert round(n / 1e6, 1) == 4.2
+    # the CIFAR ResNets of He et al. 2016, Table 6: 0.27M, 0.46M, 0.66M, 0.85M, 1.7M; plain nets have the same
+    for depth, millions in ((20, 0.27), (32, 0.46), (44, 0.66), (56, 0.85), (110, 1.7)):
+        n = sum(p.numel() for p in build_meta(f"resnet{depth}").parameters())
+        assert round(n / 1e6, 2 if depth < 110 else 1) == millions, depth
+        if depth < 110:
+            assert sum(p.numel() for p in build_meta(f"plain{depth}").parameters()) == n
     # LeNet-5 with a fully connected C3: 156 + 2,416 + 48,120 + 10,164 + 850
     assert sum(p.numel() for p in build("lenet5").parameters()) == 61_706
 

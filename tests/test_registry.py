@@ -16,7 +16,9 @@ def test_every_architecture_of_the_course_is_registered():
 
 
 def test_list_models_filters_by_pattern():
-    assert cnnlab.list_models("resnet*") == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+    assert cnnlab.list_models("resnet*") == ["resnet18", "resnet20", "resnet32", "resnet34", "resnet44", "resnet50",
+                                             "resnet56", "resnet101", "resnet110", "resnet152"]
+    assert cnnlab.list_models("plain*") == ["plain20", "plain32", "plain44", "plain56"]
     assert cnnlab.list_models("vgg*_bn") == ["vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]
     assert cnnlab.list_models("nothing*") == []
 

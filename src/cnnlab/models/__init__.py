@@ -1,6 +1,6 @@
 """The architecture zoo. Importing this package registers every model."""
 
-from . import alexnet, densenet, googlenet, lenet, mobilenet, resnet, vgg  # noqa: F401  (registration)
+from . import alexnet, densenet, googlenet, lenet, mobilenet, resnet, resnet_cifar, vgg  # noqa: F401  (registration)
 from ._base import Classifier, FeatureInfo, ModelMeta
 from ._factory import create_model
 from ._registry import list_models, model_meta, register_model

@@ -67,3 +67,36 @@ class Bottleneck(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.shortcut is None else self.shortcut(x)
         return self.act(self.conv3(self.conv2(self.conv1(x))) + identity)
+
+
+class ZeroPadShortcut(nn.Module):
+    """The paper's option A: the identity, subsampled by ``stride`` and padded with zero channels up to
+    ``out_chs`` where the shape changes. No parameters (He et al. 2016, Sec. 3.3 and the CIFAR-10 networks)."""
+
+    def __init__(self, in_chs: int, out_chs: int, stride: int) -> None:
+        super().__init__()
+        self.in_chs, self.out_chs, self.stride = in_chs, out_chs, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride > 1:
+            x = x[:, :, ::self.stride, ::self.stride]                 # a 1x1 "convolution" of stride s
+        extra = self.out_chs - self.in_chs
+        return nn.functional.pad(x, (0, 0, 0, 0, extra // 2, extra - extra // 2)) if extra else x
+
+
+class CifarBlock(nn.Module):
+    """Two 3x3 convolutions, with the parameter-free shortcut of :class:`ZeroPadShortcut` (``residual=True``,
+    ``y = relu(F(x) + x)``) or none at all (``residual=False``: the paper's "plain" network, ``y = relu(F(x))``).
+    """
+
+    def __init__(self, in_chs: int, out_chs: int, stride: int = 1, residual: bool = True,
+                 norm_layer: LayerFactory = nn.BatchNorm2d, act_layer: LayerFactory = nn.ReLU) -> None:
+        super().__init__()
+        self.conv1 = ConvNormAct(in_chs, out_chs, 3, stride, norm_layer=norm_layer, act_layer=act_layer)
+        self.conv2 = ConvNormAct(out_chs, out_chs, 3, norm_layer=norm_layer, act_layer=None)
+        self.shortcut = ZeroPadShortcut(in_chs, out_chs, stride) if residual else None
+        self.act = make_act(act_layer)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv2(self.conv1(x))
+        return self.act(y + self.shortcut(x) if self.shortcut is not None else y)
