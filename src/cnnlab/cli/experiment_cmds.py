@@ -15,7 +15,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     from ..experiments import TransferSettings
 
     fmt = argparse.RawDescriptionHelpFormatter
-    exp = sub.add_parser("experiment", help="reproducible experiments (transfer: the lecture's comparison)",
+    exp = sub.add_parser("experiment", help="reproducible experiments: transfer, efficiency",
                          formatter_class=fmt, description="Experiments that train many runs and compare them.",
                          epilog="examples:\n  cnnlab experiment transfer\n  cnnlab experiment transfer --help")
     exp.set_defaults(func=no_command("experiment", "cnnlab experiment transfer"))
@@ -42,6 +42,29 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", default=None, metavar="DIR", help="continue an interrupted experiment, as it was set")
     p.set_defaults(func=cmd_experiment_transfer)
 
+    from ..experiments import EfficiencySettings
+
+    p = exp_sub.add_parser(
+        "efficiency", formatter_class=fmt,
+        help="standard vs 1x1-reduced vs depthwise separable convolutions, and MobileNet v1 against full "
+             "convolutions: parameters, MACs, time",
+        description="No training, seconds: three ways to map C channels to C over a 3x3 neighbourhood (a standard\n"
+                    "convolution, Inception's 1x1 reduction, MobileNet's depthwise separable one) and MobileNet v1\n"
+                    "against the same network with full convolutions. Parameters and multiply-adds are counted\n"
+                    "from the modules; times are medians of forward and forward + backward passes on this\n"
+                    "machine. Writes results.csv, summary.json, a table, a plot and report.html.",
+        epilog=textwrap.dedent("""\
+            examples:
+              cnnlab experiment efficiency
+              cnnlab experiment efficiency --quick
+              cnnlab experiment efficiency --channels 512 --size 14 --device cuda"""),
+    )
+    add_options(p, EfficiencySettings)
+    p.add_argument("--quick", action="store_true",
+                   help="smaller layers, images and batches, two timed passes (a few seconds; what the tests run)")
+    p.add_argument("--run-dir", default=None, metavar="DIR", help="default: runs/experiment-efficiency-<time>")
+    p.set_defaults(func=cmd_experiment_efficiency)
+
 
 def cmd_experiment_transfer(args: argparse.Namespace) -> int:
     from ..experiments import TransferSettings, run_transfer_experiment
@@ -63,6 +86,18 @@ def cmd_experiment_transfer(args: argparse.Namespace) -> int:
         result = run_transfer_experiment(resume=args.resume)
     else:
         result = run_transfer_experiment(dataclasses.replace(TransferSettings(), **changes), run_dir=args.run_dir)
+    print(result.table())
+    print(f"\nexperiment directory  {result.path}")
+    return 0
+
+
+def cmd_experiment_efficiency(args: argparse.Namespace) -> int:
+    from ..experiments import EFFICIENCY_QUICK, EfficiencySettings, run_efficiency_experiment
+
+    base = EFFICIENCY_QUICK if args.quick else EfficiencySettings()
+    result = run_efficiency_experiment(dataclasses.replace(base, **given(args, EfficiencySettings)), args.run_dir,
+                                       log=lambda *a: None)
+    print(f"on {result.cpu}")
     print(result.table())
     print(f"\nexperiment directory  {result.path}")
     return 0

@@ -97,3 +97,33 @@ def transfer_curves_plot(rows: Sequence[dict], path: str | os.PathLike, title: s
     if title:
         fig.suptitle(title)
     save_figure(fig, path)
+
+
+def efficiency_plot(rows: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
+    """Parameters, multiply-adds and measured times of each form relative to the first of its group (one panel
+    per group; log scale, so that 8x fewer and 8x more are as far from 1): ``rows`` need ``group``, ``name`` and
+    ``params_ratio``, ``macs_ratio``, ``forward_ratio``, ``train_ratio``."""
+    import numpy as np
+
+    groups = list(dict.fromkeys(r["group"] for r in rows))
+    measures = [("params_ratio", "parameters"), ("macs_ratio", "multiply-adds"), ("forward_ratio", "forward time"),
+                ("train_ratio", "forward + backward time")]
+    fig, axes = plt.subplots(1, len(groups), figsize=(6.2 * len(groups), 4.4), squeeze=False)
+    for ax, group in zip(axes[0], groups, strict=True):
+        forms = [r for r in rows if r["group"] == group][1:]
+        x = np.arange(len(forms))
+        width = 0.8 / len(measures)
+        for i, (key, label) in enumerate(measures):
+            values = [r[key] for r in forms]
+            bars = ax.bar(x + (i - (len(measures) - 1) / 2) * width, values, width, label=label)
+            ax.bar_label(bars, [f"{v:.2f}" for v in values], fontsize=7, padding=1)
+        ax.axhline(1.0, color="black", lw=0.8)
+        ax.set_yscale("log")
+        ax.set_xticks(x, [r["name"] for r in forms], fontsize=8)
+        first = next(r["name"] for r in rows if r["group"] == group)
+        ax.set(ylabel=f"relative to {first}", title=group)
+        ax.grid(alpha=0.3, axis="y", which="both")
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    save_figure(fig, path)
