@@ -104,6 +104,7 @@ def efficiency_plot(rows: Sequence[dict], path: str | os.PathLike, title: str = 
     per group; log scale, so that 8x fewer and 8x more are as far from 1): ``rows`` need ``group``, ``name`` and
     ``params_ratio``, ``macs_ratio``, ``forward_ratio``, ``train_ratio``."""
     import numpy as np
+    from matplotlib.ticker import FormatStrFormatter
 
     groups = list(dict.fromkeys(r["group"] for r in rows))
     measures = [("params_ratio", "parameters"), ("macs_ratio", "multiply-adds"), ("forward_ratio", "forward time"),
@@ -119,6 +120,8 @@ def efficiency_plot(rows: Sequence[dict], path: str | os.PathLike, title: str = 
             ax.bar_label(bars, [f"{v:.2f}" for v in values], fontsize=7, padding=1)
         ax.axhline(1.0, color="black", lw=0.8)
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%.2g"))
+        ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2g"))
         ax.set_xticks(x, [r["name"] for r in forms], fontsize=8)
         first = next(r["name"] for r in rows if r["group"] == group)
         ax.set(ylabel=f"relative to {first}", title=group)
