@@ -136,3 +136,23 @@ def test_deleting_what_gradcam_points_at_costs_more_than_deleting_at_random(tmp_
     assert r["drop_top"] > 1.3 * r["drop_random"] > 0, r
     x, maps, pre = r["example"]
     assert isinstance(pre, Preprocess) and maps.shape == (len(x), 32, 32) and torch.isfinite(maps).all()
+
+
+def test_an_experiment_directory_given_as_a_run_points_to_its_runs(tmp_path, capsys):
+    (tmp_path / "exp" / "runs" / "near-scratch-0.1-seed0").mkdir(parents=True)
+    (tmp_path / "exp" / "experiment.json").write_text('{"experiment": "transfer", "settings": {}}')
+    line = one_line_error(capsys, "explain", "filters", str(tmp_path / "exp"))
+    assert "is an experiment directory, not a run" in line and "runs/near-scratch-0.1-seed0" in line
+
+
+def test_a_transfer_run_is_explained_with_its_own_classes(runs, capsys):
+    from cnnlab.cli import main
+
+    target = runs / "tr"
+    assert main(["transfer", "--from", str(runs / "clf"), "--data", "digits@classes=5-9@labels=20", "--mode",
+                 "feature-extraction", "--epochs", "1", "--run-dir", str(target), "--quiet"]) == 0
+    code, out, err = run(capsys, "explain", "cam", str(target), str(runs / "digit0.png"), "--class", "7")
+    assert code == 0 and "for class 7" in out, err
+    assert "no class '2'" in one_line_error(capsys, "explain", "cam", str(target), str(runs / "digit0.png"),
+                                            "--class", "2")                 # "2" names no class here: not a position
+    assert "Where the network looks" in (target / "report.html").read_text()

@@ -274,3 +274,18 @@ def test_a_saved_config_starts_a_new_run_and_resume_refuses_changes(trained, tmp
                        (["--model-arg", "act=relu"], "--model-arg")):
         code, _, err = run(capsys, "train", "--resume", trained, "--epochs", "9", *argv)
         assert code == 2 and f"cannot change {what}" in err
+
+
+def test_a_worker_killed_by_the_same_sigterm_first_still_reads_as_terminated(monkeypatch, capsys):
+    """SIGTERM to the process group can kill a DataLoader worker, and torch report it, before this process runs
+    its own handler: one line, exit code 143, not torch's traceback. Other runtime errors still propagate."""
+    import cnnlab.cli as cli
+
+    def stopped(argv):
+        raise RuntimeError("DataLoader worker (pid 4242) is killed by signal: Terminated. ")
+
+    monkeypatch.setattr(cli, "_dispatch", stopped)
+    assert cli.main([]) == 143 and capsys.readouterr().err.strip() == "cnnlab: terminated"
+    monkeypatch.setattr(cli, "_dispatch", lambda argv: (_ for _ in ()).throw(RuntimeError("a real bug")))
+    with pytest.raises(RuntimeError, match="a real bug"):
+        cli.main([])

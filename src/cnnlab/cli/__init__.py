@@ -145,6 +145,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         _ignore_worker_deaths()
         print(f"cnnlab: terminated{_resume_hint(e)}", file=sys.stderr)
         return 128 + int(signal.SIGTERM)
+    except RuntimeError as e:
+        # SIGTERM sent to the whole process group can kill a DataLoader worker, and torch's SIGCHLD handler
+        # report it, before this process runs its own SIGTERM handler: the same stop, seen from the worker
+        if "DataLoader worker" not in str(e) or "killed by signal: Terminated" not in str(e):
+            raise
+        _ignore_worker_deaths()
+        print(f"cnnlab: terminated{_resume_hint(e)}", file=sys.stderr)
+        return 128 + int(signal.SIGTERM)
     except KeyboardInterrupt as e:
         _ignore_worker_deaths()
         print(f"cnnlab: interrupted{_resume_hint(e)}", file=sys.stderr)

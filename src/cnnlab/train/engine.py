@@ -227,8 +227,8 @@ def fit(config: RunConfig, resume: str | Path | None = None, log=print,
         if run.discard_if_empty() and isinstance(e, TrainingDiverged):
             raise TrainingDiverged(f"{e}; no epoch completed, so the run directory {run.path} was removed"
                                    ) from None
-        if run.checkpoints.exists() and isinstance(e, (KeyboardInterrupt, TrainingDiverged)):
-            e.resume = (kind.command, run.path)  # the command line offers to continue it
+        if run.checkpoints.exists() and (isinstance(e, TrainingDiverged) or not isinstance(e, CnnlabError)):
+            e.resume = (kind.command, run.path)  # a stop or a crash: the command line offers to continue it
         raise
 
 

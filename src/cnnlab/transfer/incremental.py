@@ -51,8 +51,10 @@ def incremental_data(old: ImageData, new: ImageData, memory: int, seed: int) -> 
     """Train on the new classes (plus ``memory`` exemplars per old class); validate and test on all classes."""
     overlap = sorted(set(old.classes) & set(new.classes))
     if overlap:
-        raise CnnlabError(f"the new classes must differ from the base classes, but both have {overlap[:5]}; "
-                          f"select other classes (e.g. digits@classes=5-9)")
+        shown = ", ".join(map(str, overlap[:5])) + (", ..." if len(overlap) > 5 else "")
+        raise CnnlabError(f"the new classes must differ from the base classes, but both have {shown}; give data "
+                          f"whose classes the base model was not trained on (a base trained on digits@classes=0-4 "
+                          f"takes digits@classes=5-9)")
     both = union(old, new)
     shifted = ImageSet(new.train.images, new.train.labels + old.num_classes)
     train = shifted
