@@ -15,7 +15,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     from ..experiments import TransferSettings
 
     fmt = argparse.RawDescriptionHelpFormatter
-    exp = sub.add_parser("experiment", help="reproducible experiments: transfer, efficiency",
+    exp = sub.add_parser("experiment", help="reproducible experiments: transfer, efficiency, depth",
                          formatter_class=fmt, description="Experiments that train many runs and compare them.",
                          epilog="examples:\n  cnnlab experiment transfer\n  cnnlab experiment transfer --help")
     exp.set_defaults(func=no_command("experiment", "cnnlab experiment transfer"))
@@ -42,7 +42,28 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", default=None, metavar="DIR", help="continue an interrupted experiment, as it was set")
     p.set_defaults(func=cmd_experiment_transfer)
 
-    from ..experiments import EfficiencySettings
+    from ..experiments import DepthSettings, EfficiencySettings
+
+    p = exp_sub.add_parser(
+        "depth", formatter_class=fmt,
+        help="plain vs residual networks of equal depth (the ResNet paper's CIFAR family): training and test error",
+        description="The ResNet paper's degradation problem: plain networks train worse as they get deeper, the\n"
+                    "same stacks with shortcuts better. Trains each network on each seed with the same data,\n"
+                    "epochs and recipe; writes results.csv, summary.json, a table, the training-error curves and\n"
+                    "report.html. An interrupted experiment continues with --resume DIR.",
+        epilog=textwrap.dedent("""\
+            examples:
+              cnnlab experiment depth
+              cnnlab experiment depth --quick
+              cnnlab experiment depth --models plain20,plain32,plain44,plain56,resnet20,resnet56,resnet110 \\
+                  --data cifar10:~/data/cifar-10-batches-py --epochs 160 --seeds 0"""),
+    )
+    add_options(p, DepthSettings)
+    p.add_argument("--quick", action="store_true",
+                   help="plain20 and resnet20, 2 epochs on a quarter of digits, one seed (what the tests run)")
+    p.add_argument("--run-dir", default=None, metavar="DIR", help="default: runs/experiment-depth-<time>")
+    p.add_argument("--resume", default=None, metavar="DIR", help="continue an interrupted experiment, as it was set")
+    p.set_defaults(func=cmd_experiment_depth)
 
     p = exp_sub.add_parser(
         "efficiency", formatter_class=fmt,
@@ -98,6 +119,22 @@ def cmd_experiment_efficiency(args: argparse.Namespace) -> int:
     result = run_efficiency_experiment(dataclasses.replace(base, **given(args, EfficiencySettings)), args.run_dir,
                                        log=lambda *a: None)
     print(f"on {result.cpu}")
+    print(result.table())
+    print(f"\nexperiment directory  {result.path}")
+    return 0
+
+
+def cmd_experiment_depth(args: argparse.Namespace) -> int:
+    from ..experiments import DEPTH_QUICK, DepthSettings, run_depth_experiment
+
+    changes = given(args, DepthSettings)
+    if args.resume:
+        if changes or args.run_dir or args.quick:
+            raise CnnlabError("--resume continues the experiment with its own settings; drop the other options")
+        result = run_depth_experiment(resume=args.resume)
+    else:
+        base = DEPTH_QUICK if args.quick else DepthSettings()
+        result = run_depth_experiment(dataclasses.replace(base, **changes), args.run_dir)
     print(result.table())
     print(f"\nexperiment directory  {result.path}")
     return 0

@@ -130,3 +130,23 @@ def efficiency_plot(rows: Sequence[dict], path: str | os.PathLike, title: str = 
     if title:
         fig.suptitle(title, fontsize=10)
     save_figure(fig, path)
+
+
+def depth_curves_plot(curves: dict[str, Sequence[float]], path: str | os.PathLike, title: str = "") -> None:
+    """Training error (in [0, 1]) per epoch of each network, as in the ResNet paper's Fig. 6: plain networks
+    dashed, residual ones solid, deeper ones darker; ``curves`` maps a name (``plain56``, ``resnet20``) to its
+    errors."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    depths = sorted({int("".join(c for c in name if c.isdigit()) or 0) for name in curves})
+    for name, errors in curves.items():
+        depth = int("".join(c for c in name if c.isdigit()) or 0)
+        shade = 0.35 + 0.65 * (depths.index(depth) + 1) / len(depths)
+        colour = plt.cm.Blues(shade) if name.startswith("plain") else plt.cm.Reds(shade)
+        ax.plot(range(1, len(errors) + 1), [100 * e for e in errors], "--" if name.startswith("plain") else "-",
+                color=colour, label=name, lw=1.8)
+    ax.set(xlabel="epoch", ylabel="training error (%)", yscale="log")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    if title:
+        ax.set_title(title, fontsize=10)
+    save_figure(fig, path)
