@@ -141,14 +141,20 @@ def cmd_features(args: argparse.Namespace) -> int:
     return 0
 
 
+def _class_view(args: argparse.Namespace, view: str):
+    """The run's network (which must have class scores), the folder to write into, the class asked for (None:
+    each image's predicted one) and the images as the model takes them."""
+    subject, out = _open(args)
+    subject.need_classes(view)
+    target = subject.class_index(args.klass) if args.klass is not None else None
+    return subject, out, target, subject.read(args.images)
+
+
 def cmd_cam(args: argparse.Namespace) -> int:
     from ..explain.views import CamOptions, cam_view
 
-    subject, out = _open(args)
-    subject.need_classes("cam")
-    target = subject.class_index(args.klass) if args.klass is not None else None
-    pictures, _ = cam_view(subject, subject.read(args.images), options_from(args, CamOptions).method, target,
-                           args.layer)
+    subject, out, target, x = _class_view(args, "cam")
+    pictures, _ = cam_view(subject, x, options_from(args, CamOptions).method, target, args.layer)
     _stems(pictures, args.images)
     _write(pictures, out)
     return 0
@@ -157,10 +163,8 @@ def cmd_cam(args: argparse.Namespace) -> int:
 def cmd_guided(args: argparse.Namespace) -> int:
     from ..explain.views import guided_view
 
-    subject, out = _open(args)
-    subject.need_classes("guided")
-    target = subject.class_index(args.klass) if args.klass is not None else None
-    pictures = guided_view(subject, subject.read(args.images), target, args.layer)
+    subject, out, target, x = _class_view(args, "guided")
+    pictures = guided_view(subject, x, target, args.layer)
     _stems(pictures, args.images)
     _write(pictures, out)
     return 0
