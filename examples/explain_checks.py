@@ -104,9 +104,7 @@ def main() -> None:
             print(f"| {r['model']} | {r['seed']} | {r['drop_top']:.2f} | {r['drop_random']:.2f} |")
         pictures = []
         for x, maps, pre in examples:
-            mean = torch.tensor(pre.mean)[None, :, None, None]
-            std = torch.tensor(pre.std)[None, :, None, None]
-            img = (x * std + mean).clamp(0, 1)
+            img = pre.unnormalise(x)
             pictures += [img, overlay(img, maps)]
         save_png(tile(torch.cat(pictures), 8, pad=2, scale=3), DOCS / "explain_pointing.png")
 

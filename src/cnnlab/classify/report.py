@@ -7,25 +7,25 @@ from __future__ import annotations
 import torch
 
 from ..data.streaming import StreamingData, StreamingLoader
-from ..explain import predicted_class
 from ..explain.views import Subject, cam_view, features_view, filters_view
 from ..inspect import human, summary
 from ..report import Figure, Section, Table, figures
 from ..train import Run
 from ..viz.images import png_bytes
+from .task import ClassificationTask
 
 SHOWN = 4                  # test images per Grad-CAM row (right and wrong)
 LOOKED_AT = 512            # test images searched for them at most,
 MACS_LOOKED_AT = 2 * 10**10  # and no more than this many multiply-adds' worth (16 at least: ResNet-50 at 224)
 
 
-def test_batch(run: Run, n: int = LOOKED_AT) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``n`` test images of the run's data, as its model takes them, and their labels."""
+def test_batch(run: Run, preprocess, n: int = LOOKED_AT) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n`` test images of the run's data, as its model takes them (``preprocess``), and their
+    labels."""
     data = run.dataset(quiet=True)
     if isinstance(data, StreamingData):
         data = run.kind.prepare(run, data)
-        loader = StreamingLoader(data.test, data.channels, run.kind.explain_subject(run).preprocess, n,
-                                 torch.device("cpu"), workers=0)
+        loader = StreamingLoader(data.test, data.channels, preprocess, n, torch.device("cpu"), workers=0)
         return next(iter(loader), (torch.zeros(0, data.channels, 1, 1), torch.zeros(0, dtype=torch.long)))
     test = run.sample(n).test
     return test.images, test.labels
@@ -40,7 +40,7 @@ def network_sections(run: Run, subject: Subject) -> list[Section]:
                                          folded=len(rows) > 25)],
                    f"{s.model}: {s.used_params:,} parameters ({human(s.used_params)}), {s.total_macs:,} multiply-adds "
                    f"({human(s.total_macs)}) per {'x'.join(map(str, s.input_size))} image")]
-    x, y = test_batch(run, max(16, min(LOOKED_AT, MACS_LOOKED_AT // max(1, s.total_macs))))
+    x, y = test_batch(run, subject.preprocess, max(16, min(LOOKED_AT, MACS_LOOKED_AT // max(1, s.total_macs))))
     if len(x) == 0:
         return out
     inside = figures([filters_view(subject), *features_view(subject, x[:1])])
@@ -48,8 +48,8 @@ def network_sections(run: Run, subject: Subject) -> list[Section]:
                        "The first layer's kernels, and what each stage makes of the first test image."))
     with torch.no_grad():
         logits = torch.cat([model(x[i:i + 256]) for i in range(0, len(x), 256)])
-    pred = predicted_class(logits)
-    confidence = torch.softmax(logits, 1).amax(1) if logits.shape[1] > 1 else torch.sigmoid(logits[:, 0].abs())
+    probs = ClassificationTask(len(run.meta["classes"]), run.meta.get("binary", False)).probabilities(logits)
+    confidence, pred = probs.max(1)
     items, notes = [], []
     for label, chosen in (("correct", pred == y), ("wrong", pred != y)):
         idx = torch.nonzero(chosen).flatten()

@@ -40,6 +40,12 @@ class Preprocess:
         std = torch.tensor(self.std, dtype=images.dtype, device=images.device)[None, :, None, None]
         return (images - mean) / std
 
+    def unnormalise(self, images: torch.Tensor) -> torch.Tensor:
+        """Normalised images back to pixels in [0, 1], for display (the resizing and padding stay)."""
+        mean = torch.tensor(self.mean, dtype=images.dtype, device=images.device)[None, :, None, None]
+        std = torch.tensor(self.std, dtype=images.dtype, device=images.device)[None, :, None, None]
+        return (images * std + mean).clamp(0, 1)
+
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         return self.normalise(self.geometry(images))
 

@@ -20,9 +20,7 @@ from pathlib import Path
 from .._options import check, like, option
 from ..classify import ClassifierConfig
 from ..data import load_dataset
-from ..errors import CnnlabError
 from ..inspect import format_table
-from ..models import list_models
 from ..train import RunConfig
 from ._study import Study
 
@@ -69,10 +67,7 @@ def run_depth_experiment(settings: DepthSettings | None = None, run_dir: str | P
         study = Study.resume("depth", DepthSettings, resume)
     else:
         s = settings or DepthSettings()
-        check(s, lambda key: "--" + key.replace("_", "-"))
-        unknown = [m for m in s.models if m not in list_models()]
-        if unknown:
-            raise CnnlabError(f"--models: unknown network {unknown[0]!r}")
+        check(s, lambda key: "--" + key.replace("_", "-"))  # before the data spec is read
         load_dataset(s.data, seed=0)  # a bad spec fails before any training
         study = Study.create("depth", s, run_dir)
     with study:

@@ -126,7 +126,7 @@ def run_efficiency_experiment(settings: EfficiencySettings | None = None, run_di
     """Measure the layers and the networks; write the experiment directory."""
     s = settings or EfficiencySettings()
     check(s, lambda key: "--" + key.replace("_", "-"))
-    device = resolve_device(s.device)
+    device = resolve_device(s.device)  # a device this machine lacks: one line, before the directory exists
     study = Study.create("efficiency", s, run_dir)
     cpu = cpu_description() if device.type == "cpu" else torch.cuda.get_device_name(device)
     log(f"measuring on {cpu} ({torch.get_num_threads()} threads)" if device.type == "cpu" else f"measuring on {cpu}")

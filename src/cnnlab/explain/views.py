@@ -81,9 +81,7 @@ class Subject:
 
     def show(self, x: torch.Tensor) -> torch.Tensor:
         """The model's input back as pixels in [0, 1] (padding included)."""
-        mean = torch.tensor(self.preprocess.mean)[None, :, None, None]
-        std = torch.tensor(self.preprocess.std)[None, :, None, None]
-        return (x.detach().float().cpu() * std + mean).clamp(0, 1)
+        return self.preprocess.unnormalise(x.detach().float().cpu())
 
     def class_name(self, k: int) -> str:
         return str(self.classes[k]) if self.classes and 0 <= k < len(self.classes) else str(k)

@@ -118,15 +118,8 @@ class SegmentRecipe(Recipe):
         model = result.model.eval()
         with torch.no_grad():
             pred = model(x).argmax(1)
-        overlay_grid(unnormalise(x, self._pre), masks, pred, task.classes, run.path / "plots" / "overlays.png")
+        overlay_grid(self._pre.unnormalise(x), masks, pred, task.classes, run.path / "plots" / "overlays.png")
         result.extra["segment"] = dict(self.args)
         t = result.test
         log(f"test: pixel accuracy {100 * t['accuracy']:.2f}%, mean IoU {t['mean_iou'] or 0:.4f}, "
             f"mean Dice {t['mean_dice'] or 0:.4f} (foreground classes)")
-
-
-def unnormalise(x: torch.Tensor, pre: Preprocess) -> torch.Tensor:
-    """Normalised images back to [0, 1] for display."""
-    mean = torch.tensor(pre.mean, device=x.device)[None, :, None, None]
-    std = torch.tensor(pre.std, device=x.device)[None, :, None, None]
-    return (x * std + mean).clamp(0, 1)

@@ -182,8 +182,10 @@ class Run:
         splits empty), for pictures: the rest of the dataset is not resized. In-memory data only."""
         import torch
 
+        from ..data.streaming import StreamingData
+
         data = self.dataset(quiet=True)
-        if not hasattr(data, "map"):
+        if isinstance(data, StreamingData):
             raise CnnlabError(f"'{data.name}' is streamed from disk; read a sample of it with its loader")
         part = data.splits()[split]
         first = part.subset(torch.arange(min(n, len(part))))
