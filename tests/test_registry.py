@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 import cnnlab
 from cnnlab.errors import CnnlabError, UnknownNameError
@@ -53,12 +54,24 @@ def test_models_carry_their_metadata():
     (dict(name="resnet18", num_classes=-1), "num_classes must be 0"),
     (dict(name="resnet18", in_chans=0), "in_chans must be at least 1"),
     (dict(name="mobilenet_v2", width_mult=0), "width_mult must be positive"),
-    (dict(name="lenet5", act="gelu2"), "act must be one of"),
+    (dict(name="lenet5", act="gelu2"), "unknown activation 'gelu2'; did you mean 'gelu'"),
+    (dict(name="plain20", act_layer="sigmod"), "unknown activation 'sigmod'; did you mean 'sigmoid'"),
+    (dict(name="vgg11", norm_layer="layer"), "unknown norm layer 'layer'"),
 ])
 def test_impossible_model_arguments_are_clear_errors(kwargs, message):
     name = kwargs.pop("name")
     with pytest.raises(CnnlabError, match=message):
         cnnlab.create_model(name, **kwargs)
+
+
+def test_activation_and_norm_layers_can_be_named_as_a_config_file_names_them():
+    model = cnnlab.create_model("plain20", act_layer="sigmoid", norm_layer="none")
+    kinds = {type(m) for m in model.modules()}
+    assert torch.nn.Sigmoid in kinds and torch.nn.ReLU not in kinds and torch.nn.BatchNorm2d not in kinds
+    assert model.stem.conv.bias is not None  # without a norm layer the convolution keeps its bias
+    lenet = cnnlab.create_model("lenet5", act="sigmoid", batch_norm=True, pool="max")
+    assert [type(m).__name__ for m in lenet.features.c1] == ["Conv2d", "BatchNorm2d", "Sigmoid"]
+    assert type(cnnlab.create_model("lenet5").features.c1.act).__name__ == "ScaledTanh"  # the paper's tanh
 
 
 def test_reset_classifier_validates_and_zero_removes_googlenet_aux_heads():

@@ -9,6 +9,8 @@ from typing import Any
 
 from .._options import is_a, plain
 from ..errors import CnnlabError
+from ..nn.act import get_act_layer
+from ..nn.conv import get_norm_layer
 from ..nn.init import init_weights
 from ._base import Classifier
 from ._registry import get_builder
@@ -59,7 +61,9 @@ def create_model(
             ``"file:PATH"`` (a cnnlab or torchvision state dict).
         weights: a weights file to load (:func:`cnnlab.load_weights_file`); ``skip_head`` keeps the new
             classifier when the file's has another size.
-        **kwargs: the builder's options (``small_input``, ``drop_rate``, ``norm_layer``, ...).
+        **kwargs: the builder's options (``small_input``, ``drop_rate``, ``norm_layer``, ...). ``act_layer``
+            and ``norm_layer`` may be names, as a config file or a command line gives them: ``"sigmoid"``
+            (:data:`cnnlab.nn.ACT_LAYERS`), ``"none"`` (:data:`cnnlab.nn.NORM_LAYERS`).
     """
     builder = get_builder(name)
     if num_classes is not None:
@@ -70,6 +74,9 @@ def create_model(
         raise CnnlabError(f"num_classes must be 0 (no classifier) or more, got {kwargs['num_classes']}")
     if not isinstance(kwargs.get("in_chans", 1), int) or kwargs.get("in_chans", 1) < 1:
         raise CnnlabError(f"in_chans must be at least 1, got {kwargs['in_chans']}")
+    for key, lookup in (("act_layer", get_act_layer), ("norm_layer", get_norm_layer)):
+        if isinstance(kwargs.get(key), str):
+            kwargs[key] = lookup(kwargs[key])
     _check_arguments(name, builder, kwargs)
     try:
         model = builder(**kwargs)

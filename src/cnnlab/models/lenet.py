@@ -11,7 +11,10 @@ Faithful: the 32x32 input (the paper pads 28x28 MNIST digits to 32x32), the scal
 ``U(-2.4 / F_in, 2.4 / F_in)``. Simplified, as in most modern reimplementations: C3 connects to all six
 S2 maps (the paper's sparse connection table has 1,516 instead of 2,416 weights), S2/S4 have no trainable
 coefficient and bias, and the output layer is linear (logits for softmax cross-entropy) instead of
-Euclidean RBF units. ``act="relu", pool="max"`` gives the common modern variant.
+Euclidean RBF units. ``act="relu", pool="max"`` gives the common modern variant; ``act`` takes any name of
+:data:`cnnlab.nn.ACT_LAYERS` (``"tanh"`` is the paper's scaled tanh) and ``batch_norm=True`` adds batch
+normalisation after C1, C3 and C5 (Ioffe & Szegedy 2015, not in the paper), for experiments that vary one
+thing at a time.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from ..nn.act import ScaledTanh
+from ..errors import CnnlabError
+from ..nn.act import ScaledTanh, get_act_layer
 from ..nn.conv import ConvNormAct
 from ..nn.head import ClassifierHead
 from ._base import Classifier, FeatureInfo
@@ -30,7 +34,6 @@ from ._registry import register_model
 PAPER = "LeCun et al. 1998, Gradient-Based Learning Applied to Document Recognition"
 
 
-_ACTS = {"tanh": ScaledTanh, "relu": nn.ReLU}
 _POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
 
 
@@ -45,19 +48,19 @@ class LeNet5(Classifier):
         pool: str = "avg",
         small_input: bool = False,
         drop_rate: float = 0.0,
+        batch_norm: bool = False,
     ) -> None:
         super().__init__()
-        if act not in _ACTS or pool not in _POOLS:
-            from ..errors import CnnlabError
-
-            raise CnnlabError(f"act must be one of {list(_ACTS)} and pool one of {list(_POOLS)}")
-        act_layer, pool_layer = _ACTS[act], _POOLS[pool]
+        if pool not in _POOLS:
+            raise CnnlabError(f"pool must be one of {list(_POOLS)}, got {pool!r}")
+        act_layer = ScaledTanh if act == "tanh" else get_act_layer(act)  # the paper's tanh is the scaled one
+        pool_layer = _POOLS[pool]
         size = 28 if small_input else 32
         self.in_chans, self.small_input = in_chans, small_input
         self.default_input_size = self.min_input_size = (in_chans, size, size)
         self.fixed_input_size = True
         self.input_padding = 0 if small_input else 2  # the paper pads 28x28 digits to 32x32
-        conv = dict(norm_layer=None, act_layer=act_layer)
+        conv = dict(norm_layer=nn.BatchNorm2d if batch_norm else None, act_layer=act_layer)
         self.features = nn.Sequential(
             OrderedDict(
                 c1=ConvNormAct(in_chans, 6, 5, padding=2 if small_input else 0, **conv),  # 6 x 28 x 28
@@ -78,12 +81,14 @@ class LeNet5(Classifier):
         self.init_weights()
 
     def init_weights(self) -> None:
-        """The paper's scheme: weights and biases from U(-2.4 / F_in, 2.4 / F_in), F_in = fan-in."""
+        """The paper's scheme: weights and biases from U(-2.4 / F_in, 2.4 / F_in), F_in = fan-in (batch norm,
+        when asked for, starts at weight 1 and bias 0)."""
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 fan_in = m.weight[0].numel()
                 nn.init.uniform_(m.weight, -2.4 / fan_in, 2.4 / fan_in)
-                nn.init.uniform_(m.bias, -2.4 / fan_in, 2.4 / fan_in)
+                if m.bias is not None:
+                    nn.init.uniform_(m.bias, -2.4 / fan_in, 2.4 / fan_in)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
@@ -91,5 +96,5 @@ class LeNet5(Classifier):
 
 @register_model(family="lenet", paper=PAPER)
 def lenet5(**kwargs) -> LeNet5:
-    """LeNet-5 (32x32 grayscale input, 10 classes by default; ``act``, ``pool``, ``small_input``)."""
+    """LeNet-5 (32x32 grayscale input, 10 classes by default; ``act``, ``pool``, ``batch_norm``, ``small_input``)."""
     return LeNet5(**kwargs)

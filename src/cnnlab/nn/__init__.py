@@ -1,6 +1,7 @@
 """Building blocks of cnnlab's architectures and the weight-initialisation schemes."""
 
-from .conv import ConvNormAct, DepthwiseSeparableConv, same_padding
+from .act import ACT_LAYERS, get_act_layer
+from .conv import NORM_LAYERS, ConvNormAct, DepthwiseSeparableConv, get_norm_layer, same_padding
 from .dense import DenseBlock, DenseLayer, NormActConv, Transition
 from .head import ClassifierHead
 from .inception import InceptionAux, InceptionModule
@@ -10,7 +11,7 @@ from .mobile import InvertedResidual
 from .residual import BasicBlock, Bottleneck
 
 __all__ = [
-    "BasicBlock", "Bottleneck", "ClassifierHead", "ConvNormAct", "DenseBlock", "DenseLayer",
-    "DepthwiseSeparableConv", "INIT_SCHEMES", "InceptionAux", "InceptionModule", "InvertedResidual",
-    "NormActConv", "Transition", "init_weights", "parse_init", "same_padding",
+    "ACT_LAYERS", "NORM_LAYERS", "BasicBlock", "Bottleneck", "ClassifierHead", "ConvNormAct", "DenseBlock",
+    "DenseLayer", "DepthwiseSeparableConv", "INIT_SCHEMES", "InceptionAux", "InceptionModule", "InvertedResidual",
+    "NormActConv", "Transition", "get_act_layer", "get_norm_layer", "init_weights", "parse_init", "same_padding",
 ]

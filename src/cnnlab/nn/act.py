@@ -1,9 +1,11 @@
-"""Activations that PyTorch does not have."""
+"""Activations that PyTorch does not have, and every activation by name (for configs and command lines)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from ..errors import unknown_name
 
 
 class ScaledTanh(nn.Module):
@@ -15,3 +17,16 @@ class ScaledTanh(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return 1.7159 * torch.tanh(x * (2.0 / 3.0))
+
+
+ACT_LAYERS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU,
+    "hardswish": nn.Hardswish, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "scaled_tanh": ScaledTanh,
+}
+
+
+def get_act_layer(name: str) -> type[nn.Module]:
+    """The activation class called ``name`` in :data:`ACT_LAYERS` (``"relu"``, ``"sigmoid"``, ``"tanh"``, ...)."""
+    if name not in ACT_LAYERS:
+        raise unknown_name("activation", name, ACT_LAYERS)
+    return ACT_LAYERS[name]

@@ -7,7 +7,18 @@ from collections.abc import Callable
 
 from torch import nn
 
+from ..errors import unknown_name
+
 LayerFactory = Callable[..., nn.Module]
+
+NORM_LAYERS: dict[str, LayerFactory | None] = {"batch": nn.BatchNorm2d, "none": None}
+
+
+def get_norm_layer(name: str) -> LayerFactory | None:
+    """The 2-d norm layer called ``name`` in :data:`NORM_LAYERS` (``"batch"``, or ``"none"`` for None)."""
+    if name not in NORM_LAYERS:
+        raise unknown_name("norm layer", name, NORM_LAYERS)
+    return NORM_LAYERS[name]
 
 
 def same_padding(kernel_size: int, dilation: int = 1) -> int:
