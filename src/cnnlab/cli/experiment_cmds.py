@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import textwrap
 
 from ..errors import CnnlabError
@@ -15,7 +16,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     from ..experiments import TransferSettings
 
     fmt = argparse.RawDescriptionHelpFormatter
-    exp = sub.add_parser("experiment", help="reproducible experiments: transfer, efficiency, depth",
+    exp = sub.add_parser("experiment", help="reproducible experiments: transfer, efficiency, depth, activations, "
+                                            "init, regularization",
                          formatter_class=fmt, description="Experiments that train many runs and compare them.",
                          epilog="examples:\n  cnnlab experiment transfer\n  cnnlab experiment transfer --help")
     exp.set_defaults(func=no_command("experiment", "cnnlab experiment transfer"))
@@ -42,28 +44,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", default=None, metavar="DIR", help="continue an interrupted experiment, as it was set")
     p.set_defaults(func=cmd_experiment_transfer)
 
-    from ..experiments import DepthSettings, EfficiencySettings
-
-    p = exp_sub.add_parser(
-        "depth", formatter_class=fmt,
-        help="plain vs residual networks of equal depth (the ResNet paper's CIFAR family): training and test error",
-        description="The ResNet paper's degradation problem: plain networks train worse as they get deeper, the\n"
-                    "same stacks with shortcuts better. Trains each network on each seed with the same data,\n"
-                    "epochs and recipe; writes results.csv, summary.json, a table, the training-error curves and\n"
-                    "report.html. An interrupted experiment continues with --resume DIR.",
-        epilog=textwrap.dedent("""\
-            examples:
-              cnnlab experiment depth
-              cnnlab experiment depth --quick
-              cnnlab experiment depth --models plain20,plain32,plain44,plain56,resnet20,resnet56,resnet110 \\
-                  --data cifar10:~/data/cifar-10-batches-py --epochs 160 --seeds 0"""),
-    )
-    add_options(p, DepthSettings)
-    p.add_argument("--quick", action="store_true",
-                   help="plain20 and resnet20, 2 epochs on a quarter of digits, one seed (what the tests run)")
-    p.add_argument("--run-dir", default=None, metavar="DIR", help="default: runs/experiment-depth-<time>")
-    p.add_argument("--resume", default=None, metavar="DIR", help="continue an interrupted experiment, as it was set")
-    p.set_defaults(func=cmd_experiment_depth)
+    from .. import experiments as ex
 
     p = exp_sub.add_parser(
         "efficiency", formatter_class=fmt,
@@ -80,11 +61,83 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
               cnnlab experiment efficiency --quick
               cnnlab experiment efficiency --channels 512 --size 14 --device cuda"""),
     )
-    add_options(p, EfficiencySettings)
+    add_options(p, ex.EfficiencySettings)
     p.add_argument("--quick", action="store_true",
                    help="smaller layers, images and batches, two timed passes (a few seconds; what the tests run)")
     p.add_argument("--run-dir", default=None, metavar="DIR", help="default: runs/experiment-efficiency-<time>")
     p.set_defaults(func=cmd_experiment_efficiency)
+
+    study = functools.partial(add_study, exp_sub)
+    study("depth", ex.DepthSettings, ex.DEPTH_QUICK, ex.run_depth_experiment,
+          help="plain vs residual networks of equal depth (the ResNet paper's CIFAR family): training and test error",
+          description="""\
+              The ResNet paper's degradation problem: plain networks train worse as they get deeper, the
+              same stacks with shortcuts better. Trains each network on each seed with the same data,
+              epochs and recipe; writes results.csv, summary.json, a table, the training-error curves and
+              report.html.""",
+          examples=["", "--quick", "--models plain20,plain32,plain44,plain56,resnet20,resnet56,resnet110 \\\n"
+                                   "      --data cifar10:~/data/cifar-10-batches-py --epochs 160 --seeds 0"],
+          quick="plain20 and resnet20, 2 epochs on a quarter of digits, one seed")
+    study("activations", ex.ActivationsSettings, ex.ACTIVATIONS_QUICK, ex.run_activations_experiment,
+          help="ReLU vs tanh vs sigmoid in the same network: loss curves, time to a target accuracy, gradient "
+               "per layer",
+          description="""\
+              AlexNet's claim that a non-saturating activation trains faster. Trains the same network
+              (LeNet-5 by default) with each activation, the same initialisation, data and recipe (SGD with
+              momentum at a constant learning rate), over seeds; records the epochs and seconds until the
+              validation accuracy first reaches --target and the weight-gradient norm of every layer after
+              each epoch. Writes results.csv, summary.json, a table, a plot and report.html.""",
+          examples=["", "--quick", "--acts relu,gelu,tanh,sigmoid --model plain20 --epochs 10"],
+          quick="relu and sigmoid, 3 epochs, one seed, target 50%%")
+    study("init", ex.InitSettings, ex.INIT_QUICK, ex.run_init_experiment,
+          help="init schemes x depth, with and without batch norm: activation and gradient per layer at init, "
+               "and whether the net trains",
+          description="""\
+              Plain ReLU networks of the ResNet paper's CIFAR family, with and without batch norm, each
+              initialised by each scheme. At initialisation, on one batch: the standard deviation of every
+              activation and the weight-gradient norm of every layer (vanishing and exploding made
+              visible); then a few epochs of SGD say whether the network trains. Writes results.csv,
+              summary.json, a table, a plot per layer and report.html.""",
+          examples=["", "--quick", "--schemes kaiming_normal,kaiming_normal:mode=fan_in --models plain56"],
+          quick="plain20 without batch norm, small normal vs He init, 2 epochs")
+    study("regularization", ex.RegularizationSettings, ex.REGULARIZATION_QUICK, ex.run_regularization_experiment,
+          help="none vs dropout, L1, L2, batch norm, augmentation, early stopping on few labels: the overfitting gap",
+          description="""\
+              Trains LeNet-5 (ReLU, max-pool) on a small training subset with no regulariser, with each
+              one alone and with all of them, over seeds. Reports training (in eval mode), validation and
+              test accuracy, the train-validation gap, the weights' L2 norm and the share of weights near
+              zero. Writes results.csv, summary.json, a table, a plot and report.html.""",
+          examples=["", "--quick", "--variants none,l2,all --l2 0.01 --data digits@labels=10"],
+          quick="none, l1, l2 and batchnorm, 8 epochs, one seed")
+
+
+def add_study(exp_sub: argparse._SubParsersAction, name: str, settings_class: type, quick_settings, run,
+              help: str, description: str, examples: list[str], quick: str) -> None:
+    """``cnnlab experiment NAME``: a study that trains runs, with its settings as options, ``--quick`` (what the
+    tests run), ``--run-dir`` and ``--resume``."""
+    lines = "\n".join(f"  cnnlab experiment {name} {e}".rstrip() for e in examples)
+    p = exp_sub.add_parser(name, formatter_class=argparse.RawDescriptionHelpFormatter, help=help,
+                           description=textwrap.dedent(description) + "\nAn interrupted experiment continues with "
+                           "--resume DIR.", epilog=f"examples:\n{lines}")
+    add_options(p, settings_class)
+    p.add_argument("--quick", action="store_true", help=f"{quick} (what the tests run)")
+    p.add_argument("--run-dir", default=None, metavar="DIR", help=f"default: runs/experiment-{name}-<time>")
+    p.add_argument("--resume", default=None, metavar="DIR", help="continue an interrupted experiment, as it was set")
+    p.set_defaults(func=functools.partial(cmd_study, settings_class, quick_settings, run))
+
+
+def cmd_study(settings_class: type, quick_settings, run, args: argparse.Namespace) -> int:
+    changes = given(args, settings_class)
+    if args.resume:
+        if changes or args.run_dir or args.quick:
+            raise CnnlabError("--resume continues the experiment with its own settings; drop the other options")
+        result = run(resume=args.resume)
+    else:
+        base = quick_settings if args.quick else settings_class()
+        result = run(dataclasses.replace(base, **changes), args.run_dir)
+    print(result.table())
+    print(f"\nexperiment directory  {result.path}")
+    return 0
 
 
 def cmd_experiment_transfer(args: argparse.Namespace) -> int:
@@ -119,22 +172,6 @@ def cmd_experiment_efficiency(args: argparse.Namespace) -> int:
     result = run_efficiency_experiment(dataclasses.replace(base, **given(args, EfficiencySettings)), args.run_dir,
                                        log=lambda *a: None)
     print(f"on {result.cpu}")
-    print(result.table())
-    print(f"\nexperiment directory  {result.path}")
-    return 0
-
-
-def cmd_experiment_depth(args: argparse.Namespace) -> int:
-    from ..experiments import DEPTH_QUICK, DepthSettings, run_depth_experiment
-
-    changes = given(args, DepthSettings)
-    if args.resume:
-        if changes or args.run_dir or args.quick:
-            raise CnnlabError("--resume continues the experiment with its own settings; drop the other options")
-        result = run_depth_experiment(resume=args.resume)
-    else:
-        base = DEPTH_QUICK if args.quick else DepthSettings()
-        result = run_depth_experiment(dataclasses.replace(base, **changes), args.run_dir)
     print(result.table())
     print(f"\nexperiment directory  {result.path}")
     return 0

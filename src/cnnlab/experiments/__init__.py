@@ -2,14 +2,22 @@
 results.csv, summary.json, table.txt and plots (see :mod:`cnnlab.experiments._study`)."""
 
 from ._study import write_study_report_of
+from .activations import QUICK as ACTIVATIONS_QUICK
+from .activations import ActivationsResult, ActivationsSettings, run_activations_experiment
 from .depth import QUICK as DEPTH_QUICK
 from .depth import DepthResult, DepthSettings, run_depth_experiment
 from .efficiency import QUICK as EFFICIENCY_QUICK
 from .efficiency import EfficiencyResult, EfficiencySettings, run_efficiency_experiment
+from .init import QUICK as INIT_QUICK
+from .init import InitResult, InitSettings, run_init_experiment
+from .regularization import QUICK as REGULARIZATION_QUICK
+from .regularization import RegularizationResult, RegularizationSettings, run_regularization_experiment
 from .transfer import DEFAULT_TARGETS, ExperimentResult, TransferSettings, run_transfer_experiment
 
 __all__ = [
-    "DEFAULT_TARGETS", "DEPTH_QUICK", "EFFICIENCY_QUICK", "DepthResult", "DepthSettings", "EfficiencyResult",
-    "EfficiencySettings", "ExperimentResult", "TransferSettings", "run_depth_experiment", "run_efficiency_experiment",
-    "run_transfer_experiment", "write_study_report_of",
+    "ACTIVATIONS_QUICK", "ActivationsResult", "ActivationsSettings", "DEFAULT_TARGETS", "DEPTH_QUICK", "DepthResult",
+    "DepthSettings", "EFFICIENCY_QUICK", "EfficiencyResult", "EfficiencySettings", "ExperimentResult", "INIT_QUICK",
+    "InitResult", "InitSettings", "REGULARIZATION_QUICK", "RegularizationResult", "RegularizationSettings",
+    "run_activations_experiment", "run_depth_experiment", "run_efficiency_experiment", "run_init_experiment",
+    "run_regularization_experiment", "run_transfer_experiment", "TransferSettings", "write_study_report_of",
 ]

@@ -22,6 +22,7 @@ import dataclasses
 import io
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from .._io import atomic_write_json, atomic_write_text, existing_dir, make_dir
 from .._options import check, from_mapping
 from ..errors import CnnlabError
 from ..report import Table, write_study_report
-from ..train import Run, RunConfig, fit
+from ..train import EpochEnd, Recipe, Run, RunConfig, fit
 
 
 class Study:
@@ -71,14 +72,17 @@ class Study:
             raise CnnlabError(f"'{path}' holds the experiment {saved.get('experiment')!r}, not '{name}'")
         return cls(name, path, from_mapping(settings_class, saved["settings"], f"'{file}'"))
 
-    def run(self, name: str, config: RunConfig) -> Run:
+    def run(self, name: str, config: RunConfig, on_epoch_end: Callable[[EpochEnd], None] | None = None,
+            recipe: Recipe | None = None) -> Run:
         """Train ``config`` into ``runs/NAME`` (or continue it there), and return it read back; a run that
-        already finished is only read."""
+        already finished is only read. ``on_epoch_end`` and ``recipe`` (as :func:`~cnnlab.train.fit` takes
+        them) measure what the engine does not; they must not change the training."""
         path = self.path / "runs" / name
         if (path / "results.json").is_file():
             return Run.open(path)
         resume = path if (path / "checkpoints" / "last.safetensors").is_file() else None
-        fit(config.replace(run_dir=str(path), quiet=True), resume=resume, log=lambda *a: None)
+        fit(config.replace(run_dir=str(path), quiet=True), resume=resume, log=lambda *a: None,
+            on_epoch_end=on_epoch_end, recipe=recipe)
         return Run.open(path)
 
     def __enter__(self) -> Study:

@@ -1,6 +1,17 @@
 """Pictures: learning curves, confusion matrices, image grids."""
 
-from .plots import confusion_matrix_plot, depth_curves_plot, efficiency_plot, learning_curves_plot, transfer_curves_plot
+from .plots import (
+    activations_plot,
+    confusion_matrix_plot,
+    depth_curves_plot,
+    efficiency_plot,
+    init_signal_plot,
+    learning_curves_plot,
+    regularization_plot,
+    transfer_curves_plot,
+)
 
-__all__ = ["confusion_matrix_plot", "depth_curves_plot", "efficiency_plot", "learning_curves_plot",
-           "transfer_curves_plot"]
+__all__ = [
+    "activations_plot", "confusion_matrix_plot", "depth_curves_plot", "efficiency_plot", "init_signal_plot",
+    "learning_curves_plot", "regularization_plot", "transfer_curves_plot",
+]

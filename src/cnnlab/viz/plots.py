@@ -132,6 +132,86 @@ def efficiency_plot(rows: Sequence[dict], path: str | os.PathLike, title: str = 
     save_figure(fig, path)
 
 
+def activations_plot(curves: dict[str, Sequence[float]], norms: dict[str, Sequence[float]],
+                     path: str | os.PathLike, title: str = "") -> None:
+    """Two panels: the training loss per epoch of each activation, and the norm of the loss gradient with respect
+    to each layer's weights after the first epoch (input layer first; log scale, where a saturating unit's
+    shrinking gradient is a falling line)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for act, losses in curves.items():
+        left.plot(range(1, len(losses) + 1), losses, marker=".", label=act)
+    left.set(xlabel="epoch", ylabel="training loss", title="training loss")
+    for act, values in norms.items():
+        right.plot(range(1, len(values) + 1), values, marker="o", label=act)
+    right.set(xlabel="weighted layer (input to output)", ylabel="weight-gradient norm", yscale="log",
+              title="gradient per layer after epoch 1")
+    for ax in (left, right):
+        ax.grid(alpha=0.3, which="both")
+        ax.legend()
+    if title:
+        fig.suptitle(title, fontsize=10)
+    save_figure(fig, path)
+
+
+def regularization_plot(summary: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
+    """Per regulariser: training, validation and test accuracy side by side (the gap between the first two is
+    the overfitting), and the weights' L2 norm and share near zero. ``summary`` rows need ``variant`` and the
+    means (``train_accuracy_mean``, ... ``near_zero_mean``)."""
+    import numpy as np
+
+    names = [r["variant"] for r in summary]
+    x = np.arange(len(names))
+    fig, (left, mid, right) = plt.subplots(1, 3, figsize=(14, 4.2), gridspec_kw={"width_ratios": [2, 1, 1]})
+    for i, (key, label) in enumerate((("train_accuracy", "train"), ("val_accuracy", "validation"),
+                                      ("test_accuracy", "test"))):
+        left.bar(x + (i - 1) * 0.27, [100 * r[key + "_mean"] for r in summary], 0.27, label=label,
+                 yerr=[100 * r[key + "_std"] for r in summary], capsize=2)
+    low = min(100 * r["val_accuracy_mean"] for r in summary)
+    left.set(ylabel="accuracy (%)", ylim=(max(0, low - 15), 100.5), title="accuracy: the gap is the overfitting")
+    left.legend(fontsize=8)
+    mid.bar(x, [r["weight_norm_mean"] for r in summary], color="tab:purple")
+    mid.set(title="L2 norm of the weights")
+    right.bar(x, [100 * r["near_zero_mean"] for r in summary], color="tab:gray")
+    right.set(title="weights near zero (%)")
+    for ax in (left, mid, right):
+        ax.set_xticks(x, names, rotation=35, ha="right", fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    save_figure(fig, path)
+
+
+def init_signal_plot(curves: dict[tuple[str, str, str], tuple[Sequence[float], Sequence[float]]],
+                     path: str | os.PathLike, title: str = "") -> None:
+    """At initialisation, per layer from input to output: each activation's standard deviation (left) and each
+    weighted layer's gradient norm (right); one row per norm setting, one colour per init scheme, one line
+    style per network. ``curves`` maps ``(network, norm, scheme)`` to ``(activation stds, gradient norms)``.
+    Log scale: a geometric fall is a straight line; zeros (nothing flows) are not drawn."""
+    import numpy as np
+
+    norms = list(dict.fromkeys(k[1] for k in curves))
+    schemes = list(dict.fromkeys(k[2] for k in curves))
+    nets = list(dict.fromkeys(k[0] for k in curves))
+    styles = ["-", "--", ":", "-."]
+    fig, axes = plt.subplots(len(norms), 2, figsize=(12, 3.8 * len(norms)), squeeze=False)
+    for (net, norm, scheme), (acts, grads) in curves.items():
+        row = axes[norms.index(norm)]
+        colour, style = f"C{schemes.index(scheme) % 10}", styles[nets.index(net) % len(styles)]
+        for ax, values in zip(row, (acts, grads), strict=True):
+            v = np.asarray(values, dtype=float)
+            ax.plot(np.arange(1, len(v) + 1), np.where(v > 0, v, np.nan), style, color=colour, lw=1.6,
+                    label=f"{scheme}, {net}")
+    for norm, (left, right) in zip(norms, axes, strict=True):
+        left.set(ylabel=f"norm: {norm}\nactivation std", yscale="log", xlabel="activation layer (input to output)")
+        right.set(ylabel="weight-gradient norm", yscale="log", xlabel="weighted layer (input to output)")
+        for ax in (left, right):
+            ax.grid(alpha=0.3, which="both")
+    axes[0][1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    if title:
+        fig.suptitle(title, fontsize=10)
+    save_figure(fig, path)
+
+
 def depth_curves_plot(curves: dict[str, Sequence[float]], path: str | os.PathLike, title: str = "") -> None:
     """Training error (in [0, 1]) per epoch of each network, as in the ResNet paper's Fig. 6: plain networks
     dashed, residual ones solid, deeper ones darker; ``curves`` maps a name (``plain56``, ``resnet20``) to its

@@ -1,0 +1,38 @@
+"""``cnnlab experiment activations --quick``: the same network with ReLU and with sigmoid units, trained alike;
+the sigmoid network is the slower one and its gradient vanishes towards the input."""
+
+import csv
+import json
+
+from tests.conftest import one_line_error, run
+
+
+def test_the_quick_activations_experiment_shows_sigmoid_training_slower(tmp_path, capsys):
+    code, out, err = run(capsys, "experiment", "activations", "--quick", "--run-dir", tmp_path / "a")
+    assert code == 0, err
+    assert "relu" in out and "sigmoid" in out and "epochs to target" in out
+    path = tmp_path / "a"
+    rows = {r["act"]: r for r in csv.DictReader(open(path / "results.csv"))}
+    assert list(rows) == ["relu", "sigmoid"]
+    relu, sigmoid = rows["relu"], rows["sigmoid"]
+    # the direction of the claim, where it is robust: ReLU reaches the target, sigmoid is still near chance
+    assert relu["epochs_to_target"] != "" and sigmoid["epochs_to_target"] == ""
+    assert float(relu["train_loss"]) < float(sigmoid["train_loss"])
+    # sigmoid's gradient at the first layer is orders of magnitude below its last layer's, far more than ReLU's
+    assert float(sigmoid["first_to_last_grad"]) < float(relu["first_to_last_grad"]) / 100
+    norms = json.loads((path / "runs" / "sigmoid-seed0" / "gradient_norms.json").read_text())
+    assert sorted(norms["epochs"]) == ["1", "2", "3"] and len(norms["layers"]) == 5    # C1, C3, C5, F6, output
+    summary = json.loads((path / "summary.json").read_text())
+    assert summary["experiment"] == "activations" and summary["target"] == 0.5
+    assert [s["reached"] for s in summary["summary"]] == [1, 0]
+    assert (path / "activations.png").stat().st_size > 10_000
+    assert (path / "report.html").is_file() and (path / "runs" / "relu-seed0" / "report.html").is_file()
+    code, out, _ = run(capsys, "experiment", "activations", "--resume", path)   # finished runs are read back
+    assert code == 0 and "sigmoid" in out
+
+
+def test_bad_activations_settings_are_one_line(tmp_path, capsys):
+    assert "--acts" in one_line_error(capsys, "experiment", "activations", "--acts", "relu,swish2")
+    assert "act_layer" in one_line_error(capsys, "experiment", "activations", "--model", "googlenet",
+                                         "--run-dir", tmp_path / "x")
+    assert not (tmp_path / "x").exists()
