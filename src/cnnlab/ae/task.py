@@ -125,10 +125,10 @@ class ReconstructionTask:
             loss = loss + self.sparsity_kl * kl
         return loss
 
-    def batch_stats(self, output: AEOutput, target: torch.Tensor) -> dict[str, float]:
+    def batch_stats(self, output: AEOutput, target: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.no_grad():
             mse = (torch.sigmoid(output.logits.float()) - target.float()).pow(2).flatten(1).mean(1)
-        return {"mse": float(mse.sum())}
+        return {"mse": mse.sum()}
 
     @torch.no_grad()
     def evaluate(self, model, loader, device, precision: str = "fp32", channels_last: bool = False,

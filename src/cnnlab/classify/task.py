@@ -55,8 +55,9 @@ class ClassificationTask:
     def inputs(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return x, y
 
-    def batch_stats(self, output, y: torch.Tensor) -> dict[str, float]:
-        return {"acc": self.correct(output, y)}
+    def batch_stats(self, output, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            return {"acc": topk_hits(self.probabilities(output), y, 1)}
 
     @torch.no_grad()
     def evaluate(self, model, loader, device: torch.device, precision: str = "fp32",
@@ -116,5 +117,10 @@ class ClassificationTask:
 
 def topk_correct(probs: torch.Tensor, y: torch.Tensor, k: int) -> int:
     """How many rows of ``probs`` have the true class ``y`` among their ``k`` largest entries."""
+    return int(topk_hits(probs, y, k))
+
+
+def topk_hits(probs: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
+    """:func:`topk_correct` as a tensor on the device of ``probs`` (read it when needed, not per step)."""
     k = min(k, probs.shape[1])
-    return int((probs.topk(k, dim=1).indices == y[:, None]).any(dim=1).sum())
+    return (probs.topk(k, dim=1).indices == y[:, None]).any(dim=1).sum()

@@ -68,10 +68,10 @@ class SegmentationTask:
     def loss(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits.float(), masks, label_smoothing=self.label_smoothing)
 
-    def batch_stats(self, logits: torch.Tensor, masks: torch.Tensor) -> dict[str, float]:
+    def batch_stats(self, logits: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
         """Pixel accuracy per image, summed over the batch (the engine averages it into ``train_acc``)."""
         with torch.no_grad():
-            return {"acc": float((logits.argmax(1) == masks).float().mean((1, 2)).sum())}
+            return {"acc": (logits.argmax(1) == masks).float().mean((1, 2)).sum()}
 
     @torch.no_grad()
     def evaluate(self, model, loader, device, precision: str = "fp32", channels_last: bool = False) -> dict:

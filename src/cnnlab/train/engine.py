@@ -42,8 +42,9 @@ class Task(Protocol):
 
     def loss(self, output: Any, target: torch.Tensor) -> torch.Tensor: ...
 
-    def batch_stats(self, output: Any, target: torch.Tensor) -> dict[str, float]:
-        """Sums over a training batch, averaged per image into ``train_<key>``."""
+    def batch_stats(self, output: Any, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Sums over a training batch, averaged per image into ``train_<key>``: tensors on the device, which the
+        loop adds up without reading them (see :func:`train_one_epoch`)."""
 
     def evaluation(self) -> Task:
         """The task that validation and test use (a training-only loss term drops out)."""
@@ -68,9 +69,27 @@ class FitResult:
     extra: dict = dataclasses.field(default_factory=dict)  # what a recipe adds to results.json
 
 
-def train_one_epoch(model, loader, task, optimizer, scheduler, config, device, scaler, progress) -> dict:
+SYNC_EVERY = 50  # steps between the loop's reads of device values (the finiteness check, the progress bar's loss)
+
+
+def train_one_epoch(model, loader, task, optimizer, scheduler, config, device, scaler, progress,
+                    sync_every: int = SYNC_EVERY) -> dict:
+    """One pass over ``loader``. The loss sums, the task's batch statistics and the finiteness check stay on the
+    device: the host reads them every ``sync_every`` steps and at the end of the epoch, so that a GPU is never
+    made to wait for the host between steps. A loss that is not finite ends training at the next read, naming
+    its batch (the steps after it ran on a diverged model; the last checkpoint, of an earlier epoch, is good)."""
     model.train()
-    total_loss, seen, stats = 0.0, 0, {}
+    total_loss = torch.zeros((), device=device)
+    bad_step = torch.full((), -1, dtype=torch.long, device=device)  # the first step with a non-finite loss
+    bad_loss = torch.zeros((), device=device)
+    stats: dict[str, torch.Tensor] = {}
+    seen = steps = 0
+
+    def check(done: int) -> None:
+        if bad_step.item() >= 0:
+            raise TrainingDiverged(f"the loss became {bad_loss.item()} at batch {bad_step.item() + 1}")
+        progress(done, (total_loss / seen).item())
+
     for step, (x, y) in enumerate(loader):
         if config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -81,8 +100,9 @@ def train_one_epoch(model, loader, task, optimizer, scheduler, config, device, s
         reg = penalty(model, config.l1, config.l2)
         if reg is not None:
             loss = loss + reg
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"the loss became {loss.item()} at batch {step + 1}")
+        first = ~torch.isfinite(loss.detach()) & (bad_step < 0)
+        bad_step = torch.where(first, step, bad_step)
+        bad_loss = torch.where(first, loss.detach().float(), bad_loss)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if config.grad_clip:
@@ -92,16 +112,23 @@ def train_one_epoch(model, loader, task, optimizer, scheduler, config, device, s
         scaler.update()
         scheduler.step()
         n = len(y)
-        total_loss += loss.item() * n
+        total_loss += loss.detach().float() * n
         for key, value in task.batch_stats(out, y).items():
-            stats[key] = stats.get(key, 0) + value
-        seen += n
-        progress(step + 1, total_loss / seen)
-    return {"train_loss": total_loss / seen, **{f"train_{k}": v / seen for k, v in stats.items()}}
+            stats[key] = stats[key] + value if key in stats else value
+        seen, steps = seen + n, step + 1
+        if steps % sync_every == 0:
+            check(steps)
+        else:
+            progress.step(steps)
+    if not seen:
+        raise CnnlabError("the training split gave no batch")
+    check(steps)
+    return {"train_loss": total_loss.item() / seen, **{f"train_{k}": float(v) / seen for k, v in stats.items()}}
 
 
 class Progress:
-    """A tqdm bar per epoch, only on a terminal and without --quiet."""
+    """A tqdm bar per epoch, only on a terminal and without --quiet. Its count moves every step; the running
+    loss, a device value, is shown when the loop reads it."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled and sys.stderr.isatty()
@@ -113,6 +140,10 @@ class Progress:
 
             self.bar = tqdm(total=total, desc=f"epoch {epoch}/{epochs}", leave=False, file=sys.stderr)
         return self
+
+    def step(self, done: int) -> None:
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
 
     def __call__(self, done: int, loss: float) -> None:
         if self.bar is not None:
