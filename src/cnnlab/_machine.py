@@ -44,9 +44,9 @@ def available_memory(device=None) -> int | None:
     return min(found) if found else None
 
 
-def cpu_description() -> str:
-    """The CPU's model name and its widest vector units (``Intel(R) Xeon(R) Processor, AVX-512, AMX, 2 cores``),
-    for printing beside any speed figure: the same code runs at very different speeds on different CPUs."""
+def cpu_info() -> tuple[str, set[str]]:
+    """The CPU's model name and its feature flags (``/proc/cpuinfo``; the flags are empty where it cannot be
+    read)."""
     import platform
 
     name, flags = platform.processor() or platform.machine(), set()
@@ -61,6 +61,20 @@ def cpu_description() -> str:
                     break
     except OSError:
         pass
+    return name, flags
+
+
+def native_bf16() -> bool | None:
+    """Whether the CPU computes in bf16 natively (AVX512-BF16 or AMX-BF16); None where its flags cannot be read.
+    Without them PyTorch emulates bf16 arithmetic, many times slower than fp32."""
+    flags = cpu_info()[1]
+    return bool(flags & {"avx512_bf16", "amx_bf16"}) if flags else None
+
+
+def cpu_description() -> str:
+    """The CPU's model name and its widest vector units (``Intel(R) Xeon(R) Processor, AVX-512, AMX, 2 cores``),
+    for printing beside any speed figure: the same code runs at very different speeds on different CPUs."""
+    name, flags = cpu_info()
     units = [label for flag, label in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("amx_tile", "AMX"),
                                        ("avx512_bf16", "native bf16")) if flag in flags]
     if "AVX-512" in units and "AVX2" in units:

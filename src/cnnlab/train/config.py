@@ -82,7 +82,8 @@ class RunConfig:
     seed: int = option(0, "random seed", low=0, high=2**32 - 1, fixed=True)
     device: str = option("auto", "where to train", pattern=_DEVICE, shown="one of auto, cpu, cuda, cuda:N, mps",
                          metavar="NAME")
-    precision: str = option("fp32", "autocast precision", choices=("fp32", "bf16", "fp16"))
+    precision: str = option("auto", "autocast precision; auto: bf16 (or fp16) on a CUDA GPU, fp32 elsewhere",
+                            choices=("auto", "fp32", "bf16", "fp16"))
     channels_last: bool = option(False, "channels-last memory format")
     compile: bool = option(False, "torch.compile the model")
     deterministic: bool = option(False, "deterministic algorithms, for an exact resume")

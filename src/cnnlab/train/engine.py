@@ -24,7 +24,7 @@ from .._options import ignored
 from ..errors import CnnlabError
 from .config import RunConfig
 from .kinds import get_kind
-from .precision import autocast
+from .precision import autocast, resolve_precision
 from .rundir import RunDir
 from .setup import build_optimizer, check_step_fits, lr_factor, penalty, resolve_device, set_determinism
 
@@ -266,6 +266,7 @@ def fit(config: RunConfig, resume: str | Path | None = None, log=print,
 def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, log, on_epoch_end) -> FitResult:
     set_determinism(config)
     device = resolve_device(config.device)
+    config = config.replace(precision=resolve_precision(config.precision, device))  # what config.yaml records
 
     # data, task, model
     data = recipe.load_data(config)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._machine import available_memory
+from .._machine import available_cores, available_memory
 from ..errors import CnnlabError
 from .config import RunConfig
 
@@ -36,6 +36,8 @@ def resolve_device(name: str) -> torch.device:
 def set_determinism(config: RunConfig) -> None:
     if config.threads:
         torch.set_num_threads(config.threads)
+    elif torch.get_num_threads() > available_cores():  # never more threads than the cores this process may use
+        torch.set_num_threads(available_cores())
     random.seed(config.seed)
     np.random.seed(config.seed % 2**32)
     torch.manual_seed(config.seed)
