@@ -67,6 +67,13 @@ def timed(fn, repeat: int = 3) -> float:
     return best
 
 
+def machine() -> str:
+    """The line every benchmark prints first: speeds mean nothing without the CPU they were measured on."""
+    import cnnlab
+
+    return f"on {cnnlab.cpu_description()}; torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
 def row(*cells, widths=(22, 14, 14, 10)) -> str:
     return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=False))
 

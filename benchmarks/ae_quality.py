@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import cnnlab
 from cnnlab.ae import AEConfig, apps
 from cnnlab.ae.task import Noise
 from cnnlab.classify import ClassifierConfig, class_probabilities
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--photos-epochs", type=int, default=12)
     args = parser.parse_args()
     torch.set_num_threads(2)
+    print(f"on {cnnlab.cpu_description()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         conv = ae(tmp, "conv", "digits", 30, kind="conv", latent_dim=16)

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import plain_loader, row  # noqa: E402
+from _common import machine, plain_loader, row  # noqa: E402
 
 import cnnlab  # noqa: E402
 from cnnlab.classify import ClassifierConfig, fit_to_model  # noqa: E402
@@ -85,6 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
+    print(machine())
     torch.set_num_threads(2)
     print(f"time to {100 * TARGET:.0f}% test accuracy, lenet5 on digits, {torch.get_num_threads()} threads")
     print(row("seed", "cnnlab (s)", "plain loop (s)", "ratio", widths=(6, 22, 22, 8)))

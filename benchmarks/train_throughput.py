@@ -19,7 +19,7 @@ import torch
 import torchvision
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import plain_loader, plain_train_steps, row, seed_all, timed  # noqa: E402
+from _common import machine, plain_loader, plain_train_steps, row, seed_all, timed  # noqa: E402
 
 import cnnlab  # noqa: E402
 from cnnlab.classify import ClassifierConfig, classification_task, fit_to_model, labelled_loaders  # noqa: E402
@@ -94,6 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
     args = parser.parse_args()
+    print(machine())
     torch.set_num_threads(2)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; images/s, best of 3")
     print(row("case", "cnnlab", "plain loop", "ratio", "peer DataLoader", widths=(24, 10, 12, 8, 14)))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+import cnnlab
 from cnnlab.classify import ClassifierConfig
 from cnnlab.run import fit
 from cnnlab.transfer import TransferConfig
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--model", default="resnet18")
     args = parser.parse_args()
     torch.set_num_threads(2)
+    print(f"on {cnnlab.cpu_description()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
     quiet = lambda *a: None  # noqa: E731
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
