@@ -3,6 +3,7 @@ runs back means (its model, its data resized to the model's input, its reconstru
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from ..data.loader import InMemoryLoader
@@ -12,6 +13,31 @@ from ..nn.conv import ConvNormAct
 from ..train import Kind, Run, register_kind
 from .config import AEConfig
 from .recipe import AERecipe, build_autoencoder, reconstruction_task, to_input
+
+
+class _Encoder(nn.Module):
+    """Images in [0, 1] to codes (a VAE's mean)."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.encode(x)
+
+
+class _Decoder(_Encoder):
+    """Codes to images in [0, 1]."""
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.model.decode(code))
+
+
+class _Reconstruct(_Encoder):
+    """Images to their reconstructions (a VAE's from its mean code, deterministic)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.model.decode(self.model.encode(x)))
 
 
 @register_kind
@@ -28,6 +54,15 @@ class AutoencoderKind(Kind):
 
     def build_model(self, meta: dict):
         return build_autoencoder(meta["autoencoder"])
+
+    def export_parts(self, run: Run) -> dict:
+        """The encoder (images in [0, 1] to codes), the decoder (codes to images) and both in one."""
+        model = run.model
+        shape = tuple(model.input_shape)
+        with torch.no_grad():
+            code = tuple(model.encode(torch.zeros(1, *shape)).shape[1:])
+        return {"encoder": (_Encoder(model), shape), "decoder": (_Decoder(model), code),
+                "autoencoder": (_Reconstruct(model), shape)}
 
     def prepare(self, run: Run, data):
         return to_input(data, tuple(run.meta["autoencoder"]["input_shape"]))

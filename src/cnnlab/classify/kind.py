@@ -54,9 +54,33 @@ class PredictOptions:
 
 
 @torch.no_grad()
-def _probabilities(run: Run, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+def _probabilities(run: Run, x: torch.Tensor, batch_size: int = 256, onnx: str | None = None) -> torch.Tensor:
     task = ClassificationTask(len(run.meta["classes"]), run.meta.get("binary", False))
+    if onnx is not None:
+        return task.probabilities(_run_onnx(run, onnx, x))
     return torch.cat([task.probabilities(run.model(x[i:i + batch_size])) for i in range(0, len(x), batch_size)])
+
+
+def _run_onnx(run: Run, path: str, x: torch.Tensor) -> torch.Tensor:
+    """The logits of an exported file for preprocessed images ``x``; a file for another run's classes or input
+    is a one-line error."""
+    from ..train.onnx import onnx_metadata, onnx_session
+
+    meta = onnx_metadata(path)
+    if meta and (meta.get("kind") not in ("classifier", "transfer") or meta.get("classes") != run.meta["classes"]):
+        raise CnnlabError(f"'{path}' was exported from {meta.get('kind')} run with the classes "
+                          f"{meta.get('classes')}, not from a classifier with this run's classes")
+    session = onnx_session(path)
+    shape = session.get_inputs()[0].shape
+    if list(shape[1:]) != list(x.shape[1:]):
+        raise CnnlabError(f"'{path}' takes inputs of {shape}, but the run prepares images as {list(x.shape[1:])}")
+    if isinstance(shape[0], int):  # a file exported without --dynamic-batch: its own batch size, one at a time
+        return torch.cat([_onnx_batch(session, x[i:i + 1].expand(shape[0], *x.shape[1:]))[:1] for i in range(len(x))])
+    return _onnx_batch(session, x)
+
+
+def _onnx_batch(session, x: torch.Tensor) -> torch.Tensor:
+    return torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.contiguous().numpy()})[0])
 
 
 def class_probabilities(run: Run, images: torch.Tensor) -> torch.Tensor:
@@ -67,12 +91,14 @@ def class_probabilities(run: Run, images: torch.Tensor) -> torch.Tensor:
     return _probabilities(run, torch.cat([pre(images[i:i + 256]) for i in range(0, len(images), 256)]))
 
 
-def predict(run: Run, images: list[str], top_k: int = 5) -> list[dict]:
-    """The ``top_k`` classes and their probabilities for each image file, as the run's model sees it."""
+def predict(run: Run, images: list[str], top_k: int = 5, onnx: str | None = None) -> list[dict]:
+    """The ``top_k`` classes and their probabilities for each image file, as the run's model sees it (or the
+    ONNX file ``onnx`` exported from it, given the run's preprocessing)."""
     check(PredictOptions(top_k))
     in_chans = run.meta["model_kwargs"]["in_chans"]
     pre = Preprocess.from_dict(run.meta["preprocess"])
-    probs = _probabilities(run, torch.cat([pre(read_image_file(p, in_chans).unsqueeze(0)) for p in images]))
+    probs = _probabilities(run, torch.cat([pre(read_image_file(p, in_chans).unsqueeze(0)) for p in images]),
+                           onnx=onnx)
     top = probs.topk(min(top_k, probs.shape[1]), dim=1)
     return [{"image": str(path), "top": [{"class": run.meta["classes"][int(i)], "probability": float(p)}
                                          for p, i in zip(top.values[n], top.indices[n], strict=True)]}
@@ -94,6 +120,11 @@ class ClassifierKind(Kind):
         if "model" not in meta:
             raise CnnlabError("the checkpoint has no model in its metadata; is it a cnnlab checkpoint?")
         return create_model(meta["model"], **meta["model_kwargs"])
+
+    def export_parts(self, run: Run) -> dict:
+        """The network, from preprocessed images to logits (``predict --onnx`` applies softmax or sigmoid)."""
+        size = Preprocess.from_dict(run.meta["preprocess"]).size
+        return {"model": (run.model, (run.meta["model_kwargs"]["in_chans"], *size))}
 
     def prepare(self, run: Run, data):
         """``data`` resized and normalised as the run's model saw its training images (streamed data keeps

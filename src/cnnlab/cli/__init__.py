@@ -25,7 +25,7 @@ from ..errors import CnnlabError
 # the modules that add commands, imported when the parser is built (inside main, so that Ctrl-C during
 # their imports is handled like any other)
 COMMANDS = ("train_cmds", "transfer_cmds", "ae_cmds", "segment_cmds", "experiment_cmds", "explain_cmds",
-            "inspect_cmds")
+            "export_cmds", "inspect_cmds")
 
 
 class Terminated(KeyboardInterrupt):

@@ -70,10 +70,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         epilog=textwrap.dedent("""\
             examples:
               cnnlab predict runs/lenet5-digits-20261125-101500 seven.png
-              cnnlab predict runs/my-run photos/*.jpg --top-k 3 --format json"""),
+              cnnlab predict runs/my-run photos/*.jpg --top-k 3 --format json
+              cnnlab predict runs/my-run seven.png --onnx runs/my-run/export/model.onnx"""),
     )
     add_run_argument(p, "a classifier")
     p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
+    p.add_argument("--onnx", default=None, metavar="FILE",
+                   help="run this file exported from the run (cnnlab export) instead of its checkpoint, with the "
+                        "run's preprocessing")
     add_options(p, PredictOptions)
     add_options(p, RunOptions)
     p.set_defaults(func=cmd_predict)
@@ -118,7 +122,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ..train import Run
 
     run = Run.open(args.run, args.checkpoint, holds="classifier")
-    results = predict(run, args.images, options_from(args, PredictOptions).top_k)
+    results = predict(run, args.images, options_from(args, PredictOptions).top_k, onnx=args.onnx)
     if args.format == "json":
         print(json.dumps(results, indent=2))
         return 0

@@ -70,6 +70,11 @@ class SegmenterKind(Kind):
         splits = {k: prepare_split(v, pre) for k, v in data.splits().items()}
         return dataclasses.replace(data, classes=classes, **splits)
 
+    def export_parts(self, run: Run) -> dict:
+        """The network, from preprocessed images to per-pixel class logits."""
+        size = Preprocess.from_dict(run.meta["preprocess"]).size
+        return {"model": (run.model, (run.meta["segment"]["in_chans"], *size))}
+
     def evaluate(self, run: Run, data, split: str, batch_size: int, device) -> dict:
         loader = mask_loader(data.splits()[split], batch_size, device)
         return SegmentationTask(run.meta["classes"]).evaluate(run.model.to(device), loader, device)

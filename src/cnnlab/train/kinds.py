@@ -49,6 +49,11 @@ class Kind:
         (:class:`cnnlab.report.Section` objects)."""
         return []
 
+    def export_parts(self, run) -> dict[str, tuple[Any, tuple[int, ...]]]:
+        """What ``cnnlab export`` writes: part name -> (module taking one batch tensor and returning one tensor,
+        the shape of one input without the batch dimension)."""
+        raise CnnlabError(f"{self.article} run cannot be exported yet")
+
     def result_rows(self, test: dict) -> list[tuple[str, str]]:
         """The test metrics a finished training run shows, as (name, value) rows."""
         return [(f"test {k}", f"{v:.4f}") for k, v in test.items() if isinstance(v, float)]

@@ -1,0 +1,136 @@
+"""A trained model as an ONNX file, checked before it is handed over.
+
+``export_run(run)`` writes each part of a run's model (a classifier's network; an autoencoder's encoder,
+decoder and whole; a segmentation network) that its kind names (:meth:`Kind.export_parts`). Every file is
+
+- written by ``torch.onnx.export``, atomically: first with the TorchScript-based exporter, which takes
+  seconds, and where that one cannot express an operation (e.g. an adaptive pooling whose output does not
+  divide its input) with the ``torch.export``-based one, which takes several times longer;
+- checked with ``onnx.checker``;
+- run with onnxruntime on a random batch, whose outputs must equal PyTorch's (``allclose``), or the file is
+  not kept;
+- labelled with what a user needs to apply it: the kind of run, the part, the classes and the run's
+  preprocessing (resize/pad and normalisation, as JSON in the model's ``metadata_props``).
+
+The model takes images already preprocessed as the run prepared them; ``cnnlab predict RUN --onnx FILE``
+does that preprocessing and runs the file, so that the file a user ships can be checked against the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import CnnlabError
+
+OPSET = 17
+
+
+def _require():
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError:
+        raise CnnlabError("ONNX export needs onnx and onnxruntime: pip install 'cnnlab[onnx]'") from None
+    return onnx, onnxruntime
+
+
+def onnx_session(path: str | Path):
+    """An onnxruntime session of ``path`` on the CPU; a file that is not ONNX is a one-line error."""
+    _, ort = _require()
+    try:
+        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types, with long messages
+        raise CnnlabError(f"'{path}' is not an ONNX model onnxruntime can run: {str(e).splitlines()[0][:200]}"
+                          ) from None
+
+
+def onnx_metadata(path: str | Path) -> dict:
+    """The ``cnnlab`` metadata an exported file carries (empty for a file from elsewhere)."""
+    props = onnx_session(path).get_modelmeta().custom_metadata_map
+    return json.loads(props["cnnlab"]) if "cnnlab" in props else {}
+
+
+def export_module(module: nn.Module, input_shape: tuple[int, ...], path: str | Path, opset: int = OPSET,
+                  dynamic_batch: bool = False, metadata: dict | None = None, batch: int = 2) -> float:
+    """Export ``module`` (in eval mode, on the CPU) for inputs of ``(batch, *input_shape)`` to ``path``, check
+    the file and compare onnxruntime's outputs with PyTorch's on a random batch; returns the largest
+    difference relative to the outputs' scale. Without ``dynamic_batch`` the file takes batches of ``batch``."""
+    onnx, _ = _require()
+    module = module.eval().cpu()
+    x = torch.randn(batch, *input_shape)
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        _export(module, x, tmp, opset, dynamic_batch)
+        model = onnx.load(tmp)
+        onnx.checker.check_model(model)
+        if metadata:
+            entry = model.metadata_props.add()
+            entry.key, entry.value = "cnnlab", json.dumps(metadata)
+            onnx.save(model, tmp)
+        with torch.no_grad():
+            want = module(x).float()
+        got = torch.from_numpy(onnx_session(tmp).run(None, {"input": x.numpy()})[0])
+        scale = want.abs().max().item() or 1.0
+        error = (got - want).abs().max().item() / scale
+        if not error < 1e-4:
+            raise CnnlabError(f"the ONNX export of {type(module).__name__} gives other outputs than PyTorch "
+                              f"(largest difference {error:.2g} of the outputs' scale); the file was not written")
+        os.replace(tmp, path)
+        return error
+    except CnnlabError:
+        raise
+    except Exception as e:  # the exporter's and the checker's errors: one line naming what failed
+        raise CnnlabError(f"{type(module).__name__} cannot be exported to ONNX opset {opset}: "
+                          f"{str(e).strip().splitlines()[0][:300]}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _export(module: nn.Module, x: torch.Tensor, path: str, opset: int, dynamic_batch: bool) -> None:
+    names = {"input_names": ["input"], "output_names": ["output"], "opset_version": opset}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the exporters' notes on tracing, not the user's concern
+        try:
+            axes = {"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else None
+            torch.onnx.export(module, (x,), path, dynamo=False, dynamic_axes=axes, **names)
+            return
+        except Exception as e:
+            first = e
+        try:
+            shapes = ({0: torch.export.Dim("batch", min=1)},) if dynamic_batch else None
+            program = torch.onnx.export(module, (x,), dynamo=True, dynamic_shapes=shapes, verbose=False, **names)
+            program.save(path)
+        except Exception:
+            raise first from None
+
+
+def export_run(run, out: str | Path | None = None, opset: int = OPSET, dynamic_batch: bool = False,
+               parts: list[str] | None = None) -> list[Path]:
+    """Export the parts of a run's model (all of them, or ``parts``) to ``out`` (default ``RUN/export``) as
+    ``<part>.onnx``; returns the files written."""
+    available = run.kind.export_parts(run)
+    wanted = parts or list(available)
+    unknown = [p for p in wanted if p not in available]
+    if unknown:
+        raise CnnlabError(f"{run.kind.article} run has no part '{unknown[0]}' to export; its parts: "
+                          f"{', '.join(available)}")
+    folder = run.output_dir("export", out)
+    written = []
+    for name in wanted:
+        module, shape = available[name]
+        meta = {"kind": run.kind.name, "part": name, "run": str(run.path), "classes": run.meta.get("classes"),
+                "preprocess": run.meta.get("preprocess"), "input_shape": list(shape)}
+        path = folder / f"{name}.onnx"
+        export_module(module, shape, path, opset, dynamic_batch, meta)
+        written.append(path)
+    return written

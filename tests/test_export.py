@@ -1,0 +1,111 @@
+"""``cnnlab export``: every architecture of the zoo as an ONNX file that onnxruntime runs with PyTorch's
+outputs; a run's parts (classifier, autoencoder, segmentation network) exported and used by ``predict --onnx``."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cnnlab.models import create_model, list_models
+from cnnlab.train.onnx import export_module, onnx_metadata, onnx_session
+from tests.conftest import one_line_error, run
+
+pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_architecture_exports_with_pytorchs_outputs(name, tmp_path):
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=10, **({} if name == "lenet5" else {"small_input": True}))
+    shape = model.default_input_size
+    error = export_module(model, tuple(shape), tmp_path / "m.onnx", dynamic_batch=True)
+    assert error < 1e-4
+    # a batch of another size than the one exported with
+    session = onnx_session(tmp_path / "m.onnx")
+    x = torch.randn(3, *shape)
+    with torch.no_grad():
+        want = model.eval()(x).numpy()
+    got = session.run(None, {"input": x.numpy()})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4 * np.abs(want).max())
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A classifier (LeNet-5 on digits), a conv and a recurrent autoencoder and a segmentation run, one epoch
+    each, and two digit images."""
+    from cnnlab.cli import main
+    from cnnlab.run import Run
+    from cnnlab.viz.images import save_png, tile
+
+    root = tmp_path_factory.mktemp("export")
+    assert main(["train", "--epochs", "1", "--data", "digits@labels=10", "--run-dir", str(root / "clf"),
+                 "--quiet"]) == 0
+    assert main(["ae", "train", "--epochs", "1", "--run-dir", str(root / "ae"), "--quiet"]) == 0
+    assert main(["ae", "train", "--kind", "recurrent", "--epochs", "1", "--run-dir", str(root / "rnn"),
+                 "--quiet"]) == 0
+    assert main(["segment", "train", "--data", "shapes:size=16,count=60", "--depth", "2", "--width", "4",
+                 "--epochs", "1", "--run-dir", str(root / "seg"), "--quiet"]) == 0
+    data = Run.open(root / "clf").dataset()
+    for i in range(2):
+        save_png(tile(data.test.images[i:i + 1], pad=0), root / f"digit{i}.png")
+    return root
+
+
+def test_a_classifier_exports_and_predict_runs_the_file_as_the_checkpoint(runs, capsys):
+    code, out, err = run(capsys, "export", runs / "clf")
+    assert code == 0, err
+    file = runs / "clf" / "export" / "model.onnx"
+    assert str(file) in out and "onnxruntime's outputs equal PyTorch's" in out
+    meta = onnx_metadata(file)
+    assert meta["kind"] == "classifier" and meta["classes"] == [str(c) for c in range(10)]
+    assert meta["preprocess"]["size"] == [32, 32] and meta["input_shape"] == [1, 32, 32]
+    images = [runs / "digit0.png", runs / "digit1.png"]
+    _, from_checkpoint, _ = run(capsys, "predict", runs / "clf", *images, "--format", "json")
+    _, from_onnx, _ = run(capsys, "predict", runs / "clf", *images, "--format", "json", "--onnx", file)
+    assert [r["image"] for r in json.loads(from_onnx)] == [str(p) for p in images]
+    assert [t["class"] for r in json.loads(from_onnx) for t in r["top"]] == \
+        [t["class"] for r in json.loads(from_checkpoint) for t in r["top"]]
+    assert _probabilities(from_onnx) == pytest.approx(_probabilities(from_checkpoint), abs=1e-5)
+    # the file takes batches of 2 (no --dynamic-batch); predict feeds it one image at a time, any number
+    _, three, _ = run(capsys, "predict", runs / "clf", *images, images[0], "--format", "json", "--onnx", file)
+    assert len(json.loads(three)) == 3
+
+
+def _probabilities(text: str) -> list[float]:
+    return [t["probability"] for r in json.loads(text) for t in r["top"]]
+
+
+def test_an_autoencoder_exports_encoder_decoder_and_both(runs, capsys):
+    code, out, err = run(capsys, "export", runs / "ae", "--dynamic-batch", "--out", runs / "ae-onnx")
+    assert code == 0, err
+    files = {p.stem: p for p in (runs / "ae-onnx").glob("*.onnx")}
+    assert sorted(files) == ["autoencoder", "decoder", "encoder"]
+    shape = onnx_metadata(files["encoder"])["input_shape"]          # digits: 1 x 8 x 8
+    x = np.random.default_rng(0).random((4, *shape), dtype=np.float32)
+    code = onnx_session(files["encoder"]).run(None, {"input": x})[0]
+    image = onnx_session(files["decoder"]).run(None, {"input": code})[0]
+    both = onnx_session(files["autoencoder"]).run(None, {"input": x})[0]
+    assert image.shape == x.shape and 0 <= image.min() and image.max() <= 1
+    np.testing.assert_allclose(both, image, atol=1e-5)  # the whole is the decoder after the encoder
+    code, out, _ = run(capsys, "export", runs / "rnn", "--part", "encoder", "--out", runs / "rnn-onnx")
+    assert code == 0 and [p.name for p in (runs / "rnn-onnx").iterdir()] == ["encoder.onnx"]
+
+
+def test_a_segmentation_network_exports_per_pixel_logits(runs, capsys):
+    code, out, err = run(capsys, "export", runs / "seg", "--opset", "18")
+    assert code == 0, err
+    session = onnx_session(runs / "seg" / "export" / "model.onnx")
+    logits = session.run(None, {"input": np.zeros((2, 3, 16, 16), dtype=np.float32)})[0]
+    assert logits.shape[0] == 2 and logits.shape[2:] == (16, 16)
+
+
+def test_bad_export_requests_are_one_line(runs, capsys, tmp_path):
+    assert "no part 'decoder'" in one_line_error(capsys, "export", runs / "clf", "--part", "decoder")
+    assert "--opset must be between" in one_line_error(capsys, "export", runs / "clf", "--opset", "3")
+    run(capsys, "export", runs / "ae", "--part", "encoder")
+    encoder = runs / "ae" / "export" / "encoder.onnx"
+    assert "not from a classifier" in one_line_error(capsys, "predict", runs / "clf", runs / "digit0.png",
+                                                     "--onnx", encoder)
+    assert "is not an ONNX model" in one_line_error(capsys, "predict", runs / "clf", runs / "digit0.png",
+                                                    "--onnx", runs / "digit0.png")
