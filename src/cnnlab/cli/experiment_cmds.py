@@ -17,7 +17,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     fmt = argparse.RawDescriptionHelpFormatter
     exp = sub.add_parser("experiment", help="reproducible experiments: transfer, efficiency, depth, activations, "
-                                            "init, regularization",
+                                            "init, regularization, architectures",
                          formatter_class=fmt, description="Experiments that train many runs and compare them.",
                          epilog="examples:\n  cnnlab experiment transfer\n  cnnlab experiment transfer --help")
     exp.set_defaults(func=no_command("experiment", "cnnlab experiment transfer"))
@@ -109,6 +109,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
               zero. Writes results.csv, summary.json, a table, a plot and report.html.""",
           examples=["", "--quick", "--variants none,l2,all --l2 0.01 --data digits@labels=10"],
           quick="none, l1, l2 and batchnorm, 8 epochs, one seed")
+    study("architectures", ex.ArchitecturesSettings, ex.ARCHITECTURES_QUICK, ex.run_architectures_experiment,
+          help="one network per zoo family on the same data, epochs and recipe: parameters, MACs, seconds per "
+               "epoch, test accuracy; and torchvision's published ImageNet chart",
+          description="""\
+              Trains one network of each family of the zoo (its small-input form) on the same data,
+              input size, epochs, optimiser and seeds, and reports its parameters, multiply-adds per
+              image, seconds per epoch and test accuracy, with a plot of accuracy against multiply-adds.
+              Beside it, the ImageNet chart (top-1 accuracy against multiply-adds, bubble size the
+              parameters) from the metadata torchvision ships with its weights: read offline, not
+              measured here. Writes results.csv, summary.json, imagenet_reference.csv, a table, both
+              plots and report.html.""",
+          examples=["", "--quick", "--models resnet18,resnet34,resnet50 --epochs 10 --seeds 0,1,2",
+                    "--data textures --image-size 32"],
+          quick="lenet5, resnet20 and mobilenet_v2, 2 epochs on a quarter of digits, one seed")
 
 
 def add_study(exp_sub: argparse._SubParsersAction, name: str, settings_class: type, quick_settings, run,

@@ -4,6 +4,8 @@ results.csv, summary.json, table.txt and plots (see :mod:`cnnlab.experiments._st
 from ._study import write_study_report_of
 from .activations import QUICK as ACTIVATIONS_QUICK
 from .activations import ActivationsResult, ActivationsSettings, run_activations_experiment
+from .architectures import QUICK as ARCHITECTURES_QUICK
+from .architectures import ArchitecturesResult, ArchitecturesSettings, run_architectures_experiment
 from .depth import QUICK as DEPTH_QUICK
 from .depth import DepthResult, DepthSettings, run_depth_experiment
 from .efficiency import QUICK as EFFICIENCY_QUICK
@@ -15,9 +17,11 @@ from .regularization import RegularizationResult, RegularizationSettings, run_re
 from .transfer import DEFAULT_TARGETS, ExperimentResult, TransferSettings, run_transfer_experiment
 
 __all__ = [
-    "ACTIVATIONS_QUICK", "ActivationsResult", "ActivationsSettings", "DEFAULT_TARGETS", "DEPTH_QUICK", "DepthResult",
+    "ACTIVATIONS_QUICK", "ARCHITECTURES_QUICK", "ActivationsResult", "ActivationsSettings", "ArchitecturesResult",
+    "ArchitecturesSettings", "DEFAULT_TARGETS", "DEPTH_QUICK", "DepthResult",
     "DepthSettings", "EFFICIENCY_QUICK", "EfficiencyResult", "EfficiencySettings", "ExperimentResult", "INIT_QUICK",
     "InitResult", "InitSettings", "REGULARIZATION_QUICK", "RegularizationResult", "RegularizationSettings",
-    "run_activations_experiment", "run_depth_experiment", "run_efficiency_experiment", "run_init_experiment",
+    "run_activations_experiment", "run_architectures_experiment", "run_depth_experiment",
+    "run_efficiency_experiment", "run_init_experiment",
     "run_regularization_experiment", "run_transfer_experiment", "TransferSettings", "write_study_report_of",
 ]

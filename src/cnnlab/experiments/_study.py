@@ -94,14 +94,19 @@ class Study:
 
     def write(self, rows: list[dict], summary: dict, table: str) -> None:
         """results.csv (``rows``), summary.json (the settings and ``summary``) and table.txt."""
+        self.write_csv("results.csv", rows)
+        atomic_write_json(self.path / "summary.json", {"experiment": self.name,
+                                                      "settings": dataclasses.asdict(self.settings), **summary})
+        atomic_write_text(self.path / "table.txt", table + "\n")
+
+    def write_csv(self, name: str, rows: list[dict]) -> None:
+        """``rows`` as a CSV file ``name`` in the experiment directory, atomically (the columns: the first row's
+        keys)."""
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-        atomic_write_text(self.path / "results.csv", buf.getvalue())
-        atomic_write_json(self.path / "summary.json", {"experiment": self.name,
-                                                      "settings": dataclasses.asdict(self.settings), **summary})
-        atomic_write_text(self.path / "table.txt", table + "\n")
+        atomic_write_text(self.path / name, buf.getvalue())
 
     def write_report(self) -> Path:
         """``report.html``: the settings, the summary as a table, the plots and a link to each run."""

@@ -2,9 +2,11 @@
 
 from .plots import (
     activations_plot,
+    architectures_plot,
     confusion_matrix_plot,
     depth_curves_plot,
     efficiency_plot,
+    imagenet_chart_plot,
     init_signal_plot,
     learning_curves_plot,
     regularization_plot,
@@ -12,6 +14,6 @@ from .plots import (
 )
 
 __all__ = [
-    "activations_plot", "confusion_matrix_plot", "depth_curves_plot", "efficiency_plot", "init_signal_plot",
-    "learning_curves_plot", "regularization_plot", "transfer_curves_plot",
+    "activations_plot", "architectures_plot", "confusion_matrix_plot", "depth_curves_plot", "efficiency_plot",
+    "imagenet_chart_plot", "init_signal_plot", "learning_curves_plot", "regularization_plot", "transfer_curves_plot",
 ]

@@ -11,6 +11,7 @@ from .._io import atomic_write
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def save_figure(fig, path: str | os.PathLike) -> None:
@@ -145,6 +146,7 @@ def activations_plot(curves: dict[str, Sequence[float]], norms: dict[str, Sequen
         right.plot(range(1, len(values) + 1), values, marker="o", label=act)
     right.set(xlabel="weighted layer (input to output)", ylabel="weight-gradient norm", yscale="log",
               title="gradient per layer after epoch 1")
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in (left, right):
         ax.grid(alpha=0.3, which="both")
         ax.legend()
@@ -205,6 +207,7 @@ def init_signal_plot(curves: dict[tuple[str, str, str], tuple[Sequence[float], S
         left.set(ylabel=f"norm: {norm}\nactivation std", yscale="log", xlabel="activation layer (input to output)")
         right.set(ylabel="weight-gradient norm", yscale="log", xlabel="weighted layer (input to output)")
         for ax in (left, right):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3, which="both")
     axes[0][1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     if title:
@@ -229,4 +232,91 @@ def depth_curves_plot(curves: dict[str, Sequence[float]], path: str | os.PathLik
     ax.legend()
     if title:
         ax.set_title(title, fontsize=10)
+    save_figure(fig, path)
+
+
+def _bubble(params: float) -> float:
+    """Marker area (points^2) for a parameter count: 10 plus 5 per million parameters (100M: 510)."""
+    return 10.0 + 5.0 * params / 1e6
+
+
+def _separate_labels(ax, texts: Sequence, drop: bool = False, placed: list | None = None) -> list:
+    """Move each annotation (in order: the first ones keep their place) up or down by a line or more until it
+    overlaps no earlier one (nor a box in ``placed``); one that finds no free place keeps its place, or with
+    ``drop`` is hidden. Returns the boxes of the labels shown."""
+    renderer = ax.figure.canvas.get_renderer()
+    placed = list(placed or [])
+    for text in texts:
+        dx, dy = text.xyann
+        for shift in (0, -9, 9, -18, 18, -27, 27):
+            text.xyann = (dx, dy + shift)
+            box = text.get_window_extent(renderer)
+            if not any(box.overlaps(b) for b in placed):
+                placed.append(box)
+                break
+        else:
+            text.xyann = (dx, dy)
+            if drop:
+                text.set_visible(False)
+            else:
+                placed.append(text.get_window_extent(renderer))
+    return placed
+
+
+def architectures_plot(rows: Sequence[dict], path: str | os.PathLike, title: str = "",
+                       chance: float | None = None) -> None:
+    """Test accuracy against multiply-adds per image (log scale), one labelled point per network, the bar one
+    standard deviation over seeds and the bubble's area its parameters: ``rows`` need ``model``, ``macs``,
+    ``params``, ``accuracy_mean`` and ``accuracy_std``; ``chance`` (in [0, 1]) draws the chance level."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    labels = []
+    for i, r in enumerate(rows):
+        colour = plt.cm.tab10(i % 10)
+        x, y = r["macs"], 100 * r["accuracy_mean"]
+        ax.scatter([x], [y], s=_bubble(r["params"]), color=colour, alpha=0.35, edgecolors=colour)
+        ax.errorbar([x], [y], yerr=[100 * r["accuracy_std"]], fmt="o", ms=3, color=colour, capsize=3)
+        labels.append(ax.annotate(f"{r['model']} ({r['params'] / 1e6:.2g}M)", (x, y), textcoords="offset points",
+                                  xytext=(7, 4), fontsize=8))
+    if chance is not None:
+        ax.axhline(100 * chance, color="gray", ls="--", lw=0.8)
+        ax.annotate("chance", (0.01, 100 * chance), xycoords=("axes fraction", "data"), textcoords="offset points",
+                    xytext=(0, 3), fontsize=7, color="gray")
+    ax.set_xscale("log")
+    ax.set(xlabel="multiply-adds per image (at the input each network trained on)", ylabel="test accuracy (%)")
+    ax.grid(alpha=0.3, which="both")
+    if title:
+        ax.set_title(title, fontsize=10)
+    _separate_labels(ax, labels)
+    save_figure(fig, path)
+
+
+def imagenet_chart_plot(rows: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
+    """Published ImageNet top-1 accuracy against multiply-adds per image (log scale), the bubble's area the
+    parameters; architectures that cnnlab's zoo has are red and named in bold. ``rows`` need ``architecture``,
+    ``top1`` (%), ``gmacs``, ``params`` and ``cnnlab_model`` (empty if the zoo lacks it)."""
+    from matplotlib.lines import Line2D
+
+    fig, ax = plt.subplots(figsize=(11, 7))
+    labels = {}
+    for zoo in (False, True):
+        pts = [r for r in rows if bool(r["cnnlab_model"]) == zoo]
+        ax.scatter([r["gmacs"] for r in pts], [r["top1"] for r in pts], s=[_bubble(r["params"]) for r in pts],
+                   alpha=0.55 if zoo else 0.3, color="tab:red" if zoo else "tab:gray", edgecolors="black",
+                   linewidths=0.4)
+        labels[zoo] = [ax.annotate(r["architecture"], (r["gmacs"], r["top1"]), textcoords="offset points",
+                                   xytext=(4, 3), fontsize=7.5 if zoo else 5.5, fontweight="bold" if zoo else "normal",
+                                   color="black" if zoo else "dimgray") for r in pts]
+    ax.set_xscale("log")
+    ax.set(xlabel="multiply-adds per image, G (torchvision's \"GFLOPS\")", ylabel="top-1 accuracy (%)")
+    ax.grid(alpha=0.3, which="both")
+    dot = dict(marker="o", ls="", markeredgecolor="black", markeredgewidth=0.4, ms=8)
+    handles = [Line2D([], [], color="tab:red", alpha=0.55, label="in cnnlab's zoo", **dot),
+               Line2D([], [], color="tab:gray", alpha=0.3, label="not in cnnlab's zoo", **dot)]
+    handles += [Line2D([], [], color="white", markerfacecolor="none", label=f"{n}M parameters",
+                       **{**dot, "ms": _bubble(n * 1e6) ** 0.5}) for n in (10, 100)]
+    ax.legend(handles=handles, loc="lower right", fontsize=8, labelspacing=1.3, borderpad=1)
+    if title:
+        ax.set_title(title, fontsize=10)
+    # the zoo's names all stay; the others only where they overlap none
+    _separate_labels(ax, labels[False], drop=True, placed=_separate_labels(ax, labels[True]))
     save_figure(fig, path)
