@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import cnnlab
 from cnnlab.models import create_model, list_models
 from cnnlab.train.onnx import export_module, onnx_metadata, onnx_session
 from tests.conftest import one_line_error, run
@@ -18,16 +19,39 @@ pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
 def test_every_architecture_exports_with_pytorchs_outputs(name, tmp_path):
     torch.manual_seed(0)
     model = create_model(name, num_classes=10, **({} if name == "lenet5" else {"small_input": True}))
-    shape = model.default_input_size
-    error = export_module(model, tuple(shape), tmp_path / "m.onnx", dynamic_batch=True)
-    assert error < 1e-4
-    # a batch of another size than the one exported with
+    # exported at batch 3 with a dynamic batch axis; export_module itself runs the file with onnxruntime and
+    # compares with PyTorch (it raises, and keeps no file, when they differ)
+    error = export_module(model, tuple(model.default_input_size), tmp_path / "m.onnx", dynamic_batch=True, batch=3)
+    assert error < 1e-4 and (tmp_path / "m.onnx").is_file()
+
+
+@pytest.mark.parametrize("name", ["lenet5", "googlenet", "mobilenet_v2"])
+def test_a_dynamic_batch_file_takes_other_batch_sizes(name, tmp_path):
+    model = create_model(name, num_classes=10, **({} if name == "lenet5" else {"small_input": True})).eval()
+    shape = tuple(model.default_input_size)
+    export_module(model, shape, tmp_path / "m.onnx", dynamic_batch=True, batch=3)
     session = onnx_session(tmp_path / "m.onnx")
-    x = torch.randn(3, *shape)
-    with torch.no_grad():
-        want = model.eval()(x).numpy()
-    got = session.run(None, {"input": x.numpy()})[0]
-    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4 * np.abs(want).max())
+    for n in (1, 5):
+        x = torch.randn(n, *shape)
+        with torch.no_grad():
+            want = model(x).numpy()
+        got = session.run(None, {"input": x.numpy()})[0]
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4 * np.abs(want).max())
+
+
+def test_an_export_that_differs_from_pytorch_is_refused_and_leaves_no_file(tmp_path, monkeypatch):
+    import cnnlab.train.onnx as exporter
+
+    model = create_model("lenet5")
+    real = exporter._export
+
+    def tampered(module, x, path, opset, dynamic_batch):  # an exporter bug: the file computes something else
+        real(torch.nn.Sequential(module, torch.nn.Hardtanh(-0.01, 0.01)), x, path, opset, dynamic_batch)
+
+    monkeypatch.setattr(exporter, "_export", tampered)
+    with pytest.raises(cnnlab.CnnlabError, match="gives other outputs than PyTorch .* the file was not written"):
+        export_module(model, (1, 32, 32), tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.fixture(scope="module")

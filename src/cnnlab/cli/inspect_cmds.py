@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import textwrap
 
@@ -91,24 +92,28 @@ def _build_meta(name: str, **kwargs):
         return create_model(name, **kwargs)
 
 
+@functools.cache
+def _model_record(name: str, small_input: bool) -> dict:
+    """One row of ``cnnlab models``: counted on the meta device (no memory, no weights), once per process (the
+    count takes most of a second for the largest models)."""
+    model = _build_meta(name, **({"small_input": True} if small_input else {}))
+    s = summary(model)
+    meta = model_meta(name)
+    return {
+        "name": name, "family": meta.family,
+        "params": sum(r.params for r in s.rows),  # parameters used at inference (no auxiliary heads)
+        "macs": s.total_macs,
+        "input_size": list(model.default_input_size), "min_input_size": list(model.min_input_size),
+        # small_input changes the stem, so torchvision's weights no longer fit
+        "torchvision": None if small_input else meta.torchvision, "paper": meta.paper,
+    }
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     names = list_models(args.pattern)
     if not names:
         raise CnnlabError(f"no model matches '{args.pattern}'; run 'cnnlab models' to see them all")
-    kwargs = {"small_input": True} if args.small_input else {}
-    records = []
-    for name in names:
-        model = _build_meta(name, **kwargs)
-        s = summary(model)
-        meta = model_meta(name)
-        records.append({
-            "name": name, "family": meta.family,
-            "params": sum(r.params for r in s.rows),  # parameters used at inference (no auxiliary heads)
-            "macs": s.total_macs,
-            "input_size": list(model.default_input_size), "min_input_size": list(model.min_input_size),
-            # small_input changes the stem, so torchvision's weights no longer fit
-            "torchvision": None if args.small_input else meta.torchvision, "paper": meta.paper,
-        })
+    records = [dict(_model_record(name, args.small_input)) for name in names]
     if args.format == "json":
         print(json.dumps(records, indent=2))
         return 0
