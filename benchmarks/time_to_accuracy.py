@@ -85,8 +85,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
-    print(machine())
     torch.set_num_threads(2)
+    print(machine())
     print(f"time to {100 * TARGET:.0f}% test accuracy, lenet5 on digits, {torch.get_num_threads()} threads")
     print(row("seed", "cnnlab (s)", "plain loop (s)", "ratio", widths=(6, 22, 22, 8)))
     ratios = []

@@ -131,5 +131,11 @@ def test_bad_export_requests_are_one_line(runs, capsys, tmp_path):
     encoder = runs / "ae" / "export" / "encoder.onnx"
     assert "not from a classifier" in one_line_error(capsys, "predict", runs / "clf", runs / "digit0.png",
                                                      "--onnx", encoder)
+    # the same classes, another training split: other normalisation statistics
+    assert run(capsys, "train", "--epochs", "1", "--data", "digits@labels=5", "--run-dir", runs / "other",
+               "--quiet")[0] == 0
+    assert run(capsys, "export", runs / "other")[0] == 0
+    assert "prepares images otherwise" in one_line_error(capsys, "predict", runs / "clf", runs / "digit0.png",
+                                                         "--onnx", runs / "other" / "export" / "model.onnx")
     assert "is not an ONNX model" in one_line_error(capsys, "predict", runs / "clf", runs / "digit0.png",
                                                     "--onnx", runs / "digit0.png")

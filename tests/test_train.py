@@ -242,21 +242,22 @@ def test_precision_and_memory_format_options(tmp_path, monkeypatch):
     import cnnlab.train.precision as precision
 
     monkeypatch.setattr(precision, "native_bf16", lambda: True)  # bf16 autocast runs on any CPU, slowly without
-    r = _fit(tmp_path, epochs=1, precision="bf16", channels_last=True, model="resnet18",
+    r = _fit(tmp_path, epochs=1, precision="bf16", channels_last=True, model="resnet18", device="cpu",
              model_kwargs={"small_input": True}, data="shapes:count=64", batch_size=16)
     assert torch.isfinite(torch.tensor(r.history[0]["train_loss"]))
-    assert yaml.safe_load((r.run_dir / "config.yaml").read_text())["precision"] == "bf16"
+    assert json.loads((r.run_dir / "meta.json").read_text())["precision"] == "bf16"
 
 
 def test_precision_auto_is_fp32_on_a_cpu_and_bf16_without_native_support_is_refused(tmp_path, monkeypatch):
     import cnnlab.train.precision as precision
 
-    r = _fit(tmp_path, "auto", epochs=1, data="digits@labels=5")
-    assert yaml.safe_load((r.run_dir / "config.yaml").read_text())["precision"] == "fp32"  # what it ran with
+    r = _fit(tmp_path, "auto", epochs=1, data="digits@labels=5", device="cpu")
+    assert yaml.safe_load((r.run_dir / "config.yaml").read_text())["precision"] == "auto"  # what was asked
+    assert json.loads((r.run_dir / "meta.json").read_text())["precision"] == "fp32"        # what it ran with
     monkeypatch.setattr(precision, "native_bf16", lambda: False)
     with pytest.raises(CnnlabError, match=r"^--precision bf16: this CPU \(.*\) has no native bf16 .* use --precision "
                                           r"fp32 \(or auto\)$"):
-        _fit(tmp_path, "bf16", epochs=1, precision="bf16", data="digits@labels=5")
+        _fit(tmp_path, "bf16", epochs=1, precision="bf16", data="digits@labels=5", device="cpu")
     assert not (tmp_path / "bf16").exists()
 
 

@@ -68,8 +68,11 @@ def _run_onnx(run: Run, path: str, x: torch.Tensor) -> torch.Tensor:
 
     meta = onnx_metadata(path)
     if meta and (meta.get("kind") not in ("classifier", "transfer") or meta.get("classes") != run.meta["classes"]):
-        raise CnnlabError(f"'{path}' was exported from {meta.get('kind')} run with the classes "
+        raise CnnlabError(f"'{path}' was exported from a {meta.get('kind')} run with the classes "
                           f"{meta.get('classes')}, not from a classifier with this run's classes")
+    if meta and meta.get("preprocess") != run.meta["preprocess"]:
+        raise CnnlabError(f"'{path}' was exported from a run that prepares images otherwise ({meta.get('run')}); "
+                          f"predict with that run, or export this one")
     session = onnx_session(path)
     shape = session.get_inputs()[0].shape
     if list(shape[1:]) != list(x.shape[1:]):

@@ -140,8 +140,8 @@ def _run(study: Study, log) -> ActivationsResult:
             run = study.run(name, _config(s, act, seed), on_epoch_end=GradientNorms(path))
             val = [h["val_acc"] for h in run.history]
             hit = _first(val, s.target)
-            grads = GradientNorms(path).read()
-            first_epoch = grads["epochs"].get("1", [])
+            # after epoch 1; absent only if a stop fell between that epoch's checkpoint and this file's write
+            first_epoch = GradientNorms(path).read()["epochs"].get("1", [])
             rows.append({"act": act, "seed": seed, "epochs_to_target": None if hit is None else hit + 1,
                          "seconds_to_target": None if hit is None else sum(h["seconds"] for h in run.history[:hit + 1]),
                          "train_loss": run.history[-1]["train_loss"], "val_accuracy": val[-1],
@@ -149,7 +149,8 @@ def _run(study: Study, log) -> ActivationsResult:
                          "first_to_last_grad": first_epoch[0] / first_epoch[-1] if first_epoch and first_epoch[-1]
                          else float("nan")})
             curves.setdefault(act, []).append([h["train_loss"] for h in run.history])
-            norms.setdefault(act, []).append(first_epoch)
+            if first_epoch:
+                norms.setdefault(act, []).append(first_epoch)
             reached = "not reached" if hit is None else f"epoch {hit + 1}"
             log(f"[{len(rows)}/{total}] {name}: target {reached}, test accuracy "
                 f"{100 * rows[-1]['test_accuracy']:.2f}%")
@@ -166,7 +167,7 @@ def _run(study: Study, log) -> ActivationsResult:
             "train_loss_mean": statistics.mean(r["train_loss"] for r in rs),
             "test_accuracy_mean": statistics.mean(tests),
             "test_accuracy_std": statistics.pstdev(tests) if len(tests) > 1 else 0.0,
-            "first_to_last_grad": statistics.mean(r["first_to_last_grad"] for r in rs),
+            "first_to_last_grad": statistics.mean(r["first_to_last_grad"] for r in rs),  # NaN if one is missing
         })
     result = ActivationsResult(study.path, rows, summary)
     study.write(rows, {"summary": summary, "target": s.target}, result.table())

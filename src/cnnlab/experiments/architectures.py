@@ -43,7 +43,7 @@ FAMILY_MODELS = ("lenet5", "alexnet", "vgg11_bn", "googlenet", "resnet18", "resn
 @dataclass
 class ArchitecturesSettings:
     """The options of ``cnnlab experiment architectures`` (saved in experiment.json). The defaults take about
-    12 minutes on 2 CPU cores: one epoch of all nine networks trained in 80 s on an Intel Xeon with 2 cores, and
+    13 minutes on 2 CPU cores: one epoch of all nine networks trained in 80 s on an Intel Xeon with 2 cores, and
     each run adds about 2.5 s (data, test, checkpoints)."""
 
     models: list[str] = option(list(FAMILY_MODELS), "networks to compare, each in its small-input form",

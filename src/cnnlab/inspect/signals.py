@@ -23,7 +23,7 @@ from torch import nn
 
 from ..nn.act import ACT_LAYERS
 
-_ACTIVATIONS = tuple(set(ACT_LAYERS.values()))
+_ACTIVATIONS = (*set(ACT_LAYERS.values()), nn.Hardtanh, nn.PReLU)  # ReLU6 is a Hardtanh
 _WEIGHTED = (nn.Conv2d, nn.Linear)
 
 

@@ -79,7 +79,7 @@ def train_one_epoch(model, loader, task, optimizer, scheduler, config, device, s
     made to wait for the host between steps. A loss that is not finite ends training at the next read, naming
     its batch (the steps after it ran on a diverged model; the last checkpoint, of an earlier epoch, is good)."""
     model.train()
-    total_loss = torch.zeros((), device=device)
+    total_loss = torch.zeros((), device=device, dtype=torch.float32 if device.type == "mps" else torch.float64)
     bad_step = torch.full((), -1, dtype=torch.long, device=device)  # the first step with a non-finite loss
     bad_loss = torch.zeros((), device=device)
     stats: dict[str, torch.Tensor] = {}
@@ -112,7 +112,7 @@ def train_one_epoch(model, loader, task, optimizer, scheduler, config, device, s
         scaler.update()
         scheduler.step()
         n = len(y)
-        total_loss += loss.detach().float() * n
+        total_loss += loss.detach().to(total_loss.dtype) * n
         for key, value in task.batch_stats(out, y).items():
             stats[key] = stats[key] + value if key in stats else value
         seen, steps = seen + n, step + 1
@@ -266,7 +266,8 @@ def fit(config: RunConfig, resume: str | Path | None = None, log=print,
 def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, log, on_epoch_end) -> FitResult:
     set_determinism(config)
     device = resolve_device(config.device)
-    config = config.replace(precision=resolve_precision(config.precision, device))  # what config.yaml records
+    precision = resolve_precision(config.precision, device)  # config.yaml keeps what was asked (auto), meta.json this
+    step_config = config.replace(precision=precision)
 
     # data, task, model
     data = recipe.load_data(config)
@@ -280,11 +281,11 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
     batches = recipe.loaders(data, config, device, preprocess)
     optimizer = build_optimizer(config, model, recipe.param_groups(config, model))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, len(batches["train"])))
-    scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
     split = {"seed": config.seed, "val_fraction": config.val_fraction, "test_fraction": config.test_fraction}
     meta = recipe.meta({"kind": kind.holds, "name": config.name, "data": config.data, "split": split,
-                        "classes": data.classes, "preprocess": preprocess.to_dict(),
+                        "classes": data.classes, "preprocess": preprocess.to_dict(), "precision": precision,
                         "splits": {k: len(v) for k, v in data.splits().items()}})
     start, history, best, best_epoch, stale, trained, before = 0, [], None, 0, 0, False, 0.0
     if resuming and run.checkpoints.exists():
@@ -334,7 +335,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
         loop["train"].set_epoch(epoch)
         t0 = time.perf_counter()
         try:
-            train_m = train_one_epoch(step_model, loop["train"], task, optimizer, scheduler, config, device,
+            train_m = train_one_epoch(step_model, loop["train"], task, optimizer, scheduler, step_config, device,
                                       scaler, progress.start(epoch + 1, config.epochs, len(loop["train"])))
         except TrainingDiverged as e:
             last = f"; the last good checkpoint is {run.checkpoints.last}" if run.checkpoints.exists() else ""
@@ -342,7 +343,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
                                    f"--grad-clip{last}") from None
         finally:
             progress.close()
-        val = task.evaluation().evaluate(step_model, loop["val"], device, config.precision, config.channels_last)
+        val = task.evaluation().evaluate(step_model, loop["val"], device, precision, config.channels_last)
         record = {"epoch": epoch + 1, **train_m, **task.record(val), "lr": optimizer.param_groups[0]["lr"],
                   "seconds": time.perf_counter() - t0}
         history.append(record)
@@ -376,7 +377,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
     which = "best" if config.early_stopping else "last"
     if config.early_stopping:  # restore the best weights
         model.load_state_dict(run.checkpoints.best_weights())
-    test = task.evaluation().evaluate(model, batches["test"], device, config.precision, config.channels_last)
+    test = task.evaluation().evaluate(model, batches["test"], device, precision, config.channels_last)
     result = FitResult(run.path, history, test, model)
     recipe.finish(result, run, batches, task, device, log)
     monitored = [h[config.monitor] for h in history]

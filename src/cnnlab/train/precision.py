@@ -16,8 +16,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     ResNet-18 even with AMX (see the README's Performance section), and fp16 has no fast CPU kernels. An
     explicit bf16 on a CPU without native bf16 is refused: it would run many times slower than fp32."""
     if precision == "auto":
-        if device.type == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        if device.type == "cuda":  # native bf16 from Ampere on (compute capability 8); emulated before, slow
+            return "bf16" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp16"
         return "fp32"
     if precision == "bf16" and device.type == "cpu" and native_bf16() is False:
         raise CnnlabError(f"--precision bf16: this CPU ({cpu_info()[0]}) has no native bf16 (AVX512-BF16 or AMX), "
