@@ -13,7 +13,7 @@ def test_the_quick_regularization_experiment_measures_gap_and_weights(tmp_path, 
     assert "gap (pts)" in out and "weights near 0 (%)" in out
     path = tmp_path / "r"
     rows = {r["variant"]: r for r in csv.DictReader(open(path / "results.csv"))}
-    assert list(rows) == ["none", "l1", "l2", "batchnorm"]
+    assert list(rows) == ["none", "l1", "l2", "batchnorm", "early_stopping"]
     for r in rows.values():
         assert abs(float(r["gap"]) - (float(r["train_accuracy"]) - float(r["val_accuracy"]))) < 1e-9
         assert 0 <= float(r["near_zero"]) <= 1 and float(r["weight_norm"]) > 0
@@ -24,6 +24,9 @@ def test_the_quick_regularization_experiment_measures_gap_and_weights(tmp_path, 
     runs = path / "runs"
     config = (runs / "batchnorm-seed0" / "config.yaml").read_text()
     assert "batch_norm: true" in config and "label_smoothing: 0.0" in config
+    stopped = json.loads((runs / "early_stopping-seed0" / "results.json").read_text())
+    assert stopped["checkpoint"] == "best" and int(rows["early_stopping"]["epochs"]) == stopped["epochs"] <= 8
+    assert "early_stopping: 2" in (runs / "early_stopping-seed0" / "config.yaml").read_text()
     summary = json.loads((path / "summary.json").read_text())
     assert [s["variant"] for s in summary["summary"]] == list(rows)
     assert (path / "regularization.png").stat().st_size > 10_000 and (path / "report.html").is_file()

@@ -108,7 +108,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
               test accuracy, the train-validation gap, the weights' L2 norm and the share of weights near
               zero. Writes results.csv, summary.json, a table, a plot and report.html.""",
           examples=["", "--quick", "--variants none,l2,all --l2 0.01 --data digits@labels=10"],
-          quick="none, l1, l2 and batchnorm, 8 epochs, one seed")
+          quick="none, l1, l2, batchnorm and early_stopping (patience 2), 8 epochs, one seed")
     study("architectures", ex.ArchitecturesSettings, ex.ARCHITECTURES_QUICK, ex.run_architectures_experiment,
           help="one network per zoo family on the same data, epochs and recipe: parameters, MACs, seconds per "
                "epoch, test accuracy; and torchvision's published ImageNet chart",

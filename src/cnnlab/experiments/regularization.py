@@ -57,7 +57,8 @@ class RegularizationSettings:
     device: str = like(RunConfig, "device", "auto")
 
 
-QUICK = RegularizationSettings(variants=["none", "l1", "l2", "batchnorm"], seeds=[0], epochs=8)
+QUICK = RegularizationSettings(variants=["none", "l1", "l2", "batchnorm", "early_stopping"], seeds=[0], epochs=8,
+                               patience=2)
 
 
 @dataclass
