@@ -4,6 +4,8 @@ holds every run, the table, the training-error curves and the report."""
 import csv
 import json
 
+import pytest
+
 from tests.conftest import one_line_error, run
 
 
@@ -30,3 +32,19 @@ def test_the_quick_depth_experiment_writes_its_directory(tmp_path, capsys):
 def test_bad_depth_settings_are_one_line(tmp_path, capsys):
     assert "--models" in one_line_error(capsys, "experiment", "depth", "--models", "resnet18")
     assert "--resume continues" in one_line_error(capsys, "experiment", "depth", "--resume", tmp_path, "--quick")
+
+
+def test_an_experiment_directory_in_use_is_refused_in_one_line(tmp_path, capsys):
+    from cnnlab.train.rundir import lock_dir, unlock_dir
+
+    path = tmp_path / "d"
+    path.mkdir()
+    (path / "experiment.json").write_text('{"experiment": "depth", "settings": {}}')
+    held = lock_dir(path)  # as another process running or resuming it would hold it
+    if held is None:
+        pytest.skip("no flock on this platform")
+    try:
+        assert "experiment directory" in one_line_error(capsys, "experiment", "depth", "--resume", path) and \
+            "is in use by another cnnlab process" in one_line_error(capsys, "experiment", "depth", "--resume", path)
+    finally:
+        unlock_dir(held)

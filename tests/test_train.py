@@ -458,3 +458,25 @@ def test_an_unknown_checkpoint_name_is_refused(tmp_path):
     r = _fit(tmp_path, epochs=1)
     with pytest.raises(CnnlabError, match="checkpoint must be best or last, got 'epoch3'"):
         Run.open(r.run_dir, "epoch3")
+
+
+def test_a_run_directory_in_use_by_another_process_is_refused_in_one_line(tmp_path):
+    from cnnlab.train.rundir import lock_dir, unlock_dir
+
+    _fit(tmp_path, "r", epochs=1, data="digits@labels=5")
+    held = lock_dir(tmp_path / "r")  # as another process training it would hold it
+    if held is None:
+        pytest.skip("no flock on this platform")
+    before = sorted(p.name for p in (tmp_path / "r").rglob("*"))
+    try:
+        with pytest.raises(CnnlabError, match=r"run directory '.*r' is in use by another cnnlab process"):
+            fit(ClassifierConfig(epochs=2, data="digits@labels=5", quiet=True), resume=tmp_path / "r",
+                log=lambda *a: None)
+        with pytest.raises(CnnlabError, match="is in use by another cnnlab process"):
+            _fit(tmp_path, "r", epochs=1, data="digits@labels=5")
+        assert sorted(p.name for p in (tmp_path / "r").rglob("*")) == before  # nothing touched
+    finally:
+        unlock_dir(held)
+    r = fit(ClassifierConfig(epochs=2, data="digits@labels=5", quiet=True), resume=tmp_path / "r",
+            log=lambda *a: None)  # once it is free, the run continues (fit released its own lock, too)
+    assert len(r.history) == 2

@@ -31,17 +31,20 @@ from .._options import check, from_mapping
 from ..errors import CnnlabError
 from ..report import Table, write_study_report
 from ..train import EpochEnd, Recipe, Run, RunConfig, fit
+from ..train.rundir import lock_dir, unlock_dir
 
 
 class Study:
     """An experiment's directory."""
 
-    def __init__(self, name: str, path: Path, settings: Any) -> None:
-        self.name, self.path, self.settings = name, path, settings
+    def __init__(self, name: str, path: Path, settings: Any, resumable: bool = True) -> None:
+        self.name, self.path, self.settings, self.resumable = name, path, settings, resumable
+        self._lock = lock_dir(path, "experiment directory")  # released when the ``with`` block ends
 
     @classmethod
-    def create(cls, name: str, settings: Any, run_dir: str | Path | None = None) -> Study:
-        """A new experiment directory (``run_dir``, new or empty; default ``runs/experiment-NAME-<time>``)."""
+    def create(cls, name: str, settings: Any, run_dir: str | Path | None = None, resumable: bool = True) -> Study:
+        """A new experiment directory (``run_dir``, new or empty; default ``runs/experiment-NAME-<time>``);
+        ``resumable``: whether ``--resume`` can continue it (an experiment that trains nothing cannot)."""
         check(settings, lambda key: "--" + key.replace("_", "-"))
         path = Path(run_dir).expanduser() if run_dir else \
             Path("runs") / f"experiment-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -54,7 +57,7 @@ class Study:
         make_dir(path, "experiment directory", "--run-dir")
         atomic_write_json(path / "experiment.json", {"experiment": name,
                                                      "settings": dataclasses.asdict(settings)})
-        return cls(name, path, settings)
+        return cls(name, path, settings, resumable)
 
     @classmethod
     def resume(cls, name: str, settings_class: type, path: str | Path) -> Study:
@@ -89,7 +92,9 @@ class Study:
         return self
 
     def __exit__(self, kind, error, traceback) -> None:
-        if isinstance(error, KeyboardInterrupt):  # Ctrl-C or SIGTERM: the experiment continues where it stopped
+        unlock_dir(self._lock)
+        self._lock = None
+        if isinstance(error, KeyboardInterrupt) and self.resumable:  # Ctrl-C or SIGTERM: it continues there
             error.resume = (f"cnnlab experiment {self.name}", self.path)
 
     def write(self, rows: list[dict], summary: dict, table: str) -> None:

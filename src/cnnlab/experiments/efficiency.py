@@ -127,25 +127,26 @@ def run_efficiency_experiment(settings: EfficiencySettings | None = None, run_di
     s = settings or EfficiencySettings()
     check(s, lambda key: "--" + key.replace("_", "-"))
     device = resolve_device(s.device)  # a device this machine lacks: one line, before the directory exists
-    study = Study.create("efficiency", s, run_dir)
-    cpu = cpu_description() if device.type == "cpu" else torch.cuda.get_device_name(device)
-    log(f"measuring on {cpu} ({torch.get_num_threads()} threads)" if device.type == "cpu" else f"measuring on {cpu}")
-    torch.manual_seed(0)
-    c = s.channels
-    rows = _measure(f"layer, {c} channels at {s.size}x{s.size}", _layers(c, s.reduce), (c, s.size, s.size),
-                    s.batch, s.repeats, device, log)
-    nets = {"full convolutions": create_model("mobilenet_v1", full_conv=True),
-            "depthwise separable (MobileNet v1)": create_model("mobilenet_v1")}
-    rows += _measure(f"MobileNet v1 at {s.image_size}x{s.image_size}", nets, (3, s.image_size, s.image_size),
-                     s.net_batch, s.repeats, device, log)
-    result = EfficiencyResult(study.path, rows, cpu)
-    study.write(rows, {"cpu": cpu, "threads": torch.get_num_threads(), "device": str(device), "summary": rows},
-                result.table())
-    from ..viz import efficiency_plot
+    with Study.create("efficiency", s, run_dir, resumable=False) as study:
+        cpu = cpu_description() if device.type == "cpu" else torch.cuda.get_device_name(device)
+        log(f"measuring on {cpu} ({torch.get_num_threads()} threads)" if device.type == "cpu" else
+            f"measuring on {cpu}")
+        torch.manual_seed(0)
+        c = s.channels
+        rows = _measure(f"layer, {c} channels at {s.size}x{s.size}", _layers(c, s.reduce), (c, s.size, s.size),
+                        s.batch, s.repeats, device, log)
+        nets = {"full convolutions": create_model("mobilenet_v1", full_conv=True),
+                "depthwise separable (MobileNet v1)": create_model("mobilenet_v1")}
+        rows += _measure(f"MobileNet v1 at {s.image_size}x{s.image_size}", nets, (3, s.image_size, s.image_size),
+                         s.net_batch, s.repeats, device, log)
+        result = EfficiencyResult(study.path, rows, cpu)
+        study.write(rows, {"cpu": cpu, "threads": torch.get_num_threads(), "device": str(device), "summary": rows},
+                    result.table())
+        from ..viz import efficiency_plot
 
-    efficiency_plot(rows, study.path / "efficiency.png", f"cost relative to the full convolution, on {cpu}")
-    study.write_report()
-    return result
+        efficiency_plot(rows, study.path / "efficiency.png", f"cost relative to the full convolution, on {cpu}")
+        study.write_report()
+        return result
 
 
 __all__ = ["QUICK", "EfficiencyResult", "EfficiencySettings", "run_efficiency_experiment"]

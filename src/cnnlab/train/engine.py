@@ -249,6 +249,7 @@ def fit(config: RunConfig, resume: str | Path | None = None, log=print,
     if resume is not None:
         changed = config.defining_changes(run.config())
         if changed:
+            run.release()
             raise CnnlabError(f"--resume continues the run as it was configured; it cannot change "
                               f"{', '.join(changed)} (start a new run instead)")
     config = config.replace(run_dir=str(run.path))  # where the run is, whatever the config said
@@ -261,6 +262,8 @@ def fit(config: RunConfig, resume: str | Path | None = None, log=print,
         if run.checkpoints.exists() and (isinstance(e, TrainingDiverged) or not isinstance(e, CnnlabError)):
             e.resume = (kind.command, run.path)  # a stop or a crash: the command line offers to continue it
         raise
+    finally:
+        run.release()
 
 
 def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, log, on_epoch_end) -> FitResult:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,30 @@ def _claim(path: Path) -> Path:
     raise CnnlabError(f"too many runs named '{path}'; choose a --run-dir")
 
 
+def lock_dir(path: Path, what: str = "run directory") -> int | None:
+    """Lock the directory ``path`` for this process (an exclusive ``flock`` on the directory's own descriptor,
+    so no file is added), or fail in one line if another process holds it: two processes writing one run (a
+    run and its ``--resume``, say) would overwrite each other's checkpoints. The lock goes with the process;
+    :func:`unlock_dir` releases it sooner. None where the platform has no ``flock``."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise CnnlabError(f"{what} '{path}' is in use by another cnnlab process; wait for it to end, or choose "
+                          f"another directory") from None
+    return fd
+
+
+def unlock_dir(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)
+
+
 def saved_config(path: str | Path) -> RunConfig:
     """The config.yaml of the run directory ``path``, as its kind's config class; one line if ``path`` is not a
     run directory."""
@@ -71,24 +96,32 @@ class RunDir:
         self.started = False  # this process wrote the run's config.yaml and meta.json
         self.checkpoints = Checkpoints(path / "checkpoints")
         self._writer = None
+        self._lock: int | None = None  # held from create/reopen until release()
 
     @classmethod
     def create(cls, config: RunConfig) -> RunDir:
         """A new run's directory: ``config.run_dir`` (new, empty, or a run that never completed an epoch, which
         starts again), or a fresh default name."""
         if not config.run_dir:
-            return cls(_claim(default_run_dir(config)), created=True)
+            run = cls(_claim(default_run_dir(config)), created=True)
+            run._lock = lock_dir(run.path)
+            return run
         path = Path(config.run_dir).expanduser()
         existed = path.exists()
         make_dir(path, "run directory", "--run-dir")
-        if existed and any(path.iterdir()):
-            run = cls(path)
-            if not (path / "config.yaml").is_file() or run.checkpoints.exists():
-                resume = f" or continue it with --resume {path}" if run.checkpoints.exists() else ""
-                raise CnnlabError(f"run directory '{path}' already exists and is not empty; choose another "
-                                  f"--run-dir{resume}")
-            run.clear()  # a run that never completed an epoch (killed in its first): nothing to keep
-        return cls(path, created=not existed)
+        run = cls(path, created=not existed)
+        run._lock = lock_dir(path)  # before anything in it is judged or removed
+        try:
+            if existed and any(path.iterdir()):
+                if not (path / "config.yaml").is_file() or run.checkpoints.exists():
+                    resume = f" or continue it with --resume {path}" if run.checkpoints.exists() else ""
+                    raise CnnlabError(f"run directory '{path}' already exists and is not empty; choose another "
+                                      f"--run-dir{resume}")
+                run.clear()  # a run that never completed an epoch (killed in its first): nothing to keep
+        except BaseException:
+            run.release()
+            raise
+        return run
 
     @classmethod
     def reopen(cls, path: str | Path) -> RunDir:
@@ -96,6 +129,7 @@ class RunDir:
         saved_config(path)  # one line if it is not a run directory
         run = cls(Path(path).expanduser())
         run.reopened = True
+        run._lock = lock_dir(run.path)  # a process still writing it keeps its temporary files
         for stale in run.path.glob(".*.tmp"):  # left by a kill in the middle of a write
             stale.unlink(missing_ok=True)
         run.checkpoints.clear_temporary()
@@ -103,6 +137,11 @@ class RunDir:
 
     def config(self) -> RunConfig:
         return saved_config(self.path)
+
+    def release(self) -> None:
+        """Let another process write the run (the end of :func:`~cnnlab.train.fit`)."""
+        unlock_dir(self._lock)
+        self._lock = None
 
     def clear(self, keep: tuple[str, ...] = ()) -> None:
         """Remove everything in the directory but ``keep`` (a run with no completed epoch)."""
