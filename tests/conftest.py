@@ -37,3 +37,24 @@ def one_line_error(capsys, *argv) -> str:
     assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("cnnlab: error: "), err
     assert "Traceback" not in err
     return err.strip()
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory):
+    """Trained once for the session's tests of what uses a run (explain, export): a classifier (LeNet-5 on
+    digits, 2 epochs), a conv and a recurrent autoencoder, a segmentation run, and two digit images."""
+    from cnnlab.cli import main
+    from cnnlab.run import Run
+    from cnnlab.viz.images import save_png, tile
+
+    root = tmp_path_factory.mktemp("runs")
+    assert main(["train", "--epochs", "2", "--run-dir", str(root / "clf"), "--quiet"]) == 0
+    assert main(["ae", "train", "--epochs", "1", "--run-dir", str(root / "ae"), "--quiet"]) == 0
+    assert main(["ae", "train", "--kind", "recurrent", "--epochs", "1", "--run-dir", str(root / "rnn"),
+                 "--quiet"]) == 0
+    assert main(["segment", "train", "--data", "shapes:size=16,count=60", "--depth", "2", "--width", "4",
+                 "--epochs", "1", "--run-dir", str(root / "seg"), "--quiet"]) == 0
+    data = Run.open(root / "clf").dataset()
+    for i in range(2):
+        save_png(tile(data.test.images[i:i + 1], pad=0), root / f"digit{i}.png")
+    return root

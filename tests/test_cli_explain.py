@@ -12,24 +12,6 @@ from cnnlab.viz.images import save_png, tile
 from tests.conftest import one_line_error, run
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """A classifier (LeNet-5 on digits), a conv and a recurrent autoencoder, a segmentation run, and two images."""
-    root = tmp_path_factory.mktemp("explain")
-    from cnnlab.cli import main
-
-    assert main(["train", "--epochs", "2", "--run-dir", str(root / "clf"), "--quiet"]) == 0
-    assert main(["ae", "train", "--epochs", "1", "--run-dir", str(root / "ae"), "--quiet"]) == 0
-    assert main(["ae", "train", "--kind", "recurrent", "--epochs", "1", "--run-dir", str(root / "rnn"),
-                 "--quiet"]) == 0
-    assert main(["segment", "train", "--data", "shapes:size=16,count=60", "--depth", "2", "--width", "4",
-                 "--epochs", "1", "--run-dir", str(root / "seg"), "--quiet"]) == 0
-    data = Run.open(root / "clf").dataset()
-    for i in range(2):
-        save_png(tile(data.test.images[i:i + 1], pad=0), root / f"digit{i}.png")
-    return root
-
-
 def _written(out: str) -> list[str]:
     return [line.split("  ")[0] for line in out.splitlines() if line.split("  ")[0].endswith(".png")]
 

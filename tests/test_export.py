@@ -54,28 +54,6 @@ def test_an_export_that_differs_from_pytorch_is_refused_and_leaves_no_file(tmp_p
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """A classifier (LeNet-5 on digits), a conv and a recurrent autoencoder and a segmentation run, one epoch
-    each, and two digit images."""
-    from cnnlab.cli import main
-    from cnnlab.run import Run
-    from cnnlab.viz.images import save_png, tile
-
-    root = tmp_path_factory.mktemp("export")
-    assert main(["train", "--epochs", "1", "--data", "digits@labels=10", "--run-dir", str(root / "clf"),
-                 "--quiet"]) == 0
-    assert main(["ae", "train", "--epochs", "1", "--run-dir", str(root / "ae"), "--quiet"]) == 0
-    assert main(["ae", "train", "--kind", "recurrent", "--epochs", "1", "--run-dir", str(root / "rnn"),
-                 "--quiet"]) == 0
-    assert main(["segment", "train", "--data", "shapes:size=16,count=60", "--depth", "2", "--width", "4",
-                 "--epochs", "1", "--run-dir", str(root / "seg"), "--quiet"]) == 0
-    data = Run.open(root / "clf").dataset()
-    for i in range(2):
-        save_png(tile(data.test.images[i:i + 1], pad=0), root / f"digit{i}.png")
-    return root
-
-
 def test_a_classifier_exports_and_predict_runs_the_file_as_the_checkpoint(runs, capsys):
     code, out, err = run(capsys, "export", runs / "clf")
     assert code == 0, err

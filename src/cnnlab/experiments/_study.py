@@ -21,8 +21,9 @@ import csv
 import dataclasses
 import io
 import json
+import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,21 @@ class Study:
         atomic_write_json(path / "experiment.json", {"experiment": name,
                                                      "settings": dataclasses.asdict(settings)})
         return cls(name, path, settings, resumable)
+
+    @classmethod
+    def begin(cls, name: str, settings_class: type, settings: Any = None, run_dir: str | Path | None = None,
+              resume: str | Path | None = None, validate: Callable[[Any], object] | None = None) -> Study:
+        """What every ``run_*_experiment`` starts with: the experiment in ``resume``, with its saved settings, or a
+        new directory for ``settings`` (default: ``settings_class()``) once they are checked and ``validate``
+        has passed them (a dataset spec read, a model built), so that settings that cannot run create
+        nothing."""
+        if resume is not None:
+            return cls.resume(name, settings_class, resume)
+        settings = settings or settings_class()
+        check(settings, lambda key: "--" + key.replace("_", "-"))
+        if validate is not None:
+            validate(settings)
+        return cls.create(name, settings, run_dir)
 
     @classmethod
     def resume(cls, name: str, settings_class: type, path: str | Path) -> Study:
@@ -116,6 +132,17 @@ class Study:
     def write_report(self) -> Path:
         """``report.html``: the settings, the summary as a table, the plots and a link to each run."""
         return write_study_report_of(self.path)
+
+
+def mean_std(values: Iterable[float]) -> tuple[float, float]:
+    """The mean and the (population) standard deviation over seeds; one seed has a spread of 0."""
+    values = list(values)
+    return statistics.mean(values), statistics.pstdev(values)
+
+
+def mean_curve(curves: Iterable[Sequence[float]]) -> list[float]:
+    """The mean over seeds of curves of equal length, point by point."""
+    return [statistics.mean(v) for v in zip(*curves, strict=True)]
 
 
 def _cell(key: str, value: Any) -> str:

@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._io import atomic_write_json
-from .._options import check, like, option
+from .._options import like, option
 from ..classify import ClassifierConfig
 from ..data import load_dataset
 from ..inspect import format_table, signal_stats
 from ..models import create_model
 from ..nn import ACT_LAYERS
 from ..train import EpochEnd, RunConfig
-from ._study import Study
+from ._study import Study, mean_curve, mean_std
 
 
 @dataclass
@@ -105,17 +105,14 @@ class GradientNorms:
 def run_activations_experiment(settings: ActivationsSettings | None = None, run_dir: str | Path | None = None,
                                resume: str | Path | None = None, log=print) -> ActivationsResult:
     """Train the network with every activation on every seed into a new directory, or continue ``resume``."""
-    if resume is not None:
-        study = Study.resume("activations", ActivationsSettings, resume)
-    else:
-        s = settings or ActivationsSettings()
-        check(s, lambda key: "--" + key.replace("_", "-"))
-        load_dataset(s.data, seed=0)  # a bad spec fails before any training
-        for act in s.acts:  # a model without the option fails here, in one line
-            create_model(s.model, init=s.init, **_config(s, act, 0).model_kwargs)
-        study = Study.create("activations", s, run_dir)
-    with study:
+    with Study.begin("activations", ActivationsSettings, settings, run_dir, resume, _validate) as study:
         return _run(study, log)
+
+
+def _validate(s: ActivationsSettings) -> None:
+    load_dataset(s.data, seed=0)  # a bad spec fails before any training
+    for act in s.acts:  # and so does a model without the option, in one line
+        create_model(s.model, init=s.init, **_config(s, act, 0).model_kwargs)
 
 
 def _config(s: ActivationsSettings, act: str, seed: int) -> ClassifierConfig:
@@ -165,16 +162,15 @@ def _run(study: Study, log) -> ActivationsResult:
             "epochs_to_target": statistics.mean(r["epochs_to_target"] for r in hits) if hits else None,
             "seconds_to_target": statistics.mean(r["seconds_to_target"] for r in hits) if hits else None,
             "train_loss_mean": statistics.mean(r["train_loss"] for r in rs),
-            "test_accuracy_mean": statistics.mean(tests),
-            "test_accuracy_std": statistics.pstdev(tests) if len(tests) > 1 else 0.0,
+            **dict(zip(("test_accuracy_mean", "test_accuracy_std"), mean_std(tests), strict=True)),
             "first_to_last_grad": statistics.mean(r["first_to_last_grad"] for r in rs),  # NaN if one is missing
         })
     result = ActivationsResult(study.path, rows, summary)
     study.write(rows, {"summary": summary, "target": s.target}, result.table())
     from ..viz import activations_plot
 
-    mean_curves = {a: [statistics.mean(v) for v in zip(*c, strict=True)] for a, c in curves.items()}
-    mean_norms = {a: [statistics.mean(v) for v in zip(*n, strict=True)] for a, n in norms.items()}
+    mean_curves = {a: mean_curve(c) for a, c in curves.items()}
+    mean_norms = {a: mean_curve(n) for a, n in norms.items()}
     activations_plot(mean_curves, mean_norms, study.path / "activations.png",
                      f"{s.model} on {s.data}, {s.optimizer} lr {s.lr:g} (mean over {len(s.seeds)} seed(s))")
     study.write_report()

@@ -24,14 +24,14 @@ from pathlib import Path
 
 import torch
 
-from .._options import check, like, option
+from .._options import like, option
 from ..classify import ClassifierConfig
 from ..data import load_dataset
 from ..errors import CnnlabError
 from ..inspect import format_table, human, summary
 from ..models import create_model, list_models, model_meta
 from ..train import RunConfig
-from ._study import Study
+from ._study import Study, mean_std
 
 # One network per family of the zoo, the family's smallest (VGG-11 in its batch-norm form, GoogLeNet in
 # torchvision's); MobileNet twice, for its two papers and ideas: depthwise separable convolutions (v1) and
@@ -95,17 +95,14 @@ def _input_size(model: str, image_size: int) -> int | None:
 def run_architectures_experiment(settings: ArchitecturesSettings | None = None, run_dir: str | Path | None = None,
                                  resume: str | Path | None = None, log=print) -> ArchitecturesResult:
     """Train every network on every seed into a new directory, or continue the one in ``resume``."""
-    if resume is not None:
-        study = Study.resume("architectures", ArchitecturesSettings, resume)
-    else:
-        s = settings or ArchitecturesSettings()
-        check(s, lambda key: "--" + key.replace("_", "-"))  # before the data spec is read
-        for model in s.models:
-            _input_size(model, s.image_size)
-        load_dataset(s.data, seed=0)  # a bad spec fails before any training
-        study = Study.create("architectures", s, run_dir)
-    with study:
+    with Study.begin("architectures", ArchitecturesSettings, settings, run_dir, resume, _validate) as study:
         return _run(study, log)
+
+
+def _validate(s: ArchitecturesSettings) -> None:
+    for model in s.models:
+        _input_size(model, s.image_size)
+    load_dataset(s.data, seed=0)  # a bad spec fails before any training
 
 
 def _measure(run, model: str, seed: int) -> dict:
@@ -143,8 +140,8 @@ def _run(study: Study, log) -> ArchitecturesResult:
                              "params": rs[0]["params"], "params_inference": rs[0]["params_inference"],
                              "macs": rs[0]["macs"],
                              "epoch_seconds_mean": statistics.mean(r["epoch_seconds"] for r in rs),
-                             "accuracy_mean": statistics.mean(accs),
-                             "accuracy_std": statistics.pstdev(accs) if len(accs) > 1 else 0.0, "seeds": len(rs)})
+                             **dict(zip(("accuracy_mean", "accuracy_std"), mean_std(accs), strict=True)),
+                             "seeds": len(rs)})
     imagenet = imagenet_reference()
     result = ArchitecturesResult(study.path, rows, summary_rows, imagenet)
     import torchvision

@@ -17,12 +17,12 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._options import check, like, option
+from .._options import like, option
 from ..classify import ClassifierConfig
 from ..data import load_dataset
 from ..inspect import format_table
 from ..train import RunConfig
-from ._study import Study
+from ._study import Study, mean_curve, mean_std
 
 CIFAR_NETS = ("plain20", "plain32", "plain44", "plain56", "resnet20", "resnet32", "resnet44", "resnet56",
               "resnet110")
@@ -63,14 +63,8 @@ class DepthResult:
 def run_depth_experiment(settings: DepthSettings | None = None, run_dir: str | Path | None = None,
                          resume: str | Path | None = None, log=print) -> DepthResult:
     """Train every network on every seed into a new directory, or continue the one in ``resume``."""
-    if resume is not None:
-        study = Study.resume("depth", DepthSettings, resume)
-    else:
-        s = settings or DepthSettings()
-        check(s, lambda key: "--" + key.replace("_", "-"))  # before the data spec is read
-        load_dataset(s.data, seed=0)  # a bad spec fails before any training
-        study = Study.create("depth", s, run_dir)
-    with study:
+    with Study.begin("depth", DepthSettings, settings, run_dir, resume,
+                     lambda s: load_dataset(s.data, seed=0)) as study:  # a bad spec fails before any training
         return _run(study, log)
 
 
@@ -95,12 +89,7 @@ def _run(study: Study, log) -> DepthResult:
     summary = []
     for model in s.models:
         rs = [r for r in rows if r["model"] == model]
-
-        def spread(key: str, rs=rs) -> tuple[float, float]:
-            values = [r[key] for r in rs]
-            return statistics.mean(values), statistics.pstdev(values) if len(values) > 1 else 0.0
-
-        (tr, tr_sd), (te, te_sd) = spread("train_error"), spread("test_error")
+        (tr, tr_sd), (te, te_sd) = (mean_std(r[key] for r in rs) for key in ("train_error", "test_error"))
         summary.append({"model": model, "depth": rs[0]["depth"], "residual": rs[0]["residual"],
                         "params": rs[0]["params"], "train_error_mean": tr, "train_error_std": tr_sd,
                         "test_error_mean": te, "test_error_std": te_sd,
@@ -109,7 +98,7 @@ def _run(study: Study, log) -> DepthResult:
     study.write(rows, {"summary": summary}, result.table())
     from ..viz import depth_curves_plot
 
-    curves = {m: [statistics.mean(v) for v in zip(*h, strict=True)] for m, h in histories.items()}
+    curves = {m: mean_curve(h) for m, h in histories.items()}
     depth_curves_plot(curves, study.path / "training_error.png",
                       f"training error per epoch on {s.data} (mean over {len(s.seeds)} seed(s))")
     study.write_report()

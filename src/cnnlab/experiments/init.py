@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._io import atomic_write_json
-from .._options import check, like, option
+from .._options import like, option
 from ..classify import ClassifierConfig, ClassifierRecipe
 from ..data import load_dataset
 from ..inspect import format_table, signal_stats
 from ..models import create_model
 from ..train import RunConfig, TrainingDiverged
-from ._study import Study
+from ._study import Study, mean_curve
 
 PLAIN_NETS = ("plain20", "plain32", "plain44", "plain56")
 
@@ -104,17 +104,14 @@ def run_init_experiment(settings: InitSettings | None = None, run_dir: str | Pat
                         resume: str | Path | None = None, log=print) -> InitResult:
     """Measure and train every network, norm and scheme on every seed into a new directory, or continue
     ``resume``."""
-    if resume is not None:
-        study = Study.resume("init", InitSettings, resume)
-    else:
-        s = settings or InitSettings()
-        check(s, lambda key: "--" + key.replace("_", "-"))
-        load_dataset(s.data, seed=0)  # a bad spec fails before any training
-        for scheme in s.schemes:  # and so does a bad scheme
-            create_model("lenet5", init=scheme)
-        study = Study.create("init", s, run_dir)
-    with study:
+    with Study.begin("init", InitSettings, settings, run_dir, resume, _validate) as study:
         return _run(study, log)
+
+
+def _validate(s: InitSettings) -> None:
+    load_dataset(s.data, seed=0)  # a bad spec fails before any training
+    for scheme in s.schemes:  # and so does a bad scheme
+        create_model("lenet5", init=scheme)
 
 
 def _config(s: InitSettings, model: str, norm: str, scheme: str, seed: int) -> ClassifierConfig:
@@ -170,9 +167,7 @@ def _run(study: Study, log) -> InitResult:
     study.write(rows, {"summary": summary}, result.table())
     from ..viz import init_signal_plot
 
-    curves = {key: ([statistics.mean(v) for v in zip(*(a for a, _ in runs), strict=True)],
-                    [statistics.mean(v) for v in zip(*(g for _, g in runs), strict=True)])
-              for key, runs in signals.items()}
+    curves = {key: (mean_curve(a for a, _ in runs), mean_curve(g for _, g in runs)) for key, runs in signals.items()}
     init_signal_plot(curves, study.path / "signal_per_layer.png",
                      f"at initialisation, one batch of {s.data} (ReLU plain networks)")
     study.write_report()

@@ -20,19 +20,18 @@ two; the L2 norm of the conv and linear weights and the share of them near zero 
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .._options import check, like, option
+from .._options import like, option
 from ..classify import ClassifierConfig
 from ..data import load_dataset
 from ..inspect import format_table
 from ..train import RunConfig
-from ._study import Study
+from ._study import Study, mean_std
 
 VARIANTS = ("none", "dropout", "l1", "l2", "batchnorm", "augment", "early_stopping", "all")
 
@@ -102,14 +101,8 @@ def run_regularization_experiment(settings: RegularizationSettings | None = None
                                   run_dir: str | Path | None = None, resume: str | Path | None = None,
                                   log=print) -> RegularizationResult:
     """Train every variant on every seed into a new directory, or continue the one in ``resume``."""
-    if resume is not None:
-        study = Study.resume("regularization", RegularizationSettings, resume)
-    else:
-        s = settings or RegularizationSettings()
-        check(s, lambda key: "--" + key.replace("_", "-"))
-        load_dataset(s.data, seed=0)  # a bad spec fails before any training
-        study = Study.create("regularization", s, run_dir)
-    with study:
+    with Study.begin("regularization", RegularizationSettings, settings, run_dir, resume,
+                     lambda s: load_dataset(s.data, seed=0)) as study:  # a bad spec fails before any training
         return _run(study, log)
 
 
@@ -133,9 +126,7 @@ def _run(study: Study, log) -> RegularizationResult:
         rs = [r for r in rows if r["variant"] == variant]
         entry = {"variant": variant, "seeds": len(rs)}
         for key in ("train_accuracy", "val_accuracy", "gap", "test_accuracy", "weight_norm", "near_zero", "epochs"):
-            values = [r[key] for r in rs]
-            entry[key + "_mean"] = statistics.mean(values)
-            entry[key + "_std"] = statistics.pstdev(values) if len(values) > 1 else 0.0
+            entry[key + "_mean"], entry[key + "_std"] = mean_std(r[key] for r in rs)
         summary.append(entry)
     result = RegularizationResult(study.path, rows, summary)
     study.write(rows, {"summary": summary}, result.table())

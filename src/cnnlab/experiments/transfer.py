@@ -21,7 +21,7 @@ from ..data import load_dataset
 from ..errors import CnnlabError
 from ..train import RunConfig
 from ..transfer import TransferConfig, read_source
-from ._study import Study
+from ._study import Study, mean_std
 
 DEFAULT_TARGETS = {"similar": "digits@classes=5-9", "dissimilar": "textures"}
 METHODS = ("scratch", "feature-extraction", "fine-tune", "partial")
@@ -154,6 +154,6 @@ def _summarise(rows: list[dict]) -> list[dict]:
         acc = [r["accuracy"] for r in rs]
         out.append({"target": target, "spec": rs[0]["spec"], "method": method, "budget": budget,
                     "labels_per_class": statistics.mean(r["train_images"] / r["classes"] for r in rs),
-                    "accuracy_mean": statistics.mean(acc), "accuracy_std": statistics.pstdev(acc) if len(acc) > 1
-                    else 0.0, "seconds_mean": statistics.mean(r["seconds"] for r in rs), "seeds": len(rs)})
+                    **dict(zip(("accuracy_mean", "accuracy_std"), mean_std(acc), strict=True)),
+                    "seconds_mean": statistics.mean(r["seconds"] for r in rs), "seeds": len(rs)})
     return out
