@@ -72,6 +72,9 @@ def test_activation_and_norm_layers_can_be_named_as_a_config_file_names_them():
     lenet = cnnlab.create_model("lenet5", act="sigmoid", batch_norm=True, pool="max")
     assert [type(m).__name__ for m in lenet.features.c1] == ["Conv2d", "BatchNorm2d", "Sigmoid"]
     assert type(cnnlab.create_model("lenet5").features.c1.act).__name__ == "ScaledTanh"  # the paper's tanh
+    dense = cnnlab.create_model("densenet121", num_classes=10, small_input=True, norm_layer="none")  # pre-activation
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in dense.modules())
+    assert dense.eval()(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
 def test_reset_classifier_validates_and_zero_removes_googlenet_aux_heads():

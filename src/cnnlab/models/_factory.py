@@ -83,9 +83,6 @@ def create_model(
     except (TypeError, ValueError) as e:
         if isinstance(e, CnnlabError):
             raise
-        if "norm_layer" in kwargs and kwargs["norm_layer"] is None and "NoneType" in str(e):
-            raise CnnlabError(f"{name} cannot be built without a norm layer (norm_layer: none): its blocks need "
-                              f"one; use norm_layer: batch") from None
         unknown = [k for k in kwargs if k not in _arguments(builder)]
         if unknown and _arguments(builder):
             raise CnnlabError(f"{name} has no argument '{unknown[0]}'; its arguments: "

@@ -68,7 +68,8 @@ class DenseNet(Classifier):
             parts["block"] = block
             chs = block.out_chs
             if i == len(block_config) - 1:
-                parts["bn"] = norm_layer(chs)
+                if norm_layer is not None:
+                    parts["bn"] = norm_layer(chs)
                 parts["act"] = make_act(act_layer)
             stages.append(nn.Sequential(parts))
             self.feature_info.append(FeatureInfo(chs, reduction, f"stages.{i}"))

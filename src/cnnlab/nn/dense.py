@@ -21,13 +21,11 @@ class NormActConv(nn.Sequential):
         norm_layer: LayerFactory = nn.BatchNorm2d,
         act_layer: LayerFactory = nn.ReLU,
     ) -> None:
-        super().__init__(
-            OrderedDict(
-                bn=norm_layer(in_chs),
-                act=make_act(act_layer),
-                conv=nn.Conv2d(in_chs, out_chs, kernel_size, padding=kernel_size // 2, bias=False),
-            )
-        )
+        parts = OrderedDict(bn=norm_layer(in_chs)) if norm_layer is not None else OrderedDict()  # None: no norm
+        parts["act"] = make_act(act_layer)
+        # without a norm layer after it, the next layer's input has no shift but this bias
+        parts["conv"] = nn.Conv2d(in_chs, out_chs, kernel_size, padding=kernel_size // 2, bias=norm_layer is None)
+        super().__init__(parts)
 
 
 class DenseLayer(nn.Module):
@@ -81,11 +79,8 @@ class Transition(nn.Sequential):
         norm_layer: LayerFactory = nn.BatchNorm2d,
         act_layer: LayerFactory = nn.ReLU,
     ) -> None:
-        super().__init__(
-            OrderedDict(
-                bn=norm_layer(in_chs),
-                act=make_act(act_layer),
-                conv=nn.Conv2d(in_chs, out_chs, 1, bias=False),
-                pool=nn.AvgPool2d(2, stride=2),
-            )
-        )
+        parts = OrderedDict(bn=norm_layer(in_chs)) if norm_layer is not None else OrderedDict()  # None: no norm
+        parts["act"] = make_act(act_layer)
+        parts["conv"] = nn.Conv2d(in_chs, out_chs, 1, bias=norm_layer is None)
+        parts["pool"] = nn.AvgPool2d(2, stride=2)
+        super().__init__(parts)
