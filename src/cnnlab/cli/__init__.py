@@ -74,8 +74,24 @@ def _resume_hint(e: BaseException) -> str:
     resume = getattr(e, "resume", None)
     if resume is None:
         return ""
+    from ..train import distributed
+
     command, path = resume
-    return f"; continue with: {command} --resume {shlex.quote(str(path))}"
+    world = distributed.from_env().world  # a distributed run continues on as many processes
+    return f"; continue with: {command} --resume {shlex.quote(str(path))}" + (f" --nproc {world}" if world > 1 else "")
+
+
+def _speaks(e: BaseException) -> bool:
+    """Whether this process tells the user why it stopped: in a distributed job only rank 0 does (every process
+    meets the same bad input or signal); and when ``cnnlab train --nproc`` started the job, a stop caused by
+    another process (terminated by the launcher, or a collective that lost its peer) is the launcher's to
+    explain, in one line (Ctrl-C and SIGTERM included: it stops every process)."""
+    from ..train import distributed
+
+    if distributed.quiet_rank():
+        return False
+    launched = bool(os.environ.get(distributed.LAUNCH_DIR))
+    return not (launched and (isinstance(e, KeyboardInterrupt) or getattr(e, "peer", False)))
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -124,6 +140,7 @@ def _dispatch(argv: Sequence[str] | None) -> int:
             _Parser(prog=args._prog).error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e:  # --help (0) or a bad option (2, one line already printed): a code, as main returns
         return e.code if isinstance(e.code, int) else 2
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # as given (a command may run itself again)
     if not hasattr(args, "func"):
         print("cnnlab: error: choose a command (see 'cnnlab --help')", file=sys.stderr)
         return 2
@@ -131,7 +148,8 @@ def _dispatch(argv: Sequence[str] | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; return its exit code (0, 2 for bad input, 130 interrupted, 143 terminated)."""
+    """Run one command; return its exit code (0, 2 for bad input, 130 interrupted, 143 terminated; 1 and 75 for a
+    distributed job that lost a process: see :mod:`cnnlab.train.distributed`)."""
     try:
         with _cli_handlers():
             return _dispatch(argv)
@@ -139,11 +157,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except CnnlabError as e:
-        print(f"cnnlab: error: {e}{_resume_hint(e)}", file=sys.stderr)
+        if _speaks(e):
+            print(f"cnnlab: error: {e}{_resume_hint(e)}", file=sys.stderr)
+        if getattr(e, "peer", False):  # not bad input: another process of a distributed job stopped
+            from ..train.distributed import PEER_EXIT
+
+            return PEER_EXIT
         return 2
     except Terminated as e:
         _ignore_worker_deaths()
-        print(f"cnnlab: terminated{_resume_hint(e)}", file=sys.stderr)
+        if _speaks(e):
+            print(f"cnnlab: terminated{_resume_hint(e)}", file=sys.stderr)
         return 128 + int(signal.SIGTERM)
     except RuntimeError as e:
         # SIGTERM sent to the whole process group can kill a DataLoader worker, and torch's SIGCHLD handler
@@ -155,7 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + int(signal.SIGTERM)
     except KeyboardInterrupt as e:
         _ignore_worker_deaths()
-        print(f"cnnlab: interrupted{_resume_hint(e)}", file=sys.stderr)
+        if _speaks(e):
+            print(f"cnnlab: interrupted{_resume_hint(e)}", file=sys.stderr)
         return 128 + int(signal.SIGINT)
 
 

@@ -76,6 +76,10 @@ def add_run_options(parser: argparse.ArgumentParser, cls: type, model_args: bool
     parser.add_argument("--config", default=None, metavar="FILE",
                         help="a config.yaml to start from (options given here override it)")
     parser.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    parser.add_argument("--nproc", type=int, default=1, metavar="N",
+                        help="train in N processes on this machine with DistributedDataParallel, as torchrun "
+                             "--nproc_per_node N would (one per GPU, or a share of the CPU cores each; the "
+                             "global batch is N x --batch-size)")
     add_options(parser, cls)
     if model_args:
         parser.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
@@ -164,10 +168,20 @@ def train_command(cls: type):
     its kind's test metrics."""
     def handler(args: argparse.Namespace) -> int:
         from ..inspect import format_table
-        from ..train import fit, get_kind
+        from ..train import distributed, fit, get_kind
 
-        config = run_config(args, cls)
+        config = run_config(args, cls)  # checked here, before any process is started
+        ranks = distributed.from_env()
+        if args.nproc < 1:
+            raise CnnlabError(f"--nproc must be at least 1, got {args.nproc}")
+        if args.nproc > 1 and not ranks.distributed:  # start the job's processes, each running this command
+            return distributed.launch(args.nproc, args.argv)
+        if ranks.distributed and args.nproc not in (1, ranks.world):
+            raise CnnlabError(f"--nproc {args.nproc} inside a job of {ranks.world} processes (torchrun's "
+                              f"--nproc_per_node x --nnodes): give one or the other")
         result = fit(config, resume=Path(args.resume).expanduser() if args.resume else None)
+        if not ranks.main:  # rank 0 reports for the job
+            return 0
         rows = get_kind(config.run_kind).result_rows(result.test)
         rows += [("test images", result.test["count"]), ("epochs", len(result.history)),
                  ("run directory", str(result.run_dir))]

@@ -6,6 +6,7 @@ DataLoader over per-sample transforms, where Python overhead dominates the arith
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -60,20 +61,32 @@ class InMemoryLoader:
         self.images, self.targets, self.masks = images, targets, masks
         self.batch_size, self.shuffle, self.augment, self.seed = batch_size, shuffle, augment, seed
         self.epoch = 0
+        self.rank, self.world = 0, 1  # see sharded()
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def sharded(self, rank: int, world: int) -> InMemoryLoader:
+        """This loader as process ``rank`` of ``world`` sees it (distributed training): every epoch, the same
+        order as one process would draw, cut to a multiple of ``world`` images, and every ``world``-th image of
+        it from ``rank`` on. Together the processes' batches ``b`` are the one process's batch ``b`` of
+        ``world`` times the size; each process draws its augmentation from its own generator."""
+        shard = copy.copy(self)
+        shard.rank, shard.world = rank, world
+        return shard
+
     def __len__(self) -> int:
-        n = len(self.images)
+        n = len(self.images) // self.world
         batches = -(-n // self.batch_size)
         # a training batch of one would break batch norm; it is dropped
         return batches - 1 if self.shuffle and n % self.batch_size == 1 and batches > 1 else batches
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        n = len(self.images)
-        order = torch.randperm(n, generator=g).to(self.images.device) if self.shuffle else None
+        order = shard_order(len(self.images), self.shuffle, g, self.rank, self.world)
+        order = order.to(self.images.device) if order is not None else None
+        if self.world > 1:
+            g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 1_009 + self.rank)
         for b in range(len(self)):
             idx = slice(b * self.batch_size, (b + 1) * self.batch_size)
             sel = order[idx] if order is not None else idx
@@ -85,6 +98,17 @@ class InMemoryLoader:
     def _augment(self, x: torch.Tensor, targets: torch.Tensor, g: torch.Generator):
         """Augment a batch; class labels are unchanged (a subclass with per-pixel targets moves them too)."""
         return self.augment(x, g), targets
+
+
+def shard_order(n: int, shuffle: bool, g: torch.Generator, rank: int = 0, world: int = 1) -> torch.Tensor | None:
+    """The order in which process ``rank`` of ``world`` visits ``n`` items this epoch: a permutation drawn from
+    ``g`` (the same on every process) or, without ``shuffle``, the items in order; cut to a multiple of
+    ``world`` and strided from ``rank`` (like torch's DistributedSampler, but dropping the remainder rather than
+    repeating items). None: every item in order (one process, no shuffle)."""
+    if world == 1:
+        return torch.randperm(n, generator=g) if shuffle else None
+    order = torch.randperm(n, generator=g) if shuffle else torch.arange(n)
+    return order[: n - n % world][rank::world]
 
 
 def default_augment(height: int, flip_ok: bool, enabled: bool = True) -> Augment | None:

@@ -9,6 +9,7 @@ its task (:class:`Task`) says what a batch means, what is optimised and how a sp
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import time
 import warnings
@@ -22,6 +23,7 @@ from torch import nn
 
 from .._options import ignored
 from ..errors import CnnlabError
+from . import distributed
 from .config import RunConfig
 from .kinds import get_kind
 from .precision import autocast, resolve_precision
@@ -86,7 +88,10 @@ def train_one_epoch(model, loader, task, optimizer, scheduler, config, device, s
     seen = steps = 0
 
     def check(done: int) -> None:
-        if bad_step.item() >= 0:
+        anywhere = distributed.all_sum([(bad_step >= 0).double()])[0]  # in any process of a distributed job
+        if anywhere.item():
+            if bad_step.item() < 0:
+                raise TrainingDiverged("the loss became NaN or infinite in another process")
             raise TrainingDiverged(f"the loss became {bad_loss.item()} at batch {bad_step.item() + 1}")
         progress(done, (total_loss / seen).item())
 
@@ -123,7 +128,12 @@ def train_one_epoch(model, loader, task, optimizer, scheduler, config, device, s
     if not seen:
         raise CnnlabError("the training split gave no batch")
     check(steps)
-    return {"train_loss": total_loss.item() / seen, **{f"train_{k}": float(v) / seen for k, v in stats.items()}}
+    # the sums over every process of a distributed job (this process's own otherwise)
+    total_loss, count, *sums = distributed.all_sum([total_loss, torch.tensor(float(seen), device=device),
+                                                     *stats.values()])
+    seen = count.item()
+    return {"train_loss": total_loss.item() / seen,
+            **{f"train_{k}": float(v) / seen for k, v in zip(stats, sums, strict=True)}}
 
 
 class Progress:
@@ -243,20 +253,56 @@ def fit(config: RunConfig, resume: str | Path | None = None, log=print,
     kind = get_kind(config.run_kind)
     recipe = recipe if recipe is not None else kind.recipe()
     config = recipe.prepare(config, resume is not None)
+    ranks, device = distributed.start(resolve_device(config.device))  # one process: rank 0 of 1, as given
+    try:
+        with warnings.catch_warnings():
+            if not ranks.main:  # rank 0 speaks for the job
+                warnings.simplefilter("ignore")
+                log = _silent
+            return _fit_in(config, resume, recipe, kind, log, on_epoch_end, ranks, device)
+    finally:
+        distributed.stop(ranks)
+
+
+def _silent(*args, **kwargs) -> None:
+    pass
+
+
+def _fit_in(config, resume, recipe, kind, log, on_epoch_end, ranks, device) -> FitResult:
+    """Open the run directory (rank 0; the other processes follow it, read-only) and train."""
     for text in ignored(config):
-        warnings.warn(text, stacklevel=2)
-    run = RunDir.reopen(resume) if resume is not None else RunDir.create(config)
-    if resume is not None:
-        changed = config.defining_changes(run.config())
-        if changed:
-            run.release()
-            raise CnnlabError(f"--resume continues the run as it was configured; it cannot change "
-                              f"{', '.join(changed)} (start a new run instead)")
+        warnings.warn(text, stacklevel=3)
+    failed = None
+    if ranks.main:
+        try:
+            run = RunDir.reopen(resume) if resume is not None else RunDir.create(config)
+            if resume is not None:
+                changed = config.defining_changes(run.config())
+                if changed:
+                    run.release()
+                    raise CnnlabError(f"--resume continues the run as it was configured; it cannot change "
+                                      f"{', '.join(changed)} (start a new run instead)")
+                _check_processes(run, ranks)
+        except CnnlabError as e:
+            failed = e
+        distributed.share(ranks, ("error", str(failed)) if failed else ("run", str(run.path)))
+        if failed:
+            raise failed
+        distributed.announce(ranks, kind.command, run.path)
+    else:
+        what, text = distributed.share(ranks)
+        if what == "error":  # rank 0 said why
+            raise CnnlabError(text)
+        run = RunDir.follow(text)
     config = config.replace(run_dir=str(run.path))  # where the run is, whatever the config said
     try:
-        return _fit(config, run, resume is not None, recipe, kind, log, on_epoch_end)
+        return _fit(config, run, resume is not None, recipe, kind, log, on_epoch_end, ranks, device)
     except BaseException as e:
-        if run.discard_if_empty() and isinstance(e, TrainingDiverged):
+        peer = distributed.peer_failure(e, ranks)
+        if peer is not None:
+            peer.resume = (kind.command, run.path) if run.checkpoints.exists() else None
+            raise peer from None
+        if ranks.main and run.discard_if_empty() and isinstance(e, TrainingDiverged):
             raise TrainingDiverged(f"{e}; no epoch completed, so the run directory {run.path} was removed"
                                    ) from None
         if run.checkpoints.exists() and (isinstance(e, TrainingDiverged) or not isinstance(e, CnnlabError)):
@@ -266,9 +312,9 @@ def fit(config: RunConfig, resume: str | Path | None = None, log=print,
         run.release()
 
 
-def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, log, on_epoch_end) -> FitResult:
-    set_determinism(config)
-    device = resolve_device(config.device)
+def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, log, on_epoch_end,
+         ranks: distributed.Ranks, device: torch.device) -> FitResult:
+    set_determinism(config, share=ranks.local_world)
     precision = resolve_precision(config.precision, device)  # config.yaml keeps what was asked (auto), meta.json this
     step_config = config.replace(precision=precision)
 
@@ -283,16 +329,19 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
         model.to(memory_format=torch.channels_last)
     batches = recipe.loaders(data, config, device, preprocess)
     optimizer = build_optimizer(config, model, recipe.param_groups(config, model))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, len(batches["train"])))
+    steps = len(distributed.shard(batches["train"], ranks))  # per epoch, of this process
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, steps))
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
     split = {"seed": config.seed, "val_fraction": config.val_fraction, "test_fraction": config.test_fraction}
     meta = recipe.meta({"kind": kind.holds, "name": config.name, "data": config.data, "split": split,
                         "classes": data.classes, "preprocess": preprocess.to_dict(), "precision": precision,
-                        "splits": {k: len(v) for k, v in data.splits().items()}})
+                        "splits": {k: len(v) for k, v in data.splits().items()}, "processes": ranks.world})
     start, history, best, best_epoch, stale, trained, before = 0, [], None, 0, 0, False, 0.0
-    if resuming and run.checkpoints.exists():
-        weights, saved = run.checkpoints.resume()
+    if resuming and distributed.share(ranks, run.checkpoints.exists() if ranks.main else None):
+        # rank 0 reads the checkpoint (repairing what a kill left) and sends it: the other processes, maybe on
+        # other machines, never read the run directory
+        weights, saved = distributed.share(ranks, run.checkpoints.resume() if ranks.main else None)
         try:
             model.load_state_dict(weights)
             optimizer.load_state_dict(saved["optimizer"])
@@ -315,37 +364,49 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
             log(f"{run.path} trained its {start} epochs; finishing it (test, results, report)")
         else:
             log(f"resuming {run.path} at epoch {start + 1}/{config.epochs}")
-        run.save_config(config)
+        if ranks.main:
+            run.save_config(config)
     else:
-        if resuming and any((run.path / f).is_file() for f in ("metrics.csv", "results.json")):
+        if resuming and ranks.main and any((run.path / f).is_file() for f in ("metrics.csv", "results.json")):
             raise CnnlabError(f"'{run.path}' has trained epochs but no checkpoint to continue them from (its "
                               f"checkpoints/ is gone); its results stay as they are: start a new run")
         if resuming:
             log(f"{run.path} completed no epoch: starting it again")
-            run.clear()
-        run.start(config, meta)
-    if config.tensorboard:
+        if ranks.main:
+            if resuming:
+                run.clear()
+            run.start(config, meta)
+    if config.tensorboard and ranks.main:
         run.tensorboard()
     log(f"{data.describe()}; model {config.name} ({sum(p.numel() for p in model.parameters()):,} parameters) "
-        f"on {device}, input {'x'.join(map(str, (data.channels, *preprocess.size)))}")
+        f"on {device}, input {'x'.join(map(str, (data.channels, *preprocess.size)))}"
+        + (f"; {ranks.world} processes, {ranks.world * config.batch_size} images per step" if ranks.distributed
+           else ""))
     t_start = time.perf_counter()  # training time includes what the view prepares (e.g. a feature cache)
     step_model, loop = recipe.train_view(model, batches, config, device, log)
+    train_loader, train_model = distributed.shard(loop["train"], ranks), None
 
-    progress, written = Progress(not config.quiet), True
+    progress, written = Progress(not config.quiet and ranks.main), True
     for epoch in range(start, start if trained else config.epochs):
-        torch.manual_seed(config.seed * 1_000_003 + epoch)  # dropout etc.: each epoch replayable on resume
+        # dropout, noise etc.: each epoch replayable on resume (and each process drawing its own)
+        torch.manual_seed(config.seed * 1_000_003 + epoch + 7_919 * ranks.rank)
         recipe.start_epoch(model, epoch, log)
-        loop["train"].set_epoch(epoch)
+        train_model = distributed.replicate(step_model, ranks, device, train_model)
+        train_loader.set_epoch(epoch)
         t0 = time.perf_counter()
         try:
-            train_m = train_one_epoch(step_model, loop["train"], task, optimizer, scheduler, step_config, device,
-                                      scaler, progress.start(epoch + 1, config.epochs, len(loop["train"])))
+            train_m = train_one_epoch(train_model, train_loader, task, optimizer, scheduler, step_config, device,
+                                      scaler, progress.start(epoch + 1, config.epochs, len(train_loader)))
         except TrainingDiverged as e:
             last = f"; the last good checkpoint is {run.checkpoints.last}" if run.checkpoints.exists() else ""
             raise TrainingDiverged(f"training diverged in epoch {epoch + 1}: {e}; lower --lr or set "
                                    f"--grad-clip{last}") from None
         finally:
             progress.close()
+        if not ranks.main:  # rank 0 validates, writes and decides whether to go on
+            if distributed.share(ranks):
+                break
+            continue
         val = task.evaluation().evaluate(step_model, loop["val"], device, precision, config.channels_last)
         record = {"epoch": epoch + 1, **train_m, **task.record(val), "lr": optimizer.param_groups[0]["lr"],
                   "seconds": time.perf_counter() - t0}
@@ -367,12 +428,18 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
             log(f"epoch {epoch + 1:>3}/{config.epochs}  train_loss {record['train_loss']:.4f}  "
                 f"val_loss {record['val_loss']:.4f}  {task.format_record(record)}  "
                 f"lr {record['lr']:.2e}  {record['seconds']:.1f}s")
+        stop = False
         if config.early_stopping and stale >= config.early_stopping:
             log(f"early stopping: no improvement of {config.monitor} for {stale} epochs")
-            break
-        if on_epoch_end is not None and on_epoch_end(EpochEnd(epoch + 1, record, model, batches, task, device)):
+            stop = True
+        elif on_epoch_end is not None and on_epoch_end(EpochEnd(epoch + 1, record, model, batches, task, device)):
             log(f"stopped by on_epoch_end after epoch {epoch + 1}")
+            stop = True
+        distributed.share(ranks, stop)
+        if stop:
             break
+    if not ranks.main:  # the test, the results and the report are rank 0's
+        return FitResult(run.path, [], {}, model)
     if history and not written:  # the epoch the run ends with is always written
         run.checkpoints.end_epoch(history[-1]["epoch"], model, meta, state, improved, 0.0, final=True)
     train_seconds = before + time.perf_counter() - t_start
@@ -396,6 +463,18 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
     run.finish(results, history, f"{config.name} on {config.data}")
     _report(run.path)
     return result
+
+
+def _check_processes(run: RunDir, ranks: distributed.Ranks) -> None:
+    """A run continues on as many processes as it started with: its shards, its global batch and so its
+    schedule depend on the number."""
+    meta = run.path / "meta.json"
+    before = json.loads(meta.read_text()).get("processes", 1) if meta.is_file() else ranks.world
+    if before != ranks.world:
+        run.release()
+        raise CnnlabError(f"'{run.path}' was trained in {before} processes; continue it in as many: --nproc {before}"
+                          if before > 1 else f"'{run.path}' was trained in one process; continue it in one "
+                          f"(without --nproc or torchrun)")
 
 
 def _report(path: Path) -> None:

@@ -135,6 +135,14 @@ class RunDir:
         run.checkpoints.clear_temporary()
         return run
 
+    @classmethod
+    def follow(cls, path: str | Path) -> RunDir:
+        """The directory of a run that another process writes (rank 0 of a distributed job): read here, never
+        written, locked or removed."""
+        run = cls(Path(path))
+        run.reopened = True
+        return run
+
     def config(self) -> RunConfig:
         return saved_config(self.path)
 

@@ -33,11 +33,14 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def set_determinism(config: RunConfig) -> None:
+def set_determinism(config: RunConfig, share: int = 1) -> None:
+    """Seed every generator and set the threads: ``config.threads``, else never more than this process's share
+    of the cores it may use (``share``: the processes of a distributed job on this machine)."""
+    cores = max(1, available_cores() // share)
     if config.threads:
         torch.set_num_threads(config.threads)
-    elif torch.get_num_threads() > available_cores():  # never more threads than the cores this process may use
-        torch.set_num_threads(available_cores())
+    elif torch.get_num_threads() > cores:
+        torch.set_num_threads(cores)
     random.seed(config.seed)
     np.random.seed(config.seed % 2**32)
     torch.manual_seed(config.seed)

@@ -14,6 +14,7 @@ from torch import nn
 from ..classify import ClassifierRecipe, build_classifier, classification_task, model_description
 from ..data import load_dataset
 from ..errors import CnnlabError
+from ..train import distributed
 from .config import TransferConfig
 from .features import FeatureCache, HeadOnly
 from .freeze import (
@@ -163,7 +164,9 @@ class TransferRecipe(ClassifierRecipe):
         trainable, total = count_trainable(model)
         log(f"transfer ({t.mode}) from {t.source}: {trainable:,} of {total:,} parameters train{self.adapted}")
         if t.mode == "feature-extraction" and t.cache != "off":
-            self.cache = FeatureCache(model, batches, t.cache, Path(config.run_dir) / "feature_cache")
+            rank = distributed.from_env().rank  # each process of a distributed job caches its own copy
+            folder = Path(config.run_dir) / ("feature_cache" if rank == 0 else f"feature_cache-rank{rank}")
+            self.cache = FeatureCache(model, batches, t.cache, folder)
             log(f"cached the frozen backbone's features of {sum(len(y) for _, y in self.cache.features.values())} "
                 f"images ({self.cache.nbytes / 1e6:.1f} MB, {self.cache.where}) in {self.cache.seconds:.1f}s; the "
                 f"head trains on them (without augmentation)")

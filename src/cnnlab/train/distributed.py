@@ -1,0 +1,253 @@
+"""Training on several processes with PyTorch's own engine: DistributedDataParallel (DDP) in processes that
+``torchrun`` starts (or ``cnnlab train --nproc N``, which starts them the same way, through torch's elastic
+launcher).
+
+One process per device (a GPU, or a share of the CPU cores). Every process builds the same model from the same
+seed, DDP averages the gradients across them after each backward pass, and each trains on its own shard of the
+training split: the global batch is ``nproc x --batch-size``. What the engine does with that:
+
+- **data**: the training loader of each process yields only its shard of the epoch's shuffle (the same
+  permutation everywhere, every ``world``-th image from the process's rank on), so together the processes see
+  each image once per epoch, as one process would with the global batch; ``set_epoch`` reshuffles every epoch.
+- **batch norm**: on CUDA the layers become ``SyncBatchNorm`` (statistics over the global batch); on a CPU
+  (gloo has no SyncBatchNorm) DDP broadcasts rank 0's buffers before each forward pass, so the running
+  statistics every process evaluates and saves with are rank 0's.
+- **rank 0 speaks for the job**: it writes the run directory (config, checkpoints, metrics, report), validates,
+  decides early stopping and logs; the others train and stay silent. What they need of the run directory (the
+  checkpoint to resume from) rank 0 reads and sends them: they never read it, so other machines need no shared
+  filesystem.
+
+This module is the only place that knows about process groups; with one process every function here is the
+identity, and the loop runs exactly as before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from ..errors import CnnlabError
+
+PEER_EXIT = 75  # the exit code of a process stopped because another process of the job stopped
+LAUNCH_DIR = "CNNLAB_LAUNCH_DIR"  # set by launch(): where rank 0 leaves the run's path for the launcher's message
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """Where this process stands in the job (one process: rank 0 of 1)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    local_world: int = 1
+    owns_group: bool = False  # this process initialised the process group, so ends it
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+
+def _env_int(name: str, default: int) -> int:
+    text = os.environ.get(name, "")
+    try:
+        return int(text) if text else default
+    except ValueError:
+        raise CnnlabError(f"environment variable {name}={text!r} is not a number (torchrun sets it)") from None
+
+
+def from_env() -> Ranks:
+    """The ranks torchrun gives this process (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``)."""
+    world = _env_int("WORLD_SIZE", 1)
+    return Ranks(_env_int("RANK", 0), world, _env_int("LOCAL_RANK", 0), _env_int("LOCAL_WORLD_SIZE", world))
+
+
+def start(device: torch.device) -> tuple[Ranks, torch.device]:
+    """Join the job torchrun started (gloo on a CPU, nccl on CUDA) and return this process's ranks and device
+    (``cuda:LOCAL_RANK`` on CUDA). One process: nothing to join, the device as given."""
+    ranks = from_env()
+    if not ranks.distributed:
+        return ranks, device
+    if device.type == "cuda":
+        if ranks.local_rank >= torch.cuda.device_count():
+            raise CnnlabError(f"process {ranks.local_rank} of this node has no GPU: the node has "
+                              f"{torch.cuda.device_count()}; start at most that many processes per node")
+        device = torch.device("cuda", ranks.local_rank)
+        torch.cuda.set_device(device)
+    elif device.type != "cpu":
+        raise CnnlabError(f"distributed training runs on CUDA (nccl) or the CPU (gloo), not on {device.type}")
+    owns = not dist.is_initialized()
+    if owns:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                                device_id=device if device.type == "cuda" else None)
+    return Ranks(ranks.rank, ranks.world, ranks.local_rank, ranks.local_world, owns), device
+
+
+def stop(ranks: Ranks) -> None:
+    if ranks.owns_group and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def share(ranks: Ranks, value=None):
+    """Rank 0's ``value`` (any picklable object), on every process."""
+    if not ranks.distributed:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def all_sum(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The element-wise sums of ``tensors`` over every process (the tensors themselves with one process)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return tensors
+    flat = torch.stack([t.to(torch.float64) for t in tensors])
+    dist.all_reduce(flat)
+    return [f.to(t.dtype) for f, t in zip(flat, tensors, strict=True)]
+
+
+def replicate(module: nn.Module, ranks: Ranks, device: torch.device, current: nn.Module | None = None) -> nn.Module:
+    """``module`` wrapped in DistributedDataParallel (``module`` itself with one process). DDP averages the
+    gradients only of the parameters that were trainable when it was built: ``current``, the wrapper of an
+    earlier epoch, is reused while the same parameters train, and replaced when a recipe froze or unfroze some
+    (a transfer's warm start)."""
+    if not ranks.distributed:
+        return module
+    trainable = tuple(p.requires_grad for p in module.parameters())
+    if current is not None and getattr(current, "cnnlab_trainable", None) == trainable:
+        return current
+    if not any(trainable):
+        raise CnnlabError("nothing in the model trains, so there are no gradients for the processes to share")
+    if device.type == "cuda" and not _has_frozen_bn(module):
+        module = nn.SyncBatchNorm.convert_sync_batchnorm(module)  # in place below the top module
+    # (DDP's default syncs rank 0's buffers, batch norm's running statistics, before every forward pass)
+    wrapped = nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+    wrapped.cnnlab_trainable = trainable
+    return wrapped
+
+
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+def _has_frozen_bn(module: nn.Module) -> bool:
+    """A batch-norm layer kept in inference mode (its ``train`` replaced on the instance, as a transfer's frozen
+    backbone does): converting it would lose that, and its statistics never change anyway."""
+    return any(isinstance(m, _BATCH_NORMS) and "train" in m.__dict__ for m in module.modules())
+
+
+def shard(loader, ranks: Ranks):
+    """The training loader of this process: its shard of every epoch (``loader`` itself with one process)."""
+    return loader.sharded(ranks.rank, ranks.world) if ranks.distributed else loader
+
+
+def peer_failure(e: BaseException, ranks: Ranks) -> CnnlabError | None:
+    """The one-line error for a collective that failed because another process of the job stopped (it was
+    killed, or failed on its own), or None for any other exception."""
+    if not ranks.distributed or isinstance(e, CnnlabError) or not isinstance(e, RuntimeError):
+        return None
+    text = str(e)
+    if not isinstance(e, dist.DistError) and not any(k in text.lower() for k in ("gloo", "nccl", "connection")):
+        return None
+    first = text.strip().splitlines()[0][:160] if text.strip() else type(e).__name__
+    error = CnnlabError(f"another process of the distributed job stopped, so process {ranks.rank} of "
+                        f"{ranks.world} cannot go on ({first})")
+    error.peer = True
+    return error
+
+
+def quiet_rank() -> bool:
+    """Whether this process leaves what it would say to rank 0 (a rank other than 0 of a distributed job)."""
+    return from_env().rank != 0
+
+
+# --- the launcher -------------------------------------------------------------------------------------------
+
+def announce(ranks: Ranks, command: str, path: Path) -> None:
+    """Rank 0 of a job that :func:`launch` started: tell the launcher which run the job writes, so that its
+    message, if a process fails, says how to continue it."""
+    folder = os.environ.get(LAUNCH_DIR)
+    if ranks.main and folder and Path(folder).is_dir():
+        (Path(folder) / "run.json").write_text(json.dumps({"command": command, "path": str(path)}))
+
+
+def launch(nproc: int, argv: list[str]) -> int:
+    """Run ``python -m cnnlab ARGV`` in ``nproc`` processes on this machine, as ``torchrun --standalone
+    --nproc_per_node NPROC -m cnnlab ARGV`` would, and return the job's exit code. A process that fails ends
+    the job (the others are stopped) with one line naming it and how to continue the run."""
+    import logging
+    import uuid
+
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()),
+                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.1)
+    # the agent's own log of a failure or a signal: the one line below says it
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
+               if name.startswith("torch.distributed")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    with tempfile.TemporaryDirectory(prefix="cnnlab-launch-") as folder:
+        os.environ[LAUNCH_DIR] = folder
+        announced = Path(folder) / "run.json"
+        try:
+            elastic_launch(config, sys.executable)("-m", "cnnlab", *argv)
+            return 0
+        except ChildFailedError as e:
+            return _explain_failure(e, nproc, announced)
+        except SignalException as e:  # the agent stopped the processes on SIGTERM (or SIGHUP): as one would stop
+            print(f"cnnlab: {_stopped(int(e.sigval))}{_continue(announced, nproc)}", file=sys.stderr, flush=True)
+            return 128 + int(e.sigval)
+        finally:
+            os.environ.pop(LAUNCH_DIR, None)
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.setLevel(level)
+
+
+def _stopped(signum: int) -> str:
+    """What the job's one line says of a signal: as one process would ("interrupted", "terminated")."""
+    return {int(signal.SIGINT): "interrupted", int(signal.SIGTERM): "terminated"}.get(
+        signum, f"stopped by {signal.Signals(signum).name}")
+
+
+def _continue(announced: Path, nproc: int) -> str:
+    """'; continue with: cnnlab train --resume DIR --nproc N' once rank 0 has announced its run."""
+    if not announced.is_file():
+        return ""
+    run = json.loads(announced.read_text())
+    return f"; continue with: {run['command']} --resume {run['path']} --nproc {nproc}"
+
+
+def _explain_failure(e, nproc: int, announced: Path) -> int:
+    if 0 in e.failures and e.failures[0].exitcode == 2:  # bad input: rank 0 has said what was wrong
+        return 2
+    stops = {128 + int(s): int(s) for s in (signal.SIGINT, signal.SIGTERM)} | \
+        {-int(s): int(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    # the cause: a process that failed on its own, not one stopped by a signal to all, by the agent (SIGTERM to
+    # the survivors) or by the loss of its peer
+    causes = {r: f for r, f in e.failures.items() if f.exitcode not in stops and f.exitcode != PEER_EXIT}
+    if not causes:
+        signum = next((stops[f.exitcode] for f in e.failures.values() if f.exitcode in stops), int(signal.SIGTERM))
+        print(f"cnnlab: {_stopped(signum)}{_continue(announced, nproc)}", file=sys.stderr, flush=True)
+        return 128 + signum
+    rank, failure = min(causes.items(), key=lambda kv: (kv[1].timestamp, kv[0]))  # the first to fail
+    code = failure.exitcode
+    how = f"was killed by {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals() \
+        else f"exited with code {code}"
+    print(f"cnnlab: error: process {rank} of {nproc} (pid {failure.pid}) {how}, so the job stopped"
+          f"{_continue(announced, nproc)}", file=sys.stderr, flush=True)
+    return 1

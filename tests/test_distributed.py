@@ -1,0 +1,149 @@
+"""Distributed training (DDP under torchrun or ``--nproc``) on 2 CPU processes with gloo: the same steps as one
+process with the global batch, rank 0 alone writing, a killed process ending the job in one line, resume, and
+every kind of run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from cnnlab.data.loader import InMemoryLoader, shard_order
+from tests.conftest import one_line_error, run
+
+
+def cnnlab(*argv, env=None, launcher=("-m", "cnnlab")) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *launcher, *map(str, argv)], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def max_difference(a, b) -> float:
+    wa, wb = (load_file(p / "checkpoints" / "last.safetensors") for p in (a, b))
+    assert wa.keys() == wb.keys()
+    return max((wa[k].double() - wb[k].double()).abs().max().item() for k in wa)
+
+
+# --- sharding, checked against the one-process batches ---------------------------------------------------------
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_the_shards_of_a_batch_are_the_one_process_batch_of_world_times_the_size(world):
+    images, labels = torch.arange(50.0).view(50, 1, 1, 1), torch.arange(50)
+    one = InMemoryLoader(images, labels, batch_size=4 * world, shuffle=True, seed=3)
+    shards = [InMemoryLoader(images, labels, batch_size=4, shuffle=True, seed=3).sharded(r, world)
+              for r in range(world)]
+    for epoch in (0, 1):
+        for loader in (one, *shards):
+            loader.set_epoch(epoch)
+        assert len({len(s) for s in shards}) == 1  # every process takes as many steps
+        batches = list(zip(*shards, strict=True))
+        for (x, _), parts in zip(one, batches, strict=False):  # (a last batch of one image is dropped)
+            together = torch.cat([y for _, y in parts])
+            assert sorted(together.tolist()) == sorted(x.flatten().long().tolist()[: len(together)])
+        seen = torch.cat([y for s in shards for _, y in s]).tolist()
+        assert len(seen) == len(set(seen)) >= 50 - 50 % world - world  # each image at most once, nearly all
+
+
+def test_shard_order_without_shuffle_strides_the_items():
+    g = torch.Generator()
+    assert shard_order(7, False, g, 1, 3).tolist() == [1, 4]
+    assert shard_order(7, False, g) is None
+
+
+# --- whole runs on 2 processes ---------------------------------------------------------------------------------
+
+def test_two_processes_take_the_same_steps_as_one_with_the_global_batch(runs, tmp_path, capsys):
+    """A fine-tune whose warm start trains the head alone, then every layer: DDP must share the backbone's
+    gradients too once it unfreezes."""
+    common = ["--from", runs / "clf", "--mode", "fine-tune", "--head-epochs", "1", "--epochs", "2", "--no-augment",
+              "--quiet"]
+    code, _, err = run(capsys, "transfer", *common, "--batch-size", "64", "--run-dir", tmp_path / "one")
+    assert code == 0, err
+    two = cnnlab("transfer", *common, "--batch-size", "32", "--nproc", "2", "--run-dir", tmp_path / "two")
+    assert two.returncode == 0, two.stderr
+    assert max_difference(tmp_path / "one", tmp_path / "two") < 1e-4  # float sums in another order
+    assert two.stdout.count("test accuracy") == 1 and two.stderr == ""  # rank 0 alone reports
+    assert '"processes": 2' in (tmp_path / "two" / "meta.json").read_text()
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
+
+
+def test_streamed_folders_are_sharded_like_in_memory_data(tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    rng = torch.Generator().manual_seed(0)
+    for c in ("a", "b"):
+        (tmp_path / "imgs" / c).mkdir(parents=True)
+        for i in range(40):
+            pixels = (torch.rand(12, 12, 3, generator=rng) * 255).to(torch.uint8)
+            pixels[:, : 6 if c == "a" else 0] = 255
+            Image.fromarray(pixels.numpy()).save(tmp_path / "imgs" / c / f"{i}.png")
+    monkeypatch.setenv("CNNLAB_MEMORY_LIMIT_GB", "0.000001")  # streamed from disk, here and in the processes
+    common = ["--data", f"folder:{tmp_path / 'imgs'}", "--epochs", "2", "--no-augment", "--quiet"]
+    code, out, err = run(capsys, "train", *common, "--batch-size", "16", "--run-dir", tmp_path / "one")
+    assert code == 0, err
+    two = cnnlab("train", *common, "--batch-size", "8", "--nproc", "2", "--run-dir", tmp_path / "two")
+    assert two.returncode == 0, two.stderr
+    assert "streamed from disk" in out and "streamed from disk" in two.stdout
+    assert max_difference(tmp_path / "one", tmp_path / "two") < 1e-4
+
+
+def test_torchrun_trains_an_autoencoder_and_segment_takes_nproc(tmp_path):
+    ae = cnnlab("ae", "train", "--epochs", "1", "--run-dir", tmp_path / "ae", "--quiet",
+                launcher=("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "cnnlab"))
+    assert ae.returncode == 0, ae.stderr
+    assert ae.stdout.count("test psnr") == 1 and (tmp_path / "ae" / "report.html").is_file()
+    seg = cnnlab("segment", "train", "--data", "shapes:size=16,count=60", "--depth", "2", "--width", "4",
+                 "--epochs", "1", "--nproc", "2", "--run-dir", tmp_path / "seg", "--quiet")
+    assert seg.returncode == 0, seg.stderr
+    assert '"processes": 2' in (tmp_path / "seg" / "meta.json").read_text()
+
+
+def _rank_pid(parent: int, rank: int) -> int | None:
+    """The pid of the process of ``rank`` that the launcher ``parent`` started (its RANK in its environment)."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+            status = open(f"/proc/{pid}/status").read()
+        except OSError:
+            continue
+        if f"RANK={rank}".encode() in env and f"PPid:\t{parent}\n" in status:
+            return int(pid)
+    return None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the rank's process in /proc")
+def test_a_killed_process_ends_the_job_in_one_line_and_the_run_resumes_in_as_many(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "cnnlab", "train", "--epochs", "60", "--nproc", "2", "--run-dir",
+                             str(run_dir), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run_dir / "metrics.csv").exists():  # an epoch completed and was written
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no epoch within 120 s"
+            time.sleep(0.05)
+        os.kill(_rank_pid(proc.pid, 1), signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("cnnlab: error: process 1 of 2") and "killed by SIGKILL" in err
+    assert f"continue with: cnnlab train --resume {run_dir} --nproc 2" in err
+    done = len((run_dir / "metrics.csv").read_text().strip().splitlines()) - 1
+    assert done < 60
+
+    assert "trained in 2 processes; continue it in as many: --nproc 2" in one_line_error(
+        capsys, "train", "--resume", run_dir)
+    again = cnnlab("train", "--resume", run_dir, "--nproc", "2", "--epochs", done + 2)
+    assert again.returncode == 0, again.stderr
+    assert (run_dir / "results.json").is_file()
+    assert len((run_dir / "metrics.csv").read_text().strip().splitlines()) - 1 == done + 2
+
+
+def test_nproc_must_be_positive(capsys):
+    assert "--nproc must be at least 1" in one_line_error(capsys, "train", "--nproc", "0")
