@@ -18,8 +18,12 @@ does that preprocessing and runs the file, so that the file a user ships can be 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -96,9 +100,33 @@ def export_module(module: nn.Module, input_shape: tuple[int, ...], path: str | P
             os.unlink(tmp)
 
 
+@contextlib.contextmanager
+def _exporter_output_dropped():
+    """The exporters' own output, dropped: the legacy exporter prints its whole graph to the process's stderr
+    (from C++) when it fails, and the dynamo exporter logs version-conversion tracebacks that it recovers
+    from. cnnlab says in one line what failed, if anything does."""
+    loggers = [logging.getLogger(name) for name in ("onnxscript", "torch.onnx", "onnx_ir")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null, contextlib.redirect_stdout(io.StringIO()):
+            os.dup2(null.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
 def _export(module: nn.Module, x: torch.Tensor, path: str, opset: int, dynamic_batch: bool) -> None:
     names = {"input_names": ["input"], "output_names": ["output"], "opset_version": opset}
-    with warnings.catch_warnings(), torch.no_grad():
+    with warnings.catch_warnings(), torch.no_grad(), _exporter_output_dropped():
         warnings.simplefilter("ignore")  # the exporters' notes on tracing, not the user's concern
         try:
             axes = {"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else None
