@@ -77,8 +77,10 @@ def _resume_hint(e: BaseException) -> str:
     from ..train import distributed
 
     command, path = resume
-    world = distributed.from_env().world  # a distributed run continues on as many processes
-    return f"; continue with: {command} --resume {shlex.quote(str(path))}" + (f" --nproc {world}" if world > 1 else "")
+    ranks = distributed.from_env()  # a distributed run continues in as many processes
+    more = "" if not ranks.distributed else f" --nproc {ranks.world}" if ranks.world == ranks.local_world else \
+        " (with the same torchrun line on every node)"
+    return f"; continue with: {command} --resume {shlex.quote(str(path))}{more}"
 
 
 def _speaks(e: BaseException) -> bool:
@@ -92,6 +94,12 @@ def _speaks(e: BaseException) -> bool:
         return False
     launched = bool(os.environ.get(distributed.LAUNCH_DIR))
     return not (launched and (isinstance(e, KeyboardInterrupt) or getattr(e, "peer", False)))
+
+
+def _own_error(e: BaseException) -> bool:
+    """An error of a process other than rank 0 that rank 0 does not report: not a lost peer, not rank 0's own
+    failure relayed (see :func:`cnnlab.train.distributed.share`)."""
+    return not getattr(e, "peer", False) and not getattr(e, "relayed", False)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -159,6 +167,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CnnlabError as e:
         if _speaks(e):
             print(f"cnnlab: error: {e}{_resume_hint(e)}", file=sys.stderr)
+        elif _own_error(e):  # a process other than rank 0 that failed on its own
+            from ..train import distributed
+
+            ranks = distributed.from_env()
+            if not distributed.report_error(ranks, str(e)):
+                print(f"cnnlab: error: process {ranks.rank} of {ranks.world}: {e}", file=sys.stderr)
         if getattr(e, "peer", False):  # not bad input: another process of a distributed job stopped
             from ..train.distributed import PEER_EXIT
 

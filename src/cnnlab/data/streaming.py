@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .._images import decode_image
 from .._signals import signals_held
+from ..errors import CnnlabError
 from .loader import Augment, shard_order
 
 
@@ -137,17 +138,27 @@ class StreamingLoader:
 
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        common = dict(batch_size=self.batch_size, num_workers=self.workers, collate_fn=_collate, drop_last=False,
+                      persistent_workers=False, worker_init_fn=_worker_init if self.workers else None)
+        # the order one process takes, or this process's shard of it (the same shuffle on every process); the
+        # workers' seeds and the augmentation draw from g too, never from the global generator
         order = shard_order(len(self.files), self.shuffle, g, self.rank, self.world)
         if self.world > 1:
             g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 1_009 + self.rank)
-        loader = DataLoader(self.dataset, batch_size=self.batch_size, sampler=None if order is None else
-                            order.tolist(), num_workers=self.workers, collate_fn=_collate, drop_last=False,
-                            persistent_workers=False, worker_init_fn=_worker_init if self.workers else None)
+        loader = DataLoader(self.dataset, sampler=None if order is None else order.tolist(), generator=g, **common)
         new: list[int] = []
+        last = None
         for x, y, bad in _start(loader):
             self.skipped += len(bad)
             new += [i for i in bad if i not in self.dataset.bad]
-            if x is None or (self.shuffle and len(x) < 2):
+            if self.world > 1:  # every process takes as many steps: a batch left empty repeats the one before
+                if x is None:
+                    if last is None:
+                        raise CnnlabError(f"every image of a batch is unreadable, e.g. "
+                                          f"{self.files.files[bad[0]]}; remove the unreadable files")
+                    x, y = last
+                last = (x, y)
+            elif x is None or (self.shuffle and len(x) < 2):
                 continue
             x = self.preprocess.normalise(x.to(self.device))
             y = y.to(self.device)

@@ -31,7 +31,7 @@ from .._io import atomic_write_json, atomic_write_text, existing_dir, make_dir
 from .._options import check, from_mapping
 from ..errors import CnnlabError
 from ..report import Table, write_study_report
-from ..train import EpochEnd, Recipe, Run, RunConfig, fit
+from ..train import EpochEnd, Recipe, Run, RunConfig, distributed, fit
 from ..train.rundir import lock_dir, unlock_dir
 
 
@@ -67,6 +67,8 @@ class Study:
         new directory for ``settings`` (default: ``settings_class()``) once they are checked and ``validate``
         has passed them (a dataset spec read, a model built), so that settings that cannot run create
         nothing."""
+        if distributed.from_env().distributed:
+            raise CnnlabError(f"the {name} experiment runs its runs in one process; start it without torchrun")
         if resume is not None:
             return cls.resume(name, settings_class, resume)
         settings = settings or settings_class()

@@ -23,8 +23,10 @@ identity, and the loop runs exactly as before.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shlex
 import signal
 import sys
 import tempfile
@@ -68,10 +70,27 @@ def _env_int(name: str, default: int) -> int:
         raise CnnlabError(f"environment variable {name}={text!r} is not a number (torchrun sets it)") from None
 
 
+_alone = 0  # > 0 inside alone(): fit trains in this process only, whatever the environment says
+
+
 def from_env() -> Ranks:
     """The ranks torchrun gives this process (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``)."""
+    if _alone:
+        return Ranks()
     world = _env_int("WORLD_SIZE", 1)
     return Ranks(_env_int("RANK", 0), world, _env_int("LOCAL_RANK", 0), _env_int("LOCAL_WORLD_SIZE", world))
+
+
+@contextlib.contextmanager
+def alone():
+    """Train in this process only (a run that rank 0 trains for itself inside a distributed job, e.g. a
+    baseline for its report): no collective, no peer waits for it."""
+    global _alone
+    _alone += 1
+    try:
+        yield
+    finally:
+        _alone -= 1
 
 
 def start(device: torch.device) -> tuple[Ranks, torch.device]:
@@ -95,8 +114,10 @@ def start(device: torch.device) -> tuple[Ranks, torch.device]:
     return Ranks(ranks.rank, ranks.world, ranks.local_rank, ranks.local_world, owns), device
 
 
-def stop(ranks: Ranks) -> None:
-    if ranks.owns_group and dist.is_initialized():
+def stop(ranks: Ranks, failed: bool = False) -> None:
+    """End the process group this process began. Not after a failure: ending it would make the other processes
+    fail on their own (a lost peer) before the launcher sees this one's exit; exiting ends it anyway."""
+    if ranks.owns_group and dist.is_initialized() and not failed:
         dist.destroy_process_group()
 
 
@@ -109,9 +130,10 @@ def share(ranks: Ranks, value=None):
     return box[0]
 
 
-def all_sum(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-    """The element-wise sums of ``tensors`` over every process (the tensors themselves with one process)."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+def all_sum(tensors: list[torch.Tensor], ranks: Ranks | None) -> list[torch.Tensor]:
+    """The element-wise sums of ``tensors`` over every process of ``ranks`` (the tensors themselves with one
+    process, or None)."""
+    if ranks is None or not ranks.distributed:
         return tensors
     flat = torch.stack([t.to(torch.float64) for t in tensors])
     dist.all_reduce(flat)
@@ -130,21 +152,25 @@ def replicate(module: nn.Module, ranks: Ranks, device: torch.device, current: nn
         return current
     if not any(trainable):
         raise CnnlabError("nothing in the model trains, so there are no gradients for the processes to share")
-    if device.type == "cuda" and not _has_frozen_bn(module):
-        module = nn.SyncBatchNorm.convert_sync_batchnorm(module)  # in place below the top module
-    # (DDP's default syncs rank 0's buffers, batch norm's running statistics, before every forward pass)
+    if device.type == "cuda":
+        module = _sync_batch_norm(module)
+    # (DDP's default syncs rank 0's buffers, batch norm's running statistics, before every forward pass; every
+    # trainable parameter must get a gradient in every step, so a view freezes what it never reaches)
     wrapped = nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
     wrapped.cnnlab_trainable = trainable
     return wrapped
 
 
-_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
-
-
-def _has_frozen_bn(module: nn.Module) -> bool:
-    """A batch-norm layer kept in inference mode (its ``train`` replaced on the instance, as a transfer's frozen
-    backbone does): converting it would lose that, and its statistics never change anyway."""
-    return any(isinstance(m, _BATCH_NORMS) and "train" in m.__dict__ for m in module.modules())
+def _sync_batch_norm(module: nn.Module) -> nn.Module:
+    """``module`` with every batch-norm layer that learns statistics replaced by a SyncBatchNorm (statistics over
+    the global batch). A layer kept in inference mode (its ``train`` replaced on the instance, as a transfer's
+    frozen backbone does) stays as it is: its statistics never change, and converting it would lose that."""
+    for name, child in module.named_children():
+        if isinstance(child, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)) and "train" not in child.__dict__:
+            setattr(module, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
+        else:
+            _sync_batch_norm(child)
+    return module
 
 
 def shard(loader, ranks: Ranks):
@@ -182,6 +208,27 @@ def announce(ranks: Ranks, command: str, path: Path) -> None:
         (Path(folder) / "run.json").write_text(json.dumps({"command": command, "path": str(path)}))
 
 
+def check_launch(nproc: int, device: torch.device) -> None:
+    """Refuse, before any process starts, a job this machine cannot run: more CUDA processes than GPUs, or a
+    device that has no process-group backend."""
+    if device.type == "cuda" and nproc > torch.cuda.device_count():
+        raise CnnlabError(f"--nproc {nproc} on CUDA needs a GPU per process; this machine has "
+                          f"{torch.cuda.device_count()}")
+    if device.type not in ("cuda", "cpu"):
+        raise CnnlabError(f"distributed training runs on CUDA (nccl) or the CPU (gloo), not on {device.type}; "
+                          f"add --device cpu")
+
+
+def report_error(ranks: Ranks, message: str) -> bool:
+    """A process other than rank 0 that failed on its own (not because rank 0 did, which rank 0 says): leave its
+    one line for the launcher to print. False when no launcher started this job (torchrun: print it)."""
+    folder = os.environ.get(LAUNCH_DIR)
+    if not folder or not Path(folder).is_dir():
+        return False
+    (Path(folder) / f"error-{ranks.rank}.txt").write_text(message)
+    return True
+
+
 def launch(nproc: int, argv: list[str]) -> int:
     """Run ``python -m cnnlab ARGV`` in ``nproc`` processes on this machine, as ``torchrun --standalone
     --nproc_per_node NPROC -m cnnlab ARGV`` would, and return the job's exit code. A process that fails ends
@@ -201,6 +248,7 @@ def launch(nproc: int, argv: list[str]) -> int:
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.CRITICAL)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)}
     with tempfile.TemporaryDirectory(prefix="cnnlab-launch-") as folder:
         os.environ[LAUNCH_DIR] = folder
         announced = Path(folder) / "run.json"
@@ -208,7 +256,7 @@ def launch(nproc: int, argv: list[str]) -> int:
             elastic_launch(config, sys.executable)("-m", "cnnlab", *argv)
             return 0
         except ChildFailedError as e:
-            return _explain_failure(e, nproc, announced)
+            return _explain_failure(e, nproc, Path(folder))
         except SignalException as e:  # the agent stopped the processes on SIGTERM (or SIGHUP): as one would stop
             print(f"cnnlab: {_stopped(int(e.sigval))}{_continue(announced, nproc)}", file=sys.stderr, flush=True)
             return 128 + int(e.sigval)
@@ -216,6 +264,9 @@ def launch(nproc: int, argv: list[str]) -> int:
             os.environ.pop(LAUNCH_DIR, None)
             for lg, level in zip(loggers, levels, strict=True):
                 lg.setLevel(level)
+            for signum, handler in handlers.items():  # the agent installs its own (main() may run again)
+                if handler is not None:
+                    signal.signal(signum, handler)
 
 
 def _stopped(signum: int) -> str:
@@ -229,25 +280,38 @@ def _continue(announced: Path, nproc: int) -> str:
     if not announced.is_file():
         return ""
     run = json.loads(announced.read_text())
-    return f"; continue with: {run['command']} --resume {run['path']} --nproc {nproc}"
+    return f"; continue with: {run['command']} --resume {shlex.quote(run['path'])} --nproc {nproc}"
 
 
-def _explain_failure(e, nproc: int, announced: Path) -> int:
-    if 0 in e.failures and e.failures[0].exitcode == 2:  # bad input: rank 0 has said what was wrong
+def _explain_failure(e, nproc: int, folder: Path) -> int:
+    """The job's one line, from what each process's exit says: rank 0's bad input (it said it), another rank's own
+    error (it left it in ``folder``), a process that died or failed, or a signal that stopped them all."""
+    announced = folder / "run.json"
+    codes = {rank: f.exitcode for rank, f in e.failures.items()}
+    if codes.get(0) == 2:  # bad input: rank 0 has said what was wrong
+        return 2
+    errors = sorted(folder.glob("error-*.txt"), key=lambda p: int(p.stem.split("-")[1]))
+    if errors:
+        rank = errors[0].stem.split("-")[1]
+        print(f"cnnlab: error: process {rank} of {nproc}: {errors[0].read_text()}", file=sys.stderr, flush=True)
         return 2
     stops = {128 + int(s): int(s) for s in (signal.SIGINT, signal.SIGTERM)} | \
         {-int(s): int(s) for s in (signal.SIGINT, signal.SIGTERM)}
     # the cause: a process that failed on its own, not one stopped by a signal to all, by the agent (SIGTERM to
     # the survivors) or by the loss of its peer
     causes = {r: f for r, f in e.failures.items() if f.exitcode not in stops and f.exitcode != PEER_EXIT}
-    if not causes:
-        signum = next((stops[f.exitcode] for f in e.failures.values() if f.exitcode in stops), int(signal.SIGTERM))
-        print(f"cnnlab: {_stopped(signum)}{_continue(announced, nproc)}", file=sys.stderr, flush=True)
-        return 128 + signum
-    rank, failure = min(causes.items(), key=lambda kv: (kv[1].timestamp, kv[0]))  # the first to fail
-    code = failure.exitcode
-    how = f"was killed by {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals() \
-        else f"exited with code {code}"
-    print(f"cnnlab: error: process {rank} of {nproc} (pid {failure.pid}) {how}, so the job stopped"
+    if causes:
+        rank, failure = min(causes.items(), key=lambda kv: (kv[1].timestamp, kv[0]))  # the first to fail
+        code = failure.exitcode
+        how = f"was killed by {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals() \
+            else f"exited with code {code}"
+        print(f"cnnlab: error: process {rank} of {nproc} (pid {failure.pid}) {how}, so the job stopped"
+              f"{_continue(announced, nproc)}", file=sys.stderr, flush=True)
+        return 1
+    signums = [stops[c] for c in codes.values() if c in stops]
+    if signums:
+        print(f"cnnlab: {_stopped(signums[0])}{_continue(announced, nproc)}", file=sys.stderr, flush=True)
+        return 128 + signums[0]
+    print(f"cnnlab: error: the processes of the job lost contact with one another, so it stopped"
           f"{_continue(announced, nproc)}", file=sys.stderr, flush=True)
     return 1

@@ -8,6 +8,7 @@ its task (:class:`Task`) says what a batch means, what is optimised and how a sp
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
@@ -75,11 +76,12 @@ SYNC_EVERY = 50  # steps between the loop's reads of device values (the finitene
 
 
 def train_one_epoch(model, loader, task, optimizer, scheduler, config, device, scaler, progress,
-                    sync_every: int = SYNC_EVERY) -> dict:
+                    sync_every: int = SYNC_EVERY, ranks: distributed.Ranks | None = None) -> dict:
     """One pass over ``loader``. The loss sums, the task's batch statistics and the finiteness check stay on the
     device: the host reads them every ``sync_every`` steps and at the end of the epoch, so that a GPU is never
     made to wait for the host between steps. A loss that is not finite ends training at the next read, naming
-    its batch (the steps after it ran on a diverged model; the last checkpoint, of an earlier epoch, is good)."""
+    its batch (the steps after it ran on a diverged model; the last checkpoint, of an earlier epoch, is good).
+    With ``ranks`` of a distributed job, the sums and the check are over every process."""
     model.train()
     total_loss = torch.zeros((), device=device, dtype=torch.float32 if device.type == "mps" else torch.float64)
     bad_step = torch.full((), -1, dtype=torch.long, device=device)  # the first step with a non-finite loss
@@ -88,7 +90,7 @@ def train_one_epoch(model, loader, task, optimizer, scheduler, config, device, s
     seen = steps = 0
 
     def check(done: int) -> None:
-        anywhere = distributed.all_sum([(bad_step >= 0).double()])[0]  # in any process of a distributed job
+        anywhere = distributed.all_sum([(bad_step >= 0).float()], ranks)[0]  # in any process of a job
         if anywhere.item():
             if bad_step.item() < 0:
                 raise TrainingDiverged("the loss became NaN or infinite in another process")
@@ -130,7 +132,7 @@ def train_one_epoch(model, loader, task, optimizer, scheduler, config, device, s
     check(steps)
     # the sums over every process of a distributed job (this process's own otherwise)
     total_loss, count, *sums = distributed.all_sum([total_loss, torch.tensor(float(seen), device=device),
-                                                     *stats.values()])
+                                                     *stats.values()], ranks)
     seen = count.item()
     return {"train_loss": total_loss.item() / seen,
             **{f"train_{k}": float(v) / seen for k, v in zip(stats, sums, strict=True)}}
@@ -254,14 +256,18 @@ def fit(config: RunConfig, resume: str | Path | None = None, log=print,
     recipe = recipe if recipe is not None else kind.recipe()
     config = recipe.prepare(config, resume is not None)
     ranks, device = distributed.start(resolve_device(config.device))  # one process: rank 0 of 1, as given
+    failed = True
     try:
-        with warnings.catch_warnings():
+        with contextlib.ExitStack() as stack:
             if not ranks.main:  # rank 0 speaks for the job
+                stack.enter_context(warnings.catch_warnings())
                 warnings.simplefilter("ignore")
                 log = _silent
-            return _fit_in(config, resume, recipe, kind, log, on_epoch_end, ranks, device)
+            result = _fit_in(config, resume, recipe, kind, log, on_epoch_end, ranks, device)
+        failed = False
+        return result
     finally:
-        distributed.stop(ranks)
+        distributed.stop(ranks, failed)
 
 
 def _silent(*args, **kwargs) -> None:
@@ -272,6 +278,34 @@ def _fit_in(config, resume, recipe, kind, log, on_epoch_end, ranks, device) -> F
     """Open the run directory (rank 0; the other processes follow it, read-only) and train."""
     for text in ignored(config):
         warnings.warn(text, stacklevel=3)
+    try:
+        run = _open_run(config, resume, kind, ranks)
+    except RuntimeError as e:  # a process lost before the run began
+        peer = distributed.peer_failure(e, ranks)
+        if peer is None:
+            raise
+        raise peer from None
+    config = config.replace(run_dir=str(run.path))  # where the run is, whatever the config said
+    try:
+        return _fit(config, run, resume is not None, recipe, kind, log, on_epoch_end, ranks, device)
+    except BaseException as e:
+        peer = distributed.peer_failure(e, ranks)
+        if peer is not None:
+            peer.resume = (kind.command, run.path) if ranks.main and run.checkpoints.exists() else None
+            raise peer from None
+        if ranks.main and run.discard_if_empty() and isinstance(e, TrainingDiverged):
+            raise TrainingDiverged(f"{e}; no epoch completed, so the run directory {run.path} was removed"
+                                   ) from None
+        if ranks.main and run.checkpoints.exists() and (isinstance(e, TrainingDiverged) or
+                                                        not isinstance(e, CnnlabError)):
+            e.resume = (kind.command, run.path)  # a stop or a crash: the command line offers to continue it
+        raise
+    finally:
+        run.release()
+
+
+def _open_run(config, resume, kind, ranks) -> RunDir:
+    """The run directory: rank 0 creates or reopens it and tells the others where it is, or why it failed."""
     failed = None
     if ranks.main:
         try:
@@ -291,25 +325,12 @@ def _fit_in(config, resume, recipe, kind, log, on_epoch_end, ranks, device) -> F
         distributed.announce(ranks, kind.command, run.path)
     else:
         what, text = distributed.share(ranks)
-        if what == "error":  # rank 0 said why
-            raise CnnlabError(text)
+        if what == "error":  # rank 0 says why
+            error = CnnlabError(text)
+            error.relayed = True
+            raise error
         run = RunDir.follow(text)
-    config = config.replace(run_dir=str(run.path))  # where the run is, whatever the config said
-    try:
-        return _fit(config, run, resume is not None, recipe, kind, log, on_epoch_end, ranks, device)
-    except BaseException as e:
-        peer = distributed.peer_failure(e, ranks)
-        if peer is not None:
-            peer.resume = (kind.command, run.path) if run.checkpoints.exists() else None
-            raise peer from None
-        if ranks.main and run.discard_if_empty() and isinstance(e, TrainingDiverged):
-            raise TrainingDiverged(f"{e}; no epoch completed, so the run directory {run.path} was removed"
-                                   ) from None
-        if run.checkpoints.exists() and (isinstance(e, TrainingDiverged) or not isinstance(e, CnnlabError)):
-            e.resume = (kind.command, run.path)  # a stop or a crash: the command line offers to continue it
-        raise
-    finally:
-        run.release()
+    return run
 
 
 def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, log, on_epoch_end,
@@ -396,7 +417,8 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
         t0 = time.perf_counter()
         try:
             train_m = train_one_epoch(train_model, train_loader, task, optimizer, scheduler, step_config, device,
-                                      scaler, progress.start(epoch + 1, config.epochs, len(train_loader)))
+                                      scaler, progress.start(epoch + 1, config.epochs, len(train_loader)),
+                                      ranks=ranks)
         except TrainingDiverged as e:
             last = f"; the last good checkpoint is {run.checkpoints.last}" if run.checkpoints.exists() else ""
             raise TrainingDiverged(f"training diverged in epoch {epoch + 1}: {e}; lower --lr or set "

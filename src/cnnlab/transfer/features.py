@@ -32,6 +32,24 @@ class HeadOnly(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.model.forward_head(features)
 
+    def freeze_unreached(self, sample: torch.Tensor) -> list[str]:
+        """Freeze the trainable parameters that the head never reaches (GoogLeNet's auxiliary heads, which
+        branch off inside the backbone: on cached features they get no gradient, and distributed training
+        needs every trainable parameter to get one). Found by one backward pass of ``sample`` (two or more
+        feature maps) in eval mode; returns their names."""
+        was = self.training
+        self.eval()
+        try:
+            self(sample).float().sum().backward()
+        finally:
+            self.train(was)
+        frozen = [n for n, p in self.model.named_parameters() if p.requires_grad and p.grad is None]
+        for name, p in self.model.named_parameters():
+            if name in frozen:
+                p.requires_grad_(False)
+            p.grad = None
+        return frozen
+
 
 def _ordered(loader):
     """The same loader without shuffling or augmentation (every image once, as it is)."""

@@ -7,6 +7,7 @@ the engine's, unchanged.
 from __future__ import annotations
 
 import copy
+import tempfile
 from pathlib import Path
 
 from torch import nn
@@ -164,13 +165,17 @@ class TransferRecipe(ClassifierRecipe):
         trainable, total = count_trainable(model)
         log(f"transfer ({t.mode}) from {t.source}: {trainable:,} of {total:,} parameters train{self.adapted}")
         if t.mode == "feature-extraction" and t.cache != "off":
-            rank = distributed.from_env().rank  # each process of a distributed job caches its own copy
-            folder = Path(config.run_dir) / ("feature_cache" if rank == 0 else f"feature_cache-rank{rank}")
+            folder = Path(config.run_dir) / "feature_cache"
+            if not distributed.from_env().main:  # each process caches its own copy; only rank 0 writes the run
+                self._scratch = tempfile.TemporaryDirectory(prefix="cnnlab-feature-cache-")  # gone at exit
+                folder = Path(self._scratch.name)
             self.cache = FeatureCache(model, batches, t.cache, folder)
             log(f"cached the frozen backbone's features of {sum(len(y) for _, y in self.cache.features.values())} "
                 f"images ({self.cache.nbytes / 1e6:.1f} MB, {self.cache.where}) in {self.cache.seconds:.1f}s; the "
                 f"head trains on them (without augmentation)")
-            return HeadOnly(model), self.cache.loaders(config.batch_size, config.seed)
+            view, loaders = HeadOnly(model), self.cache.loaders(config.batch_size, config.seed)
+            view.freeze_unreached(next(iter(loaders["train"]))[0][:2])
+            return view, loaders
         if t.mode == "incremental" and t.distill:
             self.old_model.to(device)
             return Distiller(model, self.old_model), batches
@@ -219,8 +224,9 @@ class TransferRecipe(ClassifierRecipe):
                 import shutil
 
                 shutil.rmtree(naive_dir)
-            naive = fit(config.replace(run_dir=str(naive_dir), memory=0, distill=0.0, compare_naive=False, quiet=True,
-                                       tensorboard=False), log=lambda *a: None)
+            with distributed.alone():  # rank 0's own baseline, in a distributed job too
+                naive = fit(config.replace(run_dir=str(naive_dir), memory=0, distill=0.0, compare_naive=False,
+                                           quiet=True, tensorboard=False), log=lambda *a: None)
             report["naive"] = naive.extra["incremental"]["naive"]
         rows = [[k, *(f"{100 * v[g]:.1f}%" for g in ("old", "new", "all"))]
                 for k, v in report.items() if isinstance(v, dict)]
