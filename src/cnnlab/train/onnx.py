@@ -102,24 +102,29 @@ def export_module(module: nn.Module, input_shape: tuple[int, ...], path: str | P
 
 @contextlib.contextmanager
 def _exporter_output_dropped():
-    """The exporters' own output, dropped: the legacy exporter prints its whole graph to the process's stderr
+    """The exporters' own output, dropped: the legacy exporter prints its whole graph to the process's stdout
     (from C++) when it fails, and the dynamo exporter logs version-conversion tracebacks that it recovers
     from. cnnlab says in one line what failed, if anything does."""
     loggers = [logging.getLogger(name) for name in ("onnxscript", "torch.onnx", "onnx_ir")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.CRITICAL)
+    sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(2)
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
     try:
-        with open(os.devnull, "w") as null, contextlib.redirect_stdout(io.StringIO()):
-            os.dup2(null.fileno(), 2)
+        with open(os.devnull, "w") as null, contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            for fd in saved:
+                os.dup2(null.fileno(), fd)
             try:
                 yield
             finally:
-                os.dup2(saved, 2)
+                for fd, copy in saved.items():
+                    os.dup2(copy, fd)
     finally:
-        os.close(saved)
+        for copy in saved.values():
+            os.close(copy)
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
 

@@ -1,0 +1,86 @@
+"""What each speed option buys, per model, on the CPU it runs on: bf16 autocast, channels-last memory and
+torch.compile, each against plain fp32 in the same run (training steps per second, batch 32, fused Adam).
+
+``--precision bf16`` is measured only where the CPU has native bf16 (cnnlab refuses it elsewhere: it is many
+times slower there). torch.compile's first steps compile the model (tens of seconds on a CPU); they are run
+before the clock starts, so its row is the speed of the compiled steps, not the time to a result.
+
+    python benchmarks/speedups.py [--steps 30] [--no-compile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine, row  # noqa: E402
+
+import cnnlab  # noqa: E402
+
+CASES = [  # (model, builder arguments, input channels, side)
+    ("lenet5", {}, 1, 32),
+    ("resnet18", {"small_input": True}, 3, 32),
+    ("resnet18", {"small_input": True}, 3, 64),
+    ("mobilenet_v2", {"small_input": True}, 3, 32),
+    ("vgg11_bn", {"small_input": True}, 3, 32),
+]
+
+
+def steps_per_second(name, kwargs, channels, side, steps, bf16=False, channels_last=False, compile=False) -> float:
+    torch.manual_seed(0)
+    model = cnnlab.create_model(name, num_classes=10, in_chans=channels, **kwargs).train()
+    x = torch.randn(32, channels, side, side)
+    y = torch.randint(0, 10, (32,))
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    step_model = torch.compile(model) if compile else model
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
+            out = step_model(x)
+            loss = loss_fn(out if isinstance(out, torch.Tensor) else out[0], y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(3 if not compile else 5):  # warm-up (and compilation)
+        step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile (slow to compile on a CPU)")
+    args = parser.parse_args()
+    print(machine())
+    bf16 = cnnlab.native_bf16()
+    options = [("bf16", {"bf16": True})] if bf16 else []
+    options += [("channels-last", {"channels_last": True})]
+    if not args.no_compile:
+        options += [("compile", {"compile": True})]
+    if not bf16:
+        print("no native bf16 on this CPU: --precision bf16 is refused here, and not measured")
+    widths = (26, 12, *(14,) * len(options))
+    print(row("case", "fp32 step/s", *(f"{name} x" for name, _ in options), widths=widths))
+    for name, kwargs, channels, side in CASES:
+        base = steps_per_second(name, kwargs, channels, side, args.steps)
+        ratios = [steps_per_second(name, kwargs, channels, side, args.steps, **opt) / base for _, opt in options]
+        print(row(f"{name} {side}x{side}", f"{base:.1f}", *(f"{r:.2f}x" for r in ratios), widths=widths),
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
