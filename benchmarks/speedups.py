@@ -11,6 +11,7 @@ before the clock starts, so its row is the speed of the compiled steps, not the 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from contextlib import nullcontext
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+# inductor's pool of compile workers would keep loading the CPU while later cases are timed
+os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, row  # noqa: E402
 
@@ -74,12 +77,21 @@ def main() -> None:
     if not bf16:
         print("no native bf16 on this CPU: --precision bf16 is refused here, and not measured")
     widths = (26, 12, *(14,) * len(options))
+    # every eager measurement first: compiling leaves threads and caches behind that would slow what follows
+    eager = [o for o in options if not o[1].get("compile")]
+    base, ratios = {}, {}
+    for case in CASES:
+        print(f"measuring {case[0]} {case[3]}x{case[3]}", file=sys.stderr, flush=True)
+        base[id(case)] = steps_per_second(*case, args.steps)
+        ratios[id(case)] = [steps_per_second(*case, args.steps, **opt) / base[id(case)] for _, opt in eager]
+    for case in CASES:
+        if len(eager) < len(options):
+            ratios[id(case)].append(steps_per_second(*case, args.steps, compile=True) / base[id(case)])
     print(row("case", "fp32 step/s", *(f"{name} x" for name, _ in options), widths=widths))
-    for name, kwargs, channels, side in CASES:
-        base = steps_per_second(name, kwargs, channels, side, args.steps)
-        ratios = [steps_per_second(name, kwargs, channels, side, args.steps, **opt) / base for _, opt in options]
-        print(row(f"{name} {side}x{side}", f"{base:.1f}", *(f"{r:.2f}x" for r in ratios), widths=widths),
-              flush=True)
+    for case in CASES:
+        name, _, _, side = case
+        print(row(f"{name} {side}x{side}", f"{base[id(case)]:.1f}", *(f"{r:.2f}x" for r in ratios[id(case)]),
+                  widths=widths))
 
 
 if __name__ == "__main__":

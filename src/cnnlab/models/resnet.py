@@ -6,6 +6,14 @@ A 7x7/2 stem and a 3x3/2 max-pool, then four stages of residual blocks (64, 128,
 stage after the first halves the resolution), global average pooling and one linear layer. Shortcuts are
 identities, with a strided 1x1 projection where the shape changes. ResNet-18/34 use two-conv basic blocks,
 ResNet-50/101/152 1x1-3x3-1x1 bottlenecks (stride on the 3x3, as torchvision's "v1.5").
+
+The same network with wider or grouped bottlenecks (see :class:`~cnnlab.nn.residual.Bottleneck`):
+
+- Wide ResNet-50-2 / 101-2 (Zagoruyko & Komodakis, "Wide Residual Networks", BMVC 2016): the inner 3x3 of
+  every bottleneck twice as wide (``width_per_group=128``). The paper's own networks are CIFAR WRN-d-k of
+  basic blocks; these are its ImageNet bottleneck form, as torchvision builds it.
+- ResNeXt-50 32x4d (Xie et al., "Aggregated Residual Transformations for Deep Neural Networks", CVPR 2017):
+  the 3x3 split into 32 groups of 4 channels per 64 planes (``groups=32, width_per_group=4``).
 """
 
 from __future__ import annotations
@@ -39,8 +47,13 @@ class ResNet(Classifier):
         zero_init_residual: bool = False,
         norm_layer: LayerFactory = nn.BatchNorm2d,
         act_layer: LayerFactory = nn.ReLU,
+        groups: int = 1,
+        width_per_group: int = 64,
     ) -> None:
         super().__init__()
+        if block is not Bottleneck and (groups, width_per_group) != (1, 64):
+            raise ValueError("groups and width_per_group apply to bottleneck blocks (ResNet-50 and deeper)")
+        widen = {"groups": groups, "base_width": width_per_group} if block is Bottleneck else {}
         self.set_input_sizes(in_chans, small_input)
         self.zero_init_residual = zero_init_residual
         if small_input:
@@ -58,7 +71,7 @@ class ResNet(Classifier):
             stride = 1 if i == 0 else 2
             blocks = []
             for j in range(n):
-                blocks.append(block(chs, planes, stride if j == 0 else 1, norm_layer, act_layer))
+                blocks.append(block(chs, planes, stride if j == 0 else 1, norm_layer, act_layer, **widen))
                 chs = planes * block.expansion
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
             self.feature_info.append(FeatureInfo(chs, stem_reduction * 2**i, f"layer{i + 1}"))
@@ -118,3 +131,25 @@ def resnet101(**kwargs) -> ResNet:
 def resnet152(**kwargs) -> ResNet:
     """ResNet-152: bottlenecks [3, 8, 36, 3]."""
     return ResNet(Bottleneck, (3, 8, 36, 3), **kwargs)
+
+
+@register_model(family="resnet", paper="Zagoruyko & Komodakis 2016, Wide Residual Networks",
+                torchvision="wide_resnet50_2")
+def wide_resnet50_2(**kwargs) -> ResNet:
+    """Wide ResNet-50-2: ResNet-50's bottlenecks [3, 4, 6, 3] with inner 3x3 convolutions twice as wide."""
+    return ResNet(Bottleneck, (3, 4, 6, 3), width_per_group=128, **kwargs)
+
+
+@register_model(family="resnet", paper="Zagoruyko & Komodakis 2016, Wide Residual Networks",
+                torchvision="wide_resnet101_2")
+def wide_resnet101_2(**kwargs) -> ResNet:
+    """Wide ResNet-101-2: ResNet-101's bottlenecks [3, 4, 23, 3] with inner 3x3 convolutions twice as wide."""
+    return ResNet(Bottleneck, (3, 4, 23, 3), width_per_group=128, **kwargs)
+
+
+@register_model(family="resnet", paper="Xie et al. 2017, Aggregated Residual Transformations for Deep Neural "
+                "Networks", torchvision="resnext50_32x4d")
+def resnext50_32x4d(**kwargs) -> ResNet:
+    """ResNeXt-50 (32x4d): ResNet-50's bottlenecks [3, 4, 6, 3], each 3x3 in 32 groups of 4 channels per 64
+    planes (cardinality 32)."""
+    return ResNet(Bottleneck, (3, 4, 6, 3), groups=32, width_per_group=4, **kwargs)

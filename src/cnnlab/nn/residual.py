@@ -44,6 +44,12 @@ class Bottleneck(nn.Module):
     """1x1 reduce, 3x3, 1x1 expand (x4) with a shortcut. Used by ResNet-50/101/152.
 
     The stride sits on the 3x3 convolution ("ResNet v1.5", as in torchvision), not on the first 1x1.
+
+    ``groups`` and ``base_width`` widen the inner 3x3: it has ``planes * base_width / 64 * groups`` channels in
+    ``groups`` groups. ``base_width=128`` doubles it (Wide ResNet-50-2: Zagoruyko & Komodakis, "Wide Residual
+    Networks", BMVC 2016, in its bottleneck form); ``groups=32, base_width=4`` makes the 3x3 a set of 32
+    parallel 4-channel paths (ResNeXt's cardinality: Xie et al., "Aggregated Residual Transformations for Deep
+    Neural Networks", CVPR 2017). The output keeps ``planes * 4`` channels either way.
     """
 
     expansion = 4
@@ -55,12 +61,15 @@ class Bottleneck(nn.Module):
         stride: int = 1,
         norm_layer: LayerFactory = nn.BatchNorm2d,
         act_layer: LayerFactory = nn.ReLU,
+        groups: int = 1,
+        base_width: int = 64,
     ) -> None:
         super().__init__()
         out_chs = planes * self.expansion
-        self.conv1 = ConvNormAct(in_chs, planes, 1, norm_layer=norm_layer, act_layer=act_layer)
-        self.conv2 = ConvNormAct(planes, planes, 3, stride, norm_layer=norm_layer, act_layer=act_layer)
-        self.conv3 = ConvNormAct(planes, out_chs, 1, norm_layer=norm_layer, act_layer=None)
+        width = int(planes * base_width / 64) * groups
+        self.conv1 = ConvNormAct(in_chs, width, 1, norm_layer=norm_layer, act_layer=act_layer)
+        self.conv2 = ConvNormAct(width, width, 3, stride, groups=groups, norm_layer=norm_layer, act_layer=act_layer)
+        self.conv3 = ConvNormAct(width, out_chs, 1, norm_layer=norm_layer, act_layer=None)
         self.shortcut = _shortcut(in_chs, out_chs, stride, norm_layer)
         self.act = make_act(act_layer)
 
