@@ -1,6 +1,16 @@
 """The architecture zoo. Importing this package registers every model."""
 
-from . import alexnet, densenet, googlenet, lenet, mobilenet, resnet, resnet_cifar, vgg  # noqa: F401  (registration)
+from . import (  # noqa: F401  (registration)
+    alexnet,
+    densenet,
+    efficientnet,
+    googlenet,
+    lenet,
+    mobilenet,
+    resnet,
+    resnet_cifar,
+    vgg,
+)
 from ._base import Classifier, FeatureInfo, ModelMeta
 from ._factory import create_model
 from ._registry import list_models, model_meta, register_model

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .conv import ConvNormAct, LayerFactory, make_act
+from .drop import DropPath
 
 
 class SqueezeExcite(nn.Module):
@@ -47,10 +48,16 @@ class InvertedResidual(nn.Module):
         kernel_size: int = 3,
         hidden_chs: int | None = None,
         se_chs: int = 0,
+        se_act: LayerFactory = nn.ReLU,
+        se_gate: LayerFactory = nn.Hardsigmoid,
+        drop_path: float = 0.0,
     ) -> None:
         """``hidden_chs`` gives the expanded width directly (MobileNet v3's tables), instead of ``in_chs *
         expand_ratio``; ``kernel_size`` is the depthwise kernel (v3 uses 3 and 5); ``se_chs`` > 0 adds a
-        squeeze-and-excitation gate of that many squeezed channels after the depthwise convolution (v3)."""
+        squeeze-and-excitation gate of that many squeezed channels after the depthwise convolution, with
+        ``se_act`` inside and ``se_gate`` at its end (v3: ReLU and hard sigmoid; EfficientNet's MBConv: SiLU
+        and sigmoid); ``drop_path`` drops the residual branch of whole samples in training (EfficientNet's
+        stochastic depth; only where there is a shortcut)."""
         super().__init__()
         hidden = hidden_chs if hidden_chs is not None else int(round(in_chs * expand_ratio))
         self.use_shortcut = stride == 1 and in_chs == out_chs
@@ -60,9 +67,10 @@ class InvertedResidual(nn.Module):
         )
         self.dw = ConvNormAct(hidden, hidden, kernel_size, stride, groups=hidden, norm_layer=norm_layer,
                               act_layer=act_layer)
-        self.se = SqueezeExcite(hidden, se_chs) if se_chs else nn.Identity()
+        self.se = SqueezeExcite(hidden, se_chs, se_act, se_gate) if se_chs else nn.Identity()
         self.project = ConvNormAct(hidden, out_chs, 1, norm_layer=norm_layer, act_layer=None)
+        self.drop_path = DropPath(drop_path) if drop_path and self.use_shortcut else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.project(self.se(self.dw(self.expand(x))))
-        return x + out if self.use_shortcut else out
+        return x + self.drop_path(out) if self.use_shortcut else out
