@@ -1,6 +1,6 @@
 """Distributed training (DDP under torchrun or ``--nproc``) on 2 CPU processes with gloo: the same steps as one
 process with the global batch, rank 0 alone writing, a killed process ending the job in one line, resume, and
-every kind of run."""
+every kind of run (a transfer, a streamed classifier, a segmentation network, an autoencoder)."""
 
 import os
 import signal
@@ -90,14 +90,12 @@ def test_streamed_folders_are_sharded_like_in_memory_data(tmp_path, capsys, monk
     assert max_difference(tmp_path / "one", tmp_path / "two") < 1e-4
 
 
-def test_torchrun_trains_an_autoencoder_and_segment_takes_nproc(tmp_path):
-    ae = cnnlab("ae", "train", "--epochs", "1", "--run-dir", tmp_path / "ae", "--quiet",
-                launcher=("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "cnnlab"))
-    assert ae.returncode == 0, ae.stderr
-    assert ae.stdout.count("test psnr") == 1 and (tmp_path / "ae" / "report.html").is_file()
+def test_torchrun_itself_trains_a_segmentation_network(tmp_path):
     seg = cnnlab("segment", "train", "--data", "shapes:size=16,count=60", "--depth", "2", "--width", "4",
-                 "--epochs", "1", "--nproc", "2", "--run-dir", tmp_path / "seg", "--quiet")
+                 "--epochs", "1", "--run-dir", tmp_path / "seg", "--quiet",
+                 launcher=("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "cnnlab"))
     assert seg.returncode == 0, seg.stderr
+    assert seg.stdout.count("test pixel accuracy") == 1 and (tmp_path / "seg" / "report.html").is_file()
     assert '"processes": 2' in (tmp_path / "seg" / "meta.json").read_text()
 
 
@@ -116,9 +114,11 @@ def _rank_pid(parent: int, rank: int) -> int | None:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the rank's process in /proc")
 def test_a_killed_process_ends_the_job_in_one_line_and_the_run_resumes_in_as_many(tmp_path, capsys):
+    """An autoencoder's job (the third kind of run trained on two processes here)."""
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "cnnlab", "train", "--epochs", "60", "--nproc", "2", "--run-dir",
-                             str(run_dir), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "cnnlab", "ae", "train", "--epochs", "60", "--nproc", "2",
+                             "--run-dir", str(run_dir), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     try:
         deadline = time.monotonic() + 120
         while not (run_dir / "metrics.csv").exists():  # an epoch completed and was written
@@ -133,13 +133,13 @@ def test_a_killed_process_ends_the_job_in_one_line_and_the_run_resumes_in_as_man
             proc.wait()
     assert proc.returncode == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert err.startswith("cnnlab: error: process 1 of 2") and "killed by SIGKILL" in err
-    assert f"continue with: cnnlab train --resume {run_dir} --nproc 2" in err
+    assert f"continue with: cnnlab ae train --resume {run_dir} --nproc 2" in err
     done = len((run_dir / "metrics.csv").read_text().strip().splitlines()) - 1
     assert done < 60
 
     assert "trained in 2 processes; continue it in as many: --nproc 2" in one_line_error(
-        capsys, "train", "--resume", run_dir)
-    again = cnnlab("train", "--resume", run_dir, "--nproc", "2", "--epochs", done + 2)
+        capsys, "ae", "train", "--resume", run_dir)
+    again = cnnlab("ae", "train", "--resume", run_dir, "--nproc", "2", "--epochs", done + 2)
     assert again.returncode == 0, again.stderr
     assert (run_dir / "results.json").is_file()
     assert len((run_dir / "metrics.csv").read_text().strip().splitlines()) - 1 == done + 2
