@@ -43,7 +43,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
               cnnlab train --data faces --model lenet5 --early-stopping 5
               cnnlab train --data folder:~/pictures/cats_vs_dogs --model mobilenet_v2 --image-size 96
               cnnlab train --config runs/lenet5-digits-20261125-101500/config.yaml --seed 1
-              cnnlab train --resume runs/lenet5-digits-20261125-101500 --epochs 60"""),
+              cnnlab train --resume runs/lenet5-digits-20261125-101500 --epochs 60
+              cnnlab train --model resnet18 --small-input --data shapes --nproc 2   # 2 processes (DDP)"""),
     )
     add_run_options(p, ClassifierConfig, model_args=True)
     p.set_defaults(func=train_command(ClassifierConfig))
