@@ -79,19 +79,17 @@ def main() -> None:
     widths = (26, 12, *(14,) * len(options))
     # every eager measurement first: compiling leaves threads and caches behind that would slow what follows
     eager = [o for o in options if not o[1].get("compile")]
-    base, ratios = {}, {}
+    base, ratios = [], []
     for case in CASES:
         print(f"measuring {case[0]} {case[3]}x{case[3]}", file=sys.stderr, flush=True)
-        base[id(case)] = steps_per_second(*case, args.steps)
-        ratios[id(case)] = [steps_per_second(*case, args.steps, **opt) / base[id(case)] for _, opt in eager]
-    for case in CASES:
-        if len(eager) < len(options):
-            ratios[id(case)].append(steps_per_second(*case, args.steps, compile=True) / base[id(case)])
+        base.append(steps_per_second(*case, args.steps))
+        ratios.append([steps_per_second(*case, args.steps, **opt) / base[-1] for _, opt in eager])
+    if len(eager) < len(options):
+        for case, fp32, measured in zip(CASES, base, ratios, strict=True):
+            measured.append(steps_per_second(*case, args.steps, compile=True) / fp32)
     print(row("case", "fp32 step/s", *(f"{name} x" for name, _ in options), widths=widths))
-    for case in CASES:
-        name, _, _, side = case
-        print(row(f"{name} {side}x{side}", f"{base[id(case)]:.1f}", *(f"{r:.2f}x" for r in ratios[id(case)]),
-                  widths=widths))
+    for (name, _, _, side), fp32, measured in zip(CASES, base, ratios, strict=True):
+        print(row(f"{name} {side}x{side}", f"{fp32:.1f}", *(f"{r:.2f}x" for r in measured), widths=widths))
 
 
 if __name__ == "__main__":

@@ -90,7 +90,7 @@ def _speaks(e: BaseException) -> bool:
     explain, in one line (Ctrl-C and SIGTERM included: it stops every process)."""
     from ..train import distributed
 
-    if distributed.quiet_rank():
+    if not distributed.from_env().main:
         return False
     launched = bool(os.environ.get(distributed.LAUNCH_DIR))
     return not (launched and (isinstance(e, KeyboardInterrupt) or getattr(e, "peer", False)))

@@ -49,7 +49,33 @@ class Augment:
         return x if masks is None else (x, masks)
 
 
-class InMemoryLoader:
+class Sharded:
+    """What a loader needs to be one process's part of a distributed job: :meth:`sharded` and, per epoch, the
+    order to visit its items and the generator to augment with (``self.seed``, ``self.epoch``, ``self.shuffle``
+    are the loader's own)."""
+
+    rank, world = 0, 1
+
+    def sharded(self, rank: int, world: int):
+        """This loader as process ``rank`` of ``world`` sees it (distributed training): every epoch, the same
+        order as one process would draw, cut to a multiple of ``world`` items, and every ``world``-th item of
+        it from ``rank`` on. Together the processes' batches ``b`` are the one process's batch ``b`` of
+        ``world`` times the size; each process draws its augmentation from its own generator."""
+        shard = copy.copy(self)
+        shard.rank, shard.world = rank, world
+        return shard
+
+    def epoch_order(self, n: int) -> tuple[torch.Tensor | None, torch.Generator]:
+        """This epoch's order of ``n`` items for this process (:func:`shard_order`), and the generator its
+        augmentation draws from: seeded by ``(seed, epoch)``, so any epoch can be replayed exactly."""
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = shard_order(n, self.shuffle, g, self.rank, self.world)
+        if self.world > 1:  # the shuffle is every process's; the augmentation is each one's own
+            g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 1_009 + self.rank)
+        return order, g
+
+
+class InMemoryLoader(Sharded):
     """Batches of ``(images, targets)`` sliced from tensors already on the device.
 
     Shuffling and augmentation draw from a generator seeded by ``(seed, epoch)``, so any epoch can be
@@ -61,19 +87,9 @@ class InMemoryLoader:
         self.images, self.targets, self.masks = images, targets, masks
         self.batch_size, self.shuffle, self.augment, self.seed = batch_size, shuffle, augment, seed
         self.epoch = 0
-        self.rank, self.world = 0, 1  # see sharded()
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
-
-    def sharded(self, rank: int, world: int) -> InMemoryLoader:
-        """This loader as process ``rank`` of ``world`` sees it (distributed training): every epoch, the same
-        order as one process would draw, cut to a multiple of ``world`` images, and every ``world``-th image of
-        it from ``rank`` on. Together the processes' batches ``b`` are the one process's batch ``b`` of
-        ``world`` times the size; each process draws its augmentation from its own generator."""
-        shard = copy.copy(self)
-        shard.rank, shard.world = rank, world
-        return shard
 
     def __len__(self) -> int:
         n = len(self.images) // self.world
@@ -82,11 +98,8 @@ class InMemoryLoader:
         return batches - 1 if self.shuffle and n % self.batch_size == 1 and batches > 1 else batches
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        order = shard_order(len(self.images), self.shuffle, g, self.rank, self.world)
+        order, g = self.epoch_order(len(self.images))
         order = order.to(self.images.device) if order is not None else None
-        if self.world > 1:
-            g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 1_009 + self.rank)
         for b in range(len(self)):
             idx = slice(b * self.batch_size, (b + 1) * self.batch_size)
             sel = order[idx] if order is not None else idx

@@ -7,7 +7,6 @@ streaming are skipped (and counted), never fatal.
 
 from __future__ import annotations
 
-import copy
 import os
 import signal
 import warnings
@@ -19,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from .._images import decode_image
 from .._signals import signals_held
 from ..errors import CnnlabError
-from .loader import Augment, shard_order
+from .loader import Augment, Sharded
 
 
 @dataclass
@@ -108,7 +107,7 @@ def _collate(batch):
     return torch.stack([b[0] for b in kept]), torch.tensor([b[1] for b in kept]), bad
 
 
-class StreamingLoader:
+class StreamingLoader(Sharded):
     """Batches ``(images, labels)`` from files: decoded in ``workers`` processes, normalised and augmented
     in batch on the device. Shuffling is seeded by ``(seed, epoch)``."""
 
@@ -121,31 +120,21 @@ class StreamingLoader:
         self.workers = min(4, os.cpu_count() or 1) if workers is None else workers
         self.dataset = _Files(files, channels, preprocess.geometry)
         self.skipped = 0  # images skipped over all epochs so far
-        self.rank, self.world = 0, 1  # see sharded()
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
-
-    def sharded(self, rank: int, world: int) -> StreamingLoader:
-        """This loader as process ``rank`` of ``world`` sees it: its shard of each epoch's files (see
-        :meth:`cnnlab.data.loader.InMemoryLoader.sharded`); the processes decode disjoint files."""
-        shard = copy.copy(self)
-        shard.rank, shard.world = rank, world
-        return shard
 
     def __len__(self) -> int:
         return -(-(len(self.files) // self.world) // self.batch_size)
 
     def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        common = dict(batch_size=self.batch_size, num_workers=self.workers, collate_fn=_collate, drop_last=False,
-                      persistent_workers=False, worker_init_fn=_worker_init if self.workers else None)
         # the order one process takes, or this process's shard of it (the same shuffle on every process); the
-        # workers' seeds and the augmentation draw from g too, never from the global generator
-        order = shard_order(len(self.files), self.shuffle, g, self.rank, self.world)
-        if self.world > 1:
-            g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 1_009 + self.rank)
-        loader = DataLoader(self.dataset, sampler=None if order is None else order.tolist(), generator=g, **common)
+        # workers' seeds and the augmentation draw from g, never from the global generator
+        order, g = self.epoch_order(len(self.files))
+        loader = DataLoader(self.dataset, batch_size=self.batch_size, sampler=None if order is None else
+                            order.tolist(), generator=g, num_workers=self.workers, collate_fn=_collate,
+                            drop_last=False, persistent_workers=False,
+                            worker_init_fn=_worker_init if self.workers else None)
         new: list[int] = []
         last = None
         for x, y, bad in _start(loader):

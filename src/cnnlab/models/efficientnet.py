@@ -100,33 +100,31 @@ class EfficientNet(Classifier):
         return self.stages(self.stem(x))
 
 
-def _builder(width: float, depth: float, resolution: int, dropout: float):
-    def build(**kwargs) -> EfficientNet:
-        kwargs.setdefault("drop_rate", dropout)
-        return EfficientNet(width, depth, resolution, **kwargs)
-
-    return build
+def _efficientnet(width: float, depth: float, resolution: int, dropout: float, **kwargs) -> EfficientNet:
+    """A scaled EfficientNet with its default dropout (``drop_rate`` overrides it)."""
+    kwargs.setdefault("drop_rate", dropout)
+    return EfficientNet(width, depth, resolution, **kwargs)
 
 
 @register_model(family="efficientnet", paper=PAPER, torchvision="efficientnet_b0")
 def efficientnet_b0(**kwargs) -> EfficientNet:
     """EfficientNet-B0: the searched baseline (5.3M parameters, 224x224)."""
-    return _builder(1.0, 1.0, 224, 0.2)(**kwargs)
+    return _efficientnet(1.0, 1.0, 224, 0.2, **kwargs)
 
 
 @register_model(family="efficientnet", paper=PAPER, torchvision="efficientnet_b1")
 def efficientnet_b1(**kwargs) -> EfficientNet:
     """EfficientNet-B1: depth x1.1, 240x240."""
-    return _builder(1.0, 1.1, 240, 0.2)(**kwargs)
+    return _efficientnet(1.0, 1.1, 240, 0.2, **kwargs)
 
 
 @register_model(family="efficientnet", paper=PAPER, torchvision="efficientnet_b2")
 def efficientnet_b2(**kwargs) -> EfficientNet:
     """EfficientNet-B2: width x1.1, depth x1.2, 260x260."""
-    return _builder(1.1, 1.2, 260, 0.3)(**kwargs)
+    return _efficientnet(1.1, 1.2, 260, 0.3, **kwargs)
 
 
 @register_model(family="efficientnet", paper=PAPER, torchvision="efficientnet_b3")
 def efficientnet_b3(**kwargs) -> EfficientNet:
     """EfficientNet-B3: width x1.2, depth x1.4, 300x300."""
-    return _builder(1.2, 1.4, 300, 0.3)(**kwargs)
+    return _efficientnet(1.2, 1.4, 300, 0.3, **kwargs)

@@ -99,19 +99,25 @@ def start(device: torch.device) -> tuple[Ranks, torch.device]:
     ranks = from_env()
     if not ranks.distributed:
         return ranks, device
+    backend = _backend(device)
     if device.type == "cuda":
         if ranks.local_rank >= torch.cuda.device_count():
             raise CnnlabError(f"process {ranks.local_rank} of this node has no GPU: the node has "
                               f"{torch.cuda.device_count()}; start at most that many processes per node")
         device = torch.device("cuda", ranks.local_rank)
         torch.cuda.set_device(device)
-    elif device.type != "cpu":
-        raise CnnlabError(f"distributed training runs on CUDA (nccl) or the CPU (gloo), not on {device.type}")
     owns = not dist.is_initialized()
     if owns:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
-                                device_id=device if device.type == "cuda" else None)
+        dist.init_process_group(backend, device_id=device if device.type == "cuda" else None)
     return Ranks(ranks.rank, ranks.world, ranks.local_rank, ranks.local_world, owns), device
+
+
+def _backend(device: torch.device) -> str:
+    """The process-group backend for ``device``: nccl on CUDA, gloo on a CPU; one line for any other."""
+    if device.type not in ("cuda", "cpu"):
+        raise CnnlabError(f"distributed training runs on CUDA (nccl) or the CPU (gloo), not on {device.type}; "
+                          f"add --device cpu")
+    return "nccl" if device.type == "cuda" else "gloo"
 
 
 def stop(ranks: Ranks, failed: bool = False) -> None:
@@ -193,40 +199,39 @@ def peer_failure(e: BaseException, ranks: Ranks) -> CnnlabError | None:
     return error
 
 
-def quiet_rank() -> bool:
-    """Whether this process leaves what it would say to rank 0 (a rank other than 0 of a distributed job)."""
-    return from_env().rank != 0
-
-
 # --- the launcher -------------------------------------------------------------------------------------------
 
 def announce(ranks: Ranks, command: str, path: Path) -> None:
     """Rank 0 of a job that :func:`launch` started: tell the launcher which run the job writes, so that its
     message, if a process fails, says how to continue it."""
-    folder = os.environ.get(LAUNCH_DIR)
-    if ranks.main and folder and Path(folder).is_dir():
-        (Path(folder) / "run.json").write_text(json.dumps({"command": command, "path": str(path)}))
+    folder = _launch_dir()
+    if ranks.main and folder is not None:
+        (folder / "run.json").write_text(json.dumps({"command": command, "path": str(path)}))
 
 
 def check_launch(nproc: int, device: torch.device) -> None:
     """Refuse, before any process starts, a job this machine cannot run: more CUDA processes than GPUs, or a
     device that has no process-group backend."""
+    _backend(device)
     if device.type == "cuda" and nproc > torch.cuda.device_count():
         raise CnnlabError(f"--nproc {nproc} on CUDA needs a GPU per process; this machine has "
                           f"{torch.cuda.device_count()}")
-    if device.type not in ("cuda", "cpu"):
-        raise CnnlabError(f"distributed training runs on CUDA (nccl) or the CPU (gloo), not on {device.type}; "
-                          f"add --device cpu")
 
 
 def report_error(ranks: Ranks, message: str) -> bool:
     """A process other than rank 0 that failed on its own (not because rank 0 did, which rank 0 says): leave its
     one line for the launcher to print. False when no launcher started this job (torchrun: print it)."""
-    folder = os.environ.get(LAUNCH_DIR)
-    if not folder or not Path(folder).is_dir():
+    folder = _launch_dir()
+    if folder is None:
         return False
-    (Path(folder) / f"error-{ranks.rank}.txt").write_text(message)
+    (folder / f"error-{ranks.rank}.txt").write_text(message)
     return True
+
+
+def _launch_dir() -> Path | None:
+    """Where the launcher of this job (:func:`launch`) reads what its processes leave; None under torchrun."""
+    folder = os.environ.get(LAUNCH_DIR)
+    return Path(folder) if folder and Path(folder).is_dir() else None
 
 
 def launch(nproc: int, argv: list[str]) -> int:
