@@ -55,6 +55,8 @@ class Classifier(nn.Module):
     default_input_size: tuple[int, int, int]
     min_input_size: tuple[int, int, int]
     fixed_input_size: bool = False
+    aux_heads: tuple[str, ...] = ()  # auxiliary classifiers, trained with the main one (GoogLeNet: aux1, aux2)
+    skips_parameters: bool = False  # a training step may leave parameters unused (FractalNet's drop-path)
     input_padding: int = 0  # zero padding the data pipeline adds around resized images (LeNet-5: 2)
     meta: ModelMeta | None = None
 
@@ -84,8 +86,18 @@ class Classifier(nn.Module):
         return self.head.fc
 
     def reset_classifier(self, num_classes: int) -> None:
-        """Replace the final layer by a new, randomly initialised one with ``num_classes`` outputs."""
+        """Replace the final layer by a new, randomly initialised one with ``num_classes`` outputs, and the
+        auxiliary classifiers' final layers too; ``num_classes=0`` (a feature extractor) removes them."""
         self.head.reset(num_classes)
+        for name in self.aux_heads:
+            aux = getattr(self, name, None)
+            if aux is None:
+                continue
+            if num_classes == 0:
+                setattr(self, name, None)
+                self.aux_logits = False
+            else:
+                aux.reset(num_classes)
 
     def set_input_sizes(self, in_chans: int, small_input: bool, minimum: int = 32, small_minimum: int = 8,
                         default: int = 224, small_default: int = 32) -> None:

@@ -25,7 +25,9 @@ from ..errors import CnnlabError, WeightsError
 from ..nn.init import register_scheme
 from ._registry import get_builder, list_models
 
-_OPTIONAL_PREFIXES = ("aux1.", "aux2.")  # GoogLeNet's auxiliary heads may be absent on either side
+# auxiliary classifiers (GoogLeNet's two, Inception v3's one: torchvision's AuxLogits) may be absent on either side
+_OPTIONAL_PREFIXES = ("aux1.", "aux2.", "AuxLogits.")
+_AUX_MODELS = ("googlenet", "inception_v3")  # torchvision builders that take aux_logits and init_weights
 
 
 class LoadResult(NamedTuple):
@@ -73,9 +75,10 @@ def _first_sentence(e: Exception) -> str:
 def classifier_keys(model: nn.Module) -> set[str]:
     """State-dict keys of the layers that ``reset_classifier`` replaces."""
     keys = {f"head.fc.{n}" for n, _ in model.head.fc.named_parameters()} if hasattr(model, "head") else set()
-    for aux in ("aux1", "aux2"):
-        if getattr(model, aux, None) is not None:
-            keys |= {f"{aux}.fc2.weight", f"{aux}.fc2.bias"}
+    for name in getattr(model, "aux_heads", ()):
+        aux = getattr(model, name, None)
+        if aux is not None:
+            keys |= {f"{name}.{aux.final}.weight", f"{name}.{aux.final}.bias"}
     return keys
 
 
@@ -157,7 +160,7 @@ def _canonical_order(state: Mapping[str, torch.Tensor], tv_name: str | None, nam
     import torchvision
 
     kwargs = {"aux_logits": any(k.startswith(_OPTIONAL_PREFIXES) for k in state), "init_weights": False} \
-        if tv_name == "googlenet" else {}
+        if tv_name in _AUX_MODELS else {}
     with torch.device("meta"):
         reference = list(getattr(torchvision.models, tv_name)(**kwargs).state_dict())
     if set(reference) != set(state):
@@ -175,15 +178,22 @@ def _guess_architecture(state: Mapping[str, torch.Tensor]) -> str:
     fc = [v for k, v in state.items() if k.endswith("fc.weight") or k.endswith("classifier.6.weight")]
     num_classes = fc[-1].shape[0] if fc else 1000
     for name in list_models():
-        builder = get_builder(name)
-        try:
-            with torch.device("meta"):
-                m = builder(num_classes=num_classes, **({"aux_logits": False} if "googlenet" in name else {}))
-        except Exception:
-            continue
-        if sorted(tuple(v.shape) for v in m.state_dict().values()) == shapes:
+        m = _meta_model(name, num_classes)
+        if m is not None and sorted(tuple(v.shape) for v in m.state_dict().values()) == shapes:
             return f" (it looks like {name})"
     return ""
+
+
+def _meta_model(name: str, num_classes: int) -> nn.Module | None:
+    """``name`` on the meta device, without auxiliary classifiers where it takes them; None if it cannot be built
+    for ``num_classes``."""
+    for kwargs in ({"aux_logits": False}, {}):
+        try:
+            with torch.device("meta"):
+                return get_builder(name)(num_classes=num_classes, **kwargs)
+        except Exception:
+            continue
+    return None
 
 
 def load_weights_file(model: nn.Module, path: str | os.PathLike, skip_head: bool = False) -> LoadResult:

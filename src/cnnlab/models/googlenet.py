@@ -41,6 +41,13 @@ _MODULES = {
 }
 
 
+def renormalise_for_inception(x: torch.Tensor) -> torch.Tensor:
+    """An ImageNet-normalised batch renormalised to [-1, 1] per channel, the input the Inception networks were
+    trained on: torchvision's GoogLeNet and Inception v3 weights expect it (``transform_input=True``)."""
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    return torch.cat([(x[:, i:i + 1] * (std[i] / 0.5)) + (mean[i] - 0.5) / 0.5 for i in range(3)], 1)
+
+
 class InceptionOutputs(NamedTuple):
     """What GoogLeNet returns in training mode."""
 
@@ -51,6 +58,8 @@ class InceptionOutputs(NamedTuple):
 
 class GoogLeNet(Classifier):
     """GoogLeNet. ``small_input=True`` makes the stem 3x3/1 without its first max-pool (for 28-32 px)."""
+
+    aux_heads = ("aux1", "aux2")
 
     def __init__(
         self,
@@ -104,7 +113,8 @@ class GoogLeNet(Classifier):
         self.init_weights()
 
     def init_weights(self) -> None:
-        """torchvision's scheme: truncated N(0, 0.01) on [-0.02, 0.02] for conv and linear, BN 1/0."""
+        """torchvision's scheme: N(0, 0.01) for conv and linear, truncated at +-2 (200 standard deviations: in
+        effect not truncated), BN 1/0."""
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
@@ -114,26 +124,8 @@ class GoogLeNet(Classifier):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the main classifier and, when present, the auxiliary classifiers' last layers.
-
-        ``num_classes=0`` (a feature extractor) removes the auxiliary classifiers.
-        """
-        super().reset_classifier(num_classes)
-        if num_classes == 0:
-            self.aux1 = self.aux2 = None
-            self.aux_logits = False
-        for aux in (self.aux1, self.aux2):
-            if aux is not None:
-                ref = aux.fc2.weight
-                aux.fc2 = nn.Linear(1024, num_classes).to(device=ref.device, dtype=ref.dtype)
-
     def _transform_input(self, x: torch.Tensor) -> torch.Tensor:
-        """torchvision's ImageNet weights expect inputs rescaled from ImageNet to [-1, 1] normalisation."""
-        if not self.transform_input:
-            return x
-        mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-        return torch.cat([(x[:, i:i + 1] * (std[i] / 0.5)) + (mean[i] - 0.5) / 0.5 for i in range(3)], 1)
+        return renormalise_for_inception(x) if self.transform_input else x
 
     def _features(self, x: torch.Tensor, with_aux: bool):
         x = self.stem(self._transform_input(x))

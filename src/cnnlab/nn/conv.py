@@ -21,8 +21,11 @@ def get_norm_layer(name: str) -> LayerFactory | None:
     return NORM_LAYERS[name]
 
 
-def same_padding(kernel_size: int, dilation: int = 1) -> int:
-    """Padding that keeps the spatial size at stride 1 for an odd kernel: ``dilation * (k - 1) // 2``."""
+def same_padding(kernel_size: int | tuple[int, int], dilation: int = 1) -> int | tuple[int, int]:
+    """Padding that keeps the spatial size at stride 1 for an odd kernel: ``dilation * (k - 1) // 2``, per side
+    for a rectangular kernel (``(1, 7)`` -> ``(0, 3)``)."""
+    if isinstance(kernel_size, tuple):
+        return tuple(dilation * (k - 1) // 2 for k in kernel_size)  # type: ignore[return-value]
     return dilation * (kernel_size - 1) // 2
 
 
@@ -45,9 +48,9 @@ class ConvNormAct(nn.Sequential):
         self,
         in_chs: int,
         out_chs: int,
-        kernel_size: int = 3,
+        kernel_size: int | tuple[int, int] = 3,
         stride: int = 1,
-        padding: int | None = None,
+        padding: int | tuple[int, int] | None = None,
         dilation: int = 1,
         groups: int = 1,
         norm_layer: LayerFactory | None = nn.BatchNorm2d,

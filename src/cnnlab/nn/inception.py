@@ -1,5 +1,5 @@
 """The Inception module and GoogLeNet's auxiliary classifier (Szegedy et al. 2015, "Going Deeper with
-Convolutions")."""
+Convolutions"), and :class:`Branches`, the parallel-branches container every later Inception module is made of."""
 
 from __future__ import annotations
 
@@ -7,6 +7,40 @@ import torch
 from torch import nn
 
 from .conv import LayerFactory
+
+
+def out_channels(module: nn.Module, in_chs: int) -> int:
+    """The channels ``module`` gives for ``in_chs`` input channels: a block's ``out_chs`` or a convolution's
+    ``out_channels``, the last such of a sequence, or ``in_chs`` for what keeps the channels (pooling)."""
+    if hasattr(module, "out_chs"):
+        return module.out_chs
+    if isinstance(module, nn.Conv2d):
+        return module.out_channels
+    if isinstance(module, nn.Sequential):
+        for m in module:
+            in_chs = out_channels(m, in_chs)
+        return in_chs
+    return in_chs
+
+
+class Branches(nn.Module):
+    """Parallel branches applied to the same input, their outputs concatenated along channels: the shape of
+    every Inception module since Szegedy et al. 2015.
+
+    Branches are given by keyword, in the order of concatenation (which is also the order of their parameters).
+    A branch may itself end in :class:`Branches`: Inception v3's "expanded filter bank" splits a branch into a
+    1x3 and a 3x1 convolution side by side. ``out_chs`` is the sum of the branches' channels.
+    """
+
+    def __init__(self, in_chs: int, **branches: nn.Module) -> None:
+        super().__init__()
+        for name, branch in branches.items():
+            self.add_module(name, branch)
+        self.in_chs = in_chs
+        self.out_chs = sum(out_channels(b, in_chs) for b in branches.values())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([branch(x) for branch in self.children()], dim=1)
 
 
 class InceptionModule(nn.Module):
@@ -52,6 +86,8 @@ class InceptionAux(nn.Module):
     An adaptive 4x4 pool gives the same result at 224 and keeps working on smaller inputs.
     """
 
+    final = "fc2"  # the layer that ``reset`` replaces
+
     def __init__(self, in_chs: int, num_classes: int, conv: LayerFactory, drop_rate: float = 0.7) -> None:
         super().__init__()
         self.pool = nn.AdaptiveAvgPool2d(4)
@@ -61,6 +97,10 @@ class InceptionAux(nn.Module):
         self.act = nn.ReLU(inplace=True)
         self.drop = nn.Dropout(drop_rate)
         self.fc2 = nn.Linear(1024, num_classes)
+
+    def reset(self, num_classes: int) -> None:
+        ref = self.fc2.weight
+        self.fc2 = nn.Linear(1024, num_classes).to(device=ref.device, dtype=ref.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.flatten(self.conv(self.pool(x)))  # N x 2048
