@@ -12,7 +12,7 @@ TORCHVISION = [n for n in cnnlab.list_models() if cnnlab.model_meta(n).torchvisi
 
 
 def _torchvision_model(name, **kwargs):
-    if name == "googlenet":
+    if name in ("googlenet", "inception_v3"):
         kwargs = {"aux_logits": True, "init_weights": True, **kwargs}
     return getattr(torchvision.models, cnnlab.model_meta(name).torchvision)(**kwargs)
 

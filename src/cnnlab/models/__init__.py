@@ -2,14 +2,18 @@
 
 from . import (  # noqa: F401  (registration)
     alexnet,
+    bn_inception,
     densenet,
     efficientnet,
     googlenet,
+    inception,
+    inception_resnet,
     lenet,
     mobilenet,
     resnet,
     resnet_cifar,
     vgg,
+    xception,
 )
 from ._base import Classifier, FeatureInfo, ModelMeta
 from ._factory import create_model
