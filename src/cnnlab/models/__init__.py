@@ -14,6 +14,7 @@ from . import (  # noqa: F401  (registration)
     resnet_cifar,
     vgg,
     xception,
+    zfnet,
 )
 from ._base import Classifier, FeatureInfo, ModelMeta
 from ._factory import create_model
