@@ -10,6 +10,7 @@ from . import (  # noqa: F401  (registration)
     inception_resnet,
     lenet,
     mobilenet,
+    pyramidnet,
     resnet,
     resnet_cifar,
     vgg,
