@@ -5,6 +5,7 @@ from . import (  # noqa: F401  (registration)
     bn_inception,
     densenet,
     efficientnet,
+    fractalnet,
     googlenet,
     inception,
     inception_resnet,
