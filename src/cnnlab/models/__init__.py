@@ -12,6 +12,7 @@ from . import (  # noqa: F401  (registration)
     lenet,
     mobilenet,
     pyramidnet,
+    residual_attention,
     resnet,
     resnet_cifar,
     vgg,
