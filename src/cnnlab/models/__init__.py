@@ -16,6 +16,7 @@ from . import (  # noqa: F401  (registration)
     resnet,
     resnet_cifar,
     vgg,
+    wide_resnet_cifar,
     xception,
     zfnet,
 )
