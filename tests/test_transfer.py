@@ -255,8 +255,9 @@ def test_bad_sources_are_one_line_errors(tmp_path):
 
 
 # one of each family and block kind (all share the same code path; VGG-16/19 and deep ResNets only add layers)
-FAMILIES = ["lenet5", "alexnet", "vgg11_bn", "googlenet", "resnet18", "resnet50", "densenet121", "mobilenet_v1",
-            "mobilenet_v2"]
+FAMILIES = ["lenet5", "alexnet", "vgg11_bn", "googlenet", "inception_v3", "xception", "resnet18", "resnet50",
+            "pyramidnet110_a48", "fractalnet20", "attention56", "densenet121", "mobilenet_v1", "mobilenet_v2",
+            "efficientnet_b0"]
 
 
 @pytest.mark.parametrize("name", FAMILIES)

@@ -161,8 +161,11 @@ def replicate(module: nn.Module, ranks: Ranks, device: torch.device, current: nn
     if device.type == "cuda":
         module = _sync_batch_norm(module)
     # (DDP's default syncs rank 0's buffers, batch norm's running statistics, before every forward pass; every
-    # trainable parameter must get a gradient in every step, so a view freezes what it never reaches)
-    wrapped = nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+    # trainable parameter must get a gradient in every step, so a view freezes what it never reaches, unless a
+    # model declares that its steps skip parameters (drop-path): DDP then finds them after each forward pass)
+    unused = any(getattr(m, "skips_parameters", False) for m in module.modules())
+    wrapped = nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None,
+                                                  find_unused_parameters=unused)
     wrapped.cnnlab_trainable = trainable
     return wrapped
 
