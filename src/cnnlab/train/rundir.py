@@ -15,6 +15,7 @@ runs/<name>-<data>-<time>/
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -97,13 +98,17 @@ class RunDir:
         self.checkpoints = Checkpoints(path / "checkpoints")
         self._writer = None
         self._lock: int | None = None  # held from create/reopen until release()
+        self._made_parent = False
 
     @classmethod
     def create(cls, config: RunConfig) -> RunDir:
         """A new run's directory: ``config.run_dir`` (new, empty, or a run that never completed an epoch, which
         starts again), or a fresh default name."""
         if not config.run_dir:
-            run = cls(_claim(default_run_dir(config)), created=True)
+            path = default_run_dir(config)
+            made_parent = not path.parent.exists()
+            run = cls(_claim(path), created=True)
+            run._made_parent = made_parent  # the default runs/ this run made goes with it, if left empty
             run._lock = lock_dir(run.path)
             return run
         path = Path(config.run_dir).expanduser()
@@ -180,6 +185,9 @@ class RunDir:
             if self._writer is not None:
                 self._writer.close()
             shutil.rmtree(self.path, ignore_errors=True)
+            if self._made_parent:
+                with contextlib.suppress(OSError):  # another run may be in it by now
+                    self.path.parent.rmdir()
         else:  # a directory the user made, or a run to start again with --resume: what it was given stays
             self.clear(keep=("config.yaml", "meta.json") if self.reopened else ())
         return True
