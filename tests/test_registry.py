@@ -9,6 +9,11 @@ EXPECTED = {
     "lenet5", "alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn",
     "googlenet", "googlenet_paper", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
     "densenet121", "densenet169", "densenet201", "mobilenet_v1", "mobilenet_v2",
+    # the lecture's "more recent architectures"
+    "zfnet", "xception", "inception_v2", "inception_v3", "inception_v4", "inception_resnet_v2", "mobilenet_v3_large",
+    "mobilenet_v3_small", "fractalnet20", "wide_resnet50_2", "wide_resnet101_2", "resnext50_32x4d", "pyramidnet110_a48",
+    "pyramidnet272_a200", "attention56", "attention92", "efficientnet_b0", "efficientnet_b1", "efficientnet_b2",
+    "efficientnet_b3",
 }
 
 

@@ -21,6 +21,14 @@ def test_macs_and_params_agree_with_pytorch_counters(name):
     assert s.total_params == sum(p.numel() for p in model.parameters())
 
 
+@pytest.mark.parametrize("name", cnnlab.list_models())
+def test_every_model_has_a_summary_whose_totals_are_its_parameters(name):
+    model = build_meta(name, small_input=name != "lenet5")
+    s = cnnlab.summary(model)
+    assert s.total_params == sum(p.numel() for p in model.parameters()) and s.total_macs > 0
+    assert sum(r.params for r in s.rows) <= s.total_params  # layers the forward pass never reaches add none
+
+
 def test_rows_are_data():
     s = cnnlab.summary(build_meta("lenet5"))
     assert [r.name for r in s.rows if r.type == "Conv2d"] == ["features.c1.conv", "features.c3.conv",

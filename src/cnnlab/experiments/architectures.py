@@ -36,15 +36,16 @@ from ._study import Study, mean_std
 # One network per family of the zoo, the family's smallest (VGG-11 in its batch-norm form, GoogLeNet in
 # torchvision's); MobileNet twice, for its two papers and ideas: depthwise separable convolutions (v1) and
 # inverted residuals (v2). The tests check that every registered family is here.
-FAMILY_MODELS = ("lenet5", "alexnet", "vgg11_bn", "googlenet", "resnet18", "resnet20", "densenet121", "mobilenet_v1",
-                 "mobilenet_v2", "efficientnet_b0")
+FAMILY_MODELS = ("lenet5", "alexnet", "vgg11_bn", "googlenet", "inception_v3", "xception", "resnet18", "resnet20",
+                 "pyramidnet110_a48", "fractalnet20", "attention56", "densenet121", "mobilenet_v1", "mobilenet_v2",
+                 "efficientnet_b0")
 
 
 @dataclass
 class ArchitecturesSettings:
     """The options of ``cnnlab experiment architectures`` (saved in experiment.json). The defaults take about
-    15 minutes on 2 CPU cores: one epoch of all ten networks trained in about 93 s on an Intel Xeon with 2
-    cores, and each run adds about 2.5 s (data, test, checkpoints)."""
+    30 minutes on 2 CPU cores: one epoch of all fifteen networks trained in about 200 s on an Intel Xeon with
+    2 cores, and each run adds about 2.5 s (data, test, checkpoints)."""
 
     models: list[str] = option(list(FAMILY_MODELS), "networks to compare, each in its small-input form",
                                choices=list_models())
