@@ -204,4 +204,17 @@ def run() -> None:
         code = main()
     except KeyboardInterrupt:
         code = 128 + int(signal.SIGINT)
+    from ..train.distributed import PEER_EXIT
+
+    if code == PEER_EXIT:
+        # a process of a distributed job whose peer is gone: its process group cannot be torn down, and the
+        # interpreter's own teardown of it can abort in C++ ("terminate called without an active exception",
+        # SIGABRT), hiding the job's one line behind a second one. Its files are written and closed: leave now.
+        import multiprocessing
+
+        for child in multiprocessing.active_children():  # data-loading workers
+            child.terminate()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)

@@ -309,6 +309,8 @@ def _explain_failure(e, nproc: int, folder: Path) -> int:
     # the survivors) or by the loss of its peer
     causes = {r: f for r, f in e.failures.items() if f.exitcode not in stops and f.exitcode != PEER_EXIT}
     if causes:
+        # a process killed from outside over one that aborted in the runtime after losing it (SIGABRT)
+        causes = {r: f for r, f in causes.items() if f.exitcode != -int(signal.SIGABRT)} or causes
         rank, failure = min(causes.items(), key=lambda kv: (kv[1].timestamp, kv[0]))  # the first to fail
         code = failure.exitcode
         how = f"was killed by {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals() \
