@@ -36,7 +36,7 @@ def test_inception_v3_auxiliary_head_matches_torchvisions_and_exists_only_in_tra
     theirs = torchvision.models.inception_v3(num_classes=10, aux_logits=True, init_weights=True).eval()
     _randomise_bn_statistics(theirs)
     ours = cnnlab.create_model("inception_v3", num_classes=10).eval()
-    load_torchvision_weights(ours, theirs.state_dict())
+    assert load_torchvision_weights(ours, theirs.state_dict()) == ([], [])
     x = torch.randn(1, 768, 17, 17)
     with torch.no_grad():
         torch.testing.assert_close(ours.aux1(x), theirs.AuxLogits(x), rtol=1e-4, atol=1e-5)
@@ -46,6 +46,8 @@ def test_inception_v3_auxiliary_head_matches_torchvisions_and_exists_only_in_tra
     assert isinstance(small.eval()(torch.randn(2, 3, 16, 16)), torch.Tensor)
     small.reset_classifier(0)
     assert small.aux1 is None and small.eval()(torch.randn(1, 3, 16, 16)).shape == (1, 2048)
+    features = small.train()(torch.randn(2, 3, 16, 16))  # a feature extractor in training too: no aux head
+    assert isinstance(features, torch.Tensor) and features.shape == (2, 2048)
 
 
 @pytest.mark.parametrize("ours, theirs", [("inception_v4", "inception_v4"),
@@ -99,8 +101,11 @@ def test_an_xception_block_changing_shape_has_a_strided_1x1_shortcut_else_the_id
     assert down.shortcut.conv.stride == (2, 2) and down(torch.randn(1, 8, 9, 9)).shape == (1, 16, 5, 5)
     same = XceptionBlock(8, 8, reps=3).eval()
     x = torch.randn(1, 8, 5, 5)
+    x0 = x.clone()
     assert same.shortcut is None
-    torch.testing.assert_close(same(x), same.residual(x) + x)
+    out = same(x)
+    torch.testing.assert_close(x, x0)  # the block's first ReLU leaves its input, which the shortcut adds, alone
+    torch.testing.assert_close(out, same.residual(x0.clone()) + x0)
 
 
 @pytest.mark.parametrize("name", ["inception_v3", "inception_v4", "inception_resnet_v2", "xception"])

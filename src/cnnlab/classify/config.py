@@ -26,7 +26,8 @@ class ClassifierConfig(RunConfig):
                        choices=("auto", "ce", "bce"), fixed=True)
     label_smoothing: float = option(0.1, "label smoothing of the targets", low=0, below=1)
     dropout: float | None = option(None, "override the model's dropout rate", low=0, below=1)
-    aux_weight: float = option(0.3, "weight of GoogLeNet's auxiliary losses", low=0, high=10)
+    aux_weight: float = option(0.3, "weight of the auxiliary classifiers' losses (GoogLeNet, Inception v3)", low=0,
+                               high=10)
 
     @property
     def name(self) -> str:

@@ -13,7 +13,6 @@ from ..data.prepare import Preprocess, channel_stats, check_fits, input_geometry
 from ..data.streaming import StreamingData, StreamingLoader
 from ..errors import CnnlabError
 from ..models import create_model
-from ..nn import InceptionAux
 from ..train import Recipe
 from .config import ClassifierConfig
 from .task import ClassificationTask
@@ -29,8 +28,9 @@ def build_classifier(config: ClassifierConfig, in_chans: int, num_outputs: int) 
     if config.dropout is not None:
         kwargs.setdefault("drop_rate", config.dropout)
     model = create_model(config.model, init=config.init, **kwargs)
-    if config.aux_weight != type(config)().aux_weight and not any(isinstance(m, InceptionAux) for m in model.modules()):
-        warnings.warn(f"--aux-weight applies to models with auxiliary classifiers (googlenet); this {config.model} "
+    if config.aux_weight != type(config)().aux_weight and not any(getattr(model, n, None) for n in model.aux_heads):
+        warnings.warn(f"--aux-weight applies to models with auxiliary classifiers (googlenet, inception_v3); this "
+                      f"{config.model} "
                       f"has none, so it is ignored", stacklevel=2)
     if config.dropout is not None:  # also the dropouts a builder does not expose as drop_rate
         for m in model.modules():

@@ -24,6 +24,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ..errors import CnnlabError
 from ..nn.conv import ConvNormAct
 from ..nn.head import ClassifierHead
 from ..nn.inception import InceptionAux, InceptionModule
@@ -45,6 +46,8 @@ def renormalise_for_inception(x: torch.Tensor) -> torch.Tensor:
     """An ImageNet-normalised batch renormalised to [-1, 1] per channel, the input the Inception networks were
     trained on: torchvision's GoogLeNet and Inception v3 weights expect it (``transform_input=True``)."""
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    if x.shape[1] != 3:
+        raise CnnlabError(f"transform_input renormalises RGB images; this model takes {x.shape[1]} channel(s)")
     return torch.cat([(x[:, i:i + 1] * (std[i] / 0.5)) + (mean[i] - 0.5) / 0.5 for i in range(3)], 1)
 
 

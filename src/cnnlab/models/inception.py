@@ -30,8 +30,8 @@ global average pool, dropout 0.2, linear                     num_classes
 ```
 
 ``small_input=True`` gives both a stem without its stride-2 steps (stride-1 first convolution and pools; v3
-drops its two stem max-pools, v4 keeps its pooling branches at stride 1), so 16-32 px images reach the
-modules at about their own size; the grid reductions keep their stride, for a total stride of 4.
+drops its two stem max-pools, v4 keeps its pooling branches at stride 1), so 16-32 px images (v4: 17-32) reach
+the modules at about their own size; the grid reductions keep their stride, for a total stride of 4.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class InceptionV3(Classifier):
 
     def init_weights(self) -> None:
         truncated_normal_init(self)
-        if self.aux1 is not None:  # torchvision's: the auxiliary head's last layers start smaller
+        if self.aux1 is not None:  # as torchvision's scales them: the auxiliary head's last layers start smaller
             nn.init.trunc_normal_(self.aux1.conv1.conv.weight, std=0.01, a=-0.02, b=0.02)
             nn.init.trunc_normal_(self.aux1.fc.weight, std=0.001, a=-0.002, b=0.002)
 

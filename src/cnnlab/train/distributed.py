@@ -231,6 +231,12 @@ def report_error(ranks: Ranks, message: str) -> bool:
     return True
 
 
+def scratch_dir() -> Path | None:
+    """A folder for a process's temporary files that the launcher of this job removes when the job ends (None
+    under torchrun: the system's temporary folder then)."""
+    return _launch_dir()
+
+
 def _launch_dir() -> Path | None:
     """Where the launcher of this job (:func:`launch`) reads what its processes leave; None under torchrun."""
     folder = os.environ.get(LAUNCH_DIR)
@@ -309,9 +315,10 @@ def _explain_failure(e, nproc: int, folder: Path) -> int:
     # the survivors) or by the loss of its peer
     causes = {r: f for r, f in e.failures.items() if f.exitcode not in stops and f.exitcode != PEER_EXIT}
     if causes:
-        # a process killed from outside over one that aborted in the runtime after losing it (SIGABRT)
-        causes = {r: f for r, f in causes.items() if f.exitcode != -int(signal.SIGABRT)} or causes
-        rank, failure = min(causes.items(), key=lambda kv: (kv[1].timestamp, kv[0]))  # the first to fail
+        # the first to fail; at the same time (timestamps are whole seconds), not one that aborted in the runtime
+        # (SIGABRT) after losing the other
+        rank, failure = min(causes.items(),
+                            key=lambda kv: (kv[1].timestamp, kv[1].exitcode == -int(signal.SIGABRT), kv[0]))
         code = failure.exitcode
         how = f"was killed by {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals() \
             else f"exited with code {code}"

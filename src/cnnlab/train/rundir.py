@@ -47,7 +47,7 @@ def _claim(path: Path) -> Path:
     for n in range(1, 1000):
         candidate = path if n == 1 else path.with_name(f"{path.name}-{n}")
         try:
-            candidate.mkdir()
+            candidate.mkdir(parents=True)  # parents: another run may just have removed an empty runs/
             return candidate
         except FileExistsError:
             continue

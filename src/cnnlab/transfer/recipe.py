@@ -167,7 +167,9 @@ class TransferRecipe(ClassifierRecipe):
         if t.mode == "feature-extraction" and t.cache != "off":
             folder = Path(config.run_dir) / "feature_cache"
             if not distributed.from_env().main:  # each process caches its own copy; only rank 0 writes the run
-                self._scratch = tempfile.TemporaryDirectory(prefix="cnnlab-feature-cache-")  # gone at exit
+                # gone at exit, or with the launcher's folder (a process whose peer is gone leaves without cleanup)
+                self._scratch = tempfile.TemporaryDirectory(prefix="cnnlab-feature-cache-",
+                                                            dir=distributed.scratch_dir())
                 folder = Path(self._scratch.name)
             self.cache = FeatureCache(model, batches, t.cache, folder)
             log(f"cached the frozen backbone's features of {sum(len(y) for _, y in self.cache.features.values())} "

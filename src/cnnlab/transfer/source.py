@@ -65,34 +65,10 @@ def read_source(path: str | Path) -> Source:
 
 def first_conv_key(model: nn.Module) -> str:
     """The state-dict key of the first convolution's weight (the one that sees the image's channels)."""
-    return input_conv_keys(model)[0]
-
-
-def input_conv_keys(model: nn.Module) -> list[str]:
-    """The state-dict keys of the convolutions that take the image itself: one in most networks, one per column
-    in FractalNet's first block. Found by one forward pass of a zero image at the model's minimum size, in eval
-    mode (nothing in the model changes); the first convolution where none takes the image as it is (a network
-    that rescales its input first)."""
-    convs = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
-    if not convs:
-        raise CnnlabError(f"{type(model).__name__} has no convolution to adapt")
-    size = getattr(model, "min_input_size", None)
-    if size is None:
-        return [f"{convs[0][0]}.weight"]
-    param = next(model.parameters())
-    image = torch.zeros(1, *size, device=param.device, dtype=param.dtype)
-    seen: list[str] = []
-    hooks = [m.register_forward_pre_hook(lambda m, args, name=name: seen.append(name) if args[0] is image else None)
-             for name, m in convs]
-    was_training = model.training
-    try:
-        with torch.no_grad():
-            model.eval()(image)
-    finally:
-        model.train(was_training)
-        for h in hooks:
-            h.remove()
-    return [f"{name}.weight" for name in dict.fromkeys(seen)] or [f"{convs[0][0]}.weight"]
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Conv2d):
+            return f"{name}.weight"
+    raise CnnlabError(f"{type(model).__name__} has no convolution to adapt")
 
 
 def adapt_channels(weight: torch.Tensor, in_chans: int, how: str = "auto") -> torch.Tensor:
@@ -143,9 +119,14 @@ def transfer_weights(model: nn.Module, source: Source, adapt: str = "auto", mode
             raise CnnlabError(f"the weights in '{source.path}' do not fully fit {name}: missing "
                               f"{result.missing_keys[:3]}, unused {result.unexpected_keys[:3]}")
         state = staging.state_dict()
-    for k in input_conv_keys(model):
-        if k in state and state[k].shape[1] != ours[k].shape[1]:
-            state[k] = adapt_channels(state[k], ours[k].shape[1], adapt)
+    # the convolutions that take the image: one in most networks, one per column in FractalNet's first block;
+    # between two builds of one architecture for other image channels, they are the kernels that differ in
+    # their input channels alone
+    for k, v in state.items():
+        mine = ours.get(k)
+        if mine is not None and v.dim() == 4 and v.shape[1] != mine.shape[1] and \
+                (v.shape[0], *v.shape[2:]) == (mine.shape[0], *mine.shape[2:]):
+            state[k] = adapt_channels(v, mine.shape[1], adapt)
     keep = {k: v for k, v in state.items() if k not in head}
     for k, v in keep.items():
         if k in ours and ours[k].shape != v.shape:
