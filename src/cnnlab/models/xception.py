@@ -50,6 +50,8 @@ class Xception(Classifier):
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5, middle_blocks: int = 8,
                  small_input: bool = False) -> None:
         super().__init__()
+        if middle_blocks < 0:
+            raise ValueError(f"middle_blocks must be 0 or more, got {middle_blocks}")
         r = 1 if small_input else 2
         # the network runs from 7 px (small form 5 px) on, but the last map is one unit per 32 (16) pixels there
         self.set_input_sizes(in_chans, small_input, minimum=32, small_minimum=16, default=299)
