@@ -37,14 +37,21 @@ the modules at about their own size; the grid reductions keep their stride, for 
 from __future__ import annotations
 
 import functools
-from collections import OrderedDict
 
 import torch
 from torch import nn
 
 from ..nn.conv import ConvNormAct
 from ..nn.head import ClassifierHead
-from ..nn.inception_v3 import InceptionV3A, InceptionV3Aux, InceptionV3B, InceptionV3C, InceptionV3D, InceptionV3E
+from ..nn.inception_v3 import (
+    InceptionV3A,
+    InceptionV3Aux,
+    InceptionV3B,
+    InceptionV3C,
+    InceptionV3D,
+    InceptionV3E,
+    InceptionV3Stem,
+)
 from ..nn.inception_v4 import InceptionV4A, InceptionV4B, InceptionV4C, InceptionV4Stem, ReductionA, ReductionB
 from ._base import Classifier, FeatureInfo
 from ._registry import register_model
@@ -82,16 +89,8 @@ class InceptionV3(Classifier):
         # smallest inputs: 75 px (the last reduction needs 3x3); small form 13 px
         self.set_input_sizes(in_chans, small_input, minimum=75, small_minimum=13, default=299)
         self.aux_logits, self.transform_input = aux_logits, transform_input
-        conv, s = conv_bn, 1 if small_input else 2
-        stem: OrderedDict[str, nn.Module] = OrderedDict()
-        stem["conv1a"] = conv(in_chans, 32, 3, s, 0)                # 32 x 149 x 149
-        stem["conv2a"] = conv(32, 32, 3, 1, 0)                      # 32 x 147 x 147
-        stem["conv2b"] = conv(32, 64, 3)                            # 64 x 147 x 147
-        stem["pool1"] = nn.Identity() if small_input else nn.MaxPool2d(3, 2)  # 64 x 73 x 73
-        stem["conv3b"] = conv(64, 80, 1)                            # 80 x 73 x 73
-        stem["conv4a"] = conv(80, 192, 3, 1, 0)                     # 192 x 71 x 71
-        stem["pool2"] = nn.Identity() if small_input else nn.MaxPool2d(3, 2)  # 192 x 35 x 35
-        self.stem = nn.Sequential(stem)
+        conv = conv_bn
+        self.stem = InceptionV3Stem(in_chans, conv, small_input)   # 192 x 35 x 35
         self.mixed5b = InceptionV3A(192, 32, conv)                  # 256 x 35 x 35
         self.mixed5c = InceptionV3A(256, 64, conv)                  # 288
         self.mixed5d = InceptionV3A(288, 64, conv)                  # 288

@@ -29,14 +29,13 @@ builds the released network, so that its weights (in timm's layout) load by posi
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import torch
 from torch import nn
 
 from ..nn.head import ClassifierHead
 from ..nn.inception import Branches
 from ..nn.inception_resnet import InceptionResNetA, InceptionResNetB, InceptionResNetC, InceptionResNetReductionB
+from ..nn.inception_v3 import InceptionV3Stem
 from ..nn.inception_v4 import ReductionA
 from ._base import Classifier, FeatureInfo
 from ._registry import register_model
@@ -51,16 +50,8 @@ class InceptionResNetV2(Classifier):
         super().__init__()
         # smallest inputs: 75 px (the last reduction needs 3x3); small form 13 px
         self.set_input_sizes(in_chans, small_input, minimum=75, small_minimum=13, default=299)
-        conv, s = conv_bn, 1 if small_input else 2
-        stem: OrderedDict[str, nn.Module] = OrderedDict()
-        stem["conv1a"] = conv(in_chans, 32, 3, s, 0)                # 32 x 149 x 149
-        stem["conv2a"] = conv(32, 32, 3, 1, 0)                      # 32 x 147 x 147
-        stem["conv2b"] = conv(32, 64, 3)                            # 64 x 147 x 147
-        stem["pool3a"] = nn.Identity() if small_input else nn.MaxPool2d(3, 2)  # 64 x 73 x 73
-        stem["conv3b"] = conv(64, 80, 1)                            # 80 x 73 x 73
-        stem["conv4a"] = conv(80, 192, 3, 1, 0)                     # 192 x 71 x 71
-        stem["pool5a"] = nn.Identity() if small_input else nn.MaxPool2d(3, 2)  # 192 x 35 x 35
-        self.stem = nn.Sequential(stem)
+        conv = conv_bn
+        self.stem = InceptionV3Stem(in_chans, conv, small_input)   # 192 x 35 x 35, as Inception v3's
         self.mixed5b = Branches(                                    # 320 x 35 x 35
             192,
             branch0=conv(192, 96, 1),

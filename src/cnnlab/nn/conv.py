@@ -29,6 +29,11 @@ def same_padding(kernel_size: int | tuple[int, int], dilation: int = 1) -> int |
     return dilation * (kernel_size - 1) // 2
 
 
+def norm_or_identity(norm_layer: LayerFactory | None, chs: int) -> nn.Module:
+    """``norm_layer(chs)``, or an identity where ``norm_layer`` is None (a network built without normalisation)."""
+    return norm_layer(chs) if norm_layer is not None else nn.Identity()
+
+
 class ConvNormAct(nn.Sequential):
     """``Conv2d -> norm -> activation``, the unit most CNNs are built from.
 

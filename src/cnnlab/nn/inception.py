@@ -43,6 +43,14 @@ class Branches(nn.Module):
         return torch.cat([branch(x) for branch in self.children()], dim=1)
 
 
+class SplitConv(Branches):
+    """A 1x3 and a 3x1 convolution side by side on the same input, ``out_chs`` each (Inception v3's "expanded
+    filter bank" on the coarsest grid, Szegedy et al. 2016, Figure 7; Inception v4's module C)."""
+
+    def __init__(self, in_chs: int, out_chs: int, conv: LayerFactory) -> None:
+        super().__init__(in_chs, a=conv(in_chs, out_chs, (1, 3)), b=conv(in_chs, out_chs, (3, 1)))
+
+
 class InceptionModule(nn.Module):
     """Four parallel branches concatenated along channels.
 

@@ -13,12 +13,35 @@ That network keeps one 5x5 branch in module A next to the two-3x3 branch. Every 
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from .conv import LayerFactory
-from .inception import Branches
+from .inception import Branches, SplitConv
+
+
+class InceptionV3Stem(nn.Sequential):
+    """The stem, 299 x 299 x 3 -> 35 x 35 x 192: ``3x3/2, 3x3, 3x3 pad, 3x3/2 max-pool, 1x1, 3x3, 3x3/2 max-pool``
+    (the paper's Table 1, as released). Inception-ResNet-v2's released network has the same stem.
+
+    ``small_input=True``: the first convolution at stride 1 and no max-pools (a total stride of 1).
+    """
+
+    def __init__(self, in_chans: int, conv: LayerFactory, small_input: bool = False) -> None:
+        pool = nn.Identity if small_input else lambda: nn.MaxPool2d(3, 2)
+        super().__init__(OrderedDict(
+            conv1a=conv(in_chans, 32, 3, 1 if small_input else 2, 0),  # 32 x 149 x 149
+            conv2a=conv(32, 32, 3, 1, 0),                              # 32 x 147 x 147
+            conv2b=conv(32, 64, 3),                                    # 64 x 147 x 147
+            pool1=pool(),                                              # 64 x 73 x 73
+            conv3b=conv(64, 80, 1),                                    # 80 x 73 x 73
+            conv4a=conv(80, 192, 3, 1, 0),                             # 192 x 71 x 71
+            pool2=pool(),                                              # 192 x 35 x 35
+        ))
+        self.out_chs = 192
 
 
 class InceptionV3A(Branches):
@@ -92,14 +115,11 @@ class InceptionV3E(Branches):
     """
 
     def __init__(self, in_chs: int, conv: LayerFactory) -> None:
-        def split(c: int) -> Branches:
-            return Branches(c, a=conv(c, 384, (1, 3)), b=conv(c, 384, (3, 1)))
-
         super().__init__(
             in_chs,
             branch1x1=conv(in_chs, 320, 1),
-            branch3x3=nn.Sequential(conv(in_chs, 384, 1), split(384)),
-            branch3x3dbl=nn.Sequential(conv(in_chs, 448, 1), conv(448, 384, 3), split(384)),
+            branch3x3=nn.Sequential(conv(in_chs, 384, 1), SplitConv(384, 384, conv)),
+            branch3x3dbl=nn.Sequential(conv(in_chs, 448, 1), conv(448, 384, 3), SplitConv(384, 384, conv)),
             branch_pool=nn.Sequential(nn.AvgPool2d(3, 1, 1), conv(in_chs, 192, 1)),
         )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from torch import nn
 
 from .conv import LayerFactory
-from .inception import Branches
+from .inception import Branches, SplitConv
 
 
 def _avg_pool() -> nn.AvgPool2d:
@@ -110,13 +110,11 @@ class InceptionV4C(Branches):
     """
 
     def __init__(self, in_chs: int, conv: LayerFactory) -> None:
-        def split(c: int) -> Branches:
-            return Branches(c, a=conv(c, 256, (1, 3)), b=conv(c, 256, (3, 1)))
-
         super().__init__(
             in_chs,
             branch0=conv(in_chs, 256, 1),
-            branch1=nn.Sequential(conv(in_chs, 384, 1), split(384)),
-            branch2=nn.Sequential(conv(in_chs, 384, 1), conv(384, 448, (3, 1)), conv(448, 512, (1, 3)), split(512)),
+            branch1=nn.Sequential(conv(in_chs, 384, 1), SplitConv(384, 256, conv)),
+            branch2=nn.Sequential(conv(in_chs, 384, 1), conv(384, 448, (3, 1)), conv(448, 512, (1, 3)),
+                                  SplitConv(512, 256, conv)),
             branch3=nn.Sequential(_avg_pool(), conv(in_chs, 256, 1)),
         )

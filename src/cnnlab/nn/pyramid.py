@@ -12,11 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .conv import ConvNormAct, LayerFactory
-
-
-def _norm(norm_layer: LayerFactory | None, chs: int) -> nn.Module:
-    return norm_layer(chs) if norm_layer is not None else nn.Identity()
+from .conv import ConvNormAct, LayerFactory, norm_or_identity
 
 
 class PyramidShortcut(nn.Module):
@@ -55,7 +51,7 @@ class PyramidBlock(nn.Module):
                  act_layer: LayerFactory = nn.ReLU) -> None:
         super().__init__()
         self.out_chs = planes
-        self.bn = _norm(norm_layer, in_chs)
+        self.bn = norm_or_identity(norm_layer, in_chs)
         self.conv1 = ConvNormAct(in_chs, planes, 3, stride, norm_layer=norm_layer, act_layer=act_layer)
         self.conv2 = ConvNormAct(planes, planes, 3, norm_layer=norm_layer, act_layer=None)
         self.shortcut = PyramidShortcut(in_chs, planes, stride)
@@ -78,7 +74,7 @@ class PyramidBottleneck(nn.Module):
                  act_layer: LayerFactory = nn.ReLU) -> None:
         super().__init__()
         self.out_chs = planes * self.expansion
-        self.bn = _norm(norm_layer, in_chs)
+        self.bn = norm_or_identity(norm_layer, in_chs)
         self.conv1 = ConvNormAct(in_chs, planes, 1, norm_layer=norm_layer, act_layer=act_layer)
         self.conv2 = ConvNormAct(planes, planes, 3, stride, norm_layer=norm_layer, act_layer=act_layer)
         self.conv3 = ConvNormAct(planes, self.out_chs, 1, norm_layer=norm_layer, act_layer=None)

@@ -13,11 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .conv import LayerFactory, make_act
-
-
-def _norm(norm_layer: LayerFactory | None, chs: int) -> nn.Module:
-    return norm_layer(chs) if norm_layer is not None else nn.Identity()
+from .conv import LayerFactory, make_act, norm_or_identity
 
 
 class WideBasicBlock(nn.Module):
@@ -48,10 +44,10 @@ class WideBasicBlock(nn.Module):
         bias = norm_layer is None                 # a BN right after a convolution makes its bias redundant
         # without a norm layer the first activation sees x itself, which the identity shortcut still needs:
         # it must not overwrite it in place
-        self.bn1 = _norm(norm_layer, in_chs)
+        self.bn1 = norm_or_identity(norm_layer, in_chs)
         self.act1 = make_act(act_layer) if norm_layer is not None else act_layer()
         self.conv1 = nn.Conv2d(in_chs, out_chs, 3, stride, padding=1, bias=bias)
-        self.bn2, self.act2 = _norm(norm_layer, out_chs), make_act(act_layer)
+        self.bn2, self.act2 = norm_or_identity(norm_layer, out_chs), make_act(act_layer)
         self.drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
         self.conv2 = nn.Conv2d(out_chs, out_chs, 3, padding=1, bias=bias)
         self.shortcut = (nn.Conv2d(in_chs, out_chs, 1, stride, bias=bias)
