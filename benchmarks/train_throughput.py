@@ -4,7 +4,8 @@ The peer: the same model, a torchvision-style Dataset with per-sample PIL transf
 flip, ToTensor, Normalize), a DataLoader (default num_workers=0, and 2), plain PyTorch steps. cnnlab: data
 resized and normalised once and kept as tensors, index-sliced batches, batched augmentation, the engine's
 train step. Both sides train the same architecture with the same batch size and optimiser, measured in
-the same run, alternating, best of three. Prints the ratio cnnlab / peer.
+the same run, alternating, best of three, in fp32 (the precision ``cnnlab train`` picks on a CPU). Both sides
+take exactly the same number of steps. Prints the ratio cnnlab / peer.
 
     python benchmarks/train_throughput.py [--steps 30]
 """
@@ -38,28 +39,31 @@ def cnnlab_steps(config: ClassifierConfig, model, steps: int):
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     config = config.replace(epochs=1)
 
-    class Limited:  # the engine's loader, cut to `steps` batches
-        def __init__(self, inner):
-            self.inner = inner
+    class Limited:  # the engine's loader, cut so that all epochs together take exactly `steps` batches
+        def __init__(self, inner, first: int):
+            self.inner, self.first = inner, first
 
         def __len__(self):
-            return min(steps, len(self.inner))
+            return max(0, min(len(self.inner), steps - self.first))
 
         def __iter__(self):
             for i, b in enumerate(self.inner):
-                if i >= steps:
+                if i >= len(self):
                     return
+                seen[0] += len(b[1])
                 yield b
 
     epochs = -(-steps // len(loader))
+    seen = [0]  # images of the last run (an epoch's last batch may be short)
 
     def run():
+        seen[0] = 0
         for e in range(epochs):
             loader.set_epoch(e)
-            train_one_epoch(model, Limited(loader), task, optimizer, scheduler, config, torch.device("cpu"), scaler,
-                            Progress(False))
+            train_one_epoch(model, Limited(loader, e * len(loader)), task, optimizer, scheduler, config,
+                            torch.device("cpu"), scaler, Progress(False))
 
-    return run, pre, data, min(steps, epochs * len(loader))
+    return run, pre, data, lambda: seen[0]
 
 
 def case(name: str, model_name: str, data_spec: str, image_size: int | None, batch: int, steps: int, flip: bool):
@@ -68,7 +72,7 @@ def case(name: str, model_name: str, data_spec: str, image_size: int | None, bat
                          label_smoothing=0.0)
     raw = load_dataset(data_spec, seed=0)
     ours = cnnlab.create_model(model_name, in_chans=raw.channels, num_classes=raw.num_classes)
-    run, pre, data, n_steps = cnnlab_steps(config, ours, steps)
+    run, pre, data, images = cnnlab_steps(config, ours, steps)
     if model_name == "lenet5":
         theirs = cnnlab.create_model(model_name, in_chans=raw.channels, num_classes=raw.num_classes)
     else:
@@ -81,10 +85,10 @@ def case(name: str, model_name: str, data_spec: str, image_size: int | None, bat
     for workers in (0, 2):
         loader = plain_loader(raw.train, size, pre.mean, pre.std, batch, augment=True, flip=flip, workers=workers,
                               )
-        t = timed(lambda loader=loader: plain_train_steps(theirs, loader, opt, n_steps))
-        results[workers] = n_steps * batch / t
+        t = timed(lambda loader=loader: plain_train_steps(theirs, loader, opt, steps))
+        results[workers] = steps * batch / t
     t_ours = timed(run)
-    ours_ips = n_steps * batch / t_ours
+    ours_ips = images() / t_ours
     for workers, ips in results.items():
         print(row(f"{name}", f"{ours_ips:,.0f}", f"{ips:,.0f}", f"{ours_ips / ips:.2f}x", f"num_workers={workers}",
                   widths=(24, 10, 12, 8, 14)), flush=True)

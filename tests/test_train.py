@@ -261,6 +261,17 @@ def test_precision_auto_is_fp32_on_a_cpu_and_bf16_without_native_support_is_refu
     assert not (tmp_path / "bf16").exists()
 
 
+def test_a_loop_given_a_configs_auto_precision_runs_in_fp32_on_a_cpu():
+    from cnnlab.train.precision import autocast
+
+    x = torch.randn(2, 3)
+    with autocast(torch.device("cpu"), "auto"):  # what train_one_epoch gets when called outside fit()
+        assert not torch.is_autocast_enabled("cpu")
+        assert (x @ x.T).dtype == torch.float32
+    with autocast(torch.device("cpu"), "fp16"):
+        assert torch.is_autocast_enabled("cpu")
+
+
 def test_penalties_schedules_and_optimisers_run(tmp_path):
     for i, kwargs in enumerate([dict(optimizer="adamw", weight_decay=0.05, l1=1e-5, l2=1e-4, scheduler="onecycle"),
                                 dict(optimizer="sgd", scheduler="step", step_size=1, warmup_epochs=0.5,

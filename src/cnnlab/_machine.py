@@ -5,6 +5,7 @@ A leaf module: it imports nothing from cnnlab.
 
 from __future__ import annotations
 
+import functools
 import os
 
 
@@ -44,12 +45,13 @@ def available_memory(device=None) -> int | None:
     return min(found) if found else None
 
 
-def cpu_info() -> tuple[str, set[str]]:
+@functools.cache  # read once: a bf16 loop resolves its precision every step
+def cpu_info() -> tuple[str, frozenset[str]]:
     """The CPU's model name and its feature flags (``/proc/cpuinfo``; the flags are empty where it cannot be
     read)."""
     import platform
 
-    name, flags = platform.processor() or platform.machine(), set()
+    name, flags = platform.processor() or platform.machine(), frozenset()
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -57,7 +59,7 @@ def cpu_info() -> tuple[str, set[str]]:
                 if key.strip() == "model name" and value.strip():
                     name = value.strip()
                 elif key.strip() == "flags":
-                    flags = set(value.split())
+                    flags = frozenset(value.split())
                     break
     except OSError:
         pass
