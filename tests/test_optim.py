@@ -1,0 +1,80 @@
+"""cnnlab's optimisers are torch.optim's, less the compiler's import: same steps, same state, and a training
+process that never imports torch._dynamo."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from cnnlab.train import optim
+
+CASES = [
+    (optim.SGD, torch.optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4)),
+    (optim.Adam, torch.optim.Adam, dict(lr=3e-3, weight_decay=1e-4)),
+    (optim.AdamW, torch.optim.AdamW, dict(lr=3e-3, weight_decay=0.05)),
+]
+
+
+def _net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+
+
+@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("ours_cls, torch_cls, kwargs", CASES, ids=lambda c: getattr(c, "__name__", ""))
+def test_each_optimiser_steps_exactly_as_torch_optim_does(ours_cls, torch_cls, kwargs, fused):
+    a, b = _net(), _net()
+    opt_a = ours_cls(a.parameters(), fused=fused, **kwargs)
+    opt_b = torch_cls(b.parameters(), fused=fused, **kwargs)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt_a, lambda s: 1 / (1 + s))  # schedulers take it as theirs
+    torch_sched = torch.optim.lr_scheduler.LambdaLR(opt_b, lambda s: 1 / (1 + s))
+    g = torch.Generator().manual_seed(1)
+    for _ in range(5):
+        x, y = torch.randn(8, 1, 8, 8, generator=g), torch.randint(0, 3, (8,), generator=g)
+        for net, opt, s in ((a, opt_a, sched), (b, opt_b, torch_sched)):
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+            s.step()
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(p, q)
+        assert p.grad is not None and not p.grad.requires_grad
+    state_a, state_b = opt_a.state_dict(), opt_b.state_dict()
+    assert state_a["param_groups"] == state_b["param_groups"]
+    for i, moments in state_b["state"].items():
+        for key, value in moments.items():
+            assert torch.equal(state_a["state"][i][key], value), key
+
+
+def test_a_state_dict_round_trips_between_the_two():
+    net = _net()
+    ours = optim.Adam(net.parameters(), lr=1e-3)
+    nn.functional.cross_entropy(net(torch.randn(4, 1, 8, 8)), torch.tensor([0, 1, 2, 0])).backward()
+    ours.step()
+    theirs = torch.optim.Adam(copy.deepcopy(net).parameters(), lr=1e-3)
+    theirs.load_state_dict(ours.state_dict())
+    back = optim.Adam(net.parameters(), lr=1e-3)
+    back.load_state_dict(theirs.state_dict())
+    assert torch.equal(back.state_dict()["state"][0]["exp_avg"], ours.state_dict()["state"][0]["exp_avg"])
+
+
+def test_the_step_builds_no_graph():
+    p = nn.Parameter(torch.ones(3))
+    opt = optim.SGD([p], lr=0.1, momentum=0.9)
+    p.grad = torch.ones(3)
+    opt.step()
+    assert p.grad_fn is None and torch.allclose(p.detach(), torch.full((3,), 0.9))
+
+
+def test_a_training_process_never_imports_the_compiler(tmp_path):
+    code = ("import sys; from cnnlab.cli import main\n"
+            f"main(['train', '--epochs', '1', '--quiet', '--run-dir', {str(tmp_path / 'run')!r}])\n"
+            "print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-1] == "False"
