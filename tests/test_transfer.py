@@ -55,7 +55,7 @@ def resnet_base(tmp_path_factory):
 def _split(state, model):
     from cnnlab.transfer.freeze import is_head
 
-    return {k: v for k, v in state.items() if not is_head(k)}
+    return {k: v for k, v in state.items() if not is_head(k, model)}
 
 
 def test_feature_extraction_leaves_every_backbone_weight_and_bn_statistic_bit_identical(resnet_base, tmp_path):
@@ -282,6 +282,23 @@ def test_every_architecture_family_transfers_through_the_contract(name):
     trainable, _ = count_trainable(target)
     assert trainable == sum(p.numel() for p in head_parameters(target))
     assert stage_modules(target, len(target.feature_info))
+
+
+def test_a_depthwise_convolution_over_the_image_is_refused_in_one_line_that_says_why():
+    from pathlib import Path
+
+    from cnnlab.transfer import Source
+
+    source = cnnlab.create_model("inception_v2", num_classes=4, in_chans=3)  # its separable stem
+    target = cnnlab.create_model("inception_v2", num_classes=3, in_chans=1)
+    with pytest.raises(CnnlabError, match=r"^the source's '.*' is a depthwise convolution over the image's "
+                                          r"channels, 24 filters where inception_v2 here has 8: .*separable_stem="
+                                          r"False\)$"):
+        transfer_weights(target, Source(Path("v2"), source.state_dict(), "inception_v2"))
+    plain = {"separable_stem": False}
+    source = cnnlab.create_model("inception_v2", num_classes=4, in_chans=3, **plain)
+    target = cnnlab.create_model("inception_v2", num_classes=3, in_chans=1, **plain)
+    assert transfer_weights(target, Source(Path("v2"), source.state_dict(), "inception_v2"))
 
 
 def test_a_disk_cache_goes_into_the_default_run_directory(lenet_base, tmp_path, monkeypatch):

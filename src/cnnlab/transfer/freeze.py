@@ -1,8 +1,8 @@
 """What trains: backbone and head parameters, freezing (with batch-norm control) and parameter groups.
 
 Written once against the backbone/head contract (:class:`cnnlab.models.Classifier`): the head is the
-``head`` module (pool, hidden layers, final linear) plus GoogLeNet's auxiliary heads; the backbone is
-everything else, in stages given by ``feature_info``.
+``head`` module (pool, hidden layers, final linear) plus the auxiliary heads a model declares (``aux_heads``:
+GoogLeNet's two, Inception v3's one); the backbone is everything else, in stages given by ``feature_info``.
 """
 
 from __future__ import annotations
@@ -14,26 +14,30 @@ from torch import nn
 
 from ..errors import CnnlabError
 
-HEAD_MODULES = ("head", "aux1", "aux2")
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
-def is_head(name: str) -> bool:
-    """Whether a parameter or module name belongs to the head."""
-    return name.split(".", 1)[0] in HEAD_MODULES
+def head_modules(model: nn.Module) -> tuple[str, ...]:
+    """The names of the model's children that make its head: ``head`` and its auxiliary classifiers."""
+    return ("head", *getattr(model, "aux_heads", ()))
+
+
+def is_head(name: str, model: nn.Module) -> bool:
+    """Whether a parameter or module name of ``model`` belongs to its head."""
+    return name.split(".", 1)[0] in head_modules(model)
 
 
 def head_parameters(model: nn.Module) -> list[nn.Parameter]:
-    return [p for n, p in model.named_parameters() if is_head(n)]
+    return [p for n, p in model.named_parameters() if is_head(n, model)]
 
 
 def backbone_parameters(model: nn.Module) -> list[nn.Parameter]:
-    return [p for n, p in model.named_parameters() if not is_head(n)]
+    return [p for n, p in model.named_parameters() if not is_head(n, model)]
 
 
 def backbone_modules(model: nn.Module) -> list[nn.Module]:
     """The model's direct children that make the backbone."""
-    return [m for n, m in model.named_children() if n not in HEAD_MODULES]
+    return [m for n, m in model.named_children() if n not in head_modules(model)]
 
 
 def _bn_train_locked(self: nn.Module, mode: bool = True) -> nn.Module:
@@ -101,7 +105,7 @@ def stage_modules(model: nn.Module, k: int) -> list[str]:
     if last not in names:
         raise CnnlabError(f"feature_info names module '{last}', which the model does not have")
     end = max(i for i, n in enumerate(names) if n == last or n.startswith(last + "."))
-    return [n for n in names[: end + 1] if not is_head(n)]
+    return [n for n in names[: end + 1] if not is_head(n, model)]
 
 
 def freeze_stages(model: nn.Module, k: int, bn: bool = True) -> list[str]:

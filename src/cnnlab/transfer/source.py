@@ -122,6 +122,15 @@ def transfer_weights(model: nn.Module, source: Source, adapt: str = "auto", mode
     # the convolutions that take the image: one in most networks, one per column in FractalNet's first block;
     # between two builds of one architecture for other image channels, they are the kernels that differ in
     # their input channels alone
+    v, mine = state.get(key), ours.get(key)
+    if v is not None and mine is not None and v.shape[1] == mine.shape[1] == 1 and v.shape[0] != mine.shape[0] \
+            and _depthwise_over_the_image(name, key, model_kwargs):
+        # a depthwise convolution over the image: a filter bank per image channel, which no sum folds into
+        # fewer channels (the pointwise convolution after it mixes products of both)
+        raise CnnlabError(f"the source's '{key}' is a depthwise convolution over the image's channels, "
+                          f"{v.shape[0]} filters where {name} here has {mine.shape[0]}: it cannot be adapted "
+                          f"to another number of input channels; give the model the source's channels (or, "
+                          f"for inception_v2, build both with separable_stem=False)")
     for k, v in state.items():
         mine = ours.get(k)
         if mine is not None and v.dim() == 4 and v.shape[1] != mine.shape[1] and \
@@ -134,11 +143,23 @@ def transfer_weights(model: nn.Module, source: Source, adapt: str = "auto", mode
                               f"{tuple(ours[k].shape)}; is the source another architecture or model argument?")
     result = model.load_state_dict(keep, strict=False)
     missing, unexpected = set(result.missing_keys), set(result.unexpected_keys)
-    aux = {k for k in missing | unexpected if k.startswith(("aux1.", "aux2."))}
+    aux = {k for k in missing | unexpected if k.split(".", 1)[0] in getattr(model, "aux_heads", ())}
     if unexpected - aux or (missing - aux) != head - aux:
         raise CnnlabError(f"the source does not fit {name}: missing {sorted(missing - head)[:3]}, unused "
                           f"{sorted(unexpected)[:3]}; is it another architecture?")
     return sorted(missing)
+
+
+def _depthwise_over_the_image(name: str, key: str, model_kwargs: dict | None) -> bool:
+    """Whether the convolution ``key`` of model ``name`` is depthwise over the image's channels (one filter bank
+    per channel): seen on a build for two channels, on the meta device, since with one channel it looks like
+    any convolution."""
+    try:
+        with torch.device("meta"):
+            probe = create_model(name, **{**(model_kwargs or {}), "in_chans": 2})
+        return probe.get_submodule(key.rsplit(".", 1)[0]).groups > 1
+    except Exception:  # not a registered model, or not buildable so: no claim
+        return False
 
 
 def _file_classes(state: dict[str, torch.Tensor]) -> int:
