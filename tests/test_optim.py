@@ -78,3 +78,26 @@ def test_a_training_process_never_imports_the_compiler(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-1] == "False"
+
+
+def test_a_grad_scaler_drives_the_fused_step_as_it_drives_torch_optims():
+    """The fused kernels take the scaler's scale and skip a step whose gradients are not finite."""
+
+    def train(cls):
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 3))
+        opt = cls(net.parameters(), lr=1e-2, fused=True)
+        scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+        g = torch.Generator().manual_seed(1)
+        for i in range(4):
+            x, y = torch.randn(16, 8, generator=g), torch.randint(0, 3, (16,), generator=g)
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(net(x), y) * (float("inf") if i == 2 else 1.0)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        return [p.detach().clone() for p in net.parameters()], scaler.get_scale()
+
+    (ours, scale), (theirs, torch_scale) = train(optim.Adam), train(torch.optim.Adam)
+    assert scale == torch_scale == 512.0  # the infinite step was skipped and the scale halved, on both
+    assert all(torch.equal(p, q) for p, q in zip(ours, theirs, strict=True))
