@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -69,13 +70,12 @@ def timed(fn, repeat: int = 3) -> float:
 
 def machine() -> str:
     """The line every benchmark prints first: speeds mean nothing without the CPU they were measured on."""
-    import os
-
     import cnnlab
 
-    # PyTorch's and oneDNN's own switches that cap the vector units their kernels use: with them, this CPU runs the
-    # kernels an older one would (how the AVX2 figures were measured on an AVX-512 machine)
-    limits = [f"{k}={os.environ[k]}" for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") if os.environ.get(k)]
+    # PyTorch's, oneDNN's and MKL's own switches that cap the vector units their kernels use: with them, this CPU
+    # runs the kernels an older one would (how the AVX2 figures were measured on an AVX-512 machine)
+    caps = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+    limits = [f"{k}={os.environ[k]}" for k in caps if os.environ.get(k)]
     kernels = f"; kernels limited by {' '.join(limits)}" if limits else ""
     return f"on {cnnlab.cpu_description()}{kernels}; torch {torch.__version__}, {torch.get_num_threads()} threads"
 

@@ -137,7 +137,7 @@ def main() -> None:
     print()
     print("whole processes, from start-up: `cnnlab train` to its end (no arguments; then the short recipe "
           f"{' '.join(SHORT)}) against the plain loop to 97%")
-    widths = (6, 16, 10, 16, 10, 16, 10)
+    widths = (6, 16, 10, 16, 10, 16, 14)
     print(row("seed", "default (s)", "accuracy", "short (s)", "accuracy", "plain loop (s)", "ratios", widths=widths))
     ratios = []
     for seed in range(args.seeds):

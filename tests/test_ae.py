@@ -262,3 +262,14 @@ def test_epoch_callbacks_evaluate_with_the_runs_own_metrics(tmp_path):
         log=lambda *a: None,
         on_epoch_end=lambda end: seen.append(end.evaluate("val")))
     assert len(seen) == 1 and seen[0]["psnr"] > 0 and "accuracy" not in seen[0]
+
+
+@pytest.mark.parametrize("shape, nrow", [((5, 1, 6, 4), 3), ((4, 3, 5, 5), 4), ((2, 1, 3, 3), 8)])
+def test_image_grids_are_what_torchvisions_make_grid_draws(shape, nrow):
+    from torchvision.utils import make_grid
+
+    from cnnlab.ae.viz import _grid
+
+    images = torch.rand(shape) * 1.4 - 0.2  # outside [0, 1] too: both clamp
+    expected = make_grid(images.clamp(0, 1), nrow=nrow, padding=1, pad_value=1.0)
+    assert torch.equal(_grid(images, nrow), expected)

@@ -144,6 +144,30 @@ def test_folder_reads_images_and_skips_corrupt_files(tmp_path):
     assert d.classes == sorted({str(v) for v in y})
 
 
+def test_the_folder_listing_follows_torchvisions_image_folder_rules(tmp_path):
+    from torchvision.datasets import folder as tv
+    from torchvision.transforms.v2.functional import resize
+
+    from cnnlab._images import resize_images
+    from cnnlab.data.formats import IMG_EXTENSIONS, find_classes, make_dataset
+
+    assert set(IMG_EXTENSIONS) == set(tv.IMG_EXTENSIONS)
+    for name in ["b/x.PNG", "b/a.jpg", "b/deeper/c.png", "b/notes.txt", "a/1.webp", "a/2.TIFF", "c/skip.gif"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "a", target_is_directory=True)
+    ours = find_classes(str(tmp_path))
+    assert ours == tv.find_classes(str(tmp_path))
+    assert make_dataset(str(tmp_path), ours[1]) == tv.make_dataset(str(tmp_path), ours[1], tv.IMG_EXTENSIONS,
+                                                                   allow_empty=True)
+    only = {"a": 0, "gone": 1}  # a class the folder lacks (a test split without it) is skipped, as there
+    assert make_dataset(str(tmp_path), only) == tv.make_dataset(str(tmp_path), only, tv.IMG_EXTENSIONS,
+                                                                allow_empty=True)
+    image = torch.rand(3, 37, 23)
+    torch.testing.assert_close(resize_images(image[None], (16, 16))[0], resize(image, [16, 16], antialias=True))
+
+
 def test_folder_splits_give_one_warning_with_the_total(tmp_path):
     x, y = _digits_uint8()
     for i, (img, label) in enumerate(zip(x, y, strict=True)):

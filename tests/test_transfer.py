@@ -55,7 +55,7 @@ def resnet_base(tmp_path_factory):
 def _split(state, model):
     from cnnlab.transfer.freeze import is_head
 
-    return {k: v for k, v in state.items() if not is_head(k, model)}
+    return {k: v for k, v in state.items() if not is_head(model, k)}
 
 
 def test_feature_extraction_leaves_every_backbone_weight_and_bn_statistic_bit_identical(resnet_base, tmp_path):

@@ -58,3 +58,11 @@ def read_image_file(path: str | os.PathLike, channels: int | None = None) -> tor
     if channels is not None and image.shape[0] != channels:
         raise CnnlabError(f"the run's model takes {channels}-channel images; '{text}' has {image.shape[0]}")
     return image
+
+
+def resize_images(images: torch.Tensor, size) -> torch.Tensor:
+    """A batch ``N x C x H x W`` resized to ``size`` (height, width) as torchvision's tensor resize does it
+    (bilinear, antialiased), without importing torchvision, which alone costs a second at start-up."""
+    import torch.nn.functional as F
+
+    return F.interpolate(images, size=list(size), mode="bilinear", antialias=True, align_corners=False)

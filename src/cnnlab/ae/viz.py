@@ -10,9 +10,20 @@ import torch
 
 
 def _grid(images: torch.Tensor, nrow: int) -> torch.Tensor:
-    from torchvision.utils import make_grid
-
-    return make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=1, pad_value=1.0)
+    """Images in [0, 1] tiled ``nrow`` to a row on a white ground, one pixel apart, always 3 channels: what
+    torchvision's ``make_grid(..., padding=1, pad_value=1)`` gives (tests/test_ae.py checks it), written here
+    because importing torchvision imports PyTorch's compiler, a second at the end of every run."""
+    images = images.detach().float().cpu().clamp(0, 1)
+    if images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1)
+    n, _, h, w = images.shape
+    cols = min(nrow, n)
+    rows = -(-n // cols)
+    grid = torch.ones(3, rows * (h + 1) + 1, cols * (w + 1) + 1)
+    for i, img in enumerate(images):
+        y, x = divmod(i, cols)
+        grid[:, 1 + y * (h + 1): 1 + y * (h + 1) + h, 1 + x * (w + 1): 1 + x * (w + 1) + w] = img
+    return grid
 
 
 def rows_grid(rows: dict[str, torch.Tensor], path: str | os.PathLike, title: str = "") -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import pickle
 import warnings
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._images import decode_image
+from .._images import decode_image, resize_images
 from .._io import existing_dir
 from ..errors import CnnlabError
 from ._base import ImageData, ImageSet, split_dataset, stratified_split
@@ -33,10 +34,35 @@ FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
 
 # --- folder ---------------------------------------------------------------------------------------------
 
-def _read_folder(root: Path, image_size: tuple[int, int] | None, classes: list[str] | None = None):
-    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
-    from torchvision.transforms.v2.functional import resize
+# torchvision's ImageFolder rules, written here because importing torchvision imports PyTorch's compiler, about a
+# second at the start of every run: its extensions (matched case-insensitively); the class folders sorted by
+# name; each class's files walked in sorted order, links followed. tests/test_data.py checks the listing
+# against torchvision's own.
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
+
+def find_classes(root: str) -> tuple[list[str], dict[str, int]]:
+    """The class folders of ``root``, sorted, and their indices (FileNotFoundError when there are none)."""
+    classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
+    if not classes:
+        raise FileNotFoundError(f"Couldn't find any class folder in {root}.")
+    return classes, {c: i for i, c in enumerate(classes)}
+
+
+def make_dataset(root: str, class_to_idx: dict[str, int]) -> list[tuple[str, int]]:
+    """``(path, class index)`` of every image file under the class folders of ``root`` that exist."""
+    samples = []
+    for cls in sorted(class_to_idx):
+        folder = os.path.join(root, cls)
+        if not os.path.isdir(folder):
+            continue
+        for dirpath, _, names in sorted(os.walk(folder, followlinks=True)):
+            samples += [(os.path.join(dirpath, n), class_to_idx[cls]) for n in sorted(names)
+                        if n.lower().endswith(IMG_EXTENSIONS)]
+    return samples
+
+
+def _read_folder(root: Path, image_size: tuple[int, int] | None, classes: list[str] | None = None):
     try:
         found, class_to_idx = find_classes(str(root))
     except FileNotFoundError as e:
@@ -46,7 +72,7 @@ def _read_folder(root: Path, image_size: tuple[int, int] | None, classes: list[s
         unknown = sorted(set(found) - set(classes))
         if unknown:
             raise CnnlabError(f"folder '{root}' has classes {unknown} that the training split lacks")
-    samples = make_dataset(str(root), class_to_idx, IMG_EXTENSIONS, allow_empty=True)
+    samples = make_dataset(str(root), class_to_idx)
     if not samples:
         raise CnnlabError(f"folder '{root}' holds no images with extensions {', '.join(IMG_EXTENSIONS)}")
     decoded, labels, bad = [], [], []
@@ -64,7 +90,7 @@ def _read_folder(root: Path, image_size: tuple[int, int] | None, classes: list[s
     if image_size is None:  # the most common size among the images
         sizes = [tuple(d.shape[-2:]) for d in decoded]
         image_size = max(set(sizes), key=sizes.count)
-    images = torch.stack([resize(d.expand(channels, -1, -1), list(image_size), antialias=True)
+    images = torch.stack([resize_images(d.expand(channels, -1, -1)[None], image_size)[0]
                           if tuple(d.shape[-2:]) != tuple(image_size) else d.expand(channels, -1, -1)
                           for d in decoded])
     return images.clamp(0, 1), torch.tensor(labels), list(class_to_idx), bad
@@ -79,8 +105,6 @@ def _warn_skipped(root: Path, bad: list[str]) -> None:
 
 def _estimated_bytes(root: Path, image_size) -> tuple[int, int, tuple[int, int]]:
     """(decoded bytes, channels, size) of a folder if held in memory, from its file count and first image."""
-    from torchvision.datasets.folder import IMG_EXTENSIONS
-
     files = [p for p in root.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS and p.is_file()]
     for f in files[:20]:
         try:
@@ -94,14 +118,12 @@ def _estimated_bytes(root: Path, image_size) -> tuple[int, int, tuple[int, int]]
 
 def _stream_folder(root: Path, seed: int, val_fraction: float, test_fraction: float, channels: int,
                    size: tuple[int, int]):
-    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
-
     from .streaming import FileSet, StreamingData
 
     def listing(d: Path, class_to_idx=None):
         if class_to_idx is None:
             _, class_to_idx = find_classes(str(d))
-        samples = make_dataset(str(d), class_to_idx, IMG_EXTENSIONS, allow_empty=True)
+        samples = make_dataset(str(d), class_to_idx)
         return [s[0] for s in samples], [s[1] for s in samples], class_to_idx
 
     split_layout = (root / "train").is_dir() and (root / "test").is_dir()

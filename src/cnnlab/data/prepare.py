@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from .._images import resize_images
 from .._machine import available_memory
 from ..errors import CnnlabError, InputSizeError
 
@@ -27,10 +28,7 @@ class Preprocess:
     def geometry(self, images: torch.Tensor) -> torch.Tensor:
         inner = [self.size[0] - 2 * self.pad, self.size[1] - 2 * self.pad]
         if list(images.shape[-2:]) != inner:
-            # what torchvision's tensor resize does (bilinear, antialiased), without importing torchvision,
-            # which alone costs more than a second at start-up
-            images = F.interpolate(images, size=inner, mode="bilinear", antialias=True, align_corners=False)
-            images = images.clamp(0, 1)
+            images = resize_images(images, inner).clamp(0, 1)
         if self.pad:
             images = F.pad(images, (self.pad,) * 4)
         return images

@@ -22,17 +22,17 @@ def head_modules(model: nn.Module) -> tuple[str, ...]:
     return ("head", *getattr(model, "aux_heads", ()))
 
 
-def is_head(name: str, model: nn.Module) -> bool:
+def is_head(model: nn.Module, name: str) -> bool:
     """Whether a parameter or module name of ``model`` belongs to its head."""
     return name.split(".", 1)[0] in head_modules(model)
 
 
 def head_parameters(model: nn.Module) -> list[nn.Parameter]:
-    return [p for n, p in model.named_parameters() if is_head(n, model)]
+    return [p for n, p in model.named_parameters() if is_head(model, n)]
 
 
 def backbone_parameters(model: nn.Module) -> list[nn.Parameter]:
-    return [p for n, p in model.named_parameters() if not is_head(n, model)]
+    return [p for n, p in model.named_parameters() if not is_head(model, n)]
 
 
 def backbone_modules(model: nn.Module) -> list[nn.Module]:
@@ -105,7 +105,7 @@ def stage_modules(model: nn.Module, k: int) -> list[str]:
     if last not in names:
         raise CnnlabError(f"feature_info names module '{last}', which the model does not have")
     end = max(i for i, n in enumerate(names) if n == last or n.startswith(last + "."))
-    return [n for n in names[: end + 1] if not is_head(n, model)]
+    return [n for n in names[: end + 1] if not is_head(model, n)]
 
 
 def freeze_stages(model: nn.Module, k: int, bn: bool = True) -> list[str]:
