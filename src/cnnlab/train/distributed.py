@@ -121,9 +121,19 @@ def _backend(device: torch.device) -> str:
 
 
 def stop(ranks: Ranks, failed: bool = False) -> None:
-    """End the process group this process began. Not after a failure: ending it would make the other processes
-    fail on their own (a lost peer) before the launcher sees this one's exit; exiting ends it anyway."""
+    """End the process group this process began, once every process is done with it: rank 0 tests and writes the
+    report after the last epoch, and a process that ended its part of the group meanwhile could abort as it
+    exited ("terminate called without an active exception", SIGABRT; seen under load). Not after a failure:
+    ending it would make the other processes fail on their own (a lost peer) before the launcher sees this
+    one's exit; exiting ends it anyway."""
     if ranks.owns_group and dist.is_initialized() and not failed:
+        try:
+            dist.barrier()
+        except RuntimeError as e:  # rank 0 failed after the last epoch: its own exit says why
+            peer = peer_failure(e, ranks)
+            if peer is None:
+                raise
+            raise peer from None
         dist.destroy_process_group()
 
 
