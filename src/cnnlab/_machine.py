@@ -45,7 +45,7 @@ def available_memory(device=None) -> int | None:
     return min(found) if found else None
 
 
-@functools.cache  # read once: a bf16 loop resolves its precision every step
+@functools.cache  # read once: the CPU does not change while a process runs
 def cpu_info() -> tuple[str, frozenset[str]]:
     """The CPU's model name and its feature flags (``/proc/cpuinfo``; the flags are empty where it cannot be
     read)."""

@@ -30,7 +30,8 @@ def autocast(device: torch.device, precision: str = "fp32"):
     """``torch.autocast`` to bf16 or fp16 on ``device``; no change for fp32. ``auto`` is resolved here as a run
     resolves it (fp32 on a CPU): a loop called outside :func:`cnnlab.train.fit` with a config's ``auto`` must not
     fall through to fp16, which a CPU without fp16 units runs many times slower."""
-    precision = resolve_precision(precision, device)
+    if precision == "auto":
+        precision = resolve_precision(precision, device)
     if precision == "fp32":
         return nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16

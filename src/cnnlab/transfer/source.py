@@ -119,9 +119,6 @@ def transfer_weights(model: nn.Module, source: Source, adapt: str = "auto", mode
             raise CnnlabError(f"the weights in '{source.path}' do not fully fit {name}: missing "
                               f"{result.missing_keys[:3]}, unused {result.unexpected_keys[:3]}")
         state = staging.state_dict()
-    # the convolutions that take the image: one in most networks, one per column in FractalNet's first block;
-    # between two builds of one architecture for other image channels, they are the kernels that differ in
-    # their input channels alone
     v, mine = state.get(key), ours.get(key)
     if v is not None and mine is not None and v.shape[1] == mine.shape[1] == 1 and v.shape[0] != mine.shape[0] \
             and _depthwise_over_the_image(name, key, model_kwargs):
@@ -131,6 +128,9 @@ def transfer_weights(model: nn.Module, source: Source, adapt: str = "auto", mode
                           f"{v.shape[0]} filters where {name} here has {mine.shape[0]}: it cannot be adapted "
                           f"to another number of input channels; give the model the source's channels (or, "
                           f"for inception_v2, build both with separable_stem=False)")
+    # the convolutions that take the image: one in most networks, one per column in FractalNet's first block;
+    # between two builds of one architecture for other image channels, they are the kernels that differ in
+    # their input channels alone
     for k, v in state.items():
         mine = ours.get(k)
         if mine is not None and v.dim() == 4 and v.shape[1] != mine.shape[1] and \
