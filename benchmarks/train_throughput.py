@@ -69,7 +69,7 @@ def cnnlab_steps(config: ClassifierConfig, model, steps: int):
 def case(name: str, model_name: str, data_spec: str, image_size: int | None, batch: int, steps: int, flip: bool):
     seed_all()
     config = ClassifierConfig(model=model_name, data=data_spec, batch_size=batch, image_size=image_size, quiet=True,
-                         label_smoothing=0.0)
+                              label_smoothing=0.0).resolved()  # the general recipe's options: random crops
     raw = load_dataset(data_spec, seed=0)
     ours = cnnlab.create_model(model_name, in_chans=raw.channels, num_classes=raw.num_classes)
     run, pre, data, images = cnnlab_steps(config, ours, steps)

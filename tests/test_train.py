@@ -315,6 +315,44 @@ def test_bad_configurations_are_clear_errors(tmp_path, kwargs, error, message):
         _fit(tmp_path, **{"epochs": 1, **kwargs})
 
 
+def test_a_run_that_sets_none_of_the_data_defaulted_options_trains_with_the_datasets_own(tmp_path):
+    from cnnlab.data import train_defaults
+    from cnnlab.train import RunConfig
+
+    digits = train_defaults("digits")
+    assert set(digits) == {"epochs", "batch_size", "lr", "augment"} and digits["epochs"] < RunConfig.epochs
+    r = fit(ClassifierConfig(run_dir=str(tmp_path / "run"), quiet=True), log=lambda *a: None,
+            on_epoch_end=lambda end: True)  # one epoch is enough to see what the run was given
+    saved = yaml.safe_load((r.run_dir / "config.yaml").read_text())
+    assert {k: saved[k] for k in digits} == digits
+    assert r.history[0]["lr"] < digits["lr"] and len(r.history) == 1  # cosine over the dataset's epochs
+
+
+@pytest.mark.parametrize("given", [dict(epochs=2), dict(batch_size=16), dict(lr=1e-3), dict(augment=False)])
+def test_setting_any_data_defaulted_option_gives_the_general_defaults_for_the_others(given):
+    from cnnlab.train import RunConfig
+
+    config = ClassifierConfig(**given).resolved()
+    for key in ("epochs", "batch_size", "lr", "augment"):
+        assert getattr(config, key) == given.get(key, getattr(RunConfig, key)), key
+
+
+def test_data_without_training_defaults_gets_the_general_ones_and_a_transfer_always_does():
+    from cnnlab.train import RunConfig
+    from cnnlab.transfer import TransferConfig
+
+    general = {k: getattr(RunConfig, k) for k in ("epochs", "batch_size", "lr", "augment")}
+    for data in ("textures", "digits@classes=0-4", "digits+textures", "shapes:size=64", "folder:/x"):
+        assert {k: getattr(ClassifierConfig(data=data).resolved(), k) for k in general} == general, data
+    assert {k: getattr(TransferConfig(source="x"), k) for k in general} == general
+
+
+def test_the_dataset_defaults_are_checked_as_the_options_they_fill(tmp_path):
+    with pytest.raises(CnnlabError, match=r"warmup_epochs \(20\) must be fewer than epochs \(15\)"):
+        fit(ClassifierConfig(warmup_epochs=20, run_dir=str(tmp_path / "run"), quiet=True), log=lambda *a: None)
+    assert not (tmp_path / "run").exists()
+
+
 def test_existing_run_directory_is_not_overwritten(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "precious.txt").write_text("keep")

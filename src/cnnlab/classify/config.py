@@ -5,9 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .._options import option
+from .._options import like, option
+from ..data import train_defaults
 from ..errors import CnnlabError
 from ..train import RunConfig
+
+# The options a dataset's training defaults may set (``cnnlab.data.train_defaults``): they go together (the
+# learning rate suits the batch size, the epochs the augmentation), so a run takes a dataset's set only when it
+# sets none of them itself, and RunConfig's general defaults otherwise.
+DATA_DEFAULTED = ("epochs", "batch_size", "lr", "augment")
+
+
+def _data_defaulted(key: str) -> Any:
+    """RunConfig's option ``key``, left unset (None) until the run starts: see :meth:`ClassifierConfig.resolved`."""
+    def shown(value: Any) -> str:
+        return ("on" if value else "off") if isinstance(value, bool) else f"{value:g}"
+
+    digits = train_defaults("digits")[key]
+    return like(RunConfig, key, None, unset=f"the dataset's own if it has them (digits: {shown(digits)}), else "
+                                            f"{shown(getattr(RunConfig, key))}")
 
 
 @dataclass
@@ -28,10 +44,24 @@ class ClassifierConfig(RunConfig):
     dropout: float | None = option(None, "override the model's dropout rate", low=0, below=1)
     aux_weight: float = option(0.3, "weight of the auxiliary classifiers' losses (GoogLeNet, Inception v3)", low=0,
                                high=10)
+    epochs: int | None = _data_defaulted("epochs")
+    batch_size: int | None = _data_defaulted("batch_size")
+    lr: float | None = _data_defaulted("lr")
+    augment: bool | None = _data_defaulted("augment")
 
     @property
     def name(self) -> str:
         return self.model or "classifier"
+
+    def resolved(self) -> ClassifierConfig:
+        """This config with the options of DATA_DEFAULTED that it leaves unset filled in: with the dataset's
+        training defaults when it sets none of those (``cnnlab.data.train_defaults``), else with RunConfig's.
+        A run starts from the resolved config, and its config.yaml records it."""
+        unset = [k for k in DATA_DEFAULTED if getattr(self, k) is None]
+        if not unset:
+            return self
+        own = train_defaults(self.data) if len(unset) == len(DATA_DEFAULTED) else {}
+        return self.replace(**{k: own.get(k, getattr(RunConfig, k)) for k in unset})
 
     def validate(self, name=lambda key: key) -> ClassifierConfig:
         super().validate(name)

@@ -76,6 +76,7 @@ def fit_to_model(config, model: nn.Module, data):
 
 def labelled_loaders(data, config, device: torch.device, preprocess: Preprocess) -> dict:
     """``(images, labels)`` batches of each split: tensors on the device, or files streamed from disk."""
+    config = config.resolved()  # batch size and augmentation: the dataset's defaults, or the general ones
     if not isinstance(data, StreamingData):
         return split_loaders(data, config.batch_size, device, config.augment, config.seed)
     out = {}
@@ -107,6 +108,9 @@ class ClassifierRecipe(Recipe):
     def build_model(self, config: ClassifierConfig, data, task: ClassificationTask) -> nn.Module:
         self.description = model_description(config, data.channels, task)
         return build_classifier(config, data.channels, task.num_outputs)
+
+    def prepare(self, config: ClassifierConfig, resuming: bool) -> ClassifierConfig:
+        return config.resolved().validate()  # the dataset's training defaults, or the general ones
 
     def prepare_data(self, config: ClassifierConfig, model: nn.Module, data):
         return fit_to_model(config, model, data)

@@ -31,11 +31,13 @@ def _converter(spec: Spec):
 
 def add_option(parser: argparse.ArgumentParser, spec: Spec, default: Any = None) -> None:
     """One option for ``spec``; ``default`` is what the help shows (the value itself stays None: not given)."""
+    default = spec.meta.get("unset") if default is None else default
     shown = "" if default is None or default is False or default in ([], "") else \
         f"; default: {','.join(map(str, default)) if isinstance(default, list) else default}"
     if spec.type is bool:
+        said = default if isinstance(default, str) else "on" if default else "off"
         parser.add_argument(spec.flag, dest=spec.name, action=argparse.BooleanOptionalAction, default=None,
-                            help=f"{spec.help} (default: {'on' if default else 'off'})")
+                            help=f"{spec.help} (default: {said})")
         return
     detail = "" if spec.type is str and not (spec.meta.get("choices") or spec.meta.get("pattern")) else spec.describe()
     shown = shown[2:] if not detail else shown

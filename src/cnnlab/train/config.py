@@ -106,7 +106,7 @@ class RunConfig:
         if self.val_fraction + self.test_fraction >= 1:
             raise CnnlabError(f"{name('val_fraction')} and {name('test_fraction')} must leave images to train on "
                               f"(they sum to {self.val_fraction + self.test_fraction:g})")
-        if self.warmup_epochs and self.warmup_epochs >= self.epochs:
+        if self.warmup_epochs and self.epochs is not None and self.warmup_epochs >= self.epochs:
             raise CnnlabError(f"{name('warmup_epochs')} ({self.warmup_epochs:g}) must be fewer than "
                               f"{name('epochs')} ({self.epochs})")
         if self.warmup_epochs and self.scheduler == "onecycle":

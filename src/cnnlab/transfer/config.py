@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .._options import option
+from .._options import like, option
 from ..classify import ClassifierConfig
 from ..errors import CnnlabError
+from ..train import RunConfig
 
 MODES = ("feature-extraction", "fine-tune", "partial", "incremental")
 
@@ -44,6 +45,11 @@ class TransferConfig(ClassifierConfig):
                             high=100, applies=("mode", ("incremental",)), fixed=True)
     compare_naive: bool = option(True, "incremental: also train without mitigation, in RUN/naive, and compare",
                                  applies=("mode", ("incremental",)))
+    # the general defaults: a dataset's training defaults were measured training a classifier from scratch
+    epochs: int = like(RunConfig, "epochs", RunConfig.epochs)
+    batch_size: int = like(RunConfig, "batch_size", RunConfig.batch_size)
+    lr: float = like(RunConfig, "lr", RunConfig.lr)
+    augment: bool = like(RunConfig, "augment", RunConfig.augment)
 
     @property
     def name(self) -> str:
