@@ -347,6 +347,15 @@ def test_data_without_training_defaults_gets_the_general_ones_and_a_transfer_alw
     assert {k: getattr(TransferConfig(source="x"), k) for k in general} == general
 
 
+def test_a_run_continued_from_python_keeps_its_own_values_of_what_the_config_leaves_unset(tmp_path):
+    d = str(tmp_path / "run")
+    fit(ClassifierConfig(run_dir=d, quiet=True), log=lambda *a: None, on_epoch_end=lambda end: True)
+    r = fit(ClassifierConfig(run_dir=d, quiet=True, epochs=2), resume=d, log=lambda *a: None)
+    saved = yaml.safe_load((r.run_dir / "config.yaml").read_text())
+    assert (saved["epochs"], saved["batch_size"], saved["lr"], saved["augment"]) == (2, 64, 0.01, False)
+    assert len(r.history) == 2
+
+
 def test_the_dataset_defaults_are_checked_as_the_options_they_fill(tmp_path):
     with pytest.raises(CnnlabError, match=r"warmup_epochs \(20\) must be fewer than epochs \(15\)"):
         fit(ClassifierConfig(warmup_epochs=20, run_dir=str(tmp_path / "run"), quiet=True), log=lambda *a: None)

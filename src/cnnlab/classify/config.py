@@ -22,8 +22,9 @@ def _data_defaulted(key: str) -> Any:
         return ("on" if value else "off") if isinstance(value, bool) else f"{value:g}"
 
     digits = train_defaults("digits")[key]
-    return like(RunConfig, key, None, unset=f"the dataset's own if it has them (digits: {shown(digits)}), else "
-                                            f"{shown(getattr(RunConfig, key))}")
+    return like(RunConfig, key, None, unset=f"{shown(getattr(RunConfig, key))}, or the dataset's own (digits: "
+                                            f"{shown(digits)}) when none of --epochs, --batch-size, --lr, "
+                                            f"--augment is given")
 
 
 @dataclass
@@ -53,13 +54,15 @@ class ClassifierConfig(RunConfig):
     def name(self) -> str:
         return self.model or "classifier"
 
-    def resolved(self) -> ClassifierConfig:
-        """This config with the options of DATA_DEFAULTED that it leaves unset filled in: with the dataset's
-        training defaults when it sets none of those (``cnnlab.data.train_defaults``), else with RunConfig's.
-        A run starts from the resolved config, and its config.yaml records it."""
+    def resolved(self, saved: RunConfig | None = None) -> ClassifierConfig:
+        """This config with the options of DATA_DEFAULTED that it leaves unset filled in: from ``saved`` (the
+        config of the run being continued), else with the dataset's training defaults when it sets none of them
+        (``cnnlab.data.train_defaults``), else with RunConfig's general ones."""
         unset = [k for k in DATA_DEFAULTED if getattr(self, k) is None]
         if not unset:
             return self
+        if saved is not None:
+            return self.replace(**{k: getattr(saved, k, None) for k in unset}).resolved()
         own = train_defaults(self.data) if len(unset) == len(DATA_DEFAULTED) else {}
         return self.replace(**{k: own.get(k, getattr(RunConfig, k)) for k in unset})
 

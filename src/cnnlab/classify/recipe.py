@@ -109,9 +109,6 @@ class ClassifierRecipe(Recipe):
         self.description = model_description(config, data.channels, task)
         return build_classifier(config, data.channels, task.num_outputs)
 
-    def prepare(self, config: ClassifierConfig, resuming: bool) -> ClassifierConfig:
-        return config.resolved().validate()  # the dataset's training defaults, or the general ones
-
     def prepare_data(self, config: ClassifierConfig, model: nn.Module, data):
         return fit_to_model(config, model, data)
 

@@ -162,7 +162,7 @@ def run_config(args: argparse.Namespace, cls: type) -> Any:
         if hasattr(args, "model_arg"):
             changes["model_kwargs"] = _model_kwargs(args, base.model_kwargs)
         config = dataclasses.replace(base, **changes)
-    return config.validate(_name(cls))
+    return config.resolved().validate(_name(cls))  # what the run will use (a dataset's defaults), checked
 
 
 def train_command(cls: type):

@@ -161,6 +161,12 @@ class RunConfig:
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
 
+    def resolved(self, saved: RunConfig | None = None) -> RunConfig:
+        """This config with what it leaves to the run (options a kind leaves unset until then, e.g. a
+        classifier's dataset-dependent defaults) filled in; ``saved``, the config of a run being continued,
+        fills them first. A run starts from the resolved config; config.yaml records it."""
+        return self
+
 
 def _before_kinds(values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """A config.yaml written before kinds of run existed: one flat classifier config with a section per other

@@ -28,7 +28,7 @@ from . import distributed
 from .config import RunConfig
 from .kinds import get_kind
 from .precision import autocast, resolve_precision
-from .rundir import RunDir
+from .rundir import RunDir, saved_config
 from .setup import build_optimizer, check_step_fits, lr_factor, penalty, resolve_device, set_determinism
 
 
@@ -252,6 +252,8 @@ def fit(config: RunConfig, resume: str | Path | None = None, log=print,
     evaluation and the report still run).
     """
     config.validate()
+    if config.resolved() is not config:  # options left to the run: a continued run's own values, else defaults
+        config = config.resolved(saved_config(resume) if resume is not None else None).validate()
     kind = get_kind(config.run_kind)
     recipe = recipe if recipe is not None else kind.recipe()
     config = recipe.prepare(config, resume is not None)
