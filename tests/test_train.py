@@ -344,6 +344,7 @@ def test_data_without_training_defaults_gets_the_general_ones_and_a_transfer_alw
     general = {k: getattr(RunConfig, k) for k in ("epochs", "batch_size", "lr", "augment")}
     for data in ("textures", "digits@classes=0-4", "digits+textures", "shapes:size=64", "folder:/x"):
         assert {k: getattr(ClassifierConfig(data=data).resolved(), k) for k in general} == general, data
+    assert ClassifierConfig(data="digits:").resolved().epochs == ClassifierConfig().resolved().epochs != 40
     assert {k: getattr(TransferConfig(source="x"), k) for k in general} == general
 
 
@@ -354,6 +355,14 @@ def test_a_run_continued_from_python_keeps_its_own_values_of_what_the_config_lea
     saved = yaml.safe_load((r.run_dir / "config.yaml").read_text())
     assert (saved["epochs"], saved["batch_size"], saved["lr"], saved["augment"]) == (2, 64, 0.01, False)
     assert len(r.history) == 2
+
+
+def test_a_dataset_whose_defaults_name_another_option_is_refused(monkeypatch):
+    import cnnlab.classify.config as classifier_config
+
+    monkeypatch.setattr(classifier_config, "train_defaults", lambda spec: {"epochs": 3, "momentum": 0.5})
+    with pytest.raises(ValueError, match=r"set \['momentum'\]; a dataset may set only epochs, batch_size"):
+        ClassifierConfig().resolved()
 
 
 def test_the_dataset_defaults_are_checked_as_the_options_they_fill(tmp_path):

@@ -64,6 +64,9 @@ class ClassifierConfig(RunConfig):
         if saved is not None:
             return self.replace(**{k: getattr(saved, k, None) for k in unset}).resolved()
         own = train_defaults(self.data) if len(unset) == len(DATA_DEFAULTED) else {}
+        if set(own) - set(DATA_DEFAULTED):  # a dataset's registration names an option it may not set
+            raise ValueError(f"the training defaults of '{self.data}' set {sorted(set(own) - set(DATA_DEFAULTED))}; "
+                             f"a dataset may set only {', '.join(DATA_DEFAULTED)}")
         return self.replace(**{k: own.get(k, getattr(RunConfig, k)) for k in unset})
 
     def validate(self, name=lambda key: key) -> ClassifierConfig:
