@@ -236,6 +236,10 @@ def test_datasets_lists_builtins_with_sizes(capsys):
     assert code == 0 and "digits" in out and "1797" in out and "folder" in out
     records = {r["name"]: r for r in json.loads(run(capsys, "datasets", "--format", "json")[1])}
     assert records["faces"]["images"] == 200 and records["textures"]["classes"] == 3
+    from cnnlab.data import train_defaults
+
+    assert records["digits"]["train_defaults"] == train_defaults("digits") and not records["faces"]["train_defaults"]
+    assert "digits trains with its own defaults when none of --epochs" in out and "--no-augment" in out
 
 
 def test_train_help_lists_every_option():

@@ -138,7 +138,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
     records = []
     for info in list_datasets():
-        record = {"name": info.name, "description": info.description, "source": info.source}
+        record = {"name": info.name, "description": info.description, "source": info.source,
+                  "train_defaults": dict(info.train_defaults)}
         if not info.takes_path:
             d = load_dataset(info.name)
             record.update(images=len(d.train) + len(d.val) + len(d.test),
@@ -154,6 +155,12 @@ def cmd_datasets(args: argparse.Namespace) -> int:
                        [False, True, False, False, True, False]))
     print("\nbuilt-in datasets ship inside scikit-learn and scikit-image (nothing is downloaded); "
           "the others read your files: folder:PATH, mnist:PATH, cifar10:PATH, npz:FILE")
+    for r in records:
+        if r["train_defaults"]:
+            flags = [("--" if v else "--no-") + k.replace("_", "-") if isinstance(v, bool) else
+                     f"--{k.replace('_', '-')} {v:g}" for k, v in r["train_defaults"].items()]
+            print(f"{r['name']} trains with its own defaults when none of --epochs, --batch-size, --lr, --augment is "
+                  f"given: {' '.join(flags)}")
     return 0
 
 
