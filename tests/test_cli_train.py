@@ -295,3 +295,11 @@ def test_a_worker_killed_by_the_same_sigterm_first_still_reads_as_terminated(mon
     monkeypatch.setattr(cli, "_dispatch", lambda argv: (_ for _ in ()).throw(RuntimeError("a real bug")))
     with pytest.raises(RuntimeError, match="a real bug"):
         cli.main([])
+
+
+def test_a_bad_value_against_a_datasets_default_says_where_the_default_came_from(capsys):
+    assert one_line_error(capsys, "train", "--warmup-epochs", "20").endswith(
+        "--warmup-epochs (20) must be fewer than --epochs (15) (--epochs 15: the default for digits; give it to "
+        "choose another)")
+    assert one_line_error(capsys, "train", "--warmup-epochs", "20", "--epochs", "5").endswith(
+        "must be fewer than --epochs (5)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +163,18 @@ def run_config(args: argparse.Namespace, cls: type) -> Any:
         if hasattr(args, "model_arg"):
             changes["model_kwargs"] = _model_kwargs(args, base.model_kwargs)
         config = dataclasses.replace(base, **changes)
-    return config.resolved().validate(_name(cls))  # what the run will use (a dataset's defaults), checked
+    resolved = config.resolved()  # what the run will use (a dataset's defaults), checked
+    try:
+        return resolved.validate(_name(cls))
+    except CnnlabError as e:
+        name = _name(cls)
+        filled = [f"{name(f.name)} {getattr(resolved, f.name)}" for f in dataclasses.fields(config)
+                  if getattr(config, f.name) is None and getattr(resolved, f.name) is not None
+                  and re.search(rf"(?<![\w-]){re.escape(name(f.name))}\b", str(e))]
+        if not filled:
+            raise
+        raise CnnlabError(f"{e} ({', '.join(filled)}: the default for {config.data}; give it to choose another)"
+                          ) from None
 
 
 def train_command(cls: type):

@@ -39,7 +39,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             examples:
               cnnlab train
               cnnlab train --model resnet18 --small-input --data shapes --epochs 10
-              cnnlab train --model vgg11_bn --small-input --data textures --optimizer sgd --lr 0.01 --scheduler onecycle
+              cnnlab train --model vgg11_bn --small-input --data textures --optimizer sgd --lr 0.01 --epochs 3
               cnnlab train --data faces --model lenet5 --early-stopping 5
               cnnlab train --data folder:~/pictures/cats_vs_dogs --model mobilenet_v2 --image-size 96
               cnnlab train --config runs/lenet5-digits-20261125-101500/config.yaml --seed 1

@@ -73,7 +73,7 @@ class RunConfig:
     gamma: float = option(0.1, "step schedule: decay factor", above=0, high=1, applies=("scheduler", ("step",)))
     grad_clip: float | None = option(None, "clip the gradient norm to this", above=0, high=1e6)
     # regularisation
-    augment: bool = option(True, "random crop and flip while training")
+    augment: bool = option(True, "random crop, and flip where it keeps the meaning, while training")
     early_stopping: int = option(0, "stop after this many epochs without improvement, keeping the best "
                                     "weights; 0: off", low=0, high=100_000)
     monitor: str = option("val_loss", "what early stopping and the best checkpoint follow",
