@@ -78,6 +78,6 @@ def train_defaults(spec: str) -> dict[str, Any]:
     """The training defaults of a dataset spec: the registered dataset's own for its plain name (``digits``);
     none for a selection, a union or options (``digits@classes=0-4``, ``shapes:size=64``), which change the
     data they were measured on, nor for a name that is not registered (loading the data says why)."""
-    name, colon, rest = spec.partition(":")
+    name, _, rest = spec.partition(":")
     info = _datasets.get(name) if not rest.strip() else None  # "digits" or "digits:", no options
     return dict(info.train_defaults) if info is not None and not info.takes_path else {}
