@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .errors import CnnlabError
 
@@ -63,6 +64,4 @@ def read_image_file(path: str | os.PathLike, channels: int | None = None) -> tor
 def resize_images(images: torch.Tensor, size) -> torch.Tensor:
     """A batch ``N x C x H x W`` resized to ``size`` (height, width) as torchvision's tensor resize does it
     (bilinear, antialiased), without importing torchvision, which alone costs a second at start-up."""
-    import torch.nn.functional as F
-
     return F.interpolate(images, size=list(size), mode="bilinear", antialias=True, align_corners=False)

@@ -21,10 +21,11 @@ def _data_defaulted(key: str) -> Any:
     def shown(value: Any) -> str:
         return ("on" if value else "off") if isinstance(value, bool) else f"{value:g}"
 
-    digits = train_defaults("digits")[key]
-    return like(RunConfig, key, None, unset=f"{shown(getattr(RunConfig, key))}, or the dataset's own (digits: "
-                                            f"{shown(digits)}) when none of --epochs, --batch-size, --lr, "
-                                            f"--augment is given")
+    data = RunConfig.data  # the default dataset's value, as the example
+    own = train_defaults(data)
+    example = f" ({data}: {shown(own[key])})" if key in own else ""
+    return like(RunConfig, key, None, unset=f"{shown(getattr(RunConfig, key))}, or the dataset's own{example} when "
+                                            f"none of --epochs, --batch-size, --lr, --augment is given")
 
 
 @dataclass

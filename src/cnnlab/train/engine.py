@@ -252,8 +252,9 @@ def fit(config: RunConfig, resume: str | Path | None = None, log=print,
     evaluation and the report still run).
     """
     config.validate()
-    if config.resolved() is not config:  # options left to the run: a continued run's own values, else defaults
-        config = config.resolved(saved_config(resume) if resume is not None else None).validate()
+    resolved = config.resolved()  # options left to the run: a continued run's own values, else the defaults
+    if resolved is not config:
+        config = (config.resolved(saved_config(resume)) if resume is not None else resolved).validate()
     kind = get_kind(config.run_kind)
     recipe = recipe if recipe is not None else kind.recipe()
     config = recipe.prepare(config, resume is not None)
