@@ -61,10 +61,10 @@ def _read_digits() -> tuple[torch.Tensor, torch.Tensor]:
     return images, torch.from_numpy(y).long()
 
 
-# Measured with LeNet-5 over seeds 0-4 (benchmarks/time_to_accuracy.py times it): test accuracy 98.2% on
-# average (lowest 97.8%), as the general recipe's 40 epochs at batch 32 and lr 3e-3 with random crops gave
-# (98.2%, lowest 96.7%), in a quarter of the training time. Crops slow these 8x8 digits down: with them, 20
-# epochs at batch 64 and lr 0.01 reached 97.0%.
+# Measured with LeNet-5 over seeds 0-4 by benchmarks/digits_defaults.py: test accuracy 98.2% on average (lowest
+# 97.8%), as the general recipe's 40 epochs at batch 32 and lr 3e-3 with random crops gave (98.2%, lowest
+# 96.7%), in a quarter of the training time. Crops slow these 8x8 digits down: in a one-off sweep, 20 epochs
+# at batch 64 and lr 0.01 with them reached 97.0%.
 DIGITS_TRAIN_DEFAULTS = {"epochs": 15, "batch_size": 64, "lr": 0.01, "augment": False}
 
 
