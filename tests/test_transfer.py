@@ -1,6 +1,7 @@
 """Transfer learning: feature extraction, fine-tuning, partial freezing, incremental classes, and their checks."""
 
 import json
+import os
 
 import pytest
 import torch
@@ -87,6 +88,25 @@ def test_feature_cache_on_disk_is_used_and_removed(lenet_base, tmp_path):
     results = json.loads((r.run_dir / "results.json").read_text())
     assert results["transfer"]["feature_cache"]["where"] == "disk"
     assert not (r.run_dir / "feature_cache").exists()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX lets a process remove a file it keeps mapped")
+def test_an_unlinked_disk_cache_leaves_no_file_even_before_it_is_closed(tmp_path):
+    from cnnlab.data.loader import InMemoryLoader
+    from cnnlab.transfer import FeatureCache
+
+    model = cnnlab.create_model("lenet5", num_classes=3).eval()
+    g = torch.Generator().manual_seed(0)
+    loaders = {s: InMemoryLoader(torch.randn(n, 1, 32, 32, generator=g), torch.arange(n) % 3, 4)
+               for s, n in (("train", 10), ("val", 6))}
+    on_disk = FeatureCache(model, loaders, "disk", tmp_path / "cache", unlinked=True)
+    in_memory = FeatureCache(model, loaders, "memory")
+    # a process killed here (no close, no exit handlers) leaves nothing: the files are already out of the folder
+    assert on_disk.where == "disk" and not (tmp_path / "cache").exists()
+    for split in ("train", "val"):
+        assert torch.allclose(on_disk.features[split][0], in_memory.features[split][0])
+        assert torch.equal(on_disk.features[split][1], in_memory.features[split][1])
+    on_disk.close()
 
 
 def test_fine_tune_trains_the_backbone_and_the_bn_policy_decides_its_statistics(resnet_base, tmp_path):

@@ -60,13 +60,24 @@ def _ordered(loader):
     return plain
 
 
+def _unlink_mapped(path: Path) -> bool:
+    """Remove ``path``, memory-mapped by this process, from its folder: on POSIX the mapping keeps the data
+    until the process ends, however it ends. False where the system refuses (Windows keeps mapped files)."""
+    try:
+        path.unlink()
+    except OSError:
+        return False
+    return True
+
+
 @torch.no_grad()
 def extract_features(model: nn.Module, loader, where: str = "memory", path: Path | None = None,
-                     total: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                     total: int | None = None, unlink: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """``forward_features`` of every image of ``loader`` (in order, no augmentation) and the labels.
 
     ``where="disk"`` writes them to ``path`` (``.npy``) and returns a memory-mapped tensor over it; ``total``
-    is an upper bound of the number of images (needed to size the file).
+    is an upper bound of the number of images (needed to size the file). ``unlink`` removes the file as soon
+    as it is mapped, where the system allows it: nothing is left behind by a process that dies.
     """
     was_training = model.training
     model.eval()
@@ -79,6 +90,8 @@ def extract_features(model: nn.Module, loader, where: str = "memory", path: Path
                     path.parent.mkdir(parents=True, exist_ok=True)
                     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32,
                                                     shape=(total or len(loader.images), *f.shape[1:]))
+                    if unlink:
+                        _unlink_mapped(path)
                 out[n:n + len(f)] = f.cpu().numpy()
             else:
                 feats.append(f)
@@ -101,10 +114,13 @@ class FeatureCache:
         loaders: the image loaders, by split (``train``, ``val``, ...).
         where: ``memory``, ``disk`` or ``auto`` (disk above :data:`MEMORY_LIMIT` bytes).
         directory: where disk caches go (e.g. ``RUN/feature_cache``; removed by :meth:`close`).
+        unlinked: take the files out of ``directory`` as soon as they are mapped (and the directory, once
+            empty), where the system allows it (POSIX): the cache lives as long as the process, and a process
+            killed without its cleanup (one whose distributed peer is gone leaves at once) leaves no file.
     """
 
     def __init__(self, model: nn.Module, loaders: dict, where: str = "auto", directory: Path | None = None,
-                 splits: tuple[str, ...] = ("train", "val")) -> None:
+                 splits: tuple[str, ...] = ("train", "val"), unlinked: bool = False) -> None:
         self.directory = directory
         if where == "disk" and directory is None:
             raise CnnlabError("a feature cache on disk needs a directory to write it in")
@@ -117,7 +133,9 @@ class FeatureCache:
         for split in splits:
             total = len(getattr(loaders[split], "images", getattr(loaders[split], "files", [])))
             self.features[split] = extract_features(
-                model, loaders[split], where, directory / f"{split}.npy" if directory else None, total)
+                model, loaders[split], where, directory / f"{split}.npy" if directory else None, total, unlinked)
+        if unlinked and where == "disk" and not any(directory.iterdir()):
+            directory.rmdir()
         self.seconds = time.perf_counter() - t0
 
     @staticmethod

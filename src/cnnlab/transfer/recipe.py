@@ -167,11 +167,13 @@ class TransferRecipe(ClassifierRecipe):
         if t.mode == "feature-extraction" and t.cache != "off":
             folder = Path(config.run_dir) / "feature_cache"
             if not distributed.from_env().main:  # each process caches its own copy; only rank 0 writes the run
-                # gone at exit, or with the launcher's folder (a process whose peer is gone leaves without cleanup)
                 self._scratch = tempfile.TemporaryDirectory(prefix="cnnlab-feature-cache-",
-                                                            dir=distributed.scratch_dir())
+                                                            dir=distributed.scratch_dir(),
+                                                            ignore_cleanup_errors=True)
                 folder = Path(self._scratch.name)
-            self.cache = FeatureCache(model, batches, t.cache, folder)
+            # a disk cache's files leave their folder once mapped: a process that ends without its cleanup (one
+            # whose distributed peer is gone leaves at once; a killed one) leaves nothing behind
+            self.cache = FeatureCache(model, batches, t.cache, folder, unlinked=True)
             log(f"cached the frozen backbone's features of {sum(len(y) for _, y in self.cache.features.values())} "
                 f"images ({self.cache.nbytes / 1e6:.1f} MB, {self.cache.where}) in {self.cache.seconds:.1f}s; the "
                 f"head trains on them (without augmentation)")
