@@ -1,6 +1,7 @@
 """The training engine, on the real built-in data."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -291,6 +292,11 @@ def test_lr_schedules_have_the_documented_shape():
     assert f(0) == pytest.approx(1 / 25) and f(30) == pytest.approx(1.0) and f(99) < 0.01
 
 
+def test_the_lr_column_is_the_rate_each_epoch_began_with(tmp_path):
+    r = _fit(tmp_path, data="digits@classes=0-1", epochs=3, lr=0.01, scheduler="step", step_size=1, gamma=0.5)
+    assert [h["lr"] for h in r.history] == pytest.approx([0.01, 0.005, 0.0025])
+
+
 def test_tensorboard_logging(tmp_path):
     pytest.importorskip("tensorboard")
     r = _fit(tmp_path, epochs=1, tensorboard=True)
@@ -322,10 +328,11 @@ def test_a_run_that_sets_none_of_the_data_defaulted_options_trains_with_the_data
     digits = train_defaults("digits")
     assert set(digits) == {"epochs", "batch_size", "lr", "augment"} and digits["epochs"] < RunConfig.epochs
     r = fit(ClassifierConfig(run_dir=str(tmp_path / "run"), quiet=True), log=lambda *a: None,
-            on_epoch_end=lambda end: True)  # one epoch is enough to see what the run was given
+            on_epoch_end=lambda end: end.epoch == 2)  # two epochs are enough to see what the run was given
     saved = yaml.safe_load((r.run_dir / "config.yaml").read_text())
     assert {k: saved[k] for k in digits} == digits
-    assert r.history[0]["lr"] < digits["lr"] and len(r.history) == 1  # cosine over the dataset's epochs
+    cosine = 0.5 * (1 + math.cos(math.pi / digits["epochs"]))  # one epoch of the dataset's epochs done
+    assert [h["lr"] for h in r.history] == pytest.approx([digits["lr"], digits["lr"] * cosine])
 
 
 @pytest.mark.parametrize("given", [dict(epochs=2), dict(batch_size=16), dict(lr=1e-3), dict(augment=False)])

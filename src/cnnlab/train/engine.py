@@ -417,7 +417,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
         recipe.start_epoch(model, epoch, log)
         train_model = distributed.replicate(step_model, ranks, device, train_model)
         train_loader.set_epoch(epoch)
-        t0 = time.perf_counter()
+        t0, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]  # the rate the epoch begins with
         try:
             train_m = train_one_epoch(train_model, train_loader, task, optimizer, scheduler, step_config, device,
                                       scaler, progress.start(epoch + 1, config.epochs, len(train_loader)),
@@ -433,7 +433,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
                 break
             continue
         val = task.evaluation().evaluate(step_model, loop["val"], device, precision, config.channels_last)
-        record = {"epoch": epoch + 1, **train_m, **task.record(val), "lr": optimizer.param_groups[0]["lr"],
+        record = {"epoch": epoch + 1, **train_m, **task.record(val), "lr": lr,
                   "seconds": time.perf_counter() - t0}
         history.append(record)
         improved, score = _improved(config.monitor, record, best)
