@@ -201,7 +201,7 @@ def test_warnings_print_as_one_cnnlab_line(capsys, monkeypatch):
 
 def test_a_command_that_draws_nothing_never_loads_pyplot():
     """Building the parser reaches cnnlab.viz (through the explain commands); its plots load on first use."""
-    code = ("import sys; from cnnlab.cli import main\nstatus = main(['models'])\n"
+    code = ("import sys; from cnnlab.cli import main\nstatus = main(['models', 'lenet*'])\n"
             "print('matplotlib.pyplot' in sys.modules)\nsys.exit(status)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
