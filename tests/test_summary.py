@@ -68,6 +68,16 @@ def rf_of(s, name):
     return next(r.receptive_field for r in s.rows if r.name == name)
 
 
+@pytest.mark.parametrize("name", ["resnet18", "inception_v3"])
+def test_a_summary_on_meta_is_the_summary_on_the_cpu(name):
+    """Batch norm is shortcut on the meta device (a tensor like its input): every row, shape, count and field
+    must still be what a real forward pass gives."""
+    meta, cpu = (cnnlab.summary(m, "3x32x32") for m in (build_meta(name, small_input=True),
+                                                        build(name, small_input=True)))
+    assert meta.to_dicts() == cpu.to_dicts() and len(meta.rows) > 50
+    assert any(r.type == "BatchNorm2d" for r in meta.rows)
+
+
 def test_summary_runs_on_meta_without_memory_and_restores_training_mode():
     model = build_meta("vgg19")
     model.train()

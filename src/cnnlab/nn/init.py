@@ -49,7 +49,10 @@ def torchvision_init(model: nn.Module, conv_mode: str = "fan_out", nonlinearity:
     bias 0, and linear layers either N(0, ``linear_std``) with bias 0 or PyTorch's default."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode=conv_mode, nonlinearity=nonlinearity)
+            # a model built on the meta device, for its shapes, has no values to draw: PyTorch would draw them
+            # there through a slow Python path (most of the time `cnnlab models` took to build the zoo)
+            if not m.weight.is_meta:
+                nn.init.kaiming_normal_(m.weight, mode=conv_mode, nonlinearity=nonlinearity)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, _NORMS) and getattr(m, "weight", None) is not None:
