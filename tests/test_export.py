@@ -2,6 +2,7 @@
 outputs; a run's parts (classifier, autoencoder, segmentation network) exported and used by ``predict --onnx``."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -61,6 +62,9 @@ def test_a_classifier_exports_and_predict_runs_the_file_as_the_checkpoint(runs, 
     assert code == 0, err
     file = runs / "clf" / "export" / "model.onnx"
     assert str(file) in out and "onnxruntime's outputs equal PyTorch's" in out
+    umask = os.umask(0)
+    os.umask(umask)
+    assert file.stat().st_mode & 0o777 == 0o666 & ~umask  # as any new file: readable where the umask says so
     meta = onnx_metadata(file)
     assert meta["kind"] == "classifier" and meta["classes"] == [str(c) for c in range(10)]
     assert meta["preprocess"]["size"] == [32, 32] and meta["input_shape"] == [1, 32, 32]
@@ -119,3 +123,45 @@ def test_bad_export_requests_are_one_line(runs, capsys, tmp_path):
                                                          "--onnx", runs / "other" / "export" / "model.onnx")
     assert "is not an ONNX model" in one_line_error(capsys, "predict", runs / "clf", runs / "digit0.png",
                                                     "--onnx", runs / "digit0.png")
+
+
+def test_predict_checks_the_onnx_file_against_the_run_in_one_line(runs, capsys, tmp_path):
+    """Refused: another kind's file, an output that is not one score per class, metadata that is not JSON, a
+    path that is not a file. Warned, but run: other weights than the run's, a file without cnnlab's metadata."""
+    import onnx
+
+    from cnnlab.run import Run
+    from cnnlab.train.onnx import weights_digest
+
+    assert run(capsys, "export", runs / "clf")[0] == 0
+    own = runs / "clf" / "export" / "model.onnx"
+    meta, image = onnx_metadata(own), runs / "digit0.png"
+
+    def predict(file):
+        return run(capsys, "predict", runs / "clf", image, "--onnx", file)
+
+    other = create_model("lenet5")  # the run's architecture and classes, other weights
+    export_module(other, (1, 32, 32), tmp_path / "other.onnx", metadata={**meta, "weights": weights_digest(other)})
+    code, out, err = predict(tmp_path / "other.onnx")
+    assert code == 0 and err.startswith("cnnlab: warning:") and "holds other weights than" in err, err
+    assert "warning" not in predict(own)[2] and meta["weights"] == weights_digest(Run.open(runs / "clf").model)
+    export_module(other, (1, 32, 32), tmp_path / "bare.onnx")
+    code, _, err = predict(tmp_path / "bare.onnx")
+    assert code == 0 and "carries no cnnlab metadata" in err
+
+    export_module(create_model("lenet5", num_classes=5), (1, 32, 32), tmp_path / "five.onnx", metadata=meta)
+    assert "not one score per class (10)" in one_line_error(capsys, "predict", runs / "clf", image, "--onnx",
+                                                            tmp_path / "five.onnx")
+    export_module(torch.nn.Identity(), (1, 32, 32), tmp_path / "same.onnx", metadata=meta)
+    assert "not one score per class" in one_line_error(capsys, "predict", runs / "clf", image, "--onnx",
+                                                       tmp_path / "same.onnx")
+    model = onnx.load(own)
+    model.metadata_props[0].value = "{not json"
+    onnx.save(model, tmp_path / "garbled.onnx")
+    assert "metadata that is not a JSON object" in one_line_error(capsys, "predict", runs / "clf", image,
+                                                                  "--onnx", tmp_path / "garbled.onnx")
+    assert "does not exist" in one_line_error(capsys, "predict", runs / "clf", image, "--onnx", tmp_path / "no.onnx")
+    assert "is a directory" in one_line_error(capsys, "predict", runs / "clf", image, "--onnx", tmp_path)
+    run(capsys, "export", runs / "ae", "--part", "encoder")
+    line = one_line_error(capsys, "predict", runs / "clf", image, "--onnx", runs / "ae" / "export" / "encoder.onnx")
+    assert "exported from an autoencoder run (its encoder), not from a classifier" in line

@@ -19,18 +19,19 @@ does that preprocessing and runs the file, so that the file a user ships can be 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import logging
 import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .._io import atomic_write
 from ..errors import CnnlabError
 
 OPSET = 17
@@ -48,6 +49,10 @@ def _require():
 def onnx_session(path: str | Path):
     """An onnxruntime session of ``path`` on the CPU; a file that is not ONNX is a one-line error."""
     _, ort = _require()
+    if not Path(path).exists():
+        raise CnnlabError(f"ONNX file '{path}' does not exist")
+    if Path(path).is_dir():
+        raise CnnlabError(f"'{path}' is a directory, not an ONNX file (cnnlab export writes RUN/export/*.onnx)")
     try:
         return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own exception types, with long messages
@@ -58,46 +63,67 @@ def onnx_session(path: str | Path):
 def onnx_metadata(path: str | Path) -> dict:
     """The ``cnnlab`` metadata an exported file carries (empty for a file from elsewhere)."""
     props = onnx_session(path).get_modelmeta().custom_metadata_map
-    return json.loads(props["cnnlab"]) if "cnnlab" in props else {}
+    if "cnnlab" not in props:
+        return {}
+    try:
+        meta = json.loads(props["cnnlab"])
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise CnnlabError(f"'{path}' carries cnnlab metadata that is not a JSON object; export the run again "
+                          f"(cnnlab export RUN)")
+    return meta
+
+
+def weights_digest(module: nn.Module) -> str:
+    """A SHA-256 of ``module``'s state dict (names, dtypes, shapes and values), so that a file exported from a
+    run can be told from one exported from other weights. Written here rather than hashing the checkpoint
+    file: an export may come from a run's best or last weights, or from a checkpoint copied elsewhere."""
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def export_module(module: nn.Module, input_shape: tuple[int, ...], path: str | Path, opset: int = OPSET,
                   dynamic_batch: bool = False, metadata: dict | None = None, batch: int = 2) -> float:
     """Export ``module`` (in eval mode, on the CPU) for inputs of ``(batch, *input_shape)`` to ``path``, check
     the file and compare onnxruntime's outputs with PyTorch's on a random batch; returns the largest
-    difference relative to the outputs' scale. Without ``dynamic_batch`` the file takes batches of ``batch``."""
+    difference relative to the outputs' scale. Without ``dynamic_batch`` the file takes batches of ``batch``.
+    The file is written atomically, with the permissions of any new file (the umask's)."""
     onnx, _ = _require()
     module = module.eval().cpu()
     x = torch.randn(batch, *input_shape)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        _export(module, x, tmp, opset, dynamic_batch)
-        model = onnx.load(tmp)
-        onnx.checker.check_model(model)
-        if metadata:
-            entry = model.metadata_props.add()
-            entry.key, entry.value = "cnnlab", json.dumps(metadata)
-            onnx.save(model, tmp)
-        with torch.no_grad():
-            want = module(x).float()
-        got = torch.from_numpy(onnx_session(tmp).run(None, {"input": x.numpy()})[0])
+    error = 0.0
+
+    def write(tmp: str) -> None:
+        nonlocal error
+        try:
+            _export(module, x, tmp, opset, dynamic_batch)
+            model = onnx.load(tmp)
+            onnx.checker.check_model(model)
+            if metadata:
+                entry = model.metadata_props.add()
+                entry.key, entry.value = "cnnlab", json.dumps(metadata)
+                onnx.save(model, tmp)
+            with torch.no_grad():
+                want = module(x).float()
+            got = torch.from_numpy(onnx_session(tmp).run(None, {"input": x.numpy()})[0])
+        except CnnlabError:
+            raise
+        except Exception as e:  # the exporter's and the checker's errors: one line naming what failed
+            raise CnnlabError(f"{type(module).__name__} cannot be exported to ONNX opset {opset}: "
+                              f"{str(e).strip().splitlines()[0][:300]}") from None
         scale = want.abs().max().item() or 1.0
         error = (got - want).abs().max().item() / scale
         if not error < 1e-4:
             raise CnnlabError(f"the ONNX export of {type(module).__name__} gives other outputs than PyTorch "
                               f"(largest difference {error:.2g} of the outputs' scale); the file was not written")
-        os.replace(tmp, path)
-        return error
-    except CnnlabError:
-        raise
-    except Exception as e:  # the exporter's and the checker's errors: one line naming what failed
-        raise CnnlabError(f"{type(module).__name__} cannot be exported to ONNX opset {opset}: "
-                          f"{str(e).strip().splitlines()[0][:300]}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    atomic_write(path, write)
+    return error
 
 
 @contextlib.contextmanager
@@ -158,11 +184,12 @@ def export_run(run, out: str | Path | None = None, opset: int = OPSET, dynamic_b
         raise CnnlabError(f"{run.kind.article} run has no part '{unknown[0]}' to export; its parts: "
                           f"{', '.join(available)}")
     folder = run.output_dir("export", out)
+    digest = weights_digest(run.model)
     written = []
     for name in wanted:
         module, shape = available[name]
         meta = {"kind": run.kind.name, "part": name, "run": str(run.path), "classes": run.meta.get("classes"),
-                "preprocess": run.meta.get("preprocess"), "input_shape": list(shape)}
+                "preprocess": run.meta.get("preprocess"), "input_shape": list(shape), "weights": digest}
         path = folder / f"{name}.onnx"
         export_module(module, shape, path, opset, dynamic_batch, meta)
         written.append(path)

@@ -148,7 +148,10 @@ class Run:
     def model(self):
         """The model with the run's weights, in eval mode, on the CPU."""
         if not self.file.is_file():
-            raise CnnlabError(f"'{self.path}' has no checkpoint {self.file.name}: the run completed no epoch")
+            trained = self.path is not None and (self.path / "metrics.csv").is_file()
+            raise CnnlabError(f"'{self.path}' has no checkpoint {self.file.name}" + (
+                ": it trained epochs (metrics.csv), but that file is gone from checkpoints/" if trained else
+                ": the run completed no epoch"))
         state, meta = load_weights(self.file)
         model = self.kind.build_model(meta)
         try:
