@@ -50,6 +50,7 @@ def test_evaluate_and_predict(trained, tmp_path, capsys):
     data = json.loads(run(capsys, "evaluate", trained, "--format", "json")[1])
     results = json.loads((trained / "results.json").read_text())
     assert data["accuracy"] == pytest.approx(results["test"]["accuracy"]) or results["stopped_early"] is False
+    assert data["classes"] == [str(c) for c in range(10)] and len(data["confusion_matrix"]) == 10  # rows: classes
     test = load_dataset("digits").test
     for i in range(3):
         torchvision.utils.save_image(test.images[i], tmp_path / f"d{i}.png")

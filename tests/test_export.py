@@ -165,3 +165,12 @@ def test_predict_checks_the_onnx_file_against_the_run_in_one_line(runs, capsys, 
     run(capsys, "export", runs / "ae", "--part", "encoder")
     line = one_line_error(capsys, "predict", runs / "clf", image, "--onnx", runs / "ae" / "export" / "encoder.onnx")
     assert "exported from an autoencoder run (its encoder), not from a classifier" in line
+
+
+def test_a_run_whose_checkpoint_file_is_gone_says_so_not_that_it_trained_nothing(runs, capsys, tmp_path):
+    import shutil
+
+    shutil.copytree(runs / "clf", tmp_path / "clf")
+    (tmp_path / "clf" / "checkpoints" / "last.safetensors").unlink()
+    line = one_line_error(capsys, "evaluate", tmp_path / "clf", "--checkpoint", "last")
+    assert "no checkpoint last.safetensors: it trained epochs" in line and "completed no epoch" not in line

@@ -27,11 +27,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     add_run_argument(p, "any kind")
     p.add_argument("--format", default="onnx", choices=("onnx",), help="the file format (default: onnx)")
-    p.add_argument("--opset", type=int, default=OPSET, metavar="N", help=f"ONNX opset version (default: {OPSET})")
+    p.add_argument("--opset", type=int, default=OPSET, metavar="N",
+                   help=f"ONNX opset version, 7 to 23 (default: {OPSET})")
     p.add_argument("--dynamic-batch", action="store_true", help="any batch size (default: the file takes batches of 2)")
     p.add_argument("--part", action="append", default=None, metavar="NAME",
                    help="export only this part (repeatable; default: all of the run's parts)")
-    p.add_argument("--out", default=None, metavar="DIR", help="where to write the files (default: RUN/export)")
+    p.add_argument("--out", default=None, metavar="DIR", help="where to write the files (default: RUN/export; "
+                   "for a checkpoint file outside a run, export/ beside it)")
     p.set_defaults(func=cmd_export)
 
 

@@ -104,7 +104,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = run.evaluate(o.split, args.data, o.batch_size, o.device)
     name = args.data or run.meta["data"]
     if args.format == "json":
-        print(json.dumps({"data": name, "split": o.split, **result}, indent=2))
+        # the confusion matrix's rows (true) and columns (predicted) follow "classes"
+        print(json.dumps({"data": name, "split": o.split, "classes": run.meta["classes"], **result}, indent=2))
         return 0
     rows = [["accuracy", f"{100 * result['accuracy']:.2f}%"], ["loss", f"{result['loss']:.4f}"],
             ["images", result["count"]]]

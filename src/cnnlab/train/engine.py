@@ -455,7 +455,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
                 f"lr {record['lr']:.2e}  {record['seconds']:.1f}s")
         stop = False
         if config.early_stopping and stale >= config.early_stopping:
-            log(f"early stopping: no improvement of {config.monitor} for {stale} epochs")
+            log(f"early stopping: no improvement of {config.monitor} for {stale} epoch{'s' * (stale != 1)}")
             stop = True
         elif on_epoch_end is not None and on_epoch_end(EpochEnd(epoch + 1, record, model, batches, task, device)):
             log(f"stopped by on_epoch_end after epoch {epoch + 1}")
