@@ -145,5 +145,10 @@ def test_a_killed_process_ends_the_job_in_one_line_and_the_run_resumes_in_as_man
     assert len((run_dir / "metrics.csv").read_text().strip().splitlines()) - 1 == done + 2
 
 
-def test_nproc_must_be_positive(capsys):
+def test_nproc_must_be_positive_and_at_most_a_process_per_core(capsys):
+    from cnnlab._machine import available_cores
+
     assert "--nproc must be at least 1" in one_line_error(capsys, "train", "--nproc", "0")
+    cores = available_cores()
+    err = one_line_error(capsys, "train", "--nproc", cores + 1)
+    assert f"needs a core per process; this process may use {cores} (use --nproc {cores} or fewer)" in err

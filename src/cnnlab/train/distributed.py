@@ -37,6 +37,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from .._machine import available_cores
 from ..errors import CnnlabError
 
 PEER_EXIT = 75  # the exit code of a process stopped because another process of the job stopped
@@ -223,12 +224,16 @@ def announce(ranks: Ranks, command: str, path: Path) -> None:
 
 
 def check_launch(nproc: int, device: torch.device) -> None:
-    """Refuse, before any process starts, a job this machine cannot run: more CUDA processes than GPUs, or a
-    device that has no process-group backend."""
+    """Refuse, before any process starts, a job this machine cannot run: more CUDA processes than GPUs, more
+    CPU processes than the cores this process may use (each needs a core of its own: processes that share
+    one wait on each other at every step), or a device that has no process-group backend."""
     _backend(device)
     if device.type == "cuda" and nproc > torch.cuda.device_count():
         raise CnnlabError(f"--nproc {nproc} on CUDA needs a GPU per process; this machine has "
                           f"{torch.cuda.device_count()}")
+    if device.type == "cpu" and nproc > available_cores():
+        raise CnnlabError(f"--nproc {nproc} on the CPU needs a core per process; this process may use "
+                          f"{available_cores()} (use --nproc {available_cores()} or fewer)")
 
 
 def report_error(ranks: Ranks, message: str) -> bool:
