@@ -145,6 +145,68 @@ def test_a_killed_process_ends_the_job_in_one_line_and_the_run_resumes_in_as_man
     assert len((run_dir / "metrics.csv").read_text().strip().splitlines()) - 1 == done + 2
 
 
+def _agree(rank: int, port: int, failures: dict, results) -> None:
+    """One process of a 2-process gloo group: fails as ``failures[rank]`` says inside ``agreed``, and reports what
+    it raised: (type, message, relayed, peer)."""
+    import torch.distributed as dist
+
+    from cnnlab.errors import CnnlabError
+    from cnnlab.train import distributed
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    ranks = distributed.Ranks(rank, 2, rank, 2)
+    try:
+        with distributed.agreed(ranks):
+            kind = failures.get(rank)
+            if kind == "bad":
+                raise CnnlabError(f"bad input seen by {'every process' if len(failures) == 2 else rank}")
+            if kind == "bug":
+                raise ValueError("a bug")
+        results.put((rank, None))
+    except Exception as e:
+        results.put((rank, (type(e).__name__, str(e), getattr(e, "relayed", False), getattr(e, "peer", False))))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("failures, want", [
+    ({0: "bad", 1: "bad"}, {0: ("CnnlabError", "bad input seen by every process", False, False),
+                            1: ("CnnlabError", "bad input seen by every process", True, False)}),
+    ({1: "bad"}, {0: ("CnnlabError", "process 1 of 2: bad input seen by 1", False, False),
+                  1: ("CnnlabError", "process 1 of 2: bad input seen by 1", True, False)}),
+    ({1: "bug"}, {0: ("CnnlabError", "process 1 of 2 failed (ValueError; its own error is above)", False, True),
+                  1: ("ValueError", "a bug", False, False)}),
+])
+def test_bad_input_in_the_setup_is_said_once_by_rank_0(failures, want):
+    """What every process raises after a setup step (data, model) failed in some: rank 0 speaks for the job
+    (relayed errors are silent), and a bug keeps its own traceback while the others stop as for a lost peer."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    processes = mp.spawn(_agree, args=(port, failures, results), nprocs=2, join=False)
+    got = dict(results.get(timeout=60) for _ in range(2))
+    processes.join(timeout=60)
+    assert got == want
+
+
+@pytest.mark.parametrize("rank, local_rank, says", [(1, 1, False), (2, 0, True)])
+def test_an_error_before_joining_the_job_is_said_once_per_node(rank, local_rank, says, capsys, monkeypatch):
+    """Under torchrun, bad input met before the processes join (the command line, this node's files) is met
+    alike by every process of a node: the node's first process says it, the others stay silent."""
+    for key, value in {"RANK": rank, "WORLD_SIZE": 4, "LOCAL_RANK": local_rank, "LOCAL_WORLD_SIZE": 2}.items():
+        monkeypatch.setenv(key, str(value))
+    code, _, err = run(capsys, "experiment", "depth")
+    assert code == 2
+    assert err == (f"cnnlab: error: process {rank} of 4: the depth experiment runs its runs in one process; start "
+                   f"it without torchrun\n" if says else "")
+
+
 def test_nproc_must_be_positive_and_at_most_a_process_per_core(capsys):
     from cnnlab._machine import available_cores
 

@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ..train import distributed
 
             ranks = distributed.from_env()
-            if not distributed.report_error(ranks, str(e)):
+            if not distributed.said_by_the_node(ranks) and not distributed.report_error(ranks, str(e)):
                 print(f"cnnlab: error: process {ranks.rank} of {ranks.world}: {e}", file=sys.stderr)
         if getattr(e, "peer", False):  # not bad input: another process of a distributed job stopped
             from ..train.distributed import PEER_EXIT

@@ -94,6 +94,17 @@ def alone():
         _alone -= 1
 
 
+_joined = False  # whether this process has joined its job's process group (see said_by_the_node)
+
+
+def said_by_the_node(ranks: Ranks) -> bool:
+    """Whether another process of this node says the error this one met: true for an error met before the
+    process joined its job's group (in checking the command line, the data spec, the node's files), which
+    every process of a node meets alike, in all but the node's first process (local rank 0). So torchrun's
+    processes print bad input once per node (a node without the data still says so), not once each."""
+    return not _joined and ranks.local_rank != 0
+
+
 def start(device: torch.device) -> tuple[Ranks, torch.device]:
     """Join the job torchrun started (gloo on a CPU, nccl on CUDA) and return this process's ranks and device
     (``cuda:LOCAL_RANK`` on CUDA). One process: nothing to join, the device as given."""
@@ -110,6 +121,8 @@ def start(device: torch.device) -> tuple[Ranks, torch.device]:
     owns = not dist.is_initialized()
     if owns:
         dist.init_process_group(backend, device_id=device if device.type == "cuda" else None)
+    global _joined
+    _joined = True
     return Ranks(ranks.rank, ranks.world, ranks.local_rank, ranks.local_world, owns), device
 
 
@@ -145,6 +158,40 @@ def share(ranks: Ranks, value=None):
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+@contextlib.contextmanager
+def agreed(ranks: Ranks):
+    """A step every process takes alike (loading the data, building the model), after which the processes agree
+    on how it went, so that bad input that every process meets is said once. A :class:`CnnlabError` in any
+    process becomes the job's: the first failed process's line, raised on every process (rank 0 says it, with
+    ``process K of N:`` when it came from another; the others stay silent). A process that failed otherwise (a
+    bug: its traceback is its own) stops the others as a lost peer. One process: the step as it is."""
+    if not ranks.distributed:
+        yield
+        return
+    outcome, failure = None, None
+    try:
+        yield
+    except CnnlabError as e:
+        outcome, failure = ("error", str(e)), e
+    except Exception as e:  # not a signal (KeyboardInterrupt, Terminated): those stop at once
+        outcome, failure = ("crash", type(e).__name__), e
+    outcomes = [None] * ranks.world
+    dist.all_gather_object(outcomes, outcome)
+    failed = [(rank, o) for rank, o in enumerate(outcomes) if o is not None]
+    if not failed:
+        return
+    rank, (what, text) = failed[0]
+    if rank == ranks.rank and (what == "crash" or rank == 0):
+        raise failure
+    if what == "crash":
+        error = CnnlabError(f"process {rank} of {ranks.world} failed ({text}; its own error is above)")
+        error.peer = True
+    else:
+        error = CnnlabError(text if rank == 0 else f"process {rank} of {ranks.world}: {text}")
+        error.relayed = not ranks.main
+    raise error from None
 
 
 def all_sum(tensors: list[torch.Tensor], ranks: Ranks | None) -> list[torch.Tensor]:

@@ -342,16 +342,17 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
     precision = resolve_precision(config.precision, device)  # config.yaml keeps what was asked (auto), meta.json this
     step_config = config.replace(precision=precision)
 
-    # data, task, model
-    data = recipe.load_data(config)
-    task = recipe.make_task(data, config)
-    model = recipe.build_model(config, data, task)
-    data, preprocess = recipe.prepare_data(config, model, data)
-    check_step_fits(model.train(), (config.batch_size, data.channels, *preprocess.size), device)
-    model.to(device)
-    if config.channels_last:
-        model.to(memory_format=torch.channels_last)
-    batches = recipe.loaders(data, config, device, preprocess)
+    # data, task, model: bad input that every process meets is said once
+    with distributed.agreed(ranks):
+        data = recipe.load_data(config)
+        task = recipe.make_task(data, config)
+        model = recipe.build_model(config, data, task)
+        data, preprocess = recipe.prepare_data(config, model, data)
+        check_step_fits(model.train(), (config.batch_size, data.channels, *preprocess.size), device)
+        model.to(device)
+        if config.channels_last:
+            model.to(memory_format=torch.channels_last)
+        batches = recipe.loaders(data, config, device, preprocess)
     optimizer = build_optimizer(config, model, recipe.param_groups(config, model))
     steps = len(distributed.shard(batches["train"], ranks))  # per epoch, of this process
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, steps))
