@@ -297,6 +297,16 @@ def test_the_lr_column_is_the_rate_each_epoch_began_with(tmp_path):
     assert [h["lr"] for h in r.history] == pytest.approx([0.01, 0.005, 0.0025])
 
 
+def test_a_run_continued_with_more_epochs_takes_its_next_step_on_the_stretched_schedule(tmp_path):
+    """The saved rate is the 2-epoch cosine's end (0); the third epoch must start where a 4-epoch cosine is."""
+    small = dict(data="digits@classes=0-1", lr=0.01, scheduler="cosine")
+    _fit(tmp_path, epochs=2, **small)
+    r = fit(ClassifierConfig(run_dir=str(tmp_path / "run"), epochs=4, quiet=True, **small), resume=tmp_path / "run",
+            log=lambda *a: None)
+    assert [h["lr"] for h in r.history][2:] == pytest.approx([0.01 * 0.5 * (1 + math.cos(math.pi * e / 4))
+                                                              for e in (2, 3)])
+
+
 def test_tensorboard_logging(tmp_path):
     pytest.importorskip("tensorboard")
     r = _fit(tmp_path, epochs=1, tensorboard=True)

@@ -371,6 +371,11 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
             model.load_state_dict(weights)
             optimizer.load_state_dict(saved["optimizer"])
             scheduler.load_state_dict(saved["scheduler"])
+            # the rate of the next step on the schedule as it is now: a run continued with more --epochs
+            # stretches its schedule, and the saved rate is the old schedule's (0 at a cosine's end)
+            for group, base, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas,
+                                           strict=True):
+                group["lr"] = base * factor(scheduler.last_epoch)
             scaler.load_state_dict(saved["scaler"])
             torch.set_rng_state(saved["rng"])
         except (RuntimeError, ValueError, KeyError) as e:  # e.g. a folder dataset that gained a class since
