@@ -85,6 +85,19 @@ def test_bad_noise_specs_are_one_line_errors(bad, message):
         Noise.parse(bad)
 
 
+def test_a_one_number_code_trains_and_is_mapped_along_one_axis(tmp_path, capsys):
+    from cnnlab.ae.apps import project_2d
+
+    codes = torch.randn(50, 1).numpy()
+    xy = project_2d(codes)
+    assert xy.shape == (50, 2) and (xy[:, 0] == codes[:, 0]).all()  # the code itself on x
+    r = fit(AEConfig(kind="dense", latent_dim=1, epochs=1, run_dir=str(tmp_path / "ae"), quiet=True),
+            log=lambda *a: None)
+    assert (r.run_dir / "results.json").is_file() and (r.run_dir / "plots" / "code_map.png").is_file()
+    code, out, err = run(capsys, "ae", "encode", r.run_dir)
+    assert code == 0 and "codes of 1 values" in out, err
+
+
 def test_bad_models_are_one_line_errors():
     with pytest.raises(CnnlabError, match="cannot be halved"):
         create_autoencoder("conv", (1, 7, 7), 8)

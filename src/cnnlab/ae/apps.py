@@ -85,9 +85,13 @@ def sample_batches(model: Autoencoder, n: int, seed: int = 0, batch_size: int = 
 
 # --- codes -------------------------------------------------------------------------------------------
 def project_2d(x: np.ndarray) -> np.ndarray:
-    """The data itself when 2-D, else its first two principal components."""
+    """The data itself when 2-D, else its first two principal components. 1-D data (a one-number code) is
+    drawn along the first axis, spread at random along the second (seeded) so that points do not hide each
+    other."""
     if x.shape[1] == 2:
         return x
+    if x.shape[1] == 1:
+        return np.concatenate([x, np.random.default_rng(0).uniform(-1, 1, (len(x), 1))], axis=1)
     from sklearn.decomposition import PCA
 
     return PCA(2, random_state=0).fit_transform(x)

@@ -140,7 +140,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
     lines = [",".join([*(f"{v:.6g}" for v in row), str(int(y)), data.classes[y] if y >= 0 else ""])
              for row, y in zip(codes, labels, strict=True)]
     atomic_write_text(out / "codes.csv", header + "\n" + "\n".join(lines) + "\n")
-    what = "the codes" if codes.shape[1] == 2 else f"PCA of the {codes.shape[1]}-D codes"
+    what = {1: "the codes (spread at random on y)", 2: "the codes"}.get(codes.shape[1],
+                                                                       f"PCA of the {codes.shape[1]}-D codes")
     maps = {f"autoencoder: {what}": apps.project_2d(codes),
             "PCA of the raw pixels": apps.project_2d(split.images.flatten(1).numpy())}
     labelled = bool((labels >= 0).all())
