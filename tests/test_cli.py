@@ -37,6 +37,10 @@ def test_shape_padding_forms_and_pooling(capsys):
     (["summary", "resnt18"], "unknown model 'resnt18'; did you mean 'resnet18'"),
     (["summary", "resnet18", "--input-size", "3x16x16"], "at least 32x32"),
     (["summary", "resnet18", "--input-size", "16x16"], "CxHxW"),
+    (["summary", "resnet18", "--input-size", "224x224x3"], "channels first: 3x224x224, not '224x224x3'"),
+    (["summary", "alexnet", "--input-size", "3x32x32"], "resize the images or add --small-input"),
+    (["shape", "--input", "8x8x3", "--kernel", "3x"], "kernel '3x' is not a size like 3 or 3x5"),
+    (["shape", "--input", "8x8x3", "--kernel", "3", "--padding", "a"], "padding 'a' is not a size like 1 or 0,1,1,0"),
     (["models", "nothing*"], "no model matches"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(capsys, argv, message):

@@ -9,7 +9,7 @@ import textwrap
 
 import torch
 
-from ..errors import CnnlabError
+from ..errors import CnnlabError, InputSizeError
 from ..inspect import (
     conv_output_shape,
     format_table,
@@ -167,9 +167,16 @@ def cmd_summary(args: argparse.Namespace) -> int:
     if size is not None:
         if len(size) != 3:
             raise CnnlabError(f"--input-size takes CxHxW, e.g. 3x224x224, got '{args.input_size}'")
+        if size[0] > 4 and size[2] in (1, 3, 4):
+            raise CnnlabError(f"--input-size takes CxHxW, channels first: {size[2]}x{size[0]}x{size[1]}, not "
+                              f"'{args.input_size}' (cnnlab shape --input takes HxWxC)")
         kwargs["in_chans"] = size[0]
     model = _build_meta(args.model, **kwargs)
-    s = summary(model, size)
+    try:
+        s = summary(model, size)
+    except InputSizeError as e:  # the model's own words are Python's; here the option is a flag
+        raise InputSizeError(str(e).replace("create it with small_input=True", "add --small-input")
+                             .replace("use small_input=True", "add --small-input")) from None
     if args.format == "json":
         print(json.dumps({"model": s.model, "input_size": s.input_size, "total_params": s.total_params,
                           "used_params": s.used_params,

@@ -46,7 +46,7 @@ def parse_size(text: str | Sequence[int], what: str = "input", example: str = "2
 
 def pair(value: IntOrPair, name: str) -> tuple[int, int]:
     """One number or two (vertical, horizontal): ``3``, ``"3x5"``, ``(3, 5)`` -> a (vertical, horizontal) pair."""
-    values = parse_size(value, name) if isinstance(value, str) else (
+    values = parse_size(value, name, "3 or 3x5") if isinstance(value, str) else (
         (int(value),) if isinstance(value, int) else tuple(int(v) for v in value))
     if len(values) == 1:
         return values[0], values[0]
@@ -58,7 +58,7 @@ def pair(value: IntOrPair, name: str) -> tuple[int, int]:
 def padding_sides(padding: IntOrPair) -> tuple[int, int, int, int]:
     """One number, (vertical, horizontal) or (top, bottom, left, right) -> (top, bottom, left, right); text
     may separate them with commas or x, as the lecture writes them (``"0,1,1,0"``)."""
-    values = parse_size(padding, "padding") if isinstance(padding, str) else (
+    values = parse_size(padding, "padding", "1 or 0,1,1,0") if isinstance(padding, str) else (
         (int(padding),) if isinstance(padding, int) else tuple(int(v) for v in padding))
     if len(values) == 1:
         values = values * 4
