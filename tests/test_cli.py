@@ -62,6 +62,10 @@ def test_models_lists_every_architecture_with_size_and_paper(capsys):
     assert "resnet18" in out and "11.69M" in out and "He et al. 2016" in out and "3x63x63" in out
     records = json.loads(run(capsys, "models", "--format", "json")[1])
     by_name = {r["name"]: r for r in records}
+    word = lambda w: [r["name"] for r in json.loads(run(capsys, "models", w, "--format", "json")[1])]  # noqa: E731
+    assert word("lenet") == ["lenet5"]  # a plain word begins a name or a part of it, not googlenet or mobilenet
+    resnets = word("ResNet")
+    assert "wide_resnet50_2" in resnets and "resnet18" in resnets and "resnext50_32x4d" not in resnets
     assert by_name["googlenet"]["params"] == 6_624_904  # inference parameters, no auxiliary heads
     assert by_name["vgg16"]["macs"] == 15_470_264_320
     small = json.loads(run(capsys, "models", "resnet*", "--small-input", "--format", "json")[1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import re
 import textwrap
 
 import torch
@@ -37,7 +38,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
               cnnlab models --small-input      # the configurations for 28-32 px images
               cnnlab models --format json"""),
     )
-    p.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'vgg*' (default: all)")
+    p.add_argument("pattern", nargs="?", default="*",
+                   help="shell-style filter, e.g. 'vgg*'; a plain word matches the names with a part that begins with "
+                        "it, e.g. resnet (default: all)")
     p.add_argument("--small-input", action="store_true", help="show the small_input=True configurations")
     p.add_argument("--format", choices=("table", "json"), default="table", help="output (default: table)")
     p.set_defaults(func=cmd_models)
@@ -110,7 +113,11 @@ def _model_record(name: str, small_input: bool) -> dict:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    names = list_models(args.pattern)
+    if any(c in args.pattern for c in "*?["):
+        names = list_models(args.pattern)
+    else:  # a plain word begins a name or a part of it after '_' ('resnet': every ResNet, wide ones too)
+        word = re.compile(rf"(^|_){re.escape(args.pattern.lower())}")
+        names = [n for n in list_models() if word.search(n.lower())]
     if not names:
         raise CnnlabError(f"no model matches '{args.pattern}'; run 'cnnlab models' to see them all")
     records = [dict(_model_record(name, args.small_input)) for name in names]
