@@ -36,7 +36,11 @@ def test_filters_features_cam_guided_and_maximize_write_pictures(runs, capsys):
         assert [f.split("/")[-1] for f in _written(out)] == [f"{n}.png" for n in names], (argv, out)
         assert all((clf / "explain" / f"{n}.png").is_file() for n in names)
     code, out, _ = run(capsys, "explain", "maximize", str(clf), "--class", "7", "--steps", "2")
-    assert "objective reached: 7 " in out and out.startswith("synthesising 1 input by 2 steps")
+    assert "objective reached: class 7: " in out and out.startswith("synthesising 1 input by 2 steps")
+    for bad in (("--class", "12"), ("--layer", "features.c1.conv"), ("--layer", "features.c1.conv", "--channel",
+                                                                     "0,1")):
+        code, out, err = run(capsys, "explain", "maximize", str(clf), *bad)
+        assert code == 2 and out == "" and len(err.splitlines()) == 1, (bad, out, err)  # no announcement first
 
 
 def test_the_cam_line_names_the_class_and_the_layer(runs, capsys):

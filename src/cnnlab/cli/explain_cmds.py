@@ -176,27 +176,27 @@ def cmd_maximize(args: argparse.Namespace) -> int:
 
     subject, out = _open(args)
     opts = options_from(args, MaximizeOptions)
-    n = 1 if args.klass is not None or args.channel is not None else len(parse_channels(args.channels or "0"))
-    print(f"synthesising {n} input{'s' if n > 1 else ''} by {opts.steps} steps of gradient ascent ...", flush=True)
+    # the arguments first: the line that announces the (long) synthesis follows only a valid request
     if args.klass is not None:
-        if args.objective is not None:
-            warnings.warn("--objective concerns channels of a layer; with --class it is ignored", stacklevel=1)
         if args.layer is not None:
             raise CnnlabError("--class maximizes a class score; drop --layer (or give --channel/--channels)")
-        picture, result = maximize_view(subject, classes=[subject.class_index(args.klass)], steps=opts.steps,
-                                        seed=opts.seed)
+        targets = {"classes": [subject.class_index(args.klass)]}
     else:
         if args.layer is None or (args.channel is None and args.channels is None):
             raise CnnlabError("maximize needs --layer NAME with --channel K or --channels LIST, or --class C")
         channels = parse_channels(args.channel if args.channel is not None else args.channels)
         if args.channel is not None and len(channels) != 1:
             raise CnnlabError(f"--channel takes one channel, got {args.channel!r}; use --channels for several")
-        picture, result = maximize_view(subject, args.layer, channels=channels, steps=opts.steps, seed=opts.seed,
-                                        objective=opts.objective)
+        targets = {"layer": args.layer, "channels": channels, "objective": opts.objective}
+    if args.klass is not None and args.objective is not None:
+        warnings.warn("--objective concerns channels of a layer; with --class it is ignored", stacklevel=1)
+    n = len(targets.get("classes") or targets["channels"])
+    print(f"synthesising {n} input{'s' if n > 1 else ''} by {opts.steps} steps of gradient ascent ...", flush=True)
+    picture, result = maximize_view(subject, **targets, steps=opts.steps, seed=opts.seed)
     _write([picture], out)
-    names = [subject.class_name(t) if args.klass is not None else f"channel {t}" for t in result.targets]
-    print("objective reached: " + ", ".join(f"{t} {v:.3g}" for t, v in zip(names, result.objective.tolist(),
-                                                                          strict=True)))
+    names = [f"class {subject.class_name(t)}" if args.klass is not None else f"channel {t}" for t in result.targets]
+    print("objective reached: " + ", ".join(f"{t}: {v:.3g}" for t, v in zip(names, result.objective.tolist(),
+                                                                           strict=True)))
     return 0
 
 
