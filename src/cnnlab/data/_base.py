@@ -144,5 +144,7 @@ def _check_not_empty(name: str, n: int, parts: dict[str, tuple[torch.Tensor, flo
     """A split asked for (fraction > 0) that receives no image is an error now, not an empty loop later."""
     for split, (index, fraction) in parts.items():
         if fraction > 0 and len(index) == 0:
+            fix = "smaller --val-fraction or --test-fraction" if split == "training" else \
+                f"larger --{'val' if split == 'validation' else 'test'}-fraction"
             raise CnnlabError(f"{name}: {n} image(s) leave the {split} split empty (fraction {fraction:g}, split "
-                              f"class by class); use more images or a larger {split} fraction")
+                              f"class by class); use more images, or train a run with a {fix}")
