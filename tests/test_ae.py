@@ -254,6 +254,8 @@ def test_generate_needs_a_vae_and_labels_samples_with_a_classifier(conv_run, tmp
     capsys.readouterr()
     code, out, _ = run(capsys, "ae", "generate", vae.run_dir, "-n", "20", "--classifier", tmp_path / "clf")
     assert code == 0 and "mean confidence" in out and (vae.run_dir / "generate" / "samples.png").is_file()
+    code, _, err = run(capsys, "ae", "generate", vae.run_dir, "--classifier", conv_run.run_dir)
+    assert code == 2 and "--classifier takes a classifier's run (cnnlab train)" in err and "holds an autoencoder" in err
 
 
 def test_ae_tools_refuse_classifier_runs_and_bad_images(conv_run, tmp_path, capsys):

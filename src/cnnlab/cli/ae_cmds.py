@@ -211,7 +211,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         from ..classify import class_probabilities
         from ..train import Run
 
-        clf = Run.open(args.classifier, holds="classifier")
+        clf = Run.open(args.classifier)
+        if clf.kind.holds != "classifier":
+            raise CnnlabError(f"--classifier takes a classifier's run (cnnlab train); '{args.classifier}' holds "
+                              f"{clf.kind.article}")
         if clf.meta["model_kwargs"]["in_chans"] != run.meta["autoencoder"]["input_shape"][0]:
             raise CnnlabError(f"the classifier takes {clf.meta['model_kwargs']['in_chans']}-channel images but the "
                               f"samples have {run.meta['autoencoder']['input_shape'][0]}")

@@ -46,9 +46,9 @@ def filter_images(weights: torch.Tensor, input_shape: tuple[int, int, int] | Non
     w = weights[:max_outputs]
     if w.dim() == 2:
         if input_shape is None or w.shape[1] != input_shape[0] * input_shape[1] * input_shape[2]:
-            raise CnnlabError(f"the dense layer's {w.shape[1]} weights per unit are not an image of the input "
-                              f"({'x'.join(map(str, input_shape or ()))}); show a convolution, or a dense layer that "
-                              f"reads the image")
+            size = f": the images are {'x'.join(map(str, input_shape))} pixels" if input_shape else ""
+            raise CnnlabError(f"the dense layer's {w.shape[1]} weights per unit are not an image{size}; show a "
+                              f"convolution, or a dense layer that reads the image")
         w = w.reshape(len(w), *input_shape)
     if w.dim() != 4:
         raise CnnlabError(f"weights of shape {tuple(weights.shape)} are not convolution kernels")
