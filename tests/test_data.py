@@ -376,3 +376,20 @@ def test_a_16_bit_or_float_image_reads_as_its_8_bit_version(tmp_path):
         wide = read_image_file(tmp_path / name)
         assert wide.shape == eight.shape and (wide - eight).abs().max() < 1 / 255, name
     assert read_image_file(tmp_path / "g16.png", 3).shape == (3, 32, 32)
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_class_folder_without_images_is_refused_in_one_line(tmp_path, monkeypatch, streamed):
+    """It would be a class the model must predict and never sees (a run that learnt to predict it: 0%)."""
+    from cnnlab.errors import CnnlabError
+
+    for c in ("a", "b"):
+        (tmp_path / c).mkdir()
+        for i in range(6):
+            Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp_path / c / f"{i}.png")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("not an image")
+    if streamed:
+        monkeypatch.setenv("CNNLAB_MEMORY_LIMIT_GB", "0.000001")
+    with pytest.raises(CnnlabError, match=r"class folder\(s\) \['empty'\] hold no readable image"):
+        load_dataset(f"folder:{tmp_path}")

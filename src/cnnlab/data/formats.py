@@ -62,6 +62,15 @@ def make_dataset(root: str, class_to_idx: dict[str, int]) -> list[tuple[str, int
     return samples
 
 
+def _check_no_empty_class(root: Path, class_to_idx: dict[str, int], labels: list[int]) -> None:
+    """A class folder without an image would be a class the model is asked to predict and never sees (as
+    torchvision's ImageFolder, refused)."""
+    empty = sorted(set(class_to_idx) - {c for c, i in class_to_idx.items() if i in set(labels)})
+    if empty:
+        raise CnnlabError(f"folder '{root}': the class folder(s) {empty} hold no readable image (extensions "
+                          f"{', '.join(IMG_EXTENSIONS)}); add images or remove the folder(s)")
+
+
 def _read_folder(root: Path, image_size: tuple[int, int] | None, classes: list[str] | None = None):
     try:
         found, class_to_idx = find_classes(str(root))
@@ -86,6 +95,8 @@ def _read_folder(root: Path, image_size: tuple[int, int] | None, classes: list[s
         labels.append(label)
     if not decoded:
         raise CnnlabError(f"no readable image in '{root}' ({len(bad)} file(s) could not be decoded)")
+    if classes is None:  # the training data: every class must have images
+        _check_no_empty_class(root, class_to_idx, labels)
     channels = 3 if any(d.shape[0] == 3 for d in decoded) else 1
     if image_size is None:  # the most common size among the images
         sizes = [tuple(d.shape[-2:]) for d in decoded]
@@ -121,9 +132,12 @@ def _stream_folder(root: Path, seed: int, val_fraction: float, test_fraction: fl
     from .streaming import FileSet, StreamingData
 
     def listing(d: Path, class_to_idx=None):
-        if class_to_idx is None:
+        training = class_to_idx is None
+        if training:
             _, class_to_idx = find_classes(str(d))
         samples = make_dataset(str(d), class_to_idx)
+        if training:
+            _check_no_empty_class(d, class_to_idx, [s[1] for s in samples])
         return [s[0] for s in samples], [s[1] for s in samples], class_to_idx
 
     split_layout = (root / "train").is_dir() and (root / "test").is_dir()
