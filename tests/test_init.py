@@ -103,6 +103,13 @@ def test_bad_init_specs_are_clear_errors():
         init_weights(model, "normal:sigma=0.1")
     with pytest.raises(CnnlabError, match="init .normal.: std must be a number, got .abc."):
         init_weights(model, "normal:std=abc")
+    for spec, message in [("normal:std=-1", "std must not be negative, got -1"),
+                          ("xavier_normal:gain=-1", "gain must not be negative"),
+                          ("uniform:a=2,b=1", r"a must be less than b, got a=2, b=1"),
+                          ("normal:mean=nan", "mean must be a finite number, got nan"),
+                          ("constant:val=inf", "val must be a finite number, got inf")]:
+        with pytest.raises(CnnlabError, match=message):  # torch's RuntimeError, or weights that are not numbers
+            init_weights(model, spec)
     with pytest.raises(CnnlabError, match="needs a path"):
         parse_init("file")
     assert parse_init("kaiming:mode=fan_in") == ("kaiming_normal", {"mode": "fan_in"})

@@ -17,6 +17,7 @@ batch-norm layers to weight 1, bias 0, except for ``pytorch``, which restores Py
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -145,8 +146,22 @@ def init_weights(model: nn.Module, scheme: str = "pytorch", **kwargs: Any) -> nn
     text = [k for k in ("a", "b", "mean", "std", "val", "gain") if isinstance(kwargs.get(k), str)]
     if text:
         raise CnnlabError(f"init '{name}': {text[0]} must be a number, got '{kwargs[text[0]]}'")
+    _check_values(name, kwargs)
     try:
         SCHEMES[name](model, **kwargs)
-    except (TypeError, ValueError) as e:
-        raise CnnlabError(f"init '{name}' cannot use {kwargs}: {e}") from None
+    except (TypeError, ValueError, RuntimeError) as e:  # torch's own checks of what is left
+        raise CnnlabError(f"init '{name}' cannot use {kwargs}: {str(e).splitlines()[0]}") from None
     return model
+
+
+def _check_values(name: str, kwargs: dict[str, Any]) -> None:
+    """Numbers a scheme can draw from: finite, a spread (std, gain) not negative, a uniform range not empty."""
+    for key in ("a", "b", "mean", "std", "val", "gain"):
+        if key in kwargs and not math.isfinite(kwargs[key]):
+            raise CnnlabError(f"init '{name}': {key} must be a finite number, got {kwargs[key]}")
+    for key in ("std", "gain"):
+        if kwargs.get(key, 0) < 0:
+            raise CnnlabError(f"init '{name}': {key} must not be negative, got {kwargs[key]:g}")
+    if name == "uniform" and kwargs.get("a", -0.05) >= kwargs.get("b", 0.05):
+        raise CnnlabError(f"init 'uniform' draws from [a, b): a must be less than b, got a={kwargs.get('a', -0.05):g}, "
+                          f"b={kwargs.get('b', 0.05):g}")
