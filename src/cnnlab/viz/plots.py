@@ -32,9 +32,11 @@ def learning_curves_plot(history: Sequence[dict], path: str | os.PathLike, title
     ax1.grid(alpha=0.3)
     if "val_acc" in history[0]:
         if "train_acc" in history[0]:
-            ax2.plot(epochs, [100 * h["train_acc"] for h in history], "o-", label="train (augmented)", ms=3)
+            # measured on the epoch's training batches as they trained (augmentation and dropout included)
+            ax2.plot(epochs, [100 * h["train_acc"] for h in history], "o-", label="train (during the epoch)", ms=3)
         ax2.plot(epochs, [100 * h["val_acc"] for h in history], "o-", label="validation", ms=3)
-        ax2.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy (top-1; per pixel for segmentation)")
+        per_pixel = "val_miou" in history[0]  # a segmentation run's accuracy is over pixels
+        ax2.set(xlabel="epoch", ylabel="accuracy (%)", title="pixel accuracy" if per_pixel else "accuracy (top-1)")
     else:  # a reconstruction
         ax2.plot(epochs, [h["val_psnr"] for h in history], "o-", label="validation", ms=3)
         ax2.set(xlabel="epoch", ylabel="PSNR (dB)", title="reconstruction PSNR")
