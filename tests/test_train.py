@@ -127,6 +127,14 @@ def test_early_stopping_restores_the_best_weights(tmp_path):
     assert all(torch.equal(best[k], v) for k, v in r.model.state_dict().items())
     best_epoch = min(r.history, key=lambda h: h["val_loss"])["epoch"]
     assert len(r.history) - best_epoch == 2
+    config = ClassifierConfig.load(r.run_dir / "config.yaml")
+    with pytest.raises(CnnlabError, match="stopped early after .*continue it with --early-stopping 0"):
+        fit(config, resume=r.run_dir, log=lambda *a: None)
+    done = len(r.history)
+    again = fit(config.replace(epochs=done + 1, early_stopping=0), resume=r.run_dir, log=lambda *a: None)
+    assert len(again.history) == done + 1  # continued as the message says
+    with pytest.raises(CnnlabError, match=f"already has {done + 1} epochs"):  # not 'stopped early': it is done
+        fit(config.replace(epochs=done + 1), resume=r.run_dir, log=lambda *a: None)
 
 
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):

@@ -387,9 +387,11 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
         stopped = bool(config.early_stopping and stale >= config.early_stopping)
         trained = start >= config.epochs or stopped
         if trained and (run.path / "results.json").is_file():
-            raise CnnlabError(f"the run stopped early after {start} epochs ({config.monitor} did not improve for "
-                              f"{stale}); start a new run to train it longer" if stopped else
-                              f"the run already has {start} epochs; pass a larger --epochs to continue it")
+            raise CnnlabError(f"the run already has {start} epochs; pass a larger --epochs to continue it"
+                              if start >= config.epochs else
+                              f"the run stopped early after {start} epochs ({config.monitor} did not improve for "
+                              f"{stale}); continue it with --early-stopping 0 (or a larger patience), or start a "
+                              f"new run")
         if trained:  # stopped after its last epoch, before its results: only those remain
             log(f"{run.path} trained its {start} epochs; finishing it (test, results, report)")
         else:
