@@ -83,6 +83,15 @@ def saved_config(path: str | Path) -> RunConfig:
     run directory."""
     p = existing_dir(path, "run directory")
     if not (p / "config.yaml").is_file():
+        if (p / "experiment.json").is_file():
+            import json
+
+            try:
+                name = json.loads((p / "experiment.json").read_text()).get("experiment", "NAME")
+            except (ValueError, AttributeError, OSError):  # unreadable: the command still names the way
+                name = "NAME"
+            raise CnnlabError(f"'{path}' is an experiment directory, not a run; continue it with cnnlab "
+                              f"experiment {name} --resume {path}")
         raise CnnlabError(f"'{path}' is not a cnnlab run directory (no config.yaml)")
     return RunConfig.load(p / "config.yaml")
 
