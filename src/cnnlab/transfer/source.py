@@ -114,7 +114,13 @@ def transfer_weights(model: nn.Module, source: Source, adapt: str = "auto", mode
         kwargs = {**(model_kwargs or {}), "in_chans": state[key].shape[1] if key in state else 3,
                   "num_classes": _file_classes(state)}
         staging = create_model(name, **kwargs)
-        result = load_torchvision_weights(staging, state)
+        try:
+            result = load_torchvision_weights(staging, state)
+        except CnnlabError as e:
+            if not kwargs.get("small_input"):
+                raise
+            raise CnnlabError(f"{e}; torchvision's weights are for the model's ImageNet form: drop --small-input "
+                              f"(small_input=True)") from None
         if result.missing_keys or result.unexpected_keys:
             raise CnnlabError(f"the weights in '{source.path}' do not fully fit {name}: missing "
                               f"{result.missing_keys[:3]}, unused {result.unexpected_keys[:3]}")
