@@ -109,6 +109,8 @@ def test_options_the_mode_ignores_are_warned_about(base, tmp_path, capsys):
     (["--target", "x=digits@class=1"], "is not a selection"),
     (["--target", "digits@classes=5-9"], "is not NAME=SPEC"),
     (["--from", "nowhere"], "does not exist"),
+    (["--target", "far=photos"], "--target far=photos: the experiment trains classifiers, and 'photos' has no labels"),
+    (["--source", "digits@classes=3"], "--source digits@classes=3: the experiment trains classifiers"),
 ])
 def test_experiment_input_is_checked_before_any_training(tmp_path, capsys, argv, message):
     code, out, err = run(capsys, "experiment", "transfer", "--run-dir", tmp_path / "e", *argv)

@@ -70,8 +70,12 @@ def check_settings(s: TransferSettings) -> None:
     for name in s.targets:
         if not name or any(c in name for c in ":@+/"):
             raise CnnlabError(f"target name '{name}' must be a plain word (example: --target far=textures)")
-    for spec in (*s.targets.values(), s.source):
-        load_dataset(spec, seed=0)
+    for given, spec in (*((f"--target {n}={v}", v) for n, v in s.targets.items()), (f"--source {s.source}", s.source)):
+        data = load_dataset(spec, seed=0)
+        if getattr(data.train, "labels", True) is None or data.num_classes < 2:
+            raise CnnlabError(f"{given}: the experiment trains classifiers, and '{data.name}' has "
+                              f"{'no labels' if data.train.labels is None else 'one class'}; give a labelled "
+                              f"dataset of two classes or more (see cnnlab datasets)")
     if s.source_run is not None:
         src = read_source(s.source_run)
         if src.kind != "cnnlab":
