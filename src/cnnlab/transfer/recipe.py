@@ -174,9 +174,9 @@ class TransferRecipe(ClassifierRecipe):
             # a disk cache's files leave their folder once mapped: a process that ends without its cleanup (one
             # whose distributed peer is gone leaves at once; a killed one) leaves nothing behind
             self.cache = FeatureCache(model, batches, t.cache, folder, unlinked=True)
-            log(f"cached the frozen backbone's features of {sum(len(y) for _, y in self.cache.features.values())} "
-                f"images ({self.cache.nbytes / 1e6:.1f} MB, {self.cache.where}) in {self.cache.seconds:.1f}s; the "
-                f"head trains on them (without augmentation)")
+            counts = " and ".join(f"{len(y)} {split}" for split, (_, y) in self.cache.features.items())
+            log(f"cached the frozen backbone's features of {counts} images ({self.cache.nbytes / 1e6:.1f} MB, "
+                f"{self.cache.where}) in {self.cache.seconds:.1f}s; the head trains on them (without augmentation)")
             view, loaders = HeadOnly(model), self.cache.loaders(config.batch_size, config.seed)
             view.freeze_unreached(next(iter(loaders["train"]))[0][:2])
             return view, loaders
