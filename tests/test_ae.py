@@ -198,6 +198,15 @@ def test_encode_writes_codes_with_labels_and_a_map(conv_run, capsys):
     assert (enc / "code_map.png").stat().st_size > 10_000
 
 
+def test_denoise_checks_a_denoising_run_on_its_own_noise_unless_told(tmp_path, capsys):
+    r = fit(AEConfig(data="digits", epochs=1, quiet=True, run_dir=str(tmp_path / "d"), kind="denoising",
+                     noise="salt-pepper:0.2"), log=lambda *a: None)
+    for argv, want in (([], "salt-pepper"), (["--noise", "gaussian:0.1"], "gaussian")):
+        code, out, err = run(capsys, "ae", "denoise", r.run_dir, *argv)
+        assert code == 0, err
+        assert json.loads((r.run_dir / "denoise" / "denoise.json").read_text())["noise"].startswith(want)
+
+
 def test_denoising_beats_the_noisy_input_and_the_classical_filter(tmp_path, capsys):
     r = fit(AEConfig(data="digits", epochs=15, quiet=True, run_dir=str(tmp_path / "d"), kind="denoising"),
             log=lambda *a: None)

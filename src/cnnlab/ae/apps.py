@@ -32,7 +32,8 @@ class EncodeOptions:
 @dataclass
 class DenoiseOptions:
     noise: str = option("gaussian:0.3", "corruption of the clean images: gaussian:L | salt-pepper:L | mask:L | "
-                                        "shift:L", metavar="NOISE")
+                                        "shift:L (the command line's default: a denoising run's own --noise)",
+                        metavar="NOISE")
     seed: int = option(0, "seed of the corruption", **_SEED)
 
 

@@ -167,10 +167,11 @@ def cmd_denoise(args: argparse.Namespace) -> int:
 
     run, out = _open(args, "denoise")
     options = options_from(args, DenoiseOptions)
-    noise = Noise.parse(options.noise)
+    trained_on = getattr(run.config, "noise", None)  # a denoising run is checked on its own corruption
+    noise = Noise.parse(trained_on if trained_on and "noise" not in given(args, DenoiseOptions) else options.noise)
     if args.images:
         if args.data or "noise" in given(args, DenoiseOptions):
-            warnings.warn("image files are denoised as they are: --data and --noise apply without them",
+            warnings.warn("image files are denoised as they are: --data and --noise apply only without them",
                           stacklevel=2)
         noisy = apps.load_images(args.images, tuple(run.meta["autoencoder"]["input_shape"]))
         rows_grid({"input": noisy, "denoised": apps.reconstruct(run.model, noisy)}, out / "denoised.png")
