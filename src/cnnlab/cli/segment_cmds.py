@@ -103,7 +103,8 @@ def cmd_segment_predict(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(results, indent=2))
         return 0
-    rows = [[r["image"] if j == 0 else "", c, f"{100 * s:.1f}%"]
+    # the classes with any pixel; a share that rounds to 0.0% reads '<0.1%', not as an absent class
+    rows = [[r["image"] if j == 0 else "", c, f"{100 * s:.1f}%" if s >= 0.0005 else "<0.1%"]
             for r in results for j, (c, s) in enumerate((c, s) for c, s in r["shares"].items() if s > 0)]
     print(format_table(["image", "class", "pixels"], rows, [False, False, True]))
     print(f"\noverlays written to {out}")
