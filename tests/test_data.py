@@ -97,6 +97,7 @@ def test_unknown_dataset_and_options_are_clear_errors():
     ("shapes:count=100000000", "GiB in memory, more than the 2 GiB limit (CNNLAB_MEMORY_LIMIT_GB)"),
     ("shapes:count=12", "12 image(s) leave the validation split empty"),
     ("shapes:classes=circle+circle", "names 'circle' twice"),
+    ("shapes:size=16,size=20", "dataset option 'size' is given twice in 'shapes:size=16,size=20'"),
     ("shapes:classes=", "classes= needs shape names"),
 ])
 def test_bad_dataset_options_name_the_option_the_value_and_the_range(spec, message):

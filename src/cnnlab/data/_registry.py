@@ -64,6 +64,8 @@ def parse_spec(spec: str) -> tuple[DatasetInfo, str | None, dict[str, str]]:
         key, eq, value = item.partition("=")
         if not eq:
             raise CnnlabError(f"dataset option '{item}' is not key=value (example: shapes:size=64,count=500)")
+        if key.strip() in options:
+            raise CnnlabError(f"dataset option '{key.strip()}' is given twice in '{name}:{rest}'; give it once")
         options[key.strip()] = value.strip()
     allowed = [p for p in inspect.signature(info.loader).parameters
                if p not in ("seed", "val_fraction", "test_fraction")]
