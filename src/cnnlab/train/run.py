@@ -70,12 +70,7 @@ class Run:
         if checkpoint not in (None, "best", "last"):
             raise CnnlabError(f"checkpoint must be best or last, got {checkpoint!r}")
         if p.is_dir():
-            if (p / "experiment.json").is_file() and not (p / "config.yaml").is_file():
-                runs = sorted(r.name for r in (p / "runs").iterdir() if r.is_dir()) if (p / "runs").is_dir() else []
-                example = f" (e.g. {p / 'runs' / runs[0]})" if runs else ""
-                raise CnnlabError(f"'{path}' is an experiment directory, not a run; give one of its runs, "
-                                  f"{p / 'runs'}/<run>{example}")
-            config = saved_config(p)
+            config = saved_config(p)  # (an experiment directory: one line naming its runs)
             which = checkpoint or cls._json(p / "results.json").get("checkpoint") or \
                 ("best" if config.early_stopping else "last")  # those the results came from
             file = p / "checkpoints" / f"{which}.safetensors"

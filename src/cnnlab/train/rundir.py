@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import os
 import shutil
 from pathlib import Path
@@ -83,15 +84,16 @@ def saved_config(path: str | Path) -> RunConfig:
     run directory."""
     p = existing_dir(path, "run directory")
     if not (p / "config.yaml").is_file():
-        if (p / "experiment.json").is_file():
-            import json
-
+        if (p / "experiment.json").is_file():  # a run of it is what was meant, or continuing it
             try:
                 name = json.loads((p / "experiment.json").read_text()).get("experiment", "NAME")
             except (ValueError, AttributeError, OSError):  # unreadable: the command still names the way
                 name = "NAME"
-            raise CnnlabError(f"'{path}' is an experiment directory, not a run; continue it with cnnlab "
-                              f"experiment {name} --resume {path}")
+            runs = sorted(r.name for r in (p / "runs").iterdir() if r.is_dir()) if (p / "runs").is_dir() else []
+            example = f" (e.g. {p / 'runs' / runs[0]})" if runs else ""
+            raise CnnlabError(f"'{path}' is an experiment directory, not a run; give one of its runs, "
+                              f"{p / 'runs'}/<run>{example}, or continue it with cnnlab experiment {name} "
+                              f"--resume {path}")
         raise CnnlabError(f"'{path}' is not a cnnlab run directory (no config.yaml)")
     return RunConfig.load(p / "config.yaml")
 
