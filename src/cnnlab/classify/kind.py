@@ -69,7 +69,8 @@ def _run_onnx(run: Run, path: str, x: torch.Tensor) -> torch.Tensor:
     still runs."""
     from ..train.onnx import onnx_metadata, onnx_session, weights_digest
 
-    meta = onnx_metadata(path)
+    session = onnx_session(path)
+    meta = onnx_metadata(path, session)
     if not meta:
         warnings.warn(f"'{path}' carries no cnnlab metadata (it was not written by cnnlab export): it is run on "
                       f"this run's preprocessing, which nothing checks it was made for", stacklevel=2)
@@ -88,7 +89,6 @@ def _run_onnx(run: Run, path: str, x: torch.Tensor) -> torch.Tensor:
     elif meta.get("weights") not in (None, weights_digest(run.model)):
         warnings.warn(f"'{path}' holds other weights than {run.file} (it was exported from {meta.get('run')}): "
                       f"the predictions are the file's own", stacklevel=2)
-    session = onnx_session(path)
     shape = session.get_inputs()[0].shape
     if list(shape[1:]) != list(x.shape[1:]):
         raise CnnlabError(f"'{path}' takes inputs of {shape}, but the run prepares images as {list(x.shape[1:])}")

@@ -60,9 +60,10 @@ def onnx_session(path: str | Path):
                           ) from None
 
 
-def onnx_metadata(path: str | Path) -> dict:
-    """The ``cnnlab`` metadata an exported file carries (empty for a file from elsewhere)."""
-    props = onnx_session(path).get_modelmeta().custom_metadata_map
+def onnx_metadata(path: str | Path, session=None) -> dict:
+    """The ``cnnlab`` metadata an exported file carries (empty for a file from elsewhere); ``session``, the
+    file's session when the caller has one, spares loading the model again."""
+    props = (session or onnx_session(path)).get_modelmeta().custom_metadata_map
     if "cnnlab" not in props:
         return {}
     try:
