@@ -65,7 +65,8 @@ def make_dataset(root: str, class_to_idx: dict[str, int]) -> list[tuple[str, int
 def _check_no_empty_class(root: Path, class_to_idx: dict[str, int], labels: list[int]) -> None:
     """A class folder without an image would be a class the model is asked to predict and never sees (as
     torchvision's ImageFolder, refused)."""
-    empty = sorted(set(class_to_idx) - {c for c, i in class_to_idx.items() if i in set(labels)})
+    present = set(labels)
+    empty = sorted(c for c, i in class_to_idx.items() if i not in present)
     if empty:
         raise CnnlabError(f"folder '{root}': the class folder(s) {empty} hold no readable image (extensions "
                           f"{', '.join(IMG_EXTENSIONS)}); add images or remove the folder(s)")
@@ -136,9 +137,10 @@ def _stream_folder(root: Path, seed: int, val_fraction: float, test_fraction: fl
         if training:
             _, class_to_idx = find_classes(str(d))
         samples = make_dataset(str(d), class_to_idx)
+        files, labels = [s[0] for s in samples], [s[1] for s in samples]
         if training:
-            _check_no_empty_class(d, class_to_idx, [s[1] for s in samples])
-        return [s[0] for s in samples], [s[1] for s in samples], class_to_idx
+            _check_no_empty_class(d, class_to_idx, labels)
+        return files, labels, class_to_idx
 
     split_layout = (root / "train").is_dir() and (root / "test").is_dir()
     files, labels, class_to_idx = listing(root / "train" if split_layout else root)

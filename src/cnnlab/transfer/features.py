@@ -8,6 +8,7 @@ Augmentation cannot apply to cached features: each image is seen as it is.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from pathlib import Path
@@ -60,14 +61,12 @@ def _ordered(loader):
     return plain
 
 
-def _unlink_mapped(path: Path) -> bool:
+def _unlink_mapped(path: Path) -> None:
     """Remove ``path``, memory-mapped by this process, from its folder: on POSIX the mapping keeps the data
-    until the process ends, however it ends. False where the system refuses (Windows keeps mapped files)."""
-    try:
+    until the process ends, however it ends. Where the system refuses (Windows keeps mapped files), the file
+    stays, for :meth:`FeatureCache.close` to remove."""
+    with contextlib.suppress(OSError):
         path.unlink()
-    except OSError:
-        return False
-    return True
 
 
 @torch.no_grad()
