@@ -58,13 +58,18 @@ def plain_train_steps(model, loader, optimizer, steps: int) -> int:
     return seen
 
 
-def timed(fn, repeat: int = 3) -> float:
-    """Best of ``repeat`` wall-clock runs (the machines are noisy; the minimum is the least disturbed)."""
-    best = float("inf")
+def timed(fns: dict, repeat: int = 3) -> dict:
+    """Best of ``repeat`` wall-clock runs of each function, the functions taking turns round by round.
+
+    The machines are noisy (on a shared 2-core host one side's run can be 25% slower than its next), and their
+    speed drifts: taking turns exposes every side to the same drift, and the minimum is the least disturbed run.
+    """
+    best = dict.fromkeys(fns, float("inf"))
     for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
+        for key, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            best[key] = min(best[key], time.perf_counter() - t)
     return best
 
 

@@ -3,9 +3,10 @@ torch.compile, each against plain fp32 in the same run (training steps per secon
 
 ``--precision bf16`` is measured only where the CPU has native bf16 (cnnlab refuses it elsewhere: it is many
 times slower there). torch.compile's first steps compile the model (tens of seconds on a CPU); they are run
-before the clock starts, so its row is the speed of the compiled steps, not the time to a result.
+before the clock starts, so its row is the speed of the compiled steps, not the time to a result. Each variant
+runs ``--repeat`` times, taking turns with plain fp32, and its best run counts.
 
-    python benchmarks/speedups.py [--steps 30] [--no-compile]
+    python benchmarks/speedups.py [--steps 30] [--repeat 3] [--no-compile]
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -22,7 +22,7 @@ import torch
 # inductor's pool of compile workers would keep loading the CPU while later cases are timed
 os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, row  # noqa: E402
+from _common import machine, row, timed  # noqa: E402
 
 import cnnlab  # noqa: E402
 
@@ -35,7 +35,8 @@ CASES = [  # (model, builder arguments, input channels, side)
 ]
 
 
-def steps_per_second(name, kwargs, channels, side, steps, bf16=False, channels_last=False, compile=False) -> float:
+def stepper(name, kwargs, channels, side, steps, bf16=False, channels_last=False, compile=False):
+    """A function that runs ``steps`` training steps, built and warmed up (compiled, where asked)."""
     torch.manual_seed(0)
     model = cnnlab.create_model(name, num_classes=10, in_chans=channels, **kwargs).train()
     x = torch.randn(32, channels, side, side)
@@ -57,15 +58,25 @@ def steps_per_second(name, kwargs, channels, side, steps, bf16=False, channels_l
 
     for _ in range(3 if not compile else 5):  # warm-up (and compilation)
         step()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return steps / (time.perf_counter() - t0)
+
+    def run() -> None:
+        for _ in range(steps):
+            step()
+
+    return run
+
+
+def ratios(case, steps: int, repeat: int, options: list) -> tuple[float, list[float]]:
+    """fp32 steps/s and each option's speed over it, the variants taking turns (see ``_common.timed``)."""
+    best = timed({"fp32": stepper(*case, steps), **{n: stepper(*case, steps, **o) for n, o in options}}, repeat)
+    fp32 = best.pop("fp32")
+    return steps / fp32, [fp32 / t for t in best.values()]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each variant, taking turns; the best counts")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile (slow to compile on a CPU)")
     args = parser.parse_args()
     print(machine())
@@ -79,17 +90,19 @@ def main() -> None:
     widths = (26, 12, *(14,) * len(options))
     # every eager measurement first: compiling leaves threads and caches behind that would slow what follows
     eager = [o for o in options if not o[1].get("compile")]
-    base, ratios = [], []
+    base, measured = [], []
     for case in CASES:
         print(f"measuring {case[0]} {case[3]}x{case[3]}", file=sys.stderr, flush=True)
-        base.append(steps_per_second(*case, args.steps))
-        ratios.append([steps_per_second(*case, args.steps, **opt) / base[-1] for _, opt in eager])
+        fp32, speedups = ratios(case, args.steps, args.repeat, eager)
+        base.append(fp32)
+        measured.append(speedups)
     if len(eager) < len(options):
-        for case, fp32, measured in zip(CASES, base, ratios, strict=True):
-            measured.append(steps_per_second(*case, args.steps, compile=True) / fp32)
+        for case, speedups in zip(CASES, measured, strict=True):
+            print(f"compiling {case[0]} {case[3]}x{case[3]}", file=sys.stderr, flush=True)
+            speedups += ratios(case, args.steps, args.repeat, [("compile", {"compile": True})])[1]
     print(row("case", "fp32 step/s", *(f"{name} x" for name, _ in options), widths=widths))
-    for (name, _, _, side), fp32, measured in zip(CASES, base, ratios, strict=True):
-        print(row(f"{name} {side}x{side}", f"{fp32:.1f}", *(f"{r:.2f}x" for r in measured), widths=widths))
+    for (name, _, _, side), fp32, speedups in zip(CASES, base, measured, strict=True):
+        print(row(f"{name} {side}x{side}", f"{fp32:.1f}", *(f"{r:.2f}x" for r in speedups), widths=widths))
 
 
 if __name__ == "__main__":
