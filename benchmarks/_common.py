@@ -61,7 +61,7 @@ def plain_train_steps(model, loader, optimizer, steps: int) -> int:
 def timed(fns: dict, repeat: int = 3) -> dict:
     """Best of ``repeat`` wall-clock runs of each function, the functions taking turns round by round.
 
-    The machines are noisy (on a shared 2-core host one side's run can be 25% slower than its next), and their
+    The machines are noisy (on a shared 2-core host one side's run can be a third slower than its next), and their
     speed drifts: taking turns exposes every side to the same drift, and the minimum is the least disturbed run.
     """
     best = dict.fromkeys(fns, float("inf"))

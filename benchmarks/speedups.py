@@ -79,6 +79,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each variant, taking turns; the best counts")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile (slow to compile on a CPU)")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error(f"--repeat must be 1 or more (runs of each variant), not {args.repeat}")
     print(machine())
     bf16 = cnnlab.native_bf16()
     options = [("bf16", {"bf16": True})] if bf16 else []

@@ -6,8 +6,7 @@ resized and normalised once and kept as tensors, index-sliced batches, batched a
 train step. Both sides train the same architecture with the same batch size and Adam (the peer torch's default,
 foreach implementation; cnnlab its fused one), in fp32 (the precision ``cnnlab train`` picks on a CPU), for
 exactly the same number of steps, measured in the same run: each side runs five times, the sides taking turns
-(so that a drift in the machine's speed meets both), and its best run counts. Prints
-the ratio cnnlab / peer.
+(so that a drift in the machine's speed meets both), and its best run counts. Prints the ratio cnnlab / peer.
 
     python benchmarks/train_throughput.py [--steps 30] [--repeat 5]
 """
@@ -101,6 +100,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeat", type=int, default=5, help="runs of each side, taking turns; the best counts")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error(f"--repeat must be 1 or more (runs of each side), not {args.repeat}")
     torch.set_num_threads(2)
     print(machine())
     print(f"images/s, best of {args.repeat} runs, the sides taking turns")
