@@ -252,7 +252,7 @@ def test_precision_and_memory_format_options(tmp_path, monkeypatch):
 
     monkeypatch.setattr(precision, "native_bf16", lambda: True)  # bf16 autocast runs on any CPU, slowly without
     r = _fit(tmp_path, epochs=1, precision="bf16", channels_last=True, model="resnet18", device="cpu",
-             model_kwargs={"small_input": True}, data="shapes:count=64", batch_size=16)
+             model_kwargs={"small_input": True}, data="shapes:size=16,count=40", batch_size=16)
     assert torch.isfinite(torch.tensor(r.history[0]["train_loss"]))
     assert json.loads((r.run_dir / "meta.json").read_text())["precision"] == "bf16"
 
