@@ -85,6 +85,18 @@ def machine() -> str:
     return f"on {cnnlab.cpu_description()}{kernels}; torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
+def measures_bf16() -> bool:
+    """Whether to measure bf16 here: only on a CPU with native bf16. Elsewhere PyTorch emulates it, a step at a
+    tenth of fp32's speed or less (vgg11's did not finish in ten minutes on an AVX2 CPU), and cnnlab refuses
+    ``--precision bf16``; says so in one line."""
+    import cnnlab
+
+    if cnnlab.native_bf16():
+        return True
+    print("no native bf16 on this CPU: --precision bf16 is refused here, and not measured")
+    return False
+
+
 def row(*cells, widths=(22, 14, 14, 10)) -> str:
     return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=False))
 

@@ -21,7 +21,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, row  # noqa: E402
+from _common import machine, measures_bf16, row  # noqa: E402
 
 import cnnlab  # noqa: E402
 
@@ -75,26 +75,22 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     print(machine())
-    # without native bf16 PyTorch emulates it: a bf16 step runs at a tenth of fp32's speed or less, and vgg11's
-    # did not finish in ten minutes on such a CPU (cnnlab refuses --precision bf16 there)
-    precisions = ("fp32", "bf16") if cnnlab.native_bf16() else ("fp32",)
+    bf16 = measures_bf16()
     peak32 = matmul_peak(torch.float32)
     peaks = f"fp32 {peak32 / 1e9:.0f} GFLOP/s"
-    if "bf16" in precisions:
+    if bf16:
         peaks += f", bf16 {matmul_peak(torch.bfloat16) / 1e9:.0f} GFLOP/s"
     print(f"measured matmul peak: {peaks} ({torch.get_num_threads()} threads)")
-    if "bf16" not in precisions:
-        print("no native bf16 on this CPU: --precision bf16 is refused here, and not measured")
     print(row("model (32x32, batch 128)", "precision", "GFLOP/s", "of fp32 peak", "images/s",
               widths=(26, 10, 10, 14, 10)))
     for name in ("resnet18", "vgg11"):
         speeds = {}
-        for precision in precisions:
+        for precision in ("fp32", "bf16") if bf16 else ("fp32",):
             achieved, ips = measure(name, precision, args.steps)
             speeds[precision] = ips
             print(row(name, precision, f"{achieved / 1e9:.0f}", f"{100 * achieved / peak32:.0f}%", f"{ips:.0f}",
                       widths=(26, 10, 10, 14, 10)), flush=True)
-        if "bf16" in speeds:
+        if bf16:
             print(f"  bf16 speed-up over fp32: {speeds['bf16'] / speeds['fp32']:.2f}x")
 
 

@@ -22,7 +22,7 @@ import torch
 # inductor's pool of compile workers would keep loading the CPU while later cases are timed
 os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, row, timed  # noqa: E402
+from _common import machine, measures_bf16, row, timed  # noqa: E402
 
 import cnnlab  # noqa: E402
 
@@ -82,13 +82,11 @@ def main() -> None:
     if args.repeat < 1:
         parser.error(f"--repeat must be 1 or more (runs of each variant), not {args.repeat}")
     print(machine())
-    bf16 = cnnlab.native_bf16()
+    bf16 = measures_bf16()
     options = [("bf16", {"bf16": True})] if bf16 else []
     options += [("channels-last", {"channels_last": True})]
     if not args.no_compile:
         options += [("compile", {"compile": True})]
-    if not bf16:
-        print("no native bf16 on this CPU: --precision bf16 is refused here, and not measured")
     widths = (26, 12, *(14,) * len(options))
     # every eager measurement first: compiling leaves threads and caches behind that would slow what follows
     eager = [o for o in options if not o[1].get("compile")]
