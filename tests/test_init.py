@@ -83,6 +83,26 @@ def test_default_is_the_family_scheme_and_can_be_restored():
     assert c5.weight.abs().max() <= 2.4 / (16 * 25)  # the paper's U(-2.4/F_in, 2.4/F_in)
 
 
+@pytest.mark.parametrize("mean, std, a, b", [(0.0, 0.1, -0.2, 0.2), (0.5, 1.0, -1.0, 0.8), (0.0, 0.01, -2.0, 2.0),
+                                             (0.0, 1.0, 1.5, 4.0)])  # the last keeps 7% of the mass
+def test_trunc_normal_draws_the_truncated_normal(mean, std, a, b):
+    """Within the bounds, and the Kolmogorov-Smirnov distance to scipy's truncated-normal CDF is what a sample
+    of this size gives (1.63 / sqrt(n): 1% significance); a tensor that is not contiguous is filled too."""
+    from scipy.stats import truncnorm
+
+    from cnnlab.nn.init import trunc_normal_
+
+    w = torch.empty(400, 500).t()
+    assert not w.is_contiguous()
+    assert trunc_normal_(w, mean, std, a, b) is w
+    assert a <= w.min() and w.max() <= b
+    x = w.flatten().double().sort().values
+    cdf = torch.from_numpy(truncnorm.cdf(x.numpy(), (a - mean) / std, (b - mean) / std, loc=mean, scale=std))
+    n = x.numel()
+    ks = torch.maximum(torch.arange(1, n + 1) / n - cdf, cdf - torch.arange(n) / n).max().item()
+    assert ks < 1.63 / math.sqrt(n)
+
+
 def test_init_from_a_file_round_trips(tmp_path):
     from safetensors.torch import save_file
 

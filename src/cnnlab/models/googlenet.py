@@ -28,6 +28,7 @@ from ..errors import CnnlabError
 from ..nn.conv import ConvNormAct
 from ..nn.head import ClassifierHead
 from ..nn.inception import InceptionAux, InceptionModule
+from ..nn.init import trunc_normal_
 from ._base import Classifier, FeatureInfo
 from ._registry import register_model
 
@@ -120,7 +121,7 @@ class GoogLeNet(Classifier):
         effect not truncated), BN 1/0."""
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
+                trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
             elif isinstance(m, nn.BatchNorm2d):

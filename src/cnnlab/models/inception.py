@@ -53,6 +53,7 @@ from ..nn.inception_v3 import (
     InceptionV3Stem,
 )
 from ..nn.inception_v4 import InceptionV4A, InceptionV4B, InceptionV4C, InceptionV4Stem, ReductionA, ReductionB
+from ..nn.init import trunc_normal_
 from ._base import Classifier, FeatureInfo
 from ._registry import register_model
 from .googlenet import InceptionOutputs, renormalise_for_inception
@@ -69,7 +70,7 @@ def truncated_normal_init(model: nn.Module, std: float = 0.1) -> None:
     the TensorFlow-slim Inception networks), zero biases, BN weight 1 and bias 0."""
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.trunc_normal_(m.weight, mean=0.0, std=std, a=-2 * std, b=2 * std)
+            trunc_normal_(m.weight, mean=0.0, std=std, a=-2 * std, b=2 * std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
@@ -113,8 +114,8 @@ class InceptionV3(Classifier):
     def init_weights(self) -> None:
         truncated_normal_init(self)
         if self.aux1 is not None:  # as torchvision's scales them: the auxiliary head's last layers start smaller
-            nn.init.trunc_normal_(self.aux1.conv1.conv.weight, std=0.01, a=-0.02, b=0.02)
-            nn.init.trunc_normal_(self.aux1.fc.weight, std=0.001, a=-0.002, b=0.002)
+            trunc_normal_(self.aux1.conv1.conv.weight, std=0.01, a=-0.02, b=0.02)
+            trunc_normal_(self.aux1.fc.weight, std=0.001, a=-0.002, b=0.002)
 
     def _features(self, x: torch.Tensor, with_aux: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         x = self.stem(renormalise_for_inception(x) if self.transform_input else x)
