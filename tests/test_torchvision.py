@@ -25,7 +25,7 @@ def _torchvision_model(name, **kwargs):
     model.to_empty(device="cpu")
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        for key, t in model.state_dict().items():
+        for t in model.state_dict().values():
             if not t.is_floating_point():
                 t.zero_()  # num_batches_tracked
             elif t.dim() > 1:
