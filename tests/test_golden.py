@@ -26,12 +26,24 @@ def hash_uniform(n: int, salt: int) -> torch.Tensor:
     return torch.frac(torch.sin(x).abs() * 43758.5453) * 2.0 - 1.0
 
 
+PERIOD = 1_000_003  # a prime: no tensor's rows line up with it
+BASE = hash_uniform(PERIOD, 0).float()
+
+
+def weight_wave(n: int, salt: int) -> torch.Tensor:
+    """n values of the closed formula for tensor number ``salt``: the first PERIOD of them, read from a start
+    that depends on ``salt`` and wrapped around. (The formula itself for every value took 9 s for
+    wide_resnet101_2's 125M weights; this is an index lookup.)"""
+    start = (salt * 7919) % PERIOD
+    return BASE.roll(-start).repeat(n // PERIOD + 1)[:n]
+
+
 def deterministic_fill(model: torch.nn.Module) -> None:
     with torch.no_grad():
         for i, (name, t) in enumerate(model.state_dict().items()):
             if not t.is_floating_point():
                 continue
-            wave = hash_uniform(t.numel(), i).reshape(t.shape)
+            wave = weight_wave(t.numel(), i).reshape(t.shape)
             if name.endswith("running_var"):
                 value = 1.0 + 0.25 * (wave + 1.0)
             elif name.endswith("running_mean") or name.endswith("bias"):
