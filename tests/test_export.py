@@ -28,6 +28,19 @@ def test_every_architecture_exports_with_pytorchs_outputs(name, tmp_path, capfd)
     assert capfd.readouterr() == ("", "")
 
 
+@pytest.mark.parametrize("size, out", [((3, 3), (6, 6)), ((4, 5), (6, 6)), ((7, 9), (3, 4)), ((13, 2), (6, 1))])
+def test_adaptive_pooling_is_exported_as_the_averaging_matrices_it_is(size, out, tmp_path):
+    """Sizes where the pool's output does not divide its input: written by the TorchScript-based exporter as two
+    matrix products, which equal PyTorch's pooling, and the file holds no operation of the other exporter."""
+    import onnx
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 1), torch.nn.AdaptiveAvgPool2d(out), torch.nn.Flatten())
+    assert export_module(model, (2, *size), tmp_path / "m.onnx", dynamic_batch=True) < 1e-6
+    ops = {node.op_type for node in onnx.load(tmp_path / "m.onnx").graph.node}
+    assert "MatMul" in ops and not any(op.startswith("AdaptiveAvgPool") or op == "Resize" for op in ops), ops
+    assert isinstance(model[1], torch.nn.AdaptiveAvgPool2d)  # put back
+
+
 @pytest.mark.parametrize("name", ["lenet5", "googlenet", "mobilenet_v2"])
 def test_a_dynamic_batch_file_takes_other_batch_sizes(name, tmp_path):
     model = create_model(name, num_classes=10, **({} if name == "lenet5" else {"small_input": True})).eval()

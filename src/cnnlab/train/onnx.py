@@ -4,8 +4,9 @@
 decoder and whole; a segmentation network) that its kind names (:meth:`Kind.export_parts`). Every file is
 
 - written by ``torch.onnx.export``, atomically: first with the TorchScript-based exporter, which takes
-  seconds, and where that one cannot express an operation (e.g. an adaptive pooling whose output does not
-  divide its input) with the ``torch.export``-based one, which takes several times longer;
+  seconds (an adaptive average pool whose output does not divide its input, which it cannot express, is
+  exported as the two averaging matrix products it is at the exported size), and where that one still cannot
+  express an operation with the ``torch.export``-based one, which takes several times longer;
 - checked with ``onnx.checker``;
 - run with onnxruntime on a random batch, whose outputs must equal PyTorch's (``allclose``), or the file is
   not kept;
@@ -156,13 +157,71 @@ def _exporter_output_dropped():
             lg.setLevel(level)
 
 
+class _AdaptiveAvgPoolAsMatmul(nn.Module):
+    """``AdaptiveAvgPool2d`` at one input size as two constant averaging matrices (each row: one output cell's
+    window, as PyTorch places it), a form the TorchScript-based exporter writes where the pool's output size does
+    not divide its input's (AlexNet's and ZFNet's 6x6 head pool after a small input's 3x3 or 4x4 map), so that
+    those models do not need the several-times slower ``torch.export``-based exporter."""
+
+    def __init__(self, in_size: tuple[int, int], out_size: tuple[int, int]) -> None:
+        super().__init__()
+        self.register_buffer("rows", self.windows(in_size[0], out_size[0]))
+        self.register_buffer("cols", self.windows(in_size[1], out_size[1]).t().contiguous())
+
+    @staticmethod
+    def windows(n_in: int, n_out: int) -> torch.Tensor:
+        m = torch.zeros(n_out, n_in)
+        for i in range(n_out):
+            lo, hi = (i * n_in) // n_out, -(-(i + 1) * n_in // n_out)
+            m[i, lo:hi] = 1.0 / (hi - lo)
+        return m
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rows @ x @ self.cols  # (oh, H) @ (N, C, H, W) @ (W, ow) -> (N, C, oh, ow)
+
+
+@contextlib.contextmanager
+def _pools_as_matmuls(module: nn.Module, x: torch.Tensor):
+    """``module`` with each adaptive average pool whose output does not divide its input at ``x``'s size
+    replaced by :class:`_AdaptiveAvgPoolAsMatmul` for the duration, then put back."""
+    sizes: dict[str, tuple[int, int]] = {}
+    pools = {name: m for name, m in module.named_modules() if isinstance(m, nn.AdaptiveAvgPool2d)}
+
+    def record(name: str):
+        def hook(m, args) -> None:  # returns nothing: a value would replace the pool's input
+            sizes.setdefault(name, tuple(args[0].shape[-2:]))
+        return hook
+
+    hooks = [m.register_forward_pre_hook(record(name)) for name, m in pools.items()]
+    try:
+        module(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    swapped = []
+    for name, size in sizes.items():
+        out = pools[name].output_size
+        out = tuple(o or i for o, i in zip((out, out) if isinstance(out, int) else out, size, strict=True))
+        if size[0] % out[0] or size[1] % out[1]:
+            parent, _, child = name.rpartition(".")
+            owner = module.get_submodule(parent)
+            setattr(owner, child, _AdaptiveAvgPoolAsMatmul(size, out))
+            swapped.append((owner, child, pools[name]))
+    try:
+        yield
+    finally:
+        for owner, child, pool in swapped:
+            setattr(owner, child, pool)
+
+
 def _export(module: nn.Module, x: torch.Tensor, path: str, opset: int, dynamic_batch: bool) -> None:
     names = {"input_names": ["input"], "output_names": ["output"], "opset_version": opset}
     with warnings.catch_warnings(), torch.no_grad(), _exporter_output_dropped():
         warnings.simplefilter("ignore")  # the exporters' notes on tracing, not the user's concern
         try:
             axes = {"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else None
-            torch.onnx.export(module, (x,), path, dynamo=False, dynamic_axes=axes, **names)
+            with _pools_as_matmuls(module, x):
+                torch.onnx.export(module, (x,), path, dynamo=False, dynamic_axes=axes, **names)
             return
         except Exception as e:
             first = e
