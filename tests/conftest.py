@@ -9,6 +9,8 @@ for _name, _value in (("MALLOC_MMAP_MAX_", "0"), ("MALLOC_TRIM_THRESHOLD_", str(
                       ("MALLOC_TOP_PAD_", str(1 << 30))):
     os.environ.setdefault(_name, _value)
 
+import math  # noqa: E402
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
@@ -30,6 +32,58 @@ def build(name: str, **kwargs):
 def build_meta(name: str, **kwargs):
     with torch.device("meta"):
         return build(name, **kwargs)
+
+
+def hash_uniform(n: int, salt: int) -> torch.Tensor:
+    """n pseudo-random values in [-1, 1) from a closed formula (the classic fract(sin(x) * 43758.5453))."""
+    x = torch.arange(n, dtype=torch.float64) * 12.9898 + salt * 78.233
+    return torch.frac(torch.sin(x).abs() * 43758.5453) * 2.0 - 1.0
+
+
+PERIOD = 1_000_003  # a prime: no tensor's rows line up with it
+BASE = hash_uniform(PERIOD, 0).float()
+
+
+def weight_wave(n: int, salt: int, out: torch.Tensor | None = None) -> torch.Tensor:
+    """n values of the closed formula for tensor number ``salt``: the first PERIOD of them, read from a start
+    that depends on ``salt`` and wrapped around (the formula itself for every value took 9 s for
+    wide_resnet101_2's 125M weights; this is a copy). Written into ``out`` (flat) when given."""
+    start = (salt * 7919) % PERIOD
+    period = BASE.roll(-start)
+    out = torch.empty(n) if out is None else out
+    for i in range(0, n, PERIOD):
+        out[i:i + PERIOD].copy_(period[:min(PERIOD, n - i)])
+    return out
+
+
+def deterministic_fill(model: torch.nn.Module) -> None:
+    """Every value of ``model``'s state from the closed formula, in place: weights variance-preserving for ReLU
+    networks, norm scales near 1, biases and means near 0, variances in [1, 1.5]."""
+    with torch.no_grad():
+        for i, (name, t) in enumerate(model.state_dict().items()):
+            if not t.is_floating_point():
+                continue
+            flat = t.view(-1) if t.dtype == torch.float32 and t.is_contiguous() else torch.empty(t.numel())
+            weight_wave(t.numel(), i, flat)
+            if name.endswith("running_var"):
+                flat.add_(1.0).mul_(0.25).add_(1.0)
+            elif name.endswith("running_mean") or name.endswith("bias"):
+                flat.mul_(0.05)
+            elif t.dim() == 1:  # norm scale
+                flat.mul_(0.1).add_(1.0)
+            else:  # variance-preserving for ReLU networks: Var = 2 / fan_in (uniform: Var = a^2 / 3)
+                flat.mul_(math.sqrt(6.0 / t[0].numel()))
+            if flat.data_ptr() != t.data_ptr():
+                t.copy_(flat.view(t.shape))
+
+
+def build_filled(name: str, **kwargs):
+    """The model built on the meta device and filled by :func:`deterministic_fill`: for the tests whose claim
+    does not depend on the family's init (the golden outputs, the head contract, export, the explain views).
+    Drawing the init of the zoo's largest models (wide_resnet101_2: 125M weights) was most of their time."""
+    model = build_meta(name, **kwargs).to_empty(device="cpu")
+    deterministic_fill(model)
+    return model
 
 
 def run(capsys, *argv):

@@ -29,6 +29,8 @@ from cnnlab.explain import (
 from cnnlab.explain.checks import centre_hits, delete, deletion_drop, pointing_hits
 from cnnlab.nn.act import ScaledTanh
 
+from .conftest import build_filled
+
 
 def _placed(cam: torch.Tensor, centres, side: int) -> torch.Tensor:
     """relu(cam) (N x h x w) spread over side x side pixels with NumPy: unit i's value at pixel centres[i], linear
@@ -240,7 +242,7 @@ def test_channels_parse_as_ranges_and_lists():
 @pytest.mark.parametrize("name", cnnlab.list_models())
 def test_every_view_works_on_every_model_of_the_zoo(name):
     small = {} if name == "lenet5" else {"small_input": True}
-    model = cnnlab.create_model(name, num_classes=3, **small).train()
+    model = build_filled(name, num_classes=3, **small).train()
     _, h, w = model.min_input_size
     h, w = max(h, 16), max(w, 16)
     if name == "lenet5":

@@ -11,15 +11,14 @@ import torch
 import cnnlab
 from cnnlab.models import create_model, list_models
 from cnnlab.train.onnx import export_module, onnx_metadata, onnx_session
-from tests.conftest import one_line_error, run
+from tests.conftest import build_filled, one_line_error, run
 
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
 
 
 @pytest.mark.parametrize("name", list_models())
 def test_every_architecture_exports_with_pytorchs_outputs(name, tmp_path, capfd):
-    torch.manual_seed(0)
-    model = create_model(name, num_classes=10, **({} if name == "lenet5" else {"small_input": True}))
+    model = build_filled(name, num_classes=10, **({} if name == "lenet5" else {"small_input": True}))
     # exported at batch 3 with a dynamic batch axis; export_module itself runs the file with onnxruntime and
     # compares with PyTorch (it raises, and keeps no file, when they differ)
     error = export_module(model, tuple(model.default_input_size), tmp_path / "m.onnx", dynamic_batch=True, batch=3)

@@ -7,7 +7,6 @@ and arithmetic, not PyTorch's RNG. Regenerate only on purpose, after an intended
 """
 
 import json
-import math
 import os
 from pathlib import Path
 
@@ -16,43 +15,10 @@ import torch
 
 import cnnlab
 
+from .conftest import build_filled, hash_uniform
+
 GOLDEN = Path(__file__).parent / "expect" / "golden_outputs.json"
 MODELS = cnnlab.list_models()
-
-
-def hash_uniform(n: int, salt: int) -> torch.Tensor:
-    """n pseudo-random values in [-1, 1) from a closed formula (the classic fract(sin(x) * 43758.5453))."""
-    x = torch.arange(n, dtype=torch.float64) * 12.9898 + salt * 78.233
-    return torch.frac(torch.sin(x).abs() * 43758.5453) * 2.0 - 1.0
-
-
-PERIOD = 1_000_003  # a prime: no tensor's rows line up with it
-BASE = hash_uniform(PERIOD, 0).float()
-
-
-def weight_wave(n: int, salt: int) -> torch.Tensor:
-    """n values of the closed formula for tensor number ``salt``: the first PERIOD of them, read from a start
-    that depends on ``salt`` and wrapped around. (The formula itself for every value took 9 s for
-    wide_resnet101_2's 125M weights; this is an index lookup.)"""
-    start = (salt * 7919) % PERIOD
-    return BASE.roll(-start).repeat(n // PERIOD + 1)[:n]
-
-
-def deterministic_fill(model: torch.nn.Module) -> None:
-    with torch.no_grad():
-        for i, (name, t) in enumerate(model.state_dict().items()):
-            if not t.is_floating_point():
-                continue
-            wave = weight_wave(t.numel(), i).reshape(t.shape)
-            if name.endswith("running_var"):
-                value = 1.0 + 0.25 * (wave + 1.0)
-            elif name.endswith("running_mean") or name.endswith("bias"):
-                value = 0.05 * wave
-            elif t.dim() == 1:  # norm scale
-                value = 1.0 + 0.1 * wave
-            else:  # variance-preserving for ReLU networks: Var = 2 / fan_in (uniform: Var = a^2 / 3)
-                value = wave * math.sqrt(6.0 / t[0].numel())
-            t.copy_(value.to(t.dtype))
 
 
 def golden_input(model) -> torch.Tensor:
@@ -61,10 +27,7 @@ def golden_input(model) -> torch.Tensor:
 
 
 def compute(name: str) -> list[list[float]]:
-    with torch.device("meta"):  # built without initialising: deterministic_fill sets every value
-        model = cnnlab.create_model(name, num_classes=10, small_input=name != "lenet5")
-    model = model.to_empty(device="cpu").eval()
-    deterministic_fill(model)
+    model = build_filled(name, num_classes=10, small_input=name != "lenet5").eval()
     with torch.no_grad():
         return model(golden_input(model)).tolist()
 

@@ -8,7 +8,7 @@ import cnnlab
 from cnnlab.errors import InputSizeError
 from cnnlab.models import InceptionOutputs
 
-from .conftest import build, build_meta
+from .conftest import build, build_filled, build_meta
 
 MODELS = cnnlab.list_models()
 TORCHVISION = [n for n in MODELS if cnnlab.model_meta(n).torchvision]
@@ -37,7 +37,7 @@ def test_forward_backward_every_parameter_gets_a_gradient(name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_head_contract(name):
-    model = build(name, num_classes=5, small_input=name != "lenet5").eval()
+    model = build_filled(name, num_classes=5, small_input=name != "lenet5").eval()
     c, h, w = model.default_input_size
     x = torch.randn(2, c, h, w)
     with torch.no_grad():

@@ -92,7 +92,7 @@ def torchvision_init(model: nn.Module, conv_mode: str = "fan_out", nonlinearity:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Linear):
-            if linear_std is not None:
+            if linear_std is not None and not m.weight.is_meta:  # as for the convolutions above
                 nn.init.normal_(m.weight, 0, linear_std)
             else:
                 m.reset_parameters()
