@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 
 # bottom to top; a module may import its own package, a lower layer, and the leaf modules (rank 0)
 LAYERS = {
-    "errors": 0, "_io": 0, "_images": 0, "_signals": 0, "_options": 0, "_machine": 0,
+    "errors": 0, "_io": 0, "_images": 0, "_signals": 0, "_options": 0, "_machine": 0, "_optim": 0,
     "nn": 1, "models": 2, "inspect": 3, "data": 3, "viz": 4, "report": 5, "explain": 5, "train": 6,
     "classify": 7, "ae": 7, "segment": 7, "transfer": 8, "experiments": 9, "run": 10, "cli": 11, "__main__": 12,
 }

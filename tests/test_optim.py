@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from cnnlab.train import optim
+from cnnlab import _optim as optim
 
 CASES = [
     (optim.SGD, torch.optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4)),
@@ -82,8 +82,9 @@ def test_the_step_builds_no_graph():
 
 
 def test_a_training_process_never_imports_the_compiler(tmp_path):
-    """One process runs three trainings (digits, an image folder, an autoencoder), saying after each whether
-    torch._dynamo was imported (one process, not three: each start imports torch again)."""
+    """One process runs three trainings (digits, an image folder, an autoencoder) and the ascent of
+    ``explain maximize`` (its Adam), saying after each whether torch._dynamo was imported (one process, not
+    four: each start imports torch again)."""
     from PIL import Image
 
     for i in range(24):  # a folder of 3 classes
@@ -94,6 +95,8 @@ def test_a_training_process_never_imports_the_compiler(tmp_path):
                                                 "--val-fraction", "0.2"], "autoencoder": ["ae", "train"]}
     argvs = {name: [*argv, "--epochs", "1", "--quiet", "--run-dir", str(tmp_path / name)]
              for name, argv in commands.items()}
+    commands["maximize"] = argvs["maximize"] = ["explain", "maximize", str(tmp_path / "digits"), "--class", "7",
+                                                "--steps", "2", "--out", str(tmp_path / "max")]
     code = (f"import sys; from cnnlab.cli import main\nfor name, argv in {argvs!r}.items():\n"
             "    status = main(argv)\n    print(name, status, 'torch._dynamo' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._optim import Adam
 from ..errors import CnnlabError
 from .cam import class_score, logits_of
 from .layers import LayerReached, capture, inspecting
@@ -126,7 +127,7 @@ def maximize(model: nn.Module, shape: tuple[int, int, int], *, layer: str | None
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     g = torch.Generator().manual_seed(seed)
     image = FourierImage(len(units), shape, decay, g).to(device)
-    opt = torch.optim.Adam(image.parameters(), lr=lr)
+    opt = Adam(image.parameters(), lr=lr)  # torch.optim.Adam without importing the compiler
     with inspecting(model), torch.enable_grad(), capture(model, [layer] if layer else [], stop=True) as acts:
         def value_of(x: torch.Tensor) -> torch.Tensor:
             try:

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import _optim as optim
 from .._machine import available_cores, available_memory
 from ..errors import CnnlabError
-from . import optim
 from .config import RunConfig
 
 
