@@ -104,12 +104,9 @@ def export_module(module: nn.Module, input_shape: tuple[int, ...], path: str | P
         nonlocal error
         try:
             _export(module, x, tmp, opset, dynamic_batch)
-            model = onnx.load(tmp)
-            onnx.checker.check_model(model)
             if metadata:
-                entry = model.metadata_props.add()
-                entry.key, entry.value = "cnnlab", json.dumps(metadata)
-                onnx.save(model, tmp)
+                _append_metadata(tmp, {"cnnlab": json.dumps(metadata)})
+            onnx.checker.check_model(tmp)  # read by onnx's C++ checker: no Python copy of the model
             with torch.no_grad():
                 want = module(x).float()
             got = torch.from_numpy(onnx_session(tmp).run(None, {"input": x.numpy()})[0])
@@ -126,6 +123,19 @@ def export_module(module: nn.Module, input_shape: tuple[int, ...], path: str | P
 
     atomic_write(path, write)
     return error
+
+
+def _append_metadata(path: str, props: dict[str, str]) -> None:
+    """Add ``props`` to the ``metadata_props`` of the ONNX file at ``path`` by appending a ModelProto that holds
+    only them: concatenated protobuf messages parse as their merge, and a repeated field's entries are appended.
+    Loading the model and saving it again took 6-9 s for wide_resnet101_2's 500 MB on the AMD EPYC."""
+    onnx, _ = _require()
+    extra = onnx.ModelProto()
+    for key, value in props.items():
+        entry = extra.metadata_props.add()
+        entry.key, entry.value = key, value
+    with open(path, "ab") as f:
+        f.write(extra.SerializeToString())
 
 
 @contextlib.contextmanager
