@@ -60,8 +60,8 @@ def test_an_export_that_differs_from_pytorch_is_refused_and_leaves_no_file(tmp_p
     model = create_model("lenet5")
     real = exporter._export
 
-    def tampered(module, x, path, opset, dynamic_batch):  # an exporter bug: the file computes something else
-        real(torch.nn.Sequential(module, torch.nn.Hardtanh(-0.01, 0.01)), x, path, opset, dynamic_batch)
+    def tampered(module, x, path, *rest):  # an exporter bug: the file computes something else
+        real(torch.nn.Sequential(module, torch.nn.Hardtanh(-0.01, 0.01)), x, path, *rest)
 
     monkeypatch.setattr(exporter, "_export", tampered)
     with pytest.raises(cnnlab.CnnlabError, match="gives other outputs than PyTorch .* the file was not written"):

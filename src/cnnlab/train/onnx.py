@@ -103,12 +103,11 @@ def export_module(module: nn.Module, input_shape: tuple[int, ...], path: str | P
     def write(tmp: str) -> None:
         nonlocal error
         try:
-            _export(module, x, tmp, opset, dynamic_batch)
+            want, pool_sizes = _reference(module, x)
+            _export(module, x, tmp, opset, dynamic_batch, pool_sizes)
             if metadata:
                 _append_metadata(tmp, {"cnnlab": json.dumps(metadata)})
             onnx.checker.check_model(tmp)  # read by onnx's C++ checker: no Python copy of the model
-            with torch.no_grad():
-                want = module(x).float()
             got = torch.from_numpy(onnx_session(tmp).run(None, {"input": x.numpy()})[0])
         except CnnlabError:
             raise
@@ -190,24 +189,33 @@ class _AdaptiveAvgPoolAsMatmul(nn.Module):
         return self.rows @ x @ self.cols  # (oh, H) @ (N, C, H, W) @ (W, ow) -> (N, C, oh, ow)
 
 
-@contextlib.contextmanager
-def _pools_as_matmuls(module: nn.Module, x: torch.Tensor):
-    """``module`` with each adaptive average pool whose output does not divide its input at ``x``'s size
-    replaced by :class:`_AdaptiveAvgPoolAsMatmul` for the duration, then put back."""
+def _reference(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, tuple[int, int]]]:
+    """PyTorch's output for ``x``, which the file's must equal, and the input size (height, width) of each
+    adaptive average pool in the same forward pass, for :func:`_pools_as_matmuls`."""
     sizes: dict[str, tuple[int, int]] = {}
-    pools = {name: m for name, m in module.named_modules() if isinstance(m, nn.AdaptiveAvgPool2d)}
 
     def record(name: str):
         def hook(m, args) -> None:  # returns nothing: a value would replace the pool's input
             sizes.setdefault(name, tuple(args[0].shape[-2:]))
         return hook
 
-    hooks = [m.register_forward_pre_hook(record(name)) for name, m in pools.items()]
+    hooks = [m.register_forward_pre_hook(record(name)) for name, m in module.named_modules()
+             if isinstance(m, nn.AdaptiveAvgPool2d)]
     try:
-        module(x)
+        with torch.no_grad():
+            out = module(x).float()
     finally:
         for h in hooks:
             h.remove()
+    return out, sizes
+
+
+@contextlib.contextmanager
+def _pools_as_matmuls(module: nn.Module, sizes: dict[str, tuple[int, int]]):
+    """``module`` with each adaptive average pool whose output does not divide its input (``sizes``: input sizes
+    by the pools' names, from :func:`_reference`) replaced by :class:`_AdaptiveAvgPoolAsMatmul` for the
+    duration, then put back."""
+    pools = {name: m for name, m in module.named_modules() if isinstance(m, nn.AdaptiveAvgPool2d)}
     swapped = []
     for name, size in sizes.items():
         out = pools[name].output_size
@@ -224,13 +232,14 @@ def _pools_as_matmuls(module: nn.Module, x: torch.Tensor):
             setattr(owner, child, pool)
 
 
-def _export(module: nn.Module, x: torch.Tensor, path: str, opset: int, dynamic_batch: bool) -> None:
+def _export(module: nn.Module, x: torch.Tensor, path: str, opset: int, dynamic_batch: bool,
+            pool_sizes: dict[str, tuple[int, int]]) -> None:
     names = {"input_names": ["input"], "output_names": ["output"], "opset_version": opset}
     with warnings.catch_warnings(), torch.no_grad(), _exporter_output_dropped():
         warnings.simplefilter("ignore")  # the exporters' notes on tracing, not the user's concern
         try:
             axes = {"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else None
-            with _pools_as_matmuls(module, x):
+            with _pools_as_matmuls(module, pool_sizes):
                 torch.onnx.export(module, (x,), path, dynamo=False, dynamic_axes=axes, **names)
             return
         except Exception as e:
