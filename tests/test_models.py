@@ -72,7 +72,7 @@ def _stage_outputs(model, size):
 
 @pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("small", [False, True])
-def test_feature_info_names_real_stages_with_their_channels_and_reduction(name, small):
+def test_feature_info_names_real_stages_with_their_channels_and_reduction(name, small, meta_shapes):
     model = build_meta(name, small_input=small).eval()
     assert model.feature_info[-1].num_chs == model.num_features
     if model.fixed_input_size:
@@ -91,7 +91,7 @@ def test_feature_info_names_real_stages_with_their_channels_and_reduction(name, 
 
 @pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("small", [False, True])
-def test_declared_minimum_input_size_is_real(name, small):
+def test_declared_minimum_input_size_is_real(name, small, meta_shapes):
     model = build_meta(name, small_input=small).eval()
     c, h, w = model.min_input_size
     assert model(torch.zeros(1, c, h, w, device="meta")).shape[-1] == model.num_classes
@@ -113,7 +113,7 @@ def test_declared_minimum_input_size_is_real(name, small):
 
 
 @pytest.mark.parametrize("name", SMALL)
-def test_small_input_runs_at_16_and_28_pixels(name):
+def test_small_input_runs_at_16_and_28_pixels(name, meta_shapes):
     """(and 32: the head-contract, export and explain tests run every small-input form at 32x32); inception_v4
     needs 17."""
     model = build_meta(name, in_chans=1, num_classes=10, small_input=True).eval()
