@@ -104,8 +104,8 @@ def deterministic_fill(model: torch.nn.Module) -> None:
 def build_filled(name: str, **kwargs):
     """The model built on the meta device and filled by :func:`deterministic_fill`: for the tests whose claim
     does not depend on the family's init (the golden outputs, the head contract, the ImageNet form's gradients,
-    export, the explain views).
-    Drawing the init of the zoo's largest models (wide_resnet101_2: 125M weights) was most of their time."""
+    export, the explain views). Drawing the init of the zoo's largest models (wide_resnet101_2: 125M weights)
+    was most of their time."""
     model = build_meta(name, **kwargs).to_empty(device="cpu")
     deterministic_fill(model)
     return model
