@@ -3,8 +3,10 @@ and whether the class activation maps find the objects of ``shapes``."""
 
 import re
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from cnnlab import ClassifierConfig, Run, fit
 from cnnlab.data.prepare import Preprocess
@@ -26,6 +28,7 @@ def test_filters_features_cam_guided_and_maximize_write_pictures(runs, capsys):
              (("cam", clf, img, img1, "--method", "layercam"),
               ["layercam-features.s4-predicted-digit0", "layercam-features.s4-predicted-digit1"]),
              (("cam", clf, img, "--class", "3"), ["gradcam-features.s4-class-3-digit0"]),
+             (("cam", clf, img, "--method", "all"), ["all-features.s4-predicted-digit0"]),
              (("guided", clf, img, "--class", "3"), ["guided-features.s4-class-3-digit0"]),
              (("maximize", clf, "--layer", "features.c1.conv", "--channels", "0-2,5", "--steps", "3"),
               ["maximize-features.c1.conv-neuron-0-2+5"]),
@@ -48,6 +51,13 @@ def test_the_cam_line_names_the_class_and_the_layer(runs, capsys):
                        "--out", str(runs / "camout"))
     assert code == 0 and re.search(r"gradcam at features\.s4 for class 7 \(score -?\d", out), out
     assert (runs / "camout" / "gradcam-features.s4-class-7-digit0.png").is_file()
+    code, out, _ = run(capsys, "explain", "cam", str(runs / "clf"), str(runs / "digit0.png"), "--class", "7",
+                       "--method", "all", "--out", str(runs / "camout"))
+    assert code == 0 and "gradcam, gradcam++ and layercam at features.s4 for class 7 (score" in out, out
+    one, three = (np.asarray(Image.open(runs / "camout" / f"{m}-features.s4-class-7-digit0.png"))
+                  for m in ("gradcam", "all"))
+    assert three.shape[0] == one.shape[0] and three.shape[1] > 1.9 * one.shape[1]  # the input and three maps
+    assert (three[:, :one.shape[1]] == one).all()  # the input, then Grad-CAM's map first
 
 
 def test_an_unknown_layer_is_one_line_listing_the_valid_ones(runs, capsys):

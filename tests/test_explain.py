@@ -13,6 +13,7 @@ import cnnlab
 from cnnlab.errors import CnnlabError
 from cnnlab.explain import (
     METHODS,
+    cams_by_method,
     capture,
     class_activation_maps,
     feature_maps,
@@ -184,6 +185,20 @@ def test_an_in_place_relu_after_the_layer_changes_no_map_and_every_hook_is_remov
     assert _no_hooks(inplace) and torch.equal(inplace(x), out_before)
 
 
+def test_every_method_from_one_pass_gives_each_methods_own_maps(resnet):
+    x = torch.rand(3, 3, 32, 32)
+    together = cams_by_method(resnet, x, [1, 4, 0], ("layercam", "gradcam"), batch_size=2)
+    assert list(together) == ["layercam", "gradcam"]
+    for method, cam in together.items():
+        alone = class_activation_maps(resnet, x, [1, 4, 0], method)
+        assert cam.method == method and cam.layer == alone.layer and torch.equal(cam.targets, alone.targets)
+        assert torch.allclose(cam.maps, alone.maps, atol=1e-5) and torch.allclose(cam.scores, alone.scores)
+    assert not torch.allclose(together["layercam"].maps, together["gradcam"].maps, atol=1e-3)
+    for bad, said in ((("gradcam", "scorecam"), "unknown CAM method 'scorecam'"), ((), "no CAM method given")):
+        with pytest.raises(CnnlabError, match=said):
+            cams_by_method(resnet, x, methods=bad)
+
+
 def test_the_captured_output_is_the_layers_own_even_when_an_in_place_op_follows():
     net = _small_net(True)
     x = torch.rand(1, 3, 12, 12)
@@ -253,8 +268,9 @@ def test_every_view_works_on_every_model_of_the_zoo(name):
     assert k.dim() == 4 and k.shape[1] == model.in_chans
     maps = feature_maps(model, x)
     assert [m.shape[1] for m in maps.values()] == [f["num_chs"] for f in model.feature_info]
-    for method in METHODS:
-        cam = class_activation_maps(model, x, [0, 2], method)
+    cams = cams_by_method(model, x, [0, 2])  # every method, from one forward and backward pass
+    assert list(cams) == list(METHODS)
+    for cam in cams.values():
         assert cam.maps.shape == (2, h, w) and torch.isfinite(cam.maps).all()
         assert cam.maps.min() >= 0 and cam.maps.max() <= 1
     g = guided_backprop(model, x, 1)

@@ -10,6 +10,7 @@ each view into pictures.
 from .cam import (
     METHODS,
     CamResult,
+    cams_by_method,
     class_activation_maps,
     class_score,
     gradient_images,
@@ -23,8 +24,8 @@ from .maps import feature_maps, filter_images, filters, map_images
 from .maximize import Maximized, maximize, parse_channels, unit_activations
 
 __all__ = [
-    "METHODS", "CamResult", "Maximized", "capture", "class_activation_maps", "class_score", "feature_maps",
-    "filter_images", "filters", "find_layer", "first_layer", "gradient_images", "guided", "guided_backprop",
-    "map_images", "maximize", "normalise_maps", "parse_channels", "predicted_class", "stage_layers",
-    "unit_activations",
+    "METHODS", "CamResult", "Maximized", "cams_by_method", "capture", "class_activation_maps", "class_score",
+    "feature_maps", "filter_images", "filters", "find_layer", "first_layer", "gradient_images", "guided",
+    "guided_backprop", "map_images", "maximize", "normalise_maps", "parse_channels", "predicted_class",
+    "stage_layers", "unit_activations",
 ]

@@ -180,9 +180,22 @@ def class_activation_maps(model: nn.Module, x: torch.Tensor, targets=None, metho
     >>> cam.maps.shape
     torch.Size([2, 32, 32])
     """
-    if method not in METHODS:
-        raise CnnlabError(f"unknown CAM method '{method}'; methods: {', '.join(METHODS)}")
-    maps, chosen, scores = [], [], []
+    return cams_by_method(model, x, targets, (method,), layer, score, batch_size)[method]
+
+
+def cams_by_method(model: nn.Module, x: torch.Tensor, targets=None, methods: tuple[str, ...] = METHODS,
+                   layer: str | None = None, score: Score = class_score,
+                   batch_size: int = 64) -> dict[str, CamResult]:
+    """The CAMs of :func:`class_activation_maps` for each of ``methods``, by method name, from the same forward
+    and backward passes: the methods differ only in how they weigh the layer's maps by its gradient, so
+    comparing them costs what one of them does."""
+    methods = (methods,) if isinstance(methods, str) else tuple(dict.fromkeys(methods))
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise CnnlabError(f"unknown CAM method '{unknown[0]}'; methods: {', '.join(METHODS)}" if unknown else
+                          f"no CAM method given; methods: {', '.join(METHODS)}")
+    maps: dict[str, list[torch.Tensor]] = {m: [] for m in methods}
+    chosen, scores = [], []
     with inspecting(model):
         name = layer or _default_layer(model, x[:1])
         fields = unit_fields(model, x[:1], [name]).get(name)  # where each unit of the layer sits on the input
@@ -203,12 +216,15 @@ def class_activation_maps(model: nn.Module, x: torch.Tensor, targets=None, metho
                     raise CnnlabError(f"the class scores do not depend on layer '{name}'; choose a layer the "
                                       f"output is computed from")
                 (g,) = torch.autograd.grad(s.sum(), a)                            # N x K x h x w
-            cam = F.relu(_weigh(method, a.detach().float(), g.float()))          # N x h x w
-            maps.append(place(cam, x.shape[-2:], fields[2:4] if fields else None,
-                              fields[4:6] if fields else None).cpu())
+            a, g = a.detach().float(), g.float()
+            for method in methods:
+                cam = F.relu(_weigh(method, a, g))                                # N x h x w
+                maps[method].append(place(cam, x.shape[-2:], fields[2:4] if fields else None,
+                                          fields[4:6] if fields else None).cpu())
             chosen.append(t.cpu())
             scores.append(s.detach().float().cpu())
-    return CamResult(normalise_maps(torch.cat(maps)), torch.cat(chosen), torch.cat(scores), name, method)
+    chosen_all, scores_all = torch.cat(chosen), torch.cat(scores)
+    return {m: CamResult(normalise_maps(torch.cat(maps[m])), chosen_all, scores_all, name, m) for m in methods}
 
 
 class _PositiveGradient(torch.autograd.Function):

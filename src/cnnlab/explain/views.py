@@ -18,7 +18,15 @@ from ..data import read_image_file
 from ..data.prepare import Preprocess
 from ..errors import CnnlabError
 from ..viz.images import as_rgb, overlay, tile, upscale_to
-from .cam import METHODS, class_activation_maps, gradient_images, guided_backprop, predicted_class
+from .cam import (
+    METHODS,
+    CamResult,
+    cams_by_method,
+    class_activation_maps,
+    gradient_images,
+    guided_backprop,
+    predicted_class,
+)
 from .maps import feature_maps, filter_images, filters, map_images, weighted_layer
 from .maximize import OBJECTIVES, maximize
 
@@ -27,7 +35,8 @@ from .maximize import OBJECTIVES, maximize
 class CamOptions:
     """How ``cnnlab explain cam`` maps (the Python views take the same)."""
 
-    method: str = option("gradcam", "the CAM method", choices=METHODS)
+    method: str = option("gradcam", "the CAM method; all: each method beside the others, from the same "
+                                     "passes", choices=(*METHODS, "all"))
 
 
 @dataclass
@@ -145,19 +154,25 @@ def features_view(s: Subject, x: torch.Tensor, layers: list[str] | None = None,
 
 
 def cam_view(s: Subject, x: torch.Tensor, method: str = "gradcam", target: int | None = None,
-             layer: str | None = None) -> tuple[list[Picture], object]:
+             layer: str | None = None) -> tuple[list[Picture], dict[str, CamResult]]:
     """For each input: the input beside its class activation map over it, for the predicted class (or
-    ``target``). Returns the pictures and the :class:`~cnnlab.explain.CamResult`."""
+    ``target``); ``method="all"``: beside the map of each method in turn, all from the same passes. Returns the
+    pictures and each method's :class:`~cnnlab.explain.CamResult`, by name."""
     s.need_classes("cam")
-    cam = class_activation_maps(s.model, x, target, method, layer or s.cam_layer)
+    methods = METHODS if method == "all" else (method,)
+    cams = cams_by_method(s.model, x, target, methods, layer or s.cam_layer)
+    first = cams[methods[0]]
+    named = methods[0] if len(methods) == 1 else f"{', '.join(methods[:-1])} and {methods[-1]}"
     img = s.show(x)
     scale = _scale(*img.shape[-2:])
-    pics = [Picture(tile(torch.cat([as_rgb(img[i:i + 1]), overlay(img[i:i + 1], cam.maps[i:i + 1])]), 2, pad=2,
-                         scale=scale), f"{method} at {cam.layer} for class {s.class_name(int(cam.targets[i]))} "
-                                       f"(score {float(cam.scores[i]):.2f})",
-                    f"{method}-{cam.layer}-{_target_name(s, target)}-{i}")
+    pics = [Picture(tile(torch.cat([as_rgb(img[i:i + 1]), *(overlay(img[i:i + 1], cams[m].maps[i:i + 1])
+                                                            for m in methods)]),
+                         1 + len(methods), pad=2, scale=scale),
+                    f"{named} at {first.layer} for class {s.class_name(int(first.targets[i]))} "
+                    f"(score {float(first.scores[i]):.2f})",
+                    f"{method}-{first.layer}-{_target_name(s, target)}-{i}")
             for i in range(len(x))]
-    return pics, cam
+    return pics, cams
 
 
 def guided_view(s: Subject, x: torch.Tensor, target: int | None = None,
