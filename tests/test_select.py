@@ -1,6 +1,7 @@
 """Class selections, label budgets and unions written into a dataset spec."""
 
 import re
+import warnings
 
 import pytest
 import torch
@@ -32,6 +33,21 @@ def test_label_budget_cuts_only_the_training_split_per_class():
     assert quarter.train.labels.bincount().tolist() == [round(0.25 * int(c)) for c in counts]
     assert not torch.equal(load_dataset("digits@labels=10", seed=4).train.images, load_dataset(
         "digits@labels=10", seed=3).train.images)  # the budget is drawn from the seed
+
+
+def test_a_count_beyond_what_classes_have_keeps_all_of_theirs_and_says_so():
+    counts = load_dataset("digits", seed=3).train.labels.bincount()
+    n = int(counts.sort().values[2]) + 1  # more than the three smallest classes have
+    short = counts[counts < n]
+    with pytest.warns(UserWarning) as caught:
+        capped = load_dataset(f"digits@labels={n}", seed=3)
+    assert capped.train.labels.bincount().tolist() == [min(n, int(c)) for c in counts]
+    assert [str(w.message) for w in caught] == [
+        f"@labels={n}: {len(short)} of 10 classes of 'digits' have fewer training images "
+        f"({int(short.min())}-{int(short.max())}) and keep all of theirs"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_dataset(f"digits@labels={int(counts.min())}", seed=3)  # every class has that many: nothing to say
 
 
 def test_union_concatenates_classes_and_recovers_the_full_dataset():

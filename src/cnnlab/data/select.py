@@ -15,6 +15,7 @@ scores stay comparable across budgets.
 from __future__ import annotations
 
 import re
+import warnings
 
 import torch
 
@@ -97,12 +98,17 @@ def label_budget(data: ImageData, budget: str, seed: int) -> ImageData:
         raise CnnlabError(f"@labels={budget}: use a count of images per class (e.g. 10) or a fraction in (0, 1] "
                           f"written with a point (e.g. 0.25)")
     g = torch.Generator().manual_seed(seed + 7919)
-    keep = []
+    keep, short = [], []
     for c in range(data.num_classes):
         idx = torch.nonzero(data.train.labels == c).flatten()
         idx = idx[torch.randperm(len(idx), generator=g)]
         n = max(1, round(value * len(idx))) if fraction else int(value)
+        if n > len(idx):
+            short.append(len(idx))
         keep.append(idx[:n])
+    if short:  # a count beyond what a class has: said, since "N per class" is then not what trains
+        warnings.warn(f"@labels={budget}: {len(short)} of {data.num_classes} classes of '{data.name}' have fewer "
+                      f"training images ({min(short)}-{max(short)}) and keep all of theirs", stacklevel=3)
     train = data.train.subset(torch.sort(torch.cat(keep)).values)
     return ImageData(data.name, train, data.val, data.test, data.classes, data.source, data.task, data.flip_ok,
                      dict(data.notes))
