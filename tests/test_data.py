@@ -145,6 +145,48 @@ def test_folder_reads_images_and_skips_corrupt_files(tmp_path):
     assert d.classes == sorted({str(v) for v in y})
 
 
+def test_a_large_folder_is_decoded_by_a_pool_of_processes_into_the_same_images(tmp_path, monkeypatch):
+    import os
+
+    import cnnlab.data.formats as formats
+
+    x, y = _digits_uint8()
+    files = []
+    for i in range(260):
+        path = tmp_path / str(y[i % 60]) / f"{i}.png"
+        path.parent.mkdir(exist_ok=True)
+        img = x[i % 60]
+        Image.fromarray(np.stack([img, img[::-1], img.T], -1) if i % 7 == 0 else img).save(path)  # some RGB
+        files.append(str(path))
+    (tmp_path / "0" / "empty.png").write_bytes(b"")
+    Image.fromarray(x[0].astype(np.uint16) * 257).save(tmp_path / "0" / "wide.png")  # 16-bit grey
+    files[100:100] = [str(tmp_path / "0" / "empty.png"), str(tmp_path / "0" / "wide.png")]
+    pids = tmp_path / "pids"
+    real = formats.decode_image
+
+    def decode(path, *args):
+        with open(pids, "a") as f:  # forked processes inherit this function: each says who decoded
+            f.write(f"{os.getpid()}\n")
+        return real(path, *args)
+
+    monkeypatch.setattr(formats, "decode_image", decode)
+    alone = formats.decode_files(files)  # under PARALLEL_FILES: this process
+    assert set(pids.read_text().split()) == {str(os.getpid())}
+    pids.unlink()
+    pooled = formats.decode_files(files, processes=2)
+    assert len(set(pids.read_text().split()) - {str(os.getpid())}) == 2  # two other processes did it all
+    assert len(pooled) == len(alone) == len(files) and pooled[100] is None and alone[100] is None
+    assert all(torch.equal(a, b) and a.dtype == b.dtype for a, b in zip(alone, pooled, strict=True) if a is not None)
+    assert pooled[0].shape == (3, 8, 8) and pooled[1].shape == (1, 8, 8)
+    monkeypatch.setattr(formats, "PARALLEL_FILES", 100)  # the whole folder, read through the pool
+    with pytest.warns(UserWarning, match="skipped 1 unreadable"):
+        a = load_dataset(f"folder:{tmp_path}", seed=1)
+    monkeypatch.setattr(formats, "PARALLEL_FILES", 10_000)
+    with pytest.warns(UserWarning, match="skipped 1 unreadable"):
+        b = load_dataset(f"folder:{tmp_path}", seed=1)
+    assert all(torch.equal(getattr(a, s).images, getattr(b, s).images) for s in ("train", "val", "test"))
+
+
 def test_the_folder_listing_follows_torchvisions_image_folder_rules(tmp_path):
     from torchvision.datasets import folder as tv
     from torchvision.transforms.v2.functional import resize

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import multiprocessing
 import os
 import pickle
+import sys
 import warnings
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import torch
 
 from .._images import decode_image, resize_images
 from .._io import existing_dir
+from .._machine import available_cores
 from ..errors import CnnlabError
 from ._base import ImageData, ImageSet, split_dataset, stratified_split
 from ._base import memory_limit as default_memory_limit
@@ -72,6 +75,49 @@ def _check_no_empty_class(root: Path, class_to_idx: dict[str, int], labels: list
                           f"{', '.join(IMG_EXTENSIONS)}); add images or remove the folder(s)")
 
 
+PARALLEL_FILES = 2_000  # a folder of at least this many files is decoded by a pool of processes
+
+
+def _decoded(file: str) -> torch.Tensor | None:
+    try:
+        return decode_image(file)
+    except Exception:
+        return None
+
+
+def _decoded_arrays(files: list[str]) -> list[np.ndarray | None]:
+    """One task of the pool: arrays pickle by value, where tensors would each take a file descriptor."""
+    return [None if (t := _decoded(f)) is None else t.numpy() for f in files]
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)  # as DataLoader workers: a forked process must not enter the parent's thread pool
+
+
+def decode_files(files: list[str], processes: int | None = None) -> list[torch.Tensor | None]:
+    """The images of ``files`` as :func:`decode_image` gives them, None for a file that cannot be decoded.
+    From :data:`PARALLEL_FILES` files on (or when ``processes`` is given), the files are decoded by a pool of
+    processes forked from this one (on Linux), one per available core (``processes``: that many), in order:
+    decoding is Python and PIL work that one process does a file at a time (10,000 PNG files of 32x32: 3.1-3.8
+    s in one process, 2.4-2.6 s in two, on a 2-core AMD EPYC)."""
+    workers = min(processes or available_cores(), max(1, len(files) // 64))
+    if (processes is None and len(files) < PARALLEL_FILES) or workers < 2 or not sys.platform.startswith("linux") \
+            or multiprocessing.current_process().daemon:  # a daemonic process may not have children
+        return [_decoded(f) for f in files]
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    size = -(-len(files) // (4 * workers))  # four tasks a process: an uneven tail waits on little
+    tasks = [files[i:i + size] for i in range(0, len(files), size)]
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_one_thread) as pool:
+            return [None if a is None else torch.from_numpy(a) for chunk in pool.map(_decoded_arrays, tasks)
+                    for a in chunk]
+    except BrokenProcessPool:  # a decoding process was killed (out of memory, say): this one decodes them all
+        return [_decoded(f) for f in files]
+
+
 def _read_folder(root: Path, image_size: tuple[int, int] | None, classes: list[str] | None = None):
     try:
         found, class_to_idx = find_classes(str(root))
@@ -86,10 +132,8 @@ def _read_folder(root: Path, image_size: tuple[int, int] | None, classes: list[s
     if not samples:
         raise CnnlabError(f"folder '{root}' holds no images with extensions {', '.join(IMG_EXTENSIONS)}")
     decoded, labels, bad = [], [], []
-    for file, label in samples:
-        try:
-            img = decode_image(file)
-        except Exception:  # corrupt, truncated, empty or not an image: skip it and count it
+    for (file, label), img in zip(samples, decode_files([f for f, _ in samples]), strict=True):
+        if img is None:  # corrupt, truncated, empty or not an image: skip it and count it
             bad.append(file)
             continue
         decoded.append(img)
