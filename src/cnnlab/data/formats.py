@@ -99,7 +99,7 @@ def decode_files(files: list[str], processes: int | None = None) -> list[torch.T
     From :data:`PARALLEL_FILES` files on (or when ``processes`` is given), the files are decoded by a pool of
     processes forked from this one (on Linux), one per available core (``processes``: that many), in order:
     decoding is Python and PIL work that one process does a file at a time (10,000 PNG files of 32x32: 3.1-3.8
-    s in one process, 2.4-2.6 s in two, on a 2-core AMD EPYC)."""
+    s in one process, 2.4-3.4 s in two, on a 2-core AMD EPYC)."""
     workers = min(processes or available_cores(), max(1, len(files) // 64))
     if (processes is None and len(files) < PARALLEL_FILES) or workers < 2 or not sys.platform.startswith("linux") \
             or multiprocessing.current_process().daemon:  # a daemonic process may not have children
