@@ -1,6 +1,7 @@
 import gzip
 import pickle
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -366,6 +367,33 @@ def test_loader_epochs_are_replayable_and_cover_the_data():
     assert len(seen) == len(set(seen)) == 9  # 10 = 3 + 3 + 3 + 1: a training batch of one is dropped
     loader = InMemoryLoader(x, y, batch_size=4, shuffle=True, seed=5)
     assert sorted(sum((b[1].tolist() for b in loader), [])) == list(range(10))
+
+
+@pytest.mark.parametrize("layout", ["one pool", "train and test folders"])
+def test_a_folder_falls_into_the_same_splits_in_memory_and_streamed_unreadable_files_and_all(tmp_path, monkeypatch,
+                                                                                            layout):
+    """A run evaluated where the folder no longer fits in memory (or the other way round) tests on the images it
+    was tested on: the unreadable files count in the split both ways."""
+    root = tmp_path / "imgs"
+    pool = root / "train" if layout != "one pool" else root
+    for i in range(90):
+        (pool / str(i % 3)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((6, 6), i, np.uint8)).save(pool / str(i % 3) / f"{i}.png")  # its number, in pixels
+    for k, i in enumerate((91, 94, 97, 100)):
+        (pool / str(k % 3) / f"{i}.png").write_bytes(b"" if k % 2 else b"not an image")
+    if layout != "one pool":
+        (root / "test" / "0").mkdir(parents=True)
+        Image.fromarray(np.full((6, 6), 200, np.uint8)).save(root / "test" / "0" / "200.png")
+    with pytest.warns(UserWarning, match="skipped 4 unreadable"):
+        memory = load_dataset(f"folder:{root}", seed=5)
+    monkeypatch.setenv("CNNLAB_MEMORY_LIMIT_GB", "0.000001")
+    streamed = load_dataset(f"folder:{root}", seed=5)
+    for split in ("train", "val", "test"):
+        held = sorted(round(float(v) * 255) for v in getattr(memory, split).images[:, 0, 0, 0])
+        listed = sorted(int(Path(f).stem) for f in getattr(streamed, split).files)
+        assert held == [i for i in listed if i not in (91, 94, 97, 100)], split
+    listed = sum(len(getattr(streamed, s)) for s in ("train", "val", "test"))
+    assert listed == (94 if layout == "one pool" else 95)  # the unreadable ones too, where streamed
 
 
 def test_large_folders_stream_from_disk(tmp_path, monkeypatch):
