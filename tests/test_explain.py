@@ -194,9 +194,12 @@ def test_every_method_from_one_pass_gives_each_methods_own_maps(resnet):
         assert cam.method == method and cam.layer == alone.layer and torch.equal(cam.targets, alone.targets)
         assert torch.allclose(cam.maps, alone.maps, atol=1e-5) and torch.allclose(cam.scores, alone.scores)
     assert not torch.allclose(together["layercam"].maps, together["gradcam"].maps, atol=1e-3)
-    for bad, said in ((("gradcam", "scorecam"), "unknown CAM method 'scorecam'"), ((), "no CAM method given")):
+    for bad, said in ((("gradcam", "scorecam"), "unknown CAM method 'scorecam'"), ((), "no CAM method given"),
+                      (None, "no CAM method given")):
         with pytest.raises(CnnlabError, match=said):
             cams_by_method(resnet, x, methods=bad)
+    with pytest.raises(CnnlabError, match=r"take a batch N x C x H x W, got a tensor of shape \(3, 32, 32\)"):
+        cams_by_method(resnet, x[0])  # the image itself, not the first row of it
 
 
 def test_the_captured_output_is_the_layers_own_even_when_an_in_place_op_follows():

@@ -37,14 +37,18 @@ def test_label_budget_cuts_only_the_training_split_per_class():
 
 def test_a_count_beyond_what_classes_have_keeps_all_of_theirs_and_says_so():
     counts = load_dataset("digits", seed=3).train.labels.bincount()
-    n = int(counts.sort().values[2]) + 1  # more than the three smallest classes have
-    short = counts[counts < n]
-    with pytest.warns(UserWarning) as caught:
-        capped = load_dataset(f"digits@labels={n}", seed=3)
-    assert capped.train.labels.bincount().tolist() == [min(n, int(c)) for c in counts]
-    assert [str(w.message) for w in caught] == [
-        f"@labels={n}: {len(short)} of 10 classes of 'digits' have fewer training images "
-        f"({int(short.min())}-{int(short.max())}) and keep all of theirs"]
+    order = counts.argsort(stable=True)
+    for few in (1, 3):  # more than the fewest class has; more than the three fewest have
+        n = int(counts[order[few - 1]]) + 1
+        short = [c for c in range(10) if counts[c] < n]  # ties included
+        assert len(short) >= few
+        with pytest.warns(UserWarning) as caught:
+            capped = load_dataset(f"digits@labels={n}", seed=3)
+        assert capped.train.labels.bincount().tolist() == [min(n, int(c)) for c in counts]
+        listed = ", ".join(f"'{c}' ({int(counts[c])})" for c in short)
+        assert [str(w.message) for w in caught] == [
+            f"@labels={n}: class {listed} has fewer training images and keeps all of them" if len(short) == 1 else
+            f"@labels={n}: {len(short)} of 10 classes have fewer training images and keep all of theirs: {listed}"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_dataset(f"digits@labels={int(counts.min())}", seed=3)  # every class has that many: nothing to say

@@ -104,11 +104,13 @@ def label_budget(data: ImageData, budget: str, seed: int) -> ImageData:
         idx = idx[torch.randperm(len(idx), generator=g)]
         n = max(1, round(value * len(idx))) if fraction else int(value)
         if n > len(idx):
-            short.append(len(idx))
+            short.append(f"'{data.classes[c]}' ({len(idx)})")
         keep.append(idx[:n])
     if short:  # a count beyond what a class has: said, since "N per class" is then not what trains
-        warnings.warn(f"@labels={budget}: {len(short)} of {data.num_classes} classes of '{data.name}' have fewer "
-                      f"training images ({min(short)}-{max(short)}) and keep all of theirs", stacklevel=3)
+        warnings.warn(f"@labels={budget}: class {short[0]} has fewer training images and keeps all of them"
+                      if len(short) == 1 else
+                      f"@labels={budget}: {len(short)} of {data.num_classes} classes have fewer training images and "
+                      f"keep all of theirs: {', '.join(short[:6])}{', ...' if len(short) > 6 else ''}", stacklevel=3)
     train = data.train.subset(torch.sort(torch.cat(keep)).values)
     return ImageData(data.name, train, data.val, data.test, data.classes, data.source, data.task, data.flip_ok,
                      dict(data.notes))

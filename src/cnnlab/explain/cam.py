@@ -189,7 +189,10 @@ def cams_by_method(model: nn.Module, x: torch.Tensor, targets=None, methods: tup
     """The CAMs of :func:`class_activation_maps` for each of ``methods``, by method name, from the same forward
     and backward passes: the methods differ only in how they weigh the layer's maps by its gradient, so
     comparing them costs what one of them does."""
-    methods = (methods,) if isinstance(methods, str) else tuple(dict.fromkeys(methods))
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        got = f"a tensor of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise CnnlabError(f"class activation maps take a batch N x C x H x W, got {got}")
+    methods = (methods,) if isinstance(methods, str) else tuple(dict.fromkeys(methods or ()))
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise CnnlabError(f"unknown CAM method '{unknown[0]}'; methods: {', '.join(METHODS)}" if unknown else
