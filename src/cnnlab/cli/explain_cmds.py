@@ -49,7 +49,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = view("cam", "class activation maps over input images (Grad-CAM, Grad-CAM++, LayerCAM)",
              ["cnnlab explain cam RUN a.png b.png", "cnnlab explain cam RUN a.png --method layercam --class 7",
-              "cnnlab explain cam RUN a.png --layer layer3"])
+              "cnnlab explain cam RUN a.png --method all", "cnnlab explain cam RUN a.png --layer layer3"])
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     add_options(p, CamOptions)
     _target_options(p)
