@@ -217,6 +217,13 @@ def test_one_target_per_image_gives_each_image_its_own_map(resnet):
     assert torch.allclose(both.maps[1], class_activation_maps(resnet, x[1:], 4).maps[0], atol=1e-5)
     with pytest.raises(CnnlabError, match="3 target classes for 2 images"):
         class_activation_maps(resnet, x, [1, 2, 3])
+    same = class_activation_maps(resnet, x, torch.tensor([1.0, 4.0]))  # whole numbers as floats are classes
+    assert torch.equal(same.targets, both.targets) and torch.equal(same.maps, both.maps)
+    for bad, shown in (([0.5, 1], r"\[0.5, 1.0\]"), ([[1], [4]], r"\[\[1\], \[4\]\]"),
+                       ([True, False], r"\[True, False\]"),
+                       (torch.zeros(3, 4), r"a torch.float32 tensor of shape \(3, 4\)")):
+        with pytest.raises(CnnlabError, match=rf"class indices, one for all images or one per image; got {shown}"):
+            class_activation_maps(resnet, x, bad)  # not truncated or flattened into classes
 
 
 def test_guided_backprop_is_the_gradient_with_negative_gradients_stopped_at_each_relu():

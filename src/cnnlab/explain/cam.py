@@ -91,7 +91,12 @@ def _targets(targets, n: int, output, offset: int = 0) -> torch.Tensor:
     out = logits_of(output)
     if targets is None:
         return predicted_class(output)
-    t = torch.as_tensor(targets, dtype=torch.long).flatten()
+    given = torch.as_tensor(targets)
+    if given.dim() > 1 or given.is_floating_point() and not torch.equal(given, given.round()) \
+            or given.is_complex() or given.dtype == torch.bool:  # not what truncation or flattening should mend
+        shown = given.tolist() if given.numel() <= 8 else f"a {given.dtype} tensor of shape {tuple(given.shape)}"
+        raise CnnlabError(f"target classes are class indices, one for all images or one per image; got {shown}")
+    t = given.to(torch.long).flatten()
     if t.numel() == 1:
         t = t.expand(n)
     if len(t) != n:
