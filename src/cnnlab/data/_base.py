@@ -120,24 +120,34 @@ def split_dataset(
     test_fraction: float,
     test: ImageSet | None = None,
     masks: torch.Tensor | None = None,
+    listed: tuple[torch.Tensor, torch.Tensor] | None = None,
     **kwargs,
 ) -> ImageData:
-    """Make train/val/test from one pool of images (or train/val from it when ``test`` is given)."""
+    """Make train/val/test from one pool of images (or train/val from it when ``test`` is given).
+
+    ``listed``: ``(labels of every entry as listed, the places in that listing of the entries the pool holds)``,
+    for a pool that lost entries (a folder's unreadable files): the split is drawn over the whole listing, then
+    keeps the pool's entries, so that a left-out entry moves no other one to another split (a streamed folder
+    splits its whole listing, and must fall into the same splits)."""
     if not 0 <= val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
         raise CnnlabError(
             f"validation and test fractions must be in [0, 1) and sum to less than 1, got {val_fraction} and "
             f"{test_fraction}"
         )
     pool = ImageSet(images, labels, masks)
-    if test is None:
-        train_f = 1.0 - val_fraction - test_fraction
-        tr, va, te = stratified_split(labels, len(images), (train_f, val_fraction, test_fraction), seed)
-        _check_not_empty(name, len(images), {"training": (tr, train_f), "validation": (va, val_fraction),
-                                             "test": (te, test_fraction)})
-        return ImageData(name, pool.subset(tr), pool.subset(va), pool.subset(te), classes, **kwargs)
-    tr, va = stratified_split(labels, len(images), (1.0 - val_fraction, val_fraction), seed)
-    _check_not_empty(name, len(images), {"training": (tr, 1.0 - val_fraction), "validation": (va, val_fraction)})
-    return ImageData(name, pool.subset(tr), pool.subset(va), test, classes, **kwargs)
+    fractions = (1.0 - val_fraction - test_fraction, val_fraction, test_fraction) if test is None else \
+        (1.0 - val_fraction, val_fraction)
+    if listed is None:
+        parts = stratified_split(labels, len(images), fractions, seed)
+    else:
+        all_labels, kept = listed
+        place = torch.full((len(all_labels),), -1, dtype=torch.long)
+        place[kept] = torch.arange(len(kept))  # a listed entry's row in the pool
+        parts = [p[p >= 0] for p in (place[i] for i in stratified_split(all_labels, len(place), fractions, seed))]
+    _check_not_empty(name, len(images), dict(zip(("training", "validation", "test"), zip(parts, fractions,
+                                                                                       strict=True), strict=False)))
+    return ImageData(name, pool.subset(parts[0]), pool.subset(parts[1]),
+                     pool.subset(parts[2]) if test is None else test, classes, **kwargs)
 
 
 def _check_not_empty(name: str, n: int, parts: dict[str, tuple[torch.Tensor, float]]) -> None:

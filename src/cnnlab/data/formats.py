@@ -18,7 +18,6 @@ import os
 import pickle
 import sys
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from .._images import decode_image, resize_images
 from .._io import existing_dir
 from .._machine import available_cores
 from ..errors import CnnlabError
-from ._base import ImageData, ImageSet, _check_not_empty, split_dataset, stratified_split
+from ._base import ImageData, ImageSet, split_dataset, stratified_split
 from ._base import memory_limit as default_memory_limit
 from ._registry import register_dataset
 
@@ -119,36 +118,6 @@ def decode_files(files: list[str], processes: int | None = None) -> list[torch.T
         return [_decoded(f) for f in files]
 
 
-@dataclass
-class Listing:
-    """A folder's files as listed, unreadable ones included: their ``labels``, and the places in the listing of
-    the files that were decoded (``kept``), which the images and labels read from the folder follow."""
-
-    labels: torch.Tensor
-    kept: torch.Tensor
-
-
-def _split_as_listed(name: str, x: torch.Tensor, y: torch.Tensor, listing: Listing, classes: list[str], seed: int,
-                     val_fraction: float, test_fraction: float, test: ImageSet | None = None, **kwargs) -> ImageData:
-    """:func:`split_dataset`'s splits drawn over every listed file, then without the unreadable ones: the
-    streamed path splits the listing so, and a folder must fall into the same splits whether it is read into
-    memory or streamed (``cnnlab evaluate`` on a machine with less memory than the training one's)."""
-    if len(listing.kept) == len(listing.labels):  # every file was read: the listing is the pool
-        return split_dataset(name, x, y, classes, seed, val_fraction, test_fraction, test=test, **kwargs)
-    if not 0 <= val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
-        return split_dataset(name, x, y, classes, seed, val_fraction, test_fraction, test=test, **kwargs)  # says why
-    fractions = (1.0 - val_fraction, val_fraction) if test is not None else \
-        (1.0 - val_fraction - test_fraction, val_fraction, test_fraction)
-    place = torch.full((len(listing.labels),), -1, dtype=torch.long)
-    place[listing.kept] = torch.arange(len(listing.kept))  # a listed file's row among the images read
-    parts = [p[p >= 0] for p in (place[i] for i in stratified_split(listing.labels, len(place), fractions, seed))]
-    named = dict(zip(("training", "validation", "test"), zip(parts, fractions, strict=False), strict=False))
-    _check_not_empty(name, len(x), named)
-    pool = ImageSet(x, y)
-    return ImageData(name, pool.subset(parts[0]), pool.subset(parts[1]),
-                     test if test is not None else pool.subset(parts[2]), classes, **kwargs)
-
-
 def _read_folder(root: Path, image_size: tuple[int, int] | None, classes: list[str] | None = None):
     try:
         found, class_to_idx = find_classes(str(root))
@@ -181,8 +150,8 @@ def _read_folder(root: Path, image_size: tuple[int, int] | None, classes: list[s
     images = torch.stack([resize_images(d.expand(channels, -1, -1)[None], image_size)[0]
                           if tuple(d.shape[-2:]) != tuple(image_size) else d.expand(channels, -1, -1)
                           for d in decoded])
-    listing = Listing(torch.tensor([label for _, label in samples]), torch.tensor(kept))
-    return images.clamp(0, 1), torch.tensor(labels), list(class_to_idx), bad, listing
+    listed = (torch.tensor([label for _, label in samples]), torch.tensor(kept))  # unreadable files included
+    return images.clamp(0, 1), torch.tensor(labels), list(class_to_idx), bad, listed
 
 
 def _warn_skipped(root: Path, bad: list[str]) -> None:
@@ -248,7 +217,7 @@ def folder(path: str, seed: int, val_fraction: float, test_fraction: float,
     if needed > memory_limit:
         return _stream_folder(root, seed, val_fraction, test_fraction, channels, size)
     if (root / "train").is_dir() and (root / "test").is_dir():
-        x, y, classes, bad, listing = _read_folder(root / "train", image_size)
+        x, y, classes, bad, listed = _read_folder(root / "train", image_size)
         size = tuple(x.shape[-2:])
         tx, ty, _, bad_t, _ = _read_folder(root / "test", size, classes)
         tx = tx.expand(-1, x.shape[1], -1, -1) if tx.shape[1] < x.shape[1] else tx
@@ -259,12 +228,12 @@ def folder(path: str, seed: int, val_fraction: float, test_fraction: float,
             return ImageData(root.name, ImageSet(x, y), ImageSet(vx, vy), ImageSet(tx, ty), classes,
                              source=str(root), notes={"skipped_files": len(bad + bad_v + bad_t)})
         _warn_skipped(root, bad + bad_t)
-        return _split_as_listed(root.name, x, y, listing, classes, seed, val_fraction, 0.0, test=ImageSet(tx, ty),
-                                source=str(root), notes={"skipped_files": len(bad + bad_t)})
-    x, y, classes, bad, listing = _read_folder(root, image_size)
+        return split_dataset(root.name, x, y, classes, seed, val_fraction, 0.0, test=ImageSet(tx, ty), listed=listed,
+                             source=str(root), notes={"skipped_files": len(bad + bad_t)})
+    x, y, classes, bad, listed = _read_folder(root, image_size)
     _warn_skipped(root, bad)
-    return _split_as_listed(root.name, x, y, listing, classes, seed, val_fraction, test_fraction, source=str(root),
-                            notes={"skipped_files": len(bad)})
+    return split_dataset(root.name, x, y, classes, seed, val_fraction, test_fraction, listed=listed, source=str(root),
+                         notes={"skipped_files": len(bad)})
 
 
 # --- MNIST IDX ------------------------------------------------------------------------------------------
