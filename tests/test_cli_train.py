@@ -95,6 +95,14 @@ def test_checkpoint_and_data_mismatches(trained, tmp_path, capsys):
     assert "not a readable cnnlab checkpoint" in one_line_error(capsys, "evaluate", tmp_path / "fake.safetensors")
 
 
+def test_a_short_label_budget_is_said_when_the_run_trains_not_again_when_it_is_evaluated(tmp_path, capsys):
+    spec = "digits@classes=0-1@labels=500"  # each class has about 125 training images
+    code, _, err = run(capsys, "train", "--data", spec, "--epochs", "1", "--run-dir", tmp_path / "r", "--quiet")
+    assert code == 0 and err.count("fewer training images") == 1, err
+    code, out, err = run(capsys, "evaluate", tmp_path / "r")
+    assert code == 0 and "accuracy" in out and "fewer training images" not in err, err
+
+
 def test_evaluate_needs_the_same_class_names_in_the_same_order(trained, tmp_path, capsys):
     test = load_dataset("digits").test
     x = (test.images[:, 0] * 255).round().byte().numpy()

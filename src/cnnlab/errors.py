@@ -34,6 +34,11 @@ class WeightsError(CnnlabError, ValueError):
     """A weights file that does not fit the model it is loaded into."""
 
 
+class TrainingSplitWarning(UserWarning):
+    """A warning about what a run trains on (a label budget some classes cannot fill): a reader that loads the
+    run's data to evaluate or explain it does not repeat it."""
+
+
 def unknown_name(kind: str, name: str, choices: Iterable[str], hint: str = "") -> UnknownNameError:
     """Build the error for an unknown ``name``, suggesting the closest ``choices``."""
     choices = sorted(choices)

@@ -19,7 +19,7 @@ import warnings
 
 import torch
 
-from ..errors import CnnlabError
+from ..errors import CnnlabError, TrainingSplitWarning
 from ._base import ImageData, ImageSet
 
 _SELECTORS = ("classes", "labels")
@@ -110,7 +110,8 @@ def label_budget(data: ImageData, budget: str, seed: int) -> ImageData:
         warnings.warn(f"@labels={budget}: class {short[0]} has fewer training images and keeps all of them"
                       if len(short) == 1 else
                       f"@labels={budget}: {len(short)} of {data.num_classes} classes have fewer training images and "
-                      f"keep all of theirs: {', '.join(short[:6])}{', ...' if len(short) > 6 else ''}", stacklevel=3)
+                      f"keep all of theirs: {', '.join(short[:6])}{', ...' if len(short) > 6 else ''}",
+                      TrainingSplitWarning, stacklevel=3)
     train = data.train.subset(torch.sort(torch.cat(keep)).values)
     return ImageData(data.name, train, data.val, data.test, data.classes, data.source, data.task, data.flip_ok,
                      dict(data.notes))

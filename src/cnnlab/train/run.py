@@ -19,7 +19,7 @@ from typing import Any
 
 from .._io import make_dir
 from .._options import check, like, option
-from ..errors import CnnlabError
+from ..errors import CnnlabError, TrainingSplitWarning
 from .checkpoint import load_weights, read_metadata
 from .config import RunConfig
 from .kinds import Kind, get_kind, list_kinds
@@ -194,8 +194,11 @@ class Run:
 
     def data(self, spec: str | None = None):
         """The run's dataset (or ``spec``) split as the run split it and prepared as its model sees images;
-        a dataset with other classes or channels is a one-line error."""
-        return self.kind.prepare(self, self.dataset(spec))
+        a dataset with other classes or channels is a one-line error. What loading says about the training split
+        (a short label budget) was said when the run trained, and is not repeated."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TrainingSplitWarning)
+            return self.kind.prepare(self, self.dataset(spec))
 
     def evaluate(self, split: str = "test", data: str | None = None, batch_size: int = 256,
                  device: str = "auto") -> dict:
