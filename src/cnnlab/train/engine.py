@@ -345,6 +345,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
     # data, task, model: bad input that every process meets is said once
     with distributed.agreed(ranks):
         data = recipe.load_data(config)
+        described = data.describe()  # as loaded: in memory, prepare_data resizes it to the model's input
         task = recipe.make_task(data, config)
         model = recipe.build_model(config, data, task)
         data, preprocess = recipe.prepare_data(config, model, data)
@@ -380,7 +381,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
             torch.set_rng_state(saved["rng"])
         except (RuntimeError, ValueError, KeyError) as e:  # e.g. a folder dataset that gained a class since
             raise CnnlabError(f"the checkpoint of {run.path} does not fit the model and data as they are built now "
-                              f"({data.describe()}): {str(e).splitlines()[-1].strip()[:200]}") from None
+                              f"({described}): {str(e).splitlines()[-1].strip()[:200]}") from None
         start, history, best, stale = saved["epoch"], saved["history"], saved["best"], saved["stale"]
         best_epoch = saved.get("best_epoch", 0)
         before = saved.get("train_seconds", 0.0)  # the training time of the earlier sessions
@@ -410,7 +411,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
             run.start(config, meta)
     if config.tensorboard and ranks.main:
         run.tensorboard()
-    log(f"{data.describe()}; model {config.name} ({sum(p.numel() for p in model.parameters()):,} parameters) "
+    log(f"{described}; model {config.name} ({sum(p.numel() for p in model.parameters()):,} parameters) "
         f"on {device}, input {'x'.join(map(str, (data.channels, *preprocess.size)))}"
         + (f"; {ranks.world} processes, {ranks.world * config.batch_size} images per step" if ranks.distributed
            else ""))
