@@ -158,6 +158,7 @@ def test_skipped_images_are_one_clean_warning_line(tmp_path, capsys, monkeypatch
     assert code == 0 and "test accuracy" in out
     first = out.splitlines()[0]  # the files' own size, in memory as streamed; then the model's input
     assert ", 3x8x8, 2 classes; model lenet5" in first and first.endswith("input 3x32x32"), first
+    assert "train/val/test files" in first if streamed else "train/val/test images" in first  # files: some unread
     lines = err.strip().splitlines()
     assert lines and all(line.startswith("cnnlab: warning: skipped ") for line in lines), err
     assert "UserWarning" not in err and len(set(lines)) == len(lines)  # no repeat per epoch or per worker

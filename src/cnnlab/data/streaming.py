@@ -56,8 +56,9 @@ class StreamingData:
         return {"train": self.train, "val": self.val, "test": self.test}
 
     def describe(self) -> str:
+        # files, not images: an unreadable file is only found when it is decoded (and then skipped, said once)
         return (f"{self.name} (streamed from disk): {len(self.train)}/{len(self.val)}/{len(self.test)} "
-                f"train/val/test images, {self.channels}x{self.image_size[0]}x{self.image_size[1]}, "
+                f"train/val/test files, {self.channels}x{self.image_size[0]}x{self.image_size[1]}, "
                 f"{self.num_classes} classes")
 
 
