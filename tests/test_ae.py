@@ -267,6 +267,18 @@ def test_generate_needs_a_vae_and_labels_samples_with_a_classifier(conv_run, tmp
     assert code == 2 and "--classifier takes a classifier's run (cnnlab train)" in err and "holds an autoencoder" in err
 
 
+def test_spread_is_the_class_entropy_in_units_of_the_class_count():
+    import numpy as np
+
+    from cnnlab.ae.apps import spread
+
+    # by hand: H(3/4, 1/4) in bits = 3/4 log2(4/3) + 1/4 log2(4)
+    assert spread(np.array([3, 1])) == pytest.approx(0.75 * np.log2(4 / 3) + 0.5)
+    assert spread(np.array([5, 5, 5])) == pytest.approx(1.0)
+    assert f"{spread(np.array([0, 64])):.2f}" == "0.00"  # all in one class: 0, printed without a minus sign
+    assert spread(np.array([9])) == 0.0 and spread(np.array([0, 0])) == 0.0
+
+
 def test_ae_tools_refuse_classifier_runs_and_bad_images(conv_run, tmp_path, capsys):
     assert main(["train", "--epochs", "1", "--run-dir", str(tmp_path / "clf"), "--quiet"]) == 0
     capsys.readouterr()

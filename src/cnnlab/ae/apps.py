@@ -218,4 +218,6 @@ def spread(counts: np.ndarray) -> float:
     """Normalised entropy of a class distribution: 1 = uniform over the classes, 0 = all in one."""
     p = counts / max(1, counts.sum())
     p = p[p > 0]
-    return float(-(p * np.log(p)).sum() / math.log(len(counts))) if len(counts) > 1 else 0.0
+    if len(counts) < 2:
+        return 0.0
+    return float((p * np.log(1 / p)).sum() / math.log(len(counts)))  # log(1/p), not -log(p): all in one is 0.0
