@@ -179,6 +179,9 @@ def test_a_large_folder_is_decoded_by_a_pool_of_processes_into_the_same_images(t
     assert len(pooled) == len(alone) == len(files) and pooled[100] is None and alone[100] is None
     assert all(torch.equal(a, b) and a.dtype == b.dtype for a, b in zip(alone, pooled, strict=True) if a is not None)
     assert pooled[0].shape == (3, 8, 8) and pooled[1].shape == (1, 8, 8)
+    # the headers a streamed folder reads through the same pool give what decoding gives
+    heads = formats._map_files(formats._headers, files, processes=2)
+    assert heads[100] is None and heads == [None if a is None else (a.shape[0], tuple(a.shape[1:])) for a in alone]
     monkeypatch.setattr(formats, "PARALLEL_FILES", 100)  # the whole folder, read through the pool
     with pytest.warns(UserWarning, match="skipped 1 unreadable"):
         a = load_dataset(f"folder:{tmp_path}", seed=1)
@@ -369,31 +372,43 @@ def test_loader_epochs_are_replayable_and_cover_the_data():
     assert sorted(sum((b[1].tolist() for b in loader), [])) == list(range(10))
 
 
-@pytest.mark.parametrize("layout", ["one pool", "train and test folders"])
+@pytest.mark.parametrize("layout", ["one pool", "train and test folders", "train, val and test folders"])
 def test_a_folder_falls_into_the_same_splits_in_memory_and_streamed_unreadable_files_and_all(tmp_path, monkeypatch,
                                                                                             layout):
     """A run evaluated where the folder no longer fits in memory (or the other way round) tests on the images it
-    was tested on: the unreadable files count in the split both ways."""
+    was tested on, of the same channels and size: the unreadable files count in the split both ways; one colour
+    image makes the folder RGB, in any split; the size is the most common one, not the first file's."""
     root = tmp_path / "imgs"
     pool = root / "train" if layout != "one pool" else root
     for i in range(90):
         (pool / str(i % 3)).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.full((6, 6), i, np.uint8)).save(pool / str(i % 3) / f"{i}.png")  # its number, in pixels
+        side = 9 if i == 0 else 6  # the first file listed has a size of its own
+        Image.fromarray(np.full((side, side), i, np.uint8)).save(pool / str(i % 3) / f"{i}.png")  # its number
     for k, i in enumerate((91, 94, 97, 100)):
         (pool / str(k % 3) / f"{i}.png").write_bytes(b"" if k % 2 else b"not an image")
-    if layout != "one pool":
+    colour = Image.fromarray(np.full((6, 6, 3), 200, np.uint8))
+    if layout == "one pool":
+        colour.save(pool / "2" / "200.png")
+    else:
         (root / "test" / "0").mkdir(parents=True)
-        Image.fromarray(np.full((6, 6), 200, np.uint8)).save(root / "test" / "0" / "200.png")
+        colour.save(root / "test" / "0" / "200.png")
+    if layout == "train, val and test folders":
+        for i in (201, 202):
+            (root / "val" / str(i % 3)).mkdir(parents=True)
+            Image.fromarray(np.full((6, 6), i, np.uint8)).save(root / "val" / str(i % 3) / f"{i}.png")
     with pytest.warns(UserWarning, match="skipped 4 unreadable"):
         memory = load_dataset(f"folder:{root}", seed=5)
     monkeypatch.setenv("CNNLAB_MEMORY_LIMIT_GB", "0.000001")
     streamed = load_dataset(f"folder:{root}", seed=5)
+    assert (memory.channels, memory.image_size) == (streamed.channels, streamed.image_size) == (3, (6, 6))
     for split in ("train", "val", "test"):
         held = sorted(round(float(v) * 255) for v in getattr(memory, split).images[:, 0, 0, 0])
         listed = sorted(int(Path(f).stem) for f in getattr(streamed, split).files)
         assert held == [i for i in listed if i not in (91, 94, 97, 100)], split
+    if layout == "train, val and test folders":
+        assert sorted(int(Path(f).stem) for f in streamed.val.files) == [201, 202]
     listed = sum(len(getattr(streamed, s)) for s in ("train", "val", "test"))
-    assert listed == (94 if layout == "one pool" else 95)  # the unreadable ones too, where streamed
+    assert listed == {"one pool": 95, "train and test folders": 95, "train, val and test folders": 97}[layout]
 
 
 def test_large_folders_stream_from_disk(tmp_path, monkeypatch):

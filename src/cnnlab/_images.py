@@ -16,6 +16,12 @@ import torch.nn.functional as F
 from .errors import CnnlabError
 
 
+def _channels_of(mode: str) -> int:
+    """1 for PIL's grey modes (1-bit, 8-bit, and the wide ones: 16-bit, 32-bit integer, float), else 3 (RGB,
+    RGBA, palette, grey with alpha, CMYK, ...: decoded as RGB)."""
+    return 1 if mode in ("1", "L") or mode.startswith(("I;16", "I", "F")) else 3
+
+
 def decode_image(path: str | os.PathLike, channels: int | None = None) -> torch.Tensor:
     """Read an image file into a float ``C x H x W`` tensor in [0, 1] (PIL; RGB or grayscale)."""
     from PIL import Image
@@ -25,10 +31,19 @@ def decode_image(path: str | os.PathLike, channels: int | None = None) -> torch.
         if im.mode.startswith(("I;16", "I", "F")):  # 16-bit, 32-bit integer or float grey: PIL's 8-bit
             t = _wide_grey(np.asarray(im), im.mode)      # conversion would clip them; scale by the type's range
             return t.expand(3, -1, -1).clone() if channels == 3 else t
-        mode = {1: "L", 3: "RGB"}.get(channels or 0) or ("L" if im.mode in ("1", "L") else "RGB")
+        mode = {1: "L", 3: "RGB"}.get(channels or _channels_of(im.mode))
         arr = np.asarray(im.convert(mode), dtype=np.uint8)
     t = torch.from_numpy(arr.copy()).float() / 255.0
     return t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1)
+
+
+def image_header(path: str | os.PathLike) -> tuple[int, tuple[int, int]]:
+    """``(channels, (height, width))`` that :func:`decode_image` gives a file, read from its header alone (a
+    file whose header reads may still fail to decode)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return _channels_of(im.mode), (im.height, im.width)
 
 
 def _wide_grey(arr: np.ndarray, mode: str) -> torch.Tensor:

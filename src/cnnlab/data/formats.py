@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._images import decode_image, resize_images
+from .._images import decode_image, image_header, resize_images
 from .._io import existing_dir
 from .._machine import available_cores
 from ..errors import CnnlabError
@@ -94,28 +94,54 @@ def _one_thread() -> None:
     torch.set_num_threads(1)  # as DataLoader workers: a forked process must not enter the parent's thread pool
 
 
-def decode_files(files: list[str], processes: int | None = None) -> list[torch.Tensor | None]:
-    """The images of ``files`` as :func:`decode_image` gives them, None for a file that cannot be decoded.
-    From :data:`PARALLEL_FILES` files on (or when ``processes`` is given), the files are decoded by a pool of
-    processes forked from this one (on Linux), one per available core (``processes``: that many), in order:
-    decoding is Python and PIL work that one process does a file at a time (10,000 PNG files of 32x32: 3.1-3.8
-    s in one process, 2.4-3.4 s in two, on a 2-core AMD EPYC)."""
+def _map_files(task, files: list[str], processes: int | None = None) -> list:
+    """``task(files)`` (a list of picklable results, one per file), split over a pool of processes forked from
+    this one from :data:`PARALLEL_FILES` files on (or when ``processes`` is given), on Linux: one process per
+    available core (``processes``: that many), results in the files' order. Else, and if a process of the pool
+    dies (out of memory, say), this process does it all."""
     workers = min(processes or available_cores(), max(1, len(files) // 64))
     if (processes is None and len(files) < PARALLEL_FILES) or workers < 2 or not sys.platform.startswith("linux") \
             or multiprocessing.current_process().daemon:  # a daemonic process may not have children
-        return [_decoded(f) for f in files]
+        return task(files)
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     size = -(-len(files) // (4 * workers))  # four tasks a process: an uneven tail waits on little
-    tasks = [files[i:i + size] for i in range(0, len(files), size)]
+    chunks = [files[i:i + size] for i in range(0, len(files), size)]
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                  initializer=_one_thread) as pool:
-            return [None if a is None else torch.from_numpy(a) for chunk in pool.map(_decoded_arrays, tasks)
-                    for a in chunk]
-    except BrokenProcessPool:  # a decoding process was killed (out of memory, say): this one decodes them all
-        return [_decoded(f) for f in files]
+            return [r for chunk in pool.map(task, chunks) for r in chunk]
+    except BrokenProcessPool:
+        return task(files)
+
+
+def decode_files(files: list[str], processes: int | None = None) -> list[torch.Tensor | None]:
+    """The images of ``files`` as :func:`decode_image` gives them, None for a file that cannot be decoded; many
+    files are decoded by a pool of processes (:func:`_map_files`): decoding is Python and PIL work that one
+    process does a file at a time (10,000 PNG files of 32x32: 3.1-3.8 s in one process, 2.4-3.4 s in two, on a
+    2-core AMD EPYC)."""
+    return [None if a is None else torch.from_numpy(a) for a in _map_files(_decoded_arrays, files, processes)]
+
+
+def _headers(files: list[str]) -> list[tuple[int, tuple[int, int]] | None]:
+    """One task of the pool: each file's (channels, size) from its header, None where it cannot be read."""
+    out = []
+    for f in files:
+        try:
+            out.append(image_header(f))
+        except Exception:
+            out.append(None)
+    return out
+
+
+def _shape_of(decoded: list) -> tuple[int, tuple[int, int]]:
+    """A folder's channels and image size from its images' ``(channels, (h, w))``: RGB if any image is in
+    colour (grey ones are repeated on three channels), else grey; the most common size (the others are
+    resized to it). The same rule whether the folder is read into memory or streamed from disk."""
+    channels = 3 if any(c == 3 for c, _ in decoded) else 1
+    sizes = [hw for _, hw in decoded]
+    return channels, max(set(sizes), key=sizes.count)
 
 
 def _read_folder(root: Path, image_size: tuple[int, int] | None, classes: list[str] | None = None):
@@ -143,10 +169,8 @@ def _read_folder(root: Path, image_size: tuple[int, int] | None, classes: list[s
         raise CnnlabError(f"no readable image in '{root}' ({len(bad)} file(s) could not be decoded)")
     if classes is None:  # the training data: every class must have images
         _check_no_empty_class(root, class_to_idx, labels)
-    channels = 3 if any(d.shape[0] == 3 for d in decoded) else 1
-    if image_size is None:  # the most common size among the images
-        sizes = [tuple(d.shape[-2:]) for d in decoded]
-        image_size = max(set(sizes), key=sizes.count)
+    channels, common = _shape_of([(d.shape[0], tuple(d.shape[-2:])) for d in decoded])
+    image_size = image_size or common
     images = torch.stack([resize_images(d.expand(channels, -1, -1)[None], image_size)[0]
                           if tuple(d.shape[-2:]) != tuple(image_size) else d.expand(channels, -1, -1)
                           for d in decoded])
@@ -161,21 +185,21 @@ def _warn_skipped(root: Path, bad: list[str]) -> None:
                       f"not an image), e.g. {bad[0]}", stacklevel=3)
 
 
-def _estimated_bytes(root: Path, image_size) -> tuple[int, int, tuple[int, int]]:
-    """(decoded bytes, channels, size) of a folder if held in memory, from its file count and first image."""
+def _estimated_bytes(root: Path, image_size) -> int:
+    """Bytes of a folder's images held in memory, estimated from its file count and its first readable image."""
     files = [p for p in root.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS and p.is_file()]
     for f in files[:20]:
         try:
-            img = decode_image(f)
+            channels, size = image_header(f)
         except Exception:
             continue
-        size = tuple(image_size) if image_size else tuple(img.shape[-2:])
-        return len(files) * img.shape[0] * size[0] * size[1] * 4, img.shape[0], size
-    return 0, 1, (0, 0)
+        size = tuple(image_size) if image_size else size
+        return len(files) * channels * size[0] * size[1] * 4
+    return 0
 
 
-def _stream_folder(root: Path, seed: int, val_fraction: float, test_fraction: float, channels: int,
-                   size: tuple[int, int]):
+def _stream_folder(root: Path, seed: int, val_fraction: float, test_fraction: float,
+                   image_size: tuple[int, int] | None):
     from .streaming import FileSet, StreamingData
 
     def listing(d: Path, class_to_idx=None):
@@ -186,21 +210,33 @@ def _stream_folder(root: Path, seed: int, val_fraction: float, test_fraction: fl
         files, labels = [s[0] for s in samples], [s[1] for s in samples]
         if training:
             _check_no_empty_class(d, class_to_idx, labels)
-        return files, labels, class_to_idx
+        return FileSet(files, labels), class_to_idx
 
     split_layout = (root / "train").is_dir() and (root / "test").is_dir()
-    files, labels, class_to_idx = listing(root / "train" if split_layout else root)
-    labels_t = torch.tensor(labels)
-    if split_layout:
-        tr, va = stratified_split(labels_t, len(files), (1 - val_fraction, val_fraction), seed)
-        tf, tl, _ = listing(root / "test", class_to_idx)
-        test = FileSet(tf, tl)
-    else:
-        tr, va, te = stratified_split(labels_t, len(files), (1 - val_fraction - test_fraction, val_fraction,
-                                                            test_fraction), seed)
-        test = FileSet([files[i] for i in te], [labels[i] for i in te])
+    every, class_to_idx = listing(root / "train" if split_layout else root)
+    files, labels = every.files, every.labels
     pick = lambda idx: FileSet([files[i] for i in idx], [labels[i] for i in idx])  # noqa: E731
-    return StreamingData(root.name, pick(tr), pick(va), test, list(class_to_idx), channels, size, source=str(root))
+    if split_layout:
+        test = listing(root / "test", class_to_idx)[0]
+        if (root / "val").is_dir():
+            train, val = every, listing(root / "val", class_to_idx)[0]
+        else:
+            train, val = map(pick, stratified_split(torch.tensor(labels), len(files), (1 - val_fraction, val_fraction),
+                                                    seed))
+    else:
+        train, val, test = map(pick, stratified_split(torch.tensor(labels), len(files),
+                                                      (1 - val_fraction - test_fraction, val_fraction, test_fraction),
+                                                      seed))
+    # channels and size by the in-memory rule (_shape_of), from the headers: of every split for the channels, of
+    # the training folder for the size. A header costs about 50 us a file, where decoding one costs hundreds.
+    others = [f for split in (val, test) for f in split.files] if split_layout else []
+    heads = _map_files(_headers, files + others)
+    channels, size = _shape_of([h for h in heads if h is not None] or [(1, (0, 0))])
+    if image_size is None:
+        trained = [h for h in heads[:len(files)] if h is not None]
+        size = _shape_of(trained)[1] if trained else size
+    return StreamingData(root.name, train, val, test, list(class_to_idx), channels, tuple(image_size or size),
+                         source=str(root))
 
 
 @register_dataset("folder", "your images in class sub-folders (torchvision ImageFolder layout)",
@@ -213,20 +249,20 @@ def folder(path: str, seed: int, val_fraction: float, test_fraction: float,
     root = existing_dir(path, "folder path")
     if memory_limit is None:
         memory_limit = default_memory_limit()
-    needed, channels, size = _estimated_bytes(root, image_size)
-    if needed > memory_limit:
-        return _stream_folder(root, seed, val_fraction, test_fraction, channels, size)
+    if _estimated_bytes(root, image_size) > memory_limit:
+        return _stream_folder(root, seed, val_fraction, test_fraction, image_size)
     if (root / "train").is_dir() and (root / "test").is_dir():
         x, y, classes, bad, listed = _read_folder(root / "train", image_size)
         size = tuple(x.shape[-2:])
         tx, ty, _, bad_t, _ = _read_folder(root / "test", size, classes)
-        tx = tx.expand(-1, x.shape[1], -1, -1) if tx.shape[1] < x.shape[1] else tx
         if (root / "val").is_dir():
             vx, vy, _, bad_v, _ = _read_folder(root / "val", size, classes)
-            vx = vx.expand(-1, x.shape[1], -1, -1) if vx.shape[1] < x.shape[1] else vx
+            channels = max(x.shape[1], tx.shape[1], vx.shape[1])  # colour in any split: every split in colour
+            x, vx, tx = (t.expand(-1, channels, -1, -1) for t in (x, vx, tx))
             _warn_skipped(root, bad + bad_v + bad_t)
             return ImageData(root.name, ImageSet(x, y), ImageSet(vx, vy), ImageSet(tx, ty), classes,
                              source=str(root), notes={"skipped_files": len(bad + bad_v + bad_t)})
+        x, tx = (t.expand(-1, max(x.shape[1], tx.shape[1]), -1, -1) for t in (x, tx))
         _warn_skipped(root, bad + bad_t)
         return split_dataset(root.name, x, y, classes, seed, val_fraction, 0.0, test=ImageSet(tx, ty), listed=listed,
                              source=str(root), notes={"skipped_files": len(bad + bad_t)})
