@@ -360,3 +360,14 @@ def test_a_segmentation_score_is_the_mean_logit_over_the_pixels_given_the_class(
     assert class_score(out, torch.tensor([2])).item() == 2.0
     out[0, 0] = 10.0                                      # background everywhere: class 1 over the whole image
     assert class_score(out, torch.tensor([1])).item() == pytest.approx(5 / 4)
+
+
+def test_a_picture_of_panels_titles_each_panel_over_it_and_leaves_the_panels_unchanged():
+    from cnnlab.viz.images import tile, titled
+
+    grid = tile(torch.zeros(3, 1, 20, 30), 3, pad=2)  # three black 30-pixel panels, white pads: 98 wide
+    out = titled(grid, ["a", "a title far too long for thirty pixels", "c"], pad=2)
+    assert (out[-grid.shape[0]:] == grid).all() and out.shape[0] > grid.shape[0]
+    ink = (out[:-grid.shape[0]] < 128).any(axis=(0, 2))  # the strip's columns with dark pixels
+    assert all(ink[2 + 32 * i:2 + 32 * i + 30].any() for i in range(3))  # each panel has its title
+    assert not ink[[0, 1, 32, 33, 64, 65, 96, 97]].any()  # none over the gaps: the long title is cut to fit

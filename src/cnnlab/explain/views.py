@@ -17,7 +17,7 @@ from .._options import option
 from ..data import read_image_file
 from ..data.prepare import Preprocess
 from ..errors import CnnlabError
-from ..viz.images import as_rgb, overlay, tile, upscale_to
+from ..viz.images import as_rgb, overlay, tile, titled, upscale_to
 from .cam import (
     METHODS,
     CamResult,
@@ -165,9 +165,9 @@ def cam_view(s: Subject, x: torch.Tensor, method: str = "gradcam", target: int |
     named = methods[0] if len(methods) == 1 else f"{', '.join(methods[:-1])} and {methods[-1]}"
     img = s.show(x)
     scale = _scale(*img.shape[-2:])
-    pics = [Picture(tile(torch.cat([as_rgb(img[i:i + 1]), *(overlay(img[i:i + 1], cams[m].maps[i:i + 1])
-                                                            for m in methods)]),
-                         1 + len(methods), pad=2, scale=scale),
+    pics = [Picture(titled(tile(torch.cat([as_rgb(img[i:i + 1]), *(overlay(img[i:i + 1], cams[m].maps[i:i + 1])
+                                                                   for m in methods)]),
+                                1 + len(methods), pad=2, scale=scale), ["input", *methods], pad=2),
                     f"{named} at {first.layer} for class {s.class_name(int(first.targets[i]))} "
                     f"(score {float(first.scores[i]):.2f})",
                     f"{method}-{first.layer}-{_target_name(s, target)}-{i}")
@@ -191,7 +191,8 @@ def guided_view(s: Subject, x: torch.Tensor, target: int | None = None,
         g = grads[i:i + 1]
         row = torch.cat([as_rgb(t) for t in (img[i:i + 1], gradient_images(g),
                                              gradient_images(g * cam.maps[i][None, None]))])
-        out.append(Picture(tile(row, 3, pad=2, scale=scale),
+        out.append(Picture(titled(tile(row, 3, pad=2, scale=scale), ["input", "guided backprop", "guided Grad-CAM"],
+                                  pad=2),
                            f"class {s.class_name(int(t[i]))}: input, guided backpropagation, guided Grad-CAM "
                            f"(at {cam.layer})", f"guided-{cam.layer}-{_target_name(s, target)}-{i}"))
     return out

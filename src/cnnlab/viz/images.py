@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 
 import matplotlib
 import numpy as np
@@ -59,6 +60,30 @@ def tile(images: torch.Tensor, ncol: int | None = None, pad: int = 1, scale: int
         r, c = divmod(i, ncol)
         grid[:, pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = rgb[i]
     return (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+def titled(grid: np.ndarray, titles: Sequence[str], pad: int = 1) -> np.ndarray:
+    """A one-row grid of ``len(titles)`` panels, as :func:`tile` lays them out ``pad`` pixels apart, under a
+    white strip with each panel's title centred over it, in black (PIL's own font: no font file is needed). A
+    title wider than its panel is cut to fit; ``grid`` itself is unchanged below the strip."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    height, width = grid.shape[:2]
+    panel = (width - pad) // len(titles) - pad
+    size = max(8, min(14, panel // 7))  # about 7 characters per panel's width at least
+    try:
+        font = ImageFont.load_default(size=size)
+    except (TypeError, ImportError, OSError):  # a Pillow without FreeType: its fixed bitmap font
+        font = ImageFont.load_default()
+    strip = Image.new("RGB", (width, size + 6), "white")
+    draw = ImageDraw.Draw(strip)
+    for i, text in enumerate(titles):
+        while text and draw.textlength(text, font=font) > panel:
+            text = text[:-1]
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        x = pad + i * (panel + pad) + (panel - (right - left)) // 2 - left
+        draw.text((x, (size + 6 - (bottom - top)) // 2 - top), text, fill="black", font=font)
+    return np.concatenate([np.asarray(strip, dtype=np.uint8), grid])
 
 
 def upscale_to(side: int, h: int, w: int) -> int:
