@@ -40,10 +40,17 @@ def test_filters_features_cam_guided_and_maximize_write_pictures(runs, capsys):
         assert all((clf / "explain" / f"{n}.png").is_file() for n in names)
     code, out, _ = run(capsys, "explain", "maximize", str(clf), "--class", "7", "--steps", "2")
     assert "objective reached: class 7: " in out and out.startswith("synthesising 1 input by 2 steps")
-    for bad in (("--class", "12"), ("--layer", "features.c1.conv"), ("--layer", "features.c1.conv", "--channel",
-                                                                     "0,1")):
+    conv = ("--layer", "features.c1.conv")  # 6 channels
+    for bad, message in [(("--class", "12"), "no class '12'"), (conv, "maximize needs --layer NAME with"),
+                         ((*conv, "--channel", "0,1"), "use --channels for several"),
+                         ((*conv, "--channel", "-1"), "--channel takes one channel number from 0; got '-1'"),
+                         ((*conv, "--channels", "0-999999999"),  # refused before a list of 10^9 is built
+                          "the layer has 6 channels (0-5); --channels 0-999999999 names channel 999999999"),
+                         ((*conv, "--channel", "6"), "the layer has 6 channels (0-5); --channel 6 names channel 6"),
+                         (("--layer", "nosuch", "--channel", "0"), "no layer named 'nosuch'")]:
         code, out, err = run(capsys, "explain", "maximize", str(clf), *bad)
         assert code == 2 and out == "" and len(err.splitlines()) == 1, (bad, out, err)  # no announcement first
+        assert message in err, (bad, err)
 
 
 def test_the_cam_line_names_the_class_and_the_layer(runs, capsys):

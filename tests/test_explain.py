@@ -259,9 +259,12 @@ def test_filters_of_a_dense_first_layer_are_images_of_the_input():
 
 def test_channels_parse_as_ranges_and_lists():
     assert parse_channels("0-3") == [0, 1, 2, 3] and parse_channels("5, 1,7-8") == [5, 1, 7, 8]
-    for bad in ("3-1", "a", "1,1", "-2"):
+    for bad in ("3-1", "a", "1,1", "-2", "1-", ""):
         with pytest.raises(CnnlabError):
             parse_channels(bad)
+    assert parse_channels("0-15", count=16) == list(range(16))
+    with pytest.raises(CnnlabError, match=r"the layer has 16 channels \(0-15\); channels 3,0-1000000000 names"):
+        parse_channels("3,0-1000000000", count=16)  # refused before the range is expanded
 
 
 @pytest.mark.parametrize("name", cnnlab.list_models())
@@ -301,6 +304,8 @@ def test_maximize_can_stop_at_the_layer():
     assert not called                                                    # the layers after it never ran
     with pytest.raises(CnnlabError, match="has 8 channels"):
         maximize(net, (3, 12, 12), layer="1", channels=[9], steps=1)
+    with pytest.raises(CnnlabError, match=r"has 8 channels \(0-7\); channel 999999 does not exist"):
+        maximize(net, (3, 12, 12), layer="1", channels=list(range(10 ** 6)), steps=1)  # before 10^6 images exist
 
 
 def test_the_pointing_game_and_the_deletion_check_count_what_they_say():

@@ -21,11 +21,11 @@ from .cam import (
 )
 from .layers import capture, find_layer, first_layer, stage_layers
 from .maps import feature_maps, filter_images, filters, map_images
-from .maximize import Maximized, maximize, parse_channels, unit_activations
+from .maximize import Maximized, maximize, parse_channels, unit_activations, unit_count
 
 __all__ = [
     "METHODS", "CamResult", "Maximized", "cams_by_method", "capture", "class_activation_maps", "class_score",
     "feature_maps", "filter_images", "filters", "find_layer", "first_layer", "gradient_images", "guided",
     "guided_backprop", "map_images", "maximize", "normalise_maps", "parse_channels", "predicted_class",
-    "stage_layers", "unit_activations",
+    "stage_layers", "unit_activations", "unit_count",
 ]

@@ -97,6 +97,22 @@ def unit_activation(act: torch.Tensor, units: torch.Tensor, objective: str = "ne
     return picked.flatten(1).mean(1)
 
 
+@torch.no_grad()
+def unit_count(model: nn.Module, shape: tuple[int, int, int], layer: str | None = None,
+               prepare: Callable[[torch.Tensor], torch.Tensor] | None = None) -> int:
+    """How many units :func:`maximize` can choose from: the channels of ``layer``'s output, or the model's
+    classes (``layer`` None; a single-logit binary model has two), from one forward pass of a grey image of
+    ``shape`` stopped at the layer. An unknown layer is a one-line error."""
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    x = torch.full((1, *shape), 0.5, device=device)
+    with inspecting(model), capture(model, [layer] if layer else [], stop=True) as acts:
+        try:
+            out = model((prepare or (lambda t: t))(x))
+        except LayerReached:
+            out = None
+        return _activation(acts, layer).shape[1] if layer else max(logits_of(out).shape[1], 2)
+
+
 def maximize(model: nn.Module, shape: tuple[int, int, int], *, layer: str | None = None,
              channels: list[int] | None = None, classes: list[int] | None = None,
              prepare: Callable[[torch.Tensor], torch.Tensor] | None = None, steps: int = 256, lr: float = 0.05,
@@ -124,6 +140,10 @@ def maximize(model: nn.Module, shape: tuple[int, int, int], *, layer: str | None
     if units.min() < 0:
         raise CnnlabError(f"channels and classes are numbered from 0; got {int(units.min())}")
     prepare = prepare or (lambda x: x)
+    count = unit_count(model, shape, layer, prepare)  # checked before one image is allocated per unit
+    if units.max() >= count:
+        raise CnnlabError(f"class {int(units.max())} does not exist: the model has {count} classes" if layer is None
+                          else f"layer '{layer}' has {_channels(count)}; channel {int(units.max())} does not exist")
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     g = torch.Generator().manual_seed(seed)
     image = FourierImage(len(units), shape, decay, g).to(device)
@@ -135,16 +155,8 @@ def maximize(model: nn.Module, shape: tuple[int, int, int], *, layer: str | None
             except LayerReached:
                 out = None
             if layer is None:
-                out_classes = logits_of(out).shape[1]
-                if units.max() >= max(out_classes, 2):
-                    raise CnnlabError(f"class {int(units.max())} does not exist: the model has "
-                                      f"{max(out_classes, 2)} classes")
                 return score(out, units)
-            act = _activation(acts, layer)
-            if units.max() >= act.shape[1]:
-                raise CnnlabError(f"layer '{layer}' has {act.shape[1]} channels (0-{act.shape[1] - 1}); "
-                                  f"channel {int(units.max())} does not exist")
-            return unit_activation(act, units, objective)
+            return unit_activation(_activation(acts, layer), units, objective)
 
         for _ in range(steps):
             x = image()
@@ -190,21 +202,28 @@ def _activation(acts: dict[str, torch.Tensor], layer: str) -> torch.Tensor:
     return acts[layer]
 
 
-def parse_channels(text: str) -> list[int]:
-    """``"0-15"``, ``"3"`` or ``"0,4,9-11"`` as a list of channel numbers."""
-    out: list[int] = []
+def _channels(count: int) -> str:
+    return "1 channel (0)" if count == 1 else f"{count} channels (0-{count - 1})"
+
+
+def parse_channels(text: str, count: int | None = None, flag: str = "channels") -> list[int]:
+    """``"0-15"``, ``"3"`` or ``"0,4,9-11"`` as a list of channel numbers; with ``count`` (the layer's channels),
+    a number from ``count`` on is an error before any range is expanded. ``flag`` names the option in errors."""
+    parts: list[tuple[int, int]] = []
     for part in text.split(","):
-        part = part.strip()
         try:
-            if "-" in part:
-                a, b = (int(v) for v in part.split("-", 1))
-                if b < a:
-                    raise ValueError
-                out += range(a, b + 1)
-            else:
-                out.append(int(part))
+            a, dash, b = part.strip().partition("-")
+            first, last = int(a), int(b) if dash else int(a)
+            if last < first or first < 0:
+                raise ValueError
         except ValueError:
-            raise CnnlabError(f"channels must look like 0-15, 3 or 0,4,9-11; got {text!r}") from None
-    if any(c < 0 for c in out) or len(set(out)) != len(out):
-        raise CnnlabError(f"channels must be distinct and non-negative; got {text!r}")
+            raise CnnlabError(f"{flag} takes channel numbers from 0, like 0-15, 3 or 0,4,9-11; got {text!r}"
+                              if flag == "channels" else f"{flag} takes one channel number from 0; got {text!r}"
+                              ) from None
+        if count is not None and last >= count:
+            raise CnnlabError(f"the layer has {_channels(count)}; {flag} {text} names channel {last}")
+        parts.append((first, last))
+    out = [c for first, last in parts for c in range(first, last + 1)]
+    if len(set(out)) != len(out):
+        raise CnnlabError(f"{flag} must name each channel once; got {text!r}")
     return out
