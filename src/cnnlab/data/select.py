@@ -55,7 +55,7 @@ def parse_classes(text: str, classes: list[str]) -> list[int]:
                               f"nor a position range like 0-4") from None
         if dash and int(hi) < int(lo):
             raise CnnlabError(f"class range '{part}' runs backwards; write it low to high ({hi}-{lo})")
-        if min(idx) < 0 or max(idx) >= len(classes):
+        if idx[0] < 0 or idx[-1] >= len(classes):  # the ends: min() and max() would walk a range of 10^9
             raise CnnlabError(f"class positions '{part}' are outside 0-{len(classes) - 1}")
         picked.extend(idx)
     if len(set(picked)) != len(picked):
