@@ -38,10 +38,14 @@ def test_train_options_override_the_config_file(tmp_path, capsys, trained):
 def test_resume_continues_with_more_epochs(tmp_path, capsys):
     assert run(capsys, "train", "--epochs", "1", "--run-dir", tmp_path / "r", "--quiet")[0] == 0
     code, out, _ = run(capsys, "train", "--resume", tmp_path / "r", "--epochs", "2")
-    assert code == 0 and "at epoch 2/2" in out  # quiet, as the run was started
-    assert json.loads((tmp_path / "r" / "results.json").read_text())["epochs"] == 2
-    code, _, err = run(capsys, "train", "--resume", tmp_path / "r", "--epochs", "2")
-    assert code == 2 and "already has 2 epochs" in err
+    # --quiet concerns the command that ran, not the run: continued without it, the epochs show
+    assert code == 0 and "at epoch 2/2" in out and "epoch   2/2  train_loss" in out, out
+    assert yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["quiet"] is False
+    code, out, _ = run(capsys, "train", "--resume", tmp_path / "r", "--epochs", "3", "--quiet")
+    assert code == 0 and "at epoch 3/3" in out and "train_loss" not in out, out
+    assert json.loads((tmp_path / "r" / "results.json").read_text())["epochs"] == 3
+    code, _, err = run(capsys, "train", "--resume", tmp_path / "r", "--epochs", "3")
+    assert code == 2 and "already has 3 epochs" in err
 
 
 def test_evaluate_and_predict(trained, tmp_path, capsys):

@@ -33,7 +33,8 @@ Bound = float | Callable[[], float] | None  # a number, or a function giving it 
 def option(default: Any, help: str, *, choices: Iterable[Any] | None = None, low: Bound = None,
            high: Bound = None, above: Bound = None, below: Bound = None, pattern: str | None = None,
            shown: str | None = None, flag: str | None = None, metavar: str | None = None, cli: bool = True,
-           applies: tuple[str, Iterable[Any]] | None = None, fixed: bool = False, unset: str | None = None) -> Any:
+           applies: tuple[str, Iterable[Any]] | None = None, fixed: bool = False, unset: str | None = None,
+           session: bool = False) -> Any:
     """A dataclass field with what a user needs to know about it.
 
     Args:
@@ -48,10 +49,12 @@ def option(default: Any, help: str, *, choices: Iterable[Any] | None = None, low
             ``values`` (e.g. ``("mode", ("partial",))``); set elsewhere it is reported as ignored.
         fixed: the option defines a run (its data, its model): continuing the run may not change it.
         unset: what the default None means, for the help (e.g. "the dataset's own, else 40").
+        session: the option concerns the command that runs, not the run (what it shows): continuing the run
+            takes it from the new command line, not from the run's config.
     """
     meta = {"help": help, "choices": tuple(choices) if choices is not None else None, "low": low, "high": high,
             "above": above, "below": below, "pattern": pattern, "shown": shown, "flag": flag, "metavar": metavar,
-            "cli": cli, "applies": applies, "fixed": fixed, "unset": unset}
+            "cli": cli, "applies": applies, "fixed": fixed, "unset": unset, "session": session}
     if isinstance(default, (dict, list)):
         return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     return field(default=default, metadata=meta)

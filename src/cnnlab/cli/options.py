@@ -132,6 +132,10 @@ def run_config(args: argparse.Namespace, cls: type) -> Any:
         if args.config:
             raise CnnlabError("--resume takes its configuration from the run; drop --config")
         base = saved_config(args.resume)
+        # what concerns the command (not the run) comes from this command line: a run started with --quiet
+        # shows its epochs when continued without it
+        base = dataclasses.replace(base, **{s.name: getattr(type(base)(), s.name) for s in specs(type(base))
+                                            if s.meta.get("session")})
         if type(base) is not cls:  # another kind's run: it continues if only what it has was given
             foreign = [s.flag for s in specs(cls) if s.name in changes and s.name not in
                        {f.name for f in dataclasses.fields(base)}]

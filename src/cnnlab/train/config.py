@@ -89,7 +89,7 @@ class RunConfig:
     deterministic: bool = option(False, "deterministic algorithms, for an exact resume")
     threads: int | None = option(None, "CPU threads, at most the cores available; by default PyTorch's choice", low=1,
                                  high=4096)
-    quiet: bool = option(False, "no progress bar or per-epoch lines")
+    quiet: bool = option(False, "no progress bar or per-epoch lines", session=True)
     tensorboard: bool = option(False, "log to RUN_DIR/tensorboard")
     run_dir: str | None = option(None, "where to write the run; by default runs/<name>-<data>-<time>", metavar="DIR",
                                  pattern=r"(?s).*\S.*", shown="a directory", fixed=True)
