@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import cnnlab
 from cnnlab.models import create_model, list_models
@@ -118,6 +119,18 @@ def test_a_segmentation_network_exports_per_pixel_logits(runs, capsys):
     session = onnx_session(runs / "seg" / "export" / "model.onnx")
     logits = session.run(None, {"input": np.zeros((2, 3, 16, 16), dtype=np.float32)})[0]
     assert logits.shape[0] == 2 and logits.shape[2:] == (16, 16)
+    # segment predict runs the file on the run's preprocessing: the same masks as the run's checkpoint
+    image = runs / "seg" / "odd.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(image)
+    own, shipped = (json.loads(run(capsys, "segment", "predict", runs / "seg", image, "--format", "json", "--out",
+                                   runs / "seg" / out, *extra)[1])
+                    for out, extra in (("by-run", ()), ("by-onnx", ("--onnx", runs / "seg" / "export" / "model.onnx"))))
+    assert [r["shares"] for r in shipped] == [r["shares"] for r in own]
+    assert np.array_equal(np.asarray(Image.open(shipped[0]["overlay"])), np.asarray(Image.open(own[0]["overlay"])))
+    assert run(capsys, "export", runs / "clf")[0] == 0
+    line = one_line_error(capsys, "segment", "predict", runs / "seg", image, "--onnx",
+                          runs / "clf" / "export" / "model.onnx")
+    assert "exported from a classifier run (its model), not from a segmentation network" in line
 
 
 def test_bad_export_requests_are_one_line(runs, capsys, tmp_path):

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import torch
@@ -15,7 +14,7 @@ from ..data.prepare import Preprocess, check_fits
 from ..data.streaming import StreamingData, StreamingLoader
 from ..errors import CnnlabError
 from ..models import create_model
-from ..train import Kind, Run, get_kind, list_kinds, register_kind
+from ..train import Kind, Run, register_kind
 from .config import ClassifierConfig
 from .recipe import ClassifierRecipe
 from .task import ClassificationTask
@@ -63,49 +62,16 @@ def _probabilities(run: Run, x: torch.Tensor, batch_size: int = 256, onnx: str |
 
 
 def _run_onnx(run: Run, path: str, x: torch.Tensor) -> torch.Tensor:
-    """The logits of an exported file for preprocessed images ``x``. A file of another kind of run, for other
-    classes, another input or another preprocessing is a one-line error; a file exported from other weights
-    than the run's (another run, or the other checkpoint), or one without cnnlab's metadata, is a warning: it
-    still runs."""
-    from ..train.onnx import onnx_metadata, onnx_session, weights_digest
+    """The logits of an exported file for preprocessed images ``x`` (checked as
+    :func:`~cnnlab.train.onnx.run_exported` checks a file), one score per class or one logit for a binary run."""
+    from ..train.onnx import run_exported
 
-    session = onnx_session(path)
-    meta = onnx_metadata(path, session)
-    if not meta:
-        warnings.warn(f"'{path}' carries no cnnlab metadata (it was not written by cnnlab export): it is run on "
-                      f"this run's preprocessing, which nothing checks it was made for", stacklevel=2)
-    elif meta.get("kind") not in ("classifier", "transfer"):
-        kind = meta.get("kind")
-        what = f"{get_kind(kind).article} run" if kind in list_kinds() else f"a run of kind {kind!r}"
-        part = f" (its {meta['part']})" if meta.get("part") else ""
-        raise CnnlabError(f"'{path}' was exported from {what}{part}, not from a classifier; predict takes a "
-                          f"classifier's model.onnx")
-    elif meta.get("classes") != run.meta["classes"]:
-        raise CnnlabError(f"'{path}' was exported from a classifier of the classes {meta.get('classes')}, not of "
-                          f"this run's {run.meta['classes']}")
-    elif meta.get("preprocess") != run.meta["preprocess"]:
-        raise CnnlabError(f"'{path}' was exported from a run that prepares images otherwise ({meta.get('run')}); "
-                          f"predict with that run, or export this one")
-    elif meta.get("weights") not in (None, weights_digest(run.model)):
-        warnings.warn(f"'{path}' holds other weights than {run.file} (it was exported from {meta.get('run')}): "
-                      f"the predictions are the file's own", stacklevel=2)
-    shape = session.get_inputs()[0].shape
-    if list(shape[1:]) != list(x.shape[1:]):
-        raise CnnlabError(f"'{path}' takes inputs of {shape}, but the run prepares images as {list(x.shape[1:])}")
-    if isinstance(shape[0], int):  # a file exported without --dynamic-batch: its own batch size, one at a time
-        out = torch.cat([_onnx_batch(session, x[i:i + 1].expand(shape[0], *x.shape[1:]))[:1]
-                         for i in range(len(x))])
-    else:
-        out = _onnx_batch(session, x)
+    out = run_exported(run, path, x, ("classifier", "transfer"), "predict takes a classifier's model.onnx")
     outputs = 1 if run.meta.get("binary", False) else len(run.meta["classes"])
     if tuple(out.shape) != (len(x), outputs):
         raise CnnlabError(f"'{path}' gives outputs of shape {list(out.shape[1:])} per batch of {len(x)}, not one "
                           f"score per class ({outputs}) for each image: it is not this run's classifier")
     return out
-
-
-def _onnx_batch(session, x: torch.Tensor) -> torch.Tensor:
-    return torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.contiguous().numpy()})[0])
 
 
 def class_probabilities(run: Run, images: torch.Tensor) -> torch.Tensor:

@@ -54,11 +54,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         epilog=textwrap.dedent("""\
             examples:
               cnnlab segment predict runs/unet-shapes_size_64-20261125-101500 a.png b.png
-              cnnlab segment predict RUN photos/*.png --out overlays --format json"""),
+              cnnlab segment predict RUN photos/*.png --out overlays --format json
+              cnnlab segment predict RUN a.png --onnx RUN/export/model.onnx"""),
     )
     add_run_argument(p, "a segmentation network")
     p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
     p.add_argument("--out", default=None, metavar="DIR", help="where to write the overlays (default: RUN/predictions)")
+    p.add_argument("--onnx", default=None, metavar="FILE",
+                   help="run this file exported from the run (cnnlab export) instead of its checkpoint, with the "
+                        "run's preprocessing")
     add_options(p, RunOptions)
     p.set_defaults(func=cmd_segment_predict)
 
@@ -91,7 +95,7 @@ def cmd_segment_predict(args: argparse.Namespace) -> int:
     out = run.output_dir("predictions", args.out)
     classes = run.meta["classes"]
     results, names = [], set()
-    for r in predict(run, args.images):
+    for r in predict(run, args.images, onnx=args.onnx):
         name = f"{Path(r['image']).stem}_overlay"
         while name in names:
             name += "_"

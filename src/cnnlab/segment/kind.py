@@ -22,20 +22,34 @@ def score_text(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def predict(run: Run, images: list[str]) -> list[dict]:
+def predict(run: Run, images: list[str], onnx: str | None = None) -> list[dict]:
     """Each image file's predicted class map (``mask``, at the image's own size) and the share of its pixels
-    in each class."""
+    in each class; from the ONNX file ``onnx`` exported from the run instead of its checkpoint, when given (on the
+    run's preprocessing, checked as :func:`~cnnlab.train.onnx.run_exported` checks a file)."""
     pre = Preprocess.from_dict(run.meta["preprocess"])
     classes = run.meta["classes"]
     out = []
     with torch.no_grad():
         for path in images:
             image = read_image_file(path, run.meta["segment"]["in_chans"])
-            pred = run.model(pre(image[None])).argmax(1)
+            x = pre(image[None])
+            logits = run.model(x) if onnx is None else _onnx_logits(run, onnx, x)
+            pred = logits.argmax(1)
             mask = resize_masks(pred, tuple(image.shape[-2:]))[0]  # back to the image's own size
             counts = torch.bincount(mask.flatten(), minlength=len(classes)).double()
             out.append({"image": str(path), "picture": image, "mask": mask,
                         "shares": {c: float(n) for c, n in zip(classes, counts / counts.sum(), strict=True)}})
+    return out
+
+
+def _onnx_logits(run: Run, path: str, x: torch.Tensor) -> torch.Tensor:
+    from ..train.onnx import run_exported
+
+    out = run_exported(run, path, x, ("segmenter",), "segment predict takes a segmentation network's model.onnx")
+    expected = (len(x), len(run.meta["classes"]), *x.shape[-2:])
+    if tuple(out.shape) != expected:
+        raise CnnlabError(f"'{path}' gives outputs of shape {list(out.shape)} for {list(x.shape)}, not one score per "
+                          f"class and pixel {list(expected)}: it is not this run's segmentation network")
     return out
 
 

@@ -77,6 +77,47 @@ def onnx_metadata(path: str | Path, session=None) -> dict:
     return meta
 
 
+def run_exported(run, path: str | Path, x: torch.Tensor, kinds: tuple[str, ...], takes: str) -> torch.Tensor:
+    """The outputs of the exported file ``path`` for images ``x`` prepared as ``run`` prepares them, for a
+    command that takes a file exported from a run of one of ``kinds`` (``takes`` says so: "predict takes a
+    classifier's model.onnx"). A file of another kind of run, of other classes, for another input or another
+    preprocessing is a one-line error; a file exported from other weights than the run's (another run, or the
+    other checkpoint), or one without cnnlab's metadata, is a warning: it still runs. A file exported without
+    ``--dynamic-batch`` takes its own batch size: the images go through it one at a time."""
+    from .kinds import get_kind, list_kinds
+
+    session = onnx_session(path)
+    meta = onnx_metadata(path, session)
+    if not meta:
+        warnings.warn(f"'{path}' carries no cnnlab metadata (it was not written by cnnlab export): it is run on "
+                      f"this run's preprocessing, which nothing checks it was made for", stacklevel=3)
+    elif meta.get("kind") not in kinds:
+        kind = meta.get("kind")
+        what = f"{get_kind(kind).article} run" if kind in list_kinds() else f"a run of kind {kind!r}"
+        part = f" (its {meta['part']})" if meta.get("part") else ""
+        raise CnnlabError(f"'{path}' was exported from {what}{part}, not from {get_kind(kinds[0]).article}; "
+                          f"{takes}")
+    elif meta.get("classes") != run.meta["classes"]:
+        raise CnnlabError(f"'{path}' was exported from a run of the classes {meta.get('classes')}, not of this "
+                          f"run's {run.meta['classes']}")
+    elif meta.get("preprocess") != run.meta["preprocess"]:
+        raise CnnlabError(f"'{path}' was exported from a run that prepares images otherwise ({meta.get('run')}); "
+                          f"export this run (cnnlab export {run.path}), or use the run the file came from")
+    elif meta.get("weights") not in (None, weights_digest(run.model)):
+        warnings.warn(f"'{path}' holds other weights than {run.file} (it was exported from {meta.get('run')}): "
+                      f"the predictions are the file's own", stacklevel=3)
+    shape = session.get_inputs()[0].shape
+    if list(shape[1:]) != list(x.shape[1:]):
+        raise CnnlabError(f"'{path}' takes inputs of {shape}, but the run prepares images as {list(x.shape[1:])}")
+
+    def batch(b: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(session.run(None, {session.get_inputs()[0].name: b.contiguous().numpy()})[0])
+
+    if isinstance(shape[0], int):  # exported without --dynamic-batch
+        return torch.cat([batch(x[i:i + 1].expand(shape[0], *x.shape[1:]))[:1] for i in range(len(x))])
+    return batch(x)
+
+
 def weights_digest(module: nn.Module) -> str:
     """A SHA-256 of ``module``'s state dict (names, dtypes, shapes and values), so that a file exported from a
     run can be told from one exported from other weights. Written here rather than hashing the checkpoint
