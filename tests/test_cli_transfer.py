@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from cnnlab.cli import main
-from tests.conftest import run
+from tests.conftest import one_line_error, run
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +90,18 @@ def test_experiment_transfer_writes_table_csv_and_plot(base, tmp_path, capsys):
     assert (out_dir / "accuracy_vs_labels.png").stat().st_size > 10_000 and (out_dir / "table.txt").is_file()
     code, _, err = run(capsys, "experiment", "transfer", "--budgets", "0,2", "--run-dir", tmp_path / "y")
     assert code == 2 and "budgets" in err
+
+
+def test_experiment_transfer_quick_is_the_small_preset_and_options_given_still_apply(base, tmp_path, capsys):
+    code, out, _ = run(capsys, "experiment", "transfer", "--quick", "--from", base, "--target",
+                       "near=digits@classes=5-9", "--methods", "scratch", "--epochs", "1", "--run-dir", tmp_path / "q")
+    assert code == 0 and "scratch" in out
+    settings = json.loads((tmp_path / "q" / "experiment.json").read_text())["settings"]
+    assert (settings["budgets"], settings["seeds"], settings["source_epochs"]) == ([0.1, 1.0], [0], 3)  # the preset
+    assert (settings["epochs"], settings["methods"]) == (1, ["scratch"])  # what was given
+    assert len(list(csv.DictReader(open(tmp_path / "q" / "results.csv")))) == 2
+    assert "drop the other options" in one_line_error(capsys, "experiment", "transfer", "--resume", tmp_path / "q",
+                                                      "--quick")
 
 
 def test_experiment_without_a_name_says_which_exist(capsys):

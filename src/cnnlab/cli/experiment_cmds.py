@@ -32,6 +32,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         epilog=textwrap.dedent("""\
             examples:
               cnnlab experiment transfer
+              cnnlab experiment transfer --quick
               cnnlab experiment transfer --budgets 0.05,0.25,1.0 --seeds 0,1 --epochs 20
               cnnlab experiment transfer --source digits@classes=0-4 --target near=digits@classes=5-9 \\
                   --target far=textures --model resnet18 --small-input
@@ -40,6 +41,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", action="append", default=None, metavar="NAME=SPEC",
                    help="a target (repeatable; default: similar=digits@classes=5-9 dissimilar=textures)")
     add_options(p, TransferSettings)
+    p.add_argument("--quick", action="store_true",
+                   help="budgets 10%% and 100%%, one seed, 3 epochs (model A too): a small run, options given still "
+                        "apply")
     p.add_argument("--run-dir", default=None, metavar="DIR", help="default: runs/experiment-transfer-<time>")
     p.add_argument("--resume", default=None, metavar="DIR", help="continue an interrupted experiment, as it was set")
     p.set_defaults(func=cmd_experiment_transfer)
@@ -155,7 +159,7 @@ def cmd_study(settings_class: type, quick_settings, run, args: argparse.Namespac
 
 
 def cmd_experiment_transfer(args: argparse.Namespace) -> int:
-    from ..experiments import TransferSettings, run_transfer_experiment
+    from ..experiments import TRANSFER_QUICK, TransferSettings, run_transfer_experiment
 
     changes = given(args, TransferSettings)
     if args.target:
@@ -169,11 +173,12 @@ def cmd_experiment_transfer(args: argparse.Namespace) -> int:
             targets[name] = spec
         changes["targets"] = targets
     if args.resume:
-        if changes or args.run_dir:
+        if changes or args.run_dir or args.quick:
             raise CnnlabError("--resume continues the experiment with its own settings; drop the other options")
         result = run_transfer_experiment(resume=args.resume)
     else:
-        result = run_transfer_experiment(dataclasses.replace(TransferSettings(), **changes), run_dir=args.run_dir)
+        base = TRANSFER_QUICK if args.quick else TransferSettings()
+        result = run_transfer_experiment(dataclasses.replace(base, **changes), run_dir=args.run_dir)
     print(result.table())
     print(f"\nexperiment directory  {result.path}")
     return 0

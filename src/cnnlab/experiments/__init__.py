@@ -15,6 +15,7 @@ from .init import InitResult, InitSettings, run_init_experiment
 from .regularization import QUICK as REGULARIZATION_QUICK
 from .regularization import RegularizationResult, RegularizationSettings, run_regularization_experiment
 from .transfer import DEFAULT_TARGETS, ExperimentResult, TransferSettings, run_transfer_experiment
+from .transfer import QUICK as TRANSFER_QUICK
 
 __all__ = [
     "ACTIVATIONS_QUICK", "ARCHITECTURES_QUICK", "ActivationsResult", "ActivationsSettings", "ArchitecturesResult",
@@ -23,5 +24,6 @@ __all__ = [
     "InitResult", "InitSettings", "REGULARIZATION_QUICK", "RegularizationResult", "RegularizationSettings",
     "run_activations_experiment", "run_architectures_experiment", "run_depth_experiment",
     "run_efficiency_experiment", "run_init_experiment",
-    "run_regularization_experiment", "run_transfer_experiment", "TransferSettings", "write_study_report_of",
+    "run_regularization_experiment", "run_transfer_experiment", "TRANSFER_QUICK", "TransferSettings",
+    "write_study_report_of",
 ]

@@ -49,6 +49,9 @@ class TransferSettings:
     device: str = like(RunConfig, "device", "auto")
 
 
+QUICK = TransferSettings(budgets=[0.1, 1.0], seeds=[0], epochs=3, source_epochs=3)
+
+
 @dataclass
 class ExperimentResult:
     path: Path
