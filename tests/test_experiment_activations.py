@@ -27,6 +27,8 @@ def test_the_quick_activations_experiment_shows_sigmoid_training_slower(tmp_path
     assert [s["reached"] for s in summary["summary"]] == [1, 0]
     assert (path / "activations.png").stat().st_size > 10_000
     assert (path / "report.html").is_file() and (path / "runs" / "relu-seed0" / "report.html").is_file()
+    html = (path / "report.html").read_text()
+    assert ">None<" not in html and "-: none (e.g. a target not reached)" in html  # sigmoid's epochs to target
     code, out, _ = run(capsys, "experiment", "activations", "--resume", path)   # finished runs are read back
     assert code == 0 and "sigmoid" in out
 

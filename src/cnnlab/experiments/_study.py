@@ -148,6 +148,8 @@ def mean_curve(curves: Iterable[Sequence[float]]) -> list[float]:
 
 
 def _cell(key: str, value: Any) -> str:
+    if value is None:  # nothing to measure: a target no seed reached, say
+        return "-"
     if isinstance(value, float):
         return f"{100 * value:.2f}%" if "accuracy" in key and abs(value) <= 1 else f"{value:.4g}"
     return str(value)
@@ -170,7 +172,7 @@ def write_study_report_of(path: str | Path) -> Path:
     rows = summary.get("summary") or []
     header = list(dict.fromkeys(k for r in rows for k in r))
     table = Table(header, [[_cell(k, r.get(k, "")) for k in header] for r in rows],
-                  "one row per group: mean and spread over seeds")
+                  "one row per group: mean and spread over seeds; -: none (e.g. a target not reached)")
     runs = sorted(p for p in (path / "runs").iterdir() if p.is_dir()) if (path / "runs").is_dir() else []
     name = saved.get("experiment", "?")
     return write_study_report(path, f"experiment {name}", saved.get("settings", {}), table,
