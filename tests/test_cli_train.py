@@ -133,6 +133,18 @@ def test_predict_refuses_directories_missing_files_and_non_images(trained, tmp_p
     (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     for name in ("notes.txt", "corrupt.png"):
         assert f"cannot read image '{tmp_path / name}'" in one_line_error(capsys, "predict", trained, tmp_path / name)
+    (tmp_path / "empty.png").write_bytes(b"")
+    assert one_line_error(capsys, "predict", trained, tmp_path / "empty.png") == \
+        f"cnnlab: error: cannot read image '{tmp_path / 'empty.png'}': the file is empty (0 bytes)"
+
+
+def test_an_image_beyond_pils_pixel_limit_says_how_to_open_it(trained, tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    Image.new("L", (20, 20)).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # PIL refuses above twice the limit: 400 > 200
+    line = one_line_error(capsys, "predict", trained, tmp_path / "big.png")
+    assert "has more pixels than PIL opens by default (100" in line and "raise PIL.Image.MAX_IMAGE_PIXELS" in line
 
 
 def test_npz_garbage_on_the_command_line(tmp_path, capsys):

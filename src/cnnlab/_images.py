@@ -67,8 +67,16 @@ def read_image_file(path: str | os.PathLike, channels: int | None = None) -> tor
         raise CnnlabError(f"'{shown}' is a directory; pass image files (e.g. {shown}/*.png)")
     if not os.path.isfile(text):
         raise CnnlabError(f"image '{text}' does not exist")
+    if os.path.getsize(text) == 0:
+        raise CnnlabError(f"cannot read image '{text}': the file is empty (0 bytes)")
+    from PIL import Image
+
     try:
         image = decode_image(text, channels if channels in (1, 3) else None)
+    except Image.DecompressionBombError:
+        raise CnnlabError(f"image '{text}' has more pixels than PIL opens by default ({Image.MAX_IMAGE_PIXELS:,}, "
+                          f"a guard against decompression bombs); resize it, or, if you trust the file, raise "
+                          f"PIL.Image.MAX_IMAGE_PIXELS in Python") from None
     except Exception as e:  # PIL raises many kinds for a file that is not an image
         raise CnnlabError(f"cannot read image '{text}': {str(e).splitlines()[0][:200]}") from None
     if channels is not None and image.shape[0] != channels:

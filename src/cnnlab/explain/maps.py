@@ -46,7 +46,8 @@ def filter_images(weights: torch.Tensor, input_shape: tuple[int, int, int] | Non
     w = weights[:max_outputs]
     if w.dim() == 2:
         if input_shape is None or w.shape[1] != input_shape[0] * input_shape[1] * input_shape[2]:
-            size = f": the images are {'x'.join(map(str, input_shape))} pixels" if input_shape else ""
+            size = (f": an image has {input_shape[0] * input_shape[1] * input_shape[2]} values "
+                    f"({'x'.join(map(str, input_shape))} pixels)" if input_shape else "")
             raise CnnlabError(f"the dense layer's {w.shape[1]} weights per unit are not an image{size}; show a "
                               f"convolution, or a dense layer that reads the image")
         w = w.reshape(len(w), *input_shape)

@@ -104,7 +104,8 @@ class Subject:
             return names.index(name)
         shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
         if any(n.isdigit() for n in names):  # "5" names a class: a number is never a position then
-            raise CnnlabError(f"no class {name!r}: the run's classes are {shown} (give a class's name)")
+            raise CnnlabError(f"no class {name!r}: the run's classes are {shown} (its class names are numbers: "
+                              f"give one of them)")
         if name.isdigit() and int(name) < len(names):
             return int(name)
         raise CnnlabError(f"no class {name!r}: the run's classes are {shown} (give a name or a number 0-"
