@@ -372,6 +372,14 @@ def test_loader_epochs_are_replayable_and_cover_the_data():
     assert sorted(sum((b[1].tolist() for b in loader), [])) == list(range(10))
 
 
+def test_a_folders_shape_is_colour_if_any_image_is_and_its_most_common_size_the_first_listed_on_a_tie():
+    from cnnlab.data.formats import _shape_of
+
+    assert _shape_of([(1, (2, 2)), (3, (4, 4)), (1, (4, 4)), (1, (2, 2))]) == (3, (2, 2))
+    assert _shape_of([(1, (5, 6))] + [(1, (h, 9)) for h in range(3000)] * 2) == (1, (0, 9))  # 3,000 sizes, twice
+    assert _shape_of([(1, (7, 7))]) == (1, (7, 7))
+
+
 @pytest.mark.parametrize("layout", ["one pool", "train and test folders", "train, val and test folders"])
 def test_a_folder_falls_into_the_same_splits_in_memory_and_streamed_unreadable_files_and_all(tmp_path, monkeypatch,
                                                                                             layout):

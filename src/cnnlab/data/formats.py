@@ -18,6 +18,7 @@ import os
 import pickle
 import sys
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -140,8 +141,8 @@ def _shape_of(decoded: list) -> tuple[int, tuple[int, int]]:
     colour (grey ones are repeated on three channels), else grey; the most common size (the others are
     resized to it). The same rule whether the folder is read into memory or streamed from disk."""
     channels = 3 if any(c == 3 for c, _ in decoded) else 1
-    sizes = [hw for _, hw in decoded]
-    return channels, max(set(sizes), key=sizes.count)
+    # counted in one pass (a folder of photos can have thousands of sizes); a tie goes to the size listed first
+    return channels, Counter(hw for _, hw in decoded).most_common(1)[0][0]
 
 
 def _read_folder(root: Path, image_size: tuple[int, int] | None, classes: list[str] | None = None):
