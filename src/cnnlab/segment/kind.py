@@ -28,17 +28,19 @@ def predict(run: Run, images: list[str], onnx: str | None = None) -> list[dict]:
     run's preprocessing, checked as :func:`~cnnlab.train.onnx.run_exported` checks a file)."""
     pre = Preprocess.from_dict(run.meta["preprocess"])
     classes = run.meta["classes"]
-    out = []
+    pictures = [read_image_file(path, run.meta["segment"]["in_chans"]) for path in images]
+    x = torch.cat([pre(image[None]) for image in pictures])  # every image at the run's input size
     with torch.no_grad():
-        for path in images:
-            image = read_image_file(path, run.meta["segment"]["in_chans"])
-            x = pre(image[None])
-            logits = run.model(x) if onnx is None else _onnx_logits(run, onnx, x)
-            pred = logits.argmax(1)
-            mask = resize_masks(pred, tuple(image.shape[-2:]))[0]  # back to the image's own size
-            counts = torch.bincount(mask.flatten(), minlength=len(classes)).double()
-            out.append({"image": str(path), "picture": image, "mask": mask,
-                        "shares": {c: float(n) for c, n in zip(classes, counts / counts.sum(), strict=True)}})
+        if onnx is None:
+            predicted = torch.cat([run.model(x[i:i + 64]).argmax(1) for i in range(0, len(x), 64)])
+        else:  # the file is checked and opened once for all the images
+            predicted = _onnx_logits(run, onnx, x).argmax(1)
+    out = []
+    for path, image, pred in zip(images, pictures, predicted, strict=True):
+        mask = resize_masks(pred[None], tuple(image.shape[-2:]))[0]  # back to the image's own size
+        counts = torch.bincount(mask.flatten(), minlength=len(classes)).double()
+        out.append({"image": str(path), "picture": image, "mask": mask,
+                    "shares": {c: float(n) for c, n in zip(classes, counts / counts.sum(), strict=True)}})
     return out
 
 
