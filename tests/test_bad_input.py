@@ -442,3 +442,25 @@ def test_training_time_adds_up_over_a_resume(tmp_path):
     fit(ClassifierConfig.load(first.run_dir / "config.yaml").replace(epochs=3), resume=first.run_dir,
         log=lambda *a: None)
     assert json.loads((first.run_dir / "results.json").read_text())["train_seconds"] > before
+
+
+def test_python_callers_get_a_cnnlab_error_for_arguments_of_the_wrong_kind(trained):
+    import cnnlab
+
+    for call, message in [(lambda: cnnlab.list_models(3), "list_models takes a name pattern such as 'resnet*'"),
+                          (lambda: cnnlab.fit({"model": "lenet5"}), "fit takes a run's config, e.g. cnnlab."),
+                          (lambda: cnnlab.Run.open(trained, holds="banana"),
+                           "holds must be one of autoencoder, classifier, segmenter, got 'banana'")]:
+        with pytest.raises(CnnlabError) as e:
+            call()
+        assert message in str(e.value)
+
+
+def test_an_option_the_transfer_mode_ignores_is_not_checked_against_the_others(trained, tmp_path, capsys):
+    code, _, err = run(capsys, "transfer", "--from", trained, "--mode", "feature-extraction", "--head-epochs", "1",
+                       "--data", "digits@classes=5-9@labels=10", "--epochs", "1", "--quiet",
+                       "--run-dir", tmp_path / "t")
+    assert code == 0 and "--head-epochs applies to --mode fine-tune" in err, err  # a warning, not 'fewer than'
+    assert "must be fewer than --epochs (1)" in one_line_error(
+        capsys, "transfer", "--from", trained, "--mode", "fine-tune", "--head-epochs", "1", "--data", "digits",
+        "--epochs", "1")

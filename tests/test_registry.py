@@ -56,8 +56,10 @@ def test_models_carry_their_metadata():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(name="resnet18", num_classes=-1), "num_classes must be 0"),
-    (dict(name="resnet18", in_chans=0), "in_chans must be at least 1"),
+    (dict(name="resnet18", num_classes=-1), "num_classes must be an integer from 0 \\(no classifier\\), got -1"),
+    (dict(name="resnet18", in_chans=0), "in_chans must be an integer from 1, got 0"),
+    (dict(name="resnet18", in_chans="3"), "in_chans must be an integer from 1, got '3'"),  # not 'at least 1, got 3'
+    (dict(name="resnet18", num_classes=True), "num_classes must be an integer from 0 \\(no classifier\\), got True"),
     (dict(name="mobilenet_v2", width_mult=0), "width_mult must be positive"),
     (dict(name="lenet5", act="gelu2"), "unknown activation 'gelu2'; did you mean 'gelu'"),
     (dict(name="plain20", act_layer="sigmod"), "unknown activation 'sigmod'; did you mean 'sigmoid'"),

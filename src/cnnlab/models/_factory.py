@@ -70,10 +70,11 @@ def create_model(
         kwargs["num_classes"] = num_classes
     if in_chans is not None:
         kwargs["in_chans"] = in_chans
-    if not isinstance(kwargs.get("num_classes", 0), int) or kwargs.get("num_classes", 0) < 0:
-        raise CnnlabError(f"num_classes must be 0 (no classifier) or more, got {kwargs['num_classes']}")
-    if not isinstance(kwargs.get("in_chans", 1), int) or kwargs.get("in_chans", 1) < 1:
-        raise CnnlabError(f"in_chans must be at least 1, got {kwargs['in_chans']}")
+    for key, low, what in (("num_classes", 0, "an integer from 0 (no classifier)"),
+                           ("in_chans", 1, "an integer from 1")):
+        value = kwargs.get(key, low)
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise CnnlabError(f"{key} must be {what}, got {value!r}")
     for key, lookup in (("act_layer", get_act_layer), ("norm_layer", get_norm_layer)):
         if isinstance(kwargs.get(key), str):
             kwargs[key] = lookup(kwargs[key])

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import unknown_name
+from ..errors import CnnlabError, unknown_name
 from ._base import Classifier, ModelMeta
 
 _builders: dict[str, Callable[..., Classifier]] = {}
@@ -46,6 +46,8 @@ def register_model(family: str, paper: str, torchvision: str | None = None, note
 def list_models(pattern: str = "*") -> list[str]:
     """Registered model names matching a shell-style ``pattern`` (``"resnet*"``), in natural order
     (resnet18 before resnet101)."""
+    if not isinstance(pattern, str):
+        raise CnnlabError(f"list_models takes a name pattern such as 'resnet*', got {pattern!r}")
     natural = lambda n: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", n)]  # noqa: E731
     return sorted((n for n in _builders if fnmatch.fnmatch(n, pattern.lower())), key=natural)
 

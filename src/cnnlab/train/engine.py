@@ -251,6 +251,9 @@ def fit(config: RunConfig, resume: str | Path | None = None, log=print,
     ``on_epoch_end(EpochEnd)`` is called after every epoch; returning True stops training there (the test
     evaluation and the report still run).
     """
+    if not isinstance(config, RunConfig):
+        raise CnnlabError(f"fit takes a run's config, e.g. cnnlab.ClassifierConfig(model='lenet5') or "
+                          f"cnnlab.load_config('config.yaml'), not a {type(config).__name__}")
     config.validate()
     resolved = config.resolved()  # options left to the run: a continued run's own values, else the defaults
     if resolved is not config:

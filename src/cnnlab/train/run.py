@@ -64,6 +64,9 @@ class Run:
         """Open a run directory (its weights: ``checkpoint`` ``best`` or ``last``, by default those its results
         came from) or a checkpoint file. With ``holds`` (``classifier``, ``autoencoder``, ...), a run that holds
         another kind of model is a one-line error."""
+        if holds is not None and holds not in {get_kind(k).holds for k in list_kinds()}:
+            raise CnnlabError(f"holds must be one of {', '.join(sorted({get_kind(k).holds for k in list_kinds()}))}, "
+                              f"got {holds!r}")
         p = Path(path).expanduser()
         if not p.exists():
             raise CnnlabError(f"run directory or checkpoint '{path}' does not exist")

@@ -59,7 +59,7 @@ class TransferConfig(ClassifierConfig):
         if not self.source:
             raise CnnlabError("a transfer needs a source: --from RUN_DIR, CHECKPOINT or WEIGHTS_FILE")
         super().validate(name)
-        if self.head_epochs and self.head_epochs >= self.epochs:
+        if self.head_epochs and self.mode == "fine-tune" and self.head_epochs >= self.epochs:  # else: ignored
             raise CnnlabError(f"{name('head_epochs')} ({self.head_epochs}) must be fewer than {name('epochs')} "
                               f"({self.epochs})")
         return self
