@@ -256,7 +256,8 @@ def test_evaluate_shows_the_autoencoder_is_no_general_compressor(conv_run, capsy
 
 def test_generate_needs_a_vae_and_labels_samples_with_a_classifier(conv_run, tmp_path, capsys):
     code, _, err = run(capsys, "ae", "generate", conv_run.run_dir)
-    assert code == 2 and "only a variational autoencoder" in err
+    assert code == 2 and "only a variational autoencoder samples from a prior; this one is conv (train one with " \
+        "cnnlab ae train --kind vae)" in err, err
     vae = fit(AEConfig(data="digits", epochs=2, quiet=True, run_dir=str(tmp_path / "v"), kind="vae", latent_dim=4),
               log=lambda *a: None)
     assert main(["train", "--epochs", "1", "--run-dir", str(tmp_path / "clf"), "--quiet"]) == 0

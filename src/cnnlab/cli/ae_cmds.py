@@ -206,7 +206,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     run, out = _open(args, "generate")
     options = options_from(args, GenerateOptions)
     if not run.model.variational:
-        raise CnnlabError(f"only a variational autoencoder samples from a prior; this one is {run.model.kind}")
+        kind = getattr(run.config, "kind", None) or run.model.kind  # the run's kind (sparse, ...), else its body
+        raise CnnlabError(f"only a variational autoencoder samples from a prior; this one is {kind} (train one with "
+                          f"cnnlab ae train --kind vae)")
     clf = counts = None
     if args.classifier:
         from ..classify import class_probabilities

@@ -51,7 +51,8 @@ def stage_layers(model: nn.Module) -> list[str]:
     """The output of each stage of a classifier's backbone, from its ``feature_info``."""
     info = getattr(model, "feature_info", None)
     if not info:
-        raise CnnlabError(f"{type(model).__name__} declares no stages (feature_info); name the layers to show")
+        raise CnnlabError(f"{type(model).__name__} declares no stages (feature_info); name the layer (layer=, or "
+                          f"layers= for feature_maps)")
     return [f["module"] for f in info]
 
 

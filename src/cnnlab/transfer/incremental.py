@@ -53,8 +53,8 @@ def incremental_data(old: ImageData, new: ImageData, memory: int, seed: int) -> 
     if overlap:
         shown = ", ".join(map(str, overlap[:5])) + (", ..." if len(overlap) > 5 else "")
         raise CnnlabError(f"the new classes must differ from the base classes, but both have {shown}; give data "
-                          f"whose classes the base model was not trained on (a base trained on digits@classes=0-4 "
-                          f"takes digits@classes=5-9)")
+                          f"whose classes the base model was not trained on (e.g. a base trained on "
+                          f"digits@classes=0-4 takes digits@classes=5-9)")
     both = union(old, new)
     shifted = ImageSet(new.train.images, new.train.labels + old.num_classes)
     train = shifted

@@ -69,7 +69,7 @@ class TransferRecipe(ClassifierRecipe):
                                   "are the base); a weights file has neither")
             if src.binary:
                 raise CnnlabError("incremental learning needs a source trained with categorical cross-entropy, "
-                                  "not a binary (sigmoid) one")
+                                  "not a binary (sigmoid) one; train the source with --loss ce")
             ours = {"seed": config.seed, "val_fraction": config.val_fraction, "test_fraction": config.test_fraction}
             if src.split and ours != src.split:  # else the old classes' test images include ones the source trained on
                 given = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in src.split.items())

@@ -90,8 +90,10 @@ def adapt_channels(weight: torch.Tensor, in_chans: int, how: str = "auto") -> to
         return weight.sum(dim=1, keepdim=True)
     if how == "repeat" and c == 1:
         return weight.repeat(1, in_chans, 1, 1) / in_chans
-    raise CnnlabError(f"cannot adapt a first convolution of {c} input channel(s) to {in_chans}: summing works "
-                      f"for N -> 1 channels and repeating for 1 -> N; convert the images instead")
+    fits = ("; --adapt-channels sum (or auto) does" if in_chans == 1 else "; --adapt-channels repeat (or auto) does"
+            if c == 1 else "; convert the images instead")
+    raise CnnlabError(f"cannot adapt a first convolution of {c} input channel(s) to {in_chans} by {how}: summing "
+                      f"works for N -> 1 channels and repeating for 1 -> N{fits}")
 
 
 def transfer_weights(model: nn.Module, source: Source, adapt: str = "auto", model_kwargs: dict | None = None
