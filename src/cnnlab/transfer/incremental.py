@@ -55,6 +55,11 @@ def incremental_data(old: ImageData, new: ImageData, memory: int, seed: int) -> 
         raise CnnlabError(f"the new classes must differ from the base classes, but both have {shown}; give data "
                           f"whose classes the base model was not trained on (e.g. a base trained on "
                           f"digits@classes=0-4 takes digits@classes=5-9)")
+    if (old.channels, old.image_size) != (new.channels, new.image_size):  # validation and test join both
+        shape = lambda d: f"{d.channels}x{'x'.join(map(str, d.image_size))}"  # noqa: E731
+        raise CnnlabError(f"incremental learning tests on the base's classes and the new ones together, so the new "
+                          f"data must have the base's images: '{old.name}' has {shape(old)}, '{new.name}' "
+                          f"{shape(new)}; give new data of {shape(old)} (e.g. textures:size={old.image_size[0]})")
     both = union(old, new)
     shifted = ImageSet(new.train.images, new.train.labels + old.num_classes)
     train = shifted
