@@ -44,6 +44,7 @@ def test_filters_features_cam_guided_and_maximize_write_pictures(runs, capsys):
     for bad, message in [(("--class", "12"), "no class '12'"), (conv, "maximize needs --layer NAME with"),
                          ((*conv, "--channel", "0,1"), "use --channels for several"),
                          ((*conv, "--channel", "-1"), "--channel takes one channel number from 0; got '-1'"),
+                         ((*conv, "--channels", "a"), "--channels takes channel numbers from 0, like 0-15"),
                          ((*conv, "--channels", "0-999999999"),  # refused before a list of 10^9 is built
                           "the layer has 6 channels (0-5); --channels 0-999999999 names channel 999999999"),
                          ((*conv, "--channel", "6"), "the layer has 6 channels (0-5); --channel 6 names channel 6"),

@@ -184,13 +184,11 @@ def cmd_maximize(args: argparse.Namespace) -> int:
     else:
         if args.layer is None or (args.channel is None and args.channels is None):
             raise CnnlabError("maximize needs --layer NAME with --channel K or --channels LIST, or --class C")
-        count = unit_count(subject.model, subject.pixel_shape, args.layer, subject.preprocess)
-        if args.channel is not None:
-            if "," in args.channel or "-" in args.channel.lstrip("-"):
-                raise CnnlabError(f"--channel takes one channel, got {args.channel!r}; use --channels for several")
-            channels = parse_channels(args.channel, count, "--channel")
-        else:
-            channels = parse_channels(args.channels, count, "--channels")
+        flag, text = ("--channel", args.channel) if args.channel is not None else ("--channels", args.channels)
+        channels = parse_channels(text, unit_count(subject.model, subject.pixel_shape, args.layer,
+                                                   subject.preprocess), flag)
+        if flag == "--channel" and len(channels) != 1:
+            raise CnnlabError(f"--channel takes one channel, got {text!r}; use --channels for several")
         targets = {"layer": args.layer, "channels": channels, "objective": opts.objective}
     if args.klass is not None and args.objective is not None:
         warnings.warn("--objective concerns channels of a layer; with --class it is ignored", stacklevel=1)

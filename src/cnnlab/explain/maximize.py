@@ -218,7 +218,7 @@ def parse_channels(text: str, count: int | None = None, flag: str = "channels") 
                 raise ValueError
         except ValueError:
             raise CnnlabError(f"{flag} takes channel numbers from 0, like 0-15, 3 or 0,4,9-11; got {text!r}"
-                              if flag == "channels" else f"{flag} takes one channel number from 0; got {text!r}"
+                              if flag.endswith("channels") else f"{flag} takes one channel number from 0; got {text!r}"
                               ) from None
         if count is not None and last >= count:
             raise CnnlabError(f"the layer has {_channels(count)}; {flag} {text} names channel {last}")
