@@ -232,12 +232,9 @@ def _stream_folder(root: Path, seed: int, val_fraction: float, test_fraction: fl
     # the training folder for the size. A header costs about 50 us a file, where decoding one costs hundreds.
     others = [f for split in (val, test) for f in split.files] if split_layout else []
     heads = _map_files(_headers, files + others)
-    channels, size = _shape_of([h for h in heads if h is not None] or [(1, (0, 0))])
-    if image_size is None:
-        trained = [h for h in heads[:len(files)] if h is not None]
-        size = _shape_of(trained)[1] if trained else size
-    return StreamingData(root.name, train, val, test, list(class_to_idx), channels, tuple(image_size or size),
-                         source=str(root))
+    channels = _shape_of([h for h in heads if h is not None] or [(1, (0, 0))])[0]
+    size = image_size or _shape_of([h for h in heads[:len(files)] if h is not None] or [(1, (0, 0))])[1]
+    return StreamingData(root.name, train, val, test, list(class_to_idx), channels, tuple(size), source=str(root))
 
 
 @register_dataset("folder", "your images in class sub-folders (torchvision ImageFolder layout)",
