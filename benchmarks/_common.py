@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -56,6 +57,40 @@ def plain_train_steps(model, loader, optimizer, steps: int) -> int:
             if seen >= steps:
                 break
     return seen
+
+
+def stepper(name, kwargs, channels, side, steps, bf16=False, channels_last=False, compile=False):
+    """A function that runs ``steps`` training steps of a fresh model (batch 32, fused Adam), built and warmed up
+    (compiled, where asked)."""
+    import cnnlab
+
+    torch.manual_seed(0)
+    model = cnnlab.create_model(name, num_classes=10, in_chans=channels, **kwargs).train()
+    x = torch.randn(32, channels, side, side)
+    y = torch.randint(0, 10, (32,))
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    step_model = torch.compile(model) if compile else model
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
+            out = step_model(x)
+            loss = loss_fn(out if isinstance(out, torch.Tensor) else out[0], y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(3 if not compile else 5):  # warm-up (and compilation)
+        step()
+
+    def run() -> None:
+        for _ in range(steps):
+            step()
+
+    return run
 
 
 def timed(fns: dict, repeat: int = 3) -> dict:

@@ -14,17 +14,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from contextlib import nullcontext
 from pathlib import Path
-
-import torch
 
 # inductor's pool of compile workers would keep loading the CPU while later cases are timed
 os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, measures_bf16, row, timed  # noqa: E402
-
-import cnnlab  # noqa: E402
+from _common import machine, measures_bf16, row, stepper, timed  # noqa: E402
 
 CASES = [  # (model, builder arguments, input channels, side)
     ("lenet5", {}, 1, 32),
@@ -33,37 +28,6 @@ CASES = [  # (model, builder arguments, input channels, side)
     ("mobilenet_v2", {"small_input": True}, 3, 32),
     ("vgg11_bn", {"small_input": True}, 3, 32),
 ]
-
-
-def stepper(name, kwargs, channels, side, steps, bf16=False, channels_last=False, compile=False):
-    """A function that runs ``steps`` training steps, built and warmed up (compiled, where asked)."""
-    torch.manual_seed(0)
-    model = cnnlab.create_model(name, num_classes=10, in_chans=channels, **kwargs).train()
-    x = torch.randn(32, channels, side, side)
-    y = torch.randint(0, 10, (32,))
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
-    step_model = torch.compile(model) if compile else model
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
-            out = step_model(x)
-            loss = loss_fn(out if isinstance(out, torch.Tensor) else out[0], y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    for _ in range(3 if not compile else 5):  # warm-up (and compilation)
-        step()
-
-    def run() -> None:
-        for _ in range(steps):
-            step()
-
-    return run
 
 
 def ratios(case, steps: int, repeat: int, options: list) -> tuple[float, list[float]]:
