@@ -4,7 +4,8 @@ The peer: the same model, a torchvision-style Dataset with per-sample PIL transf
 flip, ToTensor, Normalize), a DataLoader (default num_workers=0, and 2), plain PyTorch steps. cnnlab: data
 resized and normalised once and kept as tensors, index-sliced batches, batched augmentation, the engine's
 train step. Both sides train the same architecture with the same batch size and Adam (the peer torch's default,
-foreach implementation; cnnlab its fused one), in fp32 (the precision ``cnnlab train`` picks on a CPU), for
+foreach implementation; cnnlab its fused one), in fp32 (the precision ``cnnlab train`` picks on a CPU; cnnlab in
+the memory layout a run picks: channels-last for LeNet-5, contiguous for ResNet-18), for
 exactly the same number of steps, measured in the same run: each side runs five times, the sides taking turns
 (so that a drift in the machine's speed meets both), and its best run counts. Prints the ratio cnnlab / peer.
 
@@ -28,6 +29,7 @@ import cnnlab  # noqa: E402
 from cnnlab.classify import ClassifierConfig, classification_task, fit_to_model, labelled_loaders  # noqa: E402
 from cnnlab.data import load_dataset  # noqa: E402
 from cnnlab.train import Progress, train_one_epoch  # noqa: E402
+from cnnlab.train.layout import resolve_channels_last  # noqa: E402
 from cnnlab.train.setup import build_optimizer  # noqa: E402
 
 
@@ -36,6 +38,9 @@ def cnnlab_steps(config: ClassifierConfig, model, steps: int):
     task = classification_task(data, config)
     data, pre = fit_to_model(config, model, data)
     loader = labelled_loaders(data, config, torch.device("cpu"), pre)["train"]
+    if resolve_channels_last(config.channels_last, model, torch.device("cpu")):  # the layout a run picks
+        model.to(memory_format=torch.channels_last)
+        config = config.replace(channels_last=True)
     optimizer = build_optimizer(config.replace(lr=1e-3), model)  # the engine's (fused) Adam
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
     scaler = torch.amp.GradScaler("cpu", enabled=False)

@@ -257,6 +257,43 @@ def test_precision_and_memory_format_options(tmp_path, monkeypatch):
     assert json.loads((r.run_dir / "meta.json").read_text())["precision"] == "bf16"
 
 
+def test_a_cpu_run_trains_the_models_declared_faster_channels_last_so_and_the_others_contiguous(tmp_path):
+    lines = []
+    r = fit(ClassifierConfig(run_dir=str(tmp_path / "lenet"), epochs=1, data="digits@labels=5", device="cpu",
+                             quiet=True), log=lines.append)
+    assert yaml.safe_load((r.run_dir / "config.yaml").read_text())["channels_last"] is None  # what was asked
+    assert json.loads((r.run_dir / "meta.json").read_text())["channels_last"] is True       # what it ran with
+    assert r.model.features.c3.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert "on cpu, channels-last, input 1x32x32" in lines[0]
+    r = _fit(tmp_path, "resnet", epochs=1, model="resnet18", model_kwargs={"small_input": True}, batch_size=16,
+             data="shapes:size=16,count=40", device="cpu")
+    assert json.loads((r.run_dir / "meta.json").read_text())["channels_last"] is False
+    r = _fit(tmp_path, "off", epochs=1, data="digits@labels=5", device="cpu", channels_last=False)
+    assert json.loads((r.run_dir / "meta.json").read_text())["channels_last"] is False
+    assert not r.model.features.c3.conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_the_layout_is_what_was_asked_else_the_models_declaration_on_a_cpu_only():
+    from cnnlab.ae import create_autoencoder
+    from cnnlab.models import create_model
+    from cnnlab.train.layout import resolve_channels_last
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")  # a device object needs no GPU
+    lenet, resnet = create_model("lenet5"), create_model("resnet18")
+    assert resolve_channels_last(None, lenet, cpu) and not resolve_channels_last(None, resnet, cpu)
+    assert not resolve_channels_last(None, lenet, gpu)  # not measured there: contiguous
+    assert not resolve_channels_last(False, lenet, cpu) and resolve_channels_last(True, resnet, cpu)
+    assert not resolve_channels_last(None, create_autoencoder("conv", (1, 28, 28)), cpu)  # declares nothing
+
+
+def test_a_run_resumes_in_another_layout_than_it_started_in(tmp_path):
+    _fit(tmp_path, "r", epochs=1, data="digits@labels=5", device="cpu", channels_last=False)
+    config = ClassifierConfig.load(tmp_path / "r" / "config.yaml").replace(epochs=2, channels_last=True)
+    r = fit(config, resume=tmp_path / "r", log=lambda *a: None)
+    assert len(r.history) == 2 and math.isfinite(r.history[-1]["train_loss"])
+    assert r.model.features.c3.conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
 def test_precision_auto_is_fp32_on_a_cpu_and_bf16_without_native_support_is_refused(tmp_path, monkeypatch):
     import cnnlab.train.precision as precision
 

@@ -25,6 +25,9 @@ class ModelMeta:
     paper: str
     torchvision: str | None = None  # the torchvision builder whose state dicts load into this model
     notes: str = ""
+    # trains faster in channels-last memory on the CPUs measured (benchmarks/memory_format.py): a run's default
+    # layout on a CPU (``--channels-last``, unset)
+    channels_last: bool = False
 
 
 @dataclass

@@ -19,15 +19,18 @@ _builders: dict[str, Callable[..., Classifier]] = {}
 _meta: dict[str, ModelMeta] = {}
 
 
-def register_model(family: str, paper: str, torchvision: str | None = None, notes: str = ""):
+def register_model(family: str, paper: str, torchvision: str | None = None, notes: str = "",
+                   channels_last: bool = False):
     """Register a builder under its function name (a second builder with the same name is refused); the
-    models it builds carry ``model.meta``."""
+    models it builds carry ``model.meta``. ``channels_last``: the model trains faster in channels-last memory on
+    a CPU, as ``benchmarks/memory_format.py`` measures (runs on a CPU then use it unless told otherwise)."""
 
     def decorator(fn: Callable[..., Classifier]) -> Callable[..., Classifier]:
         name = fn.__name__
         if name in _builders:
             raise ValueError(f"a model named '{name}' is already registered")
-        meta = ModelMeta(name=name, family=family, paper=paper, torchvision=torchvision, notes=notes)
+        meta = ModelMeta(name=name, family=family, paper=paper, torchvision=torchvision, notes=notes,
+                         channels_last=channels_last)
 
         @functools.wraps(fn)
         def builder(**kwargs: Any) -> Classifier:

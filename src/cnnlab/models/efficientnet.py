@@ -106,25 +106,25 @@ def _efficientnet(width: float, depth: float, resolution: int, dropout: float, *
     return EfficientNet(width, depth, resolution, **kwargs)
 
 
-@register_model(family="efficientnet", paper=PAPER, torchvision="efficientnet_b0")
+@register_model(family="efficientnet", paper=PAPER, torchvision="efficientnet_b0", channels_last=True)
 def efficientnet_b0(**kwargs) -> EfficientNet:
     """EfficientNet-B0: the searched baseline (5.3M parameters, 224x224)."""
     return _efficientnet(1.0, 1.0, 224, 0.2, **kwargs)
 
 
-@register_model(family="efficientnet", paper=PAPER, torchvision="efficientnet_b1")
+@register_model(family="efficientnet", paper=PAPER, torchvision="efficientnet_b1", channels_last=True)
 def efficientnet_b1(**kwargs) -> EfficientNet:
     """EfficientNet-B1: depth x1.1, 240x240."""
     return _efficientnet(1.0, 1.1, 240, 0.2, **kwargs)
 
 
-@register_model(family="efficientnet", paper=PAPER, torchvision="efficientnet_b2")
+@register_model(family="efficientnet", paper=PAPER, torchvision="efficientnet_b2", channels_last=True)
 def efficientnet_b2(**kwargs) -> EfficientNet:
     """EfficientNet-B2: width x1.1, depth x1.2, 260x260."""
     return _efficientnet(1.1, 1.2, 260, 0.3, **kwargs)
 
 
-@register_model(family="efficientnet", paper=PAPER, torchvision="efficientnet_b3")
+@register_model(family="efficientnet", paper=PAPER, torchvision="efficientnet_b3", channels_last=True)
 def efficientnet_b3(**kwargs) -> EfficientNet:
     """EfficientNet-B3: width x1.2, depth x1.4, 300x300."""
     return _efficientnet(1.2, 1.4, 300, 0.3, **kwargs)

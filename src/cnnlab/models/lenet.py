@@ -94,7 +94,7 @@ class LeNet5(Classifier):
         return self.features(x)
 
 
-@register_model(family="lenet", paper=PAPER)
+@register_model(family="lenet", paper=PAPER, channels_last=True)
 def lenet5(**kwargs) -> LeNet5:
     """LeNet-5 (32x32 grayscale input, 10 classes by default; ``act``, ``pool``, ``batch_norm``, ``small_input``)."""
     return LeNet5(**kwargs)

@@ -219,26 +219,26 @@ class MobileNetV3(_MobileNet):
         torchvision_init(self, conv_mode="fan_out", linear_std=0.01)
 
 
-@register_model(family="mobilenet", paper=PAPER_V1)
+@register_model(family="mobilenet", paper=PAPER_V1, channels_last=True)
 def mobilenet_v1(**kwargs) -> MobileNetV1:
     """MobileNet v1 (``width_mult`` = the paper's alpha; 1.0 has 4.2M parameters; ``full_conv=True``: the paper's
     baseline with full convolutions, 29.3M)."""
     return MobileNetV1(**kwargs)
 
 
-@register_model(family="mobilenet", paper=PAPER_V2, torchvision="mobilenet_v2")
+@register_model(family="mobilenet", paper=PAPER_V2, torchvision="mobilenet_v2", channels_last=True)
 def mobilenet_v2(**kwargs) -> MobileNetV2:
     """MobileNet v2 (``width_mult`` scales every layer; 1.0 has 3.5M parameters)."""
     return MobileNetV2(**kwargs)
 
 
-@register_model(family="mobilenet", paper=PAPER_V3, torchvision="mobilenet_v3_large")
+@register_model(family="mobilenet", paper=PAPER_V3, torchvision="mobilenet_v3_large", channels_last=True)
 def mobilenet_v3_large(**kwargs) -> MobileNetV3:
     """MobileNet v3 Large (5.5M parameters at 1.0)."""
     return MobileNetV3("large", **kwargs)
 
 
-@register_model(family="mobilenet", paper=PAPER_V3, torchvision="mobilenet_v3_small")
+@register_model(family="mobilenet", paper=PAPER_V3, torchvision="mobilenet_v3_small", channels_last=True)
 def mobilenet_v3_small(**kwargs) -> MobileNetV3:
     """MobileNet v3 Small (2.5M parameters at 1.0)."""
     return MobileNetV3("small", **kwargs)

@@ -27,6 +27,7 @@ from ..errors import CnnlabError
 from . import distributed
 from .config import RunConfig
 from .kinds import get_kind
+from .layout import resolve_channels_last
 from .precision import autocast, resolve_precision
 from .rundir import RunDir, saved_config
 from .setup import build_optimizer, check_step_fits, lr_factor, penalty, resolve_device, set_determinism
@@ -354,7 +355,9 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
         data, preprocess = recipe.prepare_data(config, model, data)
         check_step_fits(model.train(), (config.batch_size, data.channels, *preprocess.size), device)
         model.to(device)
-        if config.channels_last:
+        channels_last = resolve_channels_last(config.channels_last, model, device)  # as precision: meta.json
+        step_config = step_config.replace(channels_last=channels_last)
+        if channels_last:
             model.to(memory_format=torch.channels_last)
         batches = recipe.loaders(data, config, device, preprocess)
     optimizer = build_optimizer(config, model, recipe.param_groups(config, model))
@@ -365,6 +368,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
     split = {"seed": config.seed, "val_fraction": config.val_fraction, "test_fraction": config.test_fraction}
     meta = recipe.meta({"kind": kind.holds, "name": config.name, "data": config.data, "split": split,
                         "classes": data.classes, "preprocess": preprocess.to_dict(), "precision": precision,
+                        "channels_last": channels_last,
                         "splits": {k: len(v) for k, v in data.splits().items()}, "processes": ranks.world})
     start, history, best, best_epoch, stale, trained, before = 0, [], None, 0, 0, False, 0.0
     if resuming and distributed.share(ranks, run.checkpoints.exists() if ranks.main else None):
@@ -415,7 +419,8 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
     if config.tensorboard and ranks.main:
         run.tensorboard()
     log(f"{described}; model {config.name} ({sum(p.numel() for p in model.parameters()):,} parameters) "
-        f"on {device}, input {'x'.join(map(str, (data.channels, *preprocess.size)))}"
+        f"on {device}{', channels-last' if channels_last else ''}, "
+        f"input {'x'.join(map(str, (data.channels, *preprocess.size)))}"
         + (f"; {ranks.world} processes, {ranks.world * config.batch_size} images per step" if ranks.distributed
            else ""))
     t_start = time.perf_counter()  # training time includes what the view prepares (e.g. a feature cache)
@@ -444,7 +449,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
             if distributed.share(ranks):
                 break
             continue
-        val = task.evaluation().evaluate(step_model, loop["val"], device, precision, config.channels_last)
+        val = task.evaluation().evaluate(step_model, loop["val"], device, precision, channels_last)
         record = {"epoch": epoch + 1, **train_m, **task.record(val), "lr": lr,
                   "seconds": time.perf_counter() - t0}
         history.append(record)
@@ -484,7 +489,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
     which = "best" if config.early_stopping else "last"
     if config.early_stopping:  # restore the best weights
         model.load_state_dict(run.checkpoints.best_weights())
-    test = task.evaluation().evaluate(model, batches["test"], device, precision, config.channels_last)
+    test = task.evaluation().evaluate(model, batches["test"], device, precision, channels_last)
     result = FitResult(run.path, history, test, model)
     recipe.finish(result, run, batches, task, device, log)
     monitored = [h[config.monitor] for h in history]

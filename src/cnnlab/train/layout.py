@@ -1,0 +1,18 @@
+"""Memory layout: whether a run keeps its images and weights channels-last (NHWC) or contiguous (NCHW)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def resolve_channels_last(asked: bool | None, model: nn.Module, device: torch.device) -> bool:
+    """The layout a run uses: what ``--channels-last`` / ``--no-channels-last`` asked, else, on a CPU, what the
+    model's registration declares (``model.meta.channels_last``: LeNet-5, the MobileNets and the EfficientNets
+    train 1.2-1.3x faster channels-last on both CPUs measured, where ResNet-18 and VGG-11 were slower in some
+    runs; ``benchmarks/memory_format.py`` measures it on the CPU at hand). Contiguous elsewhere: on a GPU the
+    layout has not been measured by this project, and a model without a registration (an autoencoder, a U-Net)
+    declares nothing."""
+    if asked is not None:
+        return asked
+    return device.type == "cpu" and bool(getattr(getattr(model, "meta", None), "channels_last", False))
