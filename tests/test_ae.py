@@ -107,6 +107,11 @@ def test_bad_models_are_one_line_errors():
         create_autoencoder("dense", (1, 8, 8), 4, topk=9)
     with pytest.raises(CnnlabError, match="built for inputs of 1x8x8"):
         create_autoencoder("dense", (1, 8, 8), 4)(torch.rand(2, 1, 16, 16))
+    # the command line's --kind vae is a body with a variational code here: the message says how to build one
+    with pytest.raises(CnnlabError, match=r"kind is the body .*variational=True"):
+        create_autoencoder("vae", (1, 8, 8))
+    with pytest.raises(CnnlabError, match="unknown autoencoder kind 'banana'"):
+        create_autoencoder("banana", (1, 8, 8))
 
 
 @pytest.fixture(scope="module")

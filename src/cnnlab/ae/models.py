@@ -250,5 +250,13 @@ def create_autoencoder(kind: str, input_shape: tuple[int, ...], latent_dim: int 
     elif kind == "recurrent":
         enc, dec, feat = _recurrent(shape, rnn_hidden, cell)
     else:
-        raise CnnlabError(f"unknown autoencoder kind '{kind}'; kinds: {', '.join(KINDS)}")
+        # the command line's other kinds are a code layer or a training of one of these bodies
+        other = {"vae": f"a VAE is a body with variational=True: create_autoencoder('conv', {shape}, "
+                        f"variational=True)",
+                 "sparse": "a sparse autoencoder is a body with topk=K (or code_act='relu' and an L1 penalty "
+                           "in training)",
+                 "denoising": "a denoising autoencoder is a body trained on noisy inputs: "
+                              "cnnlab.ae.AEConfig(kind='denoising')"}.get(kind)
+        raise CnnlabError(f"create_autoencoder's kind is the body ({', '.join(KINDS)}); {other}" if other else
+                          f"unknown autoencoder kind '{kind}'; kinds: {', '.join(KINDS)}")
     return Autoencoder(enc, dec, feat, latent_dim, shape, kind, variational, topk, code_act)
