@@ -292,6 +292,7 @@ def test_a_run_resumes_in_another_layout_than_it_started_in(tmp_path):
     r = fit(config, resume=tmp_path / "r", log=lambda *a: None)
     assert len(r.history) == 2 and math.isfinite(r.history[-1]["train_loss"])
     assert r.model.features.c3.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert json.loads((r.run_dir / "meta.json").read_text())["channels_last"] is True  # this session's
 
 
 def test_precision_auto_is_fp32_on_a_cpu_and_bf16_without_native_support_is_refused(tmp_path, monkeypatch):

@@ -406,6 +406,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
             log(f"resuming {run.path} at epoch {start + 1}/{config.epochs}")
         if ranks.main:
             run.save_config(config)
+            run.save_meta(meta)
     else:
         if resuming and ranks.main and any((run.path / f).is_file() for f in ("metrics.csv", "results.json")):
             raise CnnlabError(f"'{run.path}' has trained epochs but no checkpoint to continue them from (its "

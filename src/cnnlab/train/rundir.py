@@ -180,6 +180,11 @@ class RunDir:
         self.started = True
         (self.path / "checkpoints").mkdir(parents=True, exist_ok=True)
         self.save_config(config)
+        self.save_meta(meta)
+
+    def save_meta(self, meta: dict) -> None:
+        """Write meta.json as the run now stands (on resume: the precision and memory layout this session
+        trains with)."""
         atomic_write_json(self.path / "meta.json", meta)
 
     def save_config(self, config: RunConfig) -> None:
