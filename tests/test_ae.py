@@ -243,6 +243,9 @@ def test_interpolate_and_attribute_arithmetic(conv_run, capsys):
     code, out, _ = run(capsys, "ae", "interpolate", conv_run.run_dir, "3", "17", "--steps", "5",
                        "--arithmetic", "1", "7")
     assert code == 0 and (conv_run.run_dir / "interpolate" / "interpolation.png").is_file()
+    assert "and A + mean(7) - mean(1) ->" in out  # the printed line names the arithmetic row too
+    code, _, err = run(capsys, "ae", "interpolate", conv_run.run_dir, "3", "17", "--arithmetic", "4", "4")
+    assert code == 2 and "names one class twice" in err and "--arithmetic 4 0" in err
     code, _, err = run(capsys, "ae", "interpolate", conv_run.run_dir, "3", "9999")
     assert code == 2 and "index 9999 is outside the test split" in err
     code, _, err = run(capsys, "ae", "interpolate", conv_run.run_dir, "3", "4", "--arithmetic", "1", "x")

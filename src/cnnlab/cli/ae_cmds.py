@@ -272,10 +272,15 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         for name in (src, dst):
             if name not in data.classes:
                 raise CnnlabError(f"class '{name}' is not one of {data.classes}")
+        if src == dst:
+            raise CnnlabError(f"--arithmetic {src} {dst} names one class twice: its direction, mean({dst}) - "
+                              f"mean({src}), is zero; give two classes, e.g. --arithmetic {src} "
+                              f"{next(c for c in data.classes if c != src)}")
         rows[f"A + s x (mean {dst} - mean {src}), s = 0, 0.5, 1, 1.5"] = apps.attribute_shift(
             run.model, data.train.images, data.train.labels, data.classes.index(src), data.classes.index(dst), a)
     rows_grid(rows, out / "interpolation.png", "from A (left) to B (right)")
-    print(f"linear and spherical interpolation in {steps} steps -> {out / 'interpolation.png'}")
+    shift = f", and A + mean({args.arithmetic[1]}) - mean({args.arithmetic[0]})" if args.arithmetic else ""
+    print(f"linear and spherical interpolation in {steps} steps{shift} -> {out / 'interpolation.png'}")
     return 0
 
 
