@@ -54,6 +54,19 @@ def test_filters_features_cam_guided_and_maximize_write_pictures(runs, capsys):
         assert message in err, (bad, err)
 
 
+def test_two_images_of_one_name_in_two_folders_get_two_pictures(runs, capsys, tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x.png").write_bytes((runs / f"digit{'ab'.index(folder)}.png").read_bytes())
+    images = [str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png")]
+    for view, names in [("features", ["input-x", "features-features.c5-x", "input-x-1", "features-features.c5-x-1"]),
+                        ("cam", ["gradcam-features.s4-predicted-x", "gradcam-features.s4-predicted-x-1"])]:
+        layer = ("--layer", "features.c5") if view == "features" else ()
+        code, out, err = run(capsys, "explain", view, str(runs / "clf"), *images, *layer, "--out", str(tmp_path / view))
+        assert code == 0, err
+        assert [f.split("/")[-1] for f in _written(out)] == [f"{n}.png" for n in names], out
+
+
 def test_the_cam_line_names_the_class_and_the_layer(runs, capsys):
     code, out, _ = run(capsys, "explain", "cam", str(runs / "clf"), str(runs / "digit0.png"), "--class", "7",
                        "--out", str(runs / "camout"))

@@ -107,15 +107,23 @@ def _write(pictures, out) -> None:
         print(f"{path}  {p.caption}")
 
 
-def _stems(pictures, images: list[str]) -> None:
-    """Name each image's picture after its file: cam-digit.png, not cam-0.png."""
+def _unique_stems(images: list[str]) -> list[str]:
+    """Each image file's stem, made unique with its position where two share one (a/x.png and b/x.png)."""
     from pathlib import Path
 
     seen: set[str] = set()
-    for i, (p, image) in enumerate(zip(pictures, images, strict=True)):
-        name = f"{p.name.rsplit('-', 1)[0]}-{Path(image).stem}"
-        p.name = name if name not in seen else f"{name}-{i}"  # a.png from two folders: two files
-        seen.add(p.name)
+    stems = []
+    for i, image in enumerate(images):
+        stem = Path(image).stem
+        stems.append(stem if stem not in seen else f"{stem}-{i}")
+        seen.add(stems[-1])
+    return stems
+
+
+def _stems(pictures, images: list[str]) -> None:
+    """Name each image's picture after its file: cam-digit.png, not cam-0.png."""
+    for p, stem in zip(pictures, _unique_stems(images), strict=True):
+        p.name = f"{p.name.rsplit('-', 1)[0]}-{stem}"
 
 
 def cmd_filters(args: argparse.Namespace) -> int:
@@ -127,16 +135,14 @@ def cmd_filters(args: argparse.Namespace) -> int:
 
 
 def cmd_features(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from ..explain.views import features_view
 
     subject, out = _open(args)
     layers = [n.strip() for item in args.layer for n in item.split(",") if n.strip()] if args.layer else None
-    for image in args.images:
+    for image, stem in zip(args.images, _unique_stems(args.images), strict=True):
         pictures = features_view(subject, subject.read([image]), layers)
         for p in pictures:
-            p.name = f"{p.name}-{Path(image).stem}"
+            p.name = f"{p.name}-{stem}"
         _write(pictures, out)
     return 0
 
