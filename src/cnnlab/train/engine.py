@@ -27,7 +27,7 @@ from ..errors import CnnlabError
 from . import distributed
 from .config import RunConfig
 from .kinds import get_kind
-from .layout import resolve_channels_last
+from .layout import match_state_layout, resolve_channels_last
 from .precision import autocast, resolve_precision
 from .rundir import RunDir, saved_config
 from .setup import build_optimizer, check_step_fits, lr_factor, penalty, resolve_device, set_determinism
@@ -378,6 +378,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
         try:
             model.load_state_dict(weights)
             optimizer.load_state_dict(saved["optimizer"])
+            match_state_layout(optimizer)  # saved in one memory layout, maybe continued in the other
             scheduler.load_state_dict(saved["scheduler"])
             # the rate of the next step on the schedule as it is now: a run continued with more --epochs
             # stretches its schedule, and the saved rate is the old schedule's (0 at a cosine's end)
