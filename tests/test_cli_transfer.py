@@ -46,6 +46,38 @@ def test_transfer_writes_a_run_that_evaluate_predict_and_resume_work_on(base, tm
     assert code == 2 and "cannot change --mode" in err
 
 
+def test_runs_of_relative_paths_are_continued_and_read_from_another_directory(base, tmp_path, capsys, monkeypatch):
+    # config.yaml kept the paths as typed, so a run on folder:imgs, or a transfer --from runs/base, failed
+    # when continued or evaluated from another working directory
+    from cnnlab.data import load_dataset
+
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for i, (image, label) in enumerate(zip(*_images(load_dataset("digits@classes=0-1")), strict=True)):
+        (work / "imgs" / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(work / "imgs" / str(label) / f"{i}.png")
+    monkeypatch.chdir(work)
+    assert run(capsys, "train", "--data", "folder:imgs", "--epochs", "1", "--run-dir", "runs/f", "--quiet")[0] == 0
+    code, _, err = run(capsys, "transfer", "--from", "runs/f", "--data", "folder:imgs", "--epochs", "1",
+                       "--run-dir", "runs/t", "--quiet")
+    assert code == 0, err
+    config = __import__("yaml").safe_load((work / "runs" / "t" / "config.yaml").read_text())
+    assert config["source"] == str(work.resolve() / "runs" / "f")
+    assert config["data"] == f"folder:{work.resolve() / 'imgs'}"
+    # the same relative --data again, from where the run started, is no change
+    assert run(capsys, "train", "--resume", "runs/f", "--data", "folder:imgs", "--epochs", "2", "--quiet")[0] == 0
+    monkeypatch.chdir(elsewhere)
+    for argv in (("transfer", "--resume", work / "runs" / "t", "--epochs", "2", "--quiet"),
+                 ("evaluate", work / "runs" / "f"), ("train", "--resume", work / "runs" / "f", "--epochs", "3",
+                                                     "--quiet")):
+        code, _, err = run(capsys, *map(str, argv))
+        assert code == 0, (argv, err)
+
+
+def _images(data):
+    return (data.train.images[:40, 0] * 255).round().byte().numpy(), data.train.labels[:40].numpy()
+
+
 def test_incremental_prints_old_new_and_all_classes(base, tmp_path, capsys):
     code, out, _ = run(capsys, "transfer", "--from", base, "--data", "digits@classes=5-9", "--mode", "incremental",
                        "--epochs", "2", "--memory", "10", "--run-dir", tmp_path / "inc")

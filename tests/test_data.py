@@ -125,6 +125,19 @@ def test_dataset_option_bounds_are_usable():
 
 # --- file formats, written here from real data ---------------------------------------------------------
 
+def test_a_spec_names_existing_relative_paths_absolutely_and_keeps_everything_else(tmp_path, monkeypatch):
+    from cnnlab.data import absolute_spec
+
+    (tmp_path / "imgs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    here = tmp_path.resolve() / "imgs"
+    assert absolute_spec("folder:imgs") == f"folder:{here}"
+    assert absolute_spec("folder:imgs@classes=0-1@labels=3") == f"folder:{here}@classes=0-1@labels=3"
+    assert absolute_spec("shapes:size=8+folder:imgs") == f"shapes:size=8+folder:{here}"
+    for kept in ("digits", "digits@labels=5", f"folder:{here}", "folder:missing", "banana:x", "folder:imgs@x=1"):
+        assert absolute_spec(kept) == kept  # built-in, absolute, absent or bad: the loader says what is wrong
+
+
 def _digits_uint8():
     d = load_dataset("digits", val_fraction=0.1, test_fraction=0.1)
     return (d.train.images[:60, 0] * 255).round().byte().numpy(), d.train.labels[:60].numpy()

@@ -10,9 +10,9 @@ from .._images import decode_image, read_image_file
 from . import builtin, formats  # noqa: F401  (registration)
 from ._base import ImageData, ImageSet, memory_limit, split_dataset, stratified_split
 from ._registry import DatasetInfo, list_datasets, parse_spec, register_dataset, train_defaults
-from .load import load_dataset
+from .load import absolute_spec, load_dataset
 from .shapes import generate_shapes
 
-__all__ = ["DatasetInfo", "ImageData", "ImageSet", "decode_image", "generate_shapes", "list_datasets",
+__all__ = ["DatasetInfo", "ImageData", "ImageSet", "absolute_spec", "decode_image", "generate_shapes", "list_datasets",
            "load_dataset", "memory_limit", "parse_spec", "read_image_file", "register_dataset", "split_dataset",
            "stratified_split", "train_defaults"]

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from ..errors import CnnlabError
 from . import select
@@ -17,6 +18,24 @@ def split_union(spec: str) -> list[str]:
     an option (``shapes:classes=circle+square``) or a path (``folder:/x+y``) stays."""
     names = "|".join(sorted((re.escape(d.name) for d in list_datasets()), key=len, reverse=True))
     return re.split(rf"\+(?=(?:{names})(?:[:@]|$))", spec)
+
+
+def absolute_spec(spec: str) -> str:
+    """The spec with each existing relative path made absolute (``folder:imgs`` -> ``folder:/home/me/imgs``), so
+    that a run's config.yaml finds its data from any working directory; anything else is kept as written (a path
+    that does not exist is left for the loader to refuse, in the user's words)."""
+    parts = []
+    for part in split_union(spec):
+        try:
+            base = select.split_selection(part)[0]
+            path = parse_spec(base)[1]
+        except CnnlabError:  # left for load_dataset to explain
+            path = None
+        if path is not None and not Path(path).expanduser().is_absolute() and Path(path).expanduser().exists():
+            name = base.partition(":")[0]
+            part = f"{name}:{Path(path).expanduser().resolve()}{part[len(base):]}"
+        parts.append(part)
+    return "+".join(parts)
 
 
 def load_dataset(spec: str, seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.15,

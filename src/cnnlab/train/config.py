@@ -22,6 +22,7 @@ import yaml
 from .._io import atomic_write_text, existing_file
 from .._machine import available_cores
 from .._options import check, from_mapping, option, specs
+from ..data import absolute_spec
 from ..errors import CnnlabError
 from .kinds import get_kind, list_kinds
 
@@ -120,11 +121,18 @@ class RunConfig:
             raise CnnlabError(f"{name('nesterov')} applies to the sgd optimizer only")
         return self
 
+    def located(self) -> RunConfig:
+        """This config with the paths it names made absolute where they exist (``folder:imgs`` ->
+        ``folder:/home/me/imgs``): a run's config.yaml then finds them from any working directory."""
+        return self.replace(data=absolute_spec(self.data)) if self.data else self
+
     def defining_changes(self, saved: RunConfig) -> list[str]:
         """The options that define a run (declared ``fixed``: its data, split, seed, model, ...) on which this
-        config differs from ``saved``, the run's own; continuing a run may change none of them."""
+        config differs from ``saved``, the run's own; continuing a run may change none of them. Paths compare
+        as the places they name (``folder:imgs`` is ``folder:/home/me/imgs`` when run from ``/home/me``)."""
+        mine, theirs = self.located(), saved.located()
         return [s.name for s in specs(type(self)) if s.meta.get("fixed") and s.name != "run_dir"
-                and getattr(self, s.name) != getattr(saved, s.name, None)]
+                and getattr(mine, s.name) != getattr(theirs, s.name, None)]
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_kind": self.run_kind, **asdict(self)}

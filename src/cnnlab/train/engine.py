@@ -259,6 +259,7 @@ def fit(config: RunConfig, resume: str | Path | None = None, log=print,
     resolved = config.resolved()  # options left to the run: a continued run's own values, else the defaults
     if resolved is not config:
         config = (config.resolved(saved_config(resume)) if resume is not None else resolved).validate()
+    config = config.located()  # config.yaml's paths are absolute: the run continues and is read from anywhere
     kind = get_kind(config.run_kind)
     recipe = recipe if recipe is not None else kind.recipe()
     config = recipe.prepare(config, resume is not None)

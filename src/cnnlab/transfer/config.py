@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 from .._options import like, option
@@ -54,6 +55,13 @@ class TransferConfig(ClassifierConfig):
     @property
     def name(self) -> str:
         return self.model or "transfer"
+
+    def located(self) -> TransferConfig:
+        config = super().located()
+        path = Path(self.source).expanduser() if self.source else None
+        if path is not None and not path.is_absolute() and path.exists():
+            config = config.replace(source=str(path.resolve()))
+        return config
 
     def validate(self, name=lambda key: key) -> TransferConfig:
         if not self.source:
