@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -208,6 +209,27 @@ def _terminate_after_first_checkpoint(run_dir, argv, group=False, env=None) -> t
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
     return proc.returncode, err
+
+
+def test_a_run_whose_output_is_closed_stops_with_a_line_saying_how_to_continue(tmp_path):
+    # `cnnlab train | head -1`: the run used to end at the next line it printed, with exit code 0 and no word
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "cnnlab", "train", "--epochs", "50", "--run-dir", str(run_dir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "digits:" in proc.stdout.readline()  # as `head -1` reads
+        while not (run_dir / "checkpoints" / "last.safetensors").exists() and proc.poll() is None:
+            time.sleep(0.05)  # until an epoch is saved, so that the run has something to continue
+        proc.stdout.close()
+        err = proc.stderr.read()
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 141, err  # 128 + SIGPIPE, as a shell reports a command that a pipe stopped
+    assert err.strip().splitlines()[-1] == (f"cnnlab: the output was closed (broken pipe), so the run stopped; "
+                                            f"continue with: cnnlab train --resume {run_dir}")
 
 
 def test_sigterm_stops_training_with_one_line_and_the_run_resumes(tmp_path, capsys):

@@ -161,9 +161,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _cli_handlers():
             return _dispatch(argv)
-    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+    except BrokenPipeError as e:  # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        if getattr(e, "resume", None) is None:  # a listing: stop quietly
+            return 0
+        # a run stopped before its end: it keeps its last checkpoint, and says so (stderr is still open)
+        print(f"cnnlab: the output was closed (broken pipe), so the run stopped{_resume_hint(e)}", file=sys.stderr)
+        return 128 + int(signal.SIGPIPE)
     except CnnlabError as e:
         if _speaks(e):
             print(f"cnnlab: error: {e}{_resume_hint(e)}", file=sys.stderr)
