@@ -266,6 +266,8 @@ def test_a_cpu_run_trains_the_models_declared_faster_channels_last_so_and_the_ot
     assert json.loads((r.run_dir / "meta.json").read_text())["channels_last"] is True       # what it ran with
     assert r.model.features.c3.conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert "on cpu, channels-last, input 1x32x32" in lines[0]
+    html = (r.run_dir / "report.html").read_text()  # the report says what ran beside what was asked
+    assert "<td>channels_last</td><td>None (ran: true)</td>" in html and "<td>auto (ran: fp32)</td>" in html
     r = _fit(tmp_path, "resnet", epochs=1, model="resnet18", model_kwargs={"small_input": True}, batch_size=16,
              data="shapes:size=16,count=40", device="cpu")
     assert json.loads((r.run_dir / "meta.json").read_text())["channels_last"] is False

@@ -147,6 +147,16 @@ def _epoch_table(history: list[dict]) -> str:
     return _table([[_epoch_cell(c, r.get(c, "")) for c in header] for r in history], header)
 
 
+def _as_run(config: dict, meta: dict) -> dict:
+    """The configuration as asked, with what the run resolved beside the options left to it (``auto``
+    precision, the unset memory layout): ``auto (ran: fp32)``, ``None (ran: true)``."""
+    shown = dict(config)
+    for key in ("precision", "channels_last"):
+        if key in shown and key in meta and meta[key] != shown[key]:
+            shown[key] = f"{shown[key]} (ran: {str(meta[key]).lower()})"
+    return shown
+
+
 def _transfer_section(results: dict) -> str:
     """What a transfer run started from, and an incremental run's accuracy on old, new and all classes."""
     t = results.get("transfer")
@@ -188,7 +198,7 @@ def write_report(run) -> Path:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         warnings.warn(f"the report's pictures of the network could not be drawn: {first}", stacklevel=2)
         sections = _section(Section("Pictures of the network", [], f"not drawn: {first}"))
-    config = run.config.to_dict() if run.config is not None else {}
+    config = _as_run(run.config.to_dict() if run.config is not None else {}, getattr(run, "meta", None) or {})
     body = f"""<p>Run directory: <code>{_esc(Path(run.path).resolve())}</code></p>
 <h2>Test results</h2>
 {_table(summary)}
