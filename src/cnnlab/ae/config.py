@@ -16,6 +16,7 @@ class AEConfig(RunConfig):
     """An autoencoder trained to reconstruct its input; the options of ``cnnlab ae train``."""
 
     data: str = like(RunConfig, "data", "digits", fixed=True)
+    channels_last: bool | None = like(RunConfig, "channels_last", None, unset="off: the autoencoders declare no layout")
     augment: bool = like(RunConfig, "augment", False, help="random crop and flip while training (the target is the "
                                                          "input: shifting it only makes it harder)")
     monitor: str = like(RunConfig, "monitor", "val_loss", choices=("val_loss", "val_mse", "val_psnr"))
