@@ -72,6 +72,7 @@ def test_a_model_argument_of_the_wrong_type_is_refused(capsys):
     ("epochs: true\n", "epochs must be an integer from 1 to 100000, got True"),
     ("epochs: 2.5\n", "epochs must be an integer from 1 to 100000, got 2.5"),
     ("quiet: 'no'\n", "quiet must be true or false, got 'no'"),
+    ("channels_last: 'yes'\n", "channels_last must be true, false or null (unset), got 'yes'"),  # null: the model's
     ("image_size: big\n", "image_size must be an integer from 1 to 4096, got 'big'"),
     ("val_fraction: half\n", "val_fraction must be a number above 0 and below 1, got 'half'"),
     ("data: 5\n", "data must be text, got 5"),

@@ -128,7 +128,7 @@ class Spec:
         if m["pattern"] is not None:
             return m["shown"] or f"text matching {m['pattern']}"
         if self.type is bool:
-            return "true or false"
+            return "true, false or null (unset)" if self.optional else "true or false"
         if self.type not in (int, float):
             return {str: "text", dict: "a mapping of key: value", list: "a list"}.get(self.type, self.type.__name__)
         what = "an integer" if self.type is int else "a number"

@@ -397,13 +397,13 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
         stopped = bool(config.early_stopping and stale >= config.early_stopping)
         trained = start >= config.epochs or stopped
         if trained and (run.path / "results.json").is_file():
-            raise CnnlabError(f"the run already has {start} epochs; pass a larger --epochs to continue it"
+            raise CnnlabError(f"the run already has {_epochs(start)}; pass a larger --epochs to continue it"
                               if start >= config.epochs else
-                              f"the run stopped early after {start} epochs ({config.monitor} did not improve for "
+                              f"the run stopped early after {_epochs(start)} ({config.monitor} did not improve for "
                               f"{stale}); continue it with --early-stopping 0 (or a larger patience), or start a "
                               f"new run")
         if trained:  # stopped after its last epoch, before its results: only those remain
-            log(f"{run.path} trained its {start} epochs; finishing it (test, results, report)")
+            log(f"{run.path} trained its {_epochs(start)}; finishing it (test, results, report)")
         else:
             log(f"resuming {run.path} at epoch {start + 1}/{config.epochs}")
         if ranks.main:
@@ -508,6 +508,10 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
     run.finish(results, history, f"{config.name} on {config.data}")
     _report(run.path)
     return result
+
+
+def _epochs(n: int) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
 
 
 def _check_processes(run: RunDir, ranks: distributed.Ranks) -> None:
