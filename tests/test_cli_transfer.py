@@ -74,6 +74,17 @@ def test_runs_of_relative_paths_are_continued_and_read_from_another_directory(ba
         assert code == 0, (argv, err)
 
 
+def test_a_transfer_at_another_image_size_than_its_source_says_so_and_how_to_match(tmp_path, capsys):
+    source = tmp_path / "source"
+    assert main(["train", "--model", "resnet20", "--image-size", "16", "--data", "digits@classes=0-4", "--epochs", "1",
+                 "--run-dir", str(source), "--quiet"]) == 0
+    common = ("transfer", "--from", source, "--data", "digits@classes=5-9@labels=5", "--epochs", "1")
+    code, out, _ = run(capsys, *common, "--run-dir", tmp_path / "a")
+    assert code == 0 and "the source saw 16x16 images, these are 8x8 (--image-size 16 shows them at its scale)" in out
+    code, out, _ = run(capsys, *common, "--image-size", "16", "--run-dir", tmp_path / "b")
+    assert code == 0 and "the source saw" not in out
+
+
 def _images(data):
     return (data.train.images[:40, 0] * 255).round().byte().numpy(), data.train.labels[:40].numpy()
 

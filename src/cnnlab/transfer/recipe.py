@@ -42,6 +42,7 @@ class TransferRecipe(ClassifierRecipe):
         self.old_model: nn.Module | None = None
         self.num_old, self.new_classes = 0, None
         self.adapted = ""  # what the log says of a first convolution adapted to the target's channels
+        self.scale = ""  # what it says of images of another size than the source's
 
     # --- configuration and data -------------------------------------------------------------------
     def prepare(self, config: TransferConfig, resuming: bool) -> TransferConfig:
@@ -91,6 +92,16 @@ class TransferRecipe(ClassifierRecipe):
         data = incremental_data(old, new, t.memory, config.seed)
         data.name = f"{src.data}+{config.data}"
         return data
+
+    def prepare_data(self, config: TransferConfig, model: nn.Module, data):
+        data, preprocess = super().prepare_data(config, model, data)
+        theirs = tuple((self.source.preprocess or {}).get("size") or ())
+        if theirs and config.image_size is None and tuple(preprocess.size) != theirs:
+            # its features were learnt at the source's scale: the target's size stays, the line says how to match
+            size = "x".join(map(str, theirs))
+            self.scale = (f"; the source saw {size} images, these are {'x'.join(map(str, preprocess.size))} "
+                          f"(--image-size {theirs[0]} shows them at its scale)")
+        return data, preprocess
 
     def make_task(self, data, config: TransferConfig):
         task = classification_task(data, config)
@@ -163,7 +174,8 @@ class TransferRecipe(ClassifierRecipe):
     def train_view(self, model: nn.Module, batches: dict, config: TransferConfig, device, log):
         t = config
         trainable, total = count_trainable(model)
-        log(f"transfer ({t.mode}) from {t.source}: {trainable:,} of {total:,} parameters train{self.adapted}")
+        log(f"transfer ({t.mode}) from {t.source}: {trainable:,} of {total:,} parameters train{self.adapted}"
+            f"{self.scale}")
         if t.mode == "feature-extraction" and t.cache != "off":
             folder = Path(config.run_dir) / "feature_cache"
             if not distributed.from_env().main:  # each process caches its own copy; only rank 0 writes the run
