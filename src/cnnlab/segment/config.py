@@ -21,7 +21,8 @@ class SegmentConfig(RunConfig):
                                                               "shapes:size=64)", fixed=True)
     epochs: int = like(RunConfig, "epochs", 3)
     batch_size: int = like(RunConfig, "batch_size", 16)
-    channels_last: bool | None = like(RunConfig, "channels_last", None, unset="off: the U-Net declares no layout")
+    channels_last: bool | None = like(RunConfig, "channels_last", None,
+                                      unset="off: the segmentation network declares no layout")
     augment: bool = like(RunConfig, "augment", False, help="random crop and flip while training (each mask moves "
                                                          "with its image)")
     monitor: str = like(RunConfig, "monitor", "val_loss", choices=("val_loss", "val_acc", "val_miou", "val_dice"))

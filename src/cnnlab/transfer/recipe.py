@@ -99,8 +99,9 @@ class TransferRecipe(ClassifierRecipe):
         if theirs and config.image_size is None and tuple(preprocess.size) != theirs:
             # its features were learnt at the source's scale: the target's size stays, the line says how to match
             size = "x".join(map(str, theirs))
+            match = f"--image-size {theirs[0]}" if theirs[0] == theirs[-1] else "--image-size"
             self.scale = (f"; the source saw {size} images, these are {'x'.join(map(str, preprocess.size))} "
-                          f"(--image-size {theirs[0]} shows them at its scale)")
+                          f"({match} shows them at its scale)")
         return data, preprocess
 
     def make_task(self, data, config: TransferConfig):
