@@ -232,6 +232,16 @@ def test_a_run_whose_output_is_closed_stops_with_a_line_saying_how_to_continue(t
                                             f"continue with: cnnlab train --resume {run_dir}")
 
 
+def test_a_run_whose_output_is_closed_before_it_prints_says_so_too(tmp_path):
+    # `cnnlab train | true`: the first line met a closed pipe, and the command ended with 0 and no word
+    result = subprocess.run(f"{sys.executable} -m cnnlab train --epochs 2 --run-dir {tmp_path / 'run'} | true; "
+                            f"exit ${{PIPESTATUS[0]}}", shell=True, executable="/bin/bash", capture_output=True,
+                            text=True)
+    assert result.returncode == 141 and not (tmp_path / "run").exists()  # nothing half-made is left
+    assert result.stderr.strip().splitlines()[-1] == ("cnnlab: the output was closed (broken pipe), so the run "
+                                                      "stopped before its first epoch ended (nothing to continue)")
+
+
 def test_sigterm_stops_training_with_one_line_and_the_run_resumes(tmp_path, capsys):
     run_dir = tmp_path / "run"
     code, err = _terminate_after_first_checkpoint(run_dir, ["--epochs", "50"])

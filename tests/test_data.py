@@ -134,6 +134,8 @@ def test_a_spec_names_existing_relative_paths_absolutely_and_keeps_everything_el
     assert absolute_spec("folder:imgs") == f"folder:{here}"
     assert absolute_spec("folder:imgs@classes=0-1@labels=3") == f"folder:{here}@classes=0-1@labels=3"
     assert absolute_spec("shapes:size=8+folder:imgs") == f"shapes:size=8+folder:{here}"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert absolute_spec("folder:~/imgs") == f"folder:{here}"  # the same folder, whoever's home reads it later
     for kept in ("digits", "digits@labels=5", f"folder:{here}", "folder:missing", "banana:x", "folder:imgs@x=1"):
         assert absolute_spec(kept) == kept  # built-in, absolute, absent or bad: the loader says what is wrong
 

@@ -38,3 +38,17 @@ def test_bad_regularization_settings_are_one_line(tmp_path, capsys):
     assert "@labels=0" in one_line_error(capsys, "experiment", "regularization", "--data", "digits@labels=0",
                                          "--run-dir", tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_an_experiment_keeps_its_paths_absolute_so_it_continues_from_anywhere(tmp_path, monkeypatch):
+    # experiment.json kept folder:imgs as typed: --resume from another directory failed at the next run
+    from cnnlab.experiments._study import Study
+    from cnnlab.experiments.regularization import RegularizationSettings
+
+    (tmp_path / "imgs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with Study.begin("regularization", RegularizationSettings, RegularizationSettings(data="folder:imgs@labels=5"),
+                     run_dir="exp") as study:
+        assert study.settings.data == f"folder:{tmp_path.resolve() / 'imgs'}@labels=5"
+    saved = json.loads((tmp_path / "exp" / "experiment.json").read_text())
+    assert saved["settings"]["data"] == f"folder:{tmp_path.resolve() / 'imgs'}@labels=5"

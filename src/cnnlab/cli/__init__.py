@@ -163,10 +163,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _dispatch(argv)
     except BrokenPipeError as e:  # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        if getattr(e, "resume", None) is None:  # a listing: stop quietly
+        if getattr(e, "resume", None) is None and not getattr(e, "run_stopped", False):  # a listing: stop quietly
             return 0
-        # a run stopped before its end: it keeps its last checkpoint, and says so (stderr is still open)
-        print(f"cnnlab: the output was closed (broken pipe), so the run stopped{_resume_hint(e)}", file=sys.stderr)
+        # a run or an experiment stopped before its end: it keeps its last checkpoint, and says so (stderr is open)
+        hint = _resume_hint(e) or " before its first epoch ended (nothing to continue)"
+        what = "experiment" if str((getattr(e, "resume", None) or ("",))[0]).startswith("cnnlab experiment") else "run"
+        print(f"cnnlab: the output was closed (broken pipe), so the {what} stopped{hint}", file=sys.stderr)
         return 128 + int(signal.SIGPIPE)
     except CnnlabError as e:
         if _speaks(e):

@@ -200,7 +200,11 @@ def train_command(cls: type):
         if ranks.distributed and args.nproc not in (1, ranks.world):
             raise CnnlabError(f"--nproc {args.nproc} inside a job of {ranks.world} processes (torchrun's "
                               f"--nproc_per_node x --nnodes): give one or the other")
-        result = fit(config, resume=Path(args.resume).expanduser() if args.resume else None)
+        try:
+            result = fit(config, resume=Path(args.resume).expanduser() if args.resume else None)
+        except BrokenPipeError as e:  # the output closed: a run that stopped, said as such (not a listing)
+            e.run_stopped = True
+            raise
         if not ranks.main:  # rank 0 reports for the job
             return 0
         rows = get_kind(config.run_kind).result_rows(result.test)

@@ -21,9 +21,9 @@ def split_union(spec: str) -> list[str]:
 
 
 def absolute_spec(spec: str) -> str:
-    """The spec with each existing relative path made absolute (``folder:imgs`` -> ``folder:/home/me/imgs``), so
-    that a run's config.yaml finds its data from any working directory; anything else is kept as written (a path
-    that does not exist is left for the loader to refuse, in the user's words)."""
+    """The spec with each existing relative path made absolute (``folder:imgs`` or ``folder:~/imgs`` ->
+    ``folder:/home/me/imgs``), so that a run's config.yaml finds its data from any working directory; anything
+    else is kept as written (a path that does not exist is left for the loader to refuse, in the user's words)."""
     parts = []
     for part in split_union(spec):
         try:
@@ -31,7 +31,7 @@ def absolute_spec(spec: str) -> str:
             path = parse_spec(base)[1]
         except CnnlabError:  # left for load_dataset to explain
             path = None
-        if path is not None and not Path(path).expanduser().is_absolute() and Path(path).expanduser().exists():
+        if path is not None and not Path(path).is_absolute() and Path(path).expanduser().exists():  # or ~/...
             name = base.partition(":")[0]
             part = f"{name}:{Path(path).expanduser().resolve()}{part[len(base):]}"
         parts.append(part)

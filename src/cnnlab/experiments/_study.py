@@ -29,6 +29,7 @@ from typing import Any
 
 from .._io import atomic_write_json, atomic_write_text, existing_dir, make_dir
 from .._options import check, from_mapping
+from ..data import absolute_spec
 from ..errors import CnnlabError
 from ..report import Table, write_study_report
 from ..train import EpochEnd, Recipe, Run, RunConfig, distributed, fit
@@ -75,7 +76,7 @@ class Study:
         check(settings, lambda key: "--" + key.replace("_", "-"))
         if validate is not None:
             validate(settings)
-        return cls.create(name, settings, run_dir)
+        return cls.create(name, _located(settings), run_dir)
 
     @classmethod
     def resume(cls, name: str, settings_class: type, path: str | Path) -> Study:
@@ -112,7 +113,7 @@ class Study:
     def __exit__(self, kind, error, traceback) -> None:
         unlock_dir(self._lock)
         self._lock = None
-        if isinstance(error, KeyboardInterrupt) and self.resumable:  # Ctrl-C or SIGTERM: it continues there
+        if isinstance(error, (KeyboardInterrupt, BrokenPipeError)) and self.resumable:  # Ctrl-C, SIGTERM, a pipe
             error.resume = (f"cnnlab experiment {self.name}", self.path)
 
     def write(self, rows: list[dict], summary: dict, table: str) -> None:
@@ -177,3 +178,18 @@ def write_study_report_of(path: str | Path) -> Path:
     name = saved.get("experiment", "?")
     return write_study_report(path, f"experiment {name}", saved.get("settings", {}), table,
                               sorted(path.glob("*.png")), runs)
+
+
+def _located(settings: Any) -> Any:
+    """The settings with the relative paths they name made absolute where they exist (a dataset spec, an option
+    shown as ``SPEC``; a run, shown as ``RUN``): experiment.json then finds them from any working directory, as a
+    run's config.yaml does."""
+    changes = {}
+    for f in dataclasses.fields(settings):
+        value, shown = getattr(settings, f.name), f.metadata.get("metavar")
+        if isinstance(value, str) and shown == "SPEC":
+            changes[f.name] = absolute_spec(value)
+        elif isinstance(value, str) and shown == "RUN" and not Path(value).is_absolute() \
+                and Path(value).expanduser().exists():  # relative, or from ~
+            changes[f.name] = str(Path(value).expanduser().resolve())
+    return dataclasses.replace(settings, **changes)

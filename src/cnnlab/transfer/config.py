@@ -58,9 +58,8 @@ class TransferConfig(ClassifierConfig):
 
     def located(self) -> TransferConfig:
         config = super().located()
-        path = Path(self.source).expanduser() if self.source else None
-        if path is not None and not path.is_absolute() and path.exists():
-            config = config.replace(source=str(path.resolve()))
+        if self.source and not Path(self.source).is_absolute() and Path(self.source).expanduser().exists():
+            config = config.replace(source=str(Path(self.source).expanduser().resolve()))  # relative, or from ~
         return config
 
     def validate(self, name=lambda key: key) -> TransferConfig:
