@@ -122,3 +122,11 @@ def existing_dir(path: str | os.PathLike, what: str) -> Path:
     if not p.is_dir():
         raise CnnlabError(f"{what} '{path}' is a file, not a directory")
     return p
+
+
+def absolute_path(text: str) -> str:
+    """``text`` as an absolute path where it names an existing file or folder relatively or from ``~``
+    (``imgs`` -> ``/home/me/imgs``), else as written: a run's or an experiment's saved settings then find it from
+    any working directory, and a path that does not exist is left for its reader to refuse in the user's words."""
+    path = Path(text)
+    return str(path.expanduser().resolve()) if not path.is_absolute() and path.expanduser().exists() else text

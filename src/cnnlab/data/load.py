@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
+from .._io import absolute_path
 from ..errors import CnnlabError
 from . import select
 from ._base import ImageData
@@ -31,9 +31,8 @@ def absolute_spec(spec: str) -> str:
             path = parse_spec(base)[1]
         except CnnlabError:  # left for load_dataset to explain
             path = None
-        if path is not None and not Path(path).is_absolute() and Path(path).expanduser().exists():  # or ~/...
-            name = base.partition(":")[0]
-            part = f"{name}:{Path(path).expanduser().resolve()}{part[len(base):]}"
+        if path is not None and absolute_path(path) != path:
+            part = f"{base.partition(':')[0]}:{absolute_path(path)}{part[len(base):]}"
         parts.append(part)
     return "+".join(parts)
 

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_write_json, atomic_write_text, existing_dir, make_dir
+from .._io import absolute_path, atomic_write_json, atomic_write_text, existing_dir, make_dir
 from .._options import check, from_mapping
 from ..data import absolute_spec
 from ..errors import CnnlabError
@@ -189,7 +189,6 @@ def _located(settings: Any) -> Any:
         value, shown = getattr(settings, f.name), f.metadata.get("metavar")
         if isinstance(value, str) and shown == "SPEC":
             changes[f.name] = absolute_spec(value)
-        elif isinstance(value, str) and shown == "RUN" and not Path(value).is_absolute() \
-                and Path(value).expanduser().exists():  # relative, or from ~
-            changes[f.name] = str(Path(value).expanduser().resolve())
+        elif isinstance(value, str) and shown == "RUN":
+            changes[f.name] = absolute_path(value)
     return dataclasses.replace(settings, **changes)

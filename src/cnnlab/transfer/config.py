@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
+from .._io import absolute_path
 from .._options import like, option
 from ..classify import ClassifierConfig
 from ..errors import CnnlabError
@@ -57,10 +57,7 @@ class TransferConfig(ClassifierConfig):
         return self.model or "transfer"
 
     def located(self) -> TransferConfig:
-        config = super().located()
-        if self.source and not Path(self.source).is_absolute() and Path(self.source).expanduser().exists():
-            config = config.replace(source=str(Path(self.source).expanduser().resolve()))  # relative, or from ~
-        return config
+        return super().located().replace(source=absolute_path(self.source)) if self.source else super().located()
 
     def validate(self, name=lambda key: key) -> TransferConfig:
         if not self.source:
