@@ -134,9 +134,18 @@ def _cli_handlers():
 def _ignore_worker_deaths() -> None:
     """Stopping anyway: a DataLoader worker that the same signal killed (sent to the whole process group, it
     can reach a worker before the worker installs its own handler) must not add torch's "worker killed by
-    signal" traceback when the stopped loader is cleaned up."""
+    signal" traceback when the stopped loader is cleaned up; nor may a loader's iterator that the signal
+    interrupted while it was being built add the traceback of its ``__del__`` (an AttributeError on a field its
+    ``__init__`` never set)."""
     if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGCHLD"):
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    default = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        if not str(getattr(unraisable.object, "__module__", "")).startswith("torch.utils.data"):
+            default(unraisable)
+
+    sys.unraisablehook = hook
 
 
 def _dispatch(argv: Sequence[str] | None) -> int:
