@@ -1,9 +1,14 @@
-"""Blocks checked against computations written out here: squeeze-and-excitation and stochastic depth."""
+"""Blocks checked against computations written out here: squeeze-and-excitation, stochastic depth, LeNet-5's
+scaled tanh and the convolution computed as a matrix product."""
+
+import math
 
 import pytest
 import torch
 from torch import nn
 
+from cnnlab.nn import WholeInputConv2d
+from cnnlab.nn.act import ScaledTanh
 from cnnlab.nn.drop import DropPath
 from cnnlab.nn.mobile import SqueezeExcite
 
@@ -54,3 +59,49 @@ def test_efficientnet_drops_paths_in_training_only():
         torch.manual_seed(6)
         c = model.forward_features(x)
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("shape", [(64, 6, 28, 28), (3, 84)])
+def test_scaled_tanh_is_the_papers_function_in_value_and_gradient(shape):
+    # computed through the logistic function; checked against torch.tanh, over the range where it bends and where
+    # it saturates
+    x = (torch.linspace(-30, 30, math.prod(shape)).reshape(shape)).requires_grad_()
+    y = ScaledTanh()(x)
+    ref = 1.7159 * torch.tanh(x.detach() * 2 / 3)
+    torch.testing.assert_close(y, ref, atol=1e-6, rtol=0)
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    torch.testing.assert_close(grad, 1.7159 * 2 / 3 * (1 - torch.tanh(x.detach() * 2 / 3) ** 2), atol=1e-6, rtol=0)
+    assert abs(float(ScaledTanh()(torch.ones(1)))) == pytest.approx(1.0, abs=2e-4)  # the paper: f(1) is about 1
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_a_conv_covering_its_input_equals_nn_conv2d_forward_and_backward(channels_last):
+    torch.manual_seed(0)
+    ref = nn.Conv2d(16, 120, 5)
+    conv = WholeInputConv2d(16, 120, 5)
+    conv.load_state_dict(ref.state_dict())
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    ref, conv = ref.to(memory_format=fmt), conv.to(memory_format=fmt)
+    x = torch.randn(8, 16, 5, 5).contiguous(memory_format=fmt).requires_grad_()
+    x2 = x.detach().clone().requires_grad_()
+    out, expected = conv(x), ref(x2)
+    assert out.shape == expected.shape == (8, 120, 1, 1)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    g = torch.randn_like(expected)
+    out.backward(g)
+    expected.backward(g)
+    torch.testing.assert_close(x.grad, x2.grad, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(conv.weight.grad, ref.weight.grad, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(conv.bias.grad, ref.bias.grad, atol=1e-5, rtol=1e-5)
+    assert conv.weight.grad.stride() == conv.weight.stride()  # the optimiser meets the weight's own layout
+
+
+def test_a_conv_not_covering_its_input_is_nn_conv2d():
+    torch.manual_seed(0)
+    ref = nn.Conv2d(4, 6, 3, padding=1)
+    conv = WholeInputConv2d(4, 6, 3, padding=1)
+    conv.load_state_dict(ref.state_dict())
+    for shape in [(2, 4, 3, 3), (2, 4, 7, 7)]:  # padded, and larger than the kernel
+        x = torch.randn(shape)
+        torch.testing.assert_close(conv(x), ref(x))
+    assert conv(torch.randn(2, 4, 7, 7)).shape == (2, 6, 7, 7)

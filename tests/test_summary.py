@@ -31,8 +31,10 @@ def test_every_model_has_a_summary_whose_totals_are_its_parameters(name):
 
 def test_rows_are_data():
     s = cnnlab.summary(build_meta("lenet5"))
-    assert [r.name for r in s.rows if r.type == "Conv2d"] == ["features.c1.conv", "features.c3.conv",
-                                                               "features.c5.conv"]
+    assert [r.name for r in s.rows if r.type.endswith("Conv2d")] == ["features.c1.conv", "features.c3.conv",
+                                                                      "features.c5.conv"]
+    c5 = next(r for r in s.rows if r.name == "features.c5.conv")  # computed as a matrix product, counted as the conv
+    assert c5.type == "WholeInputConv2d" and c5.kernel == (5, 5) and c5.macs == 120 * 16 * 25
     c1 = s.rows[0]
     assert (c1.kernel, c1.stride, c1.padding, c1.dilation) == ((5, 5), (1, 1), (0, 0), (1, 1))
     assert c1.output_shape == (6, 28, 28) and c1.params == 156 and c1.macs == 6 * 28 * 28 * 25

@@ -7,8 +7,9 @@ Layout (32x32 input): C1 conv 5x5 -> 6x28x28, S2 2x2 subsampling -> 6x14x14, C3 
 S4 -> 16x5x5, C5 conv 5x5 -> 120x1x1, F6 fully connected 84, output 10.
 
 Faithful: the 32x32 input (the paper pads 28x28 MNIST digits to 32x32), the scaled tanh
-``1.7159 * tanh(2x/3)``, average-pool subsampling, C5 as a convolution, the paper's initialisation
-``U(-2.4 / F_in, 2.4 / F_in)``. Simplified, as in most modern reimplementations: C3 connects to all six
+``1.7159 * tanh(2x/3)``, average-pool subsampling, C5 as a convolution (its kernels cover its 5x5 input, so
+it is computed as the matrix product it is there: :class:`~cnnlab.nn.WholeInputConv2d`), the paper's
+initialisation ``U(-2.4 / F_in, 2.4 / F_in)``. Simplified, as in most modern reimplementations: C3 connects to all six
 S2 maps (the paper's sparse connection table has 1,516 instead of 2,416 weights), S2/S4 have no trainable
 coefficient and bias, and the output layer is linear (logits for softmax cross-entropy) instead of
 Euclidean RBF units. ``act="relu", pool="max"`` gives the common modern variant; ``act`` takes any name of
@@ -26,7 +27,7 @@ from torch import nn
 
 from ..errors import CnnlabError
 from ..nn.act import ScaledTanh, get_act_layer
-from ..nn.conv import ConvNormAct
+from ..nn.conv import ConvNormAct, WholeInputConv2d
 from ..nn.head import ClassifierHead
 from ._base import Classifier, FeatureInfo
 from ._registry import register_model
@@ -67,7 +68,7 @@ class LeNet5(Classifier):
                 s2=pool_layer(2, 2),                                                      # 6 x 14 x 14
                 c3=ConvNormAct(6, 16, 5, padding=0, **conv),                              # 16 x 10 x 10
                 s4=pool_layer(2, 2),                                                      # 16 x 5 x 5
-                c5=ConvNormAct(16, 120, 5, padding=0, **conv),                            # 120 x 1 x 1
+                c5=ConvNormAct(16, 120, 5, padding=0, conv_layer=WholeInputConv2d, **conv),  # 120 x 1 x 1
             )
         )
         self.feature_info = [

@@ -1,7 +1,7 @@
 """Building blocks of cnnlab's architectures and the weight-initialisation schemes."""
 
 from .act import ACT_LAYERS, get_act_layer
-from .conv import NORM_LAYERS, ConvNormAct, DepthwiseSeparableConv, get_norm_layer, same_padding
+from .conv import NORM_LAYERS, ConvNormAct, DepthwiseSeparableConv, WholeInputConv2d, get_norm_layer, same_padding
 from .dense import DenseBlock, DenseLayer, NormActConv, Transition
 from .head import ClassifierHead
 from .inception import InceptionAux, InceptionModule
@@ -13,5 +13,6 @@ from .residual import BasicBlock, Bottleneck
 __all__ = [
     "ACT_LAYERS", "NORM_LAYERS", "BasicBlock", "Bottleneck", "ClassifierHead", "ConvNormAct", "DenseBlock",
     "DenseLayer", "DepthwiseSeparableConv", "INIT_SCHEMES", "InceptionAux", "InceptionModule", "InvertedResidual",
-    "NormActConv", "Transition", "get_act_layer", "get_norm_layer", "init_weights", "parse_init", "same_padding",
+    "NormActConv", "Transition", "WholeInputConv2d", "get_act_layer", "get_norm_layer", "init_weights", "parse_init",
+    "same_padding",
 ]
