@@ -153,6 +153,28 @@ def test_ctrl_c_while_importing_the_commands_is_handled(capsys, monkeypatch):
     assert code == 130 and err == "cnnlab: interrupted\n"
 
 
+def test_the_console_command_freezes_what_its_imports_made_and_collects_again_after():
+    # in a process of its own: what gc.freeze sets aside stays aside
+    code = ("import gc, sys; from cnnlab.cli import main\nstatus = main(['models', 'lenet*'], freeze_imports=True)\n"
+            "print(gc.isenabled(), gc.get_freeze_count() > 100_000)\nsys.exit(status)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-2:] == ["True", "True"]
+
+
+def test_ctrl_c_while_importing_leaves_the_collector_on(capsys, monkeypatch):
+    import gc
+
+    import cnnlab.cli
+
+    def interrupted_import(name, package=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cnnlab.cli.importlib, "import_module", interrupted_import)
+    monkeypatch.setattr(cnnlab.cli.gc, "freeze", lambda: None)  # this test process keeps collecting
+    assert main(["models"], freeze_imports=True) == 130 and gc.isenabled()
+
+
 def test_an_interrupted_run_with_a_checkpoint_offers_resume(capsys, monkeypatch, tmp_path):
     run_dir = tmp_path / "my run"
     _models_raising(monkeypatch, KeyboardInterrupt())
