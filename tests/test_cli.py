@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -102,6 +103,15 @@ def test_every_command_has_help():
 def test_console_script_runs():
     result = subprocess.run([sys.executable, "-m", "cnnlab", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "models" in result.stdout and "shape" in result.stdout
+
+
+def test_the_cnnlab_command_is_the_module_entry_point():
+    # `cnnlab` and `python -m cnnlab` run the same function: its second Ctrl-C, distributed exit and freezing
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "cnnlab"]
+    assert script.value == "cnnlab.cli:run"
+    assert (Path(__file__).parents[1] / "src" / "cnnlab" / "__main__.py").read_text().strip().endswith("run()")
 
 
 def test_every_error_line_starts_with_cnnlab_error(capsys):
