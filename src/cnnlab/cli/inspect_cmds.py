@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import re
 import textwrap
@@ -22,6 +21,7 @@ from ..inspect import (
     pool_output_shape,
     summary,
 )
+from ..inspect.catalog import model_counts
 from ..models import create_model, list_models, model_meta
 
 
@@ -95,18 +95,14 @@ def _build_meta(name: str, **kwargs):
         return create_model(name, **kwargs)
 
 
-@functools.cache
 def _model_record(name: str, small_input: bool) -> dict:
-    """One row of ``cnnlab models``: counted on the meta device (no memory, no weights), once per process (the
-    count takes most of a second for the largest models)."""
-    model = _build_meta(name, **({"small_input": True} if small_input else {}))
-    s = summary(model)
+    """One row of ``cnnlab models``: the counts as cnnlab ships them (:mod:`cnnlab.inspect.catalog`) and the
+    registry's facts."""
     meta = model_meta(name)
+    counts = model_counts(name, small_input)  # params: those used at inference (no auxiliary heads)
     return {
         "name": name, "family": meta.family,
-        "params": sum(r.params for r in s.rows),  # parameters used at inference (no auxiliary heads)
-        "macs": s.total_macs,
-        "input_size": list(model.default_input_size), "min_input_size": list(model.min_input_size),
+        **{k: counts[k] for k in ("params", "macs", "input_size", "min_input_size")},
         # small_input changes the stem, so torchvision's weights no longer fit
         "torchvision": None if small_input else meta.torchvision, "paper": meta.paper,
         "channels_last": meta.channels_last,  # its runs' memory layout on a CPU, unless told
