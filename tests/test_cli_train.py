@@ -367,12 +367,12 @@ def test_a_worker_killed_by_the_same_sigterm_first_still_reads_as_terminated(mon
     its own handler: one line, exit code 143, not torch's traceback. Other runtime errors still propagate."""
     import cnnlab.cli as cli
 
-    def stopped(argv):
+    def stopped(argv, freeze_imports):
         raise RuntimeError("DataLoader worker (pid 4242) is killed by signal: Terminated. ")
 
     monkeypatch.setattr(cli, "_dispatch", stopped)
     assert cli.main([]) == 143 and capsys.readouterr().err.strip() == "cnnlab: terminated"
-    monkeypatch.setattr(cli, "_dispatch", lambda argv: (_ for _ in ()).throw(RuntimeError("a real bug")))
+    monkeypatch.setattr(cli, "_dispatch", lambda argv, freeze_imports: (_ for _ in ()).throw(RuntimeError("a real bug")))
     with pytest.raises(RuntimeError, match="a real bug"):
         cli.main([])
 

@@ -118,7 +118,7 @@ def test_fit_segments_shapes_far_better_than_all_background(trained):
     assert saved["segment"] == {"in_chans": 3, "num_classes": 5, "depth": 3, "width": 16, "skips": True}
     header = (path / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"train_loss", "train_acc", "val_loss", "val_acc", "val_miou", "val_dice"} <= set(header)
-    for f in ("plots/overlays.png", "plots/learning_curves.png", "plots/confusion_matrix.png", "report.html",
+    for f in ("plots/overlays.png", "plots/learning_curves.svg", "plots/confusion_matrix.svg", "report.html",
               "checkpoints/state.pt", "config.yaml"):
         assert (path / f).is_file(), f
     saved = SegmentConfig.load(path / "config.yaml")

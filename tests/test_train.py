@@ -32,8 +32,8 @@ def test_lenet5_learns_digits_and_writes_the_run_directory(tmp_path):
     assert r.test["accuracy"] > 0.85
     run = r.run_dir
     for f in ("config.yaml", "meta.json", "metrics.csv", "results.json", "report.html", "checkpoints/best.safetensors",
-              "checkpoints/last.safetensors", "checkpoints/state.pt", "plots/learning_curves.png",
-              "plots/confusion_matrix.png"):
+              "checkpoints/last.safetensors", "checkpoints/state.pt", "plots/learning_curves.svg",
+              "plots/confusion_matrix.svg"):
         assert (run / f).is_file(), f
     results = json.loads((run / "results.json").read_text())
     assert results["test"]["accuracy"] == pytest.approx(r.test["accuracy"])

@@ -1,12 +1,17 @@
-"""Image files as the viewer sees them: what cnnlab writes decodes (with Pillow) to the pixels it was given."""
+"""Pictures as the viewer sees them: a PNG decodes (with Pillow) to the pixels it was given, the heat maps' colour
+map is matplotlib's, and the run's SVG charts, read back, put each number where their axes say."""
 
 import io
+import math
+import xml.etree.ElementTree as ET
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
-from cnnlab.viz.images import png_bytes, save_png, tile
+from cnnlab.viz.charts import BLUES, confusion_matrix_plot, learning_curves_plot, nice_ticks
+from cnnlab.viz.images import colorize, png_bytes, save_png, tile
 
 
 def test_a_png_decodes_to_the_pixels_it_was_given(tmp_path):
@@ -23,3 +28,89 @@ def test_a_tile_of_grey_images_is_their_pixels_in_rgb():
     assert grid.shape == (3, 7, 3) and grid.dtype == np.uint8
     assert grid[1, 1:3, 0].tolist() == [0, 255] and grid[1, 4:6, 0].tolist() == [128, 64]
     assert (grid[1, 1:3] == grid[1, 1:3, :1]).all()  # grey: the three channels equal
+
+
+def test_jet_is_matplotlibs_jet():
+    from matplotlib import colormaps
+
+    values = torch.cat([torch.linspace(0, 1, 1001), torch.tensor([0.0, 1.0, 0.35, 0.66, 1e-9, 1 - 1e-9])])
+    ours = colorize(values.reshape(1, 1, -1))[0, :, 0].T
+    theirs = torch.from_numpy(colormaps["jet"](values.numpy())[:, :3]).float()
+    torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("lo,hi,integer", [(0.13, 0.97, False), (1, 15, True), (1, 1, True), (97.5, 100, False),
+                                           (0.5, 0.5, False), (-3, 250, False), (0, 0, False)])
+def test_nice_ticks_cover_the_range_in_equal_round_steps(lo, hi, integer):
+    ticks = nice_ticks(lo, hi, 5, integer)
+    assert ticks[0] <= lo and ticks[-1] >= hi and 2 <= len(ticks) <= 9
+    steps = {round(b - a, 9) for a, b in zip(ticks, ticks[1:], strict=False)}
+    assert len(steps) == 1
+    (step,) = steps
+    mantissa = step / 10 ** math.floor(math.log10(step))
+    assert round(mantissa, 6) in (1, 2, 2.5, 5) and (not integer or step == int(step))
+
+
+def _svg(path):
+    return ET.parse(path).getroot()
+
+
+def _q(tag):
+    return "{http://www.w3.org/2000/svg}" + tag
+
+
+def _axis_map(texts, attr, cls):
+    """The linear map from value to pixel that a panel's tick labels state: (slope, offset)."""
+    ticks = [(float(t.text), float(t.get(attr))) for t in texts if t.get("class") == cls]
+    (v0, p0), (v1, p1) = ticks[0], ticks[-1]
+    slope = (p1 - p0) / (v1 - v0)
+    return slope, p0 - slope * v0
+
+
+def test_learning_curves_put_each_epoch_where_the_axes_say(tmp_path):
+    history = [{"epoch": e, "train_loss": 2 / e, "val_loss": 1.5 / e + 0.1, "train_acc": 0.5 + e / 40,
+                "val_acc": 0.45 + e / 50} for e in range(1, 13)]
+    history[3]["val_loss"] = float("inf")  # not drawn
+    learning_curves_plot(history, tmp_path / "lc.svg", "a title")
+    root = _svg(tmp_path / "lc.svg")
+    texts = list(root.iter(_q("text")))
+    assert {"a title", "loss", "accuracy (top-1)", "train", "validation", "train (during the epoch)"} <= {
+        t.text for t in texts}
+    points = list(root.iter(_q("circle")))
+    assert len(points) == 4 * 12 - 1
+    # each panel's points, against that panel's own tick labels: the panels are 470 pixels apart
+    for panel, keys in ((0, ("train_loss", "val_loss")), (1, ("train_acc", "val_acc"))):
+        inside = lambda el, a, p=panel: p * 470 <= float(el.get(a)) < (p + 1) * 470  # noqa: E731
+        ys = _axis_map([t for t in texts if inside(t, "x")], "y", "ytick")
+        xs = _axis_map([t for t in texts if inside(t, "x")], "x", "xtick")
+        mine = [c for c in points if inside(c, "cx")]
+        for series, key in enumerate(keys):
+            drawn = [c for c in mine if c.get("data-series") == str(series)]
+            expected = [(h["epoch"], (100 if panel else 1) * h[key]) for h in history if math.isfinite(h[key])]
+            assert len(drawn) == len(expected)
+            for c, (epoch, value) in zip(drawn, expected, strict=True):
+                assert float(c.get("cx")) == pytest.approx(xs[0] * epoch + xs[1], abs=0.6)
+                # the tick labels are rounded to their step: within half a pixel of the label's line
+                assert float(c.get("cy")) == pytest.approx(ys[0] * value + ys[1] - 4, abs=0.6)
+
+
+def test_the_confusion_matrix_shades_and_writes_each_count(tmp_path):
+    matrix = [[25, 0, 3], [1, 30, 0], [4, 2, 12]]
+    confusion_matrix_plot(matrix, ["cat", "dog", "a long name"], tmp_path / "cm.svg")
+    root = _svg(tmp_path / "cm.svg")
+    cells = {(int(r.get("data-row")), int(r.get("data-col"))): r for r in root.iter(_q("rect"))
+             if r.get("class") == "cell"}
+    assert sorted(cells) == [(i, j) for i in range(3) for j in range(3)]
+    assert all(int(cells[i, j].get("data-count")) == matrix[i][j] for i, j in cells)
+
+    def darkness(fill):
+        r, g, b = (int(fill[k:k + 2], 16) for k in (1, 3, 5))
+        return 765 - r - g - b
+
+    by_count = sorted(cells.values(), key=lambda r: int(r.get("data-count")))
+    assert [darkness(r.get("fill")) for r in by_count] == sorted(darkness(r.get("fill")) for r in by_count)
+    assert by_count[0].get("fill") == BLUES[0] and by_count[-1].get("fill") == BLUES[-1]  # 0 and the largest
+    counts = [t for t in root.iter(_q("text")) if t.get("class") == "count"]
+    assert sorted(int(t.text) for t in counts) == sorted(v for row in matrix for v in row)
+    assert [t.get("fill") for t in counts if t.text == "30"] == ["white"]
+    assert {"cat", "dog", "a long name", "predicted", "true"} <= {t.text for t in root.iter(_q("text"))}

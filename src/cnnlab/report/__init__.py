@@ -79,14 +79,17 @@ def _esc(value) -> str:
     return html.escape(str(value))
 
 
-def _png(data: bytes, alt: str, plot: bool = False) -> str:
+def _png(data: bytes, alt: str, plot: bool = False, mime: str = "image/png") -> str:
     cls = ' class="plot"' if plot else ""
-    return (f'<figure{cls}><img{cls} alt="{_esc(alt)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+    return (f'<figure{cls}><img{cls} alt="{_esc(alt)}" src="data:{mime};base64,{base64.b64encode(data).decode()}">'
             f"<figcaption>{_esc(alt)}</figcaption></figure>")
 
 
 def _plot(path: Path) -> str:
-    return _png(path.read_bytes(), path.stem.replace("_", " "), plot=True) if path.is_file() else ""
+    """A PNG or SVG plot file as an image of the page (an SVG as an image, never as markup: no script in it
+    runs)."""
+    mime = "image/svg+xml" if path.suffix.lower() == ".svg" else "image/png"
+    return _png(path.read_bytes(), path.stem.replace("_", " "), plot=True, mime=mime) if path.is_file() else ""
 
 
 def _table(rows: Sequence[Sequence], header: Sequence[str] | None = None, footer: Sequence[str] | None = None) -> str:

@@ -127,7 +127,9 @@ class Run:
 
     def plots(self) -> list[Path]:
         folder = self.path / "plots" if self.path else None
-        return sorted(folder.glob("*.png")) if folder and folder.is_dir() else []
+        if not folder or not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir() if p.suffix in (".png", ".svg"))
 
     def sections(self) -> list:
         """What the run's report shows besides its results, plots and configuration (its kind decides)."""

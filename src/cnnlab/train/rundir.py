@@ -7,7 +7,7 @@ runs/<name>-<data>-<time>/
   metrics.csv          one row per epoch
   results.json         final test metrics, e.g. {"test": {"accuracy": ..., "loss": ...}}
   checkpoints/         last.safetensors, best.safetensors, state.pt (see cnnlab.train.checkpoint)
-  plots/               learning_curves.png, confusion_matrix.png, and what the kind adds
+  plots/               learning_curves.svg, confusion_matrix.svg, and what the kind adds (PNG)
   report.html          the run on one page
   tensorboard/         with --tensorboard
 ```
@@ -236,14 +236,14 @@ class RunDir:
 
     def finish(self, results: dict[str, Any], history: list[dict], title: str) -> None:
         """Write results.json, metrics.csv and the plots every run has."""
-        from ..viz import confusion_matrix_plot, learning_curves_plot
+        from ..viz.charts import confusion_matrix_plot, learning_curves_plot
 
         self._write_metrics(history)
         atomic_write_json(self.path / "results.json", results)
-        learning_curves_plot(history, self.path / "plots" / "learning_curves.png", title)
+        learning_curves_plot(history, self.path / "plots" / "learning_curves.svg", title)
         if "confusion_matrix" in results:
             confusion_matrix_plot(results["confusion_matrix"], results["classes"],
-                                  self.path / "plots" / "confusion_matrix.png")
+                                  self.path / "plots" / "confusion_matrix.svg")
         if self._writer is not None:
             self._writer.close()
             self._writer = None

@@ -1,15 +1,17 @@
-"""Pictures: learning curves, confusion matrices, image grids.
+"""Pictures: learning curves, confusion matrices, image grids, the experiments' plots.
 
-The plots are loaded on first use (PEP 562): they import matplotlib's pyplot, about 0.3 s, which every
-command would otherwise pay at start-up through :mod:`cnnlab.viz.images`, ``--help`` and commands that draw
-nothing included.
+Every run's two charts are SVG written by :mod:`cnnlab.viz.charts`, without matplotlib. The other plots are
+loaded on first use (PEP 562): they import matplotlib's pyplot, about 0.4 s, which every command would
+otherwise pay at start-up, ``--help`` and commands that draw nothing included.
 """
 
+from .charts import confusion_matrix_plot, learning_curves_plot
+
 _PLOTS = (
-    "activations_plot", "architectures_plot", "confusion_matrix_plot", "depth_curves_plot", "efficiency_plot",
-    "imagenet_chart_plot", "init_signal_plot", "learning_curves_plot", "regularization_plot", "transfer_curves_plot",
+    "activations_plot", "architectures_plot", "depth_curves_plot", "efficiency_plot", "imagenet_chart_plot",
+    "init_signal_plot", "regularization_plot", "transfer_curves_plot",
 )
-__all__ = list(_PLOTS)
+__all__ = ["confusion_matrix_plot", "learning_curves_plot", *_PLOTS]
 
 
 def __getattr__(name: str):

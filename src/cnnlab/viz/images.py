@@ -2,8 +2,8 @@
 
 Grids are put together as arrays and written with Pillow, without a figure: a grid of a hundred tiles costs
 milliseconds, which matters for the pictures every run's report carries. matplotlib is imported only for a
-colour map (:func:`colorize`): its import, about 0.4 s, is not paid by the commands that build the parser
-through this module and draw nothing.
+colour map other than "jet" (:func:`colorize`): its import, about 0.4 s, is not paid by a training run or by
+the commands that draw nothing.
 """
 
 from __future__ import annotations
@@ -28,12 +28,34 @@ def as_rgb(images: torch.Tensor) -> torch.Tensor:
     return grey.expand(-1, 3, -1, -1)
 
 
-def colorize(values: torch.Tensor, cmap: str = "jet") -> torch.Tensor:
-    """``N x H x W`` values in [0, 1] through a matplotlib colour map: ``N x 3 x H x W``."""
-    from matplotlib import colormaps
+# "jet", the heat maps' colour map, as the value at which each of red, green and blue reaches each level between
+# its knots (linear in between): the map every CAM library draws with, defined here so that a run's report,
+# whose Grad-CAM pictures use it, does not import matplotlib for it (0.4 s). tests/test_viz.py checks it
+# against matplotlib's own.
+_JET_KNOTS = {
+    "red": ((0.0, 0.0), (0.35, 0.0), (0.66, 1.0), (0.89, 1.0), (1.0, 0.5)),
+    "green": ((0.0, 0.0), (0.125, 0.0), (0.375, 1.0), (0.64, 1.0), (0.91, 0.0), (1.0, 0.0)),
+    "blue": ((0.0, 0.5), (0.11, 1.0), (0.34, 1.0), (0.65, 0.0), (1.0, 0.0)),
+}
+_LEVELS = 256  # entries of the look-up table, as matplotlib's colour maps have
 
-    rgba = colormaps[cmap](values.detach().float().cpu().clamp(0, 1).numpy())
-    return torch.from_numpy(rgba[..., :3]).permute(0, 3, 1, 2).float()
+
+def _jet_table() -> np.ndarray:
+    at = np.linspace(0.0, 1.0, _LEVELS)
+    return np.stack([np.interp(at, *zip(*_JET_KNOTS[c], strict=True)) for c in ("red", "green", "blue")], 1)
+
+
+def colorize(values: torch.Tensor, cmap: str = "jet") -> torch.Tensor:
+    """``N x H x W`` values in [0, 1] through a colour map: ``N x 3 x H x W``. "jet" is cnnlab's own (the same
+    256 colours as matplotlib's); any other name is matplotlib's."""
+    v = values.detach().float().cpu().clamp(0, 1).numpy()
+    if cmap == "jet":
+        rgb = _jet_table()[np.minimum((v * _LEVELS).astype(np.int64), _LEVELS - 1)]
+    else:
+        from matplotlib import colormaps
+
+        rgb = colormaps[cmap](v)[..., :3]
+    return torch.from_numpy(rgb).permute(0, 3, 1, 2).float()
 
 
 def overlay(images: torch.Tensor, heat: torch.Tensor, alpha: float = 0.45, cmap: str = "jet") -> torch.Tensor:

@@ -21,57 +21,6 @@ def save_figure(fig, path: str | os.PathLike) -> None:
     plt.close(fig)
 
 
-def learning_curves_plot(history: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
-    """Loss (train and validation) and validation accuracy (or reconstruction PSNR) per epoch."""
-    epochs = [h["epoch"] for h in history]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax1.plot(epochs, [h["train_loss"] for h in history], "o-", label="train", ms=3)
-    ax1.plot(epochs, [h["val_loss"] for h in history], "o-", label="validation", ms=3)
-    ax1.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax1.legend()
-    ax1.grid(alpha=0.3)
-    if "val_acc" in history[0]:
-        if "train_acc" in history[0]:
-            # measured on the epoch's training batches as they trained (augmentation and dropout included)
-            ax2.plot(epochs, [100 * h["train_acc"] for h in history], "o-", label="train (during the epoch)", ms=3)
-        ax2.plot(epochs, [100 * h["val_acc"] for h in history], "o-", label="validation", ms=3)
-        per_pixel = "val_miou" in history[0]  # a segmentation run's accuracy is over pixels
-        ax2.set(xlabel="epoch", ylabel="accuracy (%)", title="pixel accuracy" if per_pixel else "accuracy (top-1)")
-    else:  # a reconstruction
-        ax2.plot(epochs, [h["val_psnr"] for h in history], "o-", label="validation", ms=3)
-        ax2.set(xlabel="epoch", ylabel="PSNR (dB)", title="reconstruction PSNR")
-    ax2.legend()
-    ax2.grid(alpha=0.3)
-    for ax in (ax1, ax2):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs: no tick at 1.25
-    if title:
-        fig.suptitle(title)
-    save_figure(fig, path)
-
-
-def confusion_matrix_plot(matrix: Sequence[Sequence[int]], classes: Sequence[str], path: str | os.PathLike,
-                          title: str = "confusion matrix (test)") -> None:
-    """Rows are true classes, columns predicted ones; counts in the cells."""
-    import numpy as np
-
-    m = np.asarray(matrix)
-    k = len(classes)
-    size = min(12, 2.5 + 0.45 * k)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(m, cmap="Blues")
-    long_names = max(len(c) for c in classes) > 3
-    ax.set_xticks(range(k), classes, rotation=45 if long_names else 0, ha="right" if long_names else "center")
-    ax.set_yticks(range(k), classes)
-    ax.set(xlabel="predicted", ylabel="true", title=title)
-    if k <= 30:
-        top = m.max() if m.size else 0
-        for i in range(k):
-            for j in range(k):
-                ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if m[i, j] > top / 2 else "black")
-    save_figure(fig, path)
-
-
 def transfer_curves_plot(rows: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
     """Test accuracy against labels per class (log scale), one line per method, one panel per target;
     the band is one standard deviation over seeds. ``rows`` are summary rows with ``target``, ``method``,
