@@ -372,7 +372,7 @@ def test_a_worker_killed_by_the_same_sigterm_first_still_reads_as_terminated(mon
 
     monkeypatch.setattr(cli, "_dispatch", stopped)
     assert cli.main([]) == 143 and capsys.readouterr().err.strip() == "cnnlab: terminated"
-    monkeypatch.setattr(cli, "_dispatch", lambda argv, freeze_imports: (_ for _ in ()).throw(RuntimeError("a real bug")))
+    monkeypatch.setattr(cli, "_dispatch", lambda argv, _freeze: (_ for _ in ()).throw(RuntimeError("a real bug")))
     with pytest.raises(RuntimeError, match="a real bug"):
         cli.main([])
 
