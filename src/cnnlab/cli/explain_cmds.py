@@ -11,6 +11,8 @@ from .options import add_options, options_from
 from .train_cmds import RunOptions, no_command
 
 RUN_HELP = "a run directory (classifier, transfer, segmentation or autoencoder) or one of its checkpoint files"
+SCORED_RUN_HELP = ("a run directory with class scores (classifier, transfer or segmentation) or one of its "
+                   "checkpoint files")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -26,10 +28,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ex.set_defaults(func=no_command("explain", "cnnlab explain filters, features, cam, guided or maximize"))
     views = ex.add_subparsers(title="views", metavar="VIEW", parser_class=type(ex))
 
-    def view(name: str, help: str, examples: list[str]) -> argparse.ArgumentParser:
+    def view(name: str, help: str, examples: list[str], run_help: str = RUN_HELP) -> argparse.ArgumentParser:
         p = views.add_parser(name, formatter_class=fmt, help=help, description=help[0].upper() + help[1:] + ".",
                              epilog="examples:\n" + "\n".join(f"  {e}" for e in examples))
-        p.add_argument("run", help=RUN_HELP)
+        p.add_argument("run", help=run_help)
         add_options(p, RunOptions, skip=("format",))
         p.add_argument("--out", default=None, metavar="DIR", help="where to write the PNG files (default: RUN/explain)")
         return p
@@ -49,14 +51,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = view("cam", "class activation maps over input images (Grad-CAM, Grad-CAM++, LayerCAM)",
              ["cnnlab explain cam RUN a.png b.png", "cnnlab explain cam RUN a.png --method layercam --class 7",
-              "cnnlab explain cam RUN a.png --method all", "cnnlab explain cam RUN a.png --layer layer3"])
+              "cnnlab explain cam RUN a.png --method all", "cnnlab explain cam RUN a.png --layer layer3"],
+             SCORED_RUN_HELP)
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     add_options(p, CamOptions)
     _target_options(p)
     p.set_defaults(func=cmd_cam)
 
     p = view("guided", "guided backpropagation and guided Grad-CAM of input images",
-             ["cnnlab explain guided RUN a.png", "cnnlab explain guided RUN a.png --class 3"])
+             ["cnnlab explain guided RUN a.png", "cnnlab explain guided RUN a.png --class 3"], SCORED_RUN_HELP)
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     _target_options(p)
     p.set_defaults(func=cmd_guided)
