@@ -654,3 +654,16 @@ def test_a_run_directory_in_use_by_another_process_is_refused_in_one_line(tmp_pa
     r = fit(ClassifierConfig(epochs=2, data="digits@labels=5", quiet=True), resume=tmp_path / "r",
             log=lambda *a: None)  # once it is free, the run continues (fit released its own lock, too)
     assert len(r.history) == 2
+
+
+def test_finishing_a_run_written_before_the_svg_charts_leaves_one_chart_of_each(tmp_path):
+    # a run resumed from an earlier version held matplotlib PNGs of the same charts; they would show stale twice
+    from cnnlab.train.rundir import RunDir
+
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    for name in ("learning_curves.png", "confusion_matrix.png", "overlays.png"):
+        (plots / name).write_bytes(b"\x89PNG old")
+    history = [{"epoch": 1, "train_loss": 1.0, "val_loss": 0.9, "val_acc": 0.5}]
+    RunDir(tmp_path).finish({"confusion_matrix": [[1, 0], [0, 1]], "classes": ["a", "b"]}, history, "t")
+    assert sorted(p.name for p in plots.iterdir()) == ["confusion_matrix.svg", "learning_curves.svg", "overlays.png"]

@@ -10,7 +10,15 @@ import pytest
 import torch
 from PIL import Image
 
-from cnnlab.viz.charts import BLUES, confusion_matrix_plot, learning_curves_plot, nice_ticks
+from cnnlab.viz.charts import (
+    BLUES,
+    PANEL_W,
+    TICK,
+    confusion_matrix_plot,
+    learning_curves_plot,
+    nice_ticks,
+    tick_labels,
+)
 from cnnlab.viz.images import colorize, png_bytes, save_png, tile
 
 
@@ -78,9 +86,9 @@ def test_learning_curves_put_each_epoch_where_the_axes_say(tmp_path):
         t.text for t in texts}
     points = list(root.iter(_q("circle")))
     assert len(points) == 4 * 12 - 1
-    # each panel's points, against that panel's own tick labels: the panels are 470 pixels apart
+    # each panel's points, against that panel's own tick labels: the panels are PANEL_W pixels apart
     for panel, keys in ((0, ("train_loss", "val_loss")), (1, ("train_acc", "val_acc"))):
-        inside = lambda el, a, p=panel: p * 470 <= float(el.get(a)) < (p + 1) * 470  # noqa: E731
+        inside = lambda el, a, p=panel: p * PANEL_W <= float(el.get(a)) < (p + 1) * PANEL_W  # noqa: E731
         ys = _axis_map([t for t in texts if inside(t, "x")], "y", "ytick")
         xs = _axis_map([t for t in texts if inside(t, "x")], "x", "xtick")
         mine = [c for c in points if inside(c, "cx")]
@@ -89,9 +97,9 @@ def test_learning_curves_put_each_epoch_where_the_axes_say(tmp_path):
             expected = [(h["epoch"], (100 if panel else 1) * h[key]) for h in history if math.isfinite(h[key])]
             assert len(drawn) == len(expected)
             for c, (epoch, value) in zip(drawn, expected, strict=True):
-                assert float(c.get("cx")) == pytest.approx(xs[0] * epoch + xs[1], abs=0.6)
-                # the tick labels are rounded to their step: within half a pixel of the label's line
-                assert float(c.get("cy")) == pytest.approx(ys[0] * value + ys[1] - 4, abs=0.6)
+                assert float(c.get("cx")) == pytest.approx(xs[0] * epoch + xs[1], abs=0.05)
+                # a y label sits TICK * 0.35 below its line, to centre it
+                assert float(c.get("cy")) == pytest.approx(ys[0] * value + ys[1] - TICK * 0.35, abs=0.05)
 
 
 def test_the_confusion_matrix_shades_and_writes_each_count(tmp_path):
@@ -114,3 +122,66 @@ def test_the_confusion_matrix_shades_and_writes_each_count(tmp_path):
     assert sorted(int(t.text) for t in counts) == sorted(v for row in matrix for v in row)
     assert [t.get("fill") for t in counts if t.text == "30"] == ["white"]
     assert {"cat", "dog", "a long name", "predicted", "true"} <= {t.text for t in root.iter(_q("text"))}
+
+
+def test_jet_draws_what_is_not_a_number_black():
+    rgb = colorize(torch.tensor([[[float("nan"), 1.0]]]))
+    assert rgb[0, :, 0, 0].tolist() == [0.0, 0.0, 0.0] and rgb[0, :, 0, 1].tolist() == [0.5, 0.0, 0.0]
+
+
+def test_a_missing_value_breaks_the_line_and_is_not_drawn(tmp_path):
+    history = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1 / e} for e in range(1, 7)]
+    history[2]["train_loss"] = float("nan")
+    history[3]["train_loss"] = None
+    history[4]["val_loss"] = 1e300  # diverged: off any useful scale
+    learning_curves_plot(history, tmp_path / "lc.svg")
+    root = _svg(tmp_path / "lc.svg")
+    train = [c for c in root.iter(_q("circle")) if c.get("data-series") == "0"]
+    assert [float(c.get("data-x")) for c in train] == [1, 2, 5, 6]
+    # train: lines 1-2 and 5-6; validation: 1-4, and 6 a point alone
+    assert len(list(root.iter(_q("polyline")))) == 3
+    ytexts = [float(t.text) for t in root.iter(_q("text")) if t.get("class") == "ytick"]
+    assert max(ytexts) < 2  # the 1e300 left out of the scale too
+
+
+@pytest.mark.parametrize("scale", [1e-7, 1e12, 1.0])
+def test_tick_labels_tell_every_tick_apart_at_any_scale(scale):
+    ticks = nice_ticks(3 * scale, 7.5 * scale, 5)
+    labels = tick_labels(ticks)
+    assert len(set(labels)) == len(labels) and all(len(label) <= 12 for label in labels)
+    assert [float(label) for label in labels] == pytest.approx(ticks, rel=1e-6, abs=1e-15)
+
+
+def test_one_epoch_has_one_epoch_tick(tmp_path):
+    learning_curves_plot([{"epoch": 1, "train_loss": 0.5, "val_loss": 0.4, "val_acc": 0.9}], tmp_path / "lc.svg")
+    xticks = [t.text for t in _svg(tmp_path / "lc.svg").iter(_q("text")) if t.get("class") == "xtick"]
+    assert xticks == ["1", "1"]  # one per panel
+
+
+def test_the_confusion_matrix_fits_its_counts_names_and_title(tmp_path):
+    # pixel counts of a segmentation run, as a tensor; more rows than names; a control character in a name
+    matrix = torch.tensor([[1025376, 12], [3, 45678], [0, 1]])
+    confusion_matrix_plot(matrix, ["background", "a\x01b"], tmp_path / "cm.svg", title="a long title " * 4)
+    root = _svg(tmp_path / "cm.svg")  # parses: the control character is replaced
+    width = float(root.get("width"))
+    assert width >= 0.6 * 15 * len("a long title " * 4)
+    counts = {t.text: float(t.get("font-size")) for t in root.iter(_q("text")) if t.get("class") == "count"}
+    assert "1.03M" in counts and "1025376" not in counts  # shortened to fit its cell
+    assert all(0.6 * size * len(text) <= 44 * 0.9 + 0.1 for text, size in counts.items())  # every count inside
+    assert {t.text for t in root.iter(_q("text")) if t.get("class") == "row-name"} == {"background", "a?b", "2"}
+
+
+def test_many_classes_show_names_that_do_not_overlap(tmp_path):
+    k = 100
+    matrix = np.eye(k, dtype=int) * 3
+    confusion_matrix_plot(matrix, [f"c{i}" for i in range(k)], tmp_path / "cm.svg")
+    root = _svg(tmp_path / "cm.svg")
+    rows = [t for t in root.iter(_q("text")) if t.get("class") == "row-name"]
+    ys = sorted(float(t.get("y")) for t in rows)
+    size = float(rows[0].get("font-size"))
+    assert 5 <= len(rows) < k and min(b - a for a, b in zip(ys, ys[1:], strict=False)) >= size
+    cols = [t for t in root.iter(_q("text")) if t.get("class") == "col-name"]
+    assert len(cols) == len(rows)
+    if not any(t.get("transform") for t in cols):  # side by side: each name narrower than its spacing
+        xs = sorted(float(t.get("x")) for t in cols)
+        assert min(b - a for a, b in zip(xs, xs[1:], strict=False)) >= 0.6 * size * max(len(t.text) for t in cols)

@@ -240,10 +240,12 @@ class RunDir:
 
         self._write_metrics(history)
         atomic_write_json(self.path / "results.json", results)
-        learning_curves_plot(history, self.path / "plots" / "learning_curves.svg", title)
+        plots = self.path / "plots"
+        learning_curves_plot(history, plots / "learning_curves.svg", title)
         if "confusion_matrix" in results:
-            confusion_matrix_plot(results["confusion_matrix"], results["classes"],
-                                  self.path / "plots" / "confusion_matrix.svg")
+            confusion_matrix_plot(results["confusion_matrix"], results["classes"], plots / "confusion_matrix.svg")
+        for old in ("learning_curves.png", "confusion_matrix.png"):  # what a run written before the SVGs holds
+            (plots / old).unlink(missing_ok=True)
         if self._writer is not None:
             self._writer.close()
             self._writer = None

@@ -11,21 +11,29 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
+
+import numpy as np
 
 from .._io import atomic_write_text
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")  # one per series, in order
 FONT = 'font-family="DejaVu Sans, Helvetica, Arial, sans-serif"'
+CHAR = 0.6  # a character's width, as a share of the font size (about the average of a sans-serif face)
+TITLE, LABEL, TICK = 15, 13, 12  # font sizes in pixels: panel titles, axis labels and legends, tick labels
 # ColorBrewer's nine-step "Blues", light to dark: the confusion matrix's scale, from 0 to its largest count
 BLUES = ("#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b")
+DRAWN = 1e200  # values beyond this (a diverged loss) are left out like the ones that are not finite
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # characters XML does not allow
 
 
 @dataclass
 class Panel:
-    """One chart of lines: ``series`` are ``(label, xs, ys)``; points that are not finite are left out."""
+    """One chart of lines: ``series`` are ``(label, xs, ys)``; points that are not finite (or ``None``) are left
+    out, and the line breaks there."""
 
     title: str
     xlabel: str
@@ -51,13 +59,39 @@ def nice_ticks(lo: float, hi: float, count: int = 5, integer: bool = False) -> l
     return ticks
 
 
-def tick_label(value: float, step: float) -> str:
-    """``value`` with as many decimals as the tick step needs (``0.25`` -> two, ``5`` -> none)."""
-    decimals = 0
-    while decimals < 6 and abs(step * 10 ** decimals - round(step * 10 ** decimals)) > 1e-6:
-        decimals += 1
-    text = f"{value:.{decimals}f}"
-    return "0" if float(text) == 0 else text
+def tick_labels(ticks: Sequence[float]) -> list[str]:
+    """The ticks' labels: as many decimals as their step needs (``0.25`` -> two, ``5`` -> none); for values too
+    large or too small for that (a million or more, or a step under 1e-4), the shortest ``%g`` form that tells
+    them apart."""
+    step = abs(ticks[1] - ticks[0]) if len(ticks) > 1 else 1.0
+    if max(abs(t) for t in ticks) < 1e6 and step >= 1e-4:
+        decimals = 0
+        while decimals < 6 and abs(step * 10 ** decimals - round(step * 10 ** decimals)) > 1e-6:
+            decimals += 1
+        labels = [f"{t:.{decimals}f}" for t in ticks]
+    else:
+        for digits in range(2, 18):
+            labels = [f"{t:.{digits}g}" for t in ticks]
+            if len(set(labels)) == len(labels):
+                break
+    return ["0" if float(label) == 0 else label for label in labels]
+
+
+def _limits(values: Sequence[float], integer: bool) -> tuple[float, float]:
+    """The axis's span: the values' and 5% on each side (half a step for a single whole number)."""
+    lo, hi = min(values), max(values)
+    pad = (hi - lo) * 0.05 if hi > lo else (0.5 if integer or lo == 0 else abs(lo) * 0.05)
+    return lo - pad, hi + pad
+
+
+def _ticks_within(values: Sequence[float], count: int, integer: bool) -> tuple[list[float], float, float]:
+    a, b = _limits(values, integer)
+    eps = (b - a) * 1e-9
+    return [t for t in nice_ticks(min(values), max(values), count, integer) if a - eps <= t <= b + eps], a, b
+
+
+def _clean(text) -> str:
+    return escape(_CONTROL.sub("?", str(text)))
 
 
 class _Svg:
@@ -67,9 +101,9 @@ class _Svg:
     def add(self, element: str) -> None:
         self.parts.append(element)
 
-    def text(self, x: float, y: float, text: str, size: float = 11, anchor: str = "middle", extra: str = "") -> None:
-        self.add(f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" {extra}>'
-                 f'{escape(str(text))}</text>')
+    def text(self, x: float, y: float, text, size: float = LABEL, anchor: str = "middle", extra: str = "") -> None:
+        self.add(f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size:g}" text-anchor="{anchor}" {extra}>'
+                 f"{_clean(text)}</text>")
 
     def markup(self) -> str:
         return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{self.width:.0f}" height="{self.height:.0f}" '
@@ -77,64 +111,74 @@ class _Svg:
                 f'<rect width="100%" height="100%" fill="white"/>\n' + "\n".join(self.parts) + "\n</svg>\n")
 
 
-PANEL_W, PANEL_H = 470, 340
-LEFT, RIGHT, TOP, BOTTOM = 62, 18, 52, 46  # the plot area's margins inside a panel
+PANEL_W, PANEL_H = 520, 390
+RIGHT, TOP, BOTTOM = 18, 60, 52  # the plot area's margins inside a panel (the left one fits the tick labels)
+
+
+def _number(value) -> float:
+    return float(value) if value is not None else math.nan
 
 
 def _panel(svg: _Svg, panel: Panel, x0: float, y0: float) -> None:
-    finite = [[(x, y) for x, y in zip(xs, ys, strict=True) if math.isfinite(x) and math.isfinite(y)]
-              for _, xs, ys in panel.series]
-    points = [p for s in finite for p in s]
-    xs = [p[0] for p in points] or [0.0]
-    ys = [p[1] for p in points] or [0.0]
-    xt = nice_ticks(min(xs), max(xs), 6, panel.integer_x)
-    yt = nice_ticks(min(ys), max(ys), 5)
-    left, right = x0 + LEFT, x0 + PANEL_W - RIGHT
-    top, bottom = y0 + TOP, y0 + PANEL_H - BOTTOM
-    pad = 0.03 * (xt[-1] - xt[0])  # markers at the ends stay inside the frame
-    x_lo, x_hi = xt[0] - pad, xt[-1] + pad
+    runs = []  # per series: its stretches of drawable points, split where a value is missing
+    for _, xs, ys in panel.series:
+        stretches, current = [], []
+        for x, y in zip(xs, ys, strict=True):
+            x, y = _number(x), _number(y)
+            if math.isfinite(x) and math.isfinite(y) and abs(y) < DRAWN:
+                current.append((x, y))
+            elif current:
+                stretches.append(current)
+                current = []
+        runs.append([*stretches, current] if current else stretches)
+    points = [p for stretches in runs for stretch in stretches for p in stretch]
+    all_x = [_number(x) for _, xs, _ in panel.series for x in xs if math.isfinite(_number(x))]
+    xt, x_lo, x_hi = _ticks_within(all_x or [1.0], 6, panel.integer_x)
+    yt, y_lo, y_hi = _ticks_within([p[1] for p in points] or [0.0, 1.0], 5, False)
+    xl, yl = tick_labels(xt), tick_labels(yt)
+    left = x0 + 34 + CHAR * TICK * max(len(t) for t in yl)
+    right, top, bottom = x0 + PANEL_W - RIGHT, y0 + TOP, y0 + PANEL_H - BOTTOM
 
     def px(x: float) -> float:
         return left + (x - x_lo) / (x_hi - x_lo) * (right - left)
 
     def py(y: float) -> float:
-        return bottom - (y - yt[0]) / (yt[-1] - yt[0]) * (bottom - top)
+        return bottom - (y - y_lo) / (y_hi - y_lo) * (bottom - top)
 
-    svg.text((left + right) / 2, y0 + 18, panel.title, 13)
-    for t in yt:
+    svg.text((left + right) / 2, y0 + 20, panel.title, TITLE)
+    for t, label in zip(yt, yl, strict=True):
         svg.add(f'<line x1="{left:.1f}" y1="{py(t):.1f}" x2="{right:.1f}" y2="{py(t):.1f}" stroke="#e4e4e4"/>')
-        svg.text(left - 6, py(t) + 4, tick_label(t, yt[1] - yt[0] if len(yt) > 1 else 1), 10, "end",
-                 'class="ytick"')
-    for t in xt:
+        svg.text(left - 7, py(t) + TICK * 0.35, label, TICK, "end", 'class="ytick"')
+    for t, label in zip(xt, xl, strict=True):
         svg.add(f'<line x1="{px(t):.1f}" y1="{top:.1f}" x2="{px(t):.1f}" y2="{bottom:.1f}" stroke="#e4e4e4"/>')
-        svg.text(px(t), bottom + 15, tick_label(t, xt[1] - xt[0] if len(xt) > 1 else 1), 10, "middle",
-                 'class="xtick"')
+        svg.text(px(t), bottom + TICK + 5, label, TICK, "middle", 'class="xtick"')
     svg.add(f'<rect x="{left:.1f}" y="{top:.1f}" width="{right - left:.1f}" height="{bottom - top:.1f}" '
             f'fill="none" stroke="#333"/>')
-    svg.text((left + right) / 2, bottom + 34, panel.xlabel, 11)
-    svg.text(x0 + 16, (top + bottom) / 2, panel.ylabel, 11, "middle",
+    svg.text((left + right) / 2, bottom + 40, panel.xlabel, LABEL)
+    svg.text(x0 + 16, (top + bottom) / 2, panel.ylabel, LABEL, "middle",
              f'transform="rotate(-90 {x0 + 16:.1f} {(top + bottom) / 2:.1f})"')
     legend_x = left
-    for i, ((label, _, _), pts) in enumerate(zip(panel.series, finite, strict=True)):
+    for i, ((label, _, _), stretches) in enumerate(zip(panel.series, runs, strict=True)):
         colour = COLOURS[i % len(COLOURS)]
-        if len(pts) > 1:
-            path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
-            svg.add(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.6"/>')
-        for x, y in pts:
-            svg.add(f'<circle class="point" data-series="{i}" data-x="{x:g}" data-y="{y:.6g}" cx="{px(x):.2f}" '
-                    f'cy="{py(y):.2f}" r="2.6" fill="{colour}"/>')
-        svg.add(f'<line x1="{legend_x:.1f}" y1="{y0 + 36:.1f}" x2="{legend_x + 18:.1f}" y2="{y0 + 36:.1f}" '
-                f'stroke="{colour}" stroke-width="2"/>')
-        svg.text(legend_x + 23, y0 + 40, label, 10, "start")
-        legend_x += 32 + 6.2 * len(label)
+        for stretch in stretches:
+            if len(stretch) > 1:
+                path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in stretch)
+                svg.add(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.8"/>')
+            for x, y in stretch:
+                svg.add(f'<circle class="point" data-series="{i}" data-x="{x:g}" data-y="{y:.6g}" '
+                        f'cx="{px(x):.2f}" cy="{py(y):.2f}" r="2.8" fill="{colour}"/>')
+        svg.add(f'<line x1="{legend_x:.1f}" y1="{y0 + 41:.1f}" x2="{legend_x + 20:.1f}" y2="{y0 + 41:.1f}" '
+                f'stroke="{colour}" stroke-width="2.4"/>')
+        svg.text(legend_x + 26, y0 + 41 + LABEL * 0.35, label, LABEL, "start")
+        legend_x += 40 + CHAR * LABEL * len(label)
 
 
 def line_chart(panels: Sequence[Panel], title: str = "") -> str:
     """Panels side by side, under ``title``: the SVG markup."""
-    head = 26 if title else 0
+    head = 30 if title else 0
     svg = _Svg(PANEL_W * len(panels), PANEL_H + head)
     if title:
-        svg.text(svg.width / 2, 19, title, 14)
+        svg.text(svg.width / 2, 22, title, TITLE + 1)
     for i, panel in enumerate(panels):
         _panel(svg, panel, i * PANEL_W, head)
     return svg.markup()
@@ -148,41 +192,74 @@ def _blue(fraction: float) -> str:
     return "#" + "".join(f"{round(u + (v - u) * (pos - i)):02x}" for u, v in zip(a, b, strict=True))
 
 
-def confusion_chart(matrix: Sequence[Sequence[int]], classes: Sequence[str], title: str) -> str:
+def _count_text(value) -> str:
+    value = float(value)
+    return f"{value:.0f}" if value == int(value) else f"{value:.3g}"
+
+
+def _compact(value) -> str:
+    """A count in four characters or so: 1025376 -> ``1.03M``, 12345 -> ``12.3k``."""
+    value = float(value)
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{suffix}"
+    return _count_text(value)
+
+
+MAX_NAME = 32  # characters of a class name shown; longer ones end in an ellipsis
+
+
+def confusion_chart(matrix, classes: Sequence[str], title: str) -> str:
     """Rows are true classes, columns predicted ones, shaded from 0 to the largest count; the counts are written
-    in the cells of a matrix of up to 30 classes. The SVG markup."""
-    k = len(classes)
-    cell = min(44.0, max(6.0, 460 / max(k, 1)))
-    longest = max((len(str(c)) for c in classes), default=1)
-    rotate = longest > 3
-    label_room = min(150, 12 + 6.5 * longest)
-    left, top = 34 + label_room, 40
-    bottom_room = (label_room * 0.75 if rotate else 20) + 34
-    svg = _Svg(left + k * cell + 20, top + k * cell + bottom_room)
-    svg.text(left + k * cell / 2, 22, title, 13)
-    most = max((max(row) for row in matrix if len(row)), default=0)
-    for i, row in enumerate(matrix):
+    in the cells of a matrix of up to 30 classes (shortened, ``1.03M``, where they would not fit). A name for
+    each row of ``matrix`` beyond ``classes`` is its index. The SVG markup."""
+    rows = [list(r) for r in np.asarray(matrix, dtype=np.float64).reshape(len(matrix), -1).tolist()] if len(
+        matrix) else []
+    k = len(rows)
+    names = [str(c) for c in classes][:k] + [str(i) for i in range(len(classes), k)]
+    names = [n if len(n) <= MAX_NAME else n[:MAX_NAME - 1] + "\u2026" for n in names]
+    cell = min(44.0, max(4.0, 520 / max(k, 1)))
+    size = min(TICK, max(6.0, cell * 0.6))
+    stride = max(1, math.ceil(size * 1.3 / cell))  # every stride-th name, where the cells are too small for each
+    longest = max((len(n) for n in names), default=1)
+    rotate = CHAR * size * longest > cell * stride * 0.9
+    left, top = 34 + CHAR * size * longest + 8, 46
+    bottom_room = (CHAR * size * longest * 0.72 + 12 if rotate else size + 8) + 40
+    width = max(left + k * cell + 20, CHAR * TITLE * len(title) + 40)
+    svg = _Svg(width, top + k * cell + bottom_room)
+    half = CHAR * TITLE * len(title) / 2  # centred over the matrix, inside the picture
+    svg.text(min(max(left + k * cell / 2, half + 10), width - half - 10), 26, title, TITLE)
+    finite = [v for row in rows for v in row if math.isfinite(v)]
+    most = max(finite, default=0.0)
+    for i, row in enumerate(rows):
         for j, count in enumerate(row):
             x, y = left + j * cell, top + i * cell
-            svg.add(f'<rect class="cell" data-row="{i}" data-col="{j}" data-count="{count}" x="{x:.1f}" '
-                    f'y="{y:.1f}" width="{cell:.1f}" height="{cell:.1f}" fill="{_blue(count / most if most else 0)}"/>')
+            fill = _blue(count / most) if most > 0 and math.isfinite(count) else BLUES[0]
+            svg.add(f'<rect class="cell" data-row="{i}" data-col="{j}" data-count="{_count_text(count)}" '
+                    f'x="{x:.1f}" y="{y:.1f}" width="{cell:.1f}" height="{cell:.1f}" fill="{fill}"/>')
             if k <= 30:
-                colour = "white" if most and count > most / 2 else "black"
-                svg.text(x + cell / 2, y + cell / 2 + 4, str(count), min(11, cell * 0.4), "middle",
+                text, font = _count_text(count), min(TICK, cell * 0.4)
+                if CHAR * font * len(text) > cell * 0.9:
+                    text = _compact(count)
+                    font = min(font, cell * 0.9 / (CHAR * len(text)))
+                colour = "white" if most > 0 and count > most / 2 else "black"
+                svg.text(x + cell / 2, y + cell / 2 + font * 0.35, text, round(font, 1), "middle",
                          f'fill="{colour}" class="count"')
     svg.add(f'<rect x="{left:.1f}" y="{top:.1f}" width="{k * cell:.1f}" height="{k * cell:.1f}" fill="none" '
             f'stroke="#333"/>')
-    size = min(10, max(5, cell * 0.5))
-    for i, name in enumerate(classes):
+    for i, name in enumerate(names):
+        if i % stride:
+            continue
         centre = i * cell + cell / 2
-        svg.text(left - 5, top + centre + 3.5, name, size, "end")
-        x, y = left + centre, top + k * cell + 13
+        svg.text(left - 5, top + centre + size * 0.35, name, size, "end", 'class="row-name"')
+        x, y = left + centre, top + k * cell + size + 4
         if rotate:
-            svg.text(x + 3, y - 4, name, size, "end", f'transform="rotate(-45 {x + 3:.1f} {y - 4:.1f})"')
+            svg.text(x + 3, y - 4, name, size, "end", f'transform="rotate(-45 {x + 3:.1f} {y - 4:.1f})" '
+                                                      'class="col-name"')
         else:
-            svg.text(x, y, name, size)
-    svg.text(left + k * cell / 2, svg.height - 10, "predicted", 11)
-    svg.text(14, top + k * cell / 2, "true", 11, "middle", f'transform="rotate(-90 14 {top + k * cell / 2:.1f})"')
+            svg.text(x, y, name, size, "middle", 'class="col-name"')
+    svg.text(left + k * cell / 2, svg.height - 12, "predicted", LABEL)
+    svg.text(16, top + k * cell / 2, "true", LABEL, "middle", f'transform="rotate(-90 16 {top + k * cell / 2:.1f})"')
     return svg.markup()
 
 
@@ -194,7 +271,7 @@ def _write(markup: str, path: str | os.PathLike) -> None:
 def learning_curves_plot(history: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
     """Loss (train and validation) and validation accuracy (or reconstruction PSNR) per epoch, as SVG."""
     epochs = [h["epoch"] for h in history]
-    column = lambda key, scale=1.0: [scale * h[key] for h in history]  # noqa: E731
+    column = lambda key, scale=1.0: [scale * _number(h.get(key)) for h in history]  # noqa: E731
     loss = Panel("loss", "epoch", "loss", [("train", epochs, column("train_loss")),
                                            ("validation", epochs, column("val_loss"))])
     first = history[0] if history else {}
@@ -205,12 +282,17 @@ def learning_curves_plot(history: Sequence[dict], path: str | os.PathLike, title
             # measured on the epoch's training batches as they trained (augmentation and dropout included)
             second.series.append(("train (during the epoch)", epochs, column("train_acc", 100.0)))
         second.series.append(("validation", epochs, column("val_acc", 100.0)))
-    else:  # a reconstruction
-        second = Panel("reconstruction PSNR", "epoch", "PSNR (dB)", [("validation", epochs, column("val_psnr"))])
-    _write(line_chart([loss, second], title), path)
+        panels = [loss, second]
+    elif "val_psnr" in first:  # a reconstruction
+        panels = [loss, Panel("reconstruction PSNR", "epoch", "PSNR (dB)", [("validation", epochs,
+                                                                             column("val_psnr"))])]
+    else:
+        panels = [loss]
+    _write(line_chart(panels, title), path)
 
 
-def confusion_matrix_plot(matrix: Sequence[Sequence[int]], classes: Sequence[str], path: str | os.PathLike,
+def confusion_matrix_plot(matrix, classes: Sequence[str], path: str | os.PathLike,
                           title: str = "confusion matrix (test)") -> None:
-    """Rows are true classes, columns predicted ones; counts in the cells. As SVG."""
+    """Rows are true classes, columns predicted ones; counts in the cells. As SVG. ``matrix``: nested lists, an
+    array or a tensor."""
     _write(confusion_chart(matrix, classes, title), path)

@@ -47,10 +47,12 @@ def _jet_table() -> np.ndarray:
 
 def colorize(values: torch.Tensor, cmap: str = "jet") -> torch.Tensor:
     """``N x H x W`` values in [0, 1] through a colour map: ``N x 3 x H x W``. "jet" is cnnlab's own (the same
-    256 colours as matplotlib's); any other name is matplotlib's."""
+    256 colours as matplotlib's, NaN black); any other name is matplotlib's."""
     v = values.detach().float().cpu().clamp(0, 1).numpy()
     if cmap == "jet":
-        rgb = _jet_table()[np.minimum((v * _LEVELS).astype(np.int64), _LEVELS - 1)]
+        missing = np.isnan(v)  # black, as matplotlib draws what is not a number
+        rgb = _jet_table()[np.minimum((np.where(missing, 0, v) * _LEVELS).astype(np.int64), _LEVELS - 1)]
+        rgb[missing] = 0.0
     else:
         from matplotlib import colormaps
 
