@@ -502,3 +502,21 @@ def test_a_class_folder_without_images_is_refused_in_one_line(tmp_path, monkeypa
         monkeypatch.setenv("CNNLAB_MEMORY_LIMIT_GB", "0.000001")
     with pytest.raises(CnnlabError, match=r"class folder\(s\) \['empty'\] hold no readable image"):
         load_dataset(f"folder:{tmp_path}")
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+@pytest.mark.parametrize("layout", ["one folder", "train and test folders"])
+def test_a_folder_too_small_for_a_validation_split_is_refused_before_training(tmp_path, monkeypatch, streamed,
+                                                                              layout):
+    from cnnlab.errors import CnnlabError
+
+    roots = [tmp_path] if layout == "one folder" else [tmp_path / "train", tmp_path / "test"]
+    for root in roots:
+        for c in ("a", "b", "c"):
+            (root / c).mkdir(parents=True)
+            for i in range(2):
+                Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(root / c / f"{i}.png")
+    if streamed:
+        monkeypatch.setenv("CNNLAB_MEMORY_LIMIT_GB", "0.000001")
+    with pytest.raises(CnnlabError, match=r"6 image\(s\) leave the validation split empty .* larger --val-fraction"):
+        load_dataset(f"folder:{tmp_path}")

@@ -7,6 +7,7 @@ None for unlabelled data); masks, when present, are int64 ``N x H x W`` class ma
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -144,14 +145,15 @@ def split_dataset(
         place = torch.full((len(all_labels),), -1, dtype=torch.long)
         place[kept] = torch.arange(len(kept))  # a listed entry's row in the pool
         parts = [p[p >= 0] for p in (place[i] for i in stratified_split(all_labels, len(place), fractions, seed))]
-    _check_not_empty(name, len(images), dict(zip(("training", "validation", "test"), zip(parts, fractions,
-                                                                                       strict=True), strict=False)))
+    check_not_empty(name, len(images), dict(zip(("training", "validation", "test"), zip(parts, fractions,
+                                                                                      strict=True), strict=False)))
     return ImageData(name, pool.subset(parts[0]), pool.subset(parts[1]),
                      pool.subset(parts[2]) if test is None else test, classes, **kwargs)
 
 
-def _check_not_empty(name: str, n: int, parts: dict[str, tuple[torch.Tensor, float]]) -> None:
-    """A split asked for (fraction > 0) that receives no image is an error now, not an empty loop later."""
+def check_not_empty(name: str, n: int, parts: dict[str, tuple[Sequence, float]]) -> None:
+    """A split asked for (fraction > 0) that receives no image is an error now, not an empty loop later (or, for a
+    streamed folder, an epoch later): ``parts`` maps each split's name to (its entries, its fraction)."""
     for split, (index, fraction) in parts.items():
         if fraction > 0 and len(index) == 0:
             fix = "smaller --val-fraction or --test-fraction" if split == "training" else \

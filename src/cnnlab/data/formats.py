@@ -28,7 +28,7 @@ from .._images import decode_image, image_header, resize_images
 from .._io import existing_dir
 from .._machine import available_cores
 from ..errors import CnnlabError
-from ._base import ImageData, ImageSet, split_dataset, stratified_split
+from ._base import ImageData, ImageSet, check_not_empty, split_dataset, stratified_split
 from ._base import memory_limit as default_memory_limit
 from ._registry import register_dataset
 
@@ -217,17 +217,21 @@ def _stream_folder(root: Path, seed: int, val_fraction: float, test_fraction: fl
     every, class_to_idx = listing(root / "train" if split_layout else root)
     files, labels = every.files, every.labels
     pick = lambda idx: FileSet([files[i] for i in idx], [labels[i] for i in idx])  # noqa: E731
+
+    def split(fractions: tuple[float, ...]) -> list[torch.Tensor]:  # as the in-memory pool splits: empty is refused
+        parts = stratified_split(torch.tensor(labels), len(files), fractions, seed)
+        names = ("training", "validation", "test")[:len(fractions)]
+        check_not_empty(root.name, len(files), dict(zip(names, zip(parts, fractions, strict=True), strict=True)))
+        return parts
+
     if split_layout:
         test = listing(root / "test", class_to_idx)[0]
         if (root / "val").is_dir():
             train, val = every, listing(root / "val", class_to_idx)[0]
         else:
-            train, val = map(pick, stratified_split(torch.tensor(labels), len(files), (1 - val_fraction, val_fraction),
-                                                    seed))
+            train, val = map(pick, split((1 - val_fraction, val_fraction)))
     else:
-        train, val, test = map(pick, stratified_split(torch.tensor(labels), len(files),
-                                                      (1 - val_fraction - test_fraction, val_fraction, test_fraction),
-                                                      seed))
+        train, val, test = map(pick, split((1 - val_fraction - test_fraction, val_fraction, test_fraction)))
     # channels and size by the in-memory rule (_shape_of), from the headers: of every split for the channels, of
     # the training folder for the size. A header costs about 50 us a file, where decoding one costs hundreds.
     others = [f for split in (val, test) for f in split.files] if split_layout else []
