@@ -520,3 +520,14 @@ def test_a_folder_too_small_for_a_validation_split_is_refused_before_training(tm
         monkeypatch.setenv("CNNLAB_MEMORY_LIMIT_GB", "0.000001")
     with pytest.raises(CnnlabError, match=r"6 image\(s\) leave the validation split empty .* larger --val-fraction"):
         load_dataset(f"folder:{tmp_path}")
+
+
+def test_digits_are_read_once_and_each_load_gets_its_own_tensors():
+    from cnnlab.data.builtin import _digits_table, _read_digits
+
+    first, labels = _read_digits()
+    first.mul_(0)  # a caller that writes into its copy
+    labels.zero_()
+    again, labels_again = _read_digits()
+    assert again.max() == 1.0 and labels_again[:3].tolist() == [0, 1, 2] and again.shape == (1797, 1, 8, 8)
+    assert _digits_table.cache_info().hits >= 1
