@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from cnnlab.errors import CnnlabError
 from cnnlab.viz.charts import (
     BLUES,
     PANEL_W,
@@ -182,6 +183,29 @@ def test_many_classes_show_names_that_do_not_overlap(tmp_path):
     assert 5 <= len(rows) < k and min(b - a for a, b in zip(ys, ys[1:], strict=False)) >= size
     cols = [t for t in root.iter(_q("text")) if t.get("class") == "col-name"]
     assert len(cols) == len(rows)
-    if not any(t.get("transform") for t in cols):  # side by side: each name narrower than its spacing
-        xs = sorted(float(t.get("x")) for t in cols)
-        assert min(b - a for a, b in zip(xs, xs[1:], strict=False)) >= 0.6 * size * max(len(t.text) for t in cols)
+    xs = sorted(float(t.get("x")) for t in cols)
+    spacing = min(b - a for a, b in zip(xs, xs[1:], strict=False))
+    if all(t.get("transform") for t in cols):  # at 45 degrees: parallel names a spacing * sin 45 apart
+        assert spacing * math.sin(math.pi / 4) >= size
+    else:  # side by side: each name narrower than its spacing
+        assert spacing >= 0.6 * size * max(len(t.text) for t in cols)
+
+
+def test_counts_that_are_not_numbers_are_written_as_such(tmp_path):
+    confusion_matrix_plot([[1.0, float("nan")], [float("inf"), 2.0]], ["a", "b"], tmp_path / "cm.svg")
+    counts = [t.text for t in _svg(tmp_path / "cm.svg").iter(_q("text")) if t.get("class") == "count"]
+    assert sorted(counts) == ["1", "2", "inf", "nan"]
+
+
+def test_a_chart_asked_for_as_png_is_refused_in_one_line(tmp_path):
+    with pytest.raises(CnnlabError, match="these charts are SVG: give a path ending in .svg"):
+        learning_curves_plot([{"epoch": 1, "train_loss": 1.0, "val_loss": 1.0}], tmp_path / "lc.png")
+    assert not (tmp_path / "lc.png").exists()
+
+
+def test_an_axis_has_three_ticks_at_least():
+    # 47 to 87.5: round steps of 20 would leave only 60 and 80 inside the span
+    from cnnlab.viz.charts import _ticks_within
+
+    ticks, lo, hi = _ticks_within([47.0, 87.5], 5, False)
+    assert len(ticks) >= 3 and all(lo <= t <= hi for t in ticks)

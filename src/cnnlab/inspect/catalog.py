@@ -10,6 +10,7 @@ user) is counted when asked.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from pathlib import Path
@@ -45,7 +46,7 @@ def _key(name: str, small_input: bool) -> str:
 def model_counts(name: str, small_input: bool = False) -> dict:
     """:func:`count_model`'s numbers for ``name``: from the shipped catalogue, or counted where it has none."""
     shipped = _shipped().get(_key(name, small_input))
-    return dict(shipped) if shipped is not None else count_model(name, small_input)
+    return copy.deepcopy(shipped) if shipped is not None else count_model(name, small_input)
 
 
 def catalog_entries(names) -> dict:

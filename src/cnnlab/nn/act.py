@@ -12,10 +12,11 @@ class ScaledTanh(nn.Module):
     """LeNet-5's squashing function ``A * tanh(S * x)`` with ``A = 1.7159``, ``S = 2/3`` (LeCun et al. 1998,
     App. A): about 1 at 1 and -1 at -1, with the largest gain where inputs are.
 
-    Computed through the logistic function, ``tanh(u) = 2 sigmoid(2u) - 1``: the same function (float32 values and
-    gradients within 1e-6 of ``A * torch.tanh(S * x)``; tests/test_blocks.py), because PyTorch's CPU kernel for
-    float ``tanh`` is about three times slower than its ``sigmoid`` (0.49 against 0.15 ms on LeNet-5's C1 maps at
-    batch 64, AMD EPYC, 2 threads), which made the activations a sixth of a LeNet-5 training step."""
+    In float32 on a CPU it is computed through the logistic function, ``tanh(u) = 2 sigmoid(2u) - 1``: the same
+    function (values and gradients within 1e-6 of ``A * torch.tanh(S * x)``; tests/test_blocks.py), because
+    PyTorch's CPU kernel for float ``tanh`` is about three times slower than its ``sigmoid`` (0.49 against 0.15 ms
+    on LeNet-5's C1 maps at batch 64, AMD EPYC, 2 threads), which made the activations a sixth of a LeNet-5
+    training step. Other precisions and devices use ``torch.tanh``."""
 
     A, S = 1.7159, 2.0 / 3.0
 
@@ -23,6 +24,10 @@ class ScaledTanh(nn.Module):
         super().__init__()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != torch.float32 or x.device.type != "cpu":
+            # the difference cancels near 0: in bf16 it would err by 1e-2 where tanh errs by 3e-4; and a GPU's
+            # tanh is as fast as its sigmoid
+            return self.A * torch.tanh(x * self.S)
         # sub_ works on mul's fresh output, which no backward step needs (sigmoid's backward keeps its own)
         return torch.sigmoid(x * (2 * self.S)).mul(2 * self.A).sub_(self.A)
 

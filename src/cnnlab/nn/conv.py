@@ -105,8 +105,9 @@ class WholeInputConv2d(nn.Conv2d):
             return super().forward(x)
         if x.is_contiguous():  # N x C x H x W: contract (c, h, w)
             flat, weight = x.flatten(1), self.weight.flatten(1)
-        else:  # channels-last (N x H x W x C in memory): contract (h, w, c)
-            flat, weight = (t.permute(0, 2, 3, 1).reshape(len(t), -1) for t in (x, self.weight))
+        else:  # channels-last (N x H x W x C in memory): contract (h, w, c); flatten, not reshape(len(t), -1),
+            # so that a traced or exported model keeps its batch size free
+            flat, weight = (t.permute(0, 2, 3, 1).flatten(1) for t in (x, self.weight))
         return F.linear(flat, weight, self.bias)[:, :, None, None]
 
 

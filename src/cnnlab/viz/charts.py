@@ -19,6 +19,7 @@ from html import escape
 import numpy as np
 
 from .._io import atomic_write_text
+from ..errors import CnnlabError
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")  # one per series, in order
 FONT = 'font-family="DejaVu Sans, Helvetica, Arial, sans-serif"'
@@ -85,9 +86,15 @@ def _limits(values: Sequence[float], integer: bool) -> tuple[float, float]:
 
 
 def _ticks_within(values: Sequence[float], count: int, integer: bool) -> tuple[list[float], float, float]:
+    """The axis's span and the round ticks inside it: three at least where the span holds them (a finer step is
+    tried when the first leaves fewer inside)."""
     a, b = _limits(values, integer)
     eps = (b - a) * 1e-9
-    return [t for t in nice_ticks(min(values), max(values), count, integer) if a - eps <= t <= b + eps], a, b
+    for n in (count, count + 2, count + 5):
+        ticks = [t for t in nice_ticks(min(values), max(values), n, integer) if a - eps <= t <= b + eps]
+        if len(ticks) >= 3:
+            break
+    return ticks, a, b
 
 
 def _clean(text) -> str:
@@ -194,6 +201,8 @@ def _blue(fraction: float) -> str:
 
 def _count_text(value) -> str:
     value = float(value)
+    if not math.isfinite(value):
+        return str(value)  # nan, inf
     return f"{value:.0f}" if value == int(value) else f"{value:.3g}"
 
 
@@ -201,7 +210,7 @@ def _compact(value) -> str:
     """A count in four characters or so: 1025376 -> ``1.03M``, 12345 -> ``12.3k``."""
     value = float(value)
     for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= size:
+        if math.isfinite(value) and abs(value) >= size:
             return f"{value / size:.3g}{suffix}"
     return _count_text(value)
 
@@ -213,8 +222,9 @@ def confusion_chart(matrix, classes: Sequence[str], title: str) -> str:
     """Rows are true classes, columns predicted ones, shaded from 0 to the largest count; the counts are written
     in the cells of a matrix of up to 30 classes (shortened, ``1.03M``, where they would not fit). A name for
     each row of ``matrix`` beyond ``classes`` is its index. The SVG markup."""
-    rows = [list(r) for r in np.asarray(matrix, dtype=np.float64).reshape(len(matrix), -1).tolist()] if len(
-        matrix) else []
+    if hasattr(matrix, "detach"):  # a tensor, on any device
+        matrix = matrix.detach().cpu()
+    rows = np.asarray(matrix, dtype=np.float64).reshape(len(matrix), -1).tolist() if len(matrix) else []
     k = len(rows)
     names = [str(c) for c in classes][:k] + [str(i) for i in range(len(classes), k)]
     names = [n if len(n) <= MAX_NAME else n[:MAX_NAME - 1] + "\u2026" for n in names]
@@ -264,6 +274,8 @@ def confusion_chart(matrix, classes: Sequence[str], title: str) -> str:
 
 
 def _write(markup: str, path: str | os.PathLike) -> None:
+    if os.path.splitext(os.fspath(path))[1].lower() not in ("", ".svg"):  # they were matplotlib PNGs before
+        raise CnnlabError(f"these charts are SVG: give a path ending in .svg, not '{os.fspath(path)}'")
     os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
     atomic_write_text(path, markup)
 
