@@ -276,8 +276,7 @@ def confusion_chart(matrix, classes: Sequence[str], title: str) -> str:
 def _write(markup: str, path: str | os.PathLike) -> None:
     if os.path.splitext(os.fspath(path))[1].lower() not in ("", ".svg"):  # they were matplotlib PNGs before
         raise CnnlabError(f"these charts are SVG: give a path ending in .svg, not '{os.fspath(path)}'")
-    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
-    atomic_write_text(path, markup)
+    atomic_write_text(path, markup)  # which makes the folder
 
 
 def learning_curves_plot(history: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
