@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from .._machine import keep_freed_memory
 from .._options import ignored
 from ..errors import CnnlabError
 from . import distributed
@@ -344,6 +345,8 @@ def _open_run(config, resume, kind, ranks) -> RunDir:
 def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, log, on_epoch_end,
          ranks: distributed.Ranks, device: torch.device) -> FitResult:
     set_determinism(config, share=ranks.local_world)
+    if device.type == "cpu":
+        keep_freed_memory()  # each step reuses the memory the last one freed instead of faulting in fresh pages
     precision = resolve_precision(config.precision, device)  # config.yaml keeps what was asked (auto), meta.json this
     step_config = config.replace(precision=precision)
 
