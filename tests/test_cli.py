@@ -70,10 +70,13 @@ def test_models_lists_every_architecture_with_size_and_paper(capsys):
     assert by_name["googlenet"]["params"] == 6_624_904  # inference parameters, no auxiliary heads
     assert by_name["vgg16"]["macs"] == 15_470_264_320
     # the memory layout a CPU run takes unless told: the families measured faster channels-last
-    assert {n for n, r in by_name.items() if r["channels_last"]} == {
-        "lenet5", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "efficientnet_b0",
-        "efficientnet_b1", "efficientnet_b2", "efficientnet_b3"}
-    assert "trained channels-last on a CPU unless told (measured faster): efficientnet_b0, " in out
+    contiguous = {"alexnet", "zfnet", "fractalnet20", "pyramidnet110_a48", "resnet18", "resnet34",
+                  "wide_resnet50_2", "wide_resnet101_2", "wrn16_8", "wrn28_10",
+                  *(f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn"))}
+    assert {n for n, r in by_name.items() if not r["channels_last"]} == contiguous
+    assert {"lenet5", "mobilenet_v2", "efficientnet_b0", "resnet20", "plain56", "resnet50", "resnext50_32x4d",
+            "densenet121", "googlenet", "inception_v3", "xception", "attention56"} <= set(by_name) - contiguous
+    assert "trained channels-last on a CPU unless told (measured faster): attention56, " in out
     small = json.loads(run(capsys, "models", "resnet*", "--small-input", "--format", "json")[1])
     cifar = {"resnet20", "resnet32", "resnet44", "resnet56", "resnet110"}   # 32x32 nets: two stride-2 stages
     assert all(r["min_input_size"] == ([3, 4, 4] if r["name"] in cifar else [3, 8, 8]) for r in small)

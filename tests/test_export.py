@@ -41,9 +41,11 @@ def test_adaptive_pooling_is_exported_as_the_averaging_matrices_it_is(size, out,
     assert isinstance(model[1], torch.nn.AdaptiveAvgPool2d)  # put back
 
 
-@pytest.mark.parametrize("name", ["lenet5", "lenet5 channels-last", "googlenet", "mobilenet_v2"])
+@pytest.mark.parametrize("name", ["lenet5", "lenet5 channels-last", "googlenet", "googlenet channels-last",
+                                  "mobilenet_v2 channels-last", "resnet20 channels-last"])
 def test_a_dynamic_batch_file_takes_other_batch_sizes(name, tmp_path):
-    # channels-last: the layout fit() leaves a LeNet-5 in on a CPU (its C5 is a matrix product of flattened maps)
+    # channels-last: the layout fit() leaves the declared models in on a CPU (LeNet-5's C5 is a matrix product of
+    # flattened maps, which a traced reshape could fix to the export's batch size)
     name, _, layout = name.partition(" ")
     model = create_model(name, num_classes=10, **({} if name == "lenet5" else {"small_input": True})).eval()
     if layout:

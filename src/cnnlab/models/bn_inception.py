@@ -143,7 +143,7 @@ class BNInception(Classifier):
         return self.inception5b(self.inception5a(x))                       # 1024 x 7 x 7
 
 
-@register_model(family="inception", paper=PAPER,
+@register_model(family="inception", paper=PAPER, channels_last=True,
                 notes="Figure 5: separable 7x7 first layer, double 3x3 branches, no auxiliary classifiers")
 def inception_v2(**kwargs) -> BNInception:
     """BN-Inception (Inception v2) as in the paper's Figure 5: batch norm after every convolution, no dropout,

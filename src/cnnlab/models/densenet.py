@@ -86,7 +86,7 @@ class DenseNet(Classifier):
         return self.stages(self.stem(x))
 
 
-_reg = dict(family="densenet", paper=PAPER)
+_reg = dict(family="densenet", paper=PAPER, channels_last=True)  # README, Memory layout
 
 
 @register_model(**_reg, torchvision="densenet121")

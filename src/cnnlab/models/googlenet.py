@@ -153,14 +153,15 @@ class GoogLeNet(Classifier):
         return InceptionOutputs(logits, aux1, aux2) if with_aux else logits
 
 
-@register_model(family="googlenet", paper=PAPER, torchvision="googlenet",
+@register_model(family="googlenet", paper=PAPER, torchvision="googlenet", channels_last=True,
                 notes="torchvision's form: batch norm, 3x3 in the '5x5' branch")
 def googlenet(**kwargs) -> GoogLeNet:
     """GoogLeNet in torchvision's form (its weights load); auxiliary classifiers in training only."""
     return GoogLeNet(**kwargs)
 
 
-@register_model(family="googlenet", paper=PAPER, notes="as in the paper: no batch norm, LRN, real 5x5")
+@register_model(family="googlenet", paper=PAPER, channels_last=True,
+                notes="as in the paper: no batch norm, LRN, real 5x5")
 def googlenet_paper(**kwargs) -> GoogLeNet:
     """GoogLeNet as published: real 5x5 branches, LRN, no batch norm, 40% dropout."""
     kwargs = {"batch_norm": False, "paper_5x5": True, "lrn": True, "drop_rate": 0.4, **kwargs}

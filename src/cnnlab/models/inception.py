@@ -166,14 +166,15 @@ class InceptionV4(Classifier):
         return self.stage_c(self.reduction_b(self.stage_b(x)))
 
 
-@register_model(family="inception", paper=PAPER_V3, torchvision="inception_v3",
+@register_model(family="inception", paper=PAPER_V3, torchvision="inception_v3", channels_last=True,
                 notes="torchvision's form; auxiliary head in training only")
 def inception_v3(**kwargs) -> InceptionV3:
     """Inception v3 (299x299): factorised and asymmetric convolutions, an auxiliary classifier in training."""
     return InceptionV3(**kwargs)
 
 
-@register_model(family="inception", paper=PAPER_V4, notes="the paper's Figure 9; timm's inception_v4 loads")
+@register_model(family="inception", paper=PAPER_V4, channels_last=True,
+                notes="the paper's Figure 9; timm's inception_v4 loads")
 def inception_v4(**kwargs) -> InceptionV4:
     """Inception v4 (299x299): the paper's stem, 4 x A, 7 x B, 3 x C with reduction modules between."""
     return InceptionV4(**kwargs)

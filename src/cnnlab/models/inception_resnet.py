@@ -83,7 +83,8 @@ class InceptionResNetV2(Classifier):
         return self.conv7b(self.stage_c(self.reduction_b(x)))
 
 
-@register_model(family="inception", paper=PAPER_V4, notes="the released network's stem; timm's weights load")
+@register_model(family="inception", paper=PAPER_V4, channels_last=True,
+                notes="the released network's stem; timm's weights load")
 def inception_resnet_v2(**kwargs) -> InceptionResNetV2:
     """Inception-ResNet-v2 (299x299): scaled residual Inception blocks, 10 x A, 20 x B, 10 x C."""
     return InceptionResNetV2(**kwargs)

@@ -120,7 +120,7 @@ class ResidualAttentionNet(Classifier):
         return self.norm_act(self.stage4(self.stage3(x)))
 
 
-_reg = dict(family="attention", paper=PAPER)
+_reg = dict(family="attention", paper=PAPER, channels_last=True)  # README, Memory layout
 
 
 @register_model(**_reg, notes="31.8M parameters, as the authors' released model (paper's Table 4: 31.9M)")

@@ -115,19 +115,19 @@ def resnet34(**kwargs) -> ResNet:
     return ResNet(BasicBlock, (3, 4, 6, 3), **kwargs)
 
 
-@register_model(**_reg, torchvision="resnet50")
+@register_model(**_reg, torchvision="resnet50", channels_last=True)  # README, Memory layout
 def resnet50(**kwargs) -> ResNet:
     """ResNet-50: bottlenecks [3, 4, 6, 3]."""
     return ResNet(Bottleneck, (3, 4, 6, 3), **kwargs)
 
 
-@register_model(**_reg, torchvision="resnet101")
+@register_model(**_reg, torchvision="resnet101", channels_last=True)
 def resnet101(**kwargs) -> ResNet:
     """ResNet-101: bottlenecks [3, 4, 23, 3]."""
     return ResNet(Bottleneck, (3, 4, 23, 3), **kwargs)
 
 
-@register_model(**_reg, torchvision="resnet152")
+@register_model(**_reg, torchvision="resnet152", channels_last=True)
 def resnet152(**kwargs) -> ResNet:
     """ResNet-152: bottlenecks [3, 8, 36, 3]."""
     return ResNet(Bottleneck, (3, 8, 36, 3), **kwargs)
@@ -148,7 +148,7 @@ def wide_resnet101_2(**kwargs) -> ResNet:
 
 
 @register_model(family="resnet", paper="Xie et al. 2017, Aggregated Residual Transformations for Deep Neural "
-                "Networks", torchvision="resnext50_32x4d")
+                "Networks", torchvision="resnext50_32x4d", channels_last=True)
 def resnext50_32x4d(**kwargs) -> ResNet:
     """ResNeXt-50 (32x4d): ResNet-50's bottlenecks [3, 4, 6, 3], each 3x3 in 32 groups of 4 channels per 64
     planes (cardinality 32)."""

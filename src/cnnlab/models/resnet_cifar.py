@@ -67,7 +67,7 @@ class CifarResNet(Classifier):
         return self.layer3(self.layer2(self.layer1(self.stem(x))))
 
 
-_reg = dict(family="resnet_cifar", paper=PAPER)
+_reg = dict(family="resnet_cifar", paper=PAPER, channels_last=True)  # README, Memory layout
 
 
 @register_model(**_reg)

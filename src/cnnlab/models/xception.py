@@ -83,7 +83,7 @@ class Xception(Classifier):
         return self.exit(self.middle(self.entry(self.stem(x))))
 
 
-@register_model(family="xception", paper=PAPER, notes="timm's legacy_xception loads")
+@register_model(family="xception", paper=PAPER, channels_last=True, notes="timm's legacy_xception loads")
 def xception(**kwargs) -> Xception:
     """Xception (299x299): 36 convolutions, depthwise separable after the stem, in residual blocks."""
     return Xception(**kwargs)

@@ -79,7 +79,8 @@ def _esc(value) -> str:
     return html.escape(str(value))
 
 
-def _png(data: bytes, alt: str, plot: bool = False, mime: str = "image/png") -> str:
+def _image(data: bytes, alt: str, plot: bool = False, mime: str = "image/png") -> str:
+    """A PNG (or, with ``mime``, an SVG) as an image embedded in the page."""
     cls = ' class="plot"' if plot else ""
     return (f'<figure{cls}><img{cls} alt="{_esc(alt)}" src="data:{mime};base64,{base64.b64encode(data).decode()}">'
             f"<figcaption>{_esc(alt)}</figcaption></figure>")
@@ -89,7 +90,7 @@ def _plot(path: Path) -> str:
     """A PNG or SVG plot file as an image of the page (an SVG as an image, never as markup: no script in it
     runs)."""
     mime = "image/svg+xml" if path.suffix.lower() == ".svg" else "image/png"
-    return _png(path.read_bytes(), path.stem.replace("_", " "), plot=True, mime=mime) if path.is_file() else ""
+    return _image(path.read_bytes(), path.stem.replace("_", " "), plot=True, mime=mime) if path.is_file() else ""
 
 
 def _table(rows: Sequence[Sequence], header: Sequence[str] | None = None, footer: Sequence[str] | None = None) -> str:
@@ -102,7 +103,7 @@ def _table(rows: Sequence[Sequence], header: Sequence[str] | None = None, footer
 
 def _item(item: Figure | Table) -> str:
     if isinstance(item, Figure):
-        return _png(item.png, item.caption)
+        return _image(item.png, item.caption)
     table = _table(item.rows, item.header, item.footer)
     caption = f"<p>{_esc(item.caption)}</p>" if item.caption else ""
     if item.folded:

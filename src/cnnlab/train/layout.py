@@ -8,12 +8,12 @@ from torch import nn
 
 def resolve_channels_last(asked: bool | None, model: nn.Module, device: torch.device) -> bool:
     """The layout a run uses: what ``--channels-last`` / ``--no-channels-last`` asked, else, on a CPU, what the
-    model's registration declares (``model.meta.channels_last``: LeNet-5 and MobileNet-V2 trained 1.09-1.37x
-    faster channels-last in every run on both CPUs measured, the other MobileNets and the EfficientNets
-    1.16-1.26x on the AMD EPYC, where ResNet-18 and VGG-11 were slower in some runs; the README's Memory layout
-    section, and ``benchmarks/memory_format.py`` on the CPU at hand). Contiguous elsewhere: on a GPU the
-    layout has not been measured by this project, and a model without a registration (an autoencoder, a U-Net)
-    declares nothing."""
+    model's registration declares (``model.meta.channels_last``: the models that trained at least 1.10x faster
+    channels-last on the Intel Xeon, and not slower on the AMD EPYC where measured there; VGG, AlexNet,
+    ZFNet, FractalNet, PyramidNet, ResNet-18/34 and the ResNets wider than WRN-k-4 were slower or within noise;
+    the README's Memory layout section, and ``benchmarks/memory_format.py`` on the CPU at hand). Contiguous
+    elsewhere: on a GPU the layout has not been measured by this project, and a model without a registration (an
+    autoencoder, a U-Net) declares nothing."""
     if asked is not None:
         return asked
     return device.type == "cpu" and bool(getattr(getattr(model, "meta", None), "channels_last", False))

@@ -125,7 +125,6 @@ def png_bytes(array: np.ndarray) -> bytes:
 
 def save_png(array: np.ndarray, path: str | os.PathLike) -> None:
     """An ``H x W x 3`` uint8 array written as a PNG file (atomically; the folder is created)."""
-    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
     data = png_bytes(array)
 
     def write(tmp: str) -> None:
