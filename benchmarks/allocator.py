@@ -1,5 +1,5 @@
 """What keeping freed memory buys a training step: glibc's default allocator against the setting a cnnlab run on a
-CPU makes (``cnnlab._machine.keep_freed_memory``).
+CPU makes (``cnnlab.keep_freed_memory``).
 
 By default glibc maps every block of 32 MiB or more afresh and returns it to the system when freed, so a step's
 large activations and gradients fault in page by page every step. A cnnlab run on a CPU asks glibc to keep blocks
@@ -37,11 +37,11 @@ def child(label: str, keep: bool) -> None:
     """One measurement, printed as JSON: seconds and page faults for a run of the case's steps."""
     import torch
 
-    from cnnlab._machine import keep_freed_memory
+    from cnnlab import keep_freed_memory
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     if keep and not keep_freed_memory():
-        raise SystemExit("this system's C library is not glibc: there is nothing to compare")
+        raise SystemExit("the C library is not glibc, or the environment sets its allocator: nothing to compare")
     _, name, kwargs, channels, side, steps = next(c for c in CASES if c[0] == label)
     run = stepper(name, kwargs, channels, side, steps)  # built and warmed up
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -53,11 +53,12 @@ def child(label: str, keep: bool) -> None:
 
 
 def measure(label: str, keep: bool) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}  # glibc's defaults, as a user has
+    env = {k: v for k, v in os.environ.items()  # glibc's defaults, as most users have them
+           if not k.startswith("MALLOC_") and k not in ("GLIBC_TUNABLES", "LD_PRELOAD")}
     out = subprocess.run([sys.executable, __file__, "--child", label, *(["--keep"] if keep else [])],
                          capture_output=True, text=True, env=env, check=False)
     if out.returncode:
-        raise SystemExit(out.stderr.strip().splitlines()[-1])
+        raise SystemExit((out.stderr.strip().splitlines() or [f"a measurement ended with code {out.returncode}"])[-1])
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

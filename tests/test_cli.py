@@ -76,7 +76,9 @@ def test_models_lists_every_architecture_with_size_and_paper(capsys):
     assert {n for n, r in by_name.items() if not r["channels_last"]} == contiguous
     assert {"lenet5", "mobilenet_v2", "efficientnet_b0", "resnet20", "plain56", "resnet50", "resnext50_32x4d",
             "densenet121", "googlenet", "inception_v3", "xception", "attention56"} <= set(by_name) - contiguous
-    assert "trained channels-last on a CPU unless told (measured faster): attention56, " in out
+    assert "ch-last: trained channels-last on a CPU unless told" in out
+    line = lambda name: next(r.split() for r in out.splitlines() if r.startswith(name + " "))  # noqa: E731
+    assert line("googlenet")[5:7] == ["yes", "yes"] and line("vgg16")[5:7] == ["yes", "-"]  # tv weights, ch-last
     small = json.loads(run(capsys, "models", "resnet*", "--small-input", "--format", "json")[1])
     cifar = {"resnet20", "resnet32", "resnet44", "resnet56", "resnet110"}   # 32x32 nets: two stride-2 stages
     assert all(r["min_input_size"] == ([3, 4, 4] if r["name"] in cifar else [3, 8, 8]) for r in small)

@@ -85,30 +85,59 @@ def cpu_description() -> str:
 
 
 # glibc's mallopt parameters (malloc.h)
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
 KEEP_FREED_BYTES = 1 << 30
+ALLOCATOR_VARIABLES = ("GLIBC_TUNABLES", "LD_PRELOAD")  # with every MALLOC_... one
 
 
-@functools.cache  # once a process: the setting is the process's
-def keep_freed_memory(limit: int = KEEP_FREED_BYTES) -> bool:
-    """Ask the C allocator to keep the memory a training step frees, for the next step to reuse; True where it
-    took the setting (glibc, i.e. Linux but not musl), False elsewhere, where nothing changes.
-
-    By default glibc gives every block of 32 MiB or more its own mapping, returned to the system when freed, and
-    returns the free top of its heap beyond twice the largest such block: a step's activations and gradients,
-    allocated afresh each step, then fault in page by page. Measured on 2 cores (Intel Xeon): ResNet-18 at 64x64,
-    batch 32, took 320,000-410,000 page faults a step and 1.80-1.84 s, against under 1,000 and 1.49-1.58 s with
-    blocks up to ``limit`` kept in the heap; LeNet-5 3.9-4.9 ms against 3.5-3.7 ms. The cost: up to ``limit``
-    bytes of freed memory stay with the process instead of going back to the system, as PyTorch's caching
-    allocator keeps a GPU's. Blocks larger than ``limit`` are mapped and returned as before. The same as starting
-    Python with ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` set to ``limit``."""
+def _glibc():
+    """glibc's functions (ctypes), or None on another C library (musl, macOS, Windows)."""
     import ctypes
 
     try:
         if not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
-            return False
-        mallopt = ctypes.CDLL(None).mallopt
-    except (AttributeError, ValueError, OSError):  # no confstr (Windows), no such name, no mallopt
+            return None
+        return ctypes.CDLL(None)
+    except (AttributeError, ValueError, OSError):  # no confstr (Windows), a name it does not know (macOS)
+        return None
+
+
+def user_set_allocator() -> bool:
+    """Whether the environment configures glibc's allocator (a ``MALLOC_...`` variable, ``GLIBC_TUNABLES``) or
+    may replace it (``LD_PRELOAD``, e.g. jemalloc): then cnnlab leaves it as it is."""
+    return any(k.startswith("MALLOC_") or k in ALLOCATOR_VARIABLES for k in os.environ)
+
+
+@functools.cache  # once a process: the setting is the process's
+def keep_freed_memory() -> bool:
+    """Ask glibc's allocator to keep the memory a training step frees, for the next step to reuse. True where it
+    took the setting; False where nothing changed: another C library than glibc, or an environment that
+    configures the allocator itself (:func:`user_set_allocator`).
+
+    By default glibc gives every block of 32 MiB or more a mapping of its own, returned to the system when freed,
+    and returns the free top of its heap beyond twice the largest such block: a step's activations and gradients,
+    allocated afresh each step, then fault in page by page every step (the small-input ResNet-18 at 64x64, batch
+    32: about 230,000 page faults a step on an Intel Xeon, and 1.10x the steps/s without them; README, Freed
+    memory, ``benchmarks/allocator.py``). This keeps blocks up to ``KEEP_FREED_BYTES`` (1 GiB) in the heap and up
+    to as much free memory at its top (a glibc that refuses so high a mapping threshold, as older ones did, maps
+    nothing instead); larger blocks are mapped and returned as before. It is the process's setting, and it
+    stays after the run: the memory the process has freed is reused by its later allocations rather than
+    returned, as PyTorch's caching allocator keeps a GPU's (:func:`release_freed_memory` hands it back). The
+    same as starting Python with ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` at 1 GiB."""
+    import ctypes
+
+    libc = _glibc()
+    if libc is None or user_set_allocator():
         return False
+    mallopt = libc.mallopt
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, limit)) and bool(mallopt(_M_TRIM_THRESHOLD, limit))
+    kept = mallopt(_M_MMAP_THRESHOLD, KEEP_FREED_BYTES) or mallopt(_M_MMAP_MAX, 0)
+    return bool(mallopt(_M_TRIM_THRESHOLD, KEEP_FREED_BYTES)) and bool(kept)
+
+
+def release_freed_memory() -> None:
+    """Return the free memory of glibc's heaps to the system (``malloc_trim``): what a run kept for its steps
+    (:func:`keep_freed_memory`), once it is over. Nothing elsewhere than glibc."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)

@@ -123,14 +123,14 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     size = lambda v: "x".join(map(str, v))  # noqa: E731
     rows = [[r["name"], human(r["params"]), human(r["macs"]), size(r["input_size"]), size(r["min_input_size"]),
-             "yes" if r["torchvision"] else "-", r["paper"]] for r in records]
-    print(format_table(["model", "params", "MACs", "input", "min input", "tv weights", "paper"], rows,
-                       [False, True, True, False, False, False, False]))
+             "yes" if r["torchvision"] else "-", "yes" if r["channels_last"] else "-", r["paper"]] for r in records]
+    print(format_table(["model", "params", "MACs", "input", "min input", "tv weights", "ch-last", "paper"], rows,
+                       [False, True, True, False, False, False, False, False]))
     print("\nparams and MACs at the default input, in eval mode (GoogLeNet's training-only auxiliary "
           "classifiers are not counted).")
-    fast = [r["name"] for r in records if r["channels_last"]]
-    if fast:
-        print(f"trained channels-last on a CPU unless told (measured faster): {', '.join(fast)}")
+    if any(r["channels_last"] for r in records):
+        print("ch-last: trained channels-last on a CPU unless told (measured faster there; "
+              "benchmarks/memory_format.py).")
     return 0
 
 

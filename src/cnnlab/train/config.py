@@ -86,8 +86,8 @@ class RunConfig:
     precision: str = option("auto", "autocast precision; auto: bf16 (or fp16) on a CUDA GPU, fp32 elsewhere",
                             choices=("auto", "fp32", "bf16", "fp16"))
     channels_last: bool | None = option(None, "channels-last memory format",
-                                        unset="on a CPU for the models measured faster with it: LeNet-5, "
-                                              "MobileNets, EfficientNets")
+                                        unset="on a CPU for the models measured faster with it (the ch-last "
+                                              "column of `cnnlab models`)")
     compile: bool = option(False, "torch.compile the model")
     deterministic: bool = option(False, "deterministic algorithms, for an exact resume")
     threads: int | None = option(None, "CPU threads, at most the cores available; by default PyTorch's choice", low=1,

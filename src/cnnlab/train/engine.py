@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from .._machine import keep_freed_memory
+from .._machine import keep_freed_memory, release_freed_memory
 from .._options import ignored
 from ..errors import CnnlabError
 from . import distributed
@@ -252,6 +252,10 @@ def fit(config: RunConfig, resume: str | Path | None = None, log=print,
     :class:`~cnnlab.ae.AEConfig` an autoencoder, ...); ``recipe`` replaces the kind's recipe.
     ``on_epoch_end(EpochEnd)`` is called after every epoch; returning True stops training there (the test
     evaluation and the report still run).
+
+    On a CPU with glibc, the process keeps the memory a step frees for the next step
+    (:func:`cnnlab.keep_freed_memory`; unless the environment configures the allocator): a setting of the
+    process, which stays after the run; the free memory itself is handed back when the run ends.
     """
     if not isinstance(config, RunConfig):
         raise CnnlabError(f"fit takes a run's config, e.g. cnnlab.ClassifierConfig(model='lenet5') or "
@@ -277,6 +281,8 @@ def fit(config: RunConfig, resume: str | Path | None = None, log=print,
         return result
     finally:
         distributed.stop(ranks, failed)
+        if device.type == "cpu":
+            release_freed_memory()  # what the steps kept (keep_freed_memory) goes back to the system
 
 
 def _silent(*args, **kwargs) -> None:

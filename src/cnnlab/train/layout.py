@@ -10,7 +10,7 @@ def resolve_channels_last(asked: bool | None, model: nn.Module, device: torch.de
     """The layout a run uses: what ``--channels-last`` / ``--no-channels-last`` asked, else, on a CPU, what the
     model's registration declares (``model.meta.channels_last``: the models that trained at least 1.10x faster
     channels-last on the Intel Xeon, and not slower on the AMD EPYC where measured there; VGG, AlexNet,
-    ZFNet, FractalNet, PyramidNet, ResNet-18/34 and the ResNets wider than WRN-k-4 were slower or within noise;
+    ZFNet, FractalNet, PyramidNet-110, ResNet-18/34 and the ResNets wider than WRN-k-4 were slower or within noise;
     the README's Memory layout section, and ``benchmarks/memory_format.py`` on the CPU at hand). Contiguous
     elsewhere: on a GPU the layout has not been measured by this project, and a model without a registration (an
     autoencoder, a U-Net) declares nothing."""

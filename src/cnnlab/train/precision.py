@@ -13,9 +13,10 @@ from ..errors import CnnlabError
 def resolve_precision(precision: str, device: torch.device) -> str:
     """The precision a run uses on ``device``: ``auto`` is bf16 on a CUDA GPU that has it (fp16 with loss
     scaling on one that has not) and fp32 elsewhere: on CPUs, even with AMX, bf16 autocast pays only for
-    heavy convolutions (0.82x for LeNet-5, 1.8-2.7x for the small-input ResNet-18: the README's Performance
-    section) and costs precision, and fp16 is fast only on the few CPUs with fp16 units. An explicit bf16 on a
-    CPU without native bf16 is refused: it would run many times slower than fp32."""
+    heavy convolutions (0.82-0.99x for LeNet-5, 1.8-3.2x for the small-input ResNet-18, about 1.0x for
+    MobileNet-V2 and VGG-11 on an Intel Xeon with AMX: the README's Performance section) and costs precision,
+    and fp16 is fast only on the few CPUs with fp16 units. An explicit bf16 on a CPU without native bf16 is
+    refused: it would run many times slower than fp32."""
     if precision == "auto":
         if device.type == "cuda":  # native bf16 from Ampere on (compute capability 8); emulated before, slow
             return "bf16" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp16"
