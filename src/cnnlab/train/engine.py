@@ -351,8 +351,6 @@ def _open_run(config, resume, kind, ranks) -> RunDir:
 def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, log, on_epoch_end,
          ranks: distributed.Ranks, device: torch.device) -> FitResult:
     set_determinism(config, share=ranks.local_world)
-    if device.type == "cpu":
-        keep_freed_memory()  # each step reuses the memory the last one freed instead of faulting in fresh pages
     precision = resolve_precision(config.precision, device)  # config.yaml keeps what was asked (auto), meta.json this
     step_config = config.replace(precision=precision)
 
@@ -437,6 +435,8 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
            else ""))
     t_start = time.perf_counter()  # training time includes what the view prepares (e.g. a feature cache)
     step_model, loop = recipe.train_view(model, batches, config, device, log)
+    if device.type == "cpu":  # from here, after the data's and the view's temporaries are freed and returned:
+        keep_freed_memory()  # each step reuses the memory the last one freed instead of faulting in fresh pages
     train_loader, train_model = distributed.shard(loop["train"], ranks), None
 
     progress, written = Progress(not config.quiet and ranks.main), True
