@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab._machine import ALLOCATOR_VARIABLES, keep_freed_memory, user_set_allocator
+from cnnlab._machine import ALLOCATOR_VARIABLES, keep_freed_memory, release_freed_memory, user_set_allocator
 
 
 def _glibc() -> bool:
@@ -31,6 +31,8 @@ if sys.argv[1] == "run":
     from cnnlab.classify import ClassifierConfig
     from cnnlab.train import fit
     fit(ClassifierConfig(run_dir=sys.argv[2], epochs=1, quiet=True, device="cpu"), log=lambda *a: None)
+    from cnnlab import release_freed_memory
+    print("released" if release_freed_memory() else "kept")  # the run's setting stays; its free memory goes back
 torch.ones(16 << 20)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(20):
@@ -39,19 +41,20 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-def _faults(*args: str, **env: str) -> int:
+def _faults(*args: str, **env: str) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items()  # conftest.py sets MALLOC_... for the suite's own processes
            if not k.startswith("MALLOC_") and k not in ALLOCATOR_VARIABLES} | env
     out = subprocess.run([sys.executable, "-c", FAULTS, *args], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr
-    return int(out.stdout.split()[-1])
+    return int(out.stdout.split()[-1]), out.stdout.split()[0]
 
 
 @pytest.mark.skipif(not _glibc() or _huge_pages_always(), reason="glibc's setting, counted in pages of the base size")
 def test_after_a_cpu_run_the_process_reuses_freed_memory_instead_of_faulting_in_fresh_pages(tmp_path):
     pages = (64 << 20) // resource.getpagesize()  # of one tensor
-    fresh = _faults("plain")
-    after_run = _faults("run", str(tmp_path / "run"))
+    fresh = _faults("plain")[0]
+    after_run, released = _faults("run", str(tmp_path / "run"))
+    assert released == "released"
     assert fresh > 5 * pages, fresh  # each returned to the system when freed, and faulted in again
     assert after_run < fresh / 20, (after_run, fresh)
 
@@ -60,7 +63,8 @@ def test_after_a_cpu_run_the_process_reuses_freed_memory_instead_of_faulting_in_
 def test_an_allocator_the_environment_configures_is_left_as_it_is(tmp_path):
     pages = (64 << 20) // resource.getpagesize()
     # the user's own choice (here: glibc's default threshold, spelt out) is kept through a run
-    assert _faults("run", str(tmp_path / "run"), MALLOC_TRIM_THRESHOLD_=str(128 << 10)) > 5 * pages
+    faults, released = _faults("run", str(tmp_path / "run"), MALLOC_TRIM_THRESHOLD_=str(128 << 10))
+    assert faults > 5 * pages and released == "kept"
 
 
 def _clear_allocator_variables(monkeypatch) -> None:
@@ -84,3 +88,13 @@ def test_the_environment_that_sets_the_allocator_is_recognised(monkeypatch):
         monkeypatch.setenv(name, value)
         assert user_set_allocator(), name
         monkeypatch.delenv(name)
+
+
+def test_only_memory_that_cnnlab_asked_to_keep_is_released(monkeypatch):
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "2")  # the environment sets the allocator: neither call touches it
+    keep_freed_memory.cache_clear()
+    try:
+        assert release_freed_memory() is False  # nothing kept yet
+        assert keep_freed_memory() is False and release_freed_memory() is False
+    finally:
+        keep_freed_memory.cache_clear()

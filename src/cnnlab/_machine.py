@@ -135,9 +135,11 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(_M_TRIM_THRESHOLD, KEEP_FREED_BYTES)) and bool(kept)
 
 
-def release_freed_memory() -> None:
-    """Return the free memory of glibc's heaps to the system (``malloc_trim``): what a run kept for its steps
-    (:func:`keep_freed_memory`), once it is over. Nothing elsewhere than glibc."""
-    libc = _glibc()
-    if libc is not None:
-        libc.malloc_trim(0)
+def release_freed_memory() -> bool:
+    """Return the free memory of glibc's heaps to the system (``malloc_trim``), where :func:`keep_freed_memory`
+    took its setting in this process: what a run kept for its steps, once it is over. True where it did; nothing
+    is done otherwise (an allocator the environment configures stays as it is)."""
+    if not (keep_freed_memory.cache_info().currsize and keep_freed_memory()):
+        return False
+    _glibc().malloc_trim(0)
+    return True
