@@ -42,7 +42,8 @@ def test_adaptive_pooling_is_exported_as_the_averaging_matrices_it_is(size, out,
 
 
 @pytest.mark.parametrize("name", ["lenet5", "lenet5 channels-last", "googlenet", "googlenet channels-last",
-                                  "mobilenet_v2 channels-last", "resnet20 channels-last"])
+                                  "mobilenet_v2 channels-last", "resnet20 channels-last", "densenet121 channels-last",
+                                  "inception_v3 channels-last"])
 def test_a_dynamic_batch_file_takes_other_batch_sizes(name, tmp_path):
     # channels-last: the layout fit() leaves the declared models in on a CPU (LeNet-5's C5 is a matrix product of
     # flattened maps, which a traced reshape could fix to the export's batch size)
