@@ -227,10 +227,10 @@ def architectures_plot(rows: Sequence[dict], path: str | os.PathLike, title: str
     """Test accuracy against multiply-adds per image (log scale), one labelled point per network, the bar one
     standard deviation over seeds and the bubble's area its parameters: ``rows`` need ``model``, ``macs``,
     ``params``, ``accuracy_mean`` and ``accuracy_std``; ``chance`` (in [0, 1]) draws the chance level."""
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(9, 6))
     labels = []
     for i, r in enumerate(rows):
-        colour = plt.cm.tab10(i % 10)
+        colour = plt.cm.tab20(i % 20)
         x, y = r["macs"], 100 * r["accuracy_mean"]
         ax.scatter([x], [y], s=_bubble(r["params"]), color=colour, alpha=0.35, edgecolors=colour)
         ax.errorbar([x], [y], yerr=[100 * r["accuracy_std"]], fmt="o", ms=3, color=colour, capsize=3)
@@ -245,6 +245,10 @@ def architectures_plot(rows: Sequence[dict], path: str | os.PathLike, title: str
     ax.grid(alpha=0.3, which="both")
     if title:
         ax.set_title(title, fontsize=10)
+    # room above 100% for the labels of the networks there, which crowd together; the ticks stop at 100
+    low = min([0.0] + [100 * (r["accuracy_mean"] - r["accuracy_std"]) for r in rows])
+    ax.set_ylim(low - 2, 120)
+    ax.set_yticks(range(0, 101, 20))
     _separate_labels(ax, labels)
     save_figure(fig, path)
 
