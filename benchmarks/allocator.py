@@ -53,8 +53,9 @@ def child(label: str, keep: bool) -> None:
 
 
 def measure(label: str, keep: bool) -> dict:
-    env = {k: v for k, v in os.environ.items()  # glibc's defaults, as most users have them
-           if not k.startswith("MALLOC_") and k not in ("GLIBC_TUNABLES", "LD_PRELOAD")}
+    # glibc's defaults, as most users have them (the variables a run would leave alone: README, Freed memory)
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith("MALLOC_") or k in ("GLIBC_TUNABLES", "LD_PRELOAD"))}
     out = subprocess.run([sys.executable, __file__, "--child", label, *(["--keep"] if keep else [])],
                          capture_output=True, text=True, env=env, check=False)
     if out.returncode:
@@ -68,6 +69,8 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be 1 or more")
     if args.child:
         return child(args.child, args.keep)
     import torch

@@ -8,14 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab._machine import ALLOCATOR_VARIABLES, keep_freed_memory, release_freed_memory, user_set_allocator
-
-
-def _glibc() -> bool:
-    try:
-        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
-    except (AttributeError, ValueError, OSError):
-        return False
+from cnnlab._machine import allocator_variable, glibc, keep_freed_memory, release_freed_memory, user_set_allocator
 
 
 def _huge_pages_always() -> bool:  # then a large block faults in 2 MiB at a time, and the counts below mean little
@@ -42,14 +35,14 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 
 def _faults(*args: str, **env: str) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items()  # conftest.py sets MALLOC_... for the suite's own processes
-           if not k.startswith("MALLOC_") and k not in ALLOCATOR_VARIABLES} | env
+    # glibc's defaults: conftest.py sets MALLOC_... for the suite's own processes
+    env = {k: v for k, v in os.environ.items() if not allocator_variable(k)} | env
     out = subprocess.run([sys.executable, "-c", FAULTS, *args], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr
     return int(out.stdout.split()[-1]), out.stdout.split()[0]
 
 
-@pytest.mark.skipif(not _glibc() or _huge_pages_always(), reason="glibc's setting, counted in pages of the base size")
+@pytest.mark.skipif(not glibc() or _huge_pages_always(), reason="glibc's setting, counted in pages of the base size")
 def test_after_a_cpu_run_the_process_reuses_freed_memory_instead_of_faulting_in_fresh_pages(tmp_path):
     pages = (64 << 20) // resource.getpagesize()  # of one tensor
     fresh = _faults("plain")[0]
@@ -59,7 +52,7 @@ def test_after_a_cpu_run_the_process_reuses_freed_memory_instead_of_faulting_in_
     assert after_run < fresh / 20, (after_run, fresh)
 
 
-@pytest.mark.skipif(not _glibc() or _huge_pages_always(), reason="glibc's setting, counted in pages of the base size")
+@pytest.mark.skipif(not glibc() or _huge_pages_always(), reason="glibc's setting, counted in pages of the base size")
 def test_an_allocator_the_environment_configures_is_left_as_it_is(tmp_path):
     pages = (64 << 20) // resource.getpagesize()
     # the user's own choice (here: glibc's default threshold, spelt out) is kept through a run
@@ -68,7 +61,7 @@ def test_an_allocator_the_environment_configures_is_left_as_it_is(tmp_path):
 
 
 def _clear_allocator_variables(monkeypatch) -> None:
-    for name in [n for n in os.environ if n.startswith("MALLOC_") or n in ALLOCATOR_VARIABLES]:
+    for name in [n for n in os.environ if allocator_variable(n)]:
         monkeypatch.delenv(name)
 
 

@@ -87,7 +87,6 @@ def cpu_description() -> str:
 # glibc's mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
 KEEP_FREED_BYTES = 1 << 30
-ALLOCATOR_VARIABLES = ("GLIBC_TUNABLES", "LD_PRELOAD")  # with every MALLOC_... one
 
 
 def _glibc():
@@ -102,10 +101,20 @@ def _glibc():
         return None
 
 
+def glibc() -> bool:
+    """Whether this process runs on glibc (the C library whose allocator :func:`keep_freed_memory` sets)."""
+    return _glibc() is not None
+
+
+def allocator_variable(name: str) -> bool:
+    """Whether the environment variable ``name`` configures glibc's allocator (``MALLOC_...``,
+    ``GLIBC_TUNABLES``) or may replace it (``LD_PRELOAD``, e.g. jemalloc)."""
+    return name.startswith("MALLOC_") or name in ("GLIBC_TUNABLES", "LD_PRELOAD")
+
+
 def user_set_allocator() -> bool:
-    """Whether the environment configures glibc's allocator (a ``MALLOC_...`` variable, ``GLIBC_TUNABLES``) or
-    may replace it (``LD_PRELOAD``, e.g. jemalloc): then cnnlab leaves it as it is."""
-    return any(k.startswith("MALLOC_") or k in ALLOCATOR_VARIABLES for k in os.environ)
+    """Whether the environment sets the allocator (:func:`allocator_variable`): then cnnlab leaves it as it is."""
+    return any(allocator_variable(k) for k in os.environ)
 
 
 @functools.cache  # once a process: the setting is the process's
