@@ -90,13 +90,45 @@ def test_streamed_folders_are_sharded_like_in_memory_data(tmp_path, capsys, monk
     assert max_difference(tmp_path / "one", tmp_path / "two") < 1e-4
 
 
-def test_torchrun_itself_trains_a_segmentation_network(tmp_path):
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="lists the threads from /proc (Linux)")
+def test_torchrun_itself_trains_a_segmentation_network_and_its_processes_end_their_group(tmp_path):
+    """Each process runs the command, then lists its threads: the process group's (gloo's) are gone by then, so
+    none is left running into the interpreter's exit (where a process could abort, SIGABRT)."""
+    script = tmp_path / "command_then_threads.py"
+    script.write_text("import os, sys\n"
+                      "from cnnlab.cli import main\n"
+                      "code = main(sys.argv[1:])\n"
+                      "tasks = os.listdir('/proc/self/task')\n"
+                      "names = [open(f'/proc/self/task/{t}/comm').read().strip() for t in tasks]\n"
+                      "print('threads after the command:', sorted(names))\n"
+                      "sys.exit(code)\n")
     seg = cnnlab("segment", "train", "--data", "shapes:size=16,count=60", "--depth", "2", "--width", "4",
                  "--epochs", "1", "--run-dir", tmp_path / "seg", "--quiet",
-                 launcher=("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "cnnlab"))
+                 launcher=("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", script))
     assert seg.returncode == 0, seg.stderr
     assert seg.stdout.count("test pixel accuracy") == 1 and (tmp_path / "seg" / "report.html").is_file()
     assert '"processes": 2' in (tmp_path / "seg" / "meta.json").read_text()
+    threads = [line for line in seg.stdout.splitlines() if line.startswith("threads after the command:")]
+    assert len(threads) == 2 and not any("gloo" in line for line in threads), threads
+
+
+def test_a_fit_in_a_group_the_script_started_leaves_the_group_to_the_script(tmp_path):
+    script = tmp_path / "own_group.py"
+    script.write_text("import sys\n"
+                      "import torch.distributed as dist\n"
+                      "import torch.distributed.nn\n"
+                      "import cnnlab\n"
+                      "dist.init_process_group('gloo')\n"
+                      "result = cnnlab.fit(cnnlab.ClassifierConfig(model='lenet5', data='shapes:size=16,count=60',\n"
+                      "                    epochs=1, run_dir=sys.argv[1]), log=lambda *a, **k: None)\n"
+                      "print('after fit: group', dist.is_initialized(), 'test', bool(result.test))\n"
+                      "dist.destroy_process_group()\n")
+    job = cnnlab(tmp_path / "run", launcher=("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                                              script))
+    assert job.returncode == 0, job.stderr
+    assert sorted(line for line in job.stdout.splitlines() if line.startswith("after fit")) == [
+        "after fit: group True test False", "after fit: group True test True"]  # rank 0 alone tests
+    assert '"processes": 2' in (tmp_path / "run" / "meta.json").read_text()
 
 
 def _rank_pid(parent: int, rank: int) -> int | None:

@@ -24,6 +24,7 @@ identity, and the loop runs exactly as before.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import shlex
@@ -120,6 +121,13 @@ def start(device: torch.device) -> tuple[Ranks, torch.device]:
         torch.cuda.set_device(device)
     owns = not dist.is_initialized()
     if owns:
+        # torch.distributed.nn's functions take ``group=group.WORLD`` as a default, evaluated when it is first
+        # imported (DDP imports it, through the compiler): imported after the group exists, they hold it for good,
+        # destroy_process_group cannot free it, and its gloo threads outlive the run into the interpreter's exit,
+        # where a process could abort ("terminate called without an active exception", SIGABRT). Imported first,
+        # their default is None.
+        importlib.import_module("torch.distributed.nn")
+
         dist.init_process_group(backend, device_id=device if device.type == "cuda" else None)
     global _joined
     _joined = True
