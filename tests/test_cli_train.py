@@ -262,6 +262,56 @@ Loader(); Other()
     assert "_workers_status" not in err and "an error of our own" in err
 
 
+def test_sigterm_drops_the_cleanup_errors_of_loaders_before_the_stack_unwinds():
+    # the signal reaches the workers too: the epoch's iterator, dropped as Terminated unwinds the stack, joined its
+    # killed workers and torch's SIGCHLD handler raised in its __del__, before `main` caught Terminated
+    code = """
+import os, signal
+from cnnlab.cli import Terminated, _cli_handlers
+class Loader:
+    def __del__(self):
+        raise RuntimeError("DataLoader worker (pid 1) is killed by signal: Terminated. ")
+Loader.__del__.__module__ = "torch.utils.data.dataloader"
+def epoch():
+    loader = Loader()
+    os.kill(os.getpid(), signal.SIGTERM)
+    signal.pause()  # not reached: the handler raises
+try:
+    with _cli_handlers():
+        epoch()
+except Terminated:
+    print("terminated")
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout == "terminated\n" and result.stderr == "", result.stderr
+
+
+def test_a_worker_killed_first_is_not_reported_again_by_its_loaders_cleanup():
+    # the other order: torch's SIGCHLD handler raised in the loop for one killed worker, and again in the cleanup
+    # of the iterator that error dropped as it unwound; other errors in a cleanup are still printed
+    code = """
+from cnnlab.cli import _killed_workers_said_once
+class Loader:
+    def __del__(self):
+        raise RuntimeError("DataLoader worker (pid 2) is killed by signal: Terminated. ")
+Loader.__del__.__module__ = "torch.utils.data.dataloader"
+class Other:
+    def __del__(self):
+        raise RuntimeError("an error of our own")
+def epoch():
+    loader, other = Loader(), Other()
+    raise RuntimeError("DataLoader worker (pid 1) is killed by signal: Terminated. ")
+with _killed_workers_said_once():  # main's: the error's frames keep the loader until its except clause ends
+    try:
+        epoch()
+    except RuntimeError as e:
+        print(e)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.startswith("DataLoader worker (pid 1)"), result.stderr
+    assert "pid 2" not in result.stderr and "an error of our own" in result.stderr
+
+
 def test_sigterm_stops_training_with_one_line_and_the_run_resumes(tmp_path, capsys):
     run_dir = tmp_path / "run"
     code, err = _terminate_after_first_checkpoint(run_dir, ["--epochs", "50"])

@@ -112,6 +112,10 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _raise_terminated(signum, frame) -> None:
+    # before the stack unwinds: unwinding drops the epoch's DataLoader iterator, whose cleanup joins the workers
+    # that the same signal may have killed (torch's SIGCHLD handler then raised in that cleanup, and Python
+    # printed its traceback above the one stop line: a flaky CI failure)
+    _ignore_worker_deaths()
     raise Terminated()
 
 
@@ -132,6 +136,33 @@ def _cli_handlers():
             signal.signal(signal.SIGTERM, previous_term)
 
 
+@contextmanager
+def _killed_workers_said_once():
+    """A DataLoader worker that SIGTERM killed is not reported again by its loader's cleanup. SIGTERM sent to
+    the process group can kill a worker first: torch's SIGCHLD handler raises that in the loop (the command then
+    says `terminated`), and again in the cleanup of the iterator, which joins the killed workers when the error
+    drops it (as late as the end of the ``except`` clause that says the line), where Python would print it as
+    a traceback. Restored afterwards."""
+    previous = sys.unraisablehook
+
+    def unraisable(report) -> None:
+        if not (isinstance(report.exc_value, RuntimeError) and _killed_by_sigterm(report.exc_value)
+                and str(getattr(report.object, "__module__", "")).startswith("torch.utils.data")):
+            previous(report)
+
+    sys.unraisablehook = unraisable
+    try:
+        yield
+    finally:
+        if sys.unraisablehook is unraisable:
+            sys.unraisablehook = previous
+
+
+def _killed_by_sigterm(error: RuntimeError) -> bool:
+    """Whether ``error`` is torch's report of a DataLoader worker that SIGTERM killed."""
+    return "DataLoader worker" in str(error) and "killed by signal: Terminated" in str(error)
+
+
 def _ignore_worker_deaths() -> None:
     """Stopping anyway: a DataLoader worker that the same signal killed (sent to the whole process group, it
     can reach a worker before the worker installs its own handler) must not add torch's "worker killed by
@@ -141,11 +172,14 @@ def _ignore_worker_deaths() -> None:
     if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGCHLD"):
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     default = sys.unraisablehook
+    if getattr(default, "ignores_worker_deaths", False):  # the signal's handler set it already
+        return
 
     def hook(unraisable) -> None:
         if not str(getattr(unraisable.object, "__module__", "")).startswith("torch.utils.data"):
             default(unraisable)
 
+    hook.ignores_worker_deaths = True
     sys.unraisablehook = hook
 
 
@@ -181,6 +215,11 @@ def main(argv: Sequence[str] | None = None, freeze_imports: bool = False) -> int
     them again and again), then ``gc.freeze`` sets them aside, so that neither later collections nor the
     interpreter's teardown walk them: 0.4 s of the 5-s default training run. Not for a caller that goes on
     after the command: what it sets aside is never collected."""
+    with _killed_workers_said_once():
+        return _command(argv, freeze_imports)
+
+
+def _command(argv: Sequence[str] | None, freeze_imports: bool) -> int:
     try:
         with _cli_handlers():
             return _dispatch(argv, freeze_imports)
@@ -215,7 +254,7 @@ def main(argv: Sequence[str] | None = None, freeze_imports: bool = False) -> int
     except RuntimeError as e:
         # SIGTERM sent to the whole process group can kill a DataLoader worker, and torch's SIGCHLD handler
         # report it, before this process runs its own SIGTERM handler: the same stop, seen from the worker
-        if "DataLoader worker" not in str(e) or "killed by signal: Terminated" not in str(e):
+        if not _killed_by_sigterm(e):
             raise
         _ignore_worker_deaths()
         print(f"cnnlab: terminated{_resume_hint(e)}", file=sys.stderr)
