@@ -79,12 +79,29 @@ def test_a_model_argument_of_the_wrong_type_is_refused(capsys):
     ("lr: [0.1, 0.2]\n", "lr must be a number above 0 and at most 10, got [0.1, 0.2]"),
     ("model_kwargs: 3\n", "model_kwargs must be a mapping of key: value, got 3"),
     ("run_kind: spaceship\n", "no kind of run named 'spaceship'"),
+    ("model: resnet18\nmodel_kwargs: {small_inputs: true}\n",
+     "resnet18 has no argument 'small_inputs'; its arguments: num_classes, in_chans, drop_rate, small_input"),
+    ("model: resnet18\nmodel_kwargs: {small_input: 'yes'}\n", "resnet18: small_input must be true or false"),
 ])
 def test_a_config_file_value_of_the_wrong_type_names_the_key_and_the_file(tmp_path, capsys, text, message):
     (tmp_path / "c.yaml").write_text(text)
     err = one_line_error(capsys, "train", "--config", tmp_path / "c.yaml", "--epochs", "1")
     assert message in err and (f"config file '{tmp_path / 'c.yaml'}'" in err or "kind of run" in err)
     assert "--image-size" not in err  # a flag the user never gave is never blamed
+
+
+def test_a_models_arguments_are_checked_before_the_data_loads(tmp_path, capsys, monkeypatch):
+    import cnnlab.data
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the data loaded before the model's arguments were checked")
+
+    monkeypatch.setattr(cnnlab.data, "load_dataset", no_loading)
+    err = one_line_error(capsys, "train", "--model", "resnet18", "--model-arg", "small_inputs=true",
+                         "--run-dir", tmp_path / "run")
+    assert "resnet18 has no argument 'small_inputs'" in err and not (tmp_path / "run").exists()
+    with pytest.raises(CnnlabError, match="unknown activation 'relu7'; did you mean 'relu', 'relu6'"):
+        cnnlab.ClassifierConfig(model="resnet18", model_kwargs={"act_layer": "relu7"}).validate()
 
 
 def test_a_config_file_of_random_bytes_or_a_directory_is_one_line(tmp_path, capsys):

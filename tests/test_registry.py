@@ -63,7 +63,8 @@ def test_models_carry_their_metadata():
     (dict(name="mobilenet_v2", width_mult=0), "width_mult must be positive"),
     (dict(name="lenet5", act="gelu2"), "unknown activation 'gelu2'; did you mean 'gelu'"),
     (dict(name="plain20", act_layer="sigmod"), "unknown activation 'sigmod'; did you mean 'sigmoid'"),
-    (dict(name="vgg11", norm_layer="layer"), "unknown norm layer 'layer'"),
+    (dict(name="resnet18", norm_layer="layer"), "unknown norm layer 'layer'"),
+        (dict(name="vgg11", norm_layer="batch"), "vgg11 has no argument 'norm_layer'; its arguments: .*batch_norm"),
 ])
 def test_impossible_model_arguments_are_clear_errors(kwargs, message):
     name = kwargs.pop("name")

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from .._options import like, option
 from ..data import train_defaults
 from ..errors import CnnlabError
+from ..models import check_model_arguments, list_models
 from ..train import RunConfig
 
 # The options a dataset's training defaults may set (``cnnlab.data.train_defaults``): they go together (the
@@ -76,4 +77,17 @@ class ClassifierConfig(RunConfig):
             raise CnnlabError(f"{name('model')} is needed: choose an architecture from 'cnnlab models'")
         if not all(isinstance(k, str) for k in self.model_kwargs):
             raise CnnlabError(f"{name('model_kwargs')} must map argument names to values")
+        if self.model is not None:
+            check_model_arguments(self.model, **self.model_kwargs)  # before the data loads
+        return self
+
+    def check_read(self, source: str) -> ClassifierConfig:
+        # a model's arguments, with the file named; an unknown model waits for validate (a placeholder in a file
+        # from before kinds of run; a model a script registers after reading the file)
+        if self.model in list_models() and isinstance(self.model_kwargs, dict) and \
+                all(isinstance(k, str) for k in self.model_kwargs):
+            try:
+                check_model_arguments(self.model, **self.model_kwargs)
+            except CnnlabError as e:
+                raise CnnlabError(f"{source}: {e}") from None
         return self

@@ -21,7 +21,7 @@ from . import (  # noqa: F401  (registration)
     zfnet,
 )
 from ._base import Classifier, FeatureInfo, ModelMeta
-from ._factory import create_model
+from ._factory import check_model_arguments, create_model
 from ._registry import list_models, model_meta, register_model
 from ._torchvision import (
     LoadResult,
@@ -33,6 +33,7 @@ from ._torchvision import (
 from .googlenet import InceptionOutputs
 
 __all__ = [
-    "Classifier", "FeatureInfo", "InceptionOutputs", "LoadResult", "ModelMeta", "classifier_keys", "create_model",
-    "list_models", "load_torchvision_weights", "load_weights_file", "model_meta", "read_state_dict", "register_model",
+    "Classifier", "FeatureInfo", "InceptionOutputs", "LoadResult", "ModelMeta", "check_model_arguments",
+    "classifier_keys", "create_model", "list_models", "load_torchvision_weights", "load_weights_file", "model_meta",
+    "read_state_dict", "register_model",
 ]

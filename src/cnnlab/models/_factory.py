@@ -41,6 +41,31 @@ def _arguments(builder) -> list[str]:
         return []
 
 
+def check_model_arguments(name: str, **kwargs: Any) -> dict[str, Any]:
+    """The arguments ``kwargs`` of the model ``name`` checked as :func:`create_model` checks them, without building
+    it: each one the model takes, of its type (``num_classes`` from 0, ``in_chans`` from 1, ``act_layer`` and
+    ``norm_layer`` known names or layers). Returns them with the layers' names resolved; raises a
+    :class:`~cnnlab.errors.CnnlabError` that names the first wrong one (a config can be checked before its data
+    loads)."""
+    builder = get_builder(name)
+    for key, low, what in (("num_classes", 0, "an integer from 0 (no classifier)"),
+                           ("in_chans", 1, "an integer from 1")):
+        value = kwargs.get(key, low)
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise CnnlabError(f"{key} must be {what}, got {value!r}")
+    own = [p.name for p in inspect.signature(builder).parameters.values()
+           if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]  # a builder may take arguments of its own
+    known = own + [k for k in _arguments(builder) if k not in own]
+    unknown = [k for k in kwargs if k not in known]
+    if known and unknown:
+        raise CnnlabError(f"{name} has no argument '{unknown[0]}'; its arguments: {', '.join(known)}")
+    for key, lookup in (("act_layer", get_act_layer), ("norm_layer", get_norm_layer)):
+        if isinstance(kwargs.get(key), str):
+            kwargs[key] = lookup(kwargs[key])
+    _check_arguments(name, builder, kwargs)
+    return kwargs
+
+
 def create_model(
     name: str,
     num_classes: int | None = None,
@@ -70,15 +95,7 @@ def create_model(
         kwargs["num_classes"] = num_classes
     if in_chans is not None:
         kwargs["in_chans"] = in_chans
-    for key, low, what in (("num_classes", 0, "an integer from 0 (no classifier)"),
-                           ("in_chans", 1, "an integer from 1")):
-        value = kwargs.get(key, low)
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise CnnlabError(f"{key} must be {what}, got {value!r}")
-    for key, lookup in (("act_layer", get_act_layer), ("norm_layer", get_norm_layer)):
-        if isinstance(kwargs.get(key), str):
-            kwargs[key] = lookup(kwargs[key])
-    _check_arguments(name, builder, kwargs)
+    kwargs = check_model_arguments(name, **kwargs)
     try:
         model = builder(**kwargs)
     except (TypeError, ValueError) as e:

@@ -150,7 +150,13 @@ class RunConfig:
         target = get_kind(kind).config
         if cls is not RunConfig and not issubclass(target, cls):
             raise CnnlabError(f"{source} configures a {kind} run, not a {cls.run_kind} run")
-        return from_mapping(target, values, source)
+        return from_mapping(target, values, source).check_read(source)
+
+    def check_read(self, source: str) -> RunConfig:
+        """What a kind checks of a config as it is read (a config file, ``source``), beyond each option's type, with
+        ``source`` named in its errors; the rest waits for :meth:`validate`, once a command line has added its
+        options."""
+        return self
 
     def save(self, path: str | os.PathLike) -> None:
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
