@@ -522,6 +522,32 @@ def test_a_folder_too_small_for_a_validation_split_is_refused_before_training(tm
         load_dataset(f"folder:{tmp_path}")
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+def test_each_folder_is_walked_once_and_a_split_may_not_add_a_class(tmp_path, monkeypatch, streamed):
+    import os
+
+    from cnnlab.data import formats
+    from cnnlab.errors import CnnlabError
+
+    for split, classes in (("train", "ab"), ("val", "ab"), ("test", "ab")):
+        for c in classes:
+            (tmp_path / split / c).mkdir(parents=True)
+            for i in range(4):
+                Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp_path / split / c / f"{i}.png")
+    if streamed:
+        monkeypatch.setenv("CNNLAB_MEMORY_LIMIT_GB", "0.000001")
+    scanned, scandir = [], os.scandir  # what os.walk and pathlib's globs list a folder with
+    monkeypatch.setattr(formats.os, "scandir", lambda path=".": scanned.append(str(path)) or scandir(path))
+    data = load_dataset(f"folder:{tmp_path}")
+    assert (len(data.train), len(data.val), len(data.test)) == (8, 8, 8)
+    class_folders = sorted(str(tmp_path / s / c) for s in ("train", "val", "test") for c in "ab")
+    assert sorted(p for p in scanned if p in class_folders) == class_folders
+    (tmp_path / "test" / "c").mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "test" / "c" / "0.png")
+    with pytest.raises(CnnlabError, match=r"folder '.*test' has classes \['c'\] that the training split lacks"):
+        load_dataset(f"folder:{tmp_path}")
+
+
 def test_digits_are_read_once_and_each_load_gets_its_own_tensors():
     from cnnlab.data.builtin import _digits_table, _read_digits
 
@@ -531,3 +557,4 @@ def test_digits_are_read_once_and_each_load_gets_its_own_tensors():
     again, labels_again = _read_digits()
     assert again.max() == 1.0 and labels_again[:3].tolist() == [0, 1, 2] and again.shape == (1797, 1, 8, 8)
     assert _digits_table.cache_info().hits >= 1
+

@@ -145,17 +145,25 @@ def _shape_of(decoded: list) -> tuple[int, tuple[int, int]]:
     return channels, Counter(hw for _, hw in decoded).most_common(1)[0][0]
 
 
-def _read_folder(root: Path, image_size: tuple[int, int] | None, classes: list[str] | None = None):
+def _list_folder(d: Path, classes: list[str] | None = None) -> tuple[list[tuple[str, int]], dict[str, int]]:
+    """The image files of a folder of class sub-folders with their class indices (:func:`make_dataset`), and its
+    classes: its own for the training folder; for another split, the training folder's ``classes``, which it may
+    not add to."""
     try:
-        found, class_to_idx = find_classes(str(root))
+        found, class_to_idx = find_classes(str(d))
     except FileNotFoundError as e:
-        raise CnnlabError(f"folder '{root}' has no class sub-folders ({e})") from None
+        raise CnnlabError(f"folder '{d}' has no class sub-folders ({e})") from None
     if classes is not None:
         class_to_idx = {c: i for i, c in enumerate(classes)}
         unknown = sorted(set(found) - set(classes))
         if unknown:
-            raise CnnlabError(f"folder '{root}' has classes {unknown} that the training split lacks")
-    samples = make_dataset(str(root), class_to_idx)
+            raise CnnlabError(f"folder '{d}' has classes {unknown} that the training split lacks")
+    return make_dataset(str(d), class_to_idx), class_to_idx
+
+
+def _read_folder(root: Path, samples: list[tuple[str, int]], class_to_idx: dict[str, int],
+                 image_size: tuple[int, int] | None, training: bool):
+    """The listed images of one folder (``samples``, :func:`_list_folder`), decoded and brought to one size."""
     if not samples:
         raise CnnlabError(f"folder '{root}' holds no images with extensions {', '.join(IMG_EXTENSIONS)}")
     decoded, labels, bad, kept = [], [], [], []
@@ -168,7 +176,7 @@ def _read_folder(root: Path, image_size: tuple[int, int] | None, classes: list[s
         kept.append(i)
     if not decoded:
         raise CnnlabError(f"no readable image in '{root}' ({len(bad)} file(s) could not be decoded)")
-    if classes is None:  # the training data: every class must have images
+    if training:  # every class must have images
         _check_no_empty_class(root, class_to_idx, labels)
     channels, common = _shape_of([(d.shape[0], tuple(d.shape[-2:])) for d in decoded])
     image_size = image_size or common
@@ -186,9 +194,8 @@ def _warn_skipped(root: Path, bad: list[str]) -> None:
                       f"not an image), e.g. {bad[0]}", stacklevel=3)
 
 
-def _estimated_bytes(root: Path, image_size) -> int:
+def _estimated_bytes(files: list[str], image_size) -> int:
     """Bytes of a folder's images held in memory, estimated from its file count and its first readable image."""
-    files = [p for p in root.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS and p.is_file()]
     for f in files[:20]:
         try:
             channels, size = image_header(f)
@@ -199,23 +206,18 @@ def _estimated_bytes(root: Path, image_size) -> int:
     return 0
 
 
-def _stream_folder(root: Path, seed: int, val_fraction: float, test_fraction: float,
-                   image_size: tuple[int, int] | None):
+def _stream_folder(root: Path, listed: dict[str, list[tuple[str, int]]], classes: list[str], seed: int,
+                   val_fraction: float, test_fraction: float, image_size: tuple[int, int] | None):
+    """The folder's listed splits (``listed``: "train", "test" and maybe "val", or "all") streamed from disk."""
     from .streaming import FileSet, StreamingData
 
-    def listing(d: Path, class_to_idx=None):
-        training = class_to_idx is None
-        if training:
-            _, class_to_idx = find_classes(str(d))
-        samples = make_dataset(str(d), class_to_idx)
-        files, labels = [s[0] for s in samples], [s[1] for s in samples]
-        if training:
-            _check_no_empty_class(d, class_to_idx, labels)
-        return FileSet(files, labels), class_to_idx
+    def listing(name: str) -> FileSet:
+        return FileSet([f for f, _ in listed[name]], [label for _, label in listed[name]])
 
-    split_layout = (root / "train").is_dir() and (root / "test").is_dir()
-    every, class_to_idx = listing(root / "train" if split_layout else root)
+    split_layout = "all" not in listed
+    every = listing("train" if split_layout else "all")
     files, labels = every.files, every.labels
+    _check_no_empty_class(root / "train" if split_layout else root, {c: i for i, c in enumerate(classes)}, labels)
     pick = lambda idx: FileSet([files[i] for i in idx], [labels[i] for i in idx])  # noqa: E731
 
     def split(fractions: tuple[float, ...]) -> list[torch.Tensor]:  # as the in-memory pool splits: empty is refused
@@ -225,9 +227,9 @@ def _stream_folder(root: Path, seed: int, val_fraction: float, test_fraction: fl
         return parts
 
     if split_layout:
-        test = listing(root / "test", class_to_idx)[0]
-        if (root / "val").is_dir():
-            train, val = every, listing(root / "val", class_to_idx)[0]
+        test = listing("test")
+        if "val" in listed:
+            train, val = every, listing("val")
         else:
             train, val = map(pick, split((1 - val_fraction, val_fraction)))
     else:
@@ -238,7 +240,7 @@ def _stream_folder(root: Path, seed: int, val_fraction: float, test_fraction: fl
     heads = _map_files(_headers, files + others)
     channels = _shape_of([h for h in heads if h is not None] or [(1, (0, 0))])[0]
     size = image_size or _shape_of([h for h in heads[:len(files)] if h is not None] or [(1, (0, 0))])[1]
-    return StreamingData(root.name, train, val, test, list(class_to_idx), channels, tuple(size), source=str(root))
+    return StreamingData(root.name, train, val, test, classes, channels, tuple(size), source=str(root))
 
 
 @register_dataset("folder", "your images in class sub-folders (torchvision ImageFolder layout)",
@@ -251,14 +253,22 @@ def folder(path: str, seed: int, val_fraction: float, test_fraction: float,
     root = existing_dir(path, "folder path")
     if memory_limit is None:
         memory_limit = default_memory_limit()
-    if _estimated_bytes(root, image_size) > memory_limit:
-        return _stream_folder(root, seed, val_fraction, test_fraction, image_size)
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        x, y, classes, bad, listed = _read_folder(root / "train", image_size)
+    split_layout = (root / "train").is_dir() and (root / "test").is_dir()
+    folders = {"train": root / "train", "test": root / "test"} if split_layout else {"all": root}
+    if split_layout and (root / "val").is_dir():
+        folders["val"] = root / "val"
+    # each folder walked once: the listing sizes the data, then is read or streamed
+    first, class_to_idx = _list_folder(folders["train" if split_layout else "all"])
+    classes = list(class_to_idx)
+    listed = {name: first if name in ("train", "all") else _list_folder(d, classes)[0] for name, d in folders.items()}
+    if _estimated_bytes([f for samples in listed.values() for f, _ in samples], image_size) > memory_limit:
+        return _stream_folder(root, listed, classes, seed, val_fraction, test_fraction, image_size)
+    if split_layout:
+        x, y, _, bad, listed_train = _read_folder(folders["train"], listed["train"], class_to_idx, image_size, True)
         size = tuple(x.shape[-2:])
-        tx, ty, _, bad_t, _ = _read_folder(root / "test", size, classes)
-        if (root / "val").is_dir():
-            vx, vy, _, bad_v, _ = _read_folder(root / "val", size, classes)
+        tx, ty, _, bad_t, _ = _read_folder(folders["test"], listed["test"], class_to_idx, size, False)
+        if "val" in listed:
+            vx, vy, _, bad_v, _ = _read_folder(folders["val"], listed["val"], class_to_idx, size, False)
             channels = max(x.shape[1], tx.shape[1], vx.shape[1])  # colour in any split: every split in colour
             x, vx, tx = (t.expand(-1, channels, -1, -1) for t in (x, vx, tx))
             _warn_skipped(root, bad + bad_v + bad_t)
@@ -266,12 +276,12 @@ def folder(path: str, seed: int, val_fraction: float, test_fraction: float,
                              source=str(root), notes={"skipped_files": len(bad + bad_v + bad_t)})
         x, tx = (t.expand(-1, max(x.shape[1], tx.shape[1]), -1, -1) for t in (x, tx))
         _warn_skipped(root, bad + bad_t)
-        return split_dataset(root.name, x, y, classes, seed, val_fraction, 0.0, test=ImageSet(tx, ty), listed=listed,
-                             source=str(root), notes={"skipped_files": len(bad + bad_t)})
-    x, y, classes, bad, listed = _read_folder(root, image_size)
+        return split_dataset(root.name, x, y, classes, seed, val_fraction, 0.0, test=ImageSet(tx, ty),
+                             listed=listed_train, source=str(root), notes={"skipped_files": len(bad + bad_t)})
+    x, y, _, bad, listed_all = _read_folder(root, listed["all"], class_to_idx, image_size, True)
     _warn_skipped(root, bad)
-    return split_dataset(root.name, x, y, classes, seed, val_fraction, test_fraction, listed=listed, source=str(root),
-                         notes={"skipped_files": len(bad)})
+    return split_dataset(root.name, x, y, classes, seed, val_fraction, test_fraction, listed=listed_all,
+                         source=str(root), notes={"skipped_files": len(bad)})
 
 
 # --- MNIST IDX ------------------------------------------------------------------------------------------
