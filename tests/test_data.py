@@ -558,3 +558,38 @@ def test_digits_are_read_once_and_each_load_gets_its_own_tensors():
     assert again.max() == 1.0 and labels_again[:3].tolist() == [0, 1, 2] and again.shape == (1797, 1, 8, 8)
     assert _digits_table.cache_info().hits >= 1
 
+
+def test_a_stop_signal_while_the_workers_start_ends_the_reports_of_their_deaths_at_once():
+    """SIGTERM to the process group can kill a worker while its iterator is being built (torch's guard turns the
+    signal into its death), and torch's SIGCHLD handler raised that inside the start of a queue's thread: once the
+    held signal has arrived, worker deaths go unreported; the signal itself is delivered after the block."""
+    import os
+    import signal
+
+    from cnnlab.data.streaming import _start
+
+    seen = {}
+
+    class Loader:
+        num_workers = 1
+
+        def __iter__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(100):  # the handler runs between bytecodes of this thread
+                seen["sigchld"] = signal.getsignal(signal.SIGCHLD)
+            return iter(())
+
+    class Stopped(Exception):
+        pass
+
+    def stop(signum, frame):
+        raise Stopped
+
+    previous = signal.signal(signal.SIGTERM, stop), signal.signal(signal.SIGCHLD, lambda *a: None)
+    try:
+        with pytest.raises(Stopped):
+            _start(Loader())
+        assert seen["sigchld"] == signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGCHLD, previous[1])

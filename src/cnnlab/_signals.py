@@ -7,25 +7,33 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextmanager
-def signals_held(signals: tuple[int, ...] = STOP_SIGNALS) -> Iterator[None]:
+def signals_held(signals: tuple[int, ...] = STOP_SIGNALS,
+                 on_caught: Callable[[int], None] | None = None) -> Iterator[None]:
     """Hold ``signals`` while the block runs and deliver the first one caught once it is done, to whatever
-    handler is in place then. A signal that was ignored (a background job's Ctrl-C) stays ignored; outside
-    the main thread (where handlers cannot be set) the block simply runs."""
+    handler is in place then; ``on_caught(signum)`` is called as soon as one arrives (what must not wait for
+    the block's end). A signal that was ignored (a background job's Ctrl-C) stays ignored; outside the main
+    thread (where handlers cannot be set) the block simply runs."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
+
+    def hold(signum, frame) -> None:
+        caught.append(signum)
+        if on_caught is not None:
+            on_caught(signum)
+
     previous = {s: signal.getsignal(s) for s in signals}
     for s, handler in previous.items():
         if handler is not signal.SIG_IGN:
-            signal.signal(s, lambda signum, frame: caught.append(signum))
+            signal.signal(s, hold)
     try:
         yield
     finally:

@@ -82,6 +82,11 @@ class _Files(Dataset):
         return self.geometry(img.unsqueeze(0))[0], self.files.labels[i]
 
 
+def _stopping(signum: int) -> None:
+    if hasattr(signal, "SIGCHLD"):
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+
 def _worker_init(worker_id: int) -> None:
     """Workers leave Ctrl-C and SIGTERM to the main process, which stops them: a worker killed by a signal
     sent to the whole process group (Ctrl-C, systemd, Slurm, ``kill -- -PGID``) would make the main process
@@ -92,10 +97,14 @@ def _worker_init(worker_id: int) -> None:
 
 def _start(loader: DataLoader):
     """``iter(loader)``, which forks the workers, with Ctrl-C and SIGTERM held: one arriving meanwhile would
-    raise inside a half-built iterator or a half-started worker (a traceback, not a clean stop)."""
+    raise inside a half-built iterator or a half-started worker (a traceback, not a clean stop). Once one has
+    arrived, the workers' deaths are no longer reported: sent to the whole process group, it can kill a worker
+    that torch's own handler still guards (it dies of the signal), and torch's SIGCHLD handler would raise that
+    anywhere in this block, even inside the start of a queue's thread (its traceback, and a thread left half
+    registered)."""
     if not loader.num_workers:
         return iter(loader)
-    with signals_held():
+    with signals_held(on_caught=_stopping):
         iterator = iter(loader)
     return iterator  # (a signal held meanwhile is raised above, while this frame still holds the workers)
 
