@@ -256,6 +256,20 @@ def test_incremental_with_distillation_runs_and_is_reported(lenet_base, tmp_path
     assert set(report) >= {"before", "distillation"} and 0 <= report["distillation"]["all"] <= 1
 
 
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_the_distillation_teacher_runs_in_the_students_memory_layout(lenet_base, tmp_path, channels_last):
+    from cnnlab.train import get_kind
+
+    recipe = get_kind("transfer").recipe()
+    config = TransferConfig(source=str(lenet_base), mode="incremental", data="digits@classes=5-9@labels=10",
+                            epochs=1, memory=0, distill=1.0, compare_naive=False, channels_last=channels_last,
+                            run_dir=str(tmp_path / "d"), **QUIET)
+    fit(config, log=lambda *a: None, recipe=recipe)
+    conv = next(p for p in recipe.old_model.parameters() if p.dim() == 4 and p.shape[1] > 1)  # not 1 channel
+    assert conv.is_contiguous(memory_format=torch.channels_last) == channels_last
+    assert conv.is_contiguous() != channels_last
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(mode="fine-tune", model="resnet18"), "is a lenet5 but the model asked for is resnet18"),
     (dict(mode="incremental", data="digits@classes=3-7"), "must differ from the base classes"),

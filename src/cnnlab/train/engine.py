@@ -233,7 +233,8 @@ class Recipe:
         """Called before each training epoch (0-based), also on resume: set what trains in this epoch."""
 
     def train_view(self, model: nn.Module, batches: dict, config: RunConfig, device, log) -> tuple:
-        """The module and the train/val batches the loop steps through (e.g. a head over cached features)."""
+        """The module and the train/val batches the loop steps through (e.g. a head over cached features).
+        ``config`` is the steps' own: its precision and memory layout as resolved for this run and device."""
         return (torch.compile(model) if config.compile else model), batches
 
     def meta(self, meta: dict) -> dict:
@@ -434,7 +435,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
         + (f"; {ranks.world} processes, {ranks.world * config.batch_size} images per step" if ranks.distributed
            else ""))
     t_start = time.perf_counter()  # training time includes what the view prepares (e.g. a feature cache)
-    step_model, loop = recipe.train_view(model, batches, config, device, log)
+    step_model, loop = recipe.train_view(model, batches, step_config, device, log)
     if device.type == "cpu":  # from here, after the data's and the view's temporaries are freed and returned:
         keep_freed_memory()  # each step reuses the memory the last one freed instead of faulting in fresh pages
     train_loader, train_model = distributed.shard(loop["train"], ranks), None

@@ -10,6 +10,7 @@ import copy
 import tempfile
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from ..classify import ClassifierRecipe, build_classifier, classification_task, model_description
@@ -194,7 +195,8 @@ class TransferRecipe(ClassifierRecipe):
             view.freeze_unreached(next(iter(loaders["train"]))[0][:2])
             return view, loaders
         if t.mode == "incremental" and t.distill:
-            self.old_model.to(device)
+            layout = torch.channels_last if config.channels_last else torch.contiguous_format  # the student's
+            self.old_model.to(device, memory_format=layout)
             return Distiller(model, self.old_model), batches
         return model, batches
 
