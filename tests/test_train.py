@@ -302,7 +302,7 @@ def test_a_run_resumed_in_the_other_layout_takes_the_same_steps_as_in_its_own(tm
         assert r.model.features.c3.conv.weight.is_contiguous(
             memory_format=torch.channels_last if after else torch.contiguous_format)
         assert json.loads((r.run_dir / "meta.json").read_text())["channels_last"] is after  # this session's
-        histories.append([(h["train_loss"], h["val_loss"]) for h in r.history])
+        histories.append([loss for h in r.history for loss in (h["train_loss"], h["val_loss"])])
     assert histories[1] == pytest.approx(histories[0], rel=1e-4)
 
 
