@@ -90,6 +90,18 @@ def test_a_config_file_value_of_the_wrong_type_names_the_key_and_the_file(tmp_pa
     assert "--image-size" not in err  # a flag the user never gave is never blamed
 
 
+def test_a_config_file_that_is_not_yaml_says_what_is_wrong_and_where(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text("epochs: [1, 2\nlr: 0.1\n")  # the list never closed
+    err = one_line_error(capsys, "train", "--config", tmp_path / "c.yaml")
+    assert err.endswith("is not valid YAML: expected ',' or ']', but got ':' (line 2, column 3)"), err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine without CUDA")
+def test_a_cuda_device_on_a_machine_without_cuda_is_named_as_given(capsys):
+    err = one_line_error(capsys, "train", "--device", "cuda:1")
+    assert err == "cnnlab: error: --device cuda:1 was asked for but no CUDA GPU is available; use --device cpu or auto"
+
+
 def test_a_models_arguments_are_checked_before_the_data_loads(tmp_path, capsys, monkeypatch):
     import cnnlab.data
 

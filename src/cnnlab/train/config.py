@@ -168,7 +168,11 @@ class RunConfig:
         try:
             values = yaml.load(p.read_text(encoding="utf-8"), Loader=_UniqueKeys) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as e:
-            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            mark = getattr(e, "problem_mark", None)
+            if getattr(e, "problem", None) and mark is not None:  # what is wrong and where, not what was parsed
+                first = f"{e.problem} (line {mark.line + 1}, column {mark.column + 1})"
+            else:
+                first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise CnnlabError(f"config file '{path}' is not valid YAML: {first}") from None
         if not isinstance(values, dict):
             raise CnnlabError(f"config file '{path}' must hold a mapping of option: value")

@@ -25,7 +25,7 @@ def resolve_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise CnnlabError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
+        raise CnnlabError(f"--device {name} was asked for but no CUDA GPU is available; use --device cpu or auto")
     if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
         n = torch.cuda.device_count()
         raise CnnlabError(f"--device {name}: this machine has {n} CUDA GPU(s), cuda:0 to cuda:{n - 1}")
