@@ -36,6 +36,46 @@ def test_duplicate_registration_is_refused():
             raise AssertionError("never built")
 
 
+def test_a_registered_models_own_arguments_are_checked_as_it_takes_them(monkeypatch):
+    """A model registered from outside: a required argument of its class, a builder's own parameter, and a class
+    that takes any keyword; only names none of them takes are refused before building."""
+    from torch import nn
+
+    from cnnlab.models import _registry, check_model_arguments
+
+    monkeypatch.setattr(_registry, "_builders", dict(_registry._builders))  # registered for this test only
+    monkeypatch.setattr(_registry, "_meta", dict(_registry._meta))
+
+    class Net(nn.Module):
+        def __init__(self, width: int, num_classes: int = 10, in_chans: int = 3):
+            super().__init__()
+            self.fc = nn.Linear(width * in_chans, num_classes)
+
+    class Open(nn.Module):
+        def __init__(self, num_classes: int = 10, **kwargs):
+            super().__init__()
+
+    @register_model(family="mine", paper="x")
+    def my_net(**kwargs) -> Net:
+        return Net(**kwargs)
+
+    @register_model(family="mine", paper="x")
+    def my_deep_net(depth: int = 2, **kwargs) -> Net:
+        return Net(width=depth, **kwargs)
+
+    @register_model(family="mine", paper="x")
+    def my_open_net(**kwargs) -> Open:
+        return Open(**kwargs)
+
+    assert cnnlab.create_model("my_net", width=4, num_classes=3).fc.out_features == 3
+    assert cnnlab.create_model("my_deep_net", depth=3).fc.in_features == 9
+    assert check_model_arguments("my_open_net", anything=1) == {"anything": 1}
+    with pytest.raises(CnnlabError, match="my_net has no argument 'widht'"):
+        check_model_arguments("my_net", widht=4)
+    with pytest.raises(CnnlabError, match="my_deep_net has no argument 'colour'; its arguments: depth, num_classes"):
+        check_model_arguments("my_deep_net", colour=4, depth=2)
+
+
 def test_unknown_name_suggests_close_matches():
     with pytest.raises(UnknownNameError, match="did you mean 'resnet18'"):
         cnnlab.create_model("resnet19")

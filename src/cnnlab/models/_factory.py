@@ -31,6 +31,30 @@ def _check_arguments(name: str, builder, kwargs: dict[str, Any]) -> None:
             raise CnnlabError(f"{name}: {key} must be {plain(key, hints[key]).describe()}, got {value!r}")
 
 
+def _named(fn) -> tuple[list[str], bool]:
+    """The parameters ``fn`` takes by name, and whether it takes any other keyword (``**kwargs``)."""
+    params = inspect.signature(fn).parameters.values()
+    return ([p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"],
+            any(p.kind is p.VAR_KEYWORD for p in params))
+
+
+def _accepted(builder) -> list[str] | None:
+    """Every keyword ``builder`` accepts: its own, and, where it passes the others on (``**kwargs``), those of the
+    model class it returns (its annotation). None where that cannot be known (no annotated class, or a class
+    that itself takes ``**kwargs``): then only building the model can tell."""
+    own, passes_on = _named(builder)
+    if not passes_on:
+        return own
+    try:
+        cls = typing.get_type_hints(builder).get("return")
+        if not inspect.isclass(cls):
+            return None
+        taken, open_ended = _named(cls.__init__)
+    except Exception:  # an annotation that does not resolve
+        return None
+    return None if open_ended else own + [k for k in taken if k not in own]
+
+
 def _arguments(builder) -> list[str]:
     """The keyword arguments the model class behind ``builder`` takes (none known: an empty list)."""
     try:
@@ -53,12 +77,11 @@ def check_model_arguments(name: str, **kwargs: Any) -> dict[str, Any]:
         value = kwargs.get(key, low)
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise CnnlabError(f"{key} must be {what}, got {value!r}")
-    own = [p.name for p in inspect.signature(builder).parameters.values()
-           if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]  # a builder may take arguments of its own
-    known = own + [k for k in _arguments(builder) if k not in own]
-    unknown = [k for k in kwargs if k not in known]
-    if known and unknown:
-        raise CnnlabError(f"{name} has no argument '{unknown[0]}'; its arguments: {', '.join(known)}")
+    accepted = _accepted(builder)
+    unknown = [k for k in kwargs if accepted is not None and k not in accepted]
+    if unknown:
+        listed = [k for k in accepted if k in _arguments(builder) or k in _named(builder)[0]]
+        raise CnnlabError(f"{name} has no argument '{unknown[0]}'; its arguments: {', '.join(listed)}")
     for key, lookup in (("act_layer", get_act_layer), ("norm_layer", get_norm_layer)):
         if isinstance(kwargs.get(key), str):
             kwargs[key] = lookup(kwargs[key])
