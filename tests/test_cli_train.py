@@ -312,6 +312,24 @@ with _killed_workers_said_once():  # main's: the error's frames keep the loader 
     assert "pid 2" not in result.stderr and "an error of our own" in result.stderr
 
 
+def test_main_leaves_the_unraisable_hook_and_sigchld_as_they_were_after_a_stop():
+    # main is called in-process (tests, scripts): a stop set both aside for its own cleanup
+    code = """
+import signal, sys
+from cnnlab import cli
+def torchs(*a): pass
+signal.signal(signal.SIGCHLD, torchs)
+hook = sys.unraisablehook
+def stopped(argv, freeze):
+    cli._ignore_worker_deaths()  # what a SIGTERM's handler does, before Terminated unwinds
+    raise cli.Terminated()
+cli._dispatch = stopped
+print(cli.main([]), signal.getsignal(signal.SIGCHLD) is torchs, sys.unraisablehook is hook)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["143", "True", "True"], result.stderr
+
+
 def test_sigterm_stops_training_with_one_line_and_the_run_resumes(tmp_path, capsys):
     run_dir = tmp_path / "run"
     code, err = _terminate_after_first_checkpoint(run_dir, ["--epochs", "50"])

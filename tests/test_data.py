@@ -536,8 +536,9 @@ def test_each_folder_is_walked_once_and_a_split_may_not_add_a_class(tmp_path, mo
                 Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp_path / split / c / f"{i}.png")
     if streamed:
         monkeypatch.setenv("CNNLAB_MEMORY_LIMIT_GB", "0.000001")
-    scanned, scandir = [], os.scandir  # what os.walk and pathlib's globs list a folder with
+    scanned, scandir = [], os.scandir  # what os.walk (and pathlib's globs up to Python 3.12) list a folder with
     monkeypatch.setattr(formats.os, "scandir", lambda path=".": scanned.append(str(path)) or scandir(path))
+    monkeypatch.setattr(Path, "rglob", lambda *a, **k: pytest.fail("the folder was walked again with rglob"))
     data = load_dataset(f"folder:{tmp_path}")
     assert (len(data.train), len(data.val), len(data.test)) == (8, 8, 8)
     class_folders = sorted(str(tmp_path / s / c) for s in ("train", "val", "test") for c in "ab")

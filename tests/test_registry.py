@@ -104,7 +104,7 @@ def test_models_carry_their_metadata():
     (dict(name="lenet5", act="gelu2"), "unknown activation 'gelu2'; did you mean 'gelu'"),
     (dict(name="plain20", act_layer="sigmod"), "unknown activation 'sigmod'; did you mean 'sigmoid'"),
     (dict(name="resnet18", norm_layer="layer"), "unknown norm layer 'layer'"),
-        (dict(name="vgg11", norm_layer="batch"), "vgg11 has no argument 'norm_layer'; its arguments: .*batch_norm"),
+    (dict(name="vgg11", norm_layer="batch"), "vgg11 has no argument 'norm_layer'; its arguments: .*batch_norm"),
 ])
 def test_impossible_model_arguments_are_clear_errors(kwargs, message):
     name = kwargs.pop("name")

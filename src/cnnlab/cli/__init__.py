@@ -142,25 +142,42 @@ def _killed_workers_said_once():
     the process group can kill a worker first: torch's SIGCHLD handler raises that in the loop (the command then
     says `terminated`), and again in the cleanup of the iterator, which joins the killed workers when the error
     drops it (as late as the end of the ``except`` clause that says the line), where Python would print it as
-    a traceback. Restored afterwards."""
+    a traceback. Afterwards the hook and the SIGCHLD handler are as before, also after a stop (``main`` is
+    called in-process too; the console command quiets its own exit: :func:`run`)."""
     previous = sys.unraisablehook
 
     def unraisable(report) -> None:
         if not (isinstance(report.exc_value, RuntimeError) and _killed_by_sigterm(report.exc_value)
-                and str(getattr(report.object, "__module__", "")).startswith("torch.utils.data")):
+                and _from_data_loading(report)):
             previous(report)
 
     sys.unraisablehook = unraisable
     try:
         yield
     finally:
-        if sys.unraisablehook is unraisable:
-            sys.unraisablehook = previous
+        sys.unraisablehook = previous
+        while _replaced_sigchld:  # the handler a stop replaced (torch's, set by the run's first loader)
+            signal.signal(signal.SIGCHLD, _replaced_sigchld.pop())
+
+
+def _from_data_loading(report) -> bool:
+    """Whether an unraisable error came from torch's data loading: by the object reported (a loader's
+    ``__del__``), or, where there is none (Python 3.14 names the deallocator in the message instead), by the
+    innermost frame of its traceback."""
+    tb = report.exc_traceback
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    names = (str(getattr(report.object, "__module__", "") or ""),
+             str(tb.tb_frame.f_globals.get("__name__", "")) if tb is not None else "")
+    return any(n.startswith("torch.utils.data") for n in names)
 
 
 def _killed_by_sigterm(error: RuntimeError) -> bool:
     """Whether ``error`` is torch's report of a DataLoader worker that SIGTERM killed."""
     return "DataLoader worker" in str(error) and "killed by signal: Terminated" in str(error)
+
+
+_replaced_sigchld: list = []  # the SIGCHLD handler a stop set aside, put back when ``main`` returns
 
 
 def _ignore_worker_deaths() -> None:
@@ -170,13 +187,15 @@ def _ignore_worker_deaths() -> None:
     interrupted while it was being built add the traceback of its ``__del__`` (an AttributeError on a field its
     ``__init__`` never set)."""
     if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGCHLD"):
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        replaced = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        if not _replaced_sigchld and replaced not in (signal.SIG_DFL, None):
+            _replaced_sigchld.append(replaced)
     default = sys.unraisablehook
     if getattr(default, "ignores_worker_deaths", False):  # the signal's handler set it already
         return
 
     def hook(unraisable) -> None:
-        if not str(getattr(unraisable.object, "__module__", "")).startswith("torch.utils.data"):
+        if not _from_data_loading(unraisable):
             default(unraisable)
 
     hook.ignores_worker_deaths = True
@@ -274,6 +293,8 @@ def run() -> None:
         code = main(freeze_imports=int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1)
     except KeyboardInterrupt:
         code = 128 + int(signal.SIGINT)
+    if code in (128 + int(signal.SIGINT), 128 + int(signal.SIGTERM)):
+        _ignore_worker_deaths()  # the stopped loaders may be cleaned up as the interpreter exits
     from ..train.distributed import PEER_EXIT
 
     if code == PEER_EXIT:

@@ -82,11 +82,6 @@ class _Files(Dataset):
         return self.geometry(img.unsqueeze(0))[0], self.files.labels[i]
 
 
-def _stopping(signum: int) -> None:
-    if hasattr(signal, "SIGCHLD"):
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-
-
 def _worker_init(worker_id: int) -> None:
     """Workers leave Ctrl-C and SIGTERM to the main process, which stops them: a worker killed by a signal
     sent to the whole process group (Ctrl-C, systemd, Slurm, ``kill -- -PGID``) would make the main process
@@ -104,8 +99,16 @@ def _start(loader: DataLoader):
     registered)."""
     if not loader.num_workers:
         return iter(loader)
-    with signals_held(on_caught=_stopping):
+    replaced = []
+
+    def stopping(signum: int) -> None:
+        if hasattr(signal, "SIGCHLD"):
+            replaced.append(signal.signal(signal.SIGCHLD, signal.SIG_DFL))
+
+    with signals_held(on_caught=stopping):
         iterator = iter(loader)
+    if replaced and replaced[0] is not None:  # the held signal's handler did not stop (a script's own): as before
+        signal.signal(signal.SIGCHLD, replaced[0])
     return iterator  # (a signal held meanwhile is raised above, while this frame still holds the workers)
 
 

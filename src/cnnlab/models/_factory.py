@@ -65,7 +65,7 @@ def _arguments(builder) -> list[str]:
         return []
 
 
-def check_model_arguments(name: str, **kwargs: Any) -> dict[str, Any]:
+def check_model_arguments(name: str, /, **kwargs: Any) -> dict[str, Any]:
     """The arguments ``kwargs`` of the model ``name`` checked as :func:`create_model` checks them, without building
     it: each one the model takes, of its type (``num_classes`` from 0, ``in_chans`` from 1, ``act_layer`` and
     ``norm_layer`` known names or layers). Returns them with the layers' names resolved; raises a
@@ -91,6 +91,7 @@ def check_model_arguments(name: str, **kwargs: Any) -> dict[str, Any]:
 
 def create_model(
     name: str,
+    /,
     num_classes: int | None = None,
     in_chans: int | None = None,
     *,

@@ -125,7 +125,7 @@ def start(device: torch.device) -> tuple[Ranks, torch.device]:
         # imported (DDP imports it, through the compiler): imported after the group exists, they hold it for good,
         # destroy_process_group cannot free it, and its gloo threads outlive the run into the interpreter's exit,
         # where a process could abort ("terminate called without an active exception", SIGABRT). Imported first,
-        # their default is None.
+        # their default is None. (By importlib: an import statement would make ``torch`` a local name here.)
         importlib.import_module("torch.distributed.nn")
 
         dist.init_process_group(backend, device_id=device if device.type == "cuda" else None)
