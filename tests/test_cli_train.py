@@ -312,6 +312,40 @@ with _killed_workers_said_once():  # main's: the error's frames keep the loader 
     assert "pid 2" not in result.stderr and "an error of our own" in result.stderr
 
 
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGCHLD"), reason="POSIX signals")
+def test_a_child_exit_pending_when_its_reports_stop_is_no_error():
+    # SIGTERM to the group: the workers' deaths arrive while the stop's handler runs; replacing torch's SIGCHLD
+    # handler by SIG_DFL then made Python raise "OSError: Signal 17 ignored due to race condition" (7 in 30 runs)
+    code = """
+import os, signal
+from cnnlab._signals import stop_hearing_children
+class Stopped(Exception):
+    pass
+def torchs(*a):
+    raise RuntimeError("DataLoader worker (pid 1) is killed by signal: Terminated.")
+def stop(signum, frame):  # a stop's handler: it runs first (the lower number) and raises, the SIGCHLD waits
+    assert stop_hearing_children() is torchs
+    raise Stopped
+both = {signal.SIGTERM, signal.SIGCHLD}
+signal.pthread_sigmask(signal.SIG_BLOCK, both)
+os.kill(os.getpid(), signal.SIGCHLD)
+os.kill(os.getpid(), signal.SIGTERM)
+signal.signal(signal.SIGCHLD, torchs)
+signal.signal(signal.SIGTERM, stop)
+try:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, both)  # both arrive together
+    for _ in range(1000):
+        pass
+except Stopped:
+    pass
+for _ in range(1000):  # the SIGCHLD is handled here
+    pass
+print("stopped quietly")
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout == "stopped quietly\n" and result.stderr == "", result.stderr
+
+
 def test_main_leaves_the_unraisable_hook_and_sigchld_as_they_were_after_a_stop():
     # main is called in-process (tests, scripts): a stop set both aside for its own cleanup
     code = """

@@ -41,3 +41,18 @@ def signals_held(signals: tuple[int, ...] = STOP_SIGNALS,
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
     if caught:
         signal.raise_signal(caught[0])
+
+
+def _children_unheard(signum, frame) -> None:
+    pass
+
+
+def stop_hearing_children():
+    """Replace the SIGCHLD handler (torch's DataLoader sets one that raises when a worker dies) by one that does
+    nothing, and return the handler replaced (None where the platform has no SIGCHLD or this is not the main
+    thread, or where it was replaced already). Not by SIG_DFL: a SIGCHLD already received but not yet handled
+    would then make Python raise "OSError: Signal 17 ignored due to race condition" at the next bytecode."""
+    if not hasattr(signal, "SIGCHLD") or threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.signal(signal.SIGCHLD, _children_unheard)
+    return None if previous is _children_unheard else previous

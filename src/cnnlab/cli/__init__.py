@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager
 
-from .._signals import signals_held
+from .._signals import signals_held, stop_hearing_children
 from ..errors import CnnlabError
 
 # the modules that add commands, imported when the parser is built (inside main, so that Ctrl-C during
@@ -186,10 +186,9 @@ def _ignore_worker_deaths() -> None:
     signal" traceback when the stopped loader is cleaned up; nor may a loader's iterator that the signal
     interrupted while it was being built add the traceback of its ``__del__`` (an AttributeError on a field its
     ``__init__`` never set)."""
-    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGCHLD"):
-        replaced = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        if not _replaced_sigchld and replaced not in (signal.SIG_DFL, None):
-            _replaced_sigchld.append(replaced)
+    replaced = stop_hearing_children()
+    if not _replaced_sigchld and callable(replaced):
+        _replaced_sigchld.append(replaced)
     default = sys.unraisablehook
     if getattr(default, "ignores_worker_deaths", False):  # the signal's handler set it already
         return

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .._images import decode_image
-from .._signals import signals_held
+from .._signals import signals_held, stop_hearing_children
 from ..errors import CnnlabError
 from .loader import Augment, Sharded
 
@@ -102,8 +102,7 @@ def _start(loader: DataLoader):
     replaced = []
 
     def stopping(signum: int) -> None:
-        if hasattr(signal, "SIGCHLD"):
-            replaced.append(signal.signal(signal.SIGCHLD, signal.SIG_DFL))
+        replaced.append(stop_hearing_children())
 
     with signals_held(on_caught=stopping):
         iterator = iter(loader)
