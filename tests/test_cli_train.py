@@ -242,36 +242,44 @@ def test_a_run_whose_output_is_closed_before_it_prints_says_so_too(tmp_path):
                                                       "stopped before its first epoch ended (nothing to continue)")
 
 
-def test_a_stopped_run_drops_the_cleanup_errors_of_a_loader_the_signal_cut_short_and_no_others():
-    # SIGTERM to the process group can land while an epoch's DataLoader iterator is being built: its __del__ then
-    # raised an AttributeError that Python printed as a traceback under the one stop line (a flaky CI failure)
-    code = """
-import sys
-from cnnlab.cli import _ignore_worker_deaths
+def _python(code: str) -> subprocess.CompletedProcess:
+    """``code`` in a fresh interpreter: its signal handlers and hooks are its own."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
+def _cleanups_that_raise(loader_error: str) -> str:
+    """Code defining ``Loader``, whose cleanup (``__del__``) raises ``loader_error`` as torch's DataLoader iterator
+    does (its ``__del__`` is torch.utils.data's), and ``Other``, whose cleanup raises an error of our own."""
+    return f"""
 class Loader:
     def __del__(self):
-        raise AttributeError("'_MultiProcessingDataLoaderIter' object has no attribute '_workers_status'")
+        raise {loader_error}
 Loader.__del__.__module__ = "torch.utils.data.dataloader"
 class Other:
     def __del__(self):
-        raise ValueError("an error of our own")
+        raise RuntimeError("an error of our own")
+"""
+
+
+def test_a_stopped_run_drops_the_cleanup_errors_of_a_loader_the_signal_cut_short_and_no_others():
+    # SIGTERM to the process group can land while an epoch's DataLoader iterator is being built: its __del__ then
+    # raised an AttributeError that Python printed as a traceback under the one stop line (a flaky CI failure)
+    code = _cleanups_that_raise(
+        """AttributeError("'_MultiProcessingDataLoaderIter' object has no attribute '_workers_status'")""") + """
+from cnnlab.cli import _ignore_worker_deaths
 _ignore_worker_deaths()
 Loader(); Other()
 """
-    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stderr
+    err = _python(code).stderr
     assert "_workers_status" not in err and "an error of our own" in err
 
 
 def test_sigterm_drops_the_cleanup_errors_of_loaders_before_the_stack_unwinds():
     # the signal reaches the workers too: the epoch's iterator, dropped as Terminated unwinds the stack, joined its
     # killed workers and torch's SIGCHLD handler raised in its __del__, before `main` caught Terminated
-    code = """
+    code = _cleanups_that_raise('RuntimeError("DataLoader worker (pid 1) is killed by signal: Terminated. ")') + """
 import os, signal
 from cnnlab.cli import Terminated, _cli_handlers
-class Loader:
-    def __del__(self):
-        raise RuntimeError("DataLoader worker (pid 1) is killed by signal: Terminated. ")
-Loader.__del__.__module__ = "torch.utils.data.dataloader"
 def epoch():
     loader = Loader()
     os.kill(os.getpid(), signal.SIGTERM)
@@ -282,22 +290,15 @@ try:
 except Terminated:
     print("terminated")
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = _python(code)
     assert result.stdout == "terminated\n" and result.stderr == "", result.stderr
 
 
 def test_a_worker_killed_first_is_not_reported_again_by_its_loaders_cleanup():
     # the other order: torch's SIGCHLD handler raised in the loop for one killed worker, and again in the cleanup
     # of the iterator that error dropped as it unwound; other errors in a cleanup are still printed
-    code = """
+    code = _cleanups_that_raise('RuntimeError("DataLoader worker (pid 2) is killed by signal: Terminated. ")') + """
 from cnnlab.cli import _killed_workers_said_once
-class Loader:
-    def __del__(self):
-        raise RuntimeError("DataLoader worker (pid 2) is killed by signal: Terminated. ")
-Loader.__del__.__module__ = "torch.utils.data.dataloader"
-class Other:
-    def __del__(self):
-        raise RuntimeError("an error of our own")
 def epoch():
     loader, other = Loader(), Other()
     raise RuntimeError("DataLoader worker (pid 1) is killed by signal: Terminated. ")
@@ -307,7 +308,7 @@ with _killed_workers_said_once():  # main's: the error's frames keep the loader 
     except RuntimeError as e:
         print(e)
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = _python(code)
     assert result.stdout.startswith("DataLoader worker (pid 1)"), result.stderr
     assert "pid 2" not in result.stderr and "an error of our own" in result.stderr
 
@@ -342,7 +343,7 @@ for _ in range(1000):  # the SIGCHLD is handled here
     pass
 print("stopped quietly")
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = _python(code)
     assert result.stdout == "stopped quietly\n" and result.stderr == "", result.stderr
 
 
@@ -360,7 +361,7 @@ def stopped(argv, freeze):
 cli._dispatch = stopped
 print(cli.main([]), signal.getsignal(signal.SIGCHLD) is torchs, sys.unraisablehook is hook)
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = _python(code)
     assert result.stdout.split() == ["143", "True", "True"], result.stderr
 
 
