@@ -78,10 +78,11 @@ def check_model_arguments(name: str, /, **kwargs: Any) -> dict[str, Any]:
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise CnnlabError(f"{key} must be {what}, got {value!r}")
     accepted = _accepted(builder)
-    unknown = [k for k in kwargs if accepted is not None and k not in accepted]
+    unknown = [] if accepted is None else [k for k in kwargs if k not in accepted]
     if unknown:
-        listed = [k for k in accepted if k in _arguments(builder) or k in _named(builder)[0]]
-        raise CnnlabError(f"{name} has no argument '{unknown[0]}'; its arguments: {', '.join(listed)}")
+        shown = set(_arguments(builder)) | set(_named(builder)[0])  # not what the zoo's builders set themselves
+        raise CnnlabError(f"{name} has no argument '{unknown[0]}'; its arguments: "
+                          f"{', '.join(k for k in accepted if k in shown)}")
     for key, lookup in (("act_layer", get_act_layer), ("norm_layer", get_norm_layer)):
         if isinstance(kwargs.get(key), str):
             kwargs[key] = lookup(kwargs[key])
