@@ -184,7 +184,7 @@ def _read_folder(root: Path, samples: list[tuple[str, int]], class_to_idx: dict[
                           if tuple(d.shape[-2:]) != tuple(image_size) else d.expand(channels, -1, -1)
                           for d in decoded])
     listed = (torch.tensor([label for _, label in samples]), torch.tensor(kept))  # unreadable files included
-    return images.clamp(0, 1), torch.tensor(labels), list(class_to_idx), bad, listed
+    return images.clamp(0, 1), torch.tensor(labels), bad, listed
 
 
 def _warn_skipped(root: Path, bad: list[str]) -> None:
@@ -264,11 +264,11 @@ def folder(path: str, seed: int, val_fraction: float, test_fraction: float,
     if _estimated_bytes([f for samples in listed.values() for f, _ in samples], image_size) > memory_limit:
         return _stream_folder(root, listed, classes, seed, val_fraction, test_fraction, image_size)
     if split_layout:
-        x, y, _, bad, listed_train = _read_folder(folders["train"], listed["train"], class_to_idx, image_size, True)
+        x, y, bad, listed_train = _read_folder(folders["train"], listed["train"], class_to_idx, image_size, True)
         size = tuple(x.shape[-2:])
-        tx, ty, _, bad_t, _ = _read_folder(folders["test"], listed["test"], class_to_idx, size, False)
+        tx, ty, bad_t, _ = _read_folder(folders["test"], listed["test"], class_to_idx, size, False)
         if "val" in listed:
-            vx, vy, _, bad_v, _ = _read_folder(folders["val"], listed["val"], class_to_idx, size, False)
+            vx, vy, bad_v, _ = _read_folder(folders["val"], listed["val"], class_to_idx, size, False)
             channels = max(x.shape[1], tx.shape[1], vx.shape[1])  # colour in any split: every split in colour
             x, vx, tx = (t.expand(-1, channels, -1, -1) for t in (x, vx, tx))
             _warn_skipped(root, bad + bad_v + bad_t)
@@ -278,7 +278,7 @@ def folder(path: str, seed: int, val_fraction: float, test_fraction: float,
         _warn_skipped(root, bad + bad_t)
         return split_dataset(root.name, x, y, classes, seed, val_fraction, 0.0, test=ImageSet(tx, ty),
                              listed=listed_train, source=str(root), notes={"skipped_files": len(bad + bad_t)})
-    x, y, _, bad, listed_all = _read_folder(root, listed["all"], class_to_idx, image_size, True)
+    x, y, bad, listed_all = _read_folder(root, listed["all"], class_to_idx, image_size, True)
     _warn_skipped(root, bad)
     return split_dataset(root.name, x, y, classes, seed, val_fraction, test_fraction, listed=listed_all,
                          source=str(root), notes={"skipped_files": len(bad)})
