@@ -190,7 +190,8 @@ def test_a_large_folder_is_decoded_by_a_pool_of_processes_into_the_same_images(t
     assert set(pids.read_text().split()) == {str(os.getpid())}
     pids.unlink()
     pooled = formats.decode_files(files, processes=2)
-    assert len(set(pids.read_text().split()) - {str(os.getpid())}) == 2  # two other processes did it all
+    decoders = set(pids.read_text().split())  # the pool's two processes did it all (under load one may take
+    assert str(os.getpid()) not in decoders and 1 <= len(decoders) <= 2  # every task before the other starts)
     assert len(pooled) == len(alone) == len(files) and pooled[100] is None and alone[100] is None
     assert all(torch.equal(a, b) and a.dtype == b.dtype for a, b in zip(alone, pooled, strict=True) if a is not None)
     assert pooled[0].shape == (3, 8, 8) and pooled[1].shape == (1, 8, 8)
