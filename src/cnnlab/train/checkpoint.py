@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +80,15 @@ def save_state(path: str | os.PathLike, state: dict[str, Any]) -> None:
 def load_state(path: str | os.PathLike) -> dict[str, Any]:
     if not os.path.isfile(path):
         raise CnnlabError(f"training state '{path}' does not exist; is this a cnnlab run directory?")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # a corrupt file fails in many ways (and with an upgrade notice): one line for all
-        raise CnnlabError(f"'{path}' is not a readable training state (corrupt, or not written by cnnlab)"
-                          ) from None
+    with warnings.catch_warnings(record=True) as notices:  # a corrupt file's come before its error ("Detected
+        warnings.simplefilter("always")                      # pickle protocol 16"): only a readable file's stay
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # a corrupt file fails in many ways (and with an upgrade notice): one line for all
+            raise CnnlabError(f"'{path}' is not a readable training state (corrupt, or not written by cnnlab)"
+                              ) from None
+    for notice in notices:
+        warnings.warn_explicit(notice.message, notice.category, notice.filename, notice.lineno)
     if not isinstance(state, dict) or "epoch" not in state:
         raise CnnlabError(f"'{path}' is not a cnnlab training state")
     return state
