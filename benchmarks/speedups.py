@@ -4,7 +4,9 @@ torch.compile, each against plain fp32 in the same run (training steps per secon
 ``--precision bf16`` is measured only where the CPU has native bf16 (cnnlab refuses it elsewhere: it is many
 times slower there). torch.compile's first steps compile the model (tens of seconds on a CPU); they are run
 before the clock starts, so its row is the speed of the compiled steps, not the time to a result. Each variant
-runs ``--repeat`` times, taking turns with plain fp32, and its best run counts.
+runs ``--repeat`` times, taking turns with plain fp32, and its best run counts. Where bf16 is measured, the last
+column is what ``--precision auto`` chooses for the case, by the measurement a run makes of its own step (in the
+model's own memory layout), with the speed-up that measurement saw.
 
     python benchmarks/speedups.py [--steps 30] [--repeat 3] [--no-compile]
 """
@@ -37,6 +39,24 @@ def ratios(case, steps: int, repeat: int, options: list) -> tuple[float, list[fl
     return steps / fp32, [fp32 / t for t in best.values()]
 
 
+def auto_choice(name, kwargs, channels, side) -> str:
+    """What ``--precision auto`` picks for a case on this CPU: the run's own measurement of its step."""
+    import torch
+
+    import cnnlab
+    from cnnlab.classify import ClassificationTask
+    from cnnlab.train.precision import measure_precision
+
+    torch.manual_seed(0)
+    model = cnnlab.create_model(name, num_classes=10, in_chans=channels, **kwargs)
+    channels_last = bool(model.meta.channels_last)  # the layout a run on a CPU takes for this model
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    batch = (torch.randn(32, channels, side, side), torch.randint(0, 10, (32,)))
+    choice, seconds = measure_precision(model, [batch], ClassificationTask(10), torch.device("cpu"), channels_last)
+    return f"{choice} ({seconds['fp32'] / seconds['bf16']:.2f}x)" if seconds else f"{choice} (short step)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
@@ -64,9 +84,14 @@ def main() -> None:
         for case, speedups in zip(CASES, measured, strict=True):
             print(f"compiling {case[0]} {case[3]}x{case[3]}", file=sys.stderr, flush=True)
             speedups += ratios(case, args.steps, args.repeat, [("compile", {"compile": True})])[1]
-    print(row("case", "fp32 step/s", *(f"{name} x" for name, _ in options), widths=widths))
-    for (name, _, _, side), fp32, speedups in zip(CASES, base, measured, strict=True):
-        print(row(f"{name} {side}x{side}", f"{fp32:.1f}", *(f"{r:.2f}x" for r in speedups), widths=widths))
+    auto = [auto_choice(*case) for case in CASES] if bf16 else []
+    if bf16:
+        widths += (20,)
+    print(row("case", "fp32 step/s", *(f"{name} x" for name, _ in options), *(["auto picks"] if bf16 else []),
+              widths=widths))
+    for i, ((name, _, _, side), fp32, speedups) in enumerate(zip(CASES, base, measured, strict=True)):
+        print(row(f"{name} {side}x{side}", f"{fp32:.1f}", *(f"{r:.2f}x" for r in speedups), *auto[i:i + 1],
+                  widths=widths))
 
 
 if __name__ == "__main__":

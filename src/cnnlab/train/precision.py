@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from contextlib import nullcontext
 
 import torch
+from torch import nn
 
 from .._machine import cpu_info, native_bf16
 from ..errors import CnnlabError
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """The precision a run uses on ``device``: ``auto`` is bf16 on a CUDA GPU that has it (fp16 with loss
-    scaling on one that has not) and fp32 elsewhere: on CPUs, even with AMX, bf16 autocast pays only for
-    heavy convolutions (0.82-0.99x for LeNet-5, 1.8-3.2x for the small-input ResNet-18, about 1.0x for
-    MobileNet-V2 and VGG-11 on an Intel Xeon with AMX: the README's Performance section) and costs precision,
-    and fp16 is fast only on the few CPUs with fp16 units. An explicit bf16 on a CPU without native bf16 is
-    refused: it would run many times slower than fp32."""
+    """The precision a run starts from on ``device``: ``auto`` is bf16 on a CUDA GPU that has it (fp16 with loss
+    scaling on one that has not) and fp32 elsewhere; fp16 is fast only on the few CPUs with fp16 units. On a CPU
+    with native bf16, a run then measures whether its step pays for bf16 (:func:`measures_precision`). An
+    explicit bf16 on a CPU without native bf16 is refused: it would run many times slower than fp32."""
     if precision == "auto":
         if device.type == "cuda":  # native bf16 from Ampere on (compute capability 8); emulated before, slow
             return "bf16" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp16"
@@ -37,3 +38,78 @@ def autocast(device: torch.device, precision: str = "fp32"):
         return nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+# ``auto`` on a CPU with native bf16: bf16 autocast pays only where the convolutions are heavy (on an Intel Xeon
+# with AMX: 1.8-3.2x for the small-input ResNet-18, 0.8-1.0x for LeNet-5, about 1.0x for MobileNet-V2 and
+# VGG-11; the README's Performance section), so the run measures its own step in both precisions and keeps fp32
+# unless bf16 is clearly faster: it computes in 8 bits of mantissa where fp32 has 23.
+BF16_GAIN = 1.2  # bf16 only where its step takes at most 1 / 1.2 of fp32's
+MIN_STEP_SECONDS = 0.02  # a faster fp32 step: too short for bf16 to matter, or to time reliably in one go
+REPEAT_UNDER_SECONDS = 0.5  # steps shorter than this are timed twice in each precision, the faster counting
+
+
+def measures_precision(config, device: torch.device) -> bool:
+    """Whether a run with ``config`` on ``device`` chooses its precision by measuring its step: ``auto`` on a
+    CPU with native bf16, unless the run asks for determinism (a choice made by a clock is not reproducible) or
+    compiles its model (measuring would compile it twice)."""
+    return (config.precision == "auto" and device.type == "cpu" and native_bf16() is True
+            and not config.deterministic and not config.compile)
+
+
+def fastest_precision(step_seconds: Callable[[str], float]) -> tuple[str, dict[str, float]]:
+    """fp32 or bf16, given ``step_seconds(precision)``, which runs and times one training step: bf16 when its
+    step is at least :data:`BF16_GAIN` times as fast as fp32's. Each precision's first step warms it up (it
+    creates the kernels' primitives) and is not counted. Also returns the seconds that counted, empty where
+    fp32's step was under :data:`MIN_STEP_SECONDS` and bf16 was not tried."""
+    step_seconds("fp32")
+    fp32 = [step_seconds("fp32")]
+    if fp32[0] < MIN_STEP_SECONDS:
+        return "fp32", {}
+    step_seconds("bf16")
+    bf16 = [step_seconds("bf16")]
+    if fp32[0] < REPEAT_UNDER_SECONDS:  # taking turns, so that a slow moment of the machine hits both
+        fp32.append(step_seconds("fp32"))
+        bf16.append(step_seconds("bf16"))
+    seconds = {"fp32": min(fp32), "bf16": min(bf16)}
+    return ("bf16" if seconds["fp32"] >= BF16_GAIN * seconds["bf16"] else "fp32"), seconds
+
+
+def measure_precision(model: nn.Module, loader, task, device: torch.device,
+                      channels_last: bool) -> tuple[str, dict[str, float]]:
+    """:func:`fastest_precision` for ``model``'s training step on the first batch of ``loader``, as the loop takes
+    it (the task's inputs and loss, forward and backward, no optimiser step). The model is left as it was: its
+    gradients are cleared, its buffers (batch norm's running statistics) put back, and the random number
+    generators too (the loaders draw each epoch from their own, seeded by the epoch)."""
+    batches = iter(loader)
+    try:
+        batch = next(batches, None)
+    finally:
+        getattr(batches, "close", lambda: None)()  # a streaming loader's workers stop here
+    if batch is None:  # no batch: the loop says so
+        return "fp32", {}
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    was_training = model.training
+    model.train()
+
+    def step_seconds(precision: str) -> float:
+        x, y = batch
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        t0 = time.perf_counter()
+        x, y = task.inputs(x, y)
+        with autocast(device, precision):
+            loss = task.loss(model(x), y)
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+        return time.perf_counter() - t0
+
+    try:
+        with torch.random.fork_rng(devices=[]):
+            return fastest_precision(step_seconds)
+    finally:
+        model.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for b, saved in buffers:
+                b.copy_(saved)
+        model.train(was_training)

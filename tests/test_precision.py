@@ -1,0 +1,139 @@
+"""``--precision auto`` on a CPU with native bf16: the run times its own step in fp32 and bf16 and keeps fp32
+unless bf16 is clearly faster."""
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import cnnlab.train.precision as precision
+from cnnlab.classify import ClassificationTask, ClassifierConfig
+from cnnlab.train import fit
+from cnnlab.train.checkpoint import load_weights
+from cnnlab.train.precision import fastest_precision, measure_precision, measures_precision
+
+
+def _timer(**seconds):
+    """A ``step_seconds`` that returns the given seconds per precision in turn, recording its calls."""
+    calls = []
+
+    def step_seconds(p: str) -> float:
+        calls.append(p)
+        return seconds[p].pop(0)
+
+    return step_seconds, calls
+
+
+def test_bf16_is_taken_only_where_its_step_is_at_least_1_2x_as_fast():
+    step, calls = _timer(fp32=[9, 0.10, 0.10], bf16=[9, 0.05, 0.05])
+    assert fastest_precision(step) == ("bf16", {"fp32": 0.10, "bf16": 0.05})
+    assert calls == ["fp32", "fp32", "bf16", "bf16", "fp32", "bf16"]  # each warmed up once, then taking turns
+    step, _ = _timer(fp32=[9, 0.10, 0.10], bf16=[9, 0.09, 0.09])
+    assert fastest_precision(step) == ("fp32", {"fp32": 0.10, "bf16": 0.09})
+
+
+def test_the_faster_of_two_timed_steps_counts_and_the_warm_up_never():
+    step, _ = _timer(fp32=[0.01, 0.30, 0.10], bf16=[0.001, 0.20, 0.08])  # 0.10 / 0.08 = 1.25
+    assert fastest_precision(step) == ("bf16", {"fp32": 0.10, "bf16": 0.08})
+
+
+def test_a_slow_step_is_timed_once_in_each_precision():
+    step, calls = _timer(fp32=[2.0, 1.0], bf16=[1.0, 0.5])
+    assert fastest_precision(step) == ("bf16", {"fp32": 1.0, "bf16": 0.5})
+    assert calls == ["fp32", "fp32", "bf16", "bf16"]
+
+
+def test_a_step_too_short_to_matter_stays_fp32_without_trying_bf16():
+    step, calls = _timer(fp32=[0.05, 0.005])
+    assert fastest_precision(step) == ("fp32", {})
+    assert calls == ["fp32", "fp32"]
+
+
+def _model():
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout(0.5), nn.Flatten(),
+                         nn.Linear(8 * 6 * 6, 4))
+
+
+@pytest.mark.parametrize("try_bf16", [False, True])
+def test_measuring_leaves_the_model_and_the_random_state_as_they_were(monkeypatch, try_bf16):
+    # 0: any step is measured in bf16 too; inf: none is
+    monkeypatch.setattr(precision, "MIN_STEP_SECONDS", 0.0 if try_bf16 else math.inf)
+    torch.manual_seed(0)
+    model = _model().eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    loader = [(torch.randn(16, 3, 8, 8), torch.randint(0, 4, (16,)))]
+    rng = torch.get_rng_state()
+    choice, seconds = measure_precision(model, loader, ClassificationTask(4), torch.device("cpu"), False)
+    assert choice in ("fp32", "bf16")
+    assert set(seconds) == ({"fp32", "bf16"} if try_bf16 else set())
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # running statistics too
+    assert all(p.grad is None for p in model.parameters())
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert not model.training
+
+
+def test_measuring_takes_one_batch_and_closes_the_loader_after_it():
+    taken, closed = [], []
+
+    def loader():
+        try:
+            for _ in range(3):
+                taken.append(1)
+                yield torch.randn(4, 3, 8, 8), torch.randint(0, 4, (4,))
+        finally:
+            closed.append(True)
+
+    class Loader:
+        def __iter__(self):
+            return loader()
+
+    measure_precision(_model(), Loader(), ClassificationTask(4), torch.device("cpu"), True)
+    assert taken == [1] and closed == [True]
+    assert measure_precision(_model(), [], ClassificationTask(4), torch.device("cpu"), False) == ("fp32", {})
+
+
+def test_only_auto_on_a_cpu_with_native_bf16_is_measured_and_never_where_the_run_must_replay(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)
+    assert measures_precision(ClassifierConfig(), cpu)
+    for config in (ClassifierConfig(precision="fp32"), ClassifierConfig(deterministic=True),
+                   ClassifierConfig(compile=True)):
+        assert not measures_precision(config, cpu)
+    assert not measures_precision(ClassifierConfig(), torch.device("meta"))  # a GPU's auto is bf16 or fp16
+    for flags in (False, None):  # no native bf16, or flags that cannot be read
+        monkeypatch.setattr(precision, "native_bf16", lambda flags=flags: flags)
+        assert not measures_precision(ClassifierConfig(), cpu)
+
+
+def _run(tmp_path, name, lines, **kwargs):
+    return fit(ClassifierConfig(run_dir=str(tmp_path / name), quiet=True, epochs=1, data="digits@labels=5",
+                                device="cpu", **kwargs), log=lines.append)
+
+
+@pytest.mark.parametrize("gain, chosen", [(0.0, "bf16"), (math.inf, "fp32")])
+def test_a_run_on_a_cpu_with_native_bf16_trains_in_what_it_measured_and_says_so(tmp_path, monkeypatch, gain, chosen):
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)  # bf16 autocast runs on any CPU (slowly without)
+    monkeypatch.setattr(precision, "MIN_STEP_SECONDS", 0.0)
+    monkeypatch.setattr(precision, "BF16_GAIN", gain)  # 0: bf16 wins whatever the clock says; inf: it never does
+    lines = []
+    r = _run(tmp_path, chosen, lines)
+    meta = json.loads((r.run_dir / "meta.json").read_text())
+    assert meta["precision"] == chosen
+    assert set(meta["precision_measured"]) == {"fp32", "bf16"}
+    said = [line for line in lines if line.startswith("precision ")]
+    assert len(said) == 1 and said[0].startswith(f"precision {chosen}: bf16's step ")
+    assert ("--precision fp32 keeps fp32" in said[0]) == (chosen == "bf16")
+    assert load_weights(r.run_dir / "checkpoints" / "last.safetensors")[1]["precision"] == chosen  # its weights too
+
+
+def test_a_deterministic_run_is_not_measured(tmp_path, monkeypatch):
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)
+    monkeypatch.setattr(precision, "MIN_STEP_SECONDS", 0.0)
+    monkeypatch.setattr(precision, "BF16_GAIN", 0.0)
+    lines = []
+    r = _run(tmp_path, "det", lines, deterministic=True)
+    meta = json.loads((r.run_dir / "meta.json").read_text())
+    assert meta["precision"] == "fp32" and "precision_measured" not in meta
+    assert not any(line.startswith("precision ") for line in lines)
