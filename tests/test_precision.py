@@ -126,6 +126,9 @@ def test_a_run_on_a_cpu_with_native_bf16_trains_in_what_it_measured_and_says_so(
     assert len(said) == 1 and said[0].startswith(f"precision {chosen}: bf16's step ")
     assert ("--precision fp32 keeps fp32" in said[0]) == (chosen == "bf16")
     assert load_weights(r.run_dir / "checkpoints" / "last.safetensors")[1]["precision"] == chosen  # its weights too
+    ratio = meta["precision_measured"]["fp32"] / meta["precision_measured"]["bf16"]
+    html = (r.run_dir / "report.html").read_text()
+    assert f"<td>auto (ran: {chosen}; bf16&#x27;s step {ratio:.2f}x as fast as fp32&#x27;s)</td>" in html
 
 
 def test_a_deterministic_run_is_not_measured(tmp_path, monkeypatch):
