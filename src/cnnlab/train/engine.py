@@ -439,7 +439,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
     if device.type == "cpu":  # from here, after the data's and the view's temporaries are freed and returned:
         keep_freed_memory()  # each step reuses the memory the last one freed instead of faulting in fresh pages
     train_loader, train_model = distributed.shard(loop["train"], ranks), None
-    if measures_precision(config, device):  # auto on a CPU with native bf16: the step as it runs here decides
+    if measures_precision(config, device) and not trained:  # auto on a CPU with native bf16: its step decides
         # every process measures (they train side by side, on shared cores); they all take rank 0's choice
         precision, seconds = distributed.share(
             ranks, measure_precision(step_model, train_loader, task, device, channels_last))
