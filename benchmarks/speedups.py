@@ -80,11 +80,11 @@ def main() -> None:
         fp32, speedups = ratios(case, args.steps, args.repeat, eager)
         base.append(fp32)
         measured.append(speedups)
+    auto = [auto_choice(*case) for case in CASES] if bf16 else []  # eager too: before anything compiles
     if len(eager) < len(options):
         for case, speedups in zip(CASES, measured, strict=True):
             print(f"compiling {case[0]} {case[3]}x{case[3]}", file=sys.stderr, flush=True)
             speedups += ratios(case, args.steps, args.repeat, [("compile", {"compile": True})])[1]
-    auto = [auto_choice(*case) for case in CASES] if bf16 else []
     if bf16:
         widths += (20,)
     print(row("case", "fp32 step/s", *(f"{name} x" for name, _ in options), *(["auto picks"] if bf16 else []),

@@ -58,8 +58,9 @@ def test_shard_order_without_shuffle_strides_the_items():
 def test_two_processes_take_the_same_steps_as_one_with_the_global_batch(runs, tmp_path, capsys):
     """A fine-tune whose warm start trains the head alone, then every layer: DDP must share the backbone's
     gradients too once it unfreezes."""
+    # fp32 pinned: auto measures the step on a CPU with native bf16, and a loaded machine's clock must not decide
     common = ["--from", runs / "clf", "--mode", "fine-tune", "--head-epochs", "1", "--epochs", "2", "--no-augment",
-              "--quiet"]
+              "--quiet", "--precision", "fp32"]
     code, _, err = run(capsys, "transfer", *common, "--batch-size", "64", "--run-dir", tmp_path / "one")
     assert code == 0, err
     two = cnnlab("transfer", *common, "--batch-size", "32", "--nproc", "2", "--run-dir", tmp_path / "two")
@@ -81,7 +82,8 @@ def test_streamed_folders_are_sharded_like_in_memory_data(tmp_path, capsys, monk
             pixels[:, : 6 if c == "a" else 0] = 255
             Image.fromarray(pixels.numpy()).save(tmp_path / "imgs" / c / f"{i}.png")
     monkeypatch.setenv("CNNLAB_MEMORY_LIMIT_GB", "0.000001")  # streamed from disk, here and in the processes
-    common = ["--data", f"folder:{tmp_path / 'imgs'}", "--epochs", "2", "--no-augment", "--quiet"]
+    common = ["--data", f"folder:{tmp_path / 'imgs'}", "--epochs", "2", "--no-augment", "--quiet", "--precision",
+              "fp32"]  # as above
     code, out, err = run(capsys, "train", *common, "--batch-size", "16", "--run-dir", tmp_path / "one")
     assert code == 0, err
     two = cnnlab("train", *common, "--batch-size", "8", "--nproc", "2", "--run-dir", tmp_path / "two")

@@ -10,6 +10,7 @@ from torch import nn
 
 import cnnlab.train.precision as precision
 from cnnlab.classify import ClassificationTask, ClassifierConfig
+from cnnlab.models.lenet import LeNet5
 from cnnlab.train import fit
 from cnnlab.train.checkpoint import load_weights
 from cnnlab.train.precision import fastest_precision, measure_precision, measures_precision
@@ -34,9 +35,20 @@ def test_bf16_is_taken_only_where_its_step_is_at_least_1_2x_as_fast():
     assert fastest_precision(step) == ("fp32", {"fp32": 0.10, "bf16": 0.09})
 
 
-def test_the_faster_of_two_timed_steps_counts_and_the_warm_up_never():
-    step, _ = _timer(fp32=[0.01, 0.30, 0.10], bf16=[0.001, 0.20, 0.08])  # 0.10 / 0.08 = 1.25
+def test_bf16_must_win_in_every_round_and_the_warm_up_never_counts():
+    step, _ = _timer(fp32=[0.01, 0.30, 0.10], bf16=[0.001, 0.08, 0.06])  # fp32's fastest against bf16's slowest
     assert fastest_precision(step) == ("bf16", {"fp32": 0.10, "bf16": 0.08})
+    step, _ = _timer(fp32=[0.01, 0.10, 0.10], bf16=[0.001, 0.05, 0.09])  # one lucky bf16 step does not choose it
+    assert fastest_precision(step) == ("fp32", {"fp32": 0.10, "bf16": 0.09})
+
+
+def test_a_step_that_fails_in_bf16_keeps_fp32():
+    def step_seconds(p: str) -> float:
+        if p == "bf16":
+            raise RuntimeError('"slow_conv2d_cpu" not implemented for \'BFloat16\'')
+        return 0.1
+
+    assert fastest_precision(step_seconds) == ("fp32", {"fp32": 0.1})
 
 
 def test_a_slow_step_is_timed_once_in_each_precision():
@@ -74,7 +86,24 @@ def test_measuring_leaves_the_model_and_the_random_state_as_they_were(monkeypatc
     assert not model.training
 
 
-def test_measuring_takes_one_batch_and_closes_the_loader_after_it():
+class _Watched(ClassificationTask):
+    """A task that records, at each step's inputs and loss, what a test asks of the moment."""
+
+    def __init__(self, watch):
+        super().__init__(4)
+        self.watch, self.seen = watch, []
+
+    def inputs(self, x, y):
+        self.seen.append(("inputs", self.watch()))
+        return x, y
+
+    def loss(self, output, target):
+        self.seen.append(("loss", self.watch()))
+        return super().loss(output, target)
+
+
+def test_measuring_takes_one_batch_and_closes_the_loader_before_timing(monkeypatch):
+    monkeypatch.setattr(precision, "MIN_STEP_SECONDS", 0.0)
     taken, closed = [], []
 
     def loader():
@@ -89,9 +118,30 @@ def test_measuring_takes_one_batch_and_closes_the_loader_after_it():
         def __iter__(self):
             return loader()
 
-    measure_precision(_model(), Loader(), ClassificationTask(4), torch.device("cpu"), True)
+    task = _Watched(lambda: bool(closed))
+    measure_precision(_model(), Loader(), task, torch.device("cpu"), True)
     assert taken == [1] and closed == [True]
+    assert task.seen and all(was_closed for _, was_closed in task.seen)  # a streaming loader's workers are gone
     assert measure_precision(_model(), [], ClassificationTask(4), torch.device("cpu"), False) == ("fp32", {})
+
+
+def test_each_precision_is_timed_under_its_own_autocast(monkeypatch):
+    monkeypatch.setattr(precision, "MIN_STEP_SECONDS", 0.0)
+    monkeypatch.setattr(precision, "BF16_GAIN", 0.0)
+    task = _Watched(lambda: torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None)
+    loader = [(torch.randn(4, 3, 8, 8), torch.randint(0, 4, (4,)))]
+    assert measure_precision(_model(), loader, task, torch.device("cpu"), False)[0] == "bf16"
+    losses = [dtype for where, dtype in task.seen if where == "loss"]
+    assert losses == [None, None, torch.bfloat16, torch.bfloat16, None, torch.bfloat16]  # warm-ups, then turns
+    assert all(dtype is None for where, dtype in task.seen if where == "inputs")  # the inputs as the loop takes them
+
+
+def test_measuring_puts_back_each_modules_mode():
+    model = _model().train()
+    model[1].eval()  # a frozen batch norm, say
+    measure_precision(model, [(torch.randn(4, 3, 8, 8), torch.randint(0, 4, (4,)))], ClassificationTask(4),
+                      torch.device("cpu"), False)
+    assert model.training and not model[1].training
 
 
 def test_only_auto_on_a_cpu_with_native_bf16_is_measured_and_never_where_the_run_must_replay(monkeypatch):
@@ -117,8 +167,30 @@ def test_a_run_on_a_cpu_with_native_bf16_trains_in_what_it_measured_and_says_so(
     monkeypatch.setattr(precision, "native_bf16", lambda: True)  # bf16 autocast runs on any CPU (slowly without)
     monkeypatch.setattr(precision, "MIN_STEP_SECONDS", 0.0)
     monkeypatch.setattr(precision, "BF16_GAIN", gain)  # 0: bf16 wins whatever the clock says; inf: it never does
+    seen, evaluating = [], []  # (training, evaluating, autocast dtype) of each forward pass of the model
+
+    def forward_features(self, x):
+        dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
+        seen.append((self.training, bool(evaluating), dtype))
+        return original(self, x)
+
+    def evaluate(self, *args, **kwargs):
+        evaluating.append(True)
+        try:
+            return original_evaluate(self, *args, **kwargs)
+        finally:
+            evaluating.pop()
+
+    original, original_evaluate = LeNet5.forward_features, ClassificationTask.evaluate
+    monkeypatch.setattr(LeNet5, "forward_features", forward_features)
+    monkeypatch.setattr(ClassificationTask, "evaluate", evaluate)
     lines = []
     r = _run(tmp_path, chosen, lines)
+    dtype = torch.bfloat16 if chosen == "bf16" else None
+    steps = [d for training, _, d in seen if training][6:]  # after the measurement's (two warm-ups, two rounds)
+    assert steps and set(steps) == {dtype}  # every training step in the chosen precision
+    evaluated = [d for _, e, d in seen if e]
+    assert evaluated and set(evaluated) == {dtype}  # validation and test too (the report's pictures are fp32)
     meta = json.loads((r.run_dir / "meta.json").read_text())
     assert meta["precision"] == chosen
     assert set(meta["precision_measured"]) == {"fp32", "bf16"}
@@ -140,3 +212,38 @@ def test_a_deterministic_run_is_not_measured(tmp_path, monkeypatch):
     meta = json.loads((r.run_dir / "meta.json").read_text())
     assert meta["precision"] == "fp32" and "precision_measured" not in meta
     assert not any(line.startswith("precision ") for line in lines)
+
+
+def _meta(run):
+    return json.loads((run / "meta.json").read_text())
+
+
+def test_a_resumed_run_keeps_the_precision_it_measured_when_it_began(tmp_path, monkeypatch):
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)
+    monkeypatch.setattr(precision, "MIN_STEP_SECONDS", 0.0)
+    monkeypatch.setattr(precision, "BF16_GAIN", 0.0)
+    first = _meta(_run(tmp_path, "r", []).run_dir)
+    assert first["precision"] == "bf16"
+    monkeypatch.setattr(precision, "BF16_GAIN", math.inf)  # measured again, it would choose fp32
+    config = ClassifierConfig.load(tmp_path / "r" / "config.yaml")
+    lines = []
+    fit(config.replace(epochs=2), resume=tmp_path / "r", log=lines.append)  # a second epoch
+    again = _meta(tmp_path / "r")
+    assert again["precision"] == "bf16" and again["precision_measured"] == first["precision_measured"]
+    assert [line for line in lines if line.startswith("precision ")][0].startswith("precision bf16: ")
+    assert "measured when the run began" in [line for line in lines if line.startswith("precision ")][0]
+    (tmp_path / "r" / "results.json").unlink()  # stopped after its last epoch, before its results: it finishes
+    fit(config.replace(epochs=2), resume=tmp_path / "r", log=lambda *a: None)
+    assert _meta(tmp_path / "r")["precision"] == "bf16"
+
+
+def test_a_run_that_began_without_measuring_is_not_measured_when_resumed(tmp_path, monkeypatch):
+    monkeypatch.setattr(precision, "native_bf16", lambda: False)  # begun on a CPU without native bf16
+    _run(tmp_path, "r", [])
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)  # continued on one with it
+    monkeypatch.setattr(precision, "MIN_STEP_SECONDS", 0.0)
+    monkeypatch.setattr(precision, "BF16_GAIN", 0.0)
+    config = ClassifierConfig.load(tmp_path / "r" / "config.yaml")
+    fit(config.replace(epochs=2), resume=tmp_path / "r", log=lambda *a: None)
+    meta = _meta(tmp_path / "r")
+    assert meta["precision"] == "fp32" and "precision_measured" not in meta

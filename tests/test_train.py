@@ -339,13 +339,13 @@ def test_optimizer_state_takes_its_parameters_layout_after_loading():
             torch.testing.assert_close(q.detach(), expected)
 
 
-def test_precision_auto_is_fp32_on_a_cpu_and_bf16_without_native_support_is_refused(tmp_path, monkeypatch):
+def test_precision_auto_is_fp32_on_a_cpu_without_native_bf16_and_bf16_there_is_refused(tmp_path, monkeypatch):
     import cnnlab.train.precision as precision
 
+    monkeypatch.setattr(precision, "native_bf16", lambda: False)  # with it, auto measures (tests/test_precision.py)
     r = _fit(tmp_path, "auto", epochs=1, data="digits@labels=5", device="cpu")
     assert yaml.safe_load((r.run_dir / "config.yaml").read_text())["precision"] == "auto"  # what was asked
     assert json.loads((r.run_dir / "meta.json").read_text())["precision"] == "fp32"        # what it ran with
-    monkeypatch.setattr(precision, "native_bf16", lambda: False)
     with pytest.raises(CnnlabError, match=r"^--precision bf16: this CPU \(.*\) has no native bf16 .* use --precision "
                                           r"fp32 \(or auto\)$"):
         _fit(tmp_path, "bf16", epochs=1, precision="bf16", data="digits@labels=5", device="cpu")

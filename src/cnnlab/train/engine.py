@@ -170,6 +170,27 @@ class Progress:
             self.bar = None
 
 
+def _measured_precision(config: RunConfig, device: torch.device, ranks: distributed.Ranks, resumed: bool,
+                        kept: dict | None, measure) -> dict | None:
+    """The precision ``auto`` trains with where a run measures its step (:func:`measures_precision`:
+    a CPU with native bf16), as ``{"precision", "seconds"}``; None where the precision stays as resolved.
+    A run ``resumed`` from a checkpoint measures nothing: it keeps what its first session measured,
+    ``kept`` (None: that session did not measure, and trained as resolved), so that it does not change
+    precision midway. In a distributed job every process measures (they train side by side, on shared
+    cores), only if every one can, and all take rank 0's choice."""
+    if device.type != "cpu" or config.precision != "auto":
+        return None
+    able = measures_precision(config, device)
+    if ranks.distributed:  # one process without native bf16 (a mixed cluster) keeps the whole job in fp32
+        able = distributed.all_sum([torch.tensor(float(able))], ranks)[0].item() == ranks.world
+    if not able:
+        return None
+    if resumed:
+        return kept
+    precision, seconds = distributed.share(ranks, measure())
+    return {"precision": precision, "seconds": seconds}
+
+
 def _improved(monitor: str, record: dict, best: float | None) -> tuple[bool, float]:
     """Whether ``record[monitor]`` beats ``best`` (a loss or an error falls, anything else rises)."""
     if monitor not in record:
@@ -234,7 +255,9 @@ class Recipe:
 
     def train_view(self, model: nn.Module, batches: dict, config: RunConfig, device, log) -> tuple:
         """The module and the train/val batches the loop steps through (e.g. a head over cached features).
-        ``config`` is the steps' own: its precision and memory layout as resolved for this run and device."""
+        ``config`` is the steps' own: its memory layout as resolved for this run and device, and its precision
+        as resolved before the run measures its step (``auto`` on a CPU with native bf16 chooses after the view,
+        by timing it: :func:`~cnnlab.train.precision.measure_precision`)."""
         return (torch.compile(model) if config.compile else model), batches
 
     def meta(self, meta: dict) -> dict:
@@ -379,7 +402,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
                         "classes": data.classes, "preprocess": preprocess.to_dict(), "precision": precision,
                         "channels_last": channels_last,
                         "splits": {k: len(v) for k, v in data.splits().items()}, "processes": ranks.world})
-    start, history, best, best_epoch, stale, trained, before = 0, [], None, 0, 0, False, 0.0
+    start, history, best, best_epoch, stale, trained, before, kept = 0, [], None, 0, 0, False, 0.0, None
     if resuming and distributed.share(ranks, run.checkpoints.exists() if ranks.main else None):
         # rank 0 reads the checkpoint (repairing what a kill left) and sends it: the other processes, maybe on
         # other machines, never read the run directory
@@ -402,6 +425,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
         start, history, best, stale = saved["epoch"], saved["history"], saved["best"], saved["stale"]
         best_epoch = saved.get("best_epoch", 0)
         before = saved.get("train_seconds", 0.0)  # the training time of the earlier sessions
+        kept = saved.get("precision_measured")  # what auto chose when the run began, if it measured
         stopped = bool(config.early_stopping and stale >= config.early_stopping)
         trained = start >= config.epochs or stopped
         if trained and (run.path / "results.json").is_file():
@@ -439,20 +463,22 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
     if device.type == "cpu":  # from here, after the data's and the view's temporaries are freed and returned:
         keep_freed_memory()  # each step reuses the memory the last one freed instead of faulting in fresh pages
     train_loader, train_model = distributed.shard(loop["train"], ranks), None
-    if measures_precision(config, device) and not trained:  # auto on a CPU with native bf16: its step decides
-        # every process measures (they train side by side, on shared cores); they all take rank 0's choice
-        precision, seconds = distributed.share(
-            ranks, measure_precision(step_model, train_loader, task, device, channels_last))
+    measured = _measured_precision(config, device, ranks, start > 0, kept,
+                                   lambda: measure_precision(step_model, train_loader, task, device, channels_last))
+    if measured is not None:  # auto on a CPU with native bf16: the run's own step chose
+        precision, seconds = measured["precision"], measured["seconds"]
         step_config = step_config.replace(precision=precision)
-        if seconds:
-            ratio = seconds["fp32"] / seconds["bf16"]
-            log(f"precision {precision}: bf16's step {ratio:.2f}x as fast as fp32's ({1e3 * seconds['fp32']:.0f} "
-                f"against {1e3 * seconds['bf16']:.0f} ms, measured here; "
+        if "bf16" in seconds:
+            log(f"precision {precision}: bf16's step {seconds['fp32'] / seconds['bf16']:.2f}x as fast as fp32's "
+                f"({1e3 * seconds['fp32']:.0f} against {1e3 * seconds['bf16']:.0f} ms, measured "
+                + ("when the run began; " if kept else "here; ")
                 + ("--precision fp32 keeps fp32)" if precision == "bf16" else
                    f"bf16 is taken from {BF16_GAIN}x, for the precision it costs)"))
-            meta.update(precision=precision, precision_measured={k: round(v, 6) for k, v in seconds.items()})
-            if ranks.main:
-                run.save_meta(meta)
+        elif seconds:
+            log("precision fp32: a step in bf16 failed here")
+        meta.update(precision=precision, precision_measured={k: round(v, 6) for k, v in seconds.items()})
+        if ranks.main:
+            run.save_meta(meta)
 
     progress, written = Progress(not config.quiet and ranks.main), True
     for epoch in range(start, start if trained else config.epochs):
@@ -489,7 +515,8 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
         def state(epoch=epoch, best=best, best_epoch=best_epoch, stale=stale) -> dict:  # as this epoch ends
             return {"epoch": epoch + 1, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "scaler": scaler.state_dict(), "rng": torch.get_rng_state(), "history": history, "best": best,
-                    "best_epoch": best_epoch, "stale": stale, "train_seconds": before + time.perf_counter() - t_start}
+                    "best_epoch": best_epoch, "stale": stale, "train_seconds": before + time.perf_counter() - t_start,
+                    "precision_measured": measured}
 
         written = run.checkpoints.end_epoch(epoch + 1, model, meta, state, improved, record["seconds"])
         run.log_epoch(history)

@@ -30,8 +30,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 def autocast(device: torch.device, precision: str = "fp32"):
     """``torch.autocast`` to bf16 or fp16 on ``device``; no change for fp32. ``auto`` is resolved here as a run
-    resolves it (fp32 on a CPU): a loop called outside :func:`cnnlab.train.fit` with a config's ``auto`` must not
-    fall through to fp16, which a CPU without fp16 units runs many times slower."""
+    starts from it (fp32 on a CPU; a run then measures its step where the CPU has native bf16, which a loop
+    called outside :func:`cnnlab.train.fit` does not): such a loop given a config's ``auto`` must not fall
+    through to fp16, which a CPU without fp16 units runs many times slower."""
     if precision == "auto":
         precision = resolve_precision(precision, device)
     if precision == "fp32":
@@ -44,9 +45,9 @@ def autocast(device: torch.device, precision: str = "fp32"):
 # with AMX: 1.8-3.2x for the small-input ResNet-18, 0.8-1.0x for LeNet-5, about 1.0x for MobileNet-V2 and
 # VGG-11; the README's Performance section), so the run measures its own step in both precisions and keeps fp32
 # unless bf16 is clearly faster: it computes in 8 bits of mantissa where fp32 has 23.
-BF16_GAIN = 1.2  # bf16 only where its step takes at most 1 / 1.2 of fp32's
+BF16_GAIN = 1.2  # bf16 only where its steps take at most 1 / 1.2 of fp32's
 MIN_STEP_SECONDS = 0.02  # a faster fp32 step: too short for bf16 to matter, or to time reliably in one go
-REPEAT_UNDER_SECONDS = 0.5  # steps shorter than this are timed twice in each precision, the faster counting
+REPEAT_UNDER_SECONDS = 0.5  # steps shorter than this are timed twice in each precision
 
 
 def measures_precision(config, device: torch.device) -> bool:
@@ -58,20 +59,25 @@ def measures_precision(config, device: torch.device) -> bool:
 
 
 def fastest_precision(step_seconds: Callable[[str], float]) -> tuple[str, dict[str, float]]:
-    """fp32 or bf16, given ``step_seconds(precision)``, which runs and times one training step: bf16 when its
-    step is at least :data:`BF16_GAIN` times as fast as fp32's. Each precision's first step warms it up (it
-    creates the kernels' primitives) and is not counted. Also returns the seconds that counted, empty where
-    fp32's step was under :data:`MIN_STEP_SECONDS` and bf16 was not tried."""
+    """fp32 or bf16, given ``step_seconds(precision)``, which runs and times one training step: bf16 when each of
+    its timed steps is at least :data:`BF16_GAIN` times as fast as fp32's fastest (a lucky moment of a noisy
+    machine does not choose it). Each precision's first step warms it up (it creates the kernels' primitives)
+    and does not count. Also returns the seconds that decided (fp32's fastest step, bf16's slowest): none where
+    fp32's step was under :data:`MIN_STEP_SECONDS` and bf16 was not tried, only fp32's where a step in bf16
+    failed (an operation without a bf16 kernel on this CPU, say), which keeps fp32."""
     step_seconds("fp32")
     fp32 = [step_seconds("fp32")]
     if fp32[0] < MIN_STEP_SECONDS:
         return "fp32", {}
-    step_seconds("bf16")
-    bf16 = [step_seconds("bf16")]
-    if fp32[0] < REPEAT_UNDER_SECONDS:  # taking turns, so that a slow moment of the machine hits both
-        fp32.append(step_seconds("fp32"))
-        bf16.append(step_seconds("bf16"))
-    seconds = {"fp32": min(fp32), "bf16": min(bf16)}
+    try:
+        step_seconds("bf16")
+        bf16 = [step_seconds("bf16")]
+        if fp32[0] < REPEAT_UNDER_SECONDS:  # taking turns, so that a slow moment of the machine hits both
+            fp32.append(step_seconds("fp32"))
+            bf16.append(step_seconds("bf16"))
+    except RuntimeError:
+        return "fp32", {"fp32": min(fp32)}
+    seconds = {"fp32": min(fp32), "bf16": max(bf16)}
     return ("bf16" if seconds["fp32"] >= BF16_GAIN * seconds["bf16"] else "fp32"), seconds
 
 
@@ -89,7 +95,7 @@ def measure_precision(model: nn.Module, loader, task, device: torch.device,
     if batch is None:  # no batch: the loop says so
         return "fp32", {}
     buffers = [(b, b.detach().clone()) for b in model.buffers()]
-    was_training = model.training
+    modes = [(m, m.training) for m in model.modules()]  # a frozen part may be in eval mode
     model.train()
 
     def step_seconds(precision: str) -> float:
@@ -112,4 +118,5 @@ def measure_precision(model: nn.Module, loader, task, device: torch.device,
         with torch.no_grad():
             for b, saved in buffers:
                 b.copy_(saved)
-        model.train(was_training)
+        for m, training in modes:
+            m.training = training
