@@ -3,6 +3,7 @@ unless bf16 is clearly faster."""
 
 import json
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from torch import nn
 import cnnlab.train.precision as precision
 from cnnlab.classify import ClassificationTask, ClassifierConfig
 from cnnlab.models.lenet import LeNet5
+from cnnlab.run import Run
 from cnnlab.train import fit
 from cnnlab.train.checkpoint import load_weights
 from cnnlab.train.precision import fastest_precision, measure_precision, measures_precision
@@ -198,6 +200,9 @@ def test_a_run_on_a_cpu_with_native_bf16_trains_in_what_it_measured_and_says_so(
     assert len(said) == 1 and said[0].startswith(f"precision {chosen}: bf16's step ")
     assert ("--precision fp32 keeps fp32" in said[0]) == (chosen == "bf16")
     assert load_weights(r.run_dir / "checkpoints" / "last.safetensors")[1]["precision"] == chosen  # its weights too
+    tested = json.loads((r.run_dir / "results.json").read_text())["test"]
+    again = Run.open(r.run_dir).evaluate("test")  # `cnnlab evaluate`: in the precision the run tested in
+    assert again["loss"] == tested["loss"] and again["accuracy"] == tested["accuracy"]  # fp32's loss differs at 1e-7
     ratio = meta["precision_measured"]["fp32"] / meta["precision_measured"]["bf16"]
     html = (r.run_dir / "report.html").read_text()
     assert f"<td>auto (ran: {chosen}; bf16&#x27;s step {ratio:.2f}x as fast as fp32&#x27;s)</td>" in html
@@ -247,3 +252,12 @@ def test_a_run_that_began_without_measuring_is_not_measured_when_resumed(tmp_pat
     fit(config.replace(epochs=2), resume=tmp_path / "r", log=lambda *a: None)
     meta = _meta(tmp_path / "r")
     assert meta["precision"] == "fp32" and "precision_measured" not in meta
+
+
+def test_a_model_is_evaluated_in_the_precision_it_trained_in_where_the_device_has_it(monkeypatch):
+    cpu, gpu = torch.device("cpu"), SimpleNamespace(type="cuda")  # only the device's type is asked
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)
+    assert [precision.evaluation_precision(p, cpu) for p in ("fp32", "bf16", "fp16")] == ["fp32", "bf16", "fp32"]
+    assert [precision.evaluation_precision(p, gpu) for p in ("fp32", "bf16", "fp16")] == ["fp32", "bf16", "fp16"]
+    monkeypatch.setattr(precision, "native_bf16", lambda: False)  # emulated bf16: many times slower
+    assert precision.evaluation_precision("bf16", cpu) == "fp32"

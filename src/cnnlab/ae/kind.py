@@ -72,7 +72,8 @@ class AutoencoderKind(Kind):
         s = data.splits()[split]
         task = reconstruction_task(run.meta.get("task") or {"noise": run.meta.get("training", {}).get("noise")})
         loader = InMemoryLoader(s.images.to(device), s.labels.to(device), batch_size)
-        return task.evaluate(run.model.to(device), loader, device, ssim=True)
+        with torch.autocast(device.type, enabled=False):  # in fp32, as the run measured its test split
+            return task.evaluate(run.model.to(device), loader, device, ssim=True)
 
     def explain_subject(self, run: Run):
         """The encoder of a conv or dense autoencoder: its first layer's kernels (a dense one's weights as

@@ -28,6 +28,15 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
+def evaluation_precision(trained: str, device: torch.device) -> str:
+    """The precision in which to evaluate a model that trained in ``trained`` (meta.json's), on ``device``: the
+    same, so that its test metrics are the run's, unless ``device`` lacks it (bf16 on a CPU without native bf16
+    would be many times slower; fp16 is a GPU's): then fp32."""
+    if trained == "bf16" and (device.type == "cuda" or (device.type == "cpu" and native_bf16() is True)):
+        return "bf16"
+    return "fp16" if trained == "fp16" and device.type == "cuda" else "fp32"
+
+
 def autocast(device: torch.device, precision: str = "fp32"):
     """``torch.autocast`` to bf16 or fp16 on ``device``; no change for fp32. ``auto`` is resolved here as a run
     starts from it (fp32 on a CPU; a run then measures its step where the CPU has native bf16, which a loop

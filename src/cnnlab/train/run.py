@@ -23,6 +23,7 @@ from ..errors import CnnlabError, TrainingSplitWarning
 from .checkpoint import load_weights, read_metadata
 from .config import RunConfig
 from .kinds import Kind, get_kind, list_kinds
+from .precision import autocast, evaluation_precision
 from .rundir import saved_config
 from .setup import resolve_device
 
@@ -207,10 +208,14 @@ class Run:
 
     def evaluate(self, split: str = "test", data: str | None = None, batch_size: int = 256,
                  device: str = "auto") -> dict:
-        """The kind's metrics of the model on a split of the run's data (or of ``data``, a dataset spec)."""
+        """The kind's metrics of the model on a split of the run's data (or of ``data``, a dataset spec), in the
+        precision the run trained and tested in where ``device`` has it (so that the test split's metrics are
+        results.json's)."""
         check(EvalOptions(split, batch_size, device))
+        where = resolve_device(device)
         try:
-            return self.kind.evaluate(self, self.data(data), split, batch_size, resolve_device(device))
+            with autocast(where, evaluation_precision(self.meta.get("precision", "fp32"), where)):
+                return self.kind.evaluate(self, self.data(data), split, batch_size, where)
         finally:
             self.model.to("cpu")  # the model the other readers use stays on the CPU
 
