@@ -7,10 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 import cnnlab.train.precision as precision
-from cnnlab.classify import ClassificationTask, ClassifierConfig
+from cnnlab.classify import ClassificationTask, ClassifierConfig, predict
 from cnnlab.models.lenet import LeNet5
 from cnnlab.run import Run
 from cnnlab.train import fit
@@ -203,6 +204,10 @@ def test_a_run_on_a_cpu_with_native_bf16_trains_in_what_it_measured_and_says_so(
     tested = json.loads((r.run_dir / "results.json").read_text())["test"]
     again = Run.open(r.run_dir).evaluate("test")  # `cnnlab evaluate`: in the precision the run tested in
     assert again["loss"] == tested["loss"] and again["accuracy"] == tested["accuracy"]  # fp32's loss differs at 1e-7
+    Image.new("L", (8, 8), 128).save(tmp_path / "grey.png")
+    seen.clear()
+    predict(Run.open(r.run_dir), [str(tmp_path / "grey.png")])  # `cnnlab predict`: fp32, as an exported model
+    assert seen and {d for _, _, d in seen} == {None}
     ratio = meta["precision_measured"]["fp32"] / meta["precision_measured"]["bf16"]
     html = (r.run_dir / "report.html").read_text()
     assert f"<td>auto (ran: {chosen}; bf16&#x27;s step {ratio:.2f}x as fast as fp32&#x27;s)</td>" in html
