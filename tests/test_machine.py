@@ -1,4 +1,5 @@
-"""What cnnlab asks of the machine it runs on: the C allocator's handling of the memory a step frees."""
+"""What cnnlab asks of the machine it runs on: the C allocator's handling of the memory a step frees; what it reads of
+the CPU."""
 
 import os
 import resource
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cnnlab import _machine
 from cnnlab._machine import allocator_variable, glibc, keep_freed_memory, release_freed_memory, user_set_allocator
 
 
@@ -91,3 +93,14 @@ def test_only_memory_that_cnnlab_asked_to_keep_is_released(monkeypatch):
         assert keep_freed_memory() is False and release_freed_memory() is False
     finally:
         keep_freed_memory.cache_clear()
+
+
+@pytest.mark.parametrize("flags, bf16, fp16", [
+    ({"avx2", "fma"}, False, False),                                   # an AMD EPYC of Zen 3
+    ({"avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16"}, True, False),  # an Intel Xeon with AMX-BF16 only
+    ({"avx512f", "avx512_bf16", "amx_bf16", "amx_fp16"}, True, True),
+    (set(), None, None),                                               # flags unreadable: not known
+])
+def test_native_bf16_and_fp16_are_read_from_the_cpus_flags(monkeypatch, flags, bf16, fp16):
+    monkeypatch.setattr(_machine, "cpu_info", lambda: ("a CPU", frozenset(flags)))
+    assert (_machine.native_bf16(), _machine.native_fp16()) == (bf16, fp16)

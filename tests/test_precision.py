@@ -3,6 +3,7 @@ unless bf16 is clearly faster."""
 
 import json
 import math
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -200,6 +201,9 @@ def test_a_run_on_a_cpu_with_native_bf16_trains_in_what_it_measured_and_says_so(
     said = [line for line in lines if line.startswith("precision ")]
     assert len(said) == 1 and said[0].startswith(f"precision {chosen}: bf16's step ")
     assert ("--precision fp32 keeps fp32" in said[0]) == (chosen == "bf16")
+    shown = re.search(r"\((\d+) ms against (\d+) ms, measured here; ", said[0])  # bf16's time, then fp32's
+    assert shown and [abs(float(shown[i + 1]) - 1e3 * meta["precision_measured"][p]) <= 1
+                      for i, p in enumerate(("bf16", "fp32"))] == [True, True]
     assert load_weights(r.run_dir / "checkpoints" / "last.safetensors")[1]["precision"] == chosen  # its weights too
     tested = json.loads((r.run_dir / "results.json").read_text())["test"]
     again = Run.open(r.run_dir).evaluate("test")  # `cnnlab evaluate`: in the precision the run tested in
@@ -211,6 +215,35 @@ def test_a_run_on_a_cpu_with_native_bf16_trains_in_what_it_measured_and_says_so(
     ratio = meta["precision_measured"]["fp32"] / meta["precision_measured"]["bf16"]
     html = (r.run_dir / "report.html").read_text()
     assert f"<td>auto (ran: {chosen}; bf16&#x27;s step {ratio:.2f}x as fast as fp32&#x27;s)</td>" in html
+
+
+@pytest.mark.parametrize("outcome", ["short", "bf16 fails"])
+def test_a_run_that_kept_fp32_without_a_bf16_time_says_why_in_its_report(tmp_path, monkeypatch, outcome):
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)
+    if outcome == "short":
+        monkeypatch.setattr(precision, "MIN_STEP_SECONDS", math.inf)  # every step is too short to try bf16
+    else:
+        monkeypatch.setattr(precision, "MIN_STEP_SECONDS", 0.0)
+        fp32_only = precision.autocast
+
+        def autocast(device, p="fp32"):  # an operation without a bf16 kernel on this CPU, say
+            if p == "bf16":
+                raise RuntimeError("no bf16 kernel")
+            return fp32_only(device, p)
+
+        monkeypatch.setattr(precision, "autocast", autocast)  # the measurement's (the loop's is the engine's own)
+    lines = []
+    r = _run(tmp_path, "r", lines)
+    meta = json.loads((r.run_dir / "meta.json").read_text())
+    assert meta["precision"] == "fp32"
+    said = [line for line in lines if line.startswith("precision ")]
+    html = (r.run_dir / "report.html").read_text()
+    if outcome == "short":
+        assert meta["precision_measured"] == {} and said == []
+        assert "<td>auto (ran: fp32; its step too short for bf16 to pay, not tried)</td>" in html
+    else:
+        assert set(meta["precision_measured"]) == {"fp32"} and said == ["precision fp32: a step in bf16 failed here"]
+        assert "<td>auto (ran: fp32; a step in bf16 failed)</td>" in html
 
 
 def test_a_deterministic_run_is_not_measured(tmp_path, monkeypatch):
@@ -247,6 +280,35 @@ def test_a_resumed_run_keeps_the_precision_it_measured_when_it_began(tmp_path, m
     assert _meta(tmp_path / "r")["precision"] == "bf16"
 
 
+def test_a_run_resumed_with_deterministic_or_compile_keeps_the_precision_it_measured(tmp_path, monkeypatch):
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)
+    monkeypatch.setattr(precision, "MIN_STEP_SECONDS", 0.0)
+    monkeypatch.setattr(precision, "BF16_GAIN", 0.0)
+    first = _meta(_run(tmp_path, "r", []).run_dir)
+    config = ClassifierConfig.load(tmp_path / "r" / "config.yaml")
+    lines = []
+    fit(config.replace(epochs=2, deterministic=True), resume=tmp_path / "r", log=lines.append)  # may not measure
+    assert _meta(tmp_path / "r")["precision"] == "bf16"
+    assert _meta(tmp_path / "r")["precision_measured"] == first["precision_measured"]
+    assert any(line.startswith("precision bf16: ") for line in lines)
+    fit(config.replace(epochs=3), resume=tmp_path / "r", log=lambda *a: None)  # and later resumes still keep it
+    assert _meta(tmp_path / "r")["precision"] == "bf16"
+
+
+def test_a_run_that_began_in_bf16_turns_fp32_where_resumed_on_a_cpu_without_it_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)
+    monkeypatch.setattr(precision, "MIN_STEP_SECONDS", 0.0)
+    monkeypatch.setattr(precision, "BF16_GAIN", 0.0)
+    _run(tmp_path, "r", [])
+    monkeypatch.setattr(precision, "native_bf16", lambda: False)  # moved to a CPU that would emulate bf16
+    config = ClassifierConfig.load(tmp_path / "r" / "config.yaml")
+    lines = []
+    fit(config.replace(epochs=2), resume=tmp_path / "r", log=lines.append)
+    assert _meta(tmp_path / "r")["precision"] == "fp32"
+    assert [line for line in lines if line.startswith("precision ")] == [
+        "precision fp32: the run began in bf16, which this CPU does not compute natively"]
+
+
 def test_a_run_that_began_without_measuring_is_not_measured_when_resumed(tmp_path, monkeypatch):
     monkeypatch.setattr(precision, "native_bf16", lambda: False)  # begun on a CPU without native bf16
     _run(tmp_path, "r", [])
@@ -262,7 +324,11 @@ def test_a_run_that_began_without_measuring_is_not_measured_when_resumed(tmp_pat
 def test_a_model_is_evaluated_in_the_precision_it_trained_in_where_the_device_has_it(monkeypatch):
     cpu, gpu = torch.device("cpu"), SimpleNamespace(type="cuda")  # only the device's type is asked
     monkeypatch.setattr(precision, "native_bf16", lambda: True)
+    monkeypatch.setattr(precision, "native_fp16", lambda: False)
     assert [precision.evaluation_precision(p, cpu) for p in ("fp32", "bf16", "fp16")] == ["fp32", "bf16", "fp32"]
     assert [precision.evaluation_precision(p, gpu) for p in ("fp32", "bf16", "fp16")] == ["fp32", "bf16", "fp16"]
+    monkeypatch.setattr(precision, "native_fp16", lambda: True)  # AMX-FP16
+    assert precision.evaluation_precision("fp16", cpu) == "fp16"
     monkeypatch.setattr(precision, "native_bf16", lambda: False)  # emulated bf16: many times slower
     assert precision.evaluation_precision("bf16", cpu) == "fp32"
+    assert precision.evaluation_precision("bf16", SimpleNamespace(type="mps")) == "fp32"

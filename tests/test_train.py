@@ -267,7 +267,7 @@ def test_a_cpu_run_trains_the_models_declared_faster_channels_last_so_and_the_ot
     assert r.model.features.c3.conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert "on cpu, channels-last, input 1x32x32" in lines[0]
     html = (r.run_dir / "report.html").read_text()  # the report says what ran beside what was asked
-    assert "<td>channels_last</td><td>None (ran: true)</td>" in html and "<td>auto (ran: fp32)</td>" in html
+    assert "<td>channels_last</td><td>None (ran: true)</td>" in html and "<td>auto (ran: fp32" in html
     r = _fit(tmp_path, "resnet", epochs=1, model="resnet18", model_kwargs={"small_input": True}, batch_size=16,
              data="shapes:size=16,count=40", device="cpu")
     assert json.loads((r.run_dir / "meta.json").read_text())["channels_last"] is False
@@ -339,7 +339,7 @@ def test_optimizer_state_takes_its_parameters_layout_after_loading():
             torch.testing.assert_close(q.detach(), expected)
 
 
-def test_precision_auto_is_fp32_on_a_cpu_without_native_bf16_and_bf16_there_is_refused(tmp_path, monkeypatch):
+def test_auto_is_fp32_on_a_cpu_without_native_bf16_and_bf16_or_fp16_without_their_units_refused(tmp_path, monkeypatch):
     import cnnlab.train.precision as precision
 
     monkeypatch.setattr(precision, "native_bf16", lambda: False)  # with it, auto measures (tests/test_precision.py)
@@ -350,6 +350,11 @@ def test_precision_auto_is_fp32_on_a_cpu_without_native_bf16_and_bf16_there_is_r
                                           r"fp32 \(or auto\)$"):
         _fit(tmp_path, "bf16", epochs=1, precision="bf16", data="digits@labels=5", device="cpu")
     assert not (tmp_path / "bf16").exists()
+    monkeypatch.setattr(precision, "native_fp16", lambda: False)  # fp16 without AMX-FP16: many times slower too
+    with pytest.raises(CnnlabError, match=r"^--precision fp16: this CPU \(.*\) has no AMX-FP16, so fp16 would run "
+                                          r"many times slower than fp32; use --precision fp32 \(or auto\)$"):
+        _fit(tmp_path, "fp16", epochs=1, precision="fp16", data="digits@labels=5", device="cpu")
+    assert not (tmp_path / "fp16").exists()
 
 
 def test_a_loop_given_a_configs_auto_precision_runs_in_fp32_on_a_cpu():

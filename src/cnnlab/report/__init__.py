@@ -154,15 +154,18 @@ def _epoch_table(history: list[dict]) -> str:
 def _as_run(config: dict, meta: dict) -> dict:
     """The configuration as asked, with what the run resolved beside the options left to it (``auto``
     precision, the unset memory layout): ``auto (ran: fp32)``, ``None (ran: true)``; where the run measured its
-    step to choose the precision, what it measured: ``auto (ran: bf16; bf16's step 1.93x as fast as fp32's)``."""
+    step to choose the precision, what it measured: ``auto (ran: bf16; bf16's step 1.93x as fast as fp32's)``,
+    ``auto (ran: fp32; its step too short for bf16 to pay, not tried)``, ``auto (ran: fp32; a step in bf16
+    failed)``."""
     shown = dict(config)
     for key in ("precision", "channels_last"):
         if key in shown and key in meta and meta[key] != shown[key]:
             shown[key] = f"{shown[key]} (ran: {str(meta[key]).lower()})"
     measured = meta.get("precision_measured")
-    if measured and shown.get("precision", "").endswith(")"):
-        shown["precision"] = (shown["precision"][:-1] + f"; bf16's step {measured['fp32'] / measured['bf16']:.2f}x "
-                              f"as fast as fp32's)")
+    if measured is not None and str(shown.get("precision", "")).endswith(")"):
+        said = (f"bf16's step {measured['fp32'] / measured['bf16']:.2f}x as fast as fp32's" if "bf16" in measured
+                else "a step in bf16 failed" if measured else "its step too short for bf16 to pay, not tried")
+        shown["precision"] = shown["precision"][:-1] + f"; {said})"
     return shown
 
 

@@ -29,7 +29,7 @@ from . import distributed
 from .config import RunConfig
 from .kinds import get_kind
 from .layout import match_state_layout, resolve_channels_last
-from .precision import BF16_GAIN, autocast, measure_precision, measures_precision, resolve_precision
+from .precision import BF16_GAIN, autocast, measure_precision, measures_precision, resolve_precision, runs_natively
 from .rundir import RunDir, saved_config
 from .setup import build_optimizer, check_step_fits, lr_factor, penalty, resolve_device, set_determinism
 
@@ -171,22 +171,26 @@ class Progress:
 
 
 def _measured_precision(config: RunConfig, device: torch.device, ranks: distributed.Ranks, resumed: bool,
-                        kept: dict | None, measure) -> dict | None:
+                        kept: dict | None, measure, log: Callable[[str], None]) -> dict | None:
     """The precision ``auto`` trains with where a run measures its step (:func:`measures_precision`:
     a CPU with native bf16), as ``{"precision", "seconds"}``; None where the precision stays as resolved.
     A run ``resumed`` from a checkpoint measures nothing: it keeps what its first session measured,
     ``kept`` (None: that session did not measure, and trained as resolved), so that it does not change
-    precision midway. In a distributed job every process measures (they train side by side, on shared
-    cores), only if every one can, and all take rank 0's choice."""
-    if device.type != "cpu" or config.precision != "auto":
+    precision midway, also where it is resumed with an option under which a run does not measure
+    (``--deterministic``, ``--compile``); only a process without native bf16 turns it to fp32, and says so.
+    In a distributed job every process measures (they train side by side, on shared cores), only if every
+    one can, and all take rank 0's choice."""
+    if device.type != "cpu" or config.precision != "auto" or (resumed and kept is None):
         return None
-    able = measures_precision(config, device)
+    able = runs_natively(kept["precision"], device) if resumed else measures_precision(config, device)
     if ranks.distributed:  # one process without native bf16 (a mixed cluster) keeps the whole job in fp32
         able = distributed.all_sum([torch.tensor(float(able))], ranks)[0].item() == ranks.world
+    if resumed:
+        if not able:
+            log(f"precision fp32: the run began in {kept['precision']}, which this CPU does not compute natively")
+        return kept if able else None
     if not able:
         return None
-    if resumed:
-        return kept
     precision, seconds = distributed.share(ranks, measure())
     return {"precision": precision, "seconds": seconds}
 
@@ -464,13 +468,14 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
         keep_freed_memory()  # each step reuses the memory the last one freed instead of faulting in fresh pages
     train_loader, train_model = distributed.shard(loop["train"], ranks), None
     measured = _measured_precision(config, device, ranks, start > 0, kept,
-                                   lambda: measure_precision(step_model, train_loader, task, device, channels_last))
+                                   lambda: measure_precision(step_model, train_loader, task, device, channels_last),
+                                   log)
     if measured is not None:  # auto on a CPU with native bf16: the run's own step chose
         precision, seconds = measured["precision"], measured["seconds"]
         step_config = step_config.replace(precision=precision)
         if "bf16" in seconds:
             log(f"precision {precision}: bf16's step {seconds['fp32'] / seconds['bf16']:.2f}x as fast as fp32's "
-                f"({1e3 * seconds['fp32']:.0f} against {1e3 * seconds['bf16']:.0f} ms, measured "
+                f"({1e3 * seconds['bf16']:.0f} ms against {1e3 * seconds['fp32']:.0f} ms, measured "
                 + ("when the run began; " if kept else "here; ")
                 + ("--precision fp32 keeps fp32)" if precision == "bf16" else
                    f"bf16 is taken from {BF16_GAIN}x, for the precision it costs)"))

@@ -9,32 +9,41 @@ from contextlib import nullcontext
 import torch
 from torch import nn
 
-from .._machine import cpu_info, native_bf16
+from .._machine import cpu_info, native_bf16, native_fp16
 from ..errors import CnnlabError
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
     """The precision a run starts from on ``device``: ``auto`` is bf16 on a CUDA GPU that has it (fp16 with loss
-    scaling on one that has not) and fp32 elsewhere; fp16 is fast only on the few CPUs with fp16 units. On a CPU
-    with native bf16, a run then measures whether its step pays for bf16 (:func:`measures_precision`). An
-    explicit bf16 on a CPU without native bf16 is refused: it would run many times slower than fp32."""
+    scaling on one that has not) and fp32 elsewhere. On a CPU with native bf16, a run then measures whether its
+    step pays for bf16 (:func:`measures_precision`). An explicit bf16 or fp16 on a CPU that lacks its units
+    (:func:`runs_natively`) is refused: it would run many times slower than fp32."""
     if precision == "auto":
         if device.type == "cuda":  # native bf16 from Ampere on (compute capability 8); emulated before, slow
             return "bf16" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp16"
         return "fp32"
-    if precision == "bf16" and device.type == "cpu" and native_bf16() is False:
-        raise CnnlabError(f"--precision bf16: this CPU ({cpu_info()[0]}) has no native bf16 (AVX512-BF16 or AMX), "
-                          f"so bf16 would run many times slower than fp32; use --precision fp32 (or auto)")
+    if device.type == "cpu" and precision in ("bf16", "fp16") and not runs_natively(precision, device):
+        units = "native bf16 (AVX512-BF16 or AMX)" if precision == "bf16" else "AMX-FP16"
+        raise CnnlabError(f"--precision {precision}: this CPU ({cpu_info()[0]}) has no {units}, so {precision} "
+                          f"would run many times slower than fp32; use --precision fp32 (or auto)")
     return precision
+
+
+def runs_natively(precision: str, device: torch.device) -> bool:
+    """Whether ``device`` computes in ``precision`` at speed: fp32 anywhere; bf16 and fp16 on a CUDA GPU; on a
+    CPU, bf16 with AVX512-BF16 or AMX and fp16 with AMX-FP16 (elsewhere PyTorch emulates them, many times slower
+    than fp32); on other devices fp32 only. Where the CPU's flags cannot be read it does not refuse."""
+    if precision == "fp32" or device.type == "cuda":
+        return True
+    if device.type == "cpu":
+        return (native_bf16() if precision == "bf16" else native_fp16()) is not False
+    return False
 
 
 def evaluation_precision(trained: str, device: torch.device) -> str:
     """The precision in which to evaluate a model that trained in ``trained`` (meta.json's), on ``device``: the
-    same, so that its test metrics are the run's, unless ``device`` lacks it (bf16 on a CPU without native bf16
-    would be many times slower; fp16 is a GPU's): then fp32."""
-    if trained == "bf16" and (device.type == "cuda" or (device.type == "cpu" and native_bf16() is True)):
-        return "bf16"
-    return "fp16" if trained == "fp16" and device.type == "cuda" else "fp32"
+    same, so that its test metrics are the run's, unless ``device`` lacks it (:func:`runs_natively`): then fp32."""
+    return trained if trained in ("bf16", "fp16") and runs_natively(trained, device) else "fp32"
 
 
 def autocast(device: torch.device, precision: str = "fp32"):
