@@ -25,7 +25,8 @@ _EXPORTS = {
     "load_torchvision_weights": ".models", "load_weights_file": ".models", "model_meta": ".models",
     "register_model": ".models", "init_weights": ".nn.init",
     "Run": ".run", "fit": ".run", "load_config": ".run",
-    "cpu_description": "._machine", "native_bf16": "._machine", "keep_freed_memory": "._machine",
+    "cpu_description": "._machine", "native_bf16": "._machine", "native_fp16": "._machine",
+    "keep_freed_memory": "._machine",
     "release_freed_memory": "._machine",
     "ClassifierConfig": ".classify", "TransferConfig": ".transfer", "AEConfig": ".ae", "SegmentConfig": ".segment",
 }

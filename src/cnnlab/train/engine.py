@@ -187,7 +187,8 @@ def _measured_precision(config: RunConfig, device: torch.device, ranks: distribu
         able = distributed.all_sum([torch.tensor(float(able))], ranks)[0].item() == ranks.world
     if resumed:
         if not able:
-            log(f"precision fp32: the run began in {kept['precision']}, which this CPU does not compute natively")
+            where = "a CPU of this job" if ranks.distributed else "this CPU"
+            log(f"precision fp32: the run began in {kept['precision']}, which {where} does not compute natively")
         return kept if able else None
     if not able:
         return None

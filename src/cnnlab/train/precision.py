@@ -17,32 +17,36 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     """The precision a run starts from on ``device``: ``auto`` is bf16 on a CUDA GPU that has it (fp16 with loss
     scaling on one that has not) and fp32 elsewhere. On a CPU with native bf16, a run then measures whether its
     step pays for bf16 (:func:`measures_precision`). An explicit bf16 or fp16 on a CPU that lacks its units
-    (:func:`runs_natively`) is refused: it would run many times slower than fp32."""
+    is refused: it would run many times slower than fp32."""
     if precision == "auto":
         if device.type == "cuda":  # native bf16 from Ampere on (compute capability 8); emulated before, slow
             return "bf16" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp16"
         return "fp32"
-    if device.type == "cpu" and precision in ("bf16", "fp16") and not runs_natively(precision, device):
+    if device.type == "cpu" and precision in ("bf16", "fp16") and _cpu_units(precision) is False:
         units = "native bf16 (AVX512-BF16 or AMX)" if precision == "bf16" else "AMX-FP16"
         raise CnnlabError(f"--precision {precision}: this CPU ({cpu_info()[0]}) has no {units}, so {precision} "
                           f"would run many times slower than fp32; use --precision fp32 (or auto)")
-    return precision
+    return precision  # where the CPU's flags cannot be read, what was asked: the user may know
+
+
+def _cpu_units(precision: str) -> bool | None:
+    """Whether this CPU has the units for bf16 or fp16; None where its flags cannot be read."""
+    return native_bf16() if precision == "bf16" else native_fp16()
 
 
 def runs_natively(precision: str, device: torch.device) -> bool:
-    """Whether ``device`` computes in ``precision`` at speed: fp32 anywhere; bf16 and fp16 on a CUDA GPU; on a
-    CPU, bf16 with AVX512-BF16 or AMX and fp16 with AMX-FP16 (elsewhere PyTorch emulates them, many times slower
-    than fp32); on other devices fp32 only. Where the CPU's flags cannot be read it does not refuse."""
-    if precision == "fp32" or device.type == "cuda":
+    """Whether ``device`` is known to compute in ``precision`` at speed: fp32 anywhere; bf16 and fp16 on a CUDA
+    GPU and on Apple's MPS (where a run may train in them); on a CPU, bf16 with AVX512-BF16 or AMX and fp16 with
+    AMX-FP16 (elsewhere PyTorch emulates them, many times slower than fp32), not where its flags cannot be read."""
+    if precision == "fp32" or device.type in ("cuda", "mps"):
         return True
-    if device.type == "cpu":
-        return (native_bf16() if precision == "bf16" else native_fp16()) is not False
-    return False
+    return device.type == "cpu" and _cpu_units(precision) is True
 
 
 def evaluation_precision(trained: str, device: torch.device) -> str:
     """The precision in which to evaluate a model that trained in ``trained`` (meta.json's), on ``device``: the
-    same, so that its test metrics are the run's, unless ``device`` lacks it (:func:`runs_natively`): then fp32."""
+    same, so that its test metrics are the run's, unless ``device`` is not known to compute in it at speed
+    (:func:`runs_natively`): then fp32."""
     return trained if trained in ("bf16", "fp16") and runs_natively(trained, device) else "fp32"
 
 
@@ -60,9 +64,9 @@ def autocast(device: torch.device, precision: str = "fp32"):
 
 
 # ``auto`` on a CPU with native bf16: bf16 autocast pays only where the convolutions are heavy (on an Intel Xeon
-# with AMX: 1.8-3.2x for the small-input ResNet-18, 0.8-1.0x for LeNet-5, about 1.0x for MobileNet-V2 and
-# VGG-11; the README's Performance section), so the run measures its own step in both precisions and keeps fp32
-# unless bf16 is clearly faster: it computes in 8 bits of mantissa where fp32 has 23.
+# with AMX: 1.8-3.2x for the small-input ResNet-18 over three days, 0.8-1.15x for LeNet-5, 1.0-1.1x for
+# MobileNet-V2 and VGG-11; the README's Performance section), so the run measures its own step in both
+# precisions and keeps fp32 unless bf16 is clearly faster: it computes in 8 bits of mantissa where fp32 has 23.
 BF16_GAIN = 1.2  # bf16 only where its steps take at most 1 / 1.2 of fp32's
 MIN_STEP_SECONDS = 0.02  # a faster fp32 step: too short for bf16 to matter, or to time reliably in one go
 REPEAT_UNDER_SECONDS = 0.5  # steps shorter than this are timed twice in each precision
