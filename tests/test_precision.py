@@ -337,6 +337,17 @@ def test_a_run_that_began_in_bf16_turns_fp32_where_resumed_on_a_cpu_without_it_a
         "precision fp32: the run began in bf16, which this CPU does not compute natively"]
 
 
+def test_a_run_continued_in_fp16_after_epochs_without_loss_scaling_starts_its_scaler(tmp_path, monkeypatch):
+    # as a CPU run continued on a GPU without bf16, where auto is fp16 with loss scaling: the saved scaler is empty
+    monkeypatch.setattr(precision, "native_fp16", lambda: True)  # fp16 autocast runs on any CPU (slowly without)
+    _run(tmp_path, "r", [], precision="fp32")
+    config = ClassifierConfig.load(tmp_path / "r" / "config.yaml")
+    r = fit(config.replace(epochs=2, precision="fp16"), resume=tmp_path / "r", log=lambda *a: None)
+    assert len(r.history) == 2 and _meta(tmp_path / "r")["precision"] == "fp16"
+    fit(config.replace(epochs=3, precision="fp32"), resume=tmp_path / "r", log=lambda *a: None)  # and back
+    assert _meta(tmp_path / "r")["precision"] == "fp32"
+
+
 def test_a_run_that_began_without_measuring_is_not_measured_when_resumed(tmp_path, monkeypatch):
     monkeypatch.setattr(precision, "native_bf16", lambda: False)  # begun on a CPU without native bf16
     _run(tmp_path, "r", [])

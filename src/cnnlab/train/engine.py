@@ -422,7 +422,8 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
             for group, base, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas,
                                            strict=True):
                 group["lr"] = base * factor(scheduler.last_epoch)
-            scaler.load_state_dict(saved["scaler"])
+            if saved["scaler"]:  # empty where the earlier sessions did not scale the loss (fp32, bf16): start it
+                scaler.load_state_dict(saved["scaler"])
             torch.set_rng_state(saved["rng"])
         except (RuntimeError, ValueError, KeyError) as e:  # e.g. a folder dataset that gained a class since
             raise CnnlabError(f"the checkpoint of {run.path} does not fit the model and data as they are built now "
