@@ -177,7 +177,8 @@ def _measured_precision(config: RunConfig, device: torch.device, ranks: distribu
     A run ``resumed`` from a checkpoint measures nothing: it keeps what its first session measured,
     ``kept`` (None: that session did not measure, and trained as resolved), so that it does not change
     precision midway, also where it is resumed with an option under which a run does not measure
-    (``--deterministic``, ``--compile``); only a process without native bf16 turns it to fp32, and says so.
+    (``--deterministic``, ``--compile``); only a process not known to have native bf16 turns it to fp32, and
+    says so.
     In a distributed job every process measures (they train side by side, on shared cores), only if every
     one can, and all take rank 0's choice."""
     if device.type != "cpu" or config.precision != "auto" or (resumed and kept is None):
