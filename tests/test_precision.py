@@ -290,7 +290,7 @@ def test_a_resumed_run_keeps_the_precision_it_measured_when_it_began(tmp_path, m
     assert _meta(tmp_path / "r")["precision"] == "bf16"
 
 
-def test_a_run_resumed_with_deterministic_or_compile_keeps_the_precision_it_measured(tmp_path, monkeypatch):
+def test_a_run_resumed_with_deterministic_keeps_the_precision_it_measured(tmp_path, monkeypatch):
     monkeypatch.setattr(precision, "native_bf16", lambda: True)
     monkeypatch.setattr(precision, "MIN_STEP_SECONDS", 0.0)
     monkeypatch.setattr(precision, "BF16_GAIN", 0.0)

@@ -258,7 +258,10 @@ def test_precision_and_memory_format_options(tmp_path, monkeypatch):
     assert json.loads((r.run_dir / "meta.json").read_text())["precision"] == "bf16"
 
 
-def test_a_cpu_run_trains_the_models_declared_faster_channels_last_so_and_the_others_contiguous(tmp_path):
+def test_a_cpu_run_trains_the_models_declared_faster_channels_last_so_and_the_others_contiguous(tmp_path, monkeypatch):
+    import cnnlab.train.precision as precision
+
+    monkeypatch.setattr(precision, "native_bf16", lambda: False)  # auto: fp32 without measuring, on any CPU
     lines = []
     r = fit(ClassifierConfig(run_dir=str(tmp_path / "lenet"), epochs=1, data="digits@labels=5", device="cpu",
                              quiet=True), log=lines.append)
@@ -267,7 +270,7 @@ def test_a_cpu_run_trains_the_models_declared_faster_channels_last_so_and_the_ot
     assert r.model.features.c3.conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert "on cpu, channels-last, input 1x32x32" in lines[0]
     html = (r.run_dir / "report.html").read_text()  # the report says what ran beside what was asked
-    assert "<td>channels_last</td><td>None (ran: true)</td>" in html and "<td>auto (ran: fp32" in html
+    assert "<td>channels_last</td><td>None (ran: true)</td>" in html and "<td>auto (ran: fp32)</td>" in html
     r = _fit(tmp_path, "resnet", epochs=1, model="resnet18", model_kwargs={"small_input": True}, batch_size=16,
              data="shapes:size=16,count=40", device="cpu")
     assert json.loads((r.run_dir / "meta.json").read_text())["channels_last"] is False

@@ -84,7 +84,8 @@ class RunConfig:
     device: str = option("auto", "where to train", pattern=_DEVICE, shown="one of auto, cpu, cuda, cuda:N, mps",
                          metavar="NAME")
     precision: str = option("auto", "autocast precision; auto: bf16 (or fp16) on a CUDA GPU; on a CPU with native "
-                                    "bf16, bf16 if the run's step measures 1.2x faster in it; fp32 elsewhere",
+                                    "bf16, bf16 if the run's step measures 1.2x faster in it; fp32 elsewhere. bf16 or "
+                                    "fp16 on a CPU without their units is refused",
                             choices=("auto", "fp32", "bf16", "fp16"))
     channels_last: bool | None = option(None, "channels-last memory format",
                                         unset="on a CPU for the models measured faster with it (the ch-last "

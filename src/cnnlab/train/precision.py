@@ -76,7 +76,7 @@ def measures_precision(config, device: torch.device) -> bool:
     """Whether a run with ``config`` on ``device`` chooses its precision by measuring its step: ``auto`` on a
     CPU with native bf16, unless the run asks for determinism (a choice made by a clock is not reproducible) or
     compiles its model (measuring would compile it twice)."""
-    return (config.precision == "auto" and device.type == "cpu" and native_bf16() is True
+    return (config.precision == "auto" and device.type == "cpu" and runs_natively("bf16", device)
             and not config.deterministic and not config.compile)
 
 
