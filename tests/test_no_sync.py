@@ -79,3 +79,55 @@ def test_the_device_side_sums_equal_a_hand_written_per_step_loop():
 def test_a_non_finite_loss_is_caught_at_the_next_read_with_its_batch():
     with pytest.raises(TrainingDiverged, match=r"the loss became nan at batch 13$"):
         _epoch(steps=40, sync_every=50, poison_at=12)
+
+
+class CountCopiesToADevice(TorchFunctionMode):
+    """Copies of a tensor in the host's memory to another device, and those among them that make the host wait
+    (``non_blocking`` not set): on a GPU each of these synchronises, which ``torch.cuda.set_sync_debug_mode``
+    counted twice a step on an H200 (tests/test_cuda.py) where the host reads above had seen none."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.copies = self.blocking = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        if name in ("to", "copy_") and isinstance(args[0], torch.Tensor):
+            source, target = (args[1], args[0].device) if name == "copy_" else (args[0], _target(args[1:], kwargs))
+            if source.device.type == "cpu" and target is not None and target.type != "cpu":
+                self.copies += 1
+                self.blocking += not (kwargs.get("non_blocking") or True in args[2:])
+        return func(*args, **kwargs)
+
+
+def _target(args, kwargs) -> torch.device | None:
+    for a in (*args, kwargs.get("device")):
+        if isinstance(a, torch.device | str):
+            return torch.device(a)
+        if isinstance(a, torch.Tensor):
+            return a.device
+    return None
+
+
+def test_batches_and_their_random_draws_go_to_the_device_without_making_the_host_wait():
+    """The meta device stands in for a GPU (any machine has it): the data lives there, the augmentation and the
+    denoising corruption draw on the CPU (reproducible anywhere) and send their draws there."""
+    from cnnlab.ae.task import Noise
+    from cnnlab.data.loader import Augment
+
+    meta = torch.device("meta")
+    x, y = torch.empty(64, 1, 8, 8, device=meta), torch.empty(64, dtype=torch.long, device=meta)
+    augment = Augment(crop_pad=1, hflip=True, vflip=True, noise=0.1)
+    host = torch.randn(64, 1, 8, 8), torch.arange(64)  # in the host's memory, as a disk feature cache is
+    with CountCopiesToADevice() as counted:
+        batches = list(InMemoryLoader(x, y, 8, shuffle=True, augment=augment, seed=1))
+        batches += list(InMemoryLoader(*host, 8, shuffle=True, seed=1, device=meta))
+        for kind in ("gaussian:0.3", "salt-pepper:0.2", "mask:0.3", "shift:0.3"):
+            Noise.parse(kind)(x, torch.Generator().manual_seed(0))
+    assert len(batches) == 16 and all(b[0].device == meta for b in batches)
+    assert counted.copies >= 8 * 5 + 8 * 2 and counted.blocking == 0  # 5 draws a step, 2 tensors a cached batch
+    with CountCopiesToADevice() as control:
+        torch.zeros(2).to(meta)
+        torch.empty(2, device=meta).copy_(torch.zeros(2))
+    assert control.blocking == 2  # the count does see a copy that waits

@@ -53,11 +53,11 @@ class Noise:
         return f"{self.kind}:{self.level:g}"
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        def rand(*shape):
-            return torch.rand(*shape, generator=generator).to(x.device)
+        def rand(*shape):  # drawn on the CPU (reproducible anywhere), sent without a wait (data/loader.py)
+            return torch.rand(*shape, generator=generator).to(x.device, non_blocking=True)
 
         if self.kind == "gaussian":
-            noise = torch.randn(x.shape, generator=generator).to(x.device)
+            noise = torch.randn(x.shape, generator=generator).to(x.device, non_blocking=True)
             return (x + self.level * noise).clamp(0, 1)
         if self.kind == "salt-pepper":
             hit = rand(x.shape[0], 1, *x.shape[2:]) < self.level

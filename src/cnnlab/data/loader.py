@@ -26,7 +26,10 @@ class Augment:
 
     def __call__(self, x: torch.Tensor, g: torch.Generator, masks: torch.Tensor | None = None):
         n, _, h, w = x.shape
-        rand = lambda *s: torch.rand(*s, generator=g).to(x.device)  # noqa: E731  (CPU RNG: reproducible)
+        # drawn from the CPU generator (reproducible on any device) and sent without making the host wait: a
+        # blocking copy to a GPU synchronises (two a step were measured on an H200), and a copy from pageable
+        # memory is staged by the driver before it returns, so the host may go on at once
+        rand = lambda *s: torch.rand(*s, generator=g).to(x.device, non_blocking=True)  # noqa: E731
         if self.crop_pad:
             p = self.crop_pad
             oy = (rand(n) * (2 * p + 1)).long()
@@ -45,7 +48,7 @@ class Augment:
                 if masks is not None:
                     masks = torch.where(sel[:, None, None], masks.flip(dim), masks)
         if self.noise:
-            x = x + self.noise * torch.randn(x.shape, generator=g).to(x.device)
+            x = x + self.noise * torch.randn(x.shape, generator=g).to(x.device, non_blocking=True)
         return x if masks is None else (x, masks)
 
 
@@ -79,13 +82,17 @@ class InMemoryLoader(Sharded):
     """Batches of ``(images, targets)`` sliced from tensors already on the device.
 
     Shuffling and augmentation draw from a generator seeded by ``(seed, epoch)``, so any epoch can be
-    replayed exactly (this is what makes ``--resume`` reproduce an uninterrupted run).
+    replayed exactly (this is what makes ``--resume`` reproduce an uninterrupted run). ``device``: where each
+    batch goes, for tensors kept in the host's memory (a memory-mapped file, too large for the GPU); None:
+    where the tensors are.
     """
 
     def __init__(self, images: torch.Tensor, targets: torch.Tensor, batch_size: int, shuffle: bool = False,
-                 augment: Augment | None = None, seed: int = 0, masks: torch.Tensor | None = None) -> None:
+                 augment: Augment | None = None, seed: int = 0, masks: torch.Tensor | None = None,
+                 device: torch.device | None = None) -> None:
         self.images, self.targets, self.masks = images, targets, masks
         self.batch_size, self.shuffle, self.augment, self.seed = batch_size, shuffle, augment, seed
+        self.device = device if device is not None and torch.device(device) != images.device else None
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -99,11 +106,13 @@ class InMemoryLoader(Sharded):
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order, g = self.epoch_order(len(self.images))
-        order = order.to(self.images.device) if order is not None else None
+        order = order.to(self.images.device, non_blocking=True) if order is not None else None
         for b in range(len(self)):
             idx = slice(b * self.batch_size, (b + 1) * self.batch_size)
             sel = order[idx] if order is not None else idx
             x, y = self.images[sel], self.targets[sel]
+            if self.device is not None:
+                x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             if self.augment is not None:
                 x, y = self._augment(x, y, g)
             yield x, y

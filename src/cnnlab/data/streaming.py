@@ -145,7 +145,7 @@ class StreamingLoader(Sharded):
         order, g = self.epoch_order(len(self.files))
         loader = DataLoader(self.dataset, batch_size=self.batch_size, sampler=None if order is None else
                             order.tolist(), generator=g, num_workers=self.workers, collate_fn=_collate,
-                            drop_last=False, persistent_workers=False,
+                            drop_last=False, persistent_workers=False, pin_memory=self.device.type == "cuda",
                             worker_init_fn=_worker_init if self.workers else None)
         new: list[int] = []
         last = None
@@ -161,8 +161,9 @@ class StreamingLoader(Sharded):
                 last = (x, y)
             elif x is None or (self.shuffle and len(x) < 2):
                 continue
-            x = self.preprocess.normalise(x.to(self.device))
-            y = y.to(self.device)
+            # pinned on CUDA, so the copy overlaps the GPU's work; the host does not wait for it either way
+            x = self.preprocess.normalise(x.to(self.device, non_blocking=True))
+            y = y.to(self.device, non_blocking=True)
             if self.augment is not None:
                 x = self.augment(x, g)
             yield x, y

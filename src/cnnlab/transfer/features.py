@@ -129,10 +129,13 @@ class FeatureCache:
                 else "memory"
         self.where = where
         self.features = {}
+        self.device = None  # where the head trains: a disk cache stays in the host's memory, its batches go there
         for split in splits:
             total = len(getattr(loaders[split], "images", getattr(loaders[split], "files", [])))
-            self.features[split] = extract_features(
+            f, y = extract_features(
                 model, loaders[split], where, directory / f"{split}.npy" if directory else None, total, unlinked)
+            self.device = y.device
+            self.features[split] = (f, y.to(f.device))
         if unlinked and where == "disk" and not any(directory.iterdir()):
             directory.rmdir()
         self.seconds = time.perf_counter() - t0
@@ -154,7 +157,7 @@ class FeatureCache:
     def loaders(self, batch_size: int, seed: int) -> dict:
         """Loaders over the cached features: ``train`` shuffled by (seed, epoch), the others in order."""
         return {split: InMemoryLoader(f, y, batch_size if split == "train" else max(256, batch_size),
-                                      shuffle=split == "train", seed=seed)
+                                      shuffle=split == "train", seed=seed, device=self.device)
                 for split, (f, y) in self.features.items()}
 
     def close(self) -> None:
