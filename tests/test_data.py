@@ -388,6 +388,17 @@ def test_loader_epochs_are_replayable_and_cover_the_data():
     assert sorted(sum((b[1].tolist() for b in loader), [])) == list(range(10))
 
 
+def test_a_loader_over_tensors_in_the_hosts_memory_sends_each_batch_to_its_device():
+    """A transfer's feature cache on disk stays in the host's memory while the head trains on a GPU: each batch
+    goes to the loader's device (the meta device here, any machine has it), batched as where the tensors are."""
+    x, y = torch.randn(10, 1, 4, 4), torch.arange(10)
+    here = list(InMemoryLoader(x, y, batch_size=3, shuffle=True, seed=5))
+    there = list(InMemoryLoader(x, y, batch_size=3, shuffle=True, seed=5, device=torch.device("meta")))
+    assert len(here) == 3 and [(a.device.type, b.device.type) for a, b in there] == [("meta", "meta")] * 3
+    assert [b[0].shape for b in there] == [b[0].shape for b in here]
+    assert InMemoryLoader(x, y, 3, device=torch.device("cpu")).device is None  # already there: nothing to move
+
+
 def test_a_folders_shape_is_colour_if_any_image_is_and_its_most_common_size_the_first_listed_on_a_tie():
     from cnnlab.data.formats import _shape_of
 
@@ -459,6 +470,9 @@ def test_large_folders_stream_from_disk(tmp_path, monkeypatch):
             loader.set_epoch(epoch)
             epochs.append(list(loader))
     assert all(sum(len(b[1]) for b in batches) == 60 for batches in epochs)
+    # Python 3.12+ also warns at each fork of a process that has threads (the DataLoader's workers are forked, as
+    # PyTorch starts them on Linux): a DeprecationWarning, which Python's default filters hide from users
+    caught = [w for w in caught if not issubclass(w.category, DeprecationWarning)]
     # the broken file: one warning naming it (not one per epoch or per worker), counted every epoch
     assert [str(w.message).split(", e.g. ")[1] for w in caught] == [str(tmp_path / "imgs" / "0" / "broken.png")]
     assert str(caught[0].message).startswith("skipped 1 unreadable image file(s) while streaming")
