@@ -139,6 +139,20 @@ def test_conv_autoencoder_beats_pca_with_as_many_components(conv_run):
     assert run.evaluate()["mse"] == pytest.approx(r.test["mse"], rel=1e-5)  # the run's own split, read back
 
 
+def test_an_autoencoder_trained_in_bf16_reports_the_test_metrics_that_evaluate_gives(tmp_path, monkeypatch):
+    """Its test split is measured in fp32 (as the pictures are made and `cnnlab ae evaluate` measures), not in the
+    precision it trained in: on a GPU, where auto is bf16, results.json's mse had been bf16's."""
+    from cnnlab.train import precision
+
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)  # bf16 allowed on any CPU (slow where emulated)
+    r = fit(AEConfig(data="digits", epochs=1, quiet=True, run_dir=str(tmp_path / "ae"), kind="conv",
+                     precision="bf16"), log=lambda *a: None)
+    assert json.loads((r.run_dir / "meta.json").read_text())["precision"] == "bf16"
+    tested = json.loads((r.run_dir / "results.json").read_text())["test"]
+    again = Run.open(r.run_dir, holds="autoencoder").evaluate()
+    assert (again["mse"], again["loss"], again["ssim"]) == (tested["mse"], tested["loss"], tested["ssim"])
+
+
 def test_denoising_raises_psnr_over_the_noisy_input(tmp_path):
     r = fit(AEConfig(data="digits", epochs=15, quiet=True, run_dir=str(tmp_path / "d"), kind="denoising",
                      noise="gaussian:0.3"), log=lambda *a: None)

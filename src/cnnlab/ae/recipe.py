@@ -152,8 +152,10 @@ class AERecipe(Recipe):
         from .viz import reconstruction_grid, samples_grid
 
         model = result.model
+        # the test split's metrics in fp32, all of them: the engine's own test pass ran in the run's precision
+        # (bf16 on a GPU), and `cnnlab ae evaluate` measures in fp32, as the pictures are made
         full = task.evaluate(model, batches["test"], device, ssim=True)
-        result.test.update({k: v for k, v in full.items() if k not in result.test})
+        result.test.update(full)
         x = next(iter(batches["test"]))[0][:16]
         g = torch.Generator().manual_seed(0)
         noisy = task.noise(x, g) if task.noise is not None else None
