@@ -1,6 +1,7 @@
 """Distributed training (DDP under torchrun or ``--nproc``) on 2 CPU processes with gloo: the same steps as one
 process with the global batch, rank 0 alone writing, a killed process ending the job in one line, resume, and
-every kind of run (a transfer, a streamed classifier, a segmentation network, an autoencoder)."""
+every kind of run (a transfer, a streamed classifier, a segmentation network, an autoencoder). Each job asks for
+``--device cpu``: on a machine with a GPU, ``auto`` would take it (nccl, a GPU per process)."""
 
 import os
 import signal
@@ -60,7 +61,7 @@ def test_two_processes_take_the_same_steps_as_one_with_the_global_batch(runs, tm
     gradients too once it unfreezes."""
     # fp32 pinned: auto measures the step on a CPU with native bf16, and a loaded machine's clock must not decide
     common = ["--from", runs / "clf", "--mode", "fine-tune", "--head-epochs", "1", "--epochs", "2", "--no-augment",
-              "--quiet", "--precision", "fp32"]
+              "--quiet", "--precision", "fp32", "--device", "cpu"]
     code, _, err = run(capsys, "transfer", *common, "--batch-size", "64", "--run-dir", tmp_path / "one")
     assert code == 0, err
     two = cnnlab("transfer", *common, "--batch-size", "32", "--nproc", "2", "--run-dir", tmp_path / "two")
@@ -83,7 +84,7 @@ def test_streamed_folders_are_sharded_like_in_memory_data(tmp_path, capsys, monk
             Image.fromarray(pixels.numpy()).save(tmp_path / "imgs" / c / f"{i}.png")
     monkeypatch.setenv("CNNLAB_MEMORY_LIMIT_GB", "0.000001")  # streamed from disk, here and in the processes
     common = ["--data", f"folder:{tmp_path / 'imgs'}", "--epochs", "2", "--no-augment", "--quiet", "--precision",
-              "fp32"]  # as above
+              "fp32", "--device", "cpu"]  # as above
     code, out, err = run(capsys, "train", *common, "--batch-size", "16", "--run-dir", tmp_path / "one")
     assert code == 0, err
     two = cnnlab("train", *common, "--batch-size", "8", "--nproc", "2", "--run-dir", tmp_path / "two")
@@ -105,7 +106,7 @@ def test_torchrun_itself_trains_a_segmentation_network_and_its_processes_end_the
                       f"open(f'{tmp_path}/threads-{{os.environ[\"RANK\"]}}.txt', 'w').write(' '.join(names))\n"
                       "sys.exit(code)\n")
     seg = cnnlab("segment", "train", "--data", "shapes:size=16,count=60", "--depth", "2", "--width", "4",
-                 "--epochs", "1", "--run-dir", tmp_path / "seg", "--quiet",
+                 "--epochs", "1", "--device", "cpu", "--run-dir", tmp_path / "seg", "--quiet",
                  launcher=("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", script))
     assert seg.returncode == 0, seg.stderr
     assert seg.stdout.count("test pixel accuracy") == 1 and (tmp_path / "seg" / "report.html").is_file()
@@ -122,7 +123,7 @@ def test_a_fit_in_a_group_the_script_started_leaves_the_group_to_the_script(tmp_
                       "import cnnlab\n"
                       "dist.init_process_group('gloo')\n"
                       "result = cnnlab.fit(cnnlab.ClassifierConfig(model='lenet5', data='shapes:size=16,count=60',\n"
-                      "                    epochs=1, run_dir=sys.argv[1]), log=lambda *a, **k: None)\n"
+                      "                    epochs=1, device='cpu', run_dir=sys.argv[1]), log=lambda *a, **k: None)\n"
                       "rank = dist.get_rank()\n"
                       f"open(f'{tmp_path}/after-fit-{{rank}}.txt', 'w').write(\n"
                       "    f'group {dist.is_initialized()} test {bool(result.test)}')\n"
@@ -153,8 +154,8 @@ def test_a_killed_process_ends_the_job_in_one_line_and_the_run_resumes_in_as_man
     """An autoencoder's job (the third kind of run trained on two processes here)."""
     run_dir = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "cnnlab", "ae", "train", "--epochs", "60", "--nproc", "2",
-                             "--run-dir", str(run_dir), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                             "--device", "cpu", "--run-dir", str(run_dir), "--quiet"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while not (run_dir / "metrics.csv").exists():  # an epoch completed and was written
@@ -256,10 +257,28 @@ def test_an_error_before_joining_the_job_is_said_once_per_node(rank, local_rank,
                    f"it without torchrun\n" if says else "")
 
 
+@pytest.mark.parametrize("local_rank", [0, 1])
+def test_more_processes_than_a_nodes_gpus_all_stop_before_joining(local_rank, monkeypatch):
+    """Each process checks the node's GPUs, not only its own: the one that has a GPU does not wait in the
+    rendezvous for the one that has none (torchrun killed it after 30 s on a one-GPU machine)."""
+    from cnnlab.errors import CnnlabError
+    from cnnlab.train import distributed
+
+    for key, value in {"RANK": local_rank, "WORLD_SIZE": 2, "LOCAL_RANK": local_rank, "LOCAL_WORLD_SIZE": 2}.items():
+        monkeypatch.setenv(key, str(value))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    joined = []
+    monkeypatch.setattr(torch.distributed, "init_process_group", lambda *a, **k: joined.append(a))
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: joined.append(device))
+    with pytest.raises(CnnlabError, match=r"^2 processes on this node need a GPU each, and the node has 1; "):
+        distributed.start(torch.device("cuda"))
+    assert not joined and distributed.said_by_the_node(distributed.from_env()) == (local_rank != 0)
+
+
 def test_nproc_must_be_positive_and_at_most_a_process_per_core(capsys):
     from cnnlab._machine import available_cores
 
     assert "--nproc must be at least 1" in one_line_error(capsys, "train", "--nproc", "0")
     cores = available_cores()
-    err = one_line_error(capsys, "train", "--nproc", cores + 1)
+    err = one_line_error(capsys, "train", "--nproc", cores + 1, "--device", "cpu")
     assert f"needs a core per process; this process may use {cores} (use --nproc {cores} or fewer)" in err

@@ -114,9 +114,13 @@ def start(device: torch.device) -> tuple[Ranks, torch.device]:
         return ranks, device
     backend = _backend(device)
     if device.type == "cuda":
-        if ranks.local_rank >= torch.cuda.device_count():
-            raise CnnlabError(f"process {ranks.local_rank} of this node has no GPU: the node has "
-                              f"{torch.cuda.device_count()}; start at most that many processes per node")
+        # every process of the node checks the node's count, not only its own GPU: a process that has one would
+        # otherwise wait in the rendezvous for the one that has not, until torchrun killed it (30 s seen on a
+        # one-GPU machine); this way they all stop at once, and the node's first process says why
+        if ranks.local_world > torch.cuda.device_count():
+            raise CnnlabError(f"{ranks.local_world} processes on this node need a GPU each, and the node has "
+                              f"{torch.cuda.device_count()}; start at most that many processes per node "
+                              f"(--nproc_per_node), or add --device cpu")
         device = torch.device("cuda", ranks.local_rank)
         torch.cuda.set_device(device)
     owns = not dist.is_initialized()
