@@ -212,7 +212,7 @@ def test_a_training_step_beyond_the_memory_is_refused_in_one_line(capsys, monkey
 # --- options a kind ignores are said, not silently used -----------------------------------------------------------
 def test_sparse_options_on_a_plain_autoencoder_are_warned_about_and_ignored(tmp_path, capsys):
     code, out, err = run(capsys, "ae", "train", "--kind", "conv", "--topk", "2", "--beta", "4", "--epochs", "1",
-                         "--quiet", "--run-dir", tmp_path / "r")
+                         "--quiet", "--device", "cpu", "--run-dir", tmp_path / "r")
     assert code == 0 and "--topk applies to --kind sparse; --kind conv ignores it" in err
     assert "--beta applies to --kind vae" in err
     assert "active code units  100.0%" in out  # not made sparse

@@ -164,6 +164,7 @@ def _image_folder(root, bad: dict[str, bytes]):
         (root / name).write_bytes(content)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Python 3.12+'s at a fork (test_data.py), hidden for users
 @pytest.mark.parametrize("streamed", [False, True])
 def test_skipped_images_are_one_clean_warning_line(tmp_path, capsys, monkeypatch, streamed):
     bad = {"0/empty.png": b"", "1/junk.jpg": b"not an image", "1/truncated.png": b"\x89PNG\r\n\x1a\n\0\0"}

@@ -202,7 +202,7 @@ def test_a_run_on_a_cpu_with_native_bf16_trains_in_what_it_measured_and_says_so(
     assert ("--precision fp32 keeps fp32" in said[0]) == (chosen == "bf16")
     assert load_weights(r.run_dir / "checkpoints" / "last.safetensors")[1]["precision"] == chosen  # its weights too
     tested = json.loads((r.run_dir / "results.json").read_text())["test"]
-    again = Run.open(r.run_dir).evaluate("test")  # `cnnlab evaluate`: in the precision the run tested in
+    again = Run.open(r.run_dir).evaluate("test", device="cpu")  # `cnnlab evaluate`: in the run's precision
     assert again["loss"] == tested["loss"] and again["accuracy"] == tested["accuracy"]  # fp32's loss differs at 1e-7
     Image.new("L", (8, 8), 128).save(tmp_path / "grey.png")
     seen.clear()

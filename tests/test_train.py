@@ -19,7 +19,7 @@ from cnnlab.run import Run
 from cnnlab.train import TrainingDiverged, fit
 from cnnlab.train.checkpoint import load_state, load_weights, save_weights
 
-QUIET = dict(quiet=True)
+QUIET = dict(quiet=True, device="cpu")  # on a machine with a GPU too (tests/test_cuda.py trains there)
 
 
 def _fit(tmp_path, name="run", **kwargs):

@@ -23,7 +23,7 @@ from cnnlab.transfer import (
     transfer_weights,
 )
 
-QUIET = dict(quiet=True)
+QUIET = dict(quiet=True, device="cpu")  # on a machine with a GPU too: the tests compare with CPU tensors
 RESNET = dict(model="resnet18", model_kwargs={"small_input": True})
 
 
