@@ -42,13 +42,16 @@ def plain_loader(data_split, size, mean, std, batch_size, augment=True, flip=Fal
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=workers, drop_last=shuffle)
 
 
-def plain_train_steps(model, loader, optimizer, steps: int) -> int:
-    """The loop from the PyTorch tutorials; returns the number of images seen."""
+def plain_train_steps(model, loader, optimizer, steps: int, device: torch.device | None = None) -> int:
+    """The loop from the PyTorch tutorials (each batch moved to ``device``, where one is given); returns the number
+    of steps taken."""
     model.train()
     loss_fn = torch.nn.CrossEntropyLoss()
     seen = 0
     while seen < steps:
         for x, y in loader:
+            if device is not None:
+                x, y = x.to(device), y.to(device)
             optimizer.zero_grad()
             loss = loss_fn(model(x), y)
             loss.backward()

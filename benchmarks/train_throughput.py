@@ -9,7 +9,10 @@ the memory layout a run picks: channels-last for LeNet-5, contiguous for ResNet-
 exactly the same number of steps, measured in the same run: each side runs five times, the sides taking turns
 (so that a drift in the machine's speed meets both), and its best run counts. Prints the ratio cnnlab / peer.
 
-    python benchmarks/train_throughput.py [--steps 30] [--repeat 5]
+With ``--device cuda`` both sides train on the GPU, in fp32: cnnlab's data lives there (as a run's in-memory
+data does) and the peer moves each batch there as the tutorials do; each timed run ends by waiting for the GPU.
+
+    python benchmarks/train_throughput.py [--steps 30] [--repeat 5] [--device cuda]
 """
 
 from __future__ import annotations
@@ -33,17 +36,17 @@ from cnnlab.train.layout import resolve_channels_last  # noqa: E402
 from cnnlab.train.setup import build_optimizer  # noqa: E402
 
 
-def cnnlab_steps(config: ClassifierConfig, model, steps: int):
+def cnnlab_steps(config: ClassifierConfig, model, steps: int, device: torch.device):
     data = load_dataset(config.data, seed=0)
     task = classification_task(data, config)
     data, pre = fit_to_model(config, model, data)
-    loader = labelled_loaders(data, config, torch.device("cpu"), pre)["train"]
-    if resolve_channels_last(config.channels_last, model, torch.device("cpu")):  # the layout a run picks
+    loader = labelled_loaders(data, config, device, pre)["train"]
+    if resolve_channels_last(config.channels_last, model, device):  # the layout a run picks
         model.to(memory_format=torch.channels_last)
         config = config.replace(channels_last=True)
     optimizer = build_optimizer(config.replace(lr=1e-3), model)  # the engine's (fused) Adam
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
-    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    scaler = torch.amp.GradScaler(device.type, enabled=False)
     config = config.replace(epochs=1)
 
     class Limited:  # the engine's loader, cut so that all epochs together take exactly `steps` batches
@@ -66,33 +69,37 @@ def cnnlab_steps(config: ClassifierConfig, model, steps: int):
         for e in range(epochs):
             loader.set_epoch(e)
             train_one_epoch(model, Limited(loader, e * len(loader)), task, optimizer, scheduler, config,
-                            torch.device("cpu"), scaler, Progress(False))
+                            device, scaler, Progress(False))
 
     return run, pre, data, lambda: seen[0]
 
 
 def case(name: str, model_name: str, data_spec: str, image_size: int | None, batch: int, steps: int, flip: bool,
-         repeat: int = 5):
+         device: torch.device, repeat: int = 5):
     seed_all()
     config = ClassifierConfig(model=model_name, data=data_spec, batch_size=batch, image_size=image_size, quiet=True,
                               label_smoothing=0.0).resolved()  # the general recipe's options: random crops
     raw = load_dataset(data_spec, seed=0)
-    ours = cnnlab.create_model(model_name, in_chans=raw.channels, num_classes=raw.num_classes)
-    run, pre, data, images = cnnlab_steps(config, ours, steps)
+    ours = cnnlab.create_model(model_name, in_chans=raw.channels, num_classes=raw.num_classes).to(device)
+    run, pre, data, images = cnnlab_steps(config, ours, steps, device)
     if model_name == "lenet5":
         theirs = cnnlab.create_model(model_name, in_chans=raw.channels, num_classes=raw.num_classes)
     else:
         theirs = getattr(torchvision.models, model_name)(num_classes=raw.num_classes)
         if raw.channels == 1:
             theirs.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
+    theirs.to(device)
     opt = torch.optim.Adam(theirs.parameters(), lr=1e-3)
     size = pre.size[0]
 
     def peer(workers: int):
         loader = plain_loader(raw.train, size, pre.mean, pre.std, batch, augment=True, flip=flip, workers=workers)
-        return lambda: plain_train_steps(theirs, loader, opt, steps)
+        return lambda: plain_train_steps(theirs, loader, opt, steps, device if device.type != "cpu" else None)
 
-    best = timed({0: peer(0), 2: peer(2), "cnnlab": run}, repeat=repeat)
+    def waited(fn):  # a GPU's work is done only when the host has waited for it
+        return (lambda: (fn(), torch.cuda.synchronize(device))) if device.type == "cuda" else fn
+
+    best = timed({0: waited(peer(0)), 2: waited(peer(2)), "cnnlab": waited(run)}, repeat=repeat)
     ours_ips = images() / best.pop("cnnlab")
     results = {workers: steps * batch / t for workers, t in best.items()}
     for workers, ips in results.items():
@@ -104,17 +111,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeat", type=int, default=5, help="runs of each side, taking turns; the best counts")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda[:N]: both sides train there (fp32)")
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error(f"--repeat must be 1 or more (runs of each side), not {args.repeat}")
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: PyTorch sees no CUDA GPU here")
+    if device.type not in ("cpu", "cuda"):
+        parser.error(f"--device must be cpu or cuda[:N], not {args.device}")
     torch.set_num_threads(2)
     print(machine())
+    if device.type == "cuda":
+        print(f"both sides on {torch.cuda.get_device_name(device)}, fp32")
     print(f"images/s, best of {args.repeat} runs, the sides taking turns")
     print(row("case", "cnnlab", "plain loop", "ratio", "peer DataLoader", widths=(24, 10, 12, 8, 14)))
-    case("lenet5 digits 32x32", "lenet5", "digits", None, 64, args.steps * 2, flip=False, repeat=args.repeat)
-    case("resnet18 digits 32x32", "resnet18", "digits", 32, 64, args.steps, flip=False, repeat=args.repeat)
+    case("lenet5 digits 32x32", "lenet5", "digits", None, 64, args.steps * 2, flip=False, repeat=args.repeat,
+         device=device)
+    case("resnet18 digits 32x32", "resnet18", "digits", 32, 64, args.steps, flip=False, repeat=args.repeat,
+         device=device)
     case("resnet18 shapes 64x64", "resnet18", "shapes:size=64,count=1000", None, 64, args.steps // 2, flip=True,
-         repeat=args.repeat)
+         repeat=args.repeat, device=device)
 
 
 if __name__ == "__main__":
