@@ -487,3 +487,13 @@ def test_a_bad_value_against_a_datasets_default_says_where_the_default_came_from
         "choose another)")
     assert one_line_error(capsys, "train", "--warmup-epochs", "20", "--epochs", "5").endswith(
         "must be fewer than --epochs (5)")
+
+
+def test_a_compiled_run_trains_and_says_nothing_but_its_own_lines(tmp_path):
+    """``--compile`` end to end in its own process. A CUDA build of PyTorch on a machine without a GPU logs "No
+    CUDA runtime is found, using CUDA_HOME=..." as it first compiles, in its own format: not the user's concern."""
+    done = subprocess.run([sys.executable, "-m", "cnnlab", "train", "--compile", "--epochs", "1", "--device", "cpu",
+                           "--data", "digits@labels=5", "--run-dir", str(tmp_path / "r")], capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0 and "test accuracy" in done.stdout, done.stderr
+    assert done.stderr == ""

@@ -31,7 +31,7 @@ from .kinds import get_kind
 from .layout import match_state_layout, resolve_channels_last
 from .precision import BF16_GAIN, autocast, measure_precision, measures_precision, resolve_precision, runs_natively
 from .rundir import RunDir, saved_config
-from .setup import build_optimizer, check_step_fits, lr_factor, penalty, resolve_device, set_determinism
+from .setup import build_optimizer, check_step_fits, compiled, lr_factor, penalty, resolve_device, set_determinism
 
 
 class TrainingDiverged(CnnlabError):
@@ -264,7 +264,7 @@ class Recipe:
         ``config`` is the steps' own: its memory layout as resolved for this run and device, and its precision
         as resolved before the run measures its step (``auto`` on a CPU with native bf16 chooses after the view,
         by timing it: :func:`~cnnlab.train.precision.measure_precision`)."""
-        return (torch.compile(model) if config.compile else model), batches
+        return (compiled(model) if config.compile else model), batches
 
     def meta(self, meta: dict) -> dict:
         """Add what rebuilds the model (its architecture and arguments) to the run's metadata."""

@@ -3,6 +3,7 @@ penalties; and the check that a step fits in memory before the first one is take
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import random
@@ -49,6 +50,19 @@ def set_determinism(config: RunConfig, share: int = 1) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+
+
+def compiled(model: nn.Module) -> nn.Module:
+    """``torch.compile(model)``. On a machine without a CUDA GPU, a CUDA build of PyTorch logs, as it first
+    compiles, "No CUDA runtime is found, using CUDA_HOME=..." in its own log format: a note on its C++ build
+    settings that concerns no CPU kernel, so that one line is dropped (a filter on that logger, nothing else)."""
+    if not torch.cuda.is_available():
+        logging.getLogger("torch.utils.cpp_extension").addFilter(_without_cuda_runtime_note)  # added once
+    return torch.compile(model)
+
+
+def _without_cuda_runtime_note(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("No CUDA runtime is found")
 
 
 def build_optimizer(config: RunConfig, model: nn.Module, groups: list[dict] | None = None
