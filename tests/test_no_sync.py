@@ -131,3 +131,36 @@ def test_batches_and_their_random_draws_go_to_the_device_without_making_the_host
         torch.zeros(2).to(meta)
         torch.empty(2, device=meta).copy_(torch.zeros(2))
     assert control.blocking == 2  # the count does see a copy that waits
+
+
+class PretendCopies(TorchFunctionMode):
+    """Records ``pin_memory`` and ``to`` calls and returns the tensor unmoved: a machine without CUDA or MPS can
+    check what would be asked of them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        if name == "pin_memory":
+            self.calls.append("pin_memory")
+            return args[0]
+        if name == "to" and _target(args[1:], kwargs) is not None:
+            self.calls.append((_target(args[1:], kwargs).type, bool(kwargs.get("non_blocking"))))
+            return args[0]
+        return func(*args, **kwargs)
+
+
+def test_a_copy_to_a_gpu_is_non_blocking_from_pinned_memory_and_blocks_on_mps():
+    """CUDA: pinned, then non-blocking (the pinned-memory cache keeps the block until the copy is done); MPS:
+    blocking, since a non-blocking copy there can read the host's memory after it is freed (PyTorch issues
+    139550, 189690); meta: nothing to wait for."""
+    from cnnlab.data.loader import send
+
+    for device, expected in (("cuda", ["pin_memory", ("cuda", True)]), ("mps", [("mps", False)]),
+                             ("meta", [("meta", True)])):
+        with PretendCopies() as seen:
+            send(torch.zeros(3), torch.device(device))
+        assert seen.calls == expected, device

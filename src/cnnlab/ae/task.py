@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..data.loader import send
 from ..errors import CnnlabError
 from ..train import autocast
 from .models import AEOutput
@@ -53,11 +54,11 @@ class Noise:
         return f"{self.kind}:{self.level:g}"
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        def rand(*shape):  # drawn on the CPU (reproducible anywhere), sent without a wait (data/loader.py)
-            return torch.rand(*shape, generator=generator).to(x.device, non_blocking=True)
+        def rand(*shape):  # drawn on the CPU (reproducible anywhere), sent without a wait where that is safe
+            return send(torch.rand(*shape, generator=generator), x.device)
 
         if self.kind == "gaussian":
-            noise = torch.randn(x.shape, generator=generator).to(x.device, non_blocking=True)
+            noise = send(torch.randn(x.shape, generator=generator), x.device)
             return (x + self.level * noise).clamp(0, 1)
         if self.kind == "salt-pepper":
             hit = rand(x.shape[0], 1, *x.shape[2:]) < self.level

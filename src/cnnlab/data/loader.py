@@ -14,6 +14,18 @@ import torch
 import torch.nn.functional as F
 
 
+def send(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``t``, in the host's memory, on ``device`` without making the host wait where that is safe. A blocking
+    copy to a GPU synchronises the host with it (two a step, from the random crop's draws, were counted on an
+    H200). On CUDA the copy goes from pinned memory, in the stream's order: PyTorch's pinned-memory cache keeps
+    the block until the copy is done, so ``t`` may be freed at once (a copy from pageable memory may still
+    wait inside the driver). On MPS the copy blocks: a non-blocking one there can read the host's memory after
+    it is freed (PyTorch issues 139550 and 189690). The meta device has nothing to wait for."""
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)  # pin_memory: ``t`` itself where already pinned
+    return t.to(device, non_blocking=device.type == "meta")
+
+
 @dataclass
 class Augment:
     """Batched augmentation. ``crop_pad``: random crop after zero-padding by this many pixels;
@@ -26,10 +38,8 @@ class Augment:
 
     def __call__(self, x: torch.Tensor, g: torch.Generator, masks: torch.Tensor | None = None):
         n, _, h, w = x.shape
-        # drawn from the CPU generator (reproducible on any device) and sent without making the host wait: a
-        # blocking copy to a GPU synchronises (two a step were measured on an H200), and a copy from pageable
-        # memory is staged by the driver before it returns, so the host may go on at once
-        rand = lambda *s: torch.rand(*s, generator=g).to(x.device, non_blocking=True)  # noqa: E731
+        # drawn from the CPU generator (reproducible on any device), sent without making the host wait
+        rand = lambda *s: send(torch.rand(*s, generator=g), x.device)  # noqa: E731
         if self.crop_pad:
             p = self.crop_pad
             oy = (rand(n) * (2 * p + 1)).long()
@@ -48,7 +58,7 @@ class Augment:
                 if masks is not None:
                     masks = torch.where(sel[:, None, None], masks.flip(dim), masks)
         if self.noise:
-            x = x + self.noise * torch.randn(x.shape, generator=g).to(x.device, non_blocking=True)
+            x = x + self.noise * send(torch.randn(x.shape, generator=g), x.device)
         return x if masks is None else (x, masks)
 
 
@@ -106,13 +116,13 @@ class InMemoryLoader(Sharded):
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order, g = self.epoch_order(len(self.images))
-        order = order.to(self.images.device, non_blocking=True) if order is not None else None
+        order = send(order, self.images.device) if order is not None else None
         for b in range(len(self)):
             idx = slice(b * self.batch_size, (b + 1) * self.batch_size)
             sel = order[idx] if order is not None else idx
             x, y = self.images[sel], self.targets[sel]
             if self.device is not None:
-                x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+                x, y = send(x, self.device), send(y, self.device)
             if self.augment is not None:
                 x, y = self._augment(x, y, g)
             yield x, y

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from .._images import decode_image
 from .._signals import signals_held, stop_hearing_children
 from ..errors import CnnlabError
-from .loader import Augment, Sharded
+from .loader import Augment, Sharded, send
 
 
 @dataclass
@@ -161,9 +161,8 @@ class StreamingLoader(Sharded):
                 last = (x, y)
             elif x is None or (self.shuffle and len(x) < 2):
                 continue
-            # pinned on CUDA, so the copy overlaps the GPU's work; the host does not wait for it either way
-            x = self.preprocess.normalise(x.to(self.device, non_blocking=True))
-            y = y.to(self.device, non_blocking=True)
+            # pinned by the DataLoader on CUDA, so the copy overlaps the GPU's work
+            x, y = self.preprocess.normalise(send(x, self.device)), send(y, self.device)
             if self.augment is not None:
                 x = self.augment(x, g)
             yield x, y
