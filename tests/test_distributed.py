@@ -275,6 +275,22 @@ def test_more_processes_than_a_nodes_gpus_all_stop_before_joining(local_rank, mo
     assert not joined and distributed.said_by_the_node(distributed.from_env()) == (local_rank != 0)
 
 
+def test_without_the_nodes_process_count_each_process_checks_its_own_gpu(monkeypatch):
+    """A launcher that sets no LOCAL_WORLD_SIZE (2 nodes of 4 GPUs): process 3 of its node takes GPU 3."""
+    from cnnlab.train import distributed
+
+    for key, value in {"RANK": 7, "WORLD_SIZE": 8, "LOCAL_RANK": 3}.items():
+        monkeypatch.setenv(key, str(value))
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    monkeypatch.setattr(distributed, "_joined", False)  # start() marks the process joined: restored after
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    joined = []
+    monkeypatch.setattr(torch.distributed, "init_process_group", lambda *a, **k: joined.append("group"))
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: joined.append(device))
+    ranks, device = distributed.start(torch.device("cuda"))
+    assert device == torch.device("cuda", 3) and joined == [device, "group"] and ranks.world == 8
+
+
 def test_nproc_must_be_positive_and_at_most_a_process_per_core(capsys):
     from cnnlab._machine import available_cores
 

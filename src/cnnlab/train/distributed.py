@@ -116,11 +116,16 @@ def start(device: torch.device) -> tuple[Ranks, torch.device]:
     if device.type == "cuda":
         # every process of the node checks the node's count, not only its own GPU: a process that has one would
         # otherwise wait in the rendezvous for the one that has not, until torchrun killed it (30 s seen on a
-        # one-GPU machine); this way they all stop at once, and the node's first process says why
-        if ranks.local_world > torch.cuda.device_count():
+        # one-GPU machine); this way they all stop at once, and the node's first process says why. A launcher
+        # that does not say how many processes a node runs (LOCAL_WORLD_SIZE) leaves each to its own GPU.
+        gpus = torch.cuda.device_count()
+        if os.environ.get("LOCAL_WORLD_SIZE") and ranks.local_world > gpus:
             raise CnnlabError(f"{ranks.local_world} processes on this node need a GPU each, and the node has "
-                              f"{torch.cuda.device_count()}; start at most that many processes per node "
-                              f"(--nproc_per_node), or add --device cpu")
+                              f"{gpus}; start at most that many processes per node (--nproc_per_node), or add "
+                              f"--device cpu")
+        if ranks.local_rank >= gpus:
+            raise CnnlabError(f"process {ranks.local_rank} of this node has no GPU: the node has {gpus}; start at "
+                              f"most that many processes per node")
         device = torch.device("cuda", ranks.local_rank)
         torch.cuda.set_device(device)
     owns = not dist.is_initialized()
