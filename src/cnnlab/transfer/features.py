@@ -129,12 +129,12 @@ class FeatureCache:
                 else "memory"
         self.where = where
         self.features = {}
-        self.device = None  # where the head trains: a disk cache stays in the host's memory, its batches go there
+        # where the head trains (the model's device): a disk cache stays in the host's memory, its batches go there
+        self.device = next(model.parameters()).device
         for split in splits:
             total = len(getattr(loaders[split], "images", getattr(loaders[split], "files", [])))
             f, y = extract_features(
                 model, loaders[split], where, directory / f"{split}.npy" if directory else None, total, unlinked)
-            self.device = y.device
             self.features[split] = (f, y.to(f.device))
         if unlinked and where == "disk" and not any(directory.iterdir()):
             directory.rmdir()
