@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import re
 import sys
 from pathlib import Path
 
@@ -94,7 +95,7 @@ def case(name: str, model_name: str, data_spec: str, image_size: int | None, bat
 
     def peer(workers: int):
         loader = plain_loader(raw.train, size, pre.mean, pre.std, batch, augment=True, flip=flip, workers=workers)
-        return lambda: plain_train_steps(theirs, loader, opt, steps, device if device.type != "cpu" else None)
+        return lambda: plain_train_steps(theirs, loader, opt, steps, device)  # on the CPU, .to() is a no-op
 
     def waited(fn):  # a GPU's work is done only when the host has waited for it
         return (lambda: (fn(), torch.cuda.synchronize(device))) if device.type == "cuda" else fn
@@ -115,11 +116,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error(f"--repeat must be 1 or more (runs of each side), not {args.repeat}")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", args.device):
+        parser.error(f"--device must be cpu, cuda or cuda:N, not {args.device!r}")
     device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error(f"--device {args.device}: PyTorch sees no CUDA GPU here")
-    if device.type not in ("cpu", "cuda"):
-        parser.error(f"--device must be cpu or cuda[:N], not {args.device}")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        parser.error(f"--device {args.device}: PyTorch sees {torch.cuda.device_count()} CUDA GPU(s) here")
     torch.set_num_threads(2)
     print(machine())
     if device.type == "cuda":
