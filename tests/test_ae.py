@@ -153,6 +153,22 @@ def test_an_autoencoder_trained_in_bf16_reports_the_test_metrics_that_evaluate_g
     assert (again["mse"], again["loss"], again["ssim"]) == (tested["mse"], tested["loss"], tested["ssim"])
 
 
+def test_an_autoencoder_run_measures_its_test_split_once(tmp_path, monkeypatch):
+    """Validation once per epoch and the test split once, in fp32 with SSIM: not once in the run's precision
+    and again in fp32."""
+    calls = []
+    evaluate = ReconstructionTask.evaluate
+
+    def counted(self, model, loader, device, precision="fp32", channels_last=False, ssim=False):
+        calls.append(ssim)
+        return evaluate(self, model, loader, device, precision, channels_last, ssim)
+
+    monkeypatch.setattr(ReconstructionTask, "evaluate", counted)
+    r = fit(AEConfig(data="digits", epochs=2, quiet=True, run_dir=str(tmp_path / "ae"), kind="conv"),
+            log=lambda *a: None)
+    assert calls == [False, False, True] and "ssim" in r.test
+
+
 def test_denoising_raises_psnr_over_the_noisy_input(tmp_path):
     r = fit(AEConfig(data="digits", epochs=15, quiet=True, run_dir=str(tmp_path / "d"), kind="denoising",
                      noise="gaussian:0.3"), log=lambda *a: None)

@@ -148,14 +148,15 @@ class AERecipe(Recipe):
         rows_grid(apps.interpolate(model, images[0], images[b], 10), folder / "interpolations.png",
                   "decoded along the path from one test image's code (left) to another's (right)")
 
+    def test(self, model, loader, task, device, precision, channels_last) -> dict:
+        # in fp32, with SSIM, whatever the run's precision (bf16 on a GPU): `cnnlab ae evaluate` measures so, and
+        # the pictures are made so
+        return task.evaluate(model, loader, device, ssim=True)
+
     def finish(self, result, run, batches, task, device, log) -> None:
         from .viz import reconstruction_grid, samples_grid
 
-        model = result.model
-        # the test split's metrics in fp32, all of them: the engine's own test pass ran in the run's precision
-        # (bf16 on a GPU), and `cnnlab ae evaluate` measures in fp32, as the pictures are made
-        full = task.evaluate(model, batches["test"], device, ssim=True)
-        result.test.update(full)
+        model, full = result.model, result.test
         x = next(iter(batches["test"]))[0][:16]
         g = torch.Generator().manual_seed(0)
         noisy = task.noise(x, g) if task.noise is not None else None

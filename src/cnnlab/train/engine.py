@@ -270,6 +270,12 @@ class Recipe:
         """Add what rebuilds the model (its architecture and arguments) to the run's metadata."""
         return meta
 
+    def test(self, model: nn.Module, loader, task: Task, device: torch.device, precision: str,
+             channels_last: bool) -> dict:
+        """The test split's metrics (results.json's ``test``): the task's evaluation in the run's precision and
+        memory layout."""
+        return task.evaluation().evaluate(model, loader, device, precision, channels_last)
+
     def finish(self, result: FitResult, run: RunDir, batches: dict, task, device, log) -> None:
         """After the test evaluation, before the report: add what the recipe measures to the run."""
 
@@ -551,7 +557,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
     which = "best" if config.early_stopping else "last"
     if config.early_stopping:  # restore the best weights
         model.load_state_dict(run.checkpoints.best_weights())
-    test = task.evaluation().evaluate(model, batches["test"], device, precision, channels_last)
+    test = recipe.test(model, batches["test"], task, device, precision, channels_last)
     result = FitResult(run.path, history, test, model)
     recipe.finish(result, run, batches, task, device, log)
     monitored = [h[config.monitor] for h in history]
