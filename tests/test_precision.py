@@ -335,6 +335,11 @@ def test_a_run_that_began_in_bf16_turns_fp32_where_resumed_on_a_cpu_without_it_a
     assert _meta(tmp_path / "r")["precision"] == "fp32"
     assert [line for line in lines if line.startswith("precision ")] == [
         "precision fp32: the run began in bf16, which this CPU does not compute natively"]
+    # meta.json keeps what the first epoch trained in, and the report says what each session ran
+    sessions = [(s["from_epoch"], s["precision"]) for s in _meta(tmp_path / "r")["sessions"]]
+    assert sessions == [(1, "bf16"), (2, "fp32")]
+    report = (tmp_path / "r" / "report.html").read_text()
+    assert "auto (ran: bf16 on cpu from epoch 1, fp32 on cpu from epoch 2" in report
 
 
 def test_a_run_continued_in_fp16_after_epochs_without_loss_scaling_starts_its_scaler(tmp_path, monkeypatch):
@@ -345,7 +350,27 @@ def test_a_run_continued_in_fp16_after_epochs_without_loss_scaling_starts_its_sc
     r = fit(config.replace(epochs=2, precision="fp16"), resume=tmp_path / "r", log=lambda *a: None)
     assert len(r.history) == 2 and _meta(tmp_path / "r")["precision"] == "fp16"
     fit(config.replace(epochs=3, precision="fp32"), resume=tmp_path / "r", log=lambda *a: None)  # and back
-    assert _meta(tmp_path / "r")["precision"] == "fp32"
+    meta = _meta(tmp_path / "r")
+    assert meta["precision"] == "fp32"
+    assert [(s["from_epoch"], s["device"], s["precision"]) for s in meta["sessions"]] == [
+        (1, "cpu", "fp32"), (2, "cpu", "fp16"), (3, "cpu", "fp32")]
+
+
+def test_a_session_that_completed_no_epoch_leaves_no_record_and_finishing_adds_none(tmp_path):
+    from cnnlab.train.engine import _sessions
+
+    cpu, meta = torch.device("cpu"), {"precision": "fp32", "channels_last": True}
+    path = tmp_path / "meta.json"
+    path.write_text(json.dumps({"precision": "bf16", "channels_last": False, "sessions": [
+        {"from_epoch": 1, "device": "cuda", "precision": "bf16", "channels_last": False},
+        {"from_epoch": 4, "device": "cpu", "precision": "fp32", "channels_last": True}]}))  # killed in epoch 4
+    assert [s["from_epoch"] for s in _sessions(path, 3, False, cpu, meta)] == [1, 4]  # that session replaced
+    assert [s["device"] for s in _sessions(path, 3, False, cpu, meta)] == ["cuda", "cpu"]
+    assert [s["from_epoch"] for s in _sessions(path, 5, True, cpu, meta)] == [1, 4]  # trained: finishing only
+    path.write_text(json.dumps({"precision": "bf16", "channels_last": False}))  # written before sessions were kept
+    assert _sessions(path, 2, False, cpu, meta) == [
+        {"from_epoch": 1, "precision": "bf16", "channels_last": False},
+        {"from_epoch": 3, "device": "cpu", "precision": "fp32", "channels_last": True}]
 
 
 def test_a_run_that_began_without_measuring_is_not_measured_when_resumed(tmp_path, monkeypatch):

@@ -156,11 +156,17 @@ def _as_run(config: dict, meta: dict) -> dict:
     precision, the unset memory layout): ``auto (ran: fp32)``, ``None (ran: true)``; where the run measured its
     step to choose the precision, what it measured: ``auto (ran: bf16; bf16's step 1.93x as fast as fp32's)``,
     ``auto (ran: fp32; its step too short for bf16 to pay, not tried)``, ``auto (ran: fp32; a step in bf16
-    failed)``."""
+    failed)``. A run resumed on another device or in another precision says what each session ran:
+    ``auto (ran: bf16 on cuda from epoch 1, fp32 on cpu from epoch 6)``."""
     shown = dict(config)
     for key in ("precision", "channels_last"):
         if key in shown and key in meta and meta[key] != shown[key]:
             shown[key] = f"{shown[key]} (ran: {str(meta[key]).lower()})"
+    sessions = meta.get("sessions") or []
+    if "precision" in shown and len({(s.get("device"), s.get("precision")) for s in sessions}) > 1:
+        ran = ", ".join(f"{s.get('precision')}" + (f" on {s['device']}" if s.get("device") else "")
+                        + f" from epoch {s['from_epoch']}" for s in sessions)
+        shown["precision"] = f"{config['precision']} (ran: {ran})"
     measured = meta.get("precision_measured")
     if measured is not None and str(shown.get("precision", "")).endswith(")"):
         said = (f"bf16's step {measured['fp32'] / measured['bf16']:.2f}x as fast as fp32's" if "bf16" in measured

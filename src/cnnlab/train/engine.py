@@ -197,6 +197,23 @@ def _measured_precision(config: RunConfig, device: torch.device, ranks: distribu
     return {"precision": precision, "seconds": seconds}
 
 
+def _sessions(meta_path: Path | None, start: int, trained: bool, device: torch.device, meta: dict) -> list[dict]:
+    """meta.json's ``sessions``: the epoch each session of a run began its training at, the device, precision
+    and memory layout it trained in, oldest first. A run resumed elsewhere may change all three (bf16 on a
+    GPU, continued in fp32 on a CPU), and meta.json's own ``precision`` is the last session's. A session that
+    completed no epoch leaves no record, and one that only finishes a trained run (test, results) adds none."""
+    earlier = []
+    if meta_path is not None and meta_path.is_file():
+        before = json.loads(meta_path.read_text())
+        earlier = before.get("sessions") or [  # a run written before sessions were recorded
+            {"from_epoch": 1, "precision": before.get("precision"), "channels_last": before.get("channels_last")}]
+        earlier = [s for s in earlier if s["from_epoch"] <= start]
+    if trained:
+        return earlier
+    return [*earlier, {"from_epoch": start + 1, "device": device.type, "precision": meta["precision"],
+                       "channels_last": meta["channels_last"]}]
+
+
 def _improved(monitor: str, record: dict, best: float | None) -> tuple[bool, float]:
     """Whether ``record[monitor]`` beats ``best`` (a loss or an error falls, anything else rises)."""
     if monitor not in record:
@@ -453,6 +470,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
             log(f"resuming {run.path} at epoch {start + 1}/{config.epochs}")
         if ranks.main:
             run.save_config(config)
+            meta["sessions"] = _sessions(run.path / "meta.json", start, trained, device, meta)
             run.save_meta(meta)
     else:
         if resuming and ranks.main and any((run.path / f).is_file() for f in ("metrics.csv", "results.json")):
@@ -463,6 +481,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
         if ranks.main:
             if resuming:
                 run.clear()
+            meta["sessions"] = _sessions(None, 0, False, device, meta)
             run.start(config, meta)
     if config.tensorboard and ranks.main:
         run.tensorboard()
@@ -492,6 +511,8 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
             log("precision fp32: a step in bf16 failed here")
         meta.update(precision=precision, precision_measured={k: round(v, 6) for k, v in seconds.items()})
         if ranks.main:
+            if not trained:  # this session's record: the precision it trains in
+                meta["sessions"][-1]["precision"] = precision
             run.save_meta(meta)
 
     progress, written = Progress(not config.quiet and ranks.main), True
