@@ -485,6 +485,31 @@ def test_large_folders_stream_from_disk(tmp_path, monkeypatch):
     assert r.test["count"] >= len(d.test) - 1 and len(r.history) == 2
 
 
+def test_a_streamed_first_batch_is_the_epochs_first_decoded_without_starting_workers(tmp_path, monkeypatch):
+    """What a run measures its step on: the batch the epoch begins with, read without forking the workers
+    that decode a whole epoch ahead."""
+    from cnnlab.data import streaming
+    from cnnlab.data.prepare import Preprocess
+
+    x, y = _digits_uint8()
+    files = []
+    for i, img in enumerate(x[:20]):
+        Image.fromarray(img).save(tmp_path / f"{i}.png")
+        files.append(str(tmp_path / f"{i}.png"))
+    loader = streaming.StreamingLoader(streaming.FileSet(files, [int(v) for v in y[:20]]), 1,
+                                       Preprocess((8, 8), 0, [0.5], [0.25]), 8, torch.device("cpu"), shuffle=True,
+                                       augment=Augment(crop_pad=1, hflip=True), workers=2)
+    loader.set_epoch(3)
+    started = []
+    start = streaming._start
+    monkeypatch.setattr(streaming, "_start", lambda dl: started.append(dl.num_workers) or start(dl))
+    first = loader.first_batch()
+    assert started == [0] and loader.workers == 2
+    epoch = next(iter(loader))
+    assert started == [0, 2]
+    assert torch.equal(first[0], epoch[0]) and torch.equal(first[1], epoch[1])
+
+
 def test_a_16_bit_or_float_image_reads_as_its_8_bit_version(tmp_path):
     import numpy as np
     from PIL import Image

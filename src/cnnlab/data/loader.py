@@ -87,6 +87,15 @@ class Sharded:
             g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 1_009 + self.rank)
         return order, g
 
+    def first_batch(self):
+        """This epoch's first batch, as iterating gives it, or None where there is none: what a run measures
+        its step on (``cnnlab.train.precision.measure_precision``)."""
+        batches = iter(self)
+        try:
+            return next(batches, None)
+        finally:
+            batches.close()
+
 
 class InMemoryLoader(Sharded):
     """Batches of ``(images, targets)`` sliced from tensors already on the device.

@@ -7,6 +7,7 @@ streaming are skipped (and counted), never fatal.
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import warnings
@@ -138,6 +139,13 @@ class StreamingLoader(Sharded):
 
     def __len__(self) -> int:
         return -(-(len(self.files) // self.world) // self.batch_size)
+
+    def first_batch(self):
+        """This epoch's first batch, decoded in this process: one batch does not pay for starting the workers
+        (each a process that decodes batches ahead)."""
+        one = copy.copy(self)
+        one.workers = 0
+        return Sharded.first_batch(one)
 
     def __iter__(self):
         # the order one process takes, or this process's shard of it (the same shuffle on every process); the

@@ -109,11 +109,14 @@ def measure_precision(model: nn.Module, loader, task, device: torch.device,
     it (the task's inputs and loss, forward and backward, no optimiser step). The model is left as it was: its
     gradients are cleared, its buffers (batch norm's running statistics) put back, and the random number
     generators too (the loaders draw each epoch from their own, seeded by the epoch)."""
-    batches = iter(loader)
-    try:
-        batch = next(batches, None)
-    finally:
-        getattr(batches, "close", lambda: None)()  # a streaming loader's workers stop here
+    if hasattr(loader, "first_batch"):  # cnnlab's loaders: a streaming one starts no workers for it
+        batch = loader.first_batch()
+    else:
+        batches = iter(loader)
+        try:
+            batch = next(batches, None)
+        finally:
+            getattr(batches, "close", lambda: None)()
     if batch is None:  # no batch: the loop says so
         return "fp32", {}
     buffers = [(b, b.detach().clone()) for b in model.buffers()]
