@@ -128,6 +128,22 @@ def test_measuring_takes_one_batch_and_closes_the_loader_before_timing(monkeypat
     assert measure_precision(_model(), [], ClassificationTask(4), torch.device("cpu"), False) == ("fp32", {})
 
 
+def test_measuring_a_streamed_folders_step_forks_no_decoding_workers(tmp_path, monkeypatch):
+    from cnnlab.data import streaming
+    from cnnlab.data.prepare import Preprocess
+
+    for i in range(8):
+        Image.fromarray(torch.randint(0, 256, (8, 8, 3), dtype=torch.uint8).numpy()).save(tmp_path / f"{i}.png")
+    files = streaming.FileSet([str(tmp_path / f"{i}.png") for i in range(8)], [i % 4 for i in range(8)])
+    loader = streaming.StreamingLoader(files, 3, Preprocess((8, 8), 0, [0.5] * 3, [0.25] * 3), 4,
+                                       torch.device("cpu"), shuffle=True, workers=2)
+    started = []
+    start = streaming._start
+    monkeypatch.setattr(streaming, "_start", lambda dl: started.append(dl.num_workers) or start(dl))
+    measure_precision(_model(), loader, ClassificationTask(4), torch.device("cpu"), False)
+    assert started == [0]
+
+
 def test_each_precision_is_timed_under_its_own_autocast(monkeypatch):
     monkeypatch.setattr(precision, "MIN_STEP_SECONDS", 0.0)
     monkeypatch.setattr(precision, "BF16_GAIN", 0.0)
@@ -356,6 +372,23 @@ def test_a_run_continued_in_fp16_after_epochs_without_loss_scaling_starts_its_sc
         (1, "cpu", "fp32"), (2, "cpu", "fp16"), (3, "cpu", "fp32")]
 
 
+def test_the_report_of_an_early_stopping_run_says_what_each_session_ran_also_where_its_best_epoch_is_older(
+        tmp_path, monkeypatch):
+    """The report shows the best checkpoint's metadata, written before the later sessions: what they ran comes
+    from meta.json."""
+    from cnnlab.train import engine
+
+    monkeypatch.setattr(precision, "native_fp16", lambda: True)  # fp16 autocast runs on any CPU (slowly without)
+    _run(tmp_path, "r", [], precision="fp16", early_stopping=5)
+    config = ClassifierConfig.load(tmp_path / "r" / "config.yaml")
+    monkeypatch.setattr(engine, "_improved", lambda monitor, record, best: (False, best))  # epoch 2 is no better
+    fit(config.replace(epochs=2, precision="fp32"), resume=tmp_path / "r", log=lambda *a: None)
+    run = Run.open(tmp_path / "r")
+    assert run.meta["precision"] == "fp16" and [s["precision"] for s in run.sessions] == ["fp16", "fp32"]
+    assert "fp32 (ran: fp16 on cpu from epoch 1, fp32 on cpu from epoch 2)" in (
+        tmp_path / "r" / "report.html").read_text()
+
+
 def test_a_session_that_completed_no_epoch_leaves_no_record_and_finishing_adds_none(tmp_path):
     from cnnlab.train.engine import _sessions
 
@@ -367,9 +400,8 @@ def test_a_session_that_completed_no_epoch_leaves_no_record_and_finishing_adds_n
     assert [s["from_epoch"] for s in _sessions(path, 3, False, cpu, meta)] == [1, 4]  # that session replaced
     assert [s["device"] for s in _sessions(path, 3, False, cpu, meta)] == ["cuda", "cpu"]
     assert [s["from_epoch"] for s in _sessions(path, 5, True, cpu, meta)] == [1, 4]  # trained: finishing only
-    path.write_text(json.dumps({"precision": "bf16", "channels_last": False}))  # written before sessions were kept
-    assert _sessions(path, 2, False, cpu, meta) == [
-        {"from_epoch": 1, "precision": "bf16", "channels_last": False},
+    path.write_text(json.dumps({"precision": "fp32", "channels_last": False}))  # written before sessions were kept
+    assert _sessions(path, 2, False, cpu, meta) == [  # its first epochs' precision is not known: not guessed
         {"from_epoch": 3, "device": "cpu", "precision": "fp32", "channels_last": True}]
 
 

@@ -89,7 +89,7 @@ class Sharded:
 
     def first_batch(self):
         """This epoch's first batch, as iterating gives it, or None where there is none: what a run measures
-        its step on (``cnnlab.train.precision.measure_precision``)."""
+        its step on (:func:`~cnnlab.train.precision.measure_precision`)."""
         batches = iter(self)
         try:
             return next(batches, None)

@@ -151,7 +151,7 @@ def _epoch_table(history: list[dict]) -> str:
     return _table([[_epoch_cell(c, r.get(c, "")) for c in header] for r in history], header)
 
 
-def _as_run(config: dict, meta: dict) -> dict:
+def _as_run(config: dict, meta: dict, sessions: list[dict]) -> dict:
     """The configuration as asked, with what the run resolved beside the options left to it (``auto``
     precision, the unset memory layout): ``auto (ran: fp32)``, ``None (ran: true)``; where the run measured its
     step to choose the precision, what it measured: ``auto (ran: bf16; bf16's step 1.93x as fast as fp32's)``,
@@ -162,10 +162,8 @@ def _as_run(config: dict, meta: dict) -> dict:
     for key in ("precision", "channels_last"):
         if key in shown and key in meta and meta[key] != shown[key]:
             shown[key] = f"{shown[key]} (ran: {str(meta[key]).lower()})"
-    sessions = meta.get("sessions") or []
-    if "precision" in shown and len({(s.get("device"), s.get("precision")) for s in sessions}) > 1:
-        ran = ", ".join(f"{s.get('precision')}" + (f" on {s['device']}" if s.get("device") else "")
-                        + f" from epoch {s['from_epoch']}" for s in sessions)
+    if "precision" in shown and len({(s["device"], s["precision"]) for s in sessions}) > 1:
+        ran = ", ".join(f"{s['precision']} on {s['device']} from epoch {s['from_epoch']}" for s in sessions)
         shown["precision"] = f"{config['precision']} (ran: {ran})"
     measured = meta.get("precision_measured")
     if measured is not None and str(shown.get("precision", "")).endswith(")"):
@@ -216,7 +214,8 @@ def write_report(run) -> Path:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         warnings.warn(f"the report's pictures of the network could not be drawn: {first}", stacklevel=2)
         sections = _section(Section("Pictures of the network", [], f"not drawn: {first}"))
-    config = _as_run(run.config.to_dict() if run.config is not None else {}, getattr(run, "meta", None) or {})
+    config = _as_run(run.config.to_dict() if run.config is not None else {}, getattr(run, "meta", None) or {},
+                     getattr(run, "sessions", []))
     body = f"""<p>Run directory: <code>{_esc(Path(run.path).resolve())}</code></p>
 <h2>Test results</h2>
 {_table(summary)}

@@ -200,14 +200,15 @@ def _measured_precision(config: RunConfig, device: torch.device, ranks: distribu
 def _sessions(meta_path: Path | None, start: int, trained: bool, device: torch.device, meta: dict) -> list[dict]:
     """meta.json's ``sessions``: the epoch each session of a run began its training at, the device, precision
     and memory layout it trained in, oldest first. A run resumed elsewhere may change all three (bf16 on a
-    GPU, continued in fp32 on a CPU), and meta.json's own ``precision`` is the last session's. A session that
-    completed no epoch leaves no record, and one that only finishes a trained run (test, results) adds none."""
+    GPU, continued in fp32 on a CPU); meta.json's own ``precision`` is the latest session's, or that of a
+    resume that only finished a trained run (its test and results), which adds no session. A session that
+    completed no epoch is listed from its start until the run is resumed, which replaces it. A run written
+    before sessions were recorded lists them from its next resume on (what its earlier epochs ran is not
+    known: meta.json kept only the latest precision)."""
     earlier = []
     if meta_path is not None and meta_path.is_file():
-        before = json.loads(meta_path.read_text())
-        earlier = before.get("sessions") or [  # a run written before sessions were recorded
-            {"from_epoch": 1, "precision": before.get("precision"), "channels_last": before.get("channels_last")}]
-        earlier = [s for s in earlier if s["from_epoch"] <= start]
+        before = json.loads(meta_path.read_text()).get("sessions", [])
+        earlier = [s for s in before if s["from_epoch"] <= start]
     if trained:
         return earlier
     return [*earlier, {"from_epoch": start + 1, "device": device.type, "precision": meta["precision"],

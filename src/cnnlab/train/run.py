@@ -111,6 +111,13 @@ class Run:
         return self._json(self.path / "results.json") if self.path else {}
 
     @cached_property
+    def sessions(self) -> list[dict[str, Any]]:
+        """meta.json's record of the sessions the run trained in (the epoch each began at, its device, precision
+        and memory layout), oldest first; ``meta`` is the checkpoint's, which may be older (the best epoch's).
+        Empty for a checkpoint file."""
+        return self._json(self.path / "meta.json").get("sessions", []) if self.path else []
+
+    @cached_property
     def history(self) -> list[dict[str, Any]]:
         """metrics.csv: one record per epoch, numbers as numbers."""
         if self.path is None or not (self.path / "metrics.csv").is_file():
