@@ -591,6 +591,19 @@ def test_a_run_stopped_after_its_last_epoch_resumes_to_its_results(tmp_path):
         fit(ClassifierConfig.load(r.run_dir / "config.yaml"), resume=r.run_dir, log=lambda *a: None)
 
 
+def test_a_run_stopped_midway_is_not_finished_short_by_a_resume_asking_fewer_epochs_than_it_has(tmp_path):
+    r = _fit(tmp_path, epochs=3)
+    for f in ("results.json", "report.html"):
+        (r.run_dir / f).unlink()  # as if stopped after epoch 3 of a longer run
+    before = (r.run_dir / "config.yaml").read_text()
+    config = ClassifierConfig.load(r.run_dir / "config.yaml")
+    with pytest.raises(CnnlabError, match="already has 3 epochs, more than --epochs 2; pass --epochs 3 to finish"):
+        fit(config.replace(epochs=2), resume=r.run_dir, log=lambda *a: None)
+    assert (r.run_dir / "config.yaml").read_text() == before and not (r.run_dir / "results.json").exists()
+    again = fit(config, resume=r.run_dir, log=lambda *a: None)  # --epochs 3: finished as it is
+    assert len(again.history) == 3 and (r.run_dir / "results.json").is_file()
+
+
 def test_resuming_from_python_refuses_what_defines_the_run_too(tmp_path):
     r = _fit(tmp_path, epochs=1)
     config = ClassifierConfig.load(r.run_dir / "config.yaml")

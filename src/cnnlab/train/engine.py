@@ -465,6 +465,9 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
                               f"the run stopped early after {_epochs(start)} ({config.monitor} did not improve for "
                               f"{stale}); continue it with --early-stopping 0 (or a larger patience), or start a "
                               f"new run")
+        if start > config.epochs:  # stopped before its end, and asked for fewer epochs than it has trained
+            raise CnnlabError(f"the run already has {_epochs(start)}, more than --epochs {config.epochs}; pass "
+                              f"--epochs {start} to finish it as it is, or more to continue it")
         if trained:  # stopped after its last epoch, before its results: only those remain
             log(f"{run.path} trained its {_epochs(start)}; finishing it (test, results, report)")
         else:
