@@ -179,6 +179,25 @@ def test_denoising_raises_psnr_over_the_noisy_input(tmp_path):
     assert r.test["psnr"] > psnr(noisy, clean) + 3  # the same corruption as the task's evaluation
 
 
+def test_a_vaes_active_units_are_those_whose_posterior_mean_varies_over_the_split():
+    """A collapsed unit's mean sits at a constant near, not at, zero: counted as |u| > 1e-3 it looked active
+    (Burda et al. 2016's measure: Var_x(E[u | x]) > 0.01)."""
+    torch.manual_seed(0)
+    vae = create_autoencoder("dense", (1, 8, 8), 4, variational=True, hidden=(32,))
+    with torch.no_grad():
+        vae.to_code.weight[:2].zero_()  # the first two means ignore the input: collapsed units
+        vae.to_code.bias[:2] = 0.05
+        vae.to_code.weight[2:4] *= 20  # the other two follow it
+    x = torch.rand(64, 1, 8, 8)
+    loader = [(x[:32], None), (x[32:], None)]
+    mu = vae.eval().encode(x)
+    expected = float((mu.var(0, unbiased=False) > 0.01).float().mean())  # computed apart, over the whole split
+    assert expected == 0.5 and (mu[:, :2].abs() > 1e-3).all()  # a per-image threshold would say 100%
+    assert ReconstructionTask().evaluate(vae, loader, torch.device("cpu"))["active"] == expected
+    plain = create_autoencoder("dense", (1, 8, 8), 4, topk=1, hidden=(32,))
+    assert ReconstructionTask().evaluate(plain, loader, torch.device("cpu"))["active"] == 0.25  # one of 4 kept
+
+
 def test_vae_reports_the_elbo_and_samples(tmp_path):
     r = fit(AEConfig(data="digits", epochs=3, quiet=True, run_dir=str(tmp_path / "v"), kind="vae", latent_dim=4,
                      kl_warmup=2), log=lambda *a: None)

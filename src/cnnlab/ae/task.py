@@ -136,11 +136,19 @@ class ReconstructionTask:
                  ssim: bool = False) -> dict:
         """MSE, PSNR (mean over images, peak 1), the loss, active code units; SSIM with ``ssim=True``; the
         ELBO (nats per image) and its terms for a VAE. A denoising task measures the reconstruction of the
-        corrupted input against the clean one, with the same corruption every time (seeded)."""
+        corrupted input against the clean one, with the same corruption every time (seeded).
+
+        ``active``: the share of the code that carries information. For a deterministic code, the share of
+        each image's code units away from zero (|u| > 1e-3; what a sparse code's penalty or top-k acts on),
+        averaged over images. For a VAE, whose posterior mean of a collapsed unit sits near but not at zero,
+        the share of units whose posterior mean varies over the split, Var_x(E[u | x]) > 0.01 (the activity
+        of Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders", 2016)."""
         model.eval()
         g = torch.Generator().manual_seed(12345)
         sums = {"loss": 0.0, "mse": 0.0, "psnr": 0.0, "nll": 0.0, "kl": 0.0, "active": 0.0, "ssim": 0.0}
         seen = 0
+        variational = getattr(model, "variational", False)
+        moments = [0.0, 0.0]  # a VAE's posterior means, summed and squared-summed per unit (float64)
         for x, _ in loader:
             x_in = self.noise(x, g) if self.noise is not None else x
             if channels_last:
@@ -157,7 +165,11 @@ class ReconstructionTask:
             sums["nll"] += float(self.recon_loss(out.logits, x, reduce=False).sum())
             if "kl" in out.terms:
                 sums["kl"] += float(out.terms["kl"].sum())
-            sums["active"] += float((out.code.abs() > 1e-3).float().mean(1).sum())
+            if variational:  # in eval mode a VAE's code is its posterior mean
+                mu = out.code.double()
+                moments = [moments[0] + mu.sum(0), moments[1] + mu.pow(2).sum(0)]
+            else:
+                sums["active"] += float((out.code.abs() > 1e-3).float().mean(1).sum())
             if ssim:
                 sums["ssim"] += ssim_sum(recon, x.float())
             seen += n
@@ -167,7 +179,9 @@ class ReconstructionTask:
         out["count"] = seen
         if not ssim:
             del out["ssim"]
-        if getattr(model, "variational", False):
+        if variational:
+            mean = moments[0] / seen
+            out["active"] = float(((moments[1] / seen - mean.pow(2)) > 0.01).double().mean())
             out["elbo"] = -(out["nll"] + out["kl"])
         else:
             del out["kl"]
