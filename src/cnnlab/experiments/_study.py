@@ -143,6 +143,13 @@ def mean_std(values: Iterable[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.pstdev(values)
 
 
+def percent_spread(summary: dict, key: str, digits: int = 2) -> str:
+    """``summary[key_mean]`` in percent, with ``± summary[key_std]`` where it spreads over seeds: one seed's
+    spread of 0 is not a measured one."""
+    mean = f"{100 * summary[key + '_mean']:.{digits}f}"
+    return mean + (f" ± {100 * summary[key + '_std']:.{digits}f}" if summary["seeds"] > 1 else "")
+
+
 def mean_curve(curves: Iterable[Sequence[float]]) -> list[float]:
     """The mean over seeds of curves of equal length, point by point."""
     return [statistics.mean(v) for v in zip(*curves, strict=True)]

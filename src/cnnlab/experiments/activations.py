@@ -28,7 +28,7 @@ from ..inspect import format_table, signal_stats
 from ..models import create_model
 from ..nn import ACT_LAYERS
 from ..train import EpochEnd, RunConfig
-from ._study import Study, mean_curve, mean_std
+from ._study import Study, mean_curve, mean_std, percent_spread
 
 
 @dataclass
@@ -67,7 +67,7 @@ class ActivationsResult:
 
         body = [[s["act"], f"{s['reached']}/{s['seeds']}", cell(s["epochs_to_target"], ".1f"),
                  cell(s["seconds_to_target"], ".2f"), f"{s['train_loss_mean']:.3f}",
-                 f"{100 * s['test_accuracy_mean']:.2f} ± {100 * s['test_accuracy_std']:.2f}",
+                 percent_spread(s, "test_accuracy"),
                  f"{s['first_to_last_grad']:.2g}"] for s in self.summary]
         return format_table(["activation", "reached target", "epochs to target", "s to target", "final train loss",
                              "test accuracy (%)", "grad norm first/last layer"], body,

@@ -31,7 +31,7 @@ from ..errors import CnnlabError
 from ..inspect import format_table, human, summary
 from ..models import create_model, list_models, model_meta
 from ..train import RunConfig
-from ._study import Study, mean_std
+from ._study import Study, mean_std, percent_spread
 
 # One network per family of the zoo, the family's smallest (VGG-11 in its batch-norm form, GoogLeNet in
 # torchvision's); MobileNet twice, for its two papers and ideas: depthwise separable convolutions (v1) and
@@ -72,7 +72,7 @@ class ArchitecturesResult:
     def table(self) -> str:
         body = []
         for s in self.summary:
-            acc = f"{100 * s['accuracy_mean']:.2f}" + (f" ± {100 * s['accuracy_std']:.2f}" if s["seeds"] > 1 else "")
+            acc = percent_spread(s, "accuracy")
             body.append([s["model"], s["family"], s["input"], f"{s['params']:,}", human(s["macs"]),
                          f"{s['epoch_seconds_mean']:.1f}", acc])
         return format_table(["network", "family", "input", "parameters", "MACs/image", "s/epoch",

@@ -22,7 +22,7 @@ from ..classify import ClassifierConfig
 from ..data import load_dataset
 from ..inspect import format_table
 from ..train import RunConfig
-from ._study import Study, mean_curve, mean_std
+from ._study import Study, mean_curve, mean_std, percent_spread
 
 CIFAR_NETS = ("plain20", "plain32", "plain44", "plain56", "resnet20", "resnet32", "resnet44", "resnet56",
               "resnet110")
@@ -51,11 +51,9 @@ class DepthResult:
     summary: list[dict]   # one per network: mean and spread over seeds
 
     def table(self) -> str:
-        def cell(s: dict, key: str) -> str:
-            return f"{100 * s[key + '_mean']:.2f}" + (f" ± {100 * s[key + '_std']:.2f}" if s["seeds"] > 1 else "")
-
         body = [[s["model"], str(s["depth"]), "yes" if s["residual"] else "no", f"{s['params']:,}",
-                 cell(s, "train_error"), cell(s, "test_error"), f"{s['seconds_mean']:.1f}"] for s in self.summary]
+                 percent_spread(s, "train_error"), percent_spread(s, "test_error"), f"{s['seconds_mean']:.1f}"]
+                for s in self.summary]
         return format_table(["network", "layers", "shortcuts", "parameters", "training error (%)",
                              "test error (%)", "train s"], body, right=[False, True, False, True, True, True, True])
 

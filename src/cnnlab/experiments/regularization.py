@@ -31,7 +31,7 @@ from ..classify import ClassifierConfig
 from ..data import load_dataset
 from ..inspect import format_table
 from ..train import RunConfig
-from ._study import Study, mean_std
+from ._study import Study, mean_std, percent_spread
 
 VARIANTS = ("none", "dropout", "l1", "l2", "batchnorm", "augment", "early_stopping", "all")
 
@@ -67,9 +67,7 @@ class RegularizationResult:
     summary: list[dict]   # one per variant: mean and spread over seeds
 
     def table(self) -> str:
-        def pct(s: dict, key: str) -> str:
-            return f"{100 * s[key + '_mean']:.2f}" + (f" ± {100 * s[key + '_std']:.2f}" if s["seeds"] > 1 else "")
-
+        pct = percent_spread
         body = [[s["variant"], pct(s, "train_accuracy"), pct(s, "val_accuracy"), pct(s, "gap"),
                  pct(s, "test_accuracy"), f"{s['weight_norm_mean']:.2f}", f"{100 * s['near_zero_mean']:.1f}",
                  f"{s['epochs_mean']:.0f}"] for s in self.summary]

@@ -21,7 +21,7 @@ from ..data import load_dataset
 from ..errors import CnnlabError
 from ..train import RunConfig
 from ..transfer import TransferConfig, read_source
-from ._study import Study, mean_std
+from ._study import Study, mean_std, percent_spread
 
 DEFAULT_TARGETS = {"similar": "digits@classes=5-9", "dissimilar": "textures"}
 METHODS = ("scratch", "feature-extraction", "fine-tune", "partial")
@@ -62,7 +62,7 @@ class ExperimentResult:
         from ..inspect import format_table
 
         body = [[s["target"], s["method"], f"{100 * s['budget']:g}%", f"{s['labels_per_class']:g}",
-                 f"{100 * s['accuracy_mean']:.1f}" + (f" ± {100 * s['accuracy_std']:.1f}" if s["seeds"] > 1 else ""),
+                 percent_spread(s, "accuracy", digits=1),
                  f"{s['seconds_mean']:.2f}"] for s in self.summary]
         return format_table(["target", "method", "labels", "per class", "test accuracy (%)", "train s"], body,
                             right=[False, False, True, True, True, True])
