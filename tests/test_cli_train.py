@@ -154,6 +154,15 @@ def test_npz_garbage_on_the_command_line(tmp_path, capsys):
     assert "is not an .npz file" in err and "arrays x (N x H x W" in err and "pickle" not in err
 
 
+def test_an_npz_without_labels_is_refused_by_train_naming_the_array_that_would_label_it(tmp_path, capsys):
+    import numpy as np
+
+    np.savez(tmp_path / "b.npz", x=np.random.default_rng(0).random((40, 8, 8)))
+    err = one_line_error(capsys, "train", "--data", f"npz:{tmp_path / 'b.npz'}", "--epochs", "1")
+    assert err.endswith("dataset 'b' has no labels, so it cannot train a classifier; an array 'y' of N integer "
+                        "labels 0..K-1 in 'b.npz' labels it, or train an autoencoder on it"), err
+
+
 def _image_folder(root, bad: dict[str, bytes]):
     test = load_dataset("digits").test
     for i in range(120):

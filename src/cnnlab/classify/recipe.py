@@ -42,8 +42,9 @@ def build_classifier(config: ClassifierConfig, in_chans: int, num_outputs: int) 
 def classification_task(data, config: ClassifierConfig) -> ClassificationTask:
     """Softmax cross-entropy, or binary cross-entropy on one output for two classes (``--loss auto``)."""
     if isinstance(data, ImageData) and data.train.labels is None:
+        hint = data.notes.get("how_to_label")
         raise CnnlabError(f"dataset '{data.name}' has no labels, so it cannot train a classifier; "
-                          f"it is for autoencoders")
+                          + (f"{hint}, or train an autoencoder on it" if hint else "it is for autoencoders"))
     if data.num_classes < 2:
         raise CnnlabError(f"dataset '{data.name}' has {data.num_classes} class; a classifier needs at least 2")
     binary = config.loss == "bce" or (config.loss == "auto" and data.num_classes == 2)

@@ -500,5 +500,7 @@ def npz(path: str, seed: int, val_fraction: float, test_fraction: float) -> Imag
         if missing:
             raise CnnlabError(f"'{path}': labels {', '.join(map(str, missing[:5]))} have no image; number the classes "
                               f"0..K-1 without gaps, or name them in an array 'classes'")
+    unlabelled = {"how_to_label": f"an array 'y' of N integer labels 0..K-1 in '{p.name}' labels it"}
     return split_dataset(p.stem, images, labels, classes, seed, val_fraction, test_fraction, source=str(p),
-                         task="classification" if labels is not None else "reconstruction")
+                         task="classification" if labels is not None else "reconstruction",
+                         notes={} if labels is not None else unlabelled)
