@@ -103,7 +103,7 @@ class ClassifierKind(Kind):
     holds = "classifier"
     article = "a classifier"
     command = "cnnlab train"
-    tools = "cnnlab evaluate, cnnlab predict, cnnlab transfer --from"
+    tools = "cnnlab evaluate, predict or transfer --from"
     recipe_class = ClassifierRecipe
 
 
