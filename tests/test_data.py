@@ -637,3 +637,17 @@ def test_a_stop_signal_while_the_workers_start_ends_the_reports_of_their_deaths_
     finally:
         signal.signal(signal.SIGTERM, previous[0])
         signal.signal(signal.SIGCHLD, previous[1])
+
+
+def test_a_dataset_shows_what_it_holds_in_a_line_not_its_pixels():
+    from cnnlab.data.streaming import FileSet, StreamingData
+
+    d = load_dataset("digits")
+    assert repr(d) == "<ImageData digits: 1258/269/270 train/val/test images, 1x8x8, 10 classes>"
+    assert repr(d.test) == "ImageSet(270 images 1x8x8, labels)"
+    assert repr(load_dataset("shapes:size=16").test).endswith("images 3x16x16, labels, masks)")
+    files = FileSet([f"{i}.png" for i in range(1000)], [0] * 1000)
+    assert repr(files) == "FileSet(1000 files)"
+    streamed = StreamingData("imgs", files, files, files, ["a"], 3, (32, 32))
+    assert repr(streamed) == "<StreamingData imgs (streamed from disk): 1000/1000/1000 train/val/test files, " \
+        "3x32x32, 1 classes>"

@@ -27,7 +27,7 @@ def memory_limit() -> float:
     return gb * 2**30
 
 
-@dataclass
+@dataclass(repr=False)
 class ImageSet:
     """One split of a dataset, in memory."""
 
@@ -44,12 +44,16 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.images)
 
+    def __repr__(self) -> str:  # what it holds, not every pixel
+        held = ", ".join(k for k in ("labels", "masks") if getattr(self, k) is not None) or "unlabelled"
+        return f"ImageSet({len(self)} images {'x'.join(map(str, self.images.shape[1:]))}, {held})"
+
     def subset(self, index: torch.Tensor) -> ImageSet:
         return ImageSet(self.images[index], None if self.labels is None else self.labels[index],
                         None if self.masks is None else self.masks[index])
 
 
-@dataclass
+@dataclass(repr=False)
 class ImageData:
     """A dataset split into train, validation and test sets, with its class names and provenance."""
 
@@ -87,6 +91,9 @@ class ImageData:
         classes = f"{self.num_classes} classes" if self.train.labels is not None else "unlabelled"
         return (f"{self.name}: {len(self.train)}/{len(self.val)}/{len(self.test)} train/val/test images, "
                 f"{c}x{h}x{w}, {classes}")
+
+    def __repr__(self) -> str:
+        return f"<ImageData {self.describe()}>"
 
 
 def stratified_split(

@@ -22,7 +22,7 @@ from ..errors import CnnlabError
 from .loader import Augment, Sharded, send
 
 
-@dataclass
+@dataclass(repr=False)
 class FileSet:
     """One split as a list of image files and their labels."""
 
@@ -32,8 +32,11 @@ class FileSet:
     def __len__(self) -> int:
         return len(self.files)
 
+    def __repr__(self) -> str:  # not every path
+        return f"FileSet({len(self)} files)"
 
-@dataclass
+
+@dataclass(repr=False)
 class StreamingData:
     """Like :class:`ImageData`, but the splits are file lists."""
 
@@ -61,6 +64,9 @@ class StreamingData:
         return (f"{self.name} (streamed from disk): {len(self.train)}/{len(self.val)}/{len(self.test)} "
                 f"train/val/test files, {self.channels}x{self.image_size[0]}x{self.image_size[1]}, "
                 f"{self.num_classes} classes")
+
+    def __repr__(self) -> str:
+        return f"<StreamingData {self.describe()}>"
 
 
 class _Files(Dataset):
