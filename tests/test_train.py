@@ -656,6 +656,7 @@ def test_an_unknown_checkpoint_name_is_refused(tmp_path):
 
 
 def test_a_run_directory_in_use_by_another_process_is_refused_in_one_line(tmp_path):
+    from cnnlab.run import write_any_report
     from cnnlab.train.rundir import lock_dir, unlock_dir
 
     _fit(tmp_path, "r", epochs=1, data="digits@labels=5")
@@ -669,6 +670,10 @@ def test_a_run_directory_in_use_by_another_process_is_refused_in_one_line(tmp_pa
                 log=lambda *a: None)
         with pytest.raises(CnnlabError, match="is in use by another cnnlab process"):
             _fit(tmp_path, "r", epochs=1, data="digits@labels=5")
+        report = (tmp_path / "r" / "report.html").stat().st_mtime_ns
+        with pytest.raises(CnnlabError, match="is in use by another cnnlab process"):  # `cnnlab report`: the
+            write_any_report(tmp_path / "r")  # report of a run half done, soon replaced by its own
+        assert (tmp_path / "r" / "report.html").stat().st_mtime_ns == report
         assert sorted(p.name for p in (tmp_path / "r").rglob("*")) == before  # nothing touched
     finally:
         unlock_dir(held)

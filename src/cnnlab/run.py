@@ -13,6 +13,7 @@ from .errors import CnnlabError
 from .experiments import write_study_report_of
 from .report import write_report
 from .train import Run, RunConfig, fit
+from .train.rundir import lock_dir, unlock_dir
 
 
 def load_config(path) -> RunConfig:
@@ -21,14 +22,22 @@ def load_config(path) -> RunConfig:
 
 
 def write_any_report(path) -> Path:
-    """Rebuild the ``report.html`` of a run directory or of an experiment directory; returns its path."""
+    """Rebuild the ``report.html`` of a run directory or of an experiment directory; returns its path. A
+    directory that a cnnlab process is still writing is refused in one line: its process writes the report
+    when it ends, and one written meanwhile would show a run half done."""
     path = existing_dir(path, "run or experiment directory")
     if (path / "experiment.json").is_file():
-        return write_study_report_of(path)
-    if (path / "config.yaml").is_file():
-        return write_report(Run.open(path))
-    raise CnnlabError(f"'{path}' is neither a run directory (config.yaml) nor an experiment directory "
-                      f"(experiment.json)")
+        what, write = "experiment directory", write_study_report_of
+    elif (path / "config.yaml").is_file():
+        what, write = "run directory", lambda p: write_report(Run.open(p))
+    else:
+        raise CnnlabError(f"'{path}' is neither a run directory (config.yaml) nor an experiment directory "
+                          f"(experiment.json)")
+    lock = lock_dir(path, what)
+    try:
+        return write(path)
+    finally:
+        unlock_dir(lock)
 
 
 __all__ = ["Run", "RunConfig", "fit", "load_config", "write_any_report"]
