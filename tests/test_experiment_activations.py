@@ -39,3 +39,22 @@ def test_bad_activations_settings_are_one_line(tmp_path, capsys):
     assert "act_layer" in one_line_error(capsys, "experiment", "activations", "--model", "googlenet",
                                          "--run-dir", tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_an_experiments_runs_compute_in_fp32_unless_asked_where_auto_would_time_each_run(tmp_path, capsys,
+                                                                                         monkeypatch):
+    """auto chooses per run by timing its step, so a step near the line goes either way from one run to the
+    next, and so would the table: an experiment's runs are fp32 unless --precision says otherwise."""
+    from cnnlab.train import precision
+
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)  # a CPU where auto would measure ...
+    monkeypatch.setattr(precision, "MIN_STEP_SECONDS", 0.0)
+    monkeypatch.setattr(precision, "BF16_GAIN", 0.0)  # ... and take bf16
+    for asked, ran in ((), "fp32"), (("--precision", "auto"), "bf16"):
+        path = tmp_path / ran
+        code, _, err = run(capsys, "experiment", "activations", "--quick", "--acts", "relu", "--run-dir", path,
+                           *asked)
+        assert code == 0, err
+        assert json.loads((path / "runs" / "relu-seed0" / "meta.json").read_text())["precision"] == ran
+        assert json.loads((path / "experiment.json").read_text())["settings"]["precision"] == ("auto" if asked
+                                                                                               else "fp32")

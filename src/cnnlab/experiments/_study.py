@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import absolute_path, atomic_write_json, atomic_write_text, existing_dir, make_dir
-from .._options import check, from_mapping
+from .._options import check, from_mapping, like
 from ..data import absolute_spec
 from ..errors import CnnlabError
 from ..report import Table, write_study_report
@@ -141,6 +141,16 @@ def mean_std(values: Iterable[float]) -> tuple[float, float]:
     """The mean and the (population) standard deviation over seeds; one seed has a spread of 0."""
     values = list(values)
     return statistics.mean(values), statistics.pstdev(values)
+
+
+def precision_setting() -> Any:
+    """An experiment's ``precision``: fp32 unless asked. Its runs compare networks or settings, so they compute
+    alike, and the same command gives the same table: ``auto`` chooses per run by timing the run's step (bf16
+    where it measures at least 1.2x faster on a CPU with native bf16), and a step near that line goes either
+    way from one run to the next."""
+    return like(RunConfig, "precision", "fp32",
+                help="precision of every run (fp32: the runs compute alike, and the same command gives the same "
+                     "table; auto chooses per run by timing its step)")
 
 
 def percent_spread(summary: dict, key: str, digits: int = 2) -> str:

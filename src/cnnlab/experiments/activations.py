@@ -28,7 +28,7 @@ from ..inspect import format_table, signal_stats
 from ..models import create_model
 from ..nn import ACT_LAYERS
 from ..train import EpochEnd, RunConfig
-from ._study import Study, mean_curve, mean_std, percent_spread
+from ._study import Study, mean_curve, mean_std, percent_spread, precision_setting
 
 
 @dataclass
@@ -50,6 +50,7 @@ class ActivationsSettings:
     lr: float = like(RunConfig, "lr", 0.01)
     momentum: float = like(RunConfig, "momentum", 0.9)
     device: str = like(RunConfig, "device", "auto")
+    precision: str = precision_setting()
 
 
 QUICK = ActivationsSettings(acts=["relu", "sigmoid"], seeds=[0], epochs=3, target=0.5)
@@ -119,7 +120,7 @@ def _config(s: ActivationsSettings, act: str, seed: int) -> ClassifierConfig:
     key = "act" if s.model == "lenet5" else "act_layer"
     return ClassifierConfig(model=s.model, model_kwargs={key: act}, init=s.init, data=s.data, epochs=s.epochs,
                             optimizer=s.optimizer, lr=s.lr, momentum=s.momentum, scheduler="none", seed=seed,
-                            device=s.device)
+                            device=s.device, precision=s.precision)
 
 
 def _first(values: list[float], target: float) -> int | None:

@@ -31,7 +31,7 @@ from ..errors import CnnlabError
 from ..inspect import format_table, human, summary
 from ..models import create_model, list_models, model_meta
 from ..train import RunConfig
-from ._study import Study, mean_std, percent_spread
+from ._study import Study, mean_std, percent_spread, precision_setting
 
 # One network per family of the zoo, the family's smallest (VGG-11 in its batch-norm form, GoogLeNet in
 # torchvision's); MobileNet twice, for its two papers and ideas: depthwise separable convolutions (v1) and
@@ -56,6 +56,7 @@ class ArchitecturesSettings:
     epochs: int = like(RunConfig, "epochs", 4, help="epochs of every run")
     lr: float = like(RunConfig, "lr", 1e-3)
     device: str = like(RunConfig, "device", "auto")
+    precision: str = precision_setting()
 
 
 QUICK = ArchitecturesSettings(models=["lenet5", "resnet20", "mobilenet_v2"], data="digits@labels=0.25", seeds=[0],
@@ -128,7 +129,7 @@ def _run(study: Study, log) -> ArchitecturesResult:
             name = f"{model}-seed{seed}"
             config = ClassifierConfig(model=model, model_kwargs={"small_input": True}, data=s.data,
                                       image_size=_input_size(model, s.image_size), epochs=s.epochs, lr=s.lr,
-                                      seed=seed, device=s.device)
+                                      seed=seed, device=s.device, precision=s.precision)
             run = study.run(name, config)
             rows.append(_measure(run, model, seed))
             log(f"[{len(rows)}/{total}] {name}: {human(rows[-1]['macs'])} MACs, "

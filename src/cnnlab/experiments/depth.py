@@ -22,7 +22,7 @@ from ..classify import ClassifierConfig
 from ..data import load_dataset
 from ..inspect import format_table
 from ..train import RunConfig
-from ._study import Study, mean_curve, mean_std, percent_spread
+from ._study import Study, mean_curve, mean_std, percent_spread, precision_setting
 
 CIFAR_NETS = ("plain20", "plain32", "plain44", "plain56", "resnet20", "resnet32", "resnet44", "resnet56",
               "resnet110")
@@ -39,6 +39,7 @@ class DepthSettings:
     epochs: int = like(RunConfig, "epochs", 15, help="epochs of every run")
     lr: float = like(RunConfig, "lr", 3e-3)
     device: str = like(RunConfig, "device", "auto")
+    precision: str = precision_setting()
 
 
 QUICK = DepthSettings(models=["plain20", "resnet20"], data="digits@labels=0.25", seeds=[0], epochs=2)
@@ -74,7 +75,7 @@ def _run(study: Study, log) -> DepthResult:
         for seed in s.seeds:
             name = f"{model}-seed{seed}"
             run = study.run(name, ClassifierConfig(model=model, data=s.data, epochs=s.epochs, lr=s.lr, seed=seed,
-                                                   device=s.device))
+                                                   device=s.device, precision=s.precision))
             last = run.history[-1]
             rows.append({"model": model, "depth": int(model.removeprefix("plain").removeprefix("resnet")),
                          "residual": model.startswith("resnet"), "seed": seed,

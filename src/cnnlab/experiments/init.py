@@ -32,7 +32,7 @@ from ..data import load_dataset
 from ..inspect import format_table, signal_stats
 from ..models import create_model
 from ..train import RunConfig, TrainingDiverged
-from ._study import Study, mean_curve
+from ._study import Study, mean_curve, precision_setting
 
 PLAIN_NETS = ("plain20", "plain32", "plain44", "plain56")
 
@@ -52,6 +52,7 @@ class InitSettings:
     lr: float = like(RunConfig, "lr", 0.01)
     momentum: float = like(RunConfig, "momentum", 0.9)
     device: str = like(RunConfig, "device", "auto")
+    precision: str = precision_setting()
 
 
 QUICK = InitSettings(schemes=["normal:std=0.01", "kaiming_normal:mode=fan_in"], models=["plain20"], norms=["none"],
@@ -117,7 +118,7 @@ def _validate(s: InitSettings) -> None:
 def _config(s: InitSettings, model: str, norm: str, scheme: str, seed: int) -> ClassifierConfig:
     return ClassifierConfig(model=model, model_kwargs={"norm_layer": norm}, init=scheme, data=s.data,
                             epochs=s.epochs, optimizer="sgd", lr=s.lr, momentum=s.momentum, scheduler="none",
-                            seed=seed, device=s.device)
+                            seed=seed, device=s.device, precision=s.precision)
 
 
 def _run(study: Study, log) -> InitResult:

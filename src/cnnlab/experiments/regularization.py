@@ -31,7 +31,7 @@ from ..classify import ClassifierConfig
 from ..data import load_dataset
 from ..inspect import format_table
 from ..train import RunConfig
-from ._study import Study, mean_std, percent_spread
+from ._study import Study, mean_std, percent_spread, precision_setting
 
 VARIANTS = ("none", "dropout", "l1", "l2", "batchnorm", "augment", "early_stopping", "all")
 
@@ -54,6 +54,7 @@ class RegularizationSettings:
                            high=100_000)
     zero: float = option(1e-3, "a weight counts as near zero when |w| is below this", above=0, high=1)
     device: str = like(RunConfig, "device", "auto")
+    precision: str = precision_setting()
 
 
 QUICK = RegularizationSettings(variants=["none", "l1", "l2", "batchnorm", "early_stopping"], seeds=[0], epochs=8,
@@ -81,7 +82,7 @@ def _config(s: RegularizationSettings, variant: str, seed: int) -> ClassifierCon
     return ClassifierConfig(
         model="lenet5", model_kwargs={"act": "relu", "pool": "max", "batch_norm": "batchnorm" in on},
         init="kaiming_normal",
-        data=s.data, epochs=s.epochs, seed=seed, device=s.device, label_smoothing=0.0,
+        data=s.data, epochs=s.epochs, seed=seed, device=s.device, precision=s.precision, label_smoothing=0.0,
         dropout=s.dropout if "dropout" in on else 0.0, l1=s.l1 if "l1" in on else 0.0,
         l2=s.l2 if "l2" in on else 0.0, augment="augment" in on,
         early_stopping=s.patience if "early_stopping" in on else 0)

@@ -21,7 +21,7 @@ from ..data import load_dataset
 from ..errors import CnnlabError
 from ..train import RunConfig
 from ..transfer import TransferConfig, read_source
-from ._study import Study, mean_std, percent_spread
+from ._study import Study, mean_std, percent_spread, precision_setting
 
 DEFAULT_TARGETS = {"similar": "digits@classes=5-9", "dissimilar": "textures"}
 METHODS = ("scratch", "feature-extraction", "fine-tune", "partial")
@@ -47,6 +47,7 @@ class TransferSettings:
     source_epochs: int = like(RunConfig, "epochs", 20, help="epochs of model A")
     lr: float = like(RunConfig, "lr", 3e-3)
     device: str = like(RunConfig, "device", "auto")
+    precision: str = precision_setting()
 
 
 QUICK = TransferSettings(budgets=[0.1, 1.0], seeds=[0], epochs=3, source_epochs=3)
@@ -111,7 +112,7 @@ def run_transfer_experiment(settings: TransferSettings | None = None, run_dir: s
 def _run(study: Study, log) -> ExperimentResult:
     s = study.settings
     model, kwargs = s.model or "lenet5", {"small_input": True} if s.small_input else {}
-    common = dict(lr=s.lr, device=s.device, epochs=s.epochs)
+    common = dict(lr=s.lr, device=s.device, precision=s.precision, epochs=s.epochs)
     source_run = s.source_run
     if source_run is not None:  # the runs from scratch are model A's architecture, in its form
         src = read_source(source_run)
