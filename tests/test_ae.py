@@ -236,7 +236,8 @@ def test_a_classifier_run_is_not_an_autoencoder(tmp_path, capsys):
     assert main(["train", "--epochs", "1", "--run-dir", str(tmp_path / "c"), "--quiet"]) == 0
     code, _, err = run(capsys, "ae", "train", "--resume", tmp_path / "c", "--epochs", "2", "--latent-dim", "4")
     assert code == 2 and f"has no --latent-dim; continue it with cnnlab train --resume {tmp_path / 'c'}" in err
-    with pytest.raises(CnnlabError, match="holds a classifier, not an autoencoder"):
+    with pytest.raises(CnnlabError, match="holds a classifier, not an autoencoder; use cnnlab evaluate, predict or "
+                                          "transfer --from on it"):
         Run.open(tmp_path / "c", holds="autoencoder")
 
 
