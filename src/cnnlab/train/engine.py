@@ -514,9 +514,8 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
         elif seconds:
             log("precision fp32: a step in bf16 failed here")
         meta.update(precision=precision, precision_measured={k: round(v, 6) for k, v in seconds.items()})
-        if ranks.main:
-            if not trained:  # this session's record: the precision it trains in
-                meta["sessions"][-1]["precision"] = precision
+        if ranks.main:  # this session's record too: the precision it trains in
+            meta["sessions"] = _sessions(run.path / "meta.json", start, trained, device, meta)
             run.save_meta(meta)
 
     progress, written = Progress(not config.quiet and ranks.main), True
