@@ -410,6 +410,24 @@ def test_a_damaged_experiment_json_is_one_line(tmp_path, capsys):
                                                                   tmp_path)
 
 
+def test_a_resumed_run_whose_meta_json_is_damaged_is_one_line_and_continues_once_it_is_deleted(trained, tmp_path,
+                                                                                              capsys):
+    import json
+    import shutil
+
+    run_dir = shutil.copytree(trained, tmp_path / "run")
+    meta = run_dir / "meta.json"
+    for text, message in (("{not json", "is not valid JSON"), ("[]", "holds a JSON list, not an object")):
+        meta.write_text(text)
+        line = one_line_error(capsys, "train", "--resume", run_dir, "--epochs", "2", "--quiet")
+        assert message in line and "delete that file to continue the run" in line
+    assert "holds a JSON list, not an object; the run directory is damaged" in one_line_error(capsys, "report", run_dir)
+    meta.unlink()  # as the line says: the checkpoints hold what the run needs
+    assert run(capsys, "train", "--resume", run_dir, "--epochs", "2", "--quiet")[0] == 0
+    assert json.loads(meta.read_text())["sessions"] == [
+        {"from_epoch": 2, "device": "cpu", "precision": "fp32", "channels_last": True}]
+
+
 def test_the_autoencoder_tools_refuse_what_they_cannot_do(ae_run, tmp_path, capsys):
     from cnnlab.ae import AEConfig
     from cnnlab.train import fit

@@ -66,6 +66,22 @@ def atomic_write_json(path: str | os.PathLike, value: Any) -> None:
     atomic_write_text(path, json.dumps(value, indent=2) + "\n")
 
 
+def read_json_object(path: str | os.PathLike, damaged: str) -> dict:
+    """The JSON object in ``path`` ({} where there is no such file). A file that is not valid JSON, or holds
+    something other than an object (a list, a number), is refused in one line that ends in ``damaged``: what
+    that means for the directory it is in, and what to do."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise CnnlabError(f"'{path}' is not valid JSON; {damaged}") from None
+    if not isinstance(value, dict):
+        raise CnnlabError(f"'{path}' holds a JSON {type(value).__name__}, not an object; {damaged}")
+    return value
+
+
 def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> None:
     """Make ``path`` the same file as ``source`` (a hard link: no bytes copied), atomically; a copy where the
     file system has no hard links."""

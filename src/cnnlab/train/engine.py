@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import sys
 import time
 import warnings
@@ -22,6 +21,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from .._io import read_json_object
 from .._machine import keep_freed_memory, release_freed_memory
 from .._options import ignored
 from ..errors import CnnlabError
@@ -74,6 +74,9 @@ class FitResult:
     extra: dict = dataclasses.field(default_factory=dict)  # what a recipe adds to results.json
 
 
+# a resumed run's meta.json that cannot be read: it only records the run (the checkpoints hold what resuming needs)
+RESUME_DAMAGED = ("the run directory is damaged; delete that file to continue the run without its record of the "
+                  "earlier sessions")
 SYNC_EVERY = 50  # steps between the loop's reads of device values (the finiteness check, the progress bar's loss)
 
 
@@ -206,8 +209,8 @@ def _sessions(meta_path: Path | None, start: int, trained: bool, device: torch.d
     before sessions were recorded lists them from its next resume on (what its earlier epochs ran is not
     known: meta.json kept only the latest precision)."""
     earlier = []
-    if meta_path is not None and meta_path.is_file():
-        before = json.loads(meta_path.read_text()).get("sessions", [])
+    if meta_path is not None:
+        before = read_json_object(meta_path, RESUME_DAMAGED).get("sessions", [])
         earlier = [s for s in before if s["from_epoch"] <= start]
     if trained:
         return earlier
@@ -375,18 +378,19 @@ def _fit_in(config, resume, recipe, kind, log, on_epoch_end, ranks, device) -> F
 
 def _open_run(config, resume, kind, ranks) -> RunDir:
     """The run directory: rank 0 creates or reopens it and tells the others where it is, or why it failed."""
-    failed = None
+    failed = run = None
     if ranks.main:
         try:
             run = RunDir.reopen(resume) if resume is not None else RunDir.create(config)
             if resume is not None:
                 changed = config.defining_changes(run.config())
                 if changed:
-                    run.release()
                     raise CnnlabError(f"--resume continues the run as it was configured; it cannot change "
                                       f"{', '.join(changed)} (start a new run instead)")
                 _check_processes(run, ranks)
         except CnnlabError as e:
+            if run is not None:  # refused: another process may take the run
+                run.release()
             failed = e
         distributed.share(ranks, ("error", str(failed)) if failed else ("run", str(run.path)))
         if failed:
@@ -607,9 +611,8 @@ def _check_processes(run: RunDir, ranks: distributed.Ranks) -> None:
     """A run continues on as many processes as it started with: its shards, its global batch and so its
     schedule depend on the number."""
     meta = run.path / "meta.json"
-    before = json.loads(meta.read_text()).get("processes", 1) if meta.is_file() else ranks.world
+    before = read_json_object(meta, RESUME_DAMAGED).get("processes", 1) if meta.is_file() else ranks.world
     if before != ranks.world:
-        run.release()
         raise CnnlabError(f"'{run.path}' was trained in {before} processes; continue it in as many: --nproc {before}"
                           if before > 1 else f"'{run.path}' was trained in one process; continue it in one "
                           f"(without --nproc or torchrun)")

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .._io import make_dir
+from .._io import make_dir, read_json_object
 from .._options import check, like, option
 from ..errors import CnnlabError, TrainingSplitWarning
 from .checkpoint import load_weights, read_metadata
@@ -97,12 +96,7 @@ class Run:
 
     @staticmethod
     def _json(path: Path) -> dict:
-        if not path.is_file():
-            return {}
-        try:
-            return json.loads(path.read_text())
-        except ValueError:
-            raise CnnlabError(f"'{path}' is not valid JSON; the run directory is damaged") from None
+        return read_json_object(path, "the run directory is damaged")
 
     # --- what the run directory holds ---------------------------------------------------------------------
     @cached_property
