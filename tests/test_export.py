@@ -3,6 +3,7 @@ outputs; a run's parts (classifier, autoencoder, segmentation network) exported 
 
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -197,6 +198,16 @@ def test_predict_checks_the_onnx_file_against_the_run_in_one_line(runs, capsys, 
     run(capsys, "export", runs / "ae", "--part", "encoder")
     line = one_line_error(capsys, "predict", runs / "clf", image, "--onnx", runs / "ae" / "export" / "encoder.onnx")
     assert "exported from an autoencoder run (its encoder), not from a classifier" in line
+
+
+def test_without_onnxruntime_export_and_predict_onnx_each_name_what_needs_it(runs, capsys, monkeypatch):
+    assert run(capsys, "export", runs / "clf")[0] == 0
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed: import fails
+    assert "ONNX export needs onnx and onnxruntime: pip install 'cnnlab[onnx]'" in one_line_error(
+        capsys, "export", runs / "clf")
+    line = one_line_error(capsys, "predict", runs / "clf", runs / "digit0.png", "--onnx",
+                          runs / "clf" / "export" / "model.onnx")
+    assert "running an ONNX file (--onnx) needs onnx and onnxruntime: pip install 'cnnlab[onnx]'" in line
 
 
 def test_a_run_whose_checkpoint_file_is_gone_says_so_not_that_it_trained_nothing(runs, capsys, tmp_path):

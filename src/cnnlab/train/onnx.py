@@ -38,18 +38,18 @@ from ..errors import CnnlabError
 OPSET = 17
 
 
-def _require():
+def _require(what: str = "ONNX export"):
     try:
         import onnx
         import onnxruntime
     except ImportError:
-        raise CnnlabError("ONNX export needs onnx and onnxruntime: pip install 'cnnlab[onnx]'") from None
+        raise CnnlabError(f"{what} needs onnx and onnxruntime: pip install 'cnnlab[onnx]'") from None
     return onnx, onnxruntime
 
 
 def onnx_session(path: str | Path):
     """An onnxruntime session of ``path`` on the CPU; a file that is not ONNX is a one-line error."""
-    _, ort = _require()
+    _, ort = _require("running an ONNX file (--onnx)")
     if not Path(path).exists():
         raise CnnlabError(f"ONNX file '{path}' does not exist")
     if Path(path).is_dir():
