@@ -417,8 +417,9 @@ def test_a_resumed_run_whose_meta_json_is_damaged_is_one_line_and_continues_once
 
     run_dir = shutil.copytree(trained, tmp_path / "run")
     meta = run_dir / "meta.json"
-    for text, message in (("{not json", "is not valid JSON"), ("[]", "holds a JSON list, not an object")):
-        meta.write_text(text)
+    for data, message in ((b"{not json", "is not valid JSON"), (b"\xff\xfe\x00", "is not valid JSON"),
+                          (b"[]", "holds a JSON list, not an object")):
+        meta.write_bytes(data)
         line = one_line_error(capsys, "train", "--resume", run_dir, "--epochs", "2", "--quiet")
         assert message in line and "delete that file to continue the run" in line
     assert "holds a JSON list, not an object; the run directory is damaged" in one_line_error(capsys, "report", run_dir)

@@ -74,8 +74,12 @@ def read_json_object(path: str | os.PathLike, damaged: str) -> dict:
     if not path.is_file():
         return {}
     try:
-        value = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
+        text = path.read_bytes()
+    except OSError as e:
+        raise CnnlabError(f"'{path}' cannot be read ({e.strerror}); {damaged}") from None
+    try:
+        value = json.loads(text)
+    except ValueError:  # UnicodeDecodeError included
         raise CnnlabError(f"'{path}' is not valid JSON; {damaged}") from None
     if not isinstance(value, dict):
         raise CnnlabError(f"'{path}' holds a JSON {type(value).__name__}, not an object; {damaged}")
