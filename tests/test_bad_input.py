@@ -424,7 +424,8 @@ def test_a_resumed_run_whose_meta_json_is_damaged_is_one_line_and_continues_once
         assert message in line and "delete that file to continue the run" in line
     assert "holds a JSON list, not an object; the run directory is damaged" in one_line_error(capsys, "report", run_dir)
     meta.unlink()  # as the line says: the checkpoints hold what the run needs
-    assert run(capsys, "train", "--resume", run_dir, "--epochs", "2", "--quiet")[0] == 0
+    # --device cpu: auto would take a GPU where there is one
+    assert run(capsys, "train", "--resume", run_dir, "--epochs", "2", "--quiet", "--device", "cpu")[0] == 0
     assert json.loads(meta.read_text())["sessions"] == [
         {"from_epoch": 2, "device": "cpu", "precision": "fp32", "channels_last": True}]
 
