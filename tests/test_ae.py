@@ -241,6 +241,16 @@ def test_a_classifier_run_is_not_an_autoencoder(tmp_path, capsys):
         Run.open(tmp_path / "c", holds="autoencoder")
 
 
+def test_another_commands_resume_of_a_run_says_what_kind_of_run_it_continues(tmp_path, capsys):
+    assert main(["train", "--epochs", "1", "--run-dir", str(tmp_path / "c"), "--quiet"]) == 0
+    code, out, err = run(capsys, "ae", "train", "--resume", tmp_path / "c", "--epochs", "2", "--quiet")
+    assert code == 0 and "test accuracy" in out  # continued as the classifier it is
+    said = f"'{tmp_path / 'c'}' is a run of kind classifier (cnnlab train trains it); it continues as one"
+    assert err == f"cnnlab: warning: {said}\n"
+    code, _, err = run(capsys, "train", "--resume", tmp_path / "c", "--epochs", "3", "--quiet")
+    assert code == 0 and "warning" not in err  # its own command: nothing to say
+
+
 def test_encode_writes_codes_with_labels_and_a_map(conv_run, capsys):
     import numpy as np
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +201,10 @@ def train_command(cls: type):
         if ranks.distributed and args.nproc not in (1, ranks.world):
             raise CnnlabError(f"--nproc {args.nproc} inside a job of {ranks.world} processes (torchrun's "
                               f"--nproc_per_node x --nnodes): give one or the other")
+        if type(config) is not cls and ranks.main:  # another kind's run, resumed: said, as a mistyped directory
+            kind = get_kind(config.run_kind)     # would otherwise train on another run without a word
+            warnings.warn(f"'{args.resume}' is a run of kind {kind.name} ({kind.command} trains it); it continues "
+                          f"as one", stacklevel=1)
         try:
             result = fit(config, resume=Path(args.resume).expanduser() if args.resume else None)
         except BrokenPipeError as e:  # the output closed: a run that stopped, said as such (not a listing)
