@@ -422,8 +422,10 @@ def test_a_resumed_run_whose_meta_json_is_damaged_is_one_line_and_continues_once
         meta.write_bytes(data)
         line = one_line_error(capsys, "train", "--resume", run_dir, "--epochs", "2", "--quiet")
         assert message in line and "delete that file to continue the run" in line
-    assert "holds a JSON list, not an object; the run directory is damaged" in one_line_error(capsys, "report", run_dir)
-    meta.unlink()  # as the line says: the checkpoints hold what the run needs
+    assert "holds a JSON list, not an object; the run directory is damaged; delete that file to read the run " \
+           "without its record of the sessions it trained in" in one_line_error(capsys, "report", run_dir)
+    meta.unlink()  # as the lines say: the checkpoints hold what the run needs
+    assert run(capsys, "report", run_dir)[0] == 0
     # --device cpu: auto would take a GPU where there is one
     assert run(capsys, "train", "--resume", run_dir, "--epochs", "2", "--quiet", "--device", "cpu")[0] == 0
     assert json.loads(meta.read_text())["sessions"] == [

@@ -109,7 +109,10 @@ class Run:
         """meta.json's record of the sessions the run trained in (the epoch each began at, its device, precision
         and memory layout), oldest first; ``meta`` is the checkpoint's, which may be older (the best epoch's).
         Empty for a checkpoint file."""
-        return self._json(self.path / "meta.json").get("sessions", []) if self.path else []
+        if self.path is None:
+            return []
+        return read_json_object(self.path / "meta.json", "the run directory is damaged; delete that file to read the "
+                                "run without its record of the sessions it trained in").get("sessions", [])
 
     @cached_property
     def history(self) -> list[dict[str, Any]]:
