@@ -12,7 +12,7 @@ exactly the same number of steps, measured in the same run: each side runs five 
 With ``--device cuda`` both sides train on the GPU, in fp32: cnnlab's data lives there (as a run's in-memory
 data does) and the peer moves each batch there as the tutorials do; each timed run ends by waiting for the GPU.
 
-    python benchmarks/train_throughput.py [--steps 30] [--repeat 5] [--device cuda]
+    python benchmarks/train_throughput.py [--steps 30] [--repeat 5] [--device cuda] [--cases resnet18-32,...]
 """
 
 from __future__ import annotations
@@ -108,12 +108,25 @@ def case(name: str, model_name: str, data_spec: str, image_size: int | None, bat
                   widths=(24, 10, 12, 8, 14)), flush=True)
 
 
+# name: (label, model, data, image size, steps as a multiple of --steps, random flips)
+CASES = {
+    "lenet5": ("lenet5 digits 32x32", "lenet5", "digits", None, 2, False),
+    "resnet18-32": ("resnet18 digits 32x32", "resnet18", "digits", 32, 1, False),
+    "resnet18-64": ("resnet18 shapes 64x64", "resnet18", "shapes:size=64,count=1000", None, 0.5, True),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeat", type=int, default=5, help="runs of each side, taking turns; the best counts")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda[:N]: both sides train there (fp32)")
+    parser.add_argument("--cases", default=",".join(CASES), metavar="NAMES",
+                        help=f"the cases to run, comma-separated (default: all: {','.join(CASES)})")
     args = parser.parse_args()
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    if not cases or any(c not in CASES for c in cases):
+        parser.error(f"--cases takes names from {','.join(CASES)}, not {args.cases!r}")
     if args.repeat < 1:
         parser.error(f"--repeat must be 1 or more (runs of each side), not {args.repeat}")
     if not re.fullmatch(r"cpu|cuda(:\d+)?", args.device):
@@ -127,12 +140,9 @@ def main() -> None:
         print(f"both sides on {torch.cuda.get_device_name(device)}, fp32")
     print(f"images/s, best of {args.repeat} runs, the sides taking turns")
     print(row("case", "cnnlab", "plain loop", "ratio", "peer DataLoader", widths=(24, 10, 12, 8, 14)))
-    case("lenet5 digits 32x32", "lenet5", "digits", None, 64, args.steps * 2, flip=False, repeat=args.repeat,
-         device=device)
-    case("resnet18 digits 32x32", "resnet18", "digits", 32, 64, args.steps, flip=False, repeat=args.repeat,
-         device=device)
-    case("resnet18 shapes 64x64", "resnet18", "shapes:size=64,count=1000", None, 64, args.steps // 2, flip=True,
-         repeat=args.repeat, device=device)
+    for name in cases:
+        label, model, data, size, steps, flip = CASES[name]
+        case(label, model, data, size, 64, round(args.steps * steps), flip=flip, repeat=args.repeat, device=device)
 
 
 if __name__ == "__main__":
