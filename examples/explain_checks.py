@@ -5,7 +5,8 @@ maximisation of a digits model. Reproduces the README's explainability figures:
     python examples/explain_checks.py            # about 3 minutes on 2 CPU cores
     python examples/explain_checks.py --quick    # fewer epochs and images (what the tests run)
 
-Writes docs/explain_pointing.png, docs/explain_maximize.png and prints the tables.
+Prints the tables and writes explain_pointing.png and explain_maximize.png: into docs/ (the README's figures)
+for the full run, into the runs' folder (``--out``) with ``--quick``, or where ``--figures`` says.
 """
 
 from __future__ import annotations
@@ -67,11 +68,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer epochs and images")
     parser.add_argument("--out", default=None, help="a folder for the runs (default: a temporary one)")
+    parser.add_argument("--figures", default=None, help="where the two figures go (default: docs/, the README's; "
+                                                         "with --quick, the runs' folder)")
     args = parser.parse_args()
     print(f"CPU: {cpu_description()}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.out or tmp)
+        # a quick run's figures never replace the README's
+        figures = Path(args.figures) if args.figures else root if args.quick else DOCS
+        figures.mkdir(parents=True, exist_ok=True)
         rows, examples = [], []
         for model, (kwargs, epochs, count, seeds) in MODELS.items():
             if args.quick and model != "lenet5":
@@ -106,7 +112,7 @@ def main() -> None:
         for x, maps, pre in examples:
             img = pre.unnormalise(x)
             pictures += [img, overlay(img, maps)]
-        save_png(tile(torch.cat(pictures), 8, pad=2, scale=3), DOCS / "explain_pointing.png")
+        save_png(tile(torch.cat(pictures), 8, pad=2, scale=3), figures / "explain_pointing.png")
 
         t = time.perf_counter()
         cfg = ClassifierConfig(model="lenet5", data="digits", epochs=3 if args.quick else 10,
@@ -131,7 +137,8 @@ def main() -> None:
         kernels = run.model.features.c1.conv.weight.detach()
         kernels = 0.5 + 0.5 * kernels / kernels.abs().max()
         kernels = F.interpolate(kernels, size=(28, 28), mode="nearest")
-        save_png(tile(torch.cat([kernels, first]), 6, pad=2, scale=4), DOCS / "explain_maximize.png")
+        save_png(tile(torch.cat([kernels, first]), 6, pad=2, scale=4), figures / "explain_maximize.png")
+        print(f"figures: {figures / 'explain_pointing.png'}, {figures / 'explain_maximize.png'}")
 
 
 if __name__ == "__main__":
