@@ -30,6 +30,16 @@ def test_shape_padding_forms_and_pooling(capsys):
         "4x4x8")
 
 
+
+def test_shape_given_channels_first_computes_it_as_written_and_says_how_it_read_it(capsys):
+    code, out, err = run(capsys, "shape", "--input", "3x224x224", "--kernel", "3")
+    assert code == 0 and out.startswith("1x222x224")  # valid arithmetic: a 3-pixel-high map of 224 channels
+    assert err == ("cnnlab: warning: --input takes HxWxC: 3x224x224 is 3 pixels high with 224 channels; a 224x224 "
+                   "image with 3 channels is 224x224x3\n")
+    for size in ("4x4x512", "224x224x3", "1x1x1"):  # a late feature map, an image, a point: nothing to say
+        assert run(capsys, "shape", "--input", size, "--kernel", "1")[2] == ""
+
+
 @pytest.mark.parametrize("argv, message", [
     (["shape", "--input", "5x5x3", "--kernel", "7"], "kernel 7 is larger than the padded height 5"),
     (["shape", "--input", "8x8x3", "--stride", "0"], "stride must be at least 1"),

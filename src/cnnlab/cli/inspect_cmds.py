@@ -6,6 +6,7 @@ import argparse
 import json
 import re
 import textwrap
+import warnings
 
 import torch
 
@@ -136,6 +137,10 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_shape(args: argparse.Namespace) -> int:
     padding = padding_sides(",".join(args.padding))
+    h, w, c = input_shape(args.input)
+    if h in (1, 3, 4) and w == c > 4:  # CxHxW, as summary --input-size and PyTorch write it: valid, but unlikely
+        warnings.warn(f"--input takes HxWxC: {args.input} is {h} pixels high with {c} channels; a {w}x{c} image "
+                      f"with {h} channels is {w}x{c}x{h}", stacklevel=1)
     if args.pool and (args.filters is not None or args.groups != 1):
         raise CnnlabError("--filters and --groups apply to convolutions; pooling keeps the channels")
     if args.pool:
@@ -147,7 +152,6 @@ def cmd_shape(args: argparse.Namespace) -> int:
         out = conv_output_shape(args.input, args.kernel, args.stride or 1, padding, args.dilation,
                                 args.filters, args.groups)
     print(out)
-    h, w, c = input_shape(args.input)
     (kh, kw), (dh, dw) = pair(args.kernel, "kernel"), pair(args.dilation, "dilation")
     sh, sw = (kh, kw) if args.pool and args.stride is None else pair(args.stride or 1, "stride")
     top, bottom, left, right = padding
