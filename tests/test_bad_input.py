@@ -403,6 +403,18 @@ def test_experiment_settings_that_cannot_mean_one_thing_are_refused(trained, tmp
     assert message in one_line_error(capsys, "experiment", "transfer", *argv)
 
 
+def test_the_report_of_a_damaged_experiment_directory_is_one_line(tmp_path, capsys):
+    (tmp_path / "experiment.json").write_text('{"experiment": "efficiency", "settings": {}}')
+    for text, message in (("[]", "holds a JSON list, not an object"), ('{"summary": 5}', "holds no table"),
+                          ('{"summary": [1]}', "holds no table"), ("{", "is not valid JSON")):
+        (tmp_path / "summary.json").write_text(text)
+        assert f"summary.json' {message}" in one_line_error(capsys, "report", tmp_path)
+    (tmp_path / "summary.json").write_text('{"summary": []}')
+    (tmp_path / "experiment.json").write_text("[1]")
+    assert "experiment.json' holds a JSON list, not an object; the experiment directory is damaged" in \
+        one_line_error(capsys, "report", tmp_path)
+
+
 def test_a_damaged_experiment_json_is_one_line(tmp_path, capsys):
     for text in ("[1, 2]", '{"experiment": "transfer", "settings": [1]}', "not json"):
         (tmp_path / "experiment.json").write_text(text)

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._io import absolute_path, atomic_write_json, atomic_write_text, existing_dir, make_dir
+from .._io import absolute_path, atomic_write_json, atomic_write_text, existing_dir, make_dir, read_json_object
 from .._options import check, from_mapping, like
 from ..data import absolute_spec
 from ..errors import CnnlabError
@@ -176,24 +176,22 @@ def _cell(key: str, value: Any) -> str:
 def write_study_report_of(path: str | Path) -> Path:
     """Rebuild an experiment directory's ``report.html`` from its ``experiment.json`` and ``summary.json``."""
     path = existing_dir(path, "experiment directory")
-    try:
-        saved = json.loads((path / "experiment.json").read_text())
-    except (OSError, ValueError):
-        raise CnnlabError(f"'{path}' is not an experiment directory (no readable experiment.json)") from None
-    try:
-        summary = json.loads((path / "summary.json").read_text())
-    except OSError:
-        raise CnnlabError(f"experiment '{path}' has not finished (no summary.json); continue it with --resume "
-                          f"{path}") from None
-    except ValueError:
-        raise CnnlabError(f"'{path / 'summary.json'}' is not valid JSON; the experiment directory is damaged") from None
-    rows = summary.get("summary") or []
+    damaged = "the experiment directory is damaged"
+    saved = read_json_object(path / "experiment.json", damaged)
+    if not saved:
+        raise CnnlabError(f"'{path}' is not an experiment directory (no readable experiment.json)")
+    if not (path / "summary.json").is_file():
+        raise CnnlabError(f"experiment '{path}' has not finished (no summary.json); continue it with --resume {path}")
+    rows = read_json_object(path / "summary.json", damaged).get("summary") or []
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise CnnlabError(f"'{path / 'summary.json'}' holds no table of the experiment's results; {damaged}")
     header = list(dict.fromkeys(k for r in rows for k in r))
     table = Table(header, [[_cell(k, r.get(k, "")) for k in header] for r in rows],
                   "one row per group: mean and spread over seeds; -: none (e.g. a target not reached)")
     runs = sorted(p for p in (path / "runs").iterdir() if p.is_dir()) if (path / "runs").is_dir() else []
     name = saved.get("experiment", "?")
-    return write_study_report(path, f"experiment {name}", saved.get("settings", {}), table,
+    settings = saved.get("settings")
+    return write_study_report(path, f"experiment {name}", settings if isinstance(settings, dict) else {}, table,
                               sorted(path.glob("*.png")), runs)
 
 
