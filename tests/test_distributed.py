@@ -257,6 +257,21 @@ def test_an_error_before_joining_the_job_is_said_once_per_node(rank, local_rank,
                    f"it without torchrun\n" if says else "")
 
 
+@pytest.mark.parametrize("experiment", ["transfer", "efficiency", "depth", "activations", "init", "regularization",
+                                        "architectures"])
+def test_every_experiment_under_torchrun_is_refused_before_it_writes_anything(experiment, tmp_path, capsys,
+                                                                                monkeypatch):
+    for key, value in {"RANK": 0, "WORLD_SIZE": 2, "LOCAL_RANK": 0, "LOCAL_WORLD_SIZE": 2}.items():
+        monkeypatch.setenv(key, str(value))
+    monkeypatch.chdir(tmp_path)
+    for argv in (["--quick"], ["--resume", tmp_path])[:1 if experiment == "efficiency" else 2]:  # (no --resume)
+        code, _, err = run(capsys, "experiment", experiment, *argv)
+        assert code == 2
+        assert err == f"cnnlab: error: the {experiment} experiment runs its runs in one process; start it without " \
+                      f"torchrun\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("local_rank", [0, 1])
 def test_more_processes_than_a_nodes_gpus_all_stop_before_joining(local_rank, monkeypatch):
     """Each process checks the node's GPUs, not only its own: the one that has a GPU does not wait in the

@@ -47,6 +47,7 @@ class Study:
     def create(cls, name: str, settings: Any, run_dir: str | Path | None = None, resumable: bool = True) -> Study:
         """A new experiment directory (``run_dir``, new or empty; default ``runs/experiment-NAME-<time>``);
         ``resumable``: whether ``--resume`` can continue it (an experiment that trains nothing cannot)."""
+        _one_process(name)
         check(settings, lambda key: "--" + key.replace("_", "-"))
         path = Path(run_dir).expanduser() if run_dir else \
             Path("runs") / f"experiment-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -68,8 +69,7 @@ class Study:
         new directory for ``settings`` (default: ``settings_class()``) once they are checked and ``validate``
         has passed them (a dataset spec read, a model built), so that settings that cannot run create
         nothing."""
-        if distributed.from_env().distributed:
-            raise CnnlabError(f"the {name} experiment runs its runs in one process; start it without torchrun")
+        _one_process(name)  # before the settings are checked: no use checking them under torchrun
         if resume is not None:
             return cls.resume(name, settings_class, resume)
         settings = settings or settings_class()
@@ -81,6 +81,7 @@ class Study:
     @classmethod
     def resume(cls, name: str, settings_class: type, path: str | Path) -> Study:
         """The experiment in ``path``, with the settings it was started with."""
+        _one_process(name)
         path = existing_dir(path, "experiment directory")
         file = path / "experiment.json"
         try:
@@ -163,6 +164,12 @@ def percent_spread(summary: dict, key: str, digits: int = 2) -> str:
 def mean_curve(curves: Iterable[Sequence[float]]) -> list[float]:
     """The mean over seeds of curves of equal length, point by point."""
     return [statistics.mean(v) for v in zip(*curves, strict=True)]
+
+
+def _one_process(name: str) -> None:
+    """Refuse to start or continue an experiment in a process of a distributed job, before anything is written."""
+    if distributed.from_env().distributed:
+        raise CnnlabError(f"the {name} experiment runs its runs in one process; start it without torchrun")
 
 
 def _cell(key: str, value: Any) -> str:
