@@ -255,6 +255,10 @@ def test_an_error_before_joining_the_job_is_said_once_per_node(rank, local_rank,
     assert code == 2
     assert err == (f"cnnlab: error: process {rank} of 4: the depth experiment runs its runs in one process; start "
                    f"it without torchrun\n" if says else "")
+    code, _, err = run(capsys, "train", "--lr", "-1")  # the command line itself
+    assert code == 2
+    assert err == (f"cnnlab: error: process {rank} of 4: argument --lr: must be a number above 0 and at most 10, "
+                   f"got -1 (see 'cnnlab train --help')\n" if says else "")
 
 
 @pytest.mark.parametrize("experiment", ["transfer", "efficiency", "depth", "activations", "init", "regularization",

@@ -48,7 +48,13 @@ class _Parser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> None:
-        self.exit(2, f"cnnlab: error: {message} (see '{self.prog} --help')\n")
+        from ..train import distributed
+
+        ranks = distributed.from_env()  # under torchrun every process of a node meets it: the node's first says it
+        if distributed.said_by_the_node(ranks):
+            self.exit(2)
+        who = f"process {ranks.rank} of {ranks.world}: " if not ranks.main else ""
+        self.exit(2, f"cnnlab: error: {who}{message} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
