@@ -252,6 +252,15 @@ def test_a_run_whose_output_is_closed_before_it_prints_says_so_too(tmp_path):
                                                       "stopped before its first epoch ended (nothing to continue)")
 
 
+def test_a_run_whose_output_and_errors_go_into_one_closed_pipe_still_ends_with_141(tmp_path):
+    # `cnnlab train 2>&1 | head -1`: the line saying why met the closed pipe too, and the command ended with 1
+    result = subprocess.run(f"{sys.executable} -m cnnlab train --epochs 50 --run-dir {tmp_path / 'run'} 2>&1 | "
+                            f"head -1; exit ${{PIPESTATUS[0]}}", shell=True, executable="/bin/bash",
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 141, result.stderr
+    assert result.stdout.startswith("digits:") and result.stderr == ""
+
+
 def _python(code: str) -> subprocess.CompletedProcess:
     """``code`` in a fresh interpreter: its signal handlers and hooks are its own."""
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -254,7 +254,11 @@ def _command(argv: Sequence[str] | None, freeze_imports: bool) -> int:
         # a run or an experiment stopped before its end: it keeps its last checkpoint, and says so (stderr is open)
         hint = _resume_hint(e) or " before its first epoch ended (nothing to continue)"
         what = "experiment" if str((getattr(e, "resume", None) or ("",))[0]).startswith("cnnlab experiment") else "run"
-        print(f"cnnlab: the output was closed (broken pipe), so the {what} stopped{hint}", file=sys.stderr)
+        try:
+            print(f"cnnlab: the output was closed (broken pipe), so the {what} stopped{hint}", file=sys.stderr,
+                  flush=True)
+        except OSError:  # stderr went into the same pipe (2>&1): nothing can be said, the exit code says it
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
         return 128 + int(signal.SIGPIPE)
     except CnnlabError as e:
         if _speaks(e):
