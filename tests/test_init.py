@@ -132,4 +132,6 @@ def test_bad_init_specs_are_clear_errors():
             init_weights(model, spec)
     with pytest.raises(CnnlabError, match="needs a path"):
         parse_init("file")
+    with pytest.raises(CnnlabError, match="an init scheme is a name such as 'kaiming_normal' .*, got None"):
+        init_weights(model, None)
     assert parse_init("kaiming:mode=fan_in") == ("kaiming_normal", {"mode": "fan_in"})

@@ -105,6 +105,12 @@ def test_models_carry_their_metadata():
     (dict(name="plain20", act_layer="sigmod"), "unknown activation 'sigmod'; did you mean 'sigmoid'"),
     (dict(name="resnet18", norm_layer="layer"), "unknown norm layer 'layer'"),
     (dict(name="vgg11", norm_layer="batch"), "vgg11 has no argument 'norm_layer'; its arguments: .*batch_norm"),
+    (dict(name="resnet18", act_layer=5), "act_layer must be a layer's name such as 'relu' or a layer class such as "
+                                         "nn.ReLU; got 5"),
+    (dict(name="resnet18", norm_layer=5), "norm_layer must be a layer's name such as 'batch' or a layer class"),
+    (dict(name="resnet18", weights=True), "weights is the path of a weights file .*, got True"),
+    (dict(name=None), "a model is given by its name, a string such as 'alexnet'; got None"),
+    (dict(name=torch.nn.Linear), "a model is given by its name, a string .*; got <class"),
 ])
 def test_impossible_model_arguments_are_clear_errors(kwargs, message):
     name = kwargs.pop("name")
@@ -129,6 +135,8 @@ def test_reset_classifier_validates_and_zero_removes_googlenet_aux_heads():
     model = cnnlab.create_model("resnet18", small_input=True)
     with pytest.raises(CnnlabError, match="num_classes must be 0"):
         model.reset_classifier(-1)
+    with pytest.raises(CnnlabError, match="num_classes must be an integer from 0 .no classifier., got '10'"):
+        model.reset_classifier("10")
     g = cnnlab.create_model("googlenet", small_input=True)
     g.reset_classifier(0)
     assert g.aux1 is None and g.aux2 is None

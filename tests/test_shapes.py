@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -33,10 +34,18 @@ def test_the_lecture_examples():
     (dict(input_size="8x8x0"), "must be positive"),
     (dict(input_size="eightbyeight"), "not a size like"),
     (dict(input_size="8x8x3", filters=4, groups=2), "groups=2 must divide"),
+    (dict(input_size="8x8x3", kernel=2.5), "kernel takes whole numbers, like 3 or 3x5; got 2.5"),
+    (dict(input_size="8x8x3", padding=1.5), "padding takes whole numbers, .*; got 1.5"),
+    (dict(input_size=(8.0, 8, 3)), "input takes whole numbers, like 224x224x3"),
+    (dict(input_size="8x8x3", stride=True), "stride takes whole numbers"),
 ])
 def test_invalid_convolutions_are_explained(kwargs, message):
     with pytest.raises(ShapeArithmeticError, match=message):
         cnnlab.conv_output_shape(**kwargs)
+
+
+def test_sizes_may_be_numpy_or_torch_integers():
+    assert str(cnnlab.conv_output_shape(torch.Size([32, 32, 3]), np.int64(3), padding=np.array([1, 1]))) == "32x32x3"
 
 
 def test_invalid_pooling_is_explained():

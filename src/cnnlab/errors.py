@@ -42,6 +42,8 @@ class TrainingSplitWarning(UserWarning):
 def unknown_name(kind: str, name: str, choices: Iterable[str], hint: str = "") -> UnknownNameError:
     """Build the error for an unknown ``name``, suggesting the closest ``choices``."""
     choices = sorted(choices)
+    if not isinstance(name, str):  # a class or None where a name was meant
+        return UnknownNameError(f"a {kind} is given by its name, a string such as {choices[0]!r}; got {name!r}")
     close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
     if close:
         msg = f"unknown {kind} '{name}'; did you mean {', '.join(repr(c) for c in close)}?"

@@ -14,6 +14,7 @@ follows PyTorch's rule that the last window must start inside the input or its l
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -34,9 +35,16 @@ class Shape(NamedTuple):
 
 
 def parse_size(text: str | Sequence[int], what: str = "input", example: str = "224x224x3") -> tuple[int, ...]:
-    """Parse ``"224x224x3"`` (or ``"32x32"``, ``"28"``) into integers; sequences pass through."""
+    """Parse ``"224x224x3"`` (or ``"32x32"``, ``"28"``) into integers; a number or a sequence of whole numbers
+    passes through."""
     if not isinstance(text, str):
-        return tuple(int(v) for v in text)
+        try:
+            values = tuple(text) if hasattr(text, "__iter__") else (text,)
+            if not values or any(isinstance(v, bool) for v in values):
+                raise TypeError
+            return tuple(operator.index(v) for v in values)  # an int, numpy's too; not 2.5
+        except TypeError:
+            raise ShapeArithmeticError(f"{what} takes whole numbers, like {example}; got {text!r}") from None
     try:
         values = tuple(int(v) for v in text.lower().replace(",", "x").split("x"))
     except ValueError:
@@ -46,8 +54,7 @@ def parse_size(text: str | Sequence[int], what: str = "input", example: str = "2
 
 def pair(value: IntOrPair, name: str) -> tuple[int, int]:
     """One number or two (vertical, horizontal): ``3``, ``"3x5"``, ``(3, 5)`` -> a (vertical, horizontal) pair."""
-    values = parse_size(value, name, "3 or 3x5") if isinstance(value, str) else (
-        (int(value),) if isinstance(value, int) else tuple(int(v) for v in value))
+    values = parse_size(value, name, "3 or 3x5")
     if len(values) == 1:
         return values[0], values[0]
     if len(values) == 2:
@@ -58,8 +65,7 @@ def pair(value: IntOrPair, name: str) -> tuple[int, int]:
 def padding_sides(padding: IntOrPair) -> tuple[int, int, int, int]:
     """One number, (vertical, horizontal) or (top, bottom, left, right) -> (top, bottom, left, right); text
     may separate them with commas or x, as the lecture writes them (``"0,1,1,0"``)."""
-    values = parse_size(padding, "padding", "1 or 0,1,1,0") if isinstance(padding, str) else (
-        (int(padding),) if isinstance(padding, int) else tuple(int(v) for v in padding))
+    values = parse_size(padding, "padding", "1 or 0,1,1,0")
     if len(values) == 1:
         values = values * 4
     elif len(values) == 2:

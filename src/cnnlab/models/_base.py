@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..errors import InputSizeError
+from ..errors import CnnlabError, InputSizeError
 from ..nn.head import ClassifierHead
 
 
@@ -91,6 +91,8 @@ class Classifier(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the final layer by a new, randomly initialised one with ``num_classes`` outputs, and the
         auxiliary classifiers' final layers too; ``num_classes=0`` (a feature extractor) removes them."""
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool):
+            raise CnnlabError(f"num_classes must be an integer from 0 (no classifier), got {num_classes!r}")
         self.head.reset(num_classes)
         for name in self.aux_heads:
             aux = getattr(self, name, None)
@@ -117,6 +119,10 @@ class Classifier(nn.Module):
         if x.dim() != 4:
             raise InputSizeError(f"{name} expects a batch N x C x H x W, got a tensor of shape {tuple(x.shape)}")
         c, h, w = x.shape[1:]
+        if c != self.in_chans and w == self.in_chans and c > 4:  # N x H x W x C, as images are often stored
+            raise InputSizeError(
+                f"{name} takes a batch N x C x H x W, channels first; this one ({'x'.join(map(str, x.shape))}) "
+                f"has its {w} channels last: x.permute(0, 3, 1, 2) puts them first")
         if c != self.in_chans:
             raise InputSizeError(
                 f"{name} was built for {self.in_chans} input channel(s) but got {c}; "

@@ -4,6 +4,7 @@ applies an init scheme or loads a weights file."""
 from __future__ import annotations
 
 import inspect
+import os
 import typing
 from typing import Any
 
@@ -83,9 +84,13 @@ def check_model_arguments(name: str, /, **kwargs: Any) -> dict[str, Any]:
         shown = set(_arguments(builder)) | set(_named(builder)[0])  # not what the zoo's builders set themselves
         raise CnnlabError(f"{name} has no argument '{unknown[0]}'; its arguments: "
                           f"{', '.join(k for k in accepted if k in shown)}")
-    for key, lookup in (("act_layer", get_act_layer), ("norm_layer", get_norm_layer)):
+    for key, lookup, named, layer in (("act_layer", get_act_layer, "relu", "nn.ReLU"),
+                                      ("norm_layer", get_norm_layer, "batch", "nn.BatchNorm2d")):
         if isinstance(kwargs.get(key), str):
             kwargs[key] = lookup(kwargs[key])
+        elif kwargs.get(key) is not None and not callable(kwargs[key]):
+            raise CnnlabError(f"{key} must be a layer's name such as '{named}' or a layer class such as {layer}; "
+                              f"got {kwargs[key]!r}")
     _check_arguments(name, builder, kwargs)
     return kwargs
 
@@ -116,6 +121,8 @@ def create_model(
             (:data:`cnnlab.nn.ACT_LAYERS`), ``"none"`` (:data:`cnnlab.nn.NORM_LAYERS`).
     """
     builder = get_builder(name)
+    if weights is not None and not isinstance(weights, str | os.PathLike):
+        raise CnnlabError(f"weights is the path of a weights file (cnnlab.load_weights_file), got {weights!r}")
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
     if in_chans is not None:

@@ -48,7 +48,8 @@ def register_model(family: str, paper: str, torchvision: str | None = None, note
 
 def list_models(pattern: str = "*") -> list[str]:
     """Registered model names matching a shell-style ``pattern`` (``"resnet*"``), in natural order
-    (resnet18 before resnet101)."""
+    (resnet18 before resnet101). A pattern without wildcards matches that one name, as in timm (``cnnlab models
+    WORD`` on the command line matches the names holding the word instead)."""
     if not isinstance(pattern, str):
         raise CnnlabError(f"list_models takes a name pattern such as 'resnet*', got {pattern!r}")
     natural = lambda n: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", n)]  # noqa: E731

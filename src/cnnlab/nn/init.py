@@ -137,6 +137,9 @@ def parse_init(spec: str) -> tuple[str, dict[str, Any]]:
 
     ``"file:PATH"`` keeps the path whole.
     """
+    if not isinstance(spec, str):
+        raise CnnlabError(f"an init scheme is a name such as 'kaiming_normal' (with its arguments: "
+                          f"'normal:std=0.02'), got {spec!r}")
     name, _, rest = spec.partition(":")
     name = _ALIASES.get(name.strip(), name.strip())
     if name == "file":
