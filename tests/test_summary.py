@@ -95,3 +95,5 @@ def test_summary_input_errors():
         cnnlab.summary(build_meta("resnet18"), (3, 16, 16))
     with pytest.raises(CnnlabError, match="needs input_size"):
         cnnlab.summary(torch.nn.Conv2d(1, 1, 3))
+    with pytest.raises(CnnlabError, match="input size is CxHxW, channels first: 3x224x224, not 224x224x3"):
+        cnnlab.summary(build_meta("resnet18"), (224, 224, 3))

@@ -257,6 +257,10 @@ def summary(
         size = (getattr(model, "in_chans", 3), *size)
     if len(size) != 3 or min(size) < 1:
         raise CnnlabError(f"input size must be CxHxW, e.g. 3x224x224, got {input_size!r}")
+    chans = getattr(model, "in_chans", None)
+    if chans is not None and size[0] != chans and size[2] == chans and size[0] > 4:  # HxWxC
+        raise CnnlabError(f"input size is CxHxW, channels first: {size[2]}x{size[0]}x{size[1]}, not "
+                          f"{'x'.join(map(str, size))}")
     param = next(model.parameters(), None)
     dev = param.device if param is not None else torch.device(device)
     names = {m: n for n, m in model.named_modules()}
