@@ -121,13 +121,16 @@ def test_small_input_runs_at_16_and_28_pixels(name, meta_shapes):
         assert model(torch.zeros(2, 1, size, size, device="meta")).shape == (2, 10), (name, size)
 
 
-def test_a_batch_with_its_channels_last_is_told_how_to_put_them_first():
+def test_a_batch_with_its_channels_last_or_of_bytes_is_told_how_to_make_it_fit():
     model = cnnlab.create_model("resnet18", small_input=True)
     with pytest.raises(InputSizeError, match=r"channels first; this one \(2x32x32x3\) has its 3 channels last: "
                                              r"x.permute\(0, 3, 1, 2\) puts them first"):
         model(torch.zeros(2, 32, 32, 3))
     with pytest.raises(InputSizeError, match="built for 3 input channel.s. but got 1"):  # not channels last
         model(torch.zeros(2, 1, 32, 32))
+    with pytest.raises(InputSizeError, match=r"takes a floating-point batch, got uint8 values \(for 8-bit pixels: "
+                                             r"x.float\(\) / 255"):
+        model(torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
 
 
 def test_lenet5s_small_input_form_takes_exactly_28x28():

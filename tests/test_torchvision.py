@@ -103,6 +103,11 @@ def test_another_architecture_is_refused_and_named():
         cnnlab.load_torchvision_weights(ours, torchvision.models.resnet34().state_dict())
 
 
+def test_the_model_comes_first_and_a_name_in_its_place_is_refused(tmp_path):
+    with pytest.raises(CnnlabError, match="loads into a model .*, not 'resnet18'"):
+        cnnlab.load_torchvision_weights("resnet18", tmp_path / "resnet18.pth")
+
+
 def test_head_size_mismatch_is_an_error_unless_skipped():
     state = torchvision.models.resnet18().state_dict()  # 1000 classes
     ours = cnnlab.create_model("resnet18", num_classes=10)

@@ -118,6 +118,10 @@ class Classifier(nn.Module):
         name = self.meta.name if self.meta else type(self).__name__
         if x.dim() != 4:
             raise InputSizeError(f"{name} expects a batch N x C x H x W, got a tensor of shape {tuple(x.shape)}")
+        if not x.is_floating_point():  # pixels as stored (uint8): the convolution would fail deep inside
+            raise InputSizeError(f"{name} takes a floating-point batch, got {str(x.dtype).removeprefix('torch.')} "
+                                 f"values (for 8-bit pixels: x.float() / 255, then the normalisation it was trained "
+                                 f"with)")
         c, h, w = x.shape[1:]
         if c != self.in_chans and w == self.in_chans and c > 4:  # N x H x W x C, as images are often stored
             raise InputSizeError(

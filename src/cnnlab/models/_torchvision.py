@@ -106,6 +106,9 @@ def load_torchvision_weights(
     Raises:
         WeightsError: the file is for another architecture or its shapes do not fit.
     """
+    if not isinstance(model, nn.Module):
+        raise CnnlabError(f"load_torchvision_weights loads into a model (cnnlab.create_model('resnet18')), not "
+                          f"{model!r}")
     if isinstance(path_or_state_dict, Mapping):
         theirs = dict(path_or_state_dict)
     else:
