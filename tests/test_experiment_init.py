@@ -26,6 +26,14 @@ def test_the_quick_init_experiment_shows_the_signal_vanish_with_small_weights(tm
     assert "norm_layer: none" in config and "init: kaiming_normal:mode=fan_in" in config
     assert (path / "signal_per_layer.png").stat().st_size > 10_000 and (path / "report.html").is_file()
 
+    # only a run's start measures its signal: a damaged or deleted measurement is one line naming the way on
+    measured = path / "signals" / "plain20-none-normal-std0.01-seed0.json"
+    measured.write_text("[1, 2")
+    err = one_line_error(capsys, "experiment", "init", "--resume", path)
+    assert f"'{measured}' is not valid JSON" in err and "plain20-none-normal-std0.01-seed0' and continue" in err
+    measured.unlink()
+    assert f"'{measured}' is missing" in one_line_error(capsys, "experiment", "init", "--resume", path)
+
 
 def test_bad_init_settings_are_one_line(tmp_path, capsys):
     assert "--models" in one_line_error(capsys, "experiment", "init", "--models", "resnet20")

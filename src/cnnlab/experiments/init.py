@@ -20,15 +20,15 @@ training accuracy against chance. A run whose loss becomes infinite or NaN is re
 from __future__ import annotations
 
 import copy
-import json
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._io import atomic_write_json
+from .._io import atomic_write_json, read_json_object
 from .._options import like, option
 from ..classify import ClassifierConfig, ClassifierRecipe
 from ..data import load_dataset
+from ..errors import CnnlabError
 from ..inspect import format_table, signal_stats
 from ..models import create_model
 from ..train import RunConfig, TrainingDiverged
@@ -80,6 +80,20 @@ class AtInit(ClassifierRecipe):
             atomic_write_json(self.file, {"activations": stats.activations, "gradients": stats.gradients,
                                           "loss": stats.loss})
         return super().train_view(model, batches, config, device, log)
+
+
+def _measured(file: Path, run: Path) -> tuple[list[dict], list[dict]]:
+    """The activations and gradients :class:`AtInit` wrote to ``file`` for ``run``; one line if that file is
+    missing or damaged (only the run's start writes it, so the way on is to train the run again)."""
+    again = f"delete '{run}' and continue the experiment to measure that run again"
+    measured = read_json_object(file, again)
+    acts, grads = measured.get("activations"), measured.get("gradients")
+    if not (isinstance(acts, list) and acts and isinstance(grads, list) and grads
+            and all(isinstance(a, dict) and "std" in a for a in acts)
+            and all(isinstance(g, dict) and "grad_norm" in g for g in grads)):
+        what = "is missing" if not file.is_file() else "does not hold the measurement"
+        raise CnnlabError(f"'{file}' {what} (the signal per layer at initialisation); {again}")
+    return acts, grads
 
 
 @dataclass
@@ -139,8 +153,7 @@ def _run(study: Study, log) -> InitResult:
                         classes = len(run.results["classes"])
                     except TrainingDiverged as e:
                         diverged, train_acc, classes = str(e), float("nan"), None
-                    measured = json.loads(file.read_text())
-                    acts, grads = measured["activations"], measured["gradients"]
+                    acts, grads = _measured(file, study.path / "runs" / name)
                     rows.append({"model": model, "norm": norm, "scheme": scheme, "seed": seed,
                                  "act_std_first": acts[0]["std"], "act_std_last": acts[-1]["std"],
                                  "grad_first": grads[0]["grad_norm"], "grad_last": grads[-1]["grad_norm"],
