@@ -29,6 +29,7 @@ from cnnlab.explain import (
 )
 from cnnlab.explain.checks import centre_hits, delete, deletion_drop, pointing_hits
 from cnnlab.nn.act import ScaledTanh
+from cnnlab.nn.mobile import SqueezeExcite
 
 from .conftest import build_filled
 
@@ -128,7 +129,10 @@ def _linearised(model: nn.Module) -> nn.Module:
     m = copy.deepcopy(model).double().eval()
     for parent in list(m.modules()):
         for key, child in list(parent.named_children()):
-            if isinstance(child, (nn.ReLU, nn.ReLU6, nn.BatchNorm2d, nn.Dropout, ScaledTanh)):
+            # a squeeze-and-excitation gate scales whole maps: it moves no unit, and without it the gradient
+            # of a unit stays on its own window (with it, on the whole image)
+            if isinstance(child, (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.SiLU, nn.BatchNorm2d, nn.Dropout, ScaledTanh,
+                                  SqueezeExcite)):
                 setattr(parent, key, nn.Identity())
             elif isinstance(child, nn.MaxPool2d):
                 setattr(parent, key, nn.AvgPool2d(child.kernel_size, child.stride, child.padding,
@@ -141,7 +145,8 @@ def _linearised(model: nn.Module) -> nn.Module:
 @pytest.mark.parametrize("name, small, side, layer", [
     ("resnet18", True, 128, None), ("googlenet", True, 128, None), ("alexnet", False, 227, None),
     ("vgg11", True, 160, None), ("mobilenet_v2", True, 160, None), ("mobilenet_v1", True, 128, None),
-    ("densenet121", True, 96, "stages.1"), ("lenet5", False, 32, None)])
+    ("densenet121", True, 96, "stages.1"), ("lenet5", False, 32, None), ("mobilenet_v3_small", True, 224, None),
+    ("efficientnet_b0", True, 224, None)])
 def test_cam_units_are_placed_where_their_receptive_fields_are_centred(name, small, side, layer):
     """Each unit of the default CAM layer at the centre of its receptive field, measured independently: the
     span of the input gradient of one unit in a linearised copy of the network (inputs large enough for the

@@ -1,9 +1,13 @@
+import copy
+
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 import cnnlab
 from cnnlab.errors import CnnlabError
+from cnnlab.inspect.summary import unit_fields
 
 from .conftest import build, build_meta
 
@@ -97,3 +101,99 @@ def test_summary_input_errors():
         cnnlab.summary(torch.nn.Conv2d(1, 1, 3))
     with pytest.raises(CnnlabError, match="input size is CxHxW, channels first: 3x224x224, not 224x224x3"):
         cnnlab.summary(build_meta("resnet18"), (224, 224, 3))
+
+
+def _gradient_field(model: torch.nn.Module, size: tuple[int, int, int]) -> int:
+    """The receptive field of the middle unit of ``model``'s output, measured independently of the arithmetic:
+    the rows of the input its gradient reaches, with every weight 1 (no cancellation) in float64."""
+    model = copy.deepcopy(model).double().eval()
+    for p in model.parameters():
+        p.data.fill_(1.0)
+    x = torch.ones(1, *size, dtype=torch.float64, requires_grad=True)
+    out = model(x)
+    (g,) = torch.autograd.grad(out[0, :, out.shape[-2] // 2, out.shape[-1] // 2].sum(), x)
+    rows = torch.nonzero(g[0].abs().sum((0, 2))).flatten()
+    assert rows[0] > 0 and rows[-1] < size[1] - 1, "the field reaches the border: use a larger input"
+    return int(rows[-1] - rows[0] + 1)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_up_sampling_brings_units_closer_and_widens_the_field_by_the_inputs_it_reads(mode):
+    """A unit of a nearest up-sampling reads one input unit, a bilinear one two; the units after it are half as
+    far apart, so a 3x3 convolution there adds 2 pixels where before the up-sampling it added 4."""
+    nn = torch.nn
+    layers = [nn.Conv2d(1, 1, 3, padding=1), nn.AvgPool2d(2), nn.Upsample(scale_factor=2, mode=mode),
+              nn.Conv2d(1, 1, 3, padding=1)]
+    s = cnnlab.summary(nn.Sequential(*layers), (1, 32, 32))
+    assert [r.receptive_field[0] for r in s.rows] == [3, 4, 4 if mode == "nearest" else 6, 6 if mode == "nearest"
+                                                      else 8]
+    for n in (3, 4):  # the arithmetic against the gradient, after the up-sampling and after the convolution
+        assert s.rows[n - 1].receptive_field[0] == _gradient_field(nn.Sequential(*layers[:n]), (1, 32, 32))
+    _, _, jump, _, start, _ = unit_fields(nn.Sequential(*layers), torch.zeros(1, 1, 32, 32), ["3"])["3"]
+    # the pool's unit 0 lies on pixel 0.5; up-sampled unit i reads it at (i + 0.5) / 2 - 0.5 (bilinear), or, on
+    # average, floor(i / 2) = i / 2 - 0.25 (nearest): the units lie on i + 0.5 - 0.5
+    assert jump == 1 and start == 0
+
+
+def test_a_squeeze_excitation_gate_lets_every_unit_see_the_whole_image_and_moves_none():
+    """The gate is computed on a global pool of the map and scales it: each unit after it depends on the whole
+    image (its gradient reaches every pixel), the same region for all units, so the 3x3 convolutions after it
+    do not widen it; and the units stay where they were (one pixel apart, unit 0 on pixel 0)."""
+    from cnnlab.nn.mobile import SqueezeExcite
+
+    nn = torch.nn
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), SqueezeExcite(8, 4), nn.Conv2d(8, 8, 3, padding=1),
+                        nn.Conv2d(8, 8, 3, padding=1))
+    s = cnnlab.summary(net, (3, 32, 32))
+    whole = 3 + 31  # the pool's 32 units, one pixel apart, each seeing 3 pixels (padding included)
+    assert [rf_of(s, n)[0] for n in ("0", "1.pool", "1.gate", "2", "3")] == [3, whole, whole, whole, whole]
+    x = torch.ones(1, 3, 32, 32, requires_grad=True)
+    (g,) = torch.autograd.grad(net(x)[0, :, 16, 16].sum(), x)
+    assert bool((g[0].abs().sum(0) > 0).all())  # every pixel of the image reaches the middle unit
+    assert unit_fields(net, torch.zeros(1, 3, 32, 32), ["3"])["3"] == (whole, whole, 1, 1, 0, 0)
+
+
+def test_adaptive_pooling_fields_are_its_widest_window_and_slices_and_padding_move_units():
+    nn = torch.nn
+    # PyTorch's windows for 5 -> 3: [0, 2), [1, 4), [3, 5): the middle one is 3 wide
+    s = cnnlab.summary(nn.Sequential(nn.AdaptiveAvgPool2d(3)), (1, 5, 5))
+    assert s.rows[0].receptive_field == (3, 3)
+
+    class Crop(nn.Module):
+        def forward(self, x):
+            return F.pad(x, (2, 0, 3, 0))[:, :, 1::2, ::2]  # 3 rows on top, 2 columns left, then every other one
+
+    net = nn.Sequential(nn.Conv2d(1, 1, 3), Crop(), nn.Conv2d(1, 1, 3))
+    rf_h, rf_w, jh, jw, sh, sw = unit_fields(net, torch.zeros(1, 1, 32, 32), ["2"])["2"]
+    # unit 0 of the first conv is centred on pixel 1; the padding puts 3 (2) units before it; the slice takes
+    # every other unit from 1 (0); the last conv's window centres one unit in
+    assert (jh, jw) == (2, 2) and (sh, sw) == (1 - 3 + 1 + 2, 1 - 2 + 0 + 2)
+    assert (rf_h, rf_w) == (3 + 2 * 2, 3 + 2 * 2)
+
+
+def test_parameters_of_a_module_with_children_count_as_used():
+    nn = torch.nn
+
+    class Scaled(nn.Module):  # a learned scale beside a child layer (LayerScale's pattern)
+        def __init__(self):
+            super().__init__()
+            self.conv, self.gamma = nn.Conv2d(3, 4, 3), nn.Parameter(torch.ones(4, 1, 1))
+
+        def forward(self, x):
+            return self.conv(x) * self.gamma
+
+    s = cnnlab.summary(nn.Sequential(Scaled(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2)), (3, 8, 8))
+    assert s.used_params == s.total_params == 112 + 4 + 290 and "at inference" not in s.totals()
+
+
+def test_a_residual_attention_module_keeps_its_trunks_places():
+    """H(x) = (1 + M(x)) T(x): the trunk T is padded convolutions (unit i on pixel i); the mask M pools down and
+    up-samples back, whose places are the arithmetic's average. A sum or product of paths takes its places from
+    its most direct path, so stacked modules do not drift (attention56's last map had drifted 34 pixels)."""
+    from cnnlab.nn.attention import AttentionModule
+
+    nn = torch.nn
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), AttentionModule(8, depth=2), AttentionModule(8, depth=2))
+    for layer in ("1", "2"):
+        rf_h, _, jump, _, start, _ = unit_fields(net, torch.zeros(1, 3, 128, 128), [layer])[layer]
+        assert (jump, start) == (1, 0) and rf_h > 40  # the mask's field is wider than the trunk's few 3x3s
