@@ -159,9 +159,9 @@ def test_an_autoencoder_run_measures_its_test_split_once(tmp_path, monkeypatch):
     calls = []
     evaluate = ReconstructionTask.evaluate
 
-    def counted(self, model, loader, device, precision="fp32", channels_last=False, ssim=False):
+    def counted(self, model, loader, device, precision="fp32", channels_last=False, ssim=False, samples=0):
         calls.append(ssim)
-        return evaluate(self, model, loader, device, precision, channels_last, ssim)
+        return evaluate(self, model, loader, device, precision, channels_last, ssim, samples)
 
     monkeypatch.setattr(ReconstructionTask, "evaluate", counted)
     r = fit(AEConfig(data="digits", epochs=2, quiet=True, run_dir=str(tmp_path / "ae"), kind="conv"),
@@ -203,6 +203,64 @@ def test_vae_reports_the_elbo_and_samples(tmp_path):
                      kl_warmup=2), log=lambda *a: None)
     assert r.test["kl"] >= 0 and r.test["elbo"] < 0 and (r.run_dir / "plots" / "samples.png").is_file()
     assert r.model.sample(5).shape == (5, 1, 8, 8)
+
+
+def _vae_with_wide_posteriors() -> torch.nn.Module:
+    torch.manual_seed(0)
+    vae = create_autoencoder("dense", (1, 8, 8), 4, variational=True, hidden=(32,)).eval()
+    with torch.no_grad():
+        vae.to_code.bias[4:] = 0.0  # log sigma^2 near 0: posteriors as wide as the prior, far from their mean
+        vae.to_code.weight[4:] *= 0.1
+    return vae
+
+
+def test_a_vaes_elbo_is_the_expectation_over_its_posterior_not_its_means_reconstruction():
+    """ELBO = E_q(z|x)[log p(x | z)] - KL(q(z|x) || N(0, I)) (Kingma & Welling 2014, Eq. 3), computed apart
+    with torch.distributions from 2,000 draws per image; decoding the posterior mean alone is off by more
+    than the estimate's spread (Jensen's gap)."""
+    from torch.distributions import Bernoulli, Normal, kl_divergence
+
+    vae = _vae_with_wide_posteriors()
+    x = (torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(1)) > 0.5).float()
+    with torch.no_grad():
+        out = vae(x)
+        q = Normal(out.mu, torch.exp(0.5 * out.logvar))
+        kl = kl_divergence(q, Normal(0.0, 1.0)).sum(1)
+        z = q.sample((2000,))                                               # 2000 x 64 x 4
+        loglik = Bernoulli(logits=vae.decode(z.flatten(0, 1))).log_prob(x.repeat(2000, 1, 1, 1))
+        loglik = loglik.flatten(1).sum(1).view(2000, 64)
+    reference = float((loglik.mean(0) - kl).mean())
+    spread = float(loglik.std(0).mean()) / (10 * 64) ** 0.5                 # the 10-draw estimate's error
+    measured = ReconstructionTask().evaluate(vae, [(x, None)], torch.device("cpu"), samples=10)
+    assert measured["elbo"] == pytest.approx(reference, abs=4 * spread)
+    at_mean = float(Bernoulli(logits=out.logits).log_prob(x).flatten(1).sum(1).mean() - kl.mean())
+    assert at_mean - reference > 8 * spread  # what was reported before: the mean's reconstruction
+    assert "elbo" not in ReconstructionTask().evaluate(vae, [(x, None)], torch.device("cpu"))  # no draws, no ELBO
+
+
+def test_a_gaussian_likelihoods_nll_is_in_nats():
+    """The squared error is the negative log-likelihood of a Gaussian of variance 1/2 up to log(pi)/2 per
+    pixel: the reported nll is that Gaussian's, computed apart with torch.distributions."""
+    from torch.distributions import Normal
+
+    torch.manual_seed(0)
+    ae = create_autoencoder("dense", (1, 8, 8), 4, hidden=(32,)).eval()
+    x = torch.rand(16, 1, 8, 8)
+    with torch.no_grad():
+        nll = -Normal(torch.sigmoid(ae(x).logits), 0.5 ** 0.5).log_prob(x).flatten(1).sum(1).mean()
+    got = ReconstructionTask(likelihood="gaussian").evaluate(ae, [(x, None)], torch.device("cpu"))["nll"]
+    assert got == pytest.approx(float(nll), rel=1e-5)
+
+
+def test_validation_weighs_the_kl_term_fully_during_the_warm_up():
+    """Early stopping and the best checkpoint compare validation losses: with the warm-up's weight in them they
+    rose each epoch as the weight rose, whatever the model did."""
+    vae = _vae_with_wide_posteriors()
+    x = torch.rand(32, 1, 8, 8)
+    warming = ReconstructionTask(kl_scale=0.1)
+    full = ReconstructionTask().evaluate(vae, [(x, None)], torch.device("cpu"))["loss"]
+    assert warming.evaluation().evaluate(vae, [(x, None)], torch.device("cpu"))["loss"] == full
+    assert warming.evaluate(vae, [(x, None)], torch.device("cpu"))["loss"] < full and warming.kl_scale == 0.1
 
 
 def test_sparse_code_has_the_measured_active_fraction(tmp_path):

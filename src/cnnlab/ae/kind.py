@@ -13,6 +13,7 @@ from ..nn.conv import ConvNormAct
 from ..train import Kind, Run, register_kind
 from .config import AEConfig
 from .recipe import AERecipe, build_autoencoder, reconstruction_task, to_input
+from .task import ELBO_SAMPLES
 
 
 class _Encoder(nn.Module):
@@ -73,7 +74,7 @@ class AutoencoderKind(Kind):
         task = reconstruction_task(run.meta.get("task") or {"noise": run.meta.get("training", {}).get("noise")})
         loader = InMemoryLoader(s.images.to(device), s.labels.to(device), batch_size)
         with torch.autocast(device.type, enabled=False):  # in fp32, as the run measured its test split
-            return task.evaluate(run.model.to(device), loader, device, ssim=True)
+            return task.evaluate(run.model.to(device), loader, device, ssim=True, samples=ELBO_SAMPLES)
 
     def explain_subject(self, run: Run):
         """The encoder of a conv or dense autoencoder: its first layer's kernels (a dense one's weights as

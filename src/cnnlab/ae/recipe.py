@@ -16,7 +16,7 @@ from ..errors import CnnlabError
 from ..train import Recipe
 from .config import AEConfig
 from .models import Autoencoder, create_autoencoder
-from .task import Noise, ReconstructionTask
+from .task import ELBO_SAMPLES, Noise, ReconstructionTask
 
 
 def model_args(a: AEConfig, input_shape: tuple[int, ...]) -> dict:
@@ -151,7 +151,7 @@ class AERecipe(Recipe):
     def test(self, model, loader, task, device, precision, channels_last) -> dict:
         # in fp32, with SSIM, whatever the run's precision (bf16 on a GPU): `cnnlab ae evaluate` measures so, and
         # the pictures are made so
-        return task.evaluate(model, loader, device, ssim=True)
+        return task.evaluate(model, loader, device, ssim=True, samples=ELBO_SAMPLES)
 
     def finish(self, result, run, batches, task, device, log) -> None:
         from .viz import reconstruction_grid, samples_grid

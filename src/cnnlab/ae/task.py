@@ -4,11 +4,13 @@ The loss per image is the negative log-likelihood of the input under the decoder
 pixels: binary cross-entropy (a Bernoulli likelihood, the default for pixels in [0, 1]) or the squared
 error (a Gaussian one). A VAE adds ``beta x KL`` (also divided by the pixel count, so that the balance of the
 two terms is the ELBO's); a sparse code adds its penalty. Measured on a split: MSE, PSNR and SSIM of the
-reconstruction in pixel units, and for a VAE the ELBO and its terms in nats per image.
+reconstruction in pixel units, and for a VAE the ELBO (a Monte-Carlo estimate, :data:`ELBO_SAMPLES` draws of
+the code per image) and its terms in nats per image.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -21,6 +23,7 @@ from ..train import autocast
 from .models import AEOutput
 
 NOISES = ("gaussian", "salt-pepper", "mask", "shift")
+ELBO_SAMPLES = 10  # draws of a VAE's code per test image for its ELBO: the estimate's spread over a split is small
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,9 @@ class ReconstructionTask:
     kl_scale: float = 1.0  # KL warm-up: set per epoch by the recipe
 
     def evaluation(self) -> ReconstructionTask:
-        return self
+        """Validation and test weigh a VAE's KL term fully, whatever the warm-up has reached: a loss whose weight
+        rose every epoch would rise with it, and stop a run early or pick its best epoch for that."""
+        return dataclasses.replace(self, kl_scale=1.0)
 
     def inputs(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return (self.noise(x) if self.noise is not None else x), x
@@ -131,12 +136,23 @@ class ReconstructionTask:
             mse = (torch.sigmoid(output.logits.float()) - target.float()).pow(2).flatten(1).mean(1)
         return {"mse": mse.sum()}
 
+    def nll(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Each image's negative log-likelihood in nats under the decoder's output: Bernoulli (the cross-entropy;
+        a density only for binary pixels) or a Gaussian of variance 1/2, the one whose negative log-likelihood
+        is the squared error, plus ``log(pi) / 2`` per pixel."""
+        nll = self.recon_loss(logits, target, reduce=False)
+        return nll + target[0].numel() * math.log(math.pi) / 2 if self.likelihood == "gaussian" else nll
+
     @torch.no_grad()
     def evaluate(self, model, loader, device, precision: str = "fp32", channels_last: bool = False,
-                 ssim: bool = False) -> dict:
-        """MSE, PSNR (mean over images, peak 1), the loss, active code units; SSIM with ``ssim=True``; the
-        ELBO (nats per image) and its terms for a VAE. A denoising task measures the reconstruction of the
-        corrupted input against the clean one, with the same corruption every time (seeded).
+                 ssim: bool = False, samples: int = 0) -> dict:
+        """MSE, PSNR (mean over images, peak 1), the loss, active code units, the reconstruction's negative
+        log-likelihood in nats per image (:meth:`nll`); SSIM with ``ssim=True``. A VAE's reconstruction is
+        decoded from its posterior mean; with ``samples`` its ELBO, ``E_q[log p(x | z)] - KL(q || p)`` in nats
+        per image (Kingma & Welling 2014, Eq. 3), is estimated by that many draws of ``z`` from ``q(z | x)``
+        per image (seeded), and ``nll`` is the expectation's estimate. A denoising task measures the
+        reconstruction of the corrupted input against the clean one, with the same corruption every time
+        (seeded).
 
         ``active``: the share of the code that carries information. For a deterministic code, the share of
         each image's code units away from zero (|u| > 1e-3; what a sparse code's penalty or top-k acts on),
@@ -162,7 +178,15 @@ class ReconstructionTask:
             sums["loss"] += float(loss) * n
             sums["mse"] += float(mse.sum())
             sums["psnr"] += float(psnr_of(mse).sum())
-            sums["nll"] += float(self.recon_loss(out.logits, x, reduce=False).sum())
+            if variational and samples:
+                std = torch.exp(0.5 * out.logvar.float())
+                for _ in range(samples):
+                    z = out.mu.float() + std * send(torch.randn(out.mu.shape, generator=g), out.mu.device)
+                    with autocast(device, precision):
+                        logits = model.decode(z.to(out.mu.dtype))
+                    sums["nll"] += float(self.nll(logits, x).sum()) / samples
+            else:
+                sums["nll"] += float(self.nll(out.logits, x).sum())
             if "kl" in out.terms:
                 sums["kl"] += float(out.terms["kl"].sum())
             if variational:  # in eval mode a VAE's code is its posterior mean
@@ -182,7 +206,8 @@ class ReconstructionTask:
         if variational:
             mean = moments[0] / seen
             out["active"] = float(((moments[1] / seen - mean.pow(2)) > 0.01).double().mean())
-            out["elbo"] = -(out["nll"] + out["kl"])
+            if samples:
+                out["elbo"] = -(out["nll"] + out["kl"])
         else:
             del out["kl"]
         return out
