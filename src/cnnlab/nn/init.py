@@ -10,7 +10,9 @@ batch-norm layers to weight 1, bias 0, except for ``pytorch``, which restores Py
   ``U(-sqrt(k), sqrt(k))`` with ``k = groups / (C_in * prod(kernel_size))`` (linear: ``k = 1 / in_features``);
 - ``uniform`` (``a``, ``b``), ``normal`` (``mean``, ``std``), ``constant`` (``value``);
 - ``xavier_uniform`` / ``xavier_normal`` (Glorot & Bengio 2010; ``gain``);
-- ``kaiming_uniform`` / ``kaiming_normal`` (He et al. 2015; ``mode`` fan_in|fan_out, ``nonlinearity``);
+- ``kaiming_uniform`` / ``kaiming_normal`` (He et al. 2015; ``mode`` fan_in|fan_out, ``nonlinearity``, ``a``):
+  ``kaiming_normal`` (alias ``he``) defaults to ``mode=fan_out``, the gradients' variance, as torchvision's
+  ResNets; ``kaiming_uniform`` to ``mode=fan_in``, PyTorch's default; both to ``nonlinearity=relu``;
 - ``file``: weights from a file (``file:PATH``; a cnnlab or torchvision state dict, safetensors or a
   ``torch.save`` file read with ``weights_only=True``), registered by :mod:`cnnlab.models`.
 """
