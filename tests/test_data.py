@@ -651,3 +651,54 @@ def test_a_dataset_shows_what_it_holds_in_a_line_not_its_pixels():
     streamed = StreamingData("imgs", files, files, files, ["a"], 3, (32, 32))
     assert repr(streamed) == "<StreamingData imgs (streamed from disk): 1000/1000/1000 train/val/test files, " \
         "3x32x32, 1 classes>"
+
+
+def _class_folders(root: Path, classes: str = "ab", n: int = 4) -> None:
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(root / c / f"{i}.png")
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_split_folders_are_found_whatever_their_case_and_half_a_split_layout_is_refused(tmp_path, monkeypatch,
+                                                                                         streamed):
+    """train/ and val/ alone were read as two classes, "train" and "val", each image labelled by its split;
+    Train/ and Test/ too; and a validation/ folder beside train/ and test/ was left out."""
+    from cnnlab.errors import CnnlabError
+
+    if streamed:
+        monkeypatch.setenv("CNNLAB_MEMORY_LIMIT_GB", "0.000001")
+    for split in ("Train", "Test"):
+        _class_folders(tmp_path / "caps" / split)
+    data = load_dataset(f"folder:{tmp_path / 'caps'}")
+    assert data.classes == ["a", "b"] and len(data.test) == 8
+    for split in ("train", "validation", "test"):
+        _class_folders(tmp_path / "three" / split)
+    assert len(load_dataset(f"folder:{tmp_path / 'three'}").val) == 8
+    for split in ("train", "val"):
+        _class_folders(tmp_path / "half" / split)
+    with pytest.raises(CnnlabError, match=r"has the split folder\(s\) \['train', 'val'\] but no test folder.*"
+                                          r"renamed test"):
+        load_dataset(f"folder:{tmp_path / 'half'}")
+
+
+def test_a_streamed_folder_refuses_what_the_in_memory_read_refuses(tmp_path, monkeypatch):
+    """A class whose files are all unreadable (macOS's ._ files in a __MACOSX folder) was a class of the streamed
+    run; an empty test folder was found after the training, as 'cannot evaluate on an empty split'."""
+    from cnnlab.errors import CnnlabError
+
+    _class_folders(tmp_path / "mac")
+    (tmp_path / "mac" / "__MACOSX").mkdir()
+    for i in range(3):
+        (tmp_path / "mac" / "__MACOSX" / f"._{i}.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    _class_folders(tmp_path / "empty" / "train")
+    _class_folders(tmp_path / "empty" / "test", n=0)
+    for limit in ("2", "0.000001"):  # in memory, then streamed: the same lines
+        monkeypatch.setenv("CNNLAB_MEMORY_LIMIT_GB", limit)
+        with pytest.raises(CnnlabError, match=r"class folder\(s\) \['__MACOSX'\] hold no readable image"), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # in memory, the skipped files are also said
+            load_dataset(f"folder:{tmp_path / 'mac'}")
+        with pytest.raises(CnnlabError, match=r"folder '.*empty/test' holds no images"):
+            load_dataset(f"folder:{tmp_path / 'empty'}")

@@ -1,7 +1,7 @@
 """Readers for the formats users already have on disk.
 
 - ``folder:PATH``: torchvision's ImageFolder layout (``PATH/<class>/<image>``, its extensions); an optional
-  ``PATH/train`` + ``PATH/test`` (and ``val``) layout uses those splits. Corrupt, truncated or empty
+  ``PATH/train`` + ``PATH/test`` (and ``val``) layout uses those splits (:func:`_split_folders`). Corrupt, truncated or empty
   images are skipped with a warning and a count.
 - ``mnist:PATH``: MNIST or Fashion-MNIST IDX files (``train-images-idx3-ubyte`` ..., plain or ``.gz``).
 - ``cifar10:PATH``: the CIFAR-10 python batches, read with a restricted unpickler that admits only plain
@@ -206,18 +206,37 @@ def _estimated_bytes(files: list[str], image_size) -> int:
     return 0
 
 
-def _stream_folder(root: Path, listed: dict[str, list[tuple[str, int]]], classes: list[str], seed: int,
-                   val_fraction: float, test_fraction: float, image_size: tuple[int, int] | None):
-    """The folder's listed splits (``listed``: "train", "test" and maybe "val", or "all") streamed from disk."""
+def _stream_folder(root: Path, folders: dict[str, Path], listed: dict[str, list[tuple[str, int]]],
+                   classes: list[str], seed: int, val_fraction: float, test_fraction: float,
+                   image_size: tuple[int, int] | None):
+    """The folder's listed splits (``listed``: "train", "test" and maybe "val", or "all", in ``folders``) streamed
+    from disk. Refused as the in-memory read refuses: a split folder without a readable image, a class without
+    one (judged by the files' headers: decoding every file would be reading the folder)."""
     from .streaming import FileSet, StreamingData
+
+    names = list(listed)
+    # channels and size by the in-memory rule (_shape_of), from the headers: of every split for the channels, of
+    # the training folder for the size. A header costs about 50 us a file, where decoding one costs hundreds.
+    every_file = [f for name in names for f, _ in listed[name]]
+    heads, readable, at = _map_files(_headers, every_file), {}, 0
+    for name in names:
+        part = heads[at:at + len(listed[name])]
+        readable[name] = [(f, label, h) for (f, label), h in zip(listed[name], part, strict=True) if h is not None]
+        at += len(part)
+    for name in names:
+        if not listed[name]:
+            raise CnnlabError(f"folder '{folders[name]}' holds no images with extensions {', '.join(IMG_EXTENSIONS)}")
+        if not readable[name]:
+            raise CnnlabError(f"no readable image in '{folders[name]}' ({len(listed[name])} file(s) could not be "
+                              f"read)")
+    first = "train" if "train" in listed else "all"
+    _check_no_empty_class(folders[first], {c: i for i, c in enumerate(classes)}, [r[1] for r in readable[first]])
 
     def listing(name: str) -> FileSet:
         return FileSet([f for f, _ in listed[name]], [label for _, label in listed[name]])
 
-    split_layout = "all" not in listed
-    every = listing("train" if split_layout else "all")
+    every = listing(first)
     files, labels = every.files, every.labels
-    _check_no_empty_class(root / "train" if split_layout else root, {c: i for i, c in enumerate(classes)}, labels)
     pick = lambda idx: FileSet([files[i] for i in idx], [labels[i] for i in idx])  # noqa: E731
 
     def split(fractions: tuple[float, ...]) -> list[torch.Tensor]:  # as the in-memory pool splits: empty is refused
@@ -226,7 +245,7 @@ def _stream_folder(root: Path, listed: dict[str, list[tuple[str, int]]], classes
         check_not_empty(root.name, len(files), dict(zip(names, zip(parts, fractions, strict=True), strict=True)))
         return parts
 
-    if split_layout:
+    if first == "train":
         test = listing("test")
         if "val" in listed:
             train, val = every, listing("val")
@@ -234,13 +253,39 @@ def _stream_folder(root: Path, listed: dict[str, list[tuple[str, int]]], classes
             train, val = map(pick, split((1 - val_fraction, val_fraction)))
     else:
         train, val, test = map(pick, split((1 - val_fraction - test_fraction, val_fraction, test_fraction)))
-    # channels and size by the in-memory rule (_shape_of), from the headers: of every split for the channels, of
-    # the training folder for the size. A header costs about 50 us a file, where decoding one costs hundreds.
-    others = [f for split in (val, test) for f in split.files] if split_layout else []
-    heads = _map_files(_headers, files + others)
-    channels = _shape_of([h for h in heads if h is not None] or [(1, (0, 0))])[0]
-    size = image_size or _shape_of([h for h in heads[:len(files)] if h is not None] or [(1, (0, 0))])[1]
+    channels = _shape_of([r[2] for name in names for r in readable[name]])[0]
+    size = image_size or _shape_of([r[2] for r in readable[first]])[1]
     return StreamingData(root.name, train, val, test, classes, channels, tuple(size), source=str(root))
+
+
+SPLIT_NAMES = {"train": ("train", "training"), "val": ("val", "valid", "validation"), "test": ("test", "testing")}
+
+
+def _split_folders(root: Path) -> dict[str, Path] | None:
+    """``{"train": ..., "test": ..., "val": ...}`` where ``root`` holds a train and a test folder (names matched
+    without regard to case: ``Train``, ``training``; ``val``, ``valid``, ``validation``; ``test``, ``testing``);
+    None where it holds no folder of those names. Some but not both is refused: those folders would be taken
+    for classes, each image labelled by its split."""
+    found: dict[str, list[Path]] = {}
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if entry.is_dir():
+            split = next((k for k, v in SPLIT_NAMES.items() if entry.name.lower() in v), None)
+            if split:
+                found.setdefault(split, []).append(Path(entry.path))
+    if not found:
+        return None
+    twice = {k: [p.name for p in v] for k, v in found.items() if len(v) > 1}
+    if twice:
+        split, names = next(iter(twice.items()))
+        raise CnnlabError(f"folder '{root}' has {len(names)} {split} folders, {names}: keep one")
+    if "train" in found and "test" in found:
+        return {k: v[0] for k, v in found.items()}
+    names = [v[0].name for v in found.values()]
+    missing, one = "test" if "train" in found else "train", next(iter(found.values()))[0]
+    raise CnnlabError(f"folder '{root}' has the split folder(s) {names} but no {missing} folder: cnnlab reads "
+                      f"PATH/train and PATH/test (and PATH/val) as splits, else PATH's sub-folders as classes. Add "
+                      f"a {missing} folder (a val folder without a test one can be renamed test: the validation "
+                      f"split is then drawn from train), or give one split's folder, folder:{one}")
 
 
 @register_dataset("folder", "your images in class sub-folders (torchvision ImageFolder layout)",
@@ -253,16 +298,15 @@ def folder(path: str, seed: int, val_fraction: float, test_fraction: float,
     root = existing_dir(path, "folder path")
     if memory_limit is None:
         memory_limit = default_memory_limit()
-    split_layout = (root / "train").is_dir() and (root / "test").is_dir()
-    folders = {"train": root / "train", "test": root / "test"} if split_layout else {"all": root}
-    if split_layout and (root / "val").is_dir():
-        folders["val"] = root / "val"
+    splits = _split_folders(root)
+    split_layout = splits is not None
+    folders = splits or {"all": root}
     # each folder walked once: the listing sizes the data, then is read or streamed
     first, class_to_idx = _list_folder(folders["train" if split_layout else "all"])
     classes = list(class_to_idx)
     listed = {name: first if name in ("train", "all") else _list_folder(d, classes)[0] for name, d in folders.items()}
     if _estimated_bytes([f for samples in listed.values() for f, _ in samples], image_size) > memory_limit:
-        return _stream_folder(root, listed, classes, seed, val_fraction, test_fraction, image_size)
+        return _stream_folder(root, folders, listed, classes, seed, val_fraction, test_fraction, image_size)
     if split_layout:
         x, y, bad, listed_train = _read_folder(folders["train"], listed["train"], class_to_idx, image_size, True)
         size = tuple(x.shape[-2:])
