@@ -657,7 +657,7 @@ def _class_folders(root: Path, classes: str = "ab", n: int = 4) -> None:
     for c in classes:
         (root / c).mkdir(parents=True)
         for i in range(n):
-            Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(root / c / f"{i}.png")
+            Image.fromarray(np.full((8, 8), 25 * i, np.uint8)).save(root / c / f"{i}.png")
 
 
 @pytest.mark.parametrize("streamed", [False, True])
@@ -702,3 +702,34 @@ def test_a_streamed_folder_refuses_what_the_in_memory_read_refuses(tmp_path, mon
             load_dataset(f"folder:{tmp_path / 'mac'}")
         with pytest.raises(CnnlabError, match=r"folder '.*empty/test' holds no images"):
             load_dataset(f"folder:{tmp_path / 'empty'}")
+
+
+def test_links_back_up_the_tree_are_not_followed_twice(tmp_path):
+    """``ln -s . self`` inside a class listed its images again at every depth (20 images became 420, in train
+    and test alike); ``ln -s .. up`` walked the other classes' folders as this class's."""
+    import os
+
+    _class_folders(tmp_path / "d", n=10)
+    os.symlink(".", tmp_path / "d" / "a" / "self")
+    os.symlink("..", tmp_path / "d" / "a" / "up")
+    os.symlink(tmp_path / "d" / "a", tmp_path / "d" / "b" / "a_too")  # another class's folder: its images count
+    data = load_dataset(f"folder:{tmp_path / 'd'}")
+    assert len(data.train) + len(data.val) + len(data.test) == 30
+
+
+def test_a_class_name_that_is_not_utf8_and_images_outside_class_folders_are_one_line(tmp_path):
+    """A folder name in another encoding trained, then failed on writing the report (a traceback); images at the
+    top level beside an empty sub-folder were 'no images'."""
+    import os
+
+    from cnnlab.errors import CnnlabError
+
+    _class_folders(tmp_path / "enc")
+    os.rename(tmp_path / "enc" / "b", os.fsdecode(os.fsencode(tmp_path / "enc") + b"/caf\xe9"))
+    with pytest.raises(CnnlabError, match=r"class folder name b'caf\\xe9' is not UTF-8.*rename it"):
+        load_dataset(f"folder:{tmp_path / 'enc'}")
+    (tmp_path / "flat" / "sub").mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "flat" / f"{i}.png")
+    with pytest.raises(CnnlabError, match=r"its 3 image\(s\) at the top level are read only inside a sub-folder"):
+        load_dataset(f"folder:{tmp_path / 'flat'}")

@@ -1,8 +1,8 @@
 """Readers for the formats users already have on disk.
 
 - ``folder:PATH``: torchvision's ImageFolder layout (``PATH/<class>/<image>``, its extensions); an optional
-  ``PATH/train`` + ``PATH/test`` (and ``val``) layout uses those splits (:func:`_split_folders`). Corrupt, truncated or empty
-  images are skipped with a warning and a count.
+  ``PATH/train`` + ``PATH/test`` (and ``val``) layout uses those splits (:func:`_split_folders`). Corrupt,
+  truncated or empty images are skipped with a warning and a count.
 - ``mnist:PATH``: MNIST or Fashion-MNIST IDX files (``train-images-idx3-ubyte`` ..., plain or ``.gz``).
 - ``cifar10:PATH``: the CIFAR-10 python batches, read with a restricted unpickler that admits only plain
   containers and numpy arrays, so a malicious file cannot run code.
@@ -60,10 +60,32 @@ def make_dataset(root: str, class_to_idx: dict[str, int]) -> list[tuple[str, int
         folder = os.path.join(root, cls)
         if not os.path.isdir(folder):
             continue
-        for dirpath, _, names in sorted(os.walk(folder, followlinks=True)):
+        for dirpath, names in sorted(_walk_once(folder)):
             samples += [(os.path.join(dirpath, n), class_to_idx[cls]) for n in sorted(names)
                         if n.lower().endswith(IMG_EXTENSIONS)]
     return samples
+
+
+def _walk_once(folder: str) -> list[tuple[str, list[str]]]:
+    """``(dirpath, file names)`` of every folder under ``folder``, links followed, each real folder once: a link
+    to a folder already walked, or to one that holds ``folder`` (``ln -s .. up``), is not entered (os.walk, and
+    so torchvision's ImageFolder, would list its images again and again, or walk the other classes' folders)."""
+    own = os.path.realpath(folder)
+    seen, walked = set(), []
+    for dirpath, dirnames, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen or (real != own and own.startswith(os.path.join(real, ""))):
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        walked.append((dirpath, names))
+    return walked
+
+
+def _loose_images(root: Path) -> str:
+    """'; its N images at the top level ...' where ``root`` holds images beside (or instead of) class folders."""
+    loose = sum(1 for e in os.scandir(root) if e.is_file() and e.name.lower().endswith(IMG_EXTENSIONS))
+    return f"; its {loose} image(s) at the top level are read only inside a sub-folder per class" if loose else ""
 
 
 def _check_no_empty_class(root: Path, class_to_idx: dict[str, int], labels: list[int]) -> None:
@@ -152,7 +174,13 @@ def _list_folder(d: Path, classes: list[str] | None = None) -> tuple[list[tuple[
     try:
         found, class_to_idx = find_classes(str(d))
     except FileNotFoundError as e:
-        raise CnnlabError(f"folder '{d}' has no class sub-folders ({e})") from None
+        raise CnnlabError(f"folder '{d}' has no class sub-folders ({e}){_loose_images(d)}") from None
+    for c in found:
+        try:
+            c.encode("utf-8")
+        except UnicodeEncodeError:  # a name in another encoding (a zip from another system): it could not be written
+            raise CnnlabError(f"folder '{d}': the class folder name {os.fsencode(c)!r} is not UTF-8 (unpacked from "
+                              f"an archive made with another encoding?); rename it") from None
     if classes is not None:
         class_to_idx = {c: i for i, c in enumerate(classes)}
         unknown = sorted(set(found) - set(classes))
@@ -165,7 +193,8 @@ def _read_folder(root: Path, samples: list[tuple[str, int]], class_to_idx: dict[
                  image_size: tuple[int, int] | None, training: bool):
     """The listed images of one folder (``samples``, :func:`_list_folder`), decoded and brought to one size."""
     if not samples:
-        raise CnnlabError(f"folder '{root}' holds no images with extensions {', '.join(IMG_EXTENSIONS)}")
+        raise CnnlabError(f"folder '{root}' holds no images with extensions {', '.join(IMG_EXTENSIONS)} in its "
+                          f"class sub-folders{_loose_images(root)}")
     decoded, labels, bad, kept = [], [], [], []
     for i, ((file, label), img) in enumerate(zip(samples, decode_files([f for f, _ in samples]), strict=True)):
         if img is None:  # corrupt, truncated, empty or not an image: skip it and count it
@@ -225,7 +254,8 @@ def _stream_folder(root: Path, folders: dict[str, Path], listed: dict[str, list[
         at += len(part)
     for name in names:
         if not listed[name]:
-            raise CnnlabError(f"folder '{folders[name]}' holds no images with extensions {', '.join(IMG_EXTENSIONS)}")
+            raise CnnlabError(f"folder '{folders[name]}' holds no images with extensions {', '.join(IMG_EXTENSIONS)} "
+                              f"in its class sub-folders{_loose_images(folders[name])}")
         if not readable[name]:
             raise CnnlabError(f"no readable image in '{folders[name]}' ({len(listed[name])} file(s) could not be "
                               f"read)")
