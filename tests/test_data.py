@@ -733,3 +733,56 @@ def test_a_class_name_that_is_not_utf8_and_images_outside_class_folders_are_one_
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "flat" / f"{i}.png")
     with pytest.raises(CnnlabError, match=r"its 3 image\(s\) at the top level are read only inside a sub-folder"):
         load_dataset(f"folder:{tmp_path / 'flat'}")
+
+
+def _mnist_folder(root: Path, top_label: int = 9) -> None:
+    x, y = _digits_uint8()
+    y = y.copy()
+    y[0] = top_label
+    root.mkdir(parents=True)
+    for prefix, part in (("train", slice(0, 40)), ("t10k", slice(40, None))):
+        _write_idx(root / f"{prefix}-images-idx3-ubyte", x[part], False)
+        _write_idx(root / f"{prefix}-labels-idx1-ubyte", y[part], False)
+
+
+def test_mnist_is_fashion_by_its_folders_name_and_other_labels_or_damaged_gzip_are_one_line(tmp_path):
+    assert load_dataset(f"mnist:{_mk(tmp_path / 'x' / 'fashion_course' / 'digits')}").classes[0] == "0"
+    assert load_dataset(f"mnist:{_mk(tmp_path / 'x' / 'FashionMNIST' / 'raw')}").classes[0] == "T-shirt/top"
+    _mnist_folder(tmp_path / "letters", top_label=20)  # EMNIST letters: labels 1..26
+    with pytest.raises(CnnlabError, match=r"holds label 20: mnist: reads the 10 classes"):
+        load_dataset(f"mnist:{tmp_path / 'letters'}")
+    gz = tmp_path / "gz"
+    _mnist_folder(gz)
+    packed = bytearray(gzip.compress((gz / "train-images-idx3-ubyte").read_bytes()))
+    packed[10:18] = bytes(b ^ 0xFF for b in packed[10:18])  # the deflate stream damaged, the header intact
+    (gz / "train-images-idx3-ubyte").unlink()
+    (gz / "train-images-idx3-ubyte.gz").write_bytes(bytes(packed))
+    with pytest.raises(CnnlabError, match="is not a valid gzip file"):
+        load_dataset(f"mnist:{gz}")
+
+
+def _mk(root: Path) -> Path:
+    _mnist_folder(root)
+    return root
+
+
+def test_cifar10_labels_beyond_its_class_names_are_one_line(tmp_path):
+    for name, n in (("data_batch_1", 30), ("test_batch", 20)):
+        batch = {b"data": np.zeros((n, 3072), np.uint8), b"labels": [10] + [0] * (n - 1)}
+        (tmp_path / name).write_bytes(pickle.dumps(batch, protocol=2))
+    with pytest.raises(CnnlabError, match=r"labels run from 0 to 10, but there are 10 classes"):
+        load_dataset(f"cifar10:{tmp_path}")
+
+
+def test_npz_16_bit_pixels_are_scaled_as_16_bit_and_sparse_huge_labels_refused(tmp_path):
+    x = np.full((20, 8, 8), 65535, np.uint16)
+    x[:, :4] = 32768
+    np.savez(tmp_path / "u16.npz", x=x, y=np.arange(20) % 2)
+    images = load_dataset(f"npz:{tmp_path / 'u16.npz'}").train.images
+    assert float(images.max()) == 1.0 and float(images.min()) == pytest.approx(32768 / 65535)
+    np.savez(tmp_path / "big.npz", x=np.zeros((3, 8, 8), np.uint8), y=np.array([0, 10**12, 2 * 10**12]))
+    with pytest.raises(CnnlabError, match=r"labels run up to 2000000000000 over 3 images"):
+        load_dataset(f"npz:{tmp_path / 'big.npz'}")
+    np.savez(tmp_path / "wide.npz", x=np.full((3, 8, 8), 1e6, np.float32), y=np.array([0, 1, 0]))
+    with pytest.raises(CnnlabError, match=r"holds values up to 1e\+06; pixels must be in \[0, 1\]"):
+        load_dataset(f"npz:{tmp_path / 'wide.npz'}")

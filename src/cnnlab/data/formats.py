@@ -18,6 +18,7 @@ import os
 import pickle
 import sys
 import warnings
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -366,7 +367,7 @@ def read_idx(path: Path) -> np.ndarray:
     if path.suffix == ".gz":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
+        except (OSError, EOFError, zlib.error) as e:
             raise CnnlabError(f"'{path}' is not a valid gzip file: {e}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise CnnlabError(f"'{path}' is not an IDX file of unsigned bytes (bad magic number)")
@@ -394,11 +395,24 @@ def mnist(path: str, seed: int, val_fraction: float, test_fraction: float) -> Im
         y = read_idx(_find(root, f"{prefix}-labels-idx1-ubyte"))
         if len(x) != len(y):
             raise CnnlabError(f"'{root}': {len(x)} {split} images but {len(y)} labels")
+        if y.size and int(y.max()) > 9:
+            raise CnnlabError(f"'{_find(root, f'{prefix}-labels-idx1-ubyte')}' holds label {int(y.max())}: mnist: "
+                              f"reads the 10 classes of MNIST or Fashion-MNIST (save other IDX sets as npz:FILE, "
+                              f"with their class names)")
         sets[split] = (torch.from_numpy(x.copy()).float().unsqueeze(1) / 255.0, torch.from_numpy(y.copy()).long())
-    classes = FASHION_CLASSES if "fashion" in str(root).lower() else [str(i) for i in range(10)]
+    fashion = _is_fashion(root)
+    classes = FASHION_CLASSES if fashion else [str(i) for i in range(10)]
     x, y = sets["train"]
     return split_dataset(root.name, x, y, classes, seed, val_fraction, 0.0, test=ImageSet(*sets["test"]),
-                         source=str(root), flip_ok="fashion" in str(root).lower())
+                         source=str(root), flip_ok=fashion)
+
+
+def _is_fashion(root: Path) -> bool:
+    """Whether the folder holds Fashion-MNIST (whose IDX files are named as MNIST's): by its name, ``fashion...``,
+    or a folder at most two above it named for Fashion-MNIST (torchvision's ``FashionMNIST/raw``, Zalando's
+    ``fashion-mnist/data/fashion``); ``fashion_course/digits`` is MNIST."""
+    parts = [p.lower() for p in root.parts[-3:]]
+    return parts[-1].startswith("fashion") or any("fashion" in p and "mnist" in p for p in parts)
 
 
 # --- CIFAR-10 -------------------------------------------------------------------------------------------
@@ -454,6 +468,12 @@ def cifar10(path: str, seed: int, val_fraction: float, test_fraction: float) -> 
         names = read_cifar_batch(root / "batches.meta").get("label_names")
         if names:
             classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+    top = max(int(y.max()) if len(y) else 0, int(ty.max()) if len(ty) else 0)
+    low = min(int(y.min()) if len(y) else 0, int(ty.min()) if len(ty) else 0)
+    if top >= len(classes) or low < 0:
+        raise CnnlabError(f"'{root}': labels run from {low} to {top}, but there are {len(classes)} classes "
+                          f"({'batches.meta names them' if (root / 'batches.meta').is_file() else 'CIFAR-10'}); "
+                          f"labels must be 0..{len(classes) - 1}")
     return split_dataset("cifar10", x, y, classes, seed, val_fraction, 0.0, test=ImageSet(tx, ty),
                          source=str(root))
 
@@ -538,6 +558,19 @@ def _npz_labels(y: np.ndarray, n: int, path: str) -> torch.Tensor:
     return labels
 
 
+def _pixel_scale(x: np.ndarray, top: float, path: str) -> float:
+    """What ``x``'s pixels are divided by to lie in [0, 1]: 255 for 8-bit values (uint8, or numbers up to 255), 65535
+    for 16-bit ones (uint16, or integers above 255), 1 for values already in [0, 1]; larger values are refused."""
+    if x.dtype == np.uint16 or (np.issubdtype(x.dtype, np.integer) and x.dtype != np.uint8 and 255 < top <= 65535):
+        return 65535.0
+    if x.dtype == np.uint8 or 1.5 < top <= 255:
+        return 255.0
+    if top > 255:
+        raise CnnlabError(f"'{path}': array 'x' holds values up to {top:g}; pixels must be in [0, 1], 0..255 or "
+                          f"(integers) 0..65535")
+    return 1.0
+
+
 @register_dataset("npz", "a .npz file with arrays x (images) and y (labels)", "npz:FILE", takes_path=True)
 def npz(path: str, seed: int, val_fraction: float, test_fraction: float) -> ImageData:
     p = Path(path).expanduser()
@@ -557,8 +590,7 @@ def npz(path: str, seed: int, val_fraction: float, test_fraction: float) -> Imag
     images = torch.from_numpy(x.astype(np.float32))
     if not torch.isfinite(images).all():
         raise CnnlabError(f"'{path}': array 'x' holds NaN or infinite values")
-    if x.dtype == np.uint8 or images.max() > 1.5:
-        images = images / 255.0
+    images = images / _pixel_scale(x, float(images.max()), path)
     labels = _npz_labels(arrays["y"], len(images), path) if "y" in arrays else None
     if "classes" in arrays:
         classes = [str(c) for c in np.atleast_1d(arrays["classes"])]
@@ -569,6 +601,9 @@ def npz(path: str, seed: int, val_fraction: float, test_fraction: float) -> Imag
         if twice:
             raise CnnlabError(f"'{path}': 'classes' names {twice[0]!r} more than once; each class needs its own name")
     else:
+        if labels is not None and int(labels.max()) >= len(labels):  # more classes than images: gaps, and a list
+            raise CnnlabError(f"'{path}': labels run up to {int(labels.max())} over {len(labels)} images: number "
+                              f"the classes 0..K-1 without gaps, or name them in an array 'classes'")
         classes = [str(i) for i in range(int(labels.max()) + 1)] if labels is not None else []
         missing = sorted(set(range(len(classes))) - set(labels.tolist())) if labels is not None else []
         if missing:
