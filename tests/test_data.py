@@ -786,3 +786,17 @@ def test_npz_16_bit_pixels_are_scaled_as_16_bit_and_sparse_huge_labels_refused(t
     np.savez(tmp_path / "wide.npz", x=np.full((3, 8, 8), 1e6, np.float32), y=np.array([0, 1, 0]))
     with pytest.raises(CnnlabError, match=r"holds values up to 1e\+06; pixels must be in \[0, 1\]"):
         load_dataset(f"npz:{tmp_path / 'wide.npz'}")
+
+
+def test_whether_a_folder_fits_in_memory_is_judged_from_files_across_it(tmp_path, monkeypatch):
+    """A small first image (an icon) before large photos made the folder look 1,000 times smaller than it is: read
+    into memory against the limit (1.7 GB against 10 MiB in the case that found it)."""
+    from cnnlab.data.streaming import StreamingData
+
+    for c in "ab":
+        (tmp_path / c).mkdir()
+        Image.fromarray(np.zeros((1, 1), np.uint8)).save(tmp_path / c / "000_icon.png")
+        for i in range(10):
+            Image.fromarray(np.full((200, 200), 20 * i, np.uint8)).save(tmp_path / c / f"{i + 1:03d}.png")
+    monkeypatch.setenv("CNNLAB_MEMORY_LIMIT_GB", "0.001")  # 1 MiB: the 20 photos take 3.2 MB as float32
+    assert isinstance(load_dataset(f"folder:{tmp_path}"), StreamingData)
