@@ -800,3 +800,13 @@ def test_whether_a_folder_fits_in_memory_is_judged_from_files_across_it(tmp_path
             Image.fromarray(np.full((200, 200), 20 * i, np.uint8)).save(tmp_path / c / f"{i + 1:03d}.png")
     monkeypatch.setenv("CNNLAB_MEMORY_LIMIT_GB", "0.001")  # 1 MiB: the 20 photos take 3.2 MB as float32
     assert isinstance(load_dataset(f"folder:{tmp_path}"), StreamingData)
+
+
+def test_a_grey_image_with_alpha_is_grey(tmp_path):
+    """One grey-and-alpha PNG made a whole grey folder RGB."""
+    from cnnlab._images import decode_image, image_header
+
+    grey = np.arange(64, dtype=np.uint8).reshape(8, 8)
+    Image.fromarray(np.stack([grey, np.full((8, 8), 128, np.uint8)], -1), "LA").save(tmp_path / "la.png")
+    assert image_header(tmp_path / "la.png") == (1, (8, 8))
+    assert torch.equal(decode_image(tmp_path / "la.png")[0] * 255, torch.from_numpy(grey).float())

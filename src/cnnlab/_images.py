@@ -17,9 +17,9 @@ from .errors import CnnlabError
 
 
 def _channels_of(mode: str) -> int:
-    """1 for PIL's grey modes (1-bit, 8-bit, and the wide ones: 16-bit, 32-bit integer, float), else 3 (RGB,
-    RGBA, palette, grey with alpha, CMYK, ...: decoded as RGB)."""
-    return 1 if mode in ("1", "L") or mode.startswith(("I;16", "I", "F")) else 3
+    """1 for PIL's grey modes (1-bit, 8-bit, grey with alpha, and the wide ones: 16-bit, 32-bit integer, float),
+    else 3 (RGB, RGBA, palette, CMYK, ...: decoded as RGB). Alpha is dropped, as PIL's conversions drop it."""
+    return 1 if mode in ("1", "L", "LA", "La") or mode.startswith(("I;16", "I", "F")) else 3
 
 
 def decode_image(path: str | os.PathLike, channels: int | None = None) -> torch.Tensor:
