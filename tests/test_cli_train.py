@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torchvision
 import yaml
+from PIL import Image
 
 from cnnlab.cli import main
 from cnnlab.data import load_dataset
@@ -121,6 +122,29 @@ def test_evaluate_needs_the_same_class_names_in_the_same_order(trained, tmp_path
     np.savez(tmp_path / "reversed.npz", x=x, y=9 - y, classes=np.array(list("9876543210")))
     err = one_line_error(capsys, "evaluate", trained, "--data", f"npz:{tmp_path / 'reversed.npz'}")
     assert "the same 10 classes in another order (9, 8, 7" in err
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_evaluate_split_all_scores_every_image_of_a_held_out_folder(trained, tmp_path, capsys, monkeypatch,
+                                                                    streamed):
+    """--split test on a folder scored only the test share the run's fractions drew from it (6 of 40), and a
+    folder of 20 was refused for its empty validation split; --split all scores each of its images once."""
+    test = load_dataset("digits").test
+    picked = [i for c in range(10) for i in np.flatnonzero(test.labels.numpy() == c)[:2]]
+    for i in picked:
+        (tmp_path / "held" / str(int(test.labels[i]))).mkdir(parents=True, exist_ok=True)
+        grey = (test.images[i, 0] * 255).round().byte().numpy()
+        Image.fromarray(grey).save(tmp_path / "held" / str(int(test.labels[i])) / f"{i}.png")
+    if streamed:
+        monkeypatch.setenv("CNNLAB_MEMORY_LIMIT_GB", "0.000001")
+    data = json.loads(run(capsys, "evaluate", trained, "--data", f"folder:{tmp_path / 'held'}", "--split", "all",
+                          "--format", "json")[1])
+    assert sum(map(sum, data["confusion_matrix"])) == 20
+    files = sorted((tmp_path / "held").glob("*/*.png"))
+    preds = json.loads(run(capsys, "predict", trained, *files, "--format", "json")[1])  # each file on its own
+    right = sum(p["top"][0]["class"] == f.parent.name for p, f in zip(preds, files, strict=True))
+    assert data["accuracy"] == pytest.approx(right / 20)
+    assert run(capsys, "evaluate", trained, "--split", "all")[0] == 0  # the run's own data, all 1,797 digits
 
 
 def test_predict_refuses_directories_missing_files_and_non_images(trained, tmp_path, capsys):

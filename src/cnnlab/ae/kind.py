@@ -70,7 +70,7 @@ class AutoencoderKind(Kind):
 
     def evaluate(self, run: Run, data, split: str, batch_size: int, device) -> dict:
         """MSE, PSNR, SSIM and the loss, as the run measured them (a denoising run on its corrupted inputs)."""
-        s = data.splits()[split]
+        s = data.split(split)
         task = reconstruction_task(run.meta.get("task") or {"noise": run.meta.get("training", {}).get("noise")})
         loader = InMemoryLoader(s.images.to(device), s.labels.to(device), batch_size)
         with torch.autocast(device.type, enabled=False):  # in fp32, as the run measured its test split

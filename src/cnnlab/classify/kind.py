@@ -149,7 +149,7 @@ class ClassifierKind(Kind):
             [("test loss", f"{test['loss']:.4f}")]
 
     def evaluate(self, run: Run, data, split: str, batch_size: int, device) -> dict:
-        model, s = run.model.to(device), data.splits()[split]
+        model, s = run.model.to(device), data.split(split)
         if isinstance(data, StreamingData):
             loader = StreamingLoader(s, data.channels, Preprocess.from_dict(run.meta["preprocess"]), batch_size,
                                      device)

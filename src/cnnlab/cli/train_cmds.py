@@ -57,6 +57,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             examples:
               cnnlab evaluate runs/lenet5-digits-20261125-101500
               cnnlab evaluate runs/my-run --data mnist:~/data/mnist --split test
+              cnnlab evaluate runs/my-run --data folder:~/data/held-out --split all
               cnnlab evaluate runs/my-run --checkpoint last --format json"""),
     )
     add_run_argument(p, "a classifier")

@@ -82,6 +82,18 @@ class ImageData:
     def splits(self) -> dict[str, ImageSet]:
         return {"train": self.train, "val": self.val, "test": self.test}
 
+    def split(self, name: str) -> ImageSet:
+        """One split by name, or ``"all"``: every image, the three splits in turn."""
+        if name != "all":
+            return self.splits()[name]
+        parts = list(self.splits().values())
+
+        def joined(key: str) -> torch.Tensor | None:
+            held = [getattr(p, key) for p in parts]
+            return None if any(h is None for h in held) else torch.cat(held)
+
+        return ImageSet(torch.cat([p.images for p in parts]), joined("labels"), joined("masks"))
+
     def map(self, fn) -> ImageData:
         """Apply ``fn(images) -> images`` to every split (resizing, normalising)."""
         return replace(self, **{k: replace(v, images=fn(v.images)) for k, v in self.splits().items()})

@@ -59,6 +59,13 @@ class StreamingData:
     def splits(self) -> dict[str, FileSet]:
         return {"train": self.train, "val": self.val, "test": self.test}
 
+    def split(self, name: str) -> FileSet:
+        """One split by name, or ``"all"``: every file, the three splits in turn."""
+        if name != "all":
+            return self.splits()[name]
+        parts = list(self.splits().values())
+        return FileSet([f for p in parts for f in p.files], [label for p in parts for label in p.labels])
+
     def describe(self) -> str:
         # files, not images: an unreadable file is only found when it is decoded (and then skipped, said once)
         return (f"{self.name} (streamed from disk): {len(self.train)}/{len(self.val)}/{len(self.test)} "

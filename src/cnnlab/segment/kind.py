@@ -92,7 +92,7 @@ class SegmenterKind(Kind):
         return {"model": (run.model, (run.meta["segment"]["in_chans"], *size))}
 
     def evaluate(self, run: Run, data, split: str, batch_size: int, device) -> dict:
-        loader = mask_loader(data.splits()[split], batch_size, device)
+        loader = mask_loader(data.split(split), batch_size, device)
         return SegmentationTask(run.meta["classes"]).evaluate(run.model.to(device), loader, device)
 
     def explain_subject(self, run: Run):

@@ -31,7 +31,8 @@ from .setup import resolve_device
 class EvalOptions:
     """How :meth:`Run.evaluate` runs (the ``evaluate`` commands take the same options)."""
 
-    split: str = option("test", "which split", choices=("test", "val", "train"))
+    split: str = option("test", "which split (all: every image of the dataset, unsplit, e.g. a folder held out)",
+                        choices=("test", "val", "train", "all"))
     batch_size: int = option(256, "images per forward pass", low=1, high=65_536)
     device: str = like(RunConfig, "device", "auto", help="where to run")
 
@@ -174,16 +175,18 @@ class Run:
         c = self.config or RunConfig()
         return {"seed": c.seed, "val_fraction": c.val_fraction, "test_fraction": c.test_fraction}
 
-    def dataset(self, spec: str | None = None, quiet: bool = False):
-        """The run's dataset (or ``spec``), loaded and split as the run split its own; ``quiet``: without the
-        warnings loading it gives (skipped files: a report reading the data again has nothing new to say)."""
+    def dataset(self, spec: str | None = None, quiet: bool = False, whole: bool = False):
+        """The run's dataset (or ``spec``), loaded and split as the run split its own (``whole``: with no
+        validation or test split drawn); ``quiet``: without the warnings loading it gives (skipped files: a report
+        reading the data again has nothing new to say)."""
         from ..data import load_dataset
 
+        split = {**self.split, "val_fraction": 0.0, "test_fraction": 0.0} if whole else self.split
         if not quiet:
-            return load_dataset(spec or self.meta["data"], **self.split)
+            return load_dataset(spec or self.meta["data"], **split)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return load_dataset(spec or self.meta["data"], **self.split)
+            return load_dataset(spec or self.meta["data"], **split)
 
     def sample(self, n: int, split: str = "test"):
         """The first ``n`` images of a split of the run's data, prepared as its model sees them (the other
@@ -202,13 +205,14 @@ class Run:
                                                            val=first if split == "val" else empty,
                                                            test=first if split == "test" else empty))
 
-    def data(self, spec: str | None = None):
-        """The run's dataset (or ``spec``) split as the run split it and prepared as its model sees images;
+    def data(self, spec: str | None = None, whole: bool = False):
+        """The run's dataset (or ``spec``) split as the run split it (``whole``: not split, every image in its
+        training split, as a dataset with its own test set keeps it) and prepared as its model sees images;
         a dataset with other classes or channels is a one-line error. What loading says about the training split
         (a short label budget) was said when the run trained, and is not repeated."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", TrainingSplitWarning)
-            return self.kind.prepare(self, self.dataset(spec))
+            return self.kind.prepare(self, self.dataset(spec, whole=whole))
 
     def evaluate(self, split: str = "test", data: str | None = None, batch_size: int = 256,
                  device: str = "auto") -> dict:
@@ -219,7 +223,7 @@ class Run:
         where = resolve_device(device)
         try:
             with autocast(where, evaluation_precision(self.meta.get("precision", "fp32"), where)):
-                return self.kind.evaluate(self, self.data(data), split, batch_size, where)
+                return self.kind.evaluate(self, self.data(data, whole=split == "all"), split, batch_size, where)
         finally:
             self.model.to("cpu")  # the model the other readers use stays on the CPU
 
