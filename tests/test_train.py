@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -167,17 +168,70 @@ def test_divergence_before_the_first_checkpoint_removes_the_run(tmp_path, monkey
     assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())
 
 
-def test_resume_rewrites_the_config_and_clears_stale_temporary_files(tmp_path):
-    _fit(tmp_path, epochs=1)
+def test_resume_rewrites_the_config_trains_with_it_and_clears_stale_temporary_files(tmp_path):
+    """The optimiser's saved state brought back the first session's rate, weight decay and momentum, though
+    config.yaml said the new ones; safetensors' own temporary file and the plots' were left behind by a kill."""
+    _fit(tmp_path, epochs=1, optimizer="sgd", scheduler="none")
     run = tmp_path / "run"
-    leftovers = [run / ".metrics.csv.123.tmp", run / "checkpoints" / ".last.safetensors.9.tmp"]
+    leftovers = [run / ".metrics.csv.123.tmp", run / "checkpoints" / ".last.safetensors.9.tmp",
+                 run / "checkpoints" / ".tmpbmhfJh", run / "plots" / ".learning_curves.svg.7.tmp"]
     for f in leftovers:
         f.write_bytes(b"half a file")  # what a kill in the middle of a write leaves
-    config = ClassifierConfig.load(run / "config.yaml").replace(epochs=2, lr=0.001)
+    config = ClassifierConfig.load(run / "config.yaml").replace(epochs=2, lr=0.001, weight_decay=0.01,
+                                                                momentum=0.5, nesterov=True)
     fit(config, resume=run, log=lambda *a: None)
     saved = ClassifierConfig.load(run / "config.yaml")
     assert (saved.epochs, saved.lr) == (2, 0.001)
     assert not any(f.exists() for f in leftovers)
+    group = load_state(run / "checkpoints" / "state.pt")["optimizer"]["param_groups"][0]
+    assert (group["lr"], group["weight_decay"], group["momentum"], group["nesterov"]) == (0.001, 0.01, 0.5, True)
+    assert [row["lr"] for row in Run.open(run).history] == [0.003, 0.001]  # the second epoch at the new rate
+
+
+def test_resume_refuses_another_optimiser_before_changing_the_run(tmp_path):
+    """Adam's moments are no SGD state: resuming with --optimizer sgd crashed (KeyError: 'momentum') after
+    config.yaml said sgd, so that every later resume crashed too."""
+    _fit(tmp_path, epochs=1)
+    config = ClassifierConfig.load(tmp_path / "run" / "config.yaml")
+    with pytest.raises(CnnlabError, match="cannot change optimizer"):
+        fit(config.replace(epochs=2, optimizer="sgd"), resume=tmp_path / "run", log=lambda *a: None)
+    assert ClassifierConfig.load(tmp_path / "run" / "config.yaml").optimizer == "adam"
+    fit(config.replace(epochs=2), resume=tmp_path / "run", log=lambda *a: None)
+
+
+def test_a_run_that_cannot_be_written_is_refused_before_it_resumes(tmp_path, monkeypatch):
+    _fit(tmp_path, epochs=1)
+    run = tmp_path / "run"
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == run / "checkpoints" else real(p, mode))
+    config = ClassifierConfig.load(run / "config.yaml").replace(epochs=2)
+    with pytest.raises(CnnlabError, match=r"checkpoints' cannot be written \(a read-only file system"):
+        fit(config, resume=run, log=lambda *a: None)
+
+
+def test_a_full_disk_is_one_line_and_leaves_the_previous_file(tmp_path, monkeypatch):
+    """torch.save and safetensors say a full disk in their own words (RuntimeError 'unexpected pos',
+    SafetensorError): a traceback; now one line, the file as it was."""
+    import shutil
+    from collections import namedtuple
+
+    from cnnlab import _io
+
+    target = tmp_path / "state.pt"
+    target.write_bytes(b"the previous state")
+
+    def fails(tmp):
+        Path(tmp).write_bytes(b"part of a state")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(300_000, 299_000, 1_000))
+    with pytest.raises(CnnlabError, match=r"cannot write '.*state.pt': no space left on the device"):
+        _io.atomic_write(target, fails)
+    assert target.read_bytes() == b"the previous state" and [p.name for p in tmp_path.iterdir()] == ["state.pt"]
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**12, 10**9, 10**11))
+    with pytest.raises(RuntimeError, match="unexpected pos"):  # with room left, an error is not a full disk
+        _io.atomic_write(target, fails)
 
 
 def test_the_default_checkpoint_is_the_one_the_results_came_from(tmp_path):

@@ -44,9 +44,28 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     except OSError as e:
         _remove(tmp)
         raise CnnlabError(f"cannot write '{path}': {e.strerror or e}") from None
+    except Exception:
+        # torch.save and safetensors report a full disk as their own errors (RuntimeError "unexpected pos",
+        # SafetensorError): judged by the space left while the partial file still takes it
+        full = _nearly_full(path.parent)
+        _remove(tmp)
+        if full:
+            raise CnnlabError(f"cannot write '{path}': no space left on the device (the previous file, if any, "
+                              f"is as it was); free some and run the command again") from None
+        raise
     except BaseException:
         _remove(tmp)
         raise
+
+
+def _nearly_full(folder: Path) -> bool:
+    """Whether the file system of ``folder`` has less than 1 MiB free (where the size can be read)."""
+    import shutil
+
+    try:
+        return shutil.disk_usage(folder).free < 2**20
+    except OSError:
+        return False
 
 
 def _remove(tmp: str | None) -> None:

@@ -171,6 +171,7 @@ class Checkpoints:
         self.previous_state.unlink(missing_ok=True)
 
     def clear_temporary(self) -> None:
-        """Remove what a kill in the middle of a write left (``.NAME.*.tmp``)."""
-        for stale in self.folder.glob(".*.tmp"):
+        """Remove what a kill in the middle of a write left: ``.NAME.*.tmp`` (cnnlab's atomic writes), ``.tmp*``
+        (safetensors' own, beside the file it saves)."""
+        for stale in [*self.folder.glob(".*.tmp"), *self.folder.glob(".tmp*")]:
             stale.unlink(missing_ok=True)

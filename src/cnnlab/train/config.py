@@ -61,7 +61,8 @@ class RunConfig:
     epochs: int = option(40, "epochs to train; with --resume, the new total", low=1, high=100_000)
     batch_size: int = option(32, "images per optimiser step", low=1, high=65_536)
     lr: float = option(3e-3, "peak learning rate, after warm-up", above=0, high=10)
-    optimizer: str = option("adam", "the optimiser", choices=("sgd", "adam", "adamw"))
+    # fixed: a run's optimiser state (Adam's moments, SGD's momentum buffers) does not carry over to another one
+    optimizer: str = option("adam", "the optimiser", choices=("sgd", "adam", "adamw"), fixed=True)
     momentum: float = option(0.9, "SGD momentum", low=0, below=1, applies=("optimizer", ("sgd",)))
     nesterov: bool = option(False, "Nesterov momentum, with SGD", applies=("optimizer", ("sgd",)))
     weight_decay: float = option(0.0, "the optimiser's weight decay, decoupled for adamw", low=0, high=1)

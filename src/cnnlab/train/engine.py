@@ -441,11 +441,17 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
         # rank 0 reads the checkpoint (repairing what a kill left) and sends it: the other processes, maybe on
         # other machines, never read the run directory
         weights, saved = distributed.share(ranks, run.checkpoints.resume() if ranks.main else None)
+        # the settings of each parameter group as this session's options give them (--lr, --weight-decay,
+        # --momentum, --nesterov may change on resume): the saved state would bring back the first session's
+        asked = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
         try:
             model.load_state_dict(weights)
             optimizer.load_state_dict(saved["optimizer"])
             match_state_layout(optimizer)  # saved in one memory layout, maybe continued in the other
             scheduler.load_state_dict(saved["scheduler"])
+            for group, settings in zip(optimizer.param_groups, asked, strict=True):
+                group.update(settings)
+            scheduler.base_lrs = [settings["initial_lr"] for settings in asked]
             # the rate of the next step on the schedule as it is now: a run continued with more --epochs
             # stretches its schedule, and the saved rate is the old schedule's (0 at a cosine's end)
             for group, base, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas,

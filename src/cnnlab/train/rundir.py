@@ -144,9 +144,13 @@ class RunDir:
         """The directory of a run to continue (``--resume``)."""
         saved_config(path)  # one line if it is not a run directory
         run = cls(Path(path).expanduser())
+        for folder in (run.path, run.checkpoints.folder):  # access() also sees a file system mounted read-only
+            if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+                raise CnnlabError(f"'{folder}' cannot be written (a read-only file system, or its permissions); a "
+                                  f"run continues where it is: copy it somewhere writable and resume the copy")
         run.reopened = True
         run._lock = lock_dir(run.path)  # a process still writing it keeps its temporary files
-        for stale in run.path.glob(".*.tmp"):  # left by a kill in the middle of a write
+        for stale in run.path.rglob(".*.tmp"):  # left by a kill in the middle of a write (plots/ too)
             stale.unlink(missing_ok=True)
         run.checkpoints.clear_temporary()
         return run
