@@ -747,3 +747,27 @@ def test_finishing_a_run_written_before_the_svg_charts_leaves_one_chart_of_each(
     history = [{"epoch": 1, "train_loss": 1.0, "val_loss": 0.9, "val_acc": 0.5}]
     RunDir(tmp_path).finish({"confusion_matrix": [[1, 0], [0, 1]], "classes": ["a", "b"]}, history, "t")
     assert sorted(p.name for p in plots.iterdir()) == ["confusion_matrix.svg", "learning_curves.svg", "overlays.png"]
+
+
+def test_a_stop_between_the_results_and_the_report_is_finished_by_resume(tmp_path, monkeypatch):
+    """The line on stopping said 'continue with --resume', which then refused ('already has 1 epoch'), and the
+    report was missing, or had lost its charts."""
+    from cnnlab.train import engine
+
+    written = engine._report
+
+    def stopped(path):
+        (path / "plots" / "learning_curves.svg").unlink()  # a stop among the charts
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "_report", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(tmp_path, epochs=1)
+    run = tmp_path / "run"
+    assert (run / "results.json").is_file() and not (run / "report.html").is_file()
+    monkeypatch.setattr(engine, "_report", written)
+    config = ClassifierConfig.load(run / "config.yaml")
+    fit(config, resume=run, log=lambda *a: None)
+    assert (run / "report.html").is_file() and (run / "plots" / "learning_curves.svg").is_file()
+    with pytest.raises(CnnlabError, match="already has 1 epoch"):
+        fit(config, resume=run, log=lambda *a: None)

@@ -469,7 +469,9 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
         kept = saved.get("precision_measured")  # what auto chose when the run began, if it measured
         stopped = bool(config.early_stopping and stale >= config.early_stopping)
         trained = start >= config.epochs or stopped
-        if trained and (run.path / "results.json").is_file():
+        # finished: its results and, written last, its report (a stop between them left a run whose resume
+        # was refused and whose report was missing its charts: finishing it again writes them all)
+        if trained and (run.path / "results.json").is_file() and (run.path / "report.html").is_file():
             raise CnnlabError(f"the run already has {_epochs(start)}; pass a larger --epochs to continue it"
                               if start >= config.epochs else
                               f"the run stopped early after {_epochs(start)} ({config.monitor} did not improve for "
