@@ -3,11 +3,13 @@ process with the global batch, rank 0 alone writing, a killed process ending the
 every kind of run (a transfer, a streamed classifier, a segmentation network, an autoencoder). Each job asks for
 ``--device cpu``: on a machine with a GPU, ``auto`` would take it (nccl, a GPU per process)."""
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -180,6 +182,43 @@ def test_a_killed_process_ends_the_job_in_one_line_and_the_run_resumes_in_as_man
     assert again.returncode == 0, again.stderr
     assert (run_dir / "results.json").is_file()
     assert len((run_dir / "metrics.csv").read_text().strip().splitlines()) - 1 == done + 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the rank's process in /proc")
+def test_the_processes_stop_when_their_launcher_is_killed_outright(tmp_path):
+    """SIGKILL to `cnnlab train --nproc 2` left its two processes training on unseen, holding the run's lock
+    (its resume: 'in use by another cnnlab process'); they now stop as on SIGTERM, and the run resumes."""
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "cnnlab", "train", "--epochs", "200", "--nproc", "2",
+                             "--run-dir", str(run_dir), "--quiet"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run_dir / "checkpoints" / "last.safetensors").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "no epoch within 120 s"
+            time.sleep(0.05)
+        ranks = [_rank_pid(proc.pid, r) for r in (0, 1)]
+        assert None not in ranks
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while any(map(_running, ranks)):
+            assert time.monotonic() < deadline, "the processes outlived their launcher by 30 s"
+            time.sleep(0.1)
+    finally:
+        for pid in ranks if "ranks" in locals() else []:
+            with contextlib.suppress(OSError, TypeError):
+                os.kill(pid, signal.SIGKILL)
+    done = len((run_dir / "metrics.csv").read_text().strip().splitlines()) - 1
+    again = cnnlab("train", "--resume", run_dir, "--nproc", "2", "--epochs", done + 2)
+    assert again.returncode == 0, again.stderr
+
+
+def _running(pid: int) -> bool:
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()  # a zombie has ended
+    except OSError:
+        return False
 
 
 # what fails in each process inside ``agreed``, and what each process then raises:

@@ -31,6 +31,8 @@ import shlex
 import signal
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,9 +140,28 @@ def start(device: torch.device) -> tuple[Ranks, torch.device]:
         importlib.import_module("torch.distributed.nn")
 
         dist.init_process_group(backend, device_id=device if device.type == "cuda" else None)
+        _stop_with_the_launcher()
     global _joined
     _joined = True
     return Ranks(ranks.rank, ranks.world, ranks.local_rank, ranks.local_world, owns), device
+
+
+def _stop_with_the_launcher(every: float = 0.5) -> None:
+    """In a process that ``cnnlab ... --nproc`` started (:func:`launch`): a thread that sends this process SIGTERM
+    when the launcher is gone (its parent changes: killed outright, SIGKILL, so that it could stop nothing).
+    The processes then stop as on SIGTERM, their checkpoints kept, instead of training on unseen and holding
+    the run's lock. (Polled, not Linux's PR_SET_PDEATHSIG, which fires when the thread that started the process
+    ends, whichever thread of the launcher that was.)"""
+    if _launch_dir() is None:
+        return
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="cnnlab-launcher-watch", daemon=True).start()
 
 
 def _backend(device: torch.device) -> str:
