@@ -351,3 +351,24 @@ def test_a_disk_cache_goes_into_the_default_run_directory(lenet_base, tmp_path, 
 def test_incremental_learning_splits_the_base_classes_as_the_source_did(lenet_base, tmp_path):
     with pytest.raises(CnnlabError, match="splits the base classes as the source did; use --seed 0"):
         _transfer(tmp_path / "x", lenet_base, "incremental", data="digits@classes=5-9", seed=1)
+
+
+def test_a_disk_cache_without_room_is_one_line_not_a_bus_error(tmp_path, monkeypatch):
+    """The cache file is mapped sparse: a write the disk had no room for killed the process with SIGBUS
+    (exit 135, no message). Its blocks are now allocated first."""
+    import errno
+    import os
+
+    from cnnlab.data.loader import InMemoryLoader
+    from cnnlab.errors import CnnlabError
+    from cnnlab.transfer.features import extract_features
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    model = cnnlab.create_model("lenet5").eval()
+    loader = InMemoryLoader(torch.rand(8, 1, 32, 32), torch.zeros(8, dtype=torch.long), 4)
+    with pytest.raises(CnnlabError, match=r"feature cache '.*train.npy' \(.* MiB\) cannot be written: No space left"):
+        extract_features(model, loader, "disk", tmp_path / "train.npy")
+    assert not (tmp_path / "train.npy").exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import time
 from pathlib import Path
 
@@ -69,6 +70,21 @@ def _unlink_mapped(path: Path) -> None:
         path.unlink()
 
 
+def _reserve(path: Path) -> None:
+    """Allocate the blocks of the mapped file ``path`` now (the file is created sparse): a write into a mapping
+    the disk has no room for kills the process with SIGBUS, without a word; this fails in one line instead."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    size = path.stat().st_size
+    try:
+        with open(path, "r+b") as f:
+            os.posix_fallocate(f.fileno(), 0, size)
+    except OSError as e:
+        path.unlink(missing_ok=True)
+        raise CnnlabError(f"the feature cache '{path}' ({size / 2**20:.1f} MiB) cannot be written: "
+                          f"{e.strerror or e}; free some space or use --cache memory") from None
+
+
 @torch.no_grad()
 def extract_features(model: nn.Module, loader, where: str = "memory", path: Path | None = None,
                      total: int | None = None, unlink: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,6 +105,7 @@ def extract_features(model: nn.Module, loader, where: str = "memory", path: Path
                     path.parent.mkdir(parents=True, exist_ok=True)
                     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32,
                                                     shape=(total or len(loader.images), *f.shape[1:]))
+                    _reserve(path)
                     if unlink:
                         _unlink_mapped(path)
                 out[n:n + len(f)] = f.cpu().numpy()
