@@ -771,3 +771,13 @@ def test_a_stop_between_the_results_and_the_report_is_finished_by_resume(tmp_pat
     assert (run / "report.html").is_file() and (run / "plots" / "learning_curves.svg").is_file()
     with pytest.raises(CnnlabError, match="already has 1 epoch"):
         fit(config, resume=run, log=lambda *a: None)
+
+
+def test_a_run_resumed_with_another_batch_size_keeps_its_place_on_the_schedule(tmp_path):
+    """The schedule counts steps: 2 epochs of batch 64 continued with batch 16 were taken for half an epoch, so
+    the cosine restarted near its peak; now epoch 3 has the rate an uninterrupted batch-16 run has there."""
+    _fit(tmp_path, epochs=2, batch_size=64)
+    run = tmp_path / "run"
+    fit(ClassifierConfig.load(run / "config.yaml").replace(epochs=4, batch_size=16), resume=run, log=lambda *a: None)
+    straight = _fit(tmp_path, "straight", epochs=4, batch_size=16)
+    assert Run.open(run).history[2]["lr"] == pytest.approx(straight.history[2]["lr"], rel=1e-9)

@@ -452,6 +452,10 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
             for group, settings in zip(optimizer.param_groups, asked, strict=True):
                 group.update(settings)
             scheduler.base_lrs = [settings["initial_lr"] for settings in asked]
+            # the schedule counts steps: where --batch-size changed the steps per epoch, the count is converted to
+            # this session's steps (the old count put a run continued with smaller batches back near its start)
+            if saved.get("steps_per_epoch") and saved["steps_per_epoch"] != steps:
+                scheduler.last_epoch = round(scheduler.last_epoch * steps / saved["steps_per_epoch"])
             # the rate of the next step on the schedule as it is now: a run continued with more --epochs
             # stretches its schedule, and the saved rate is the old schedule's (0 at a cosine's end)
             for group, base, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas,
@@ -566,7 +570,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
             return {"epoch": epoch + 1, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "scaler": scaler.state_dict(), "rng": torch.get_rng_state(), "history": history, "best": best,
                     "best_epoch": best_epoch, "stale": stale, "train_seconds": before + time.perf_counter() - t_start,
-                    "precision_measured": measured}
+                    "precision_measured": measured, "steps_per_epoch": steps}
 
         written = run.checkpoints.end_epoch(epoch + 1, model, meta, state, improved, record["seconds"])
         run.log_epoch(history)
