@@ -356,3 +356,18 @@ def test_nproc_must_be_positive_and_at_most_a_process_per_core(capsys):
     cores = available_cores()
     err = one_line_error(capsys, "train", "--nproc", cores + 1, "--device", "cpu")
     assert f"needs a core per process; this process may use {cores} (use --nproc {cores} or fewer)" in err
+
+
+def test_the_jobs_line_offers_a_resume_only_while_the_run_has_a_checkpoint(tmp_path):
+    """A job stopped in its first epoch removes its run, as one process does; its line still said 'continue
+    with: ... --resume DIR', and DIR did not exist."""
+    import json
+
+    from cnnlab.train.distributed import _continue
+
+    announced = tmp_path / "run.json"
+    announced.write_text(json.dumps({"command": "cnnlab train", "path": str(tmp_path / "r")}))
+    assert _continue(announced, 2) == ""
+    (tmp_path / "r" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "r" / "checkpoints" / "last.safetensors").write_bytes(b"weights")
+    assert _continue(announced, 2) == f"; continue with: cnnlab train --resume {tmp_path / 'r'} --nproc 2"

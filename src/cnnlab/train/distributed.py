@@ -390,10 +390,14 @@ def _stopped(signum: int) -> str:
 
 
 def _continue(announced: Path, nproc: int) -> str:
-    """'; continue with: cnnlab train --resume DIR --nproc N' once rank 0 has announced its run."""
+    """'; continue with: cnnlab train --resume DIR --nproc N' once rank 0 has announced its run, and while the run
+    has a checkpoint to continue from (stopped in its first epoch, the run removes what it wrote, as one process
+    does, and there is nothing to continue)."""
     if not announced.is_file():
         return ""
     run = json.loads(announced.read_text())
+    if not (Path(run["path"]) / "checkpoints" / "last.safetensors").is_file():
+        return ""
     return f"; continue with: {run['command']} --resume {shlex.quote(run['path'])} --nproc {nproc}"
 
 
