@@ -810,3 +810,29 @@ def test_a_grey_image_with_alpha_is_grey(tmp_path):
     Image.fromarray(np.stack([grey, np.full((8, 8), 128, np.uint8)], -1), "LA").save(tmp_path / "la.png")
     assert image_header(tmp_path / "la.png") == (1, (8, 8))
     assert torch.equal(decode_image(tmp_path / "la.png")[0] * 255, torch.from_numpy(grey).float())
+
+
+def test_a_runs_folder_inside_the_data_folder_is_not_taken_for_a_class(tmp_path, monkeypatch):
+    """`cnnlab train --data folder:.` from inside the data folder: its own runs/ was refused as an empty class
+    the user never made, and once an earlier run had left pictures there, trained as a third class."""
+    from cnnlab.errors import CnnlabError
+
+    _class_folders(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "lenet5-pics-20261204-221900").mkdir(parents=True)  # a run that has just begun
+    with pytest.raises(CnnlabError, match=r"the sub-folder 'runs' holds cnnlab runs.*give --run-dir a place outside"):
+        load_dataset("folder:.")
+    done = tmp_path / "runs" / "my-ae"  # a finished run, named by --run-dir, with pictures
+    (done / "plots").mkdir(parents=True)
+    (done / "config.yaml").write_text("run_kind: autoencoder\n")
+    (done / "meta.json").write_text("{}")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(done / "plots" / "reconstructions.png")
+    (tmp_path / "runs" / "lenet5-pics-20261204-221900").rmdir()
+    with pytest.raises(CnnlabError, match=r"the sub-folder 'runs' holds cnnlab runs"):
+        load_dataset("folder:.")
+    trip = tmp_path / "photos" / "runs" / "trip-20240101-120000"  # a class named runs, of photos named by date
+    trip.mkdir(parents=True)
+    for i in range(10):
+        Image.fromarray(np.full((8, 8), 20 * i, np.uint8)).save(trip / f"{i}.png")
+    _class_folders(tmp_path / "photos", classes="b", n=10)
+    assert load_dataset(f"folder:{tmp_path / 'photos'}").classes == ["b", "runs"]

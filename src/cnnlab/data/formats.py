@@ -16,6 +16,7 @@ import io
 import multiprocessing
 import os
 import pickle
+import re
 import sys
 import warnings
 import zlib
@@ -81,6 +82,28 @@ def _walk_once(folder: str) -> list[tuple[str, list[str]]]:
         seen.add(real)
         walked.append((dirpath, names))
     return walked
+
+
+_RUN_NAME = re.compile(r".+-\d{8}-\d{6}(-\d+)?")  # a default run directory's name: MODEL-DATA-DATE-TIME
+
+
+def _holds_runs(folder: Path) -> bool:
+    """Whether ``folder`` is or holds a cnnlab run directory: one with a config.yaml beside a checkpoints/ or a
+    meta.json, or (a run that has just begun) a folder without images named as the default run directories are
+    (a folder of photos named by date and time holds its photos)."""
+    def is_run(p: Path) -> bool:
+        return (p / "config.yaml").is_file() and ((p / "checkpoints").is_dir() or (p / "meta.json").is_file())
+
+    def begun(entry: os.DirEntry) -> bool:
+        if not _RUN_NAME.fullmatch(entry.name):
+            return False
+        with os.scandir(entry.path) as inside:
+            return not any(e.name.lower().endswith(IMG_EXTENSIONS) for e in inside)
+
+    if is_run(folder):
+        return True
+    with os.scandir(folder) as entries:
+        return any(e.is_dir() and (is_run(Path(e.path)) or begun(e)) for e in entries)
 
 
 def _loose_images(root: Path) -> str:
@@ -182,6 +205,13 @@ def _list_folder(d: Path, classes: list[str] | None = None) -> tuple[list[tuple[
         except UnicodeEncodeError:  # a name in another encoding (a zip from another system): it could not be written
             raise CnnlabError(f"folder '{d}': the class folder name {os.fsencode(c)!r} is not UTF-8 (unpacked from "
                               f"an archive made with another encoding?); rename it") from None
+    # the default runs/ of a command started inside the data folder (only that folder is looked into: each class
+    # folder is listed once, however large)
+    runs = [c for c in found if c == "runs" and _holds_runs(d / c)]
+    if runs:
+        raise CnnlabError(f"folder '{d}': the sub-folder '{runs[0]}' holds cnnlab runs, not a class of images (a run "
+                          f"started inside the data folder writes there); give --run-dir a place outside "
+                          f"'{d}', or move '{d / runs[0]}' out of it")
     if classes is not None:
         class_to_idx = {c: i for i, c in enumerate(classes)}
         unknown = sorted(set(found) - set(classes))
