@@ -836,3 +836,15 @@ def test_a_runs_folder_inside_the_data_folder_is_not_taken_for_a_class(tmp_path,
         Image.fromarray(np.full((8, 8), 20 * i, np.uint8)).save(trip / f"{i}.png")
     _class_folders(tmp_path / "photos", classes="b", n=10)
     assert load_dataset(f"folder:{tmp_path / 'photos'}").classes == ["b", "runs"]
+
+
+def test_pils_warning_on_a_very_large_image_names_the_file(tmp_path, monkeypatch):
+    """'Image size (100000000 pixels) exceeds limit ...' named no file: among a folder's thousands, which?"""
+    from PIL import Image as PILImage
+
+    from cnnlab._images import decode_image
+
+    Image.fromarray(np.zeros((12, 12), np.uint8)).save(tmp_path / "big.png")
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 100)  # 144 pixels: over the limit, under twice it
+    with pytest.warns(PILImage.DecompressionBombWarning, match=r"'.*big.png': Image size \(144 pixels\)"):
+        assert decode_image(tmp_path / "big.png").shape == (1, 12, 12)

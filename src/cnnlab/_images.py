@@ -8,6 +8,7 @@ the autoencoder tools all read images through it).
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -26,7 +27,12 @@ def decode_image(path: str | os.PathLike, channels: int | None = None) -> torch.
     """Read an image file into a float ``C x H x W`` tensor in [0, 1] (PIL; RGB or grayscale)."""
     from PIL import Image
 
-    with Image.open(path) as im:
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", Image.DecompressionBombWarning)
+        im = Image.open(path)
+    for w in said:  # PIL's own words name no file: among a folder's thousands, say which
+        warnings.warn(f"'{os.fspath(path)}': {w.message}", w.category, stacklevel=2)
+    with im:
         im.load()  # forces a full decode: truncated files fail here, not later
         if im.mode.startswith(("I;16", "I", "F")):  # 16-bit, 32-bit integer or float grey: PIL's 8-bit
             t = _wide_grey(np.asarray(im), im.mode)      # conversion would clip them; scale by the type's range

@@ -190,4 +190,5 @@ class StreamingLoader(Sharded):
         if new:  # once per file, not per epoch or per worker: known files are not decoded again
             self.dataset.bad.update(new)
             warnings.warn(f"skipped {len(new)} unreadable image file(s) while streaming from disk (corrupt, "
-                          f"truncated, empty or not an image), e.g. {self.files.files[new[0]]}", stacklevel=2)
+                          f"truncated, empty, not an image, or more pixels than PIL opens), e.g. "
+                          f"{self.files.files[new[0]]}", stacklevel=2)
