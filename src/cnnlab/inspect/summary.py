@@ -141,7 +141,7 @@ class _FieldTracker(TorchFunctionMode):
         known = [(t, self.get(t)) for t in inputs if self.get(t) is not None]
         if not known or not isinstance(out, (torch.Tensor, tuple, list)):
             return out
-        src, (rh, rw, jh, jw, sh, sw, gh, gw) = _layout_source(known, out)
+        src, (_, _, jh, jw, sh, sw, _, _) = _layout_source(known, out)  # its places; the fields from every input
         laid_out = [i for t, i in known if t.shape[-2:] == src.shape[-2:]]
         rh, rw = max(i[0] for i in laid_out), max(i[1] for i in laid_out)  # a residual sum: the largest field
         # an input broadcast over the map (a squeeze-and-excitation gate, 1x1 from a global pool) is the same
