@@ -446,6 +446,41 @@ def test_a_folder_falls_into_the_same_splits_in_memory_and_streamed_unreadable_f
     assert listed == {"one pool": 95, "train and test folders": 95, "train, val and test folders": 97}[layout]
 
 
+def test_a_folder_of_many_sizes_is_resized_once_to_the_runs_image_size_as_predict_resizes_its_files(tmp_path):
+    """With --image-size, each file is decoded straight to that size: the run trains and is evaluated on the
+    pixels ``predict`` computes from the same file, not on a copy first brought to the folder's most common size
+    (8x8 here, which would lose the 30x30 images' detail before they were enlarged to 16x16)."""
+    from cnnlab._images import resize_images
+    from cnnlab.classify import ClassifierConfig
+    from cnnlab.classify.kind import class_probabilities
+    from cnnlab.data.prepare import Preprocess
+    from cnnlab.train import Run, fit
+
+    rng = np.random.default_rng(0)
+    large = []
+    for i in range(24):
+        side = 30 if i % 4 == 0 else 8
+        (tmp_path / "imgs" / str(i % 2)).mkdir(parents=True, exist_ok=True)
+        path = tmp_path / "imgs" / str(i % 2) / f"{i}.png"
+        Image.fromarray(rng.integers(0, 256, (side, side), dtype=np.uint8)).save(path)
+        if side == 30:
+            large.append(path)
+    once = [resize_images(torch.from_numpy(np.asarray(Image.open(p), np.float32) / 255)[None, None], (16, 16))[0]
+            for p in large]  # an independent decode
+    data = load_dataset(f"folder:{tmp_path / 'imgs'}", seed=0, val_fraction=0.25, test_fraction=0.25, image_size=16)
+    held = torch.cat([data.train.images, data.val.images, data.test.images])
+    assert data.image_size == (16, 16)
+    assert all((held - img).abs().amax(dim=(1, 2, 3)).min() < 1e-6 for img in once)
+
+    r = fit(ClassifierConfig(data=f"folder:{tmp_path / 'imgs'}", model="resnet20", image_size=16, epochs=1,
+                             batch_size=4, quiet=True, run_dir=str(tmp_path / "run")), log=lambda *a: None)
+    run = Run.open(r.run_dir)
+    pre = Preprocess.from_dict(run.meta["preprocess"])
+    seen = run.data(whole=True).train.images  # as evaluate and the report read the run's data
+    assert all((seen - pre(img[None])).abs().amax(dim=(1, 2, 3)).min() < 1e-5 for img in once)
+    assert class_probabilities(run, torch.stack(once)).shape == (len(large), 2)
+
+
 def test_large_folders_stream_from_disk(tmp_path, monkeypatch):
     from cnnlab.classify import ClassifierConfig
     from cnnlab.data.prepare import Preprocess

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 
 from .._io import absolute_path
@@ -38,10 +39,13 @@ def absolute_spec(spec: str) -> str:
 
 
 def load_dataset(spec: str, seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.15,
-                 **kwargs) -> ImageData:
+                 image_size: int | tuple[int, int] | None = None, **kwargs) -> ImageData:
     """Load a dataset by spec into memory, split into train/val/test deterministically from ``seed``.
 
-    ``kwargs`` go to format readers (e.g. ``image_size`` for ``folder:``).
+    ``image_size``: the size a run brings every image to (``--image-size``), where it sets one. A reader of files
+    of many sizes (``folder:``) decodes each file straight to it, so an image is resized once, from its own size,
+    as ``predict`` resizes it, and not first to the folder's most common size; it also sizes the data in memory
+    at that size. Other datasets are read as they are (the run resizes them). ``kwargs`` go to format readers.
     """
     parts = split_union(spec)
     if spec.startswith("+") or spec.endswith("+") or "" in parts:
@@ -50,13 +54,13 @@ def load_dataset(spec: str, seed: int = 0, val_fraction: float = 0.15, test_frac
     if len(parts) > 1:
         joined = None
         for part in parts:
-            one = load_dataset(part, seed, val_fraction, test_fraction, **kwargs)
+            one = load_dataset(part, seed, val_fraction, test_fraction, image_size, **kwargs)
             joined = one if joined is None else select.union(joined, one)
         joined.name = spec
         return joined
     full, (spec, selection) = spec, select.split_selection(spec)
     if selection:
-        data = load_dataset(spec, seed, val_fraction, test_fraction, **kwargs)
+        data = load_dataset(spec, seed, val_fraction, test_fraction, image_size, **kwargs)
         if not isinstance(data, ImageData):
             raise CnnlabError(f"@classes and @labels apply to datasets that fit in memory; '{spec}' is streamed")
         if data.train.labels is None:
@@ -68,6 +72,8 @@ def load_dataset(spec: str, seed: int = 0, val_fraction: float = 0.15, test_frac
         data.name = full
         return data
     info, path, options = parse_spec(spec)
+    if image_size is not None and "image_size" in inspect.signature(info.loader).parameters:
+        kwargs["image_size"] = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     try:
         if path is not None:
             return info.loader(path, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, **kwargs)

@@ -257,7 +257,7 @@ class Recipe:
         from ..data import load_dataset
 
         return load_dataset(config.data, seed=config.seed, val_fraction=config.val_fraction,
-                            test_fraction=config.test_fraction)
+                            test_fraction=config.test_fraction, image_size=config.image_size)
 
     def make_task(self, data, config: RunConfig) -> Task:
         raise NotImplementedError

@@ -176,12 +176,13 @@ class Run:
         return {"seed": c.seed, "val_fraction": c.val_fraction, "test_fraction": c.test_fraction}
 
     def dataset(self, spec: str | None = None, quiet: bool = False, whole: bool = False):
-        """The run's dataset (or ``spec``), loaded and split as the run split its own (``whole``: with no
+        """The run's dataset (or ``spec``), loaded, sized and split as the run did its own (``whole``: with no
         validation or test split drawn); ``quiet``: without the warnings loading it gives (skipped files: a report
         reading the data again has nothing new to say)."""
         from ..data import load_dataset
 
         split = {**self.split, "val_fraction": 0.0, "test_fraction": 0.0} if whole else self.split
+        split["image_size"] = getattr(self.config, "image_size", None)  # folders decoded as the run decoded them
         if not quiet:
             return load_dataset(spec or self.meta["data"], **split)
         with warnings.catch_warnings():

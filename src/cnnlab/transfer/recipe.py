@@ -85,7 +85,8 @@ class TransferRecipe(ClassifierRecipe):
             return super().load_data(config)
         src = self.source
         old = load_dataset(src.data, seed=config.seed, val_fraction=config.val_fraction,
-                           test_fraction=config.test_fraction)  # the source's split (prepare checks it)
+                           test_fraction=config.test_fraction,  # the source's split (prepare checks it)
+                           image_size=config.image_size)
         if old.classes != src.classes:
             raise CnnlabError(f"the source's data '{src.data}' no longer has the classes it was trained on")
         new = super().load_data(config)
