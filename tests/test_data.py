@@ -562,6 +562,27 @@ def test_a_16_bit_or_float_image_reads_as_its_8_bit_version(tmp_path):
     assert read_image_file(tmp_path / "g16.png", 3).shape == (3, 32, 32)
 
 
+def test_a_float_image_written_in_0_to_255_reads_as_its_8_bit_version_not_all_white(tmp_path):
+    """Float TIFFs come in [0, 1] or in 0..255 (or 0..65535): a file's range is judged from its values, as the
+    npz reader judges an array's; a NaN pixel reads as 0, not as a NaN that would make every loss NaN."""
+    from cnnlab.data import read_image_file
+
+    ramp = np.linspace(0, 1, 32 * 32).reshape(32, 32)
+    eight = read_image_file(_saved(tmp_path / "g8.png", (ramp * 255).round().astype(np.uint8)))
+    for top in (255, 65535, 1e6):
+        wide = read_image_file(_saved(tmp_path / f"f{top:g}.tiff", (ramp * top).astype(np.float32)))
+        assert (wide - eight).abs().max() < 1 / 255, top
+    holed = (ramp * 255).astype(np.float32)
+    holed[0, 0] = np.nan
+    got = read_image_file(_saved(tmp_path / "nan.tiff", holed))
+    assert torch.isfinite(got).all() and float(got[0, 0, 0]) == 0 and (got - eight).abs().max() < 1 / 255
+
+
+def _saved(path, array):
+    Image.fromarray(array).save(path)
+    return path
+
+
 @pytest.mark.parametrize("streamed", [False, True])
 def test_a_class_folder_without_images_is_refused_in_one_line(tmp_path, monkeypatch, streamed):
     """It would be a class the model must predict and never sees (a run that learnt to predict it: 0%)."""

@@ -53,14 +53,18 @@ def image_header(path: str | os.PathLike) -> tuple[int, tuple[int, int]]:
 
 
 def _wide_grey(arr: np.ndarray, mode: str) -> torch.Tensor:
-    """A one-channel image of more than 8 bits as ``1 x H x W`` in [0, 1]: 16-bit by 65535, float as it is
-    (clipped), 32-bit integer by its own maximum (it has no fixed range)."""
-    values = arr.astype(np.float64)
+    """A one-channel image of more than 8 bits as ``1 x H x W`` in [0, 1]: 16-bit by 65535; 32-bit integer by
+    65535, or its own maximum above that (it has no fixed range); float as it is where it lies in [0, 1.5]
+    (clipped), else as the npz reader reads arrays: by 255 up to 255, by 65535 up to 65535, else by its own
+    maximum (a float TIFF written in 0..255 was all white when clipped). Judged per file; NaN reads as 0."""
+    values = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    top = values.max() if values.size else 0.0
     if mode.startswith("I;16"):
         values = values / 65535.0
-    elif mode == "I":
-        top = values.max()
-        values = values / (65535.0 if top <= 65535 else top) if top > 0 else values
+    elif top > (1.5 if mode == "F" else 65535):
+        values = values / (255.0 if top <= 255 else 65535.0 if top <= 65535 else top)
+    elif mode == "I" and top > 0:
+        values = values / 65535.0
     return torch.from_numpy(np.clip(values, 0.0, 1.0).astype(np.float32)).unsqueeze(0)
 
 
