@@ -199,6 +199,28 @@ def test_resume_refuses_another_optimiser_before_changing_the_run(tmp_path):
     fit(config.replace(epochs=2), resume=tmp_path / "run", log=lambda *a: None)
 
 
+def test_resume_refuses_a_folder_whose_classes_were_renamed_even_when_their_number_is_the_same(tmp_path):
+    """The same number of classes loads into the same head: a renamed class folder trained output 2 ("c5") as
+    "c9", and results.json then named the new classes, so that evaluate could no longer notice."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in ("c3", "c4", "c5"):
+        (tmp_path / "imgs" / c).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / "imgs" / c / f"{i}.png")
+    config = ClassifierConfig(data=f"folder:{tmp_path / 'imgs'}", epochs=1, batch_size=8, quiet=True,
+                              run_dir=str(tmp_path / "run"))
+    fit(config, log=lambda *a: None)
+    (tmp_path / "imgs" / "c5").rename(tmp_path / "imgs" / "c9")
+    with pytest.raises(CnnlabError, match=r"trained on 3 classes \(c3, c4, c5\) but .* now gives 3 \(c3, c4, c9\)"):
+        fit(config.replace(epochs=2), resume=tmp_path / "run", log=lambda *a: None)
+    assert Run.open(tmp_path / "run").meta["classes"] == ["c3", "c4", "c5"]
+    (tmp_path / "imgs" / "c9").rename(tmp_path / "imgs" / "c5")
+    assert len(fit(config.replace(epochs=2), resume=tmp_path / "run", log=lambda *a: None).history) == 2
+
+
 def test_a_run_that_cannot_be_written_is_refused_before_it_resumes(tmp_path, monkeypatch):
     _fit(tmp_path, epochs=1)
     run = tmp_path / "run"

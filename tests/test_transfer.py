@@ -372,3 +372,26 @@ def test_a_disk_cache_without_room_is_one_line_not_a_bus_error(tmp_path, monkeyp
     with pytest.raises(CnnlabError, match=r"feature cache '.*train.npy' \(.* MiB\) cannot be written: No space left"):
         extract_features(model, loader, "disk", tmp_path / "train.npy")
     assert not (tmp_path / "train.npy").exists()
+
+
+def test_resume_refuses_new_freezing_or_batch_norm_and_drops_an_option_the_mode_ignores(lenet_base, tmp_path, capsys):
+    """The frozen stages, the batch norm's handling, the head's warm start and the channel adaptation shaped the
+    epochs already trained: a resume that changed them trained 10,589 parameters where the first epochs trained
+    61,125, and config.yaml described the whole run by the new value. An option the run's mode ignores is warned
+    about once and not recorded (recorded, it was warned about again at every later resume)."""
+    import yaml
+
+    from tests.conftest import one_line_error, run
+
+    _transfer(tmp_path / "p", lenet_base, "partial", epochs=1, freeze_stages=1)
+    for flag, value in (("--freeze-stages", "2"), ("--bn", "train"), ("--adapt-channels", "repeat")):
+        assert f"cannot change {flag}" in one_line_error(capsys, "transfer", "--resume", tmp_path / "p", "--epochs",
+                                                         "2", flag, value)
+    assert yaml.safe_load((tmp_path / "p" / "config.yaml").read_text())["freeze_stages"] == 1
+    _transfer(tmp_path / "fe", lenet_base, "feature-extraction", epochs=1)
+    code, _, err = run(capsys, "transfer", "--resume", tmp_path / "fe", "--epochs", "2", "--freeze-stages", "1",
+                       "--quiet")
+    assert code == 0 and "--freeze-stages applies to --mode partial; --mode feature-extraction ignores it" in err
+    assert yaml.safe_load((tmp_path / "fe" / "config.yaml").read_text())["freeze_stages"] == 2
+    code, _, err = run(capsys, "transfer", "--resume", tmp_path / "fe", "--epochs", "3", "--quiet")
+    assert code == 0 and "warning" not in err

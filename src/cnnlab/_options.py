@@ -258,19 +258,30 @@ def _number(spec: Spec, value: Any) -> Any:
     return value
 
 
+def applies(obj: Any, name: str) -> bool:
+    """Whether ``obj`` uses its option ``name`` (an option declared with ``applies`` may not apply to it)."""
+    relation = spec(type(obj), name).meta.get("applies")
+    return not relation or getattr(obj, relation[0]) in relation[1]
+
+
+def without_ignored(obj: Any) -> Any:
+    """``obj`` with the options it does not use back at their defaults: what a run records is what it ran with
+    (a value it ignored, saved, would be warned about again at every resume)."""
+    defaults = type(obj)()
+    return dataclasses.replace(obj, **{s.name: getattr(defaults, s.name) for s in specs(type(obj))
+                                       if not applies(obj, s.name)})
+
+
 def ignored(obj: Any) -> list[str]:
     """The options set away from their default that ``obj`` does not use (see ``applies``), each as one
     sentence: '--topk applies to --kind sparse; --kind conv ignores it'."""
     out = []
     defaults = type(obj)()
     for s in specs(type(obj)):
-        applies = s.meta.get("applies")
-        if not applies or getattr(obj, s.name) == getattr(defaults, s.name):
+        if applies(obj, s.name) or getattr(obj, s.name) == getattr(defaults, s.name):
             continue
-        attr, values = applies
+        attr, values = s.meta["applies"]
         current = getattr(obj, attr)
-        if current in values:
-            continue
         allowed = " or ".join(map(str, values))
         if attr in {x.name for x in specs(type(obj))}:
             flag = spec(type(obj), attr).flag

@@ -21,7 +21,7 @@ import yaml
 
 from .._io import atomic_write_text, existing_file
 from .._machine import available_cores
-from .._options import check, from_mapping, option, specs
+from .._options import applies, check, from_mapping, option, specs
 from ..data import absolute_spec
 from ..errors import CnnlabError
 from .kinds import get_kind, list_kinds
@@ -135,7 +135,8 @@ class RunConfig:
         as the places they name (``folder:imgs`` is ``folder:/home/me/imgs`` when run from ``/home/me``)."""
         mine, theirs = self.located(), saved.located()
         return [s.name for s in specs(type(self)) if s.meta.get("fixed") and s.name != "run_dir"
-                and getattr(mine, s.name) != getattr(theirs, s.name, None)]
+                and getattr(mine, s.name) != getattr(theirs, s.name, None)
+                and (type(theirs) is not type(mine) or applies(theirs, s.name))]  # one it ignores: warned, dropped
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_kind": self.run_kind, **asdict(self)}

@@ -23,9 +23,10 @@ from torch import nn
 
 from .._io import read_json_object
 from .._machine import keep_freed_memory, release_freed_memory
-from .._options import ignored
+from .._options import ignored, without_ignored
 from ..errors import CnnlabError
 from . import distributed
+from .checkpoint import read_metadata
 from .config import RunConfig
 from .kinds import get_kind
 from .layout import match_state_layout, resolve_channels_last
@@ -342,6 +343,16 @@ def fit(config: RunConfig, resume: str | Path | None = None, log=print,
             release_freed_memory()  # what the steps kept (keep_freed_memory) goes back to the system
 
 
+def _check_same_classes(trained_on: list | None, now: list, data: str) -> None:
+    """Refuse to continue a run on classes other than its checkpoint's: a class folder renamed or the classes
+    reordered, their number the same, would load into the same head and train each output as another class."""
+    if trained_on is not None and list(trained_on) != list(now):
+        shown = lambda classes: ", ".join(map(str, classes[:12])) + (", ..." if len(classes) > 12 else "")  # noqa: E731
+        raise CnnlabError(f"the run was trained on {len(trained_on)} classes ({shown(trained_on)}) but '{data}' now "
+                          f"gives {len(now)} ({shown(now)}); continuing would train its outputs as other classes: "
+                          f"give the data its classes back, or start a new run")
+
+
 def _silent(*args, **kwargs) -> None:
     pass
 
@@ -350,6 +361,7 @@ def _fit_in(config, resume, recipe, kind, log, on_epoch_end, ranks, device) -> F
     """Open the run directory (rank 0; the other processes follow it, read-only) and train."""
     for text in ignored(config):
         warnings.warn(text, stacklevel=3)
+    config = without_ignored(config)  # config.yaml records what the run uses
     try:
         run = _open_run(config, resume, kind, ranks)
     except RuntimeError as e:  # a process lost before the run began
@@ -440,7 +452,9 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
     if resuming and distributed.share(ranks, run.checkpoints.exists() if ranks.main else None):
         # rank 0 reads the checkpoint (repairing what a kill left) and sends it: the other processes, maybe on
         # other machines, never read the run directory
-        weights, saved = distributed.share(ranks, run.checkpoints.resume() if ranks.main else None)
+        weights, saved, trained_on = distributed.share(ranks, (*run.checkpoints.resume(), read_metadata(
+            run.checkpoints.last).get("classes")) if ranks.main else None)
+        _check_same_classes(trained_on, meta["classes"], config.data)
         # the settings of each parameter group as this session's options give them (--lr, --weight-decay,
         # --momentum, --nesterov may change on resume): the saved state would bring back the first session's
         asked = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]

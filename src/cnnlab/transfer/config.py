@@ -28,18 +28,18 @@ class TransferConfig(ClassifierConfig):
     backbone_lr: float = option(0.1, "backbone learning rate = --lr x this", low=0, high=10,
                                 applies=("mode", ("fine-tune", "partial", "incremental")))
     head_epochs: int = option(0, "fine-tune warm start: train only the head for this many epochs first", low=0,
-                              high=100_000, applies=("mode", ("fine-tune",)))
+                              high=100_000, applies=("mode", ("fine-tune",)), fixed=True)
     freeze_stages: int = option(2, "partial: freeze the first K stages (see 'cnnlab summary MODEL')", low=0,
-                                high=100, applies=("mode", ("partial",)))
+                                high=100, applies=("mode", ("partial",)), fixed=True)
     bn: str = option("frozen", "batch norm of trainable backbone layers: frozen keeps the source's statistics, "
                                "train follows the target's batches", choices=("frozen", "train"),
-                     applies=("mode", ("fine-tune", "partial", "incremental")))
+                     applies=("mode", ("fine-tune", "partial", "incremental")), fixed=True)
     cache: str = option("auto", "feature-extraction: where the frozen backbone's features are cached (auto: in "
                                 "memory, on disk above 2 GB; off: the backbone runs every epoch)",
                         choices=("auto", "memory", "disk", "off"), applies=("mode", ("feature-extraction",)))
     adapt_channels: str = option("auto", "first convolution for other image channels: sum (RGB to gray), "
                                          "repeat (gray to RGB), auto (whichever fits)",
-                                 choices=("auto", "sum", "repeat"))
+                                 choices=("auto", "sum", "repeat"), fixed=True)
     memory: int = option(20, "incremental: rehearsal exemplars kept per old class (0: none)", low=0,
                          high=1_000_000, applies=("mode", ("incremental",)), fixed=True)
     distill: float = option(0.0, "incremental: weight of distillation from the old model (0: none)", low=0,
