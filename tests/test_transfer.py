@@ -353,6 +353,30 @@ def test_incremental_learning_splits_the_base_classes_as_the_source_did(lenet_ba
         _transfer(tmp_path / "x", lenet_base, "incremental", data="digits@classes=5-9", seed=1)
 
 
+def test_incremental_learning_refuses_a_source_folder_that_gained_images_since(tmp_path):
+    """Drawn again from more images, the base classes' test split held images the source had trained on (47 of 83
+    in a user's folder), and their accuracy "before" was no longer the source's own."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+
+    def images(folder, classes, count, start=0):
+        for c in classes:
+            (folder / c).mkdir(parents=True, exist_ok=True)
+            for i in range(start, start + count):
+                Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / c / f"{i}.png")
+
+    images(tmp_path / "old", ("a", "b", "d"), 20)
+    images(tmp_path / "new", ("c",), 20)
+    base = _fit(tmp_path / "base", data=f"folder:{tmp_path / 'old'}", epochs=1, batch_size=8).run_dir
+    images(tmp_path / "old", ("a",), 6, start=20)
+    with pytest.raises(CnnlabError, match=r"no longer splits as it did \(42/9/9 train/val/test images then, "
+                                          r"46/10/10 now"):
+        _transfer(tmp_path / "inc", base, "incremental", data=f"folder:{tmp_path / 'new'}", epochs=1,
+                  compare_naive=False)
+
+
 def test_a_disk_cache_without_room_is_one_line_not_a_bus_error(tmp_path, monkeypatch):
     """The cache file is mapped sparse: a write the disk had no room for killed the process with SIGBUS
     (exit 135, no message). Its blocks are now allocated first."""

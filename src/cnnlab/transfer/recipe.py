@@ -89,6 +89,13 @@ class TransferRecipe(ClassifierRecipe):
                            image_size=config.image_size)
         if old.classes != src.classes:
             raise CnnlabError(f"the source's data '{src.data}' no longer has the classes it was trained on")
+        sizes = {k: len(v) for k, v in old.splits().items()}
+        if src.splits and sizes != {k: src.splits.get(k) for k in sizes}:  # drawn again from other images
+            shown = lambda d: "/".join(str(d.get(k)) for k in ("train", "val", "test"))  # noqa: E731
+            raise CnnlabError(f"the source's data '{src.data}' no longer splits as it did ({shown(src.splits)} "
+                              f"train/val/test images then, {shown(sizes)} now: images were added or removed), so "
+                              f"its test images could include ones the source trained on; give it back its images, "
+                              f"or train the source again")
         new = super().load_data(config)
         self.num_old, self.new_classes = old.num_classes, new.classes
         data = incremental_data(old, new, t.memory, config.seed)

@@ -34,6 +34,7 @@ class Source:
     binary: bool = False
     kind: str = "cnnlab"                  # cnnlab | torchvision
     split: dict | None = None             # the seed and fractions its data was split with (cnnlab runs)
+    splits: dict | None = None            # the sizes of its train/val/test splits (cnnlab runs)
 
     @property
     def in_chans(self) -> int | None:
@@ -55,7 +56,8 @@ def read_source(path: str | Path) -> Source:
         run = Run.open(path, holds="classifier")
         state, meta = load_weights(run.file)
         return Source(path, state, meta["model"], dict(meta.get("model_kwargs", {})), meta.get("classes"),
-                      meta.get("data"), meta.get("preprocess"), bool(meta.get("binary")), "cnnlab", run.split)
+                      meta.get("data"), meta.get("preprocess"), bool(meta.get("binary")), "cnnlab", run.split,
+                      meta.get("splits"))
     try:
         state = read_state_dict(path)
     except WeightsError as e:
