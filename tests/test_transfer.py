@@ -419,3 +419,20 @@ def test_resume_refuses_new_freezing_or_batch_norm_and_drops_an_option_the_mode_
     assert yaml.safe_load((tmp_path / "fe" / "config.yaml").read_text())["freeze_stages"] == 2
     code, _, err = run(capsys, "transfer", "--resume", tmp_path / "fe", "--epochs", "3", "--quiet")
     assert code == 0 and "warning" not in err
+
+
+def test_a_transfer_run_resumes_after_its_source_was_moved_away(tmp_path, capsys):
+    """The checkpoint holds every weight and config.yaml the architecture: a resume no longer needs the source
+    (it was refused: "source ... does not exist"), except an incremental run's, whose base model it compares with."""
+    import shutil
+
+    from tests.conftest import run
+
+    base = _fit(tmp_path / "base", data="digits@classes=0-4", epochs=1).run_dir
+    _transfer(tmp_path / "fe", base, "feature-extraction", epochs=1)
+    _transfer(tmp_path / "ft", base, "fine-tune", epochs=1)
+    shutil.move(base, tmp_path / "moved")
+    for name in ("fe", "ft"):
+        code, _, err = run(capsys, "transfer", "--resume", tmp_path / name, "--epochs", "2", "--quiet")
+        assert code == 0, err
+        assert len(Run.open(tmp_path / name).history) == 2

@@ -48,6 +48,11 @@ class TransferRecipe(ClassifierRecipe):
     # --- configuration and data -------------------------------------------------------------------
     def prepare(self, config: TransferConfig, resuming: bool) -> TransferConfig:
         t = config
+        if resuming and t.mode != "incremental" and config.model and not Path(t.source).expanduser().exists():
+            # moved or deleted since: the checkpoint holds every weight, and the run's config the architecture the
+            # source gave it (an incremental run needs its source: the base model it is compared with)
+            self.source, self._config = None, config
+            return config
         self.source = src = read_source(t.source)
         if src.kind == "cnnlab":
             if config.model is None:
@@ -104,7 +109,7 @@ class TransferRecipe(ClassifierRecipe):
 
     def prepare_data(self, config: TransferConfig, model: nn.Module, data):
         data, preprocess = super().prepare_data(config, model, data)
-        theirs = tuple((self.source.preprocess or {}).get("size") or ())
+        theirs = tuple(((self.source and self.source.preprocess) or {}).get("size") or ())
         if theirs and config.image_size is None and tuple(preprocess.size) != theirs:
             # its features were learnt at the source's scale: the target's size stays, the line says how to match
             size = "x".join(map(str, theirs))
@@ -135,6 +140,8 @@ class TransferRecipe(ClassifierRecipe):
             for p in self.old_model.parameters():
                 p.requires_grad_(False)
             expand_classifier(model, task.num_outputs - self.num_old)
+        elif src is None:  # resumed without its source: the checkpoint's weights replace these
+            model = build_classifier(config, data.channels, task.num_outputs)
         else:
             model = build_classifier(config, data.channels, task.num_outputs)
             key = first_conv_key(model)
