@@ -436,3 +436,21 @@ def test_a_transfer_run_resumes_after_its_source_was_moved_away(tmp_path, capsys
         code, _, err = run(capsys, "transfer", "--resume", tmp_path / name, "--epochs", "2", "--quiet")
         assert code == 0, err
         assert len(Run.open(tmp_path / name).history) == 2
+
+
+def test_the_experiment_with_a_given_model_a_warns_only_about_options_that_were_given(lenet_base):
+    """--quick's own 3 source epochs were warned about as given ("--source, --source-epochs and --small-input
+    ... what was given is ignored") when none of them was."""
+    import dataclasses
+    import warnings
+
+    from cnnlab.experiments.transfer import QUICK, check_settings
+
+    quick = dataclasses.replace(QUICK, source_run=str(lenet_base))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_settings(quick)
+    with pytest.warns(UserWarning) as said:
+        check_settings(dataclasses.replace(quick, source_epochs=7))
+    assert [str(w.message) for w in said] == [
+        "--source-epochs shapes the model A the experiment trains; with --from, model A is the run and this is ignored"]

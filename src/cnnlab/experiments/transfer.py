@@ -87,11 +87,13 @@ def check_settings(s: TransferSettings) -> None:
         if s.model is not None and s.model != src.model:
             raise CnnlabError(f"--model {s.model}: model A ('{s.source_run}') is a {src.model}, and the runs from "
                               f"scratch use model A's architecture; drop --model")
-        defaults = TransferSettings()
-        if (s.source, s.source_epochs, s.small_input) != (defaults.source, defaults.source_epochs,
-                                                            defaults.small_input):
-            warnings.warn("--source, --source-epochs and --small-input shape the model A the experiment trains; "
-                          "with --from they are the run's own and what was given is ignored", stacklevel=3)
+        presets = (TransferSettings(), QUICK)  # a value of the preset in use was not given (--quick: 3 epochs)
+        given = [f"--{name.replace('_', '-')}" for name in ("source", "source_epochs", "small_input")
+                 if all(getattr(s, name) != getattr(p, name) for p in presets)]
+        if given:
+            warnings.warn(f"{', '.join(given)} shape{'s' if len(given) == 1 else ''} the model A the experiment "
+                          f"trains; with --from, model A is the run and {'this is' if len(given) == 1 else 'these are'}"
+                          f" ignored", stacklevel=3)
 
 
 def run_transfer_experiment(settings: TransferSettings | None = None, run_dir: str | Path | None = None,
