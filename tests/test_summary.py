@@ -33,6 +33,28 @@ def test_every_model_has_a_summary_whose_totals_are_its_parameters(name):
     assert sum(r.params for r in s.rows) <= s.total_params  # layers the forward pass never reaches add none
 
 
+def test_the_summary_names_the_stages_that_freeze_stages_counts(capsys):
+    """The transfer docs send users to `cnnlab summary MODEL` for the stages `--freeze-stages K` counts; it
+    showed none. They are the model's feature_info, in the order freezing takes them."""
+    import json
+
+    from cnnlab.cli import main
+    from cnnlab.transfer import stage_modules
+
+    model = build("resnet18", small_input=True)
+    stages = cnnlab.summary(model, (3, 32, 32)).stages
+    assert [g["module"] for g in stages] == ["layer1", "layer2", "layer3", "layer4"]
+    assert [g["channels"] for g in stages] == [f.num_chs for f in model.feature_info]
+    assert "layer2" in stage_modules(model, 2) and "layer3" not in stage_modules(model, 2)
+    assert main(["summary", "lenet5"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "stages (transfer --freeze-stages K freezes 1..K): 1 features.s2 (6 ch, /2), 2 features.s4 (16 ch, /4), "
+        "3 features.c5 (120 ch, /4)")
+    assert main(["summary", "lenet5", "--format", "json"]) == 0
+    assert [g["module"] for g in json.loads(capsys.readouterr().out)["stages"]] == ["features.s2", "features.s4",
+                                                                                  "features.c5"]
+
+
 def test_rows_are_data():
     s = cnnlab.summary(build_meta("lenet5"))
     assert [r.name for r in s.rows if r.type.endswith("Conv2d")] == ["features.c1.conv", "features.c3.conv",

@@ -192,7 +192,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         print(json.dumps({"model": s.model, "input_size": s.input_size, "total_params": s.total_params,
                           "used_params": s.used_params,
                           "trainable_params": s.trainable_params, "total_macs": s.total_macs,
-                          "rows": s.to_dicts()}, indent=2))
+                          "stages": s.stages, "rows": s.to_dicts()}, indent=2))
     elif args.format == "csv":
         import csv
         import sys

@@ -55,6 +55,7 @@ class Summary:
     total_macs: int
     output_shape: tuple[int, ...] = field(default=())
     other_params: int = 0  # held by modules with children that ran (a layer scale, a learned constant): on no row
+    stages: list[dict[str, Any]] = field(default_factory=list)  # the backbone's stages (feature_info), in order
 
     @property
     def used_params(self) -> int:
@@ -407,7 +408,9 @@ def summary(
     name = getattr(getattr(model, "meta", None), "name", type(model).__name__)
     out_shape = tuple(out.shape[1:]) if isinstance(out, torch.Tensor) else ()
     other = sum(p.numel() for m in ran for p in m.parameters(recurse=False))
-    return Summary(name, tuple(size), rows, total, trainable, sum(r.macs for r in rows), out_shape, other)
+    stages = [{"stage": i, "module": f.module, "channels": f.num_chs, "reduction": f.reduction}
+              for i, f in enumerate(getattr(model, "feature_info", None) or [], 1)]
+    return Summary(name, tuple(size), rows, total, trainable, sum(r.macs for r in rows), out_shape, other, stages)
 
 
 def _attr(module: nn.Module, name: str) -> Any:
@@ -429,4 +432,8 @@ def format_summary(s: Summary) -> str:
     """The text table of a summary: one row per layer, totals, parameters and multiply-adds."""
     headers, rows, footer = s.table()
     table = format_table(headers, rows, [False] * 7 + [True] * 3, footer)
-    return f"{s.model} on {'x'.join(map(str, s.input_size))}\n{table}\n{s.totals()}"
+    text = f"{s.model} on {'x'.join(map(str, s.input_size))}\n{table}\n{s.totals()}"
+    if s.stages:  # what `cnnlab transfer --freeze-stages K` counts: it freezes stages 1..K (the stem is in stage 1)
+        text += "\nstages (transfer --freeze-stages K freezes 1..K): " + ", ".join(
+            f"{g['stage']} {g['module']} ({g['channels']} ch, /{g['reduction']})" for g in s.stages)
+    return text
