@@ -454,3 +454,12 @@ def test_the_experiment_with_a_given_model_a_warns_only_about_options_that_were_
         check_settings(dataclasses.replace(quick, source_epochs=7))
     assert [str(w.message) for w in said] == [
         "--source-epochs shapes the model A the experiment trains; with --from, model A is the run and this is ignored"]
+
+
+def test_a_run_on_cached_features_records_that_it_trained_without_augmentation(lenet_base, tmp_path):
+    """Cached features cannot be augmented: config.yaml said augment: true of a run that never augmented."""
+    import yaml
+
+    for cache, augmented in (("auto", False), ("off", True)):
+        r = _transfer(tmp_path / cache, lenet_base, "feature-extraction", epochs=1, cache=cache)
+        assert yaml.safe_load((r.run_dir / "config.yaml").read_text())["augment"] is augmented, cache

@@ -48,6 +48,8 @@ class TransferRecipe(ClassifierRecipe):
     # --- configuration and data -------------------------------------------------------------------
     def prepare(self, config: TransferConfig, resuming: bool) -> TransferConfig:
         t = config
+        if t.mode == "feature-extraction" and t.cache != "off" and config.augment:
+            config = t = config.replace(augment=False)  # cached features cannot be: config.yaml says what ran
         if resuming and t.mode != "incremental" and config.model and not Path(t.source).expanduser().exists():
             # moved or deleted since: the checkpoint holds every weight, and the run's config the architecture the
             # source gave it (an incremental run needs its source: the base model it is compared with)
