@@ -128,8 +128,10 @@ def test_warm_start_trains_the_head_alone_first(lenet_base, tmp_path):
     def snapshot(end):
         seen[end.epoch] = {k: v.clone() for k, v in end.model.state_dict().items()}
 
+    said = []
     fit(TransferConfig(source=str(lenet_base), mode="fine-tune", head_epochs=1, data="digits@classes=5-9@labels=10",
-                       epochs=2, run_dir=str(tmp_path / "r"), **QUIET), log=lambda *a: None, on_epoch_end=snapshot)
+                       epochs=2, run_dir=str(tmp_path / "r"), **QUIET), log=said.append, on_epoch_end=snapshot)
+    assert "61,281 of 61,281 parameters train (the head's 10,589 alone for the first 1 epoch(s))" in "\n".join(said)
     conv = "features.c1.conv.weight"
     assert torch.equal(seen[1][conv], source[conv])          # epoch 1: head only
     assert not torch.equal(seen[2][conv], source[conv])      # epoch 2: every layer

@@ -25,6 +25,7 @@ from .freeze import (
     freeze,
     freeze_backbone,
     freeze_stages,
+    head_parameters,
     param_groups,
     set_bn_frozen,
     unfreeze,
@@ -193,7 +194,11 @@ class TransferRecipe(ClassifierRecipe):
     def train_view(self, model: nn.Module, batches: dict, config: TransferConfig, device, log):
         t = config
         trainable, total = count_trainable(model)
-        log(f"transfer ({t.mode}) from {t.source}: {trainable:,} of {total:,} parameters train{self.adapted}"
+        warm = ""
+        if t.mode == "fine-tune" and t.head_epochs:  # the backbone is frozen for those epochs (start_epoch)
+            head = sum(p.numel() for p in head_parameters(model))
+            warm = f" (the head's {head:,} alone for the first {t.head_epochs} epoch(s))"
+        log(f"transfer ({t.mode}) from {t.source}: {trainable:,} of {total:,} parameters train{warm}{self.adapted}"
             f"{self.scale}")
         if t.mode == "feature-extraction" and t.cache != "off":
             folder = Path(config.run_dir) / "feature_cache"
