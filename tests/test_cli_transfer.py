@@ -101,7 +101,9 @@ def test_incremental_prints_old_new_and_all_classes(base, tmp_path, capsys):
     (["--mode", "fine-tune", "--model", "resnet18"], "is a lenet5 but the model asked for is resnet18"),
     (["--mode", "incremental", "--data", "digits@classes=4-6"], "must differ from the base classes"),
     (["--mode", "incremental", "--data", "textures"], "'digits@classes=0-4' has 1x8x8, 'textures' 1x32x32; give new "
-                                                      "data of 1x8x8 (e.g. textures:size=8)"),
+                                                      "data of 1x8x8 (e.g. textures:size=8, or --image-size 8 for "
+                                                      "a folder)"),
+    (["--mode", "incremental", "--data", "shapes:count=100"], "'shapes' 3x32x32; give new data of 1x8x8\n"),
     (["--mode", "feature-extraction", "--data", "digits@classes=5-9", "--bn", "sideways"],
      "argument --bn: must be one of frozen, train, got 'sideways'"),
 ])

@@ -205,7 +205,7 @@ def test_channel_adaptation_keeps_the_response_to_gray_images():
     torch.testing.assert_close(rgb(x.repeat(1, 3, 1, 1)), gray(x), atol=1e-4, rtol=1e-4)
     back = adapt_channels(state["stem.conv.conv.weight"], 1)  # sum
     torch.testing.assert_close(back, gray.state_dict()["stem.conv.conv.weight"])
-    with pytest.raises(CnnlabError, match="cannot adapt a first convolution of 4 input channel.*convert the images"):
+    with pytest.raises(CnnlabError, match=r"convolution of 4 input channel\(s\) to 3: summing .*convert the images"):
         adapt_channels(torch.zeros(8, 4, 3, 3), 3)
     with pytest.raises(CnnlabError, match=r"of 3 input channel\(s\) to 1 by repeat: .*--adapt-channels sum \(or auto"):
         adapt_channels(torch.zeros(8, 3, 3, 3), 1, "repeat")  # the way that fits is named

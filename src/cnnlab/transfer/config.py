@@ -35,7 +35,7 @@ class TransferConfig(ClassifierConfig):
                                "train follows the target's batches", choices=("frozen", "train"),
                      applies=("mode", ("fine-tune", "partial", "incremental")), fixed=True)
     cache: str = option("auto", "feature-extraction: where the frozen backbone's features are cached (auto: in "
-                                "memory, on disk above 2 GB; off: the backbone runs every epoch)",
+                                "memory, on disk above 2 GiB; off: the backbone runs every epoch)",
                         choices=("auto", "memory", "disk", "off"), applies=("mode", ("feature-extraction",)))
     adapt_channels: str = option("auto", "first convolution for other image channels: sum (RGB to gray), "
                                          "repeat (gray to RGB), auto (whichever fits)",

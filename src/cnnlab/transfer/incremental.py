@@ -59,7 +59,10 @@ def incremental_data(old: ImageData, new: ImageData, memory: int, seed: int) -> 
         shape = lambda d: f"{d.channels}x{'x'.join(map(str, d.image_size))}"  # noqa: E731
         raise CnnlabError(f"incremental learning tests on the base's classes and the new ones together, so the new "
                           f"data must have the base's images: '{old.name}' has {shape(old)}, '{new.name}' "
-                          f"{shape(new)}; give new data of {shape(old)} (e.g. textures:size={old.image_size[0]})")
+                          f"{shape(new)}; give new data of {shape(old)}" + (
+                              f" (e.g. textures:size={old.image_size[0]}, or --image-size {old.image_size[0]} for "
+                              f"a folder)"
+                              if old.channels == new.channels and len(set(old.image_size)) == 1 else ""))
     both = union(old, new)
     shifted = ImageSet(new.train.images, new.train.labels + old.num_classes)
     train = shifted

@@ -94,7 +94,8 @@ def adapt_channels(weight: torch.Tensor, in_chans: int, how: str = "auto") -> to
         return weight.repeat(1, in_chans, 1, 1) / in_chans
     fits = ("; --adapt-channels sum (or auto) does" if in_chans == 1 else "; --adapt-channels repeat (or auto) does"
             if c == 1 else "; convert the images instead")
-    raise CnnlabError(f"cannot adapt a first convolution of {c} input channel(s) to {in_chans} by {how}: summing "
+    by = "" if how == "none" else f" by {how}"  # auto found no way
+    raise CnnlabError(f"cannot adapt a first convolution of {c} input channel(s) to {in_chans}{by}: summing "
                       f"works for N -> 1 channels and repeating for 1 -> N{fits}")
 
 
