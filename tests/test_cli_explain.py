@@ -110,6 +110,20 @@ def test_bad_requests_are_one_line(runs, capsys, argv, message):
     assert message in one_line_error(capsys, "explain", view, str(runs / run_name), *rest)
 
 
+@pytest.mark.parametrize("view", ["features", "cam"])
+def test_a_refused_request_leaves_no_picture_and_no_folder_behind(runs, capsys, tmp_path, view):
+    """`features` wrote the first image's pictures before it found the second was no image; and every view made
+    its --out folder before it read the images, leaving it empty."""
+    (tmp_path / "notes.png").write_text("not an image")
+    out = tmp_path / "new" / "pictures"
+    err = one_line_error(capsys, "explain", view, runs / "clf", runs / "digit0.png", tmp_path / "notes.png",
+                         "--out", out)
+    assert "cannot read image" in err and not (tmp_path / "new").exists()
+    (tmp_path / "kept").mkdir()
+    one_line_error(capsys, "explain", view, runs / "clf", tmp_path / "notes.png", "--out", tmp_path / "kept")
+    assert (tmp_path / "kept").is_dir()  # a folder the user made stays
+
+
 def test_autoencoder_and_segmentation_runs_have_their_views(runs, capsys):
     code, out, err = run(capsys, "explain", "filters", str(runs / "ae"))
     assert code == 0 and "encoder.0.conv" in out, err

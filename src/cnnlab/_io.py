@@ -9,6 +9,7 @@ A leaf module: it imports nothing from cnnlab but its errors, so every layer can
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -120,17 +121,25 @@ def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> None:
     atomic_write(path, write)
 
 
-def make_dir(path: str | os.PathLike, what: str, option: str | None = None) -> Path:
+_unused: list[Path] = []  # directories make_dir created for a command's output (see removed_if_unused)
+
+
+def make_dir(path: str | os.PathLike, what: str, option: str | None = None, output: bool = False) -> Path:
     """Create the directory ``path`` (and its parents) if needed and check it is writable; a path that is a
-    file, lies inside a file or cannot be written is one line naming ``what`` and the ``option`` to change."""
+    file, lies inside a file or cannot be written is one line naming ``what`` and the ``option`` to change.
+    ``output``: a folder a command writes its results into; what this call created is removed again, if still
+    empty, when the command fails (:func:`removed_if_unused`)."""
     fix = f"; choose another {option}" if option else ""
     if not str(path).strip():
         raise CnnlabError(f"{what} is an empty path" + (f"; give one with {option}" if option else ""))
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise CnnlabError(f"{what} '{path}' is a file, not a directory{fix}")
+    missing = [p for p in (path, *path.parents) if not p.exists()]  # innermost first
     try:
         path.mkdir(parents=True, exist_ok=True)
+        if output:
+            _unused.extend(missing)
     except (FileExistsError, NotADirectoryError):
         blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), path.parent)
         raise CnnlabError(f"{what} '{path}' cannot be created: '{blocker}' is a file{fix}") from None
@@ -141,6 +150,22 @@ def make_dir(path: str | os.PathLike, what: str, option: str | None = None) -> P
     if not os.access(path, os.W_OK | os.X_OK):
         raise CnnlabError(f"{what} '{path}' is not writable{fix}")
     return path
+
+
+@contextlib.contextmanager
+def removed_if_unused():
+    """Around a command: the output folders it created (``make_dir(..., output=True)``) go again, if still empty,
+    when it fails (a refused image, a missing package), so that a failed command leaves nothing behind."""
+    start = len(_unused)
+    try:
+        yield
+    except BaseException:
+        for folder in _unused[start:]:  # innermost first: a parent made empty by its child's removal goes too
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only an empty one
+        raise
+    finally:
+        del _unused[start:]
 
 
 def existing_file(path: str | os.PathLike, what: str) -> Path:

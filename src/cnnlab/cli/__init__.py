@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager
 
+from .._io import removed_if_unused
 from .._signals import signals_held, stop_hearing_children
 from ..errors import CnnlabError
 
@@ -245,7 +246,7 @@ def main(argv: Sequence[str] | None = None, freeze_imports: bool = False) -> int
 
 def _command(argv: Sequence[str] | None, freeze_imports: bool) -> int:
     try:
-        with _cli_handlers():
+        with _cli_handlers(), removed_if_unused():
             return _dispatch(argv, freeze_imports)
     except BrokenPipeError as e:  # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -142,8 +142,9 @@ def cmd_features(args: argparse.Namespace) -> int:
 
     subject, out = _open(args)
     layers = [n.strip() for item in args.layer for n in item.split(",") if n.strip()] if args.layer else None
-    for image, stem in zip(args.images, _unique_stems(args.images), strict=True):
-        pictures = features_view(subject, subject.read([image]), layers)
+    xs = [subject.read([image]) for image in args.images]  # every image read before any picture is written
+    for x, stem in zip(xs, _unique_stems(args.images), strict=True):
+        pictures = features_view(subject, x, layers)
         for p in pictures:
             p.name = f"{p.name}-{stem}"
         _write(pictures, out)

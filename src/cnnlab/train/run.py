@@ -143,11 +143,11 @@ class Run:
 
     def output_dir(self, command: str, out: str | Path | None = None) -> Path:
         """Where a tool writes its files: ``out``, else ``RUN/<command>`` (beside ``checkpoints/``, never in
-        it); created, or a one-line error."""
+        it); created, or a one-line error (removed again, if still empty, when the command fails)."""
         if out is not None:
-            return make_dir(out, "output directory", "--out")
+            return make_dir(out, "output directory", "--out", output=True)
         base = self.path if self.path is not None else self.file.parent
-        return make_dir(base / command, "output directory", "--out")
+        return make_dir(base / command, "output directory", "--out", output=True)
 
     # --- the model, the data, the evaluation ---------------------------------------------------------------
     @cached_property
