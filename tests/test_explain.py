@@ -372,6 +372,19 @@ def test_a_segmentation_score_is_the_mean_logit_over_the_pixels_given_the_class(
     assert class_score(out, torch.tensor([1])).item() == pytest.approx(5 / 4)
 
 
+def test_a_segmentation_cam_says_when_no_pixel_is_predicted_as_its_class():
+    """The score then falls back to the class's mean logit over the whole image; the caption said nothing of it."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 3, 1)).eval()
+    with torch.no_grad():
+        model[1].bias.copy_(torch.tensor([0.0, 50.0, -50.0]))  # class 1 wins every pixel, class 2 none
+    x = torch.rand(2, 1, 8, 8)
+    assert cams_by_method(model, x, 2, "gradcam", "0")["gradcam"].whole_image.tolist() == [True, True]
+    assert cams_by_method(model, x, 1, "gradcam", "0")["gradcam"].whole_image.tolist() == [False, False]
+    assert cams_by_method(nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(144, 3)), x, 1, "gradcam",
+                          "0")["gradcam"].whole_image is None  # a classifier's score is its logit
+
+
 def test_a_picture_of_panels_titles_each_panel_over_it_and_leaves_the_panels_unchanged():
     from cnnlab.viz.images import tile, titled
 

@@ -83,6 +83,9 @@ class CamResult:
     scores: torch.Tensor
     layer: str
     method: str
+    # per-pixel scores (segmentation): True where no pixel was predicted as the class, so the score is its mean
+    # logit over the whole image (:func:`class_score`); None for a classifier
+    whole_image: torch.Tensor | None = None
 
 
 def _targets(targets, n: int, output, offset: int = 0) -> torch.Tensor:
@@ -203,7 +206,7 @@ def cams_by_method(model: nn.Module, x: torch.Tensor, targets=None, methods: tup
         raise CnnlabError(f"unknown CAM method '{unknown[0]}'; methods: {', '.join(METHODS)}" if unknown else
                           f"no CAM method given; methods: {', '.join(METHODS)}")
     maps: dict[str, list[torch.Tensor]] = {m: [] for m in methods}
-    chosen, scores = [], []
+    chosen, scores, whole = [], [], []
     with inspecting(model):
         name = layer or _default_layer(model, x[:1])
         fields = unit_fields(model, x[:1], [name]).get(name)  # where each unit of the layer sits on the input
@@ -231,8 +234,13 @@ def cams_by_method(model: nn.Module, x: torch.Tensor, targets=None, methods: tup
                                           fields[4:6] if fields else None).cpu())
             chosen.append(t.cpu())
             scores.append(s.detach().float().cpu())
+            out = logits_of(output).detach()
+            if out.dim() == 4:
+                whole.append(~(out.argmax(1) == t.to(out.device)[:, None, None]).flatten(1).any(1).cpu())
     chosen_all, scores_all = torch.cat(chosen), torch.cat(scores)
-    return {m: CamResult(normalise_maps(torch.cat(maps[m])), chosen_all, scores_all, name, m) for m in methods}
+    whole_all = torch.cat(whole) if whole else None
+    return {m: CamResult(normalise_maps(torch.cat(maps[m])), chosen_all, scores_all, name, m, whole_all)
+            for m in methods}
 
 
 class _PositiveGradient(torch.autograd.Function):

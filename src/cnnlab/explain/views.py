@@ -170,7 +170,9 @@ def cam_view(s: Subject, x: torch.Tensor, method: str = "gradcam", target: int |
                                                                    for m in methods)]),
                                 1 + len(methods), pad=2, scale=scale), ["input", *methods], pad=2),
                     f"{named} at {first.layer} for class {s.class_name(int(first.targets[i]))} "
-                    f"(score {float(first.scores[i]):.2f})",
+                    f"(score {float(first.scores[i]):.2f}"
+                    + (f"; no pixel predicted as {s.class_name(int(first.targets[i]))}: its mean logit over the "
+                       f"whole image)" if first.whole_image is not None and first.whole_image[i] else ")"),
                     f"{method}-{first.layer}-{_target_name(s, target)}-{i}")
             for i in range(len(x))]
     return pics, cams
