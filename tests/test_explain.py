@@ -334,6 +334,18 @@ def test_the_pointing_game_and_the_deletion_check_count_what_they_say():
     assert top.item() == 12 + 13 + 14 + 15 and top.item() > rand.item()
 
 
+def test_a_unit_that_never_fires_is_named_as_dead_rather_than_shown_as_if_maximised():
+    """A ReLU output at 0 from the start has no gradient: its picture is only the smoothed random start, and the
+    command printed "objective reached: 0" with nothing else."""
+    model = nn.Sequential(nn.Conv2d(1, 2, 1), nn.ReLU()).eval()
+    with torch.no_grad():
+        model[0].weight.fill_(0.1)
+        model[0].bias.copy_(torch.tensor([-100.0, 1.0]))  # channel 0 is off for every image in [0, 1]
+    result = maximize(model, (1, 8, 8), layer="1", channels=[0, 1], steps=5)
+    assert result.dead == [0] and result.objective[0] == 0 and result.objective[1] > 0
+    assert maximize(model, (1, 8, 8), layer="0", channels=[0, 1], steps=5).dead == []  # before the ReLU
+
+
 def test_the_ascent_raises_the_activation_it_maximises():
     model = cnnlab.create_model("resnet18", num_classes=3, small_input=True).eval()
     kw = dict(layer="layer2.1.conv2", channels=[0, 5], lr=0.1, shift=0.0, scale=0.0, degrees=0.0,

@@ -209,6 +209,12 @@ def cmd_maximize(args: argparse.Namespace) -> int:
     names = [f"class {subject.class_name(t)}" if args.klass is not None else f"channel {t}" for t in result.targets]
     print("objective reached: " + ", ".join(f"{t}: {v:.3g}" for t, v in zip(names, result.objective.tolist(),
                                                                            strict=True)))
+    if result.dead:
+        dead = [n for n, t in zip(names, result.targets, strict=True) if t in result.dead]
+        warnings.warn(f"{', '.join(dead)} stayed at 0 at every step: no gradient reached the image (a unit after a "
+                      f"ReLU that never fired), so {'its picture shows' if len(dead) == 1 else 'their pictures show'}"
+                      f" only the smoothing of the random start; maximize the convolution before the activation "
+                      f"instead", stacklevel=2)
     return 0
 
 

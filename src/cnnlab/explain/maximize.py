@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -79,6 +79,9 @@ class Maximized:
     objective: torch.Tensor
     what: str  # "channel" or "class"
     layer: str | None
+    # the targets whose objective was 0 at every step: a unit after a ReLU that never fired has no gradient, so
+    # its image holds only what the regulariser made of the random start
+    dead: list[int] = field(default_factory=list)
 
 
 OBJECTIVES = ("neuron", "channel")
@@ -158,9 +161,11 @@ def maximize(model: nn.Module, shape: tuple[int, int, int], *, layer: str | None
                 return score(out, units)
             return unit_activation(_activation(acts, layer), units, objective)
 
+        fired = torch.zeros(len(units), dtype=torch.bool, device=device)
         for _ in range(steps):
             x = image()
             value = value_of(random_transform(x, shift, scale, degrees, g))
+            fired |= value.detach() != 0
             loss = (-value + tv * total_variation(x)).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -168,8 +173,10 @@ def maximize(model: nn.Module, shape: tuple[int, int, int], *, layer: str | None
         with torch.no_grad():
             final = image()
             reached = value_of(final)
+            fired |= reached != 0
     return Maximized(final.detach().cpu(), units.tolist(), reached.detach().float().cpu(),
-                     "channel" if channels is not None else "class", layer)
+                     "channel" if channels is not None else "class", layer,
+                     [int(u) for u, f in zip(units.tolist(), fired.tolist(), strict=True) if not f])
 
 
 @torch.no_grad()
