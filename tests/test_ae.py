@@ -95,7 +95,7 @@ def test_a_one_number_code_trains_and_is_mapped_along_one_axis(tmp_path, capsys)
             log=lambda *a: None)
     assert (r.run_dir / "results.json").is_file() and (r.run_dir / "plots" / "code_map.png").is_file()
     code, out, err = run(capsys, "ae", "encode", r.run_dir)
-    assert code == 0 and "codes of 1 values" in out, err
+    assert code == 0 and "codes of 1 value " in out, err
 
 
 def test_bad_models_are_one_line_errors():

@@ -26,13 +26,14 @@ _SEED = dict(low=0, high=2**32 - 1)
 # --- the options of each tool (the cnnlab ae commands take the same) ----------------------------------------
 @dataclass
 class EncodeOptions:
-    split: str = option("test", "which split", choices=("test", "val", "train"))
+    split: str = option("test", "which split (one other than test names the files after it: codes-train.npy, ...)",
+                        choices=("test", "val", "train"))
 
 
 @dataclass
 class DenoiseOptions:
     noise: str = option("gaussian:0.3", "corruption of the clean images: gaussian:L | salt-pepper:L | mask:L | "
-                                        "shift:L (the command line's default: a denoising run's own --noise)",
+                                        "shift:L (the command line's default: the run's own --noise, if it had one)",
                         metavar="NOISE")
     seed: int = option(0, "seed of the corruption", **_SEED)
 
@@ -88,7 +89,9 @@ def sample_batches(model: Autoencoder, n: int, seed: int = 0, batch_size: int = 
 def project_2d(x: np.ndarray) -> np.ndarray:
     """The data itself when 2-D, else its first two principal components. 1-D data (a one-number code) is
     drawn along the first axis, spread at random along the second (seeded) so that points do not hide each
-    other."""
+    other. Needs at least two points (PCA of one point has no components)."""
+    if len(x) < 2:
+        raise CnnlabError(f"a 2-D map needs at least 2 points, got {len(x)}")
     if x.shape[1] == 2:
         return x
     if x.shape[1] == 1:
@@ -142,12 +145,24 @@ def denoise_compare(model: Autoencoder, data: ImageData, noise: Noise, seed: int
 
 # --- interpolation and arithmetic ------------------------------------------------------------------------
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
-    """Spherical interpolation between two codes (linear where they are parallel)."""
-    an, bn = a / a.norm().clamp_min(1e-8), b / b.norm().clamp_min(1e-8)
-    omega = torch.acos((an * bn).sum().clamp(-1, 1))
-    if omega.abs() < 1e-4:
+    """Spherical interpolation between two codes: the direction turns at constant speed along the great circle
+    from ``a``'s to ``b``'s, and the length goes linearly from ``|a|`` to ``|b|`` (for codes of equal length,
+    the usual formula of Shoemake 1985; White 2016 for the codes of generative models). Where the codes point
+    the same way or opposite ways, no single great circle joins them: the linear path. A one-number code is
+    always so (it has no sphere to follow).
+
+    The usual formula on codes of unequal length, ``(sin((1-t) w) a + sin(t w) b) / sin(w)``, grows as
+    ``(|a| - |b|) / (pi - w)`` as the angle ``w`` nears pi: -2.3e6 halfway from 0.5 to -0.3."""
+    a64, b64 = a.double(), b.double()  # float64: the angle of nearly opposite float32 codes, to 1e-16
+    na, nb = a64.norm(), b64.norm()
+    if min(na, nb) < 1e-12:  # the zero code has no direction
         return (1 - t) * a + t * b
-    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+    ua, ub = a64 / na, b64 / nb
+    omega = 2 * torch.atan2((ua - ub).norm(), (ua + ub).norm())  # the angle; acos(dot) loses it near 0 and pi
+    if torch.sin(omega) < 1e-6:
+        return (1 - t) * a + t * b
+    direction = (torch.sin((1 - t) * omega) * ua + torch.sin(t * omega) * ub) / torch.sin(omega)  # unit length
+    return (((1 - t) * na + t * nb) * direction).to(a.dtype)
 
 
 @torch.no_grad()
@@ -177,7 +192,9 @@ def features_compare(model: Autoencoder, data: ImageData, per_class: tuple[int, 
                      seeds: tuple[int, ...] = (0, 1, 2)) -> list[dict]:
     """Test accuracy of one classifier (logistic regression, standardised inputs) trained on ``n`` labels per
     class, on three representations: raw pixels, PCA with as many components as the code, and the frozen
-    encoder's codes. PCA is fitted on all training images without their labels, like the autoencoder."""
+    encoder's codes. PCA is fitted on all training images without their labels, like the autoencoder; it has
+    no more components than pixels or training images, so a code larger than either (an overcomplete sparse
+    code) is compared with all of them, and the row names how many (``PCA (64)`` beside ``encoder (128)``)."""
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -193,9 +210,10 @@ def features_compare(model: Autoencoder, data: ImageData, per_class: tuple[int, 
     if max(per_class) > fewest:
         raise CnnlabError(f"--labels {max(per_class)}: the training split of '{data.name}' has {fewest} images of its "
                           f"smallest class; use counts up to {fewest}")
-    pca = PCA(model.latent_dim, random_state=0).fit(x_train)
+    k = min(model.latent_dim, *x_train.shape)  # PCA's most components: min(images, pixels)
+    pca = PCA(k, random_state=0).fit(x_train)
     reps = {"raw pixels": (x_train, x_test),
-            f"PCA ({model.latent_dim})": (pca.transform(x_train), pca.transform(x_test)),
+            f"PCA ({k})": (pca.transform(x_train), pca.transform(x_test)),
             f"encoder ({model.latent_dim})": (encode(model, data.train.images).numpy(),
                                               encode(model, data.test.images).numpy())}
     rows = []

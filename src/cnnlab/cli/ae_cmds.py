@@ -132,23 +132,42 @@ def cmd_encode(args: argparse.Namespace) -> int:
     split_name = options_from(args, EncodeOptions).split
     data = run.data(args.data)
     split = data.splits()[split_name]
+    if len(split.images) == 0:
+        raise CnnlabError(f"the {split_name} split of '{data.name}' has no images; choose another with --split")
+    # everything that can fail before any file is written: a run never leaves half its outputs
     codes = apps.encode(run.model, split.images).numpy()
     labels = split.labels.numpy()
-    for name, array in (("codes.npy", codes), ("labels.npy", labels)):
-        atomic_write(out / name, lambda tmp, a=array: _save_npy(tmp, a))
     header = ",".join([f"z{i}" for i in range(codes.shape[1])] + ["label", "class"])
     lines = [",".join([*(f"{v:.6g}" for v in row), str(int(y)), data.classes[y] if y >= 0 else ""])
              for row, y in zip(codes, labels, strict=True)]
-    atomic_write_text(out / "codes.csv", header + "\n" + "\n".join(lines) + "\n")
-    what = {1: "the codes (spread at random on y)", 2: "the codes"}.get(codes.shape[1],
-                                                                       f"PCA of the {codes.shape[1]}-D codes")
-    maps = {f"autoencoder: {what}": apps.project_2d(codes),
-            "PCA of the raw pixels": apps.project_2d(split.images.flatten(1).numpy())}
-    labelled = bool((labels >= 0).all())
-    code_maps(maps, np.maximum(labels, 0), data.classes if labelled else ["unlabelled"], out / "code_map.png")
-    print(f"{len(codes)} codes of {codes.shape[1]} values ({data.name}, {split_name}) -> {out / 'codes.npy'}, "
-          f"{out / 'codes.csv'}; map: {out / 'code_map.png'}")
+    maps = None
+    if len(codes) < 2:
+        warnings.warn(f"the {split_name} split of '{data.name}' has 1 image: no code map (a map needs at least 2)",
+                      stacklevel=2)
+    else:
+        what = {1: "the codes (spread at random on y)", 2: "the codes"}.get(codes.shape[1],
+                                                                           f"PCA of the {codes.shape[1]}-D codes")
+        maps = {f"autoencoder: {what}": apps.project_2d(codes),
+                "PCA of the raw pixels": apps.project_2d(split.images.flatten(1).numpy())}
+    # the test split's files keep their plain names; another split's carry its name (codes-train.npy), so
+    # that encoding one split does not overwrite another's
+    tag = "" if split_name == "test" else f"-{split_name}"
+    paths = {"codes": out / f"codes{tag}.npy", "labels": out / f"labels{tag}.npy", "table": out / f"codes{tag}.csv",
+             "map": out / f"code_map{tag}.png"}
+    for name, array in (("codes", codes), ("labels", labels)):
+        atomic_write(paths[name], lambda tmp, a=array: _save_npy(tmp, a))
+    atomic_write_text(paths["table"], header + "\n" + "\n".join(lines) + "\n")
+    if maps is not None:
+        labelled = bool((labels >= 0).all())
+        code_maps(maps, np.maximum(labels, 0), data.classes if labelled else ["unlabelled"], paths["map"])
+    print(f"{_count(len(codes), 'code')} of {_count(codes.shape[1], 'value')} ({data.name}, {split_name}) -> "
+          f"{paths['codes']}, {paths['table']}" + (f"; map: {paths['map']}" if maps is not None else ""))
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 image``, ``2 images``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _save_npy(path: str, array) -> None:
@@ -167,7 +186,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
 
     run, out = _open(args, "denoise")
     options = options_from(args, DenoiseOptions)
-    trained_on = getattr(run.config, "noise", None)  # a denoising run is checked on its own corruption
+    trained_on = _trained_noise(run)  # a run trained on corrupted inputs is checked on its own corruption
     noise = Noise.parse(trained_on if trained_on and "noise" not in given(args, DenoiseOptions) else options.noise)
     if args.images:
         if args.data or "noise" in given(args, DenoiseOptions):
@@ -175,7 +194,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
                           stacklevel=2)
         noisy = apps.load_images(args.images, tuple(run.meta["autoencoder"]["input_shape"]))
         rows_grid({"input": noisy, "denoised": apps.reconstruct(run.model, noisy)}, out / "denoised.png")
-        print(f"{len(noisy)} image(s) denoised -> {out / 'denoised.png'}")
+        print(f"{_count(len(noisy), 'image')} denoised -> {out / 'denoised.png'}")
         return 0
     data = run.data(args.data)
     result, images = apps.denoise_compare(run.model, data, noise, options.seed)
@@ -193,6 +212,14 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     atomic_write_json(out / "denoise.json", {"data": data.name, "noise": str(noise), **vars(result)})
     print(f"grid: {out / 'denoise.png'}")
     return 0
+
+
+def _trained_noise(run) -> str | None:
+    """The ``--noise`` a run trained with (None: clean inputs): its config.yaml's, else, for a checkpoint file
+    outside its run directory, the checkpoint's metadata."""
+    if run.config is not None:
+        return getattr(run.config, "noise", None)
+    return (run.meta.get("training") or run.meta.get("task") or {}).get("noise")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -232,8 +259,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
             counts += np.bincount(pred.numpy(), minlength=len(counts))
             confidences.append(conf)
     samples_grid(torch.stack(shown), out / "samples.png", f"{len(shown)} samples from the prior")
-    print(f"{options.n} samples -> {out / 'samples.png'}" + (f" (the grid shows the first {len(shown)})"
-                                                             if options.n > len(shown) else ""))
+    print(f"{_count(options.n, 'sample')} -> {out / 'samples.png'}"
+          + (f" (the grid shows the first {len(shown)})" if options.n > len(shown) else ""))
     if clf is not None:
         conf = torch.cat(confidences)
         rows = [[c, int(k), f"{100 * k / options.n:.1f}%"] for c, k in zip(clf.meta["classes"], counts, strict=True)]
@@ -244,6 +271,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _pick(text: str, images, shape):
+    import os
+
     from ..ae import apps
 
     if text.isascii() and text.lstrip("-").isdigit():
@@ -251,6 +280,9 @@ def _pick(text: str, images, shape):
         if not 0 <= i < len(images):
             raise CnnlabError(f"index {i} is outside the test split's {len(images)} images (0 to {len(images) - 1})")
         return images[i]
+    if not os.path.exists(text):
+        raise CnnlabError(f"image '{text}' does not exist (A and B are image files or indices of the test split's "
+                          f"{len(images)} images, 0 to {len(images) - 1})")
     return apps.load_images([text], shape)[0]
 
 
@@ -271,13 +303,15 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
             raise CnnlabError(f"'{data.name}' has no classes (it is unlabelled); --arithmetic needs labelled data")
         for name in (src, dst):
             if name not in data.classes:
-                raise CnnlabError(f"class '{name}' is not one of {data.classes}")
+                raise CnnlabError(f"class '{name}' is not one of {', '.join(data.classes)}")
         if src == dst:
             raise CnnlabError(f"--arithmetic {src} {dst} names one class twice: its direction, mean({dst}) - "
                               f"mean({src}), is zero; give two classes, e.g. --arithmetic {src} "
                               f"{next(c for c in data.classes if c != src)}")
         rows[f"A + s x (mean {dst} - mean {src}), s = 0, 0.5, 1, 1.5"] = apps.attribute_shift(
             run.model, data.train.images, data.train.labels, data.classes.index(src), data.classes.index(dst), a)
+    if run.model.latent_dim == 1:  # slerp takes the linear path between codes of one direction or opposite ones
+        warnings.warn("a 1-value code has no sphere to follow: the spherical row shows the linear path", stacklevel=2)
     rows_grid(rows, out / "interpolation.png", "from A (left) to B (right)")
     shift = f", and A + mean({args.arithmetic[1]}) - mean({args.arithmetic[0]})" if args.arithmetic else ""
     print(f"linear and spherical interpolation in {steps} steps{shift} -> {out / 'interpolation.png'}")
