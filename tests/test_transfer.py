@@ -109,6 +109,28 @@ def test_an_unlinked_disk_cache_leaves_no_file_even_before_it_is_closed(tmp_path
     on_disk.close()
 
 
+def test_a_feature_cache_reads_a_torch_dataloader_in_order(tmp_path):
+    """A torch DataLoader cannot be changed once built: setting its batch size raised a bare ValueError. It is
+    rebuilt over its dataset, in order, and gives the features of cnnlab's own loader over the same images."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from cnnlab.data.loader import InMemoryLoader
+    from cnnlab.transfer import FeatureCache
+
+    model = cnnlab.create_model("lenet5", num_classes=3).eval()
+    g = torch.Generator().manual_seed(0)
+    x = {s: torch.randn(n, 1, 32, 32, generator=g) for s, n in (("train", 10), ("val", 6))}
+    ours = FeatureCache(model, {s: InMemoryLoader(v, torch.arange(len(v)) % 3, 4) for s, v in x.items()}, "memory")
+    torch_loaders = {s: DataLoader(TensorDataset(v, torch.arange(len(v)) % 3), batch_size=4, shuffle=True)
+                     for s, v in x.items()}
+    for where in ("memory", "disk"):
+        theirs = FeatureCache(model, torch_loaders, where, tmp_path / where)
+        for split in ("train", "val"):
+            torch.testing.assert_close(theirs.features[split][0], ours.features[split][0])
+            assert torch.equal(theirs.features[split][1], ours.features[split][1])
+        theirs.close()
+
+
 def test_fine_tune_trains_the_backbone_and_the_bn_policy_decides_its_statistics(resnet_base, tmp_path):
     source = _weights(resnet_base)
     before = source.state_dict()

@@ -114,7 +114,8 @@ class Subject:
     def need_classes(self, view: str) -> None:
         if self.classes is None:
             raise CnnlabError(f"{view} needs class scores, and {self.holds} has none; use it on a classifier, "
-                              f"transfer or segmentation run (an autoencoder's views are filters and features)")
+                              f"transfer or segmentation run (an autoencoder's views are filters, features and "
+                              f"maximize of a layer's channels)")
 
 
 def _scale(h: int, w: int) -> int:

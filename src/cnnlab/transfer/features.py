@@ -54,12 +54,25 @@ class HeadOnly(nn.Module):
 
 
 def _ordered(loader):
-    """The same loader without shuffling or augmentation (every image once, as it is)."""
+    """The same loader without shuffling or augmentation (every image once, as it is). A torch ``DataLoader``
+    (which cannot be changed once built) is rebuilt over its dataset, in order: its dataset's own transforms
+    still apply, so give it one without random augmentation."""
+    if isinstance(loader, torch.utils.data.DataLoader):
+        return torch.utils.data.DataLoader(loader.dataset, batch_size=max(loader.batch_size or 1, 256),
+                                           shuffle=False, num_workers=loader.num_workers,
+                                           collate_fn=loader.collate_fn, pin_memory=loader.pin_memory)
     plain = copy.copy(loader)
     plain.shuffle, plain.augment = False, None
     if hasattr(plain, "batch_size"):
         plain.batch_size = max(plain.batch_size, 256)
     return plain
+
+
+def _image_count(loader) -> int:
+    """The images a loader holds: cnnlab's in memory or streamed, or a torch DataLoader's dataset."""
+    if isinstance(loader, torch.utils.data.DataLoader):
+        return len(loader.dataset)
+    return len(getattr(loader, "images", getattr(loader, "files", [])))
 
 
 def _unlink_mapped(path: Path) -> None:
@@ -104,7 +117,7 @@ def extract_features(model: nn.Module, loader, where: str = "memory", path: Path
                 if out is None:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32,
-                                                    shape=(total or len(loader.images), *f.shape[1:]))
+                                                    shape=(total or _image_count(loader), *f.shape[1:]))
                     _reserve(path)
                     if unlink:
                         _unlink_mapped(path)
@@ -149,7 +162,7 @@ class FeatureCache:
         # where the head trains (the model's device): a disk cache stays in the host's memory, its batches go there
         self.device = next(model.parameters()).device
         for split in splits:
-            total = len(getattr(loaders[split], "images", getattr(loaders[split], "files", [])))
+            total = _image_count(loaders[split])
             f, y = extract_features(
                 model, loaders[split], where, directory / f"{split}.npy" if directory else None, total, unlinked)
             self.features[split] = (f, y.to(f.device))
@@ -165,7 +178,7 @@ class FeatureCache:
             model.eval()
             per = model.forward_features(x[:1]).numel() * 4
             model.train(was)
-        return per * sum(len(getattr(loaders[s], "images", getattr(loaders[s], "files", []))) for s in splits)
+        return per * sum(_image_count(loaders[s]) for s in splits)
 
     @property
     def nbytes(self) -> int:
