@@ -371,3 +371,29 @@ def test_the_jobs_line_offers_a_resume_only_while_the_run_has_a_checkpoint(tmp_p
     (tmp_path / "r" / "checkpoints").mkdir(parents=True)
     (tmp_path / "r" / "checkpoints" / "last.safetensors").write_bytes(b"weights")
     assert _continue(announced, 2) == f"; continue with: cnnlab train --resume {tmp_path / 'r'} --nproc 2"
+
+
+def test_bad_input_said_by_rank_0_is_the_jobs_only_line_whichever_process_the_launcher_saw_fail_first(
+        tmp_path, capsys, monkeypatch):
+    """Rank 0's refusal (a run another job trains) reaches the other processes, which exit 2 at once: the launcher
+    then stopped rank 0 and named process 1 as the failure ("process 1 of 2 exited with code 2"), a second line
+    after rank 0's own, or rank 0 aborted as its group was torn down (a third: "terminate called ..."). Rank 0
+    now leaves word that it spoke; stopped before it could, the launcher says the error the others were told."""
+    import signal
+    from types import SimpleNamespace
+
+    from cnnlab.train import distributed
+    from cnnlab.train.distributed import Ranks, _explain_failure
+
+    def failed(**codes):
+        return SimpleNamespace(failures={int(r[1:]): SimpleNamespace(exitcode=c, timestamp=0, pid=100 + int(r[1:]))
+                                         for r, c in codes.items()})
+
+    monkeypatch.setenv(distributed.LAUNCH_DIR, str(tmp_path))
+    distributed.told(Ranks(1, 2), "run directory 'r' is in use by another cnnlab process")  # what rank 1 heard
+    assert _explain_failure(failed(r1=2, r0=-int(signal.SIGTERM)), 2, tmp_path) == 2
+    assert capsys.readouterr().err == "cnnlab: error: run directory 'r' is in use by another cnnlab process\n"
+    distributed.told(Ranks(0, 2))  # rank 0 said it itself
+    for codes in (dict(r1=2, r0=-int(signal.SIGTERM)), dict(r0=-int(signal.SIGABRT), r1=2), dict(r0=2)):
+        assert _explain_failure(failed(**codes), 2, tmp_path) == 2
+        assert capsys.readouterr().err == ""

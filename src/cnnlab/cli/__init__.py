@@ -263,7 +263,15 @@ def _command(argv: Sequence[str] | None, freeze_imports: bool) -> int:
         return 128 + int(signal.SIGPIPE)
     except CnnlabError as e:
         if _speaks(e):
-            print(f"cnnlab: error: {e}{_resume_hint(e)}", file=sys.stderr)
+            print(f"cnnlab: error: {e}{_resume_hint(e)}", file=sys.stderr, flush=True)
+            if os.environ.get("WORLD_SIZE", "1") not in ("", "1"):
+                from ..train import distributed
+
+                distributed.told(distributed.from_env())
+        elif getattr(e, "relayed", False) and not getattr(e, "peer", False):  # rank 0's error: it says it
+            from ..train import distributed
+
+            distributed.told(distributed.from_env(), str(e))
         elif _own_error(e):  # a process other than rank 0 that failed on its own
             from ..train import distributed
 
@@ -307,10 +315,11 @@ def run() -> None:
         _ignore_worker_deaths()  # the stopped loaders may be cleaned up as the interpreter exits
     from ..train.distributed import PEER_EXIT
 
-    if code == PEER_EXIT:
-        # a process of a distributed job whose peer is gone: its process group cannot be torn down, and the
-        # interpreter's own teardown of it can abort in C++ ("terminate called without an active exception",
-        # SIGABRT), hiding the job's one line behind a second one. Its files are written and closed: leave now.
+    if code == PEER_EXIT or (code == 2 and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1):
+        # a process of a distributed job whose peer is gone, or that stopped on bad input (maybe its peer's,
+        # which then leaves at once): its process group cannot be torn down, and the interpreter's own teardown
+        # of it can abort in C++ ("terminate called without an active exception", SIGABRT), hiding the job's one
+        # line behind a second one. Its files are written and closed: leave now.
         import multiprocessing
 
         for child in multiprocessing.active_children():  # data-loading workers

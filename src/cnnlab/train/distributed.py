@@ -331,6 +331,21 @@ def report_error(ranks: Ranks, message: str) -> bool:
     return True
 
 
+def told(ranks: Ranks, message: str | None = None) -> None:
+    """In a job :func:`launch` started: rank 0 has told the user why it stopped (``message`` None); or another
+    process leaves rank 0's error, relayed to it (``message``), for the launcher to say should rank 0 be stopped
+    before it could. Whichever process exits first, the job's failure is then said once: the launcher stops the
+    others as soon as one fails, and rank 0, stopped that way or aborting as its process group is torn down, was
+    reported as a process that failed ("process 1 of 2 exited with code 2"), a second line after its own."""
+    folder = _launch_dir()
+    if folder is None:
+        return
+    if message is None and ranks.main:
+        (folder / "told").write_text("")
+    elif message is not None and not ranks.main:
+        (folder / "relayed.txt").write_text(message)
+
+
 def scratch_dir() -> Path | None:
     """A folder for a process's temporary files that the launcher of this job removes when the job ends (None
     under torchrun: the system's temporary folder then)."""
@@ -406,7 +421,10 @@ def _explain_failure(e, nproc: int, folder: Path) -> int:
     error (it left it in ``folder``), a process that died or failed, or a signal that stopped them all."""
     announced = folder / "run.json"
     codes = {rank: f.exitcode for rank, f in e.failures.items()}
-    if codes.get(0) == 2:  # bad input: rank 0 has said what was wrong
+    if codes.get(0) == 2 or (folder / "told").is_file():  # bad input: rank 0 has said what was wrong
+        return 2
+    if (folder / "relayed.txt").is_file():  # rank 0's, relayed to the others; rank 0 was stopped before it said it
+        print(f"cnnlab: error: {(folder / 'relayed.txt').read_text()}", file=sys.stderr, flush=True)
         return 2
     errors = sorted(folder.glob("error-*.txt"), key=lambda p: int(p.stem.split("-")[1]))
     if errors:
