@@ -25,7 +25,8 @@ def test_every_architecture_exports_with_pytorchs_outputs(name, tmp_path, capfd)
     # compares with PyTorch (it raises, and keeps no file, when they differ)
     error = export_module(model, tuple(model.default_input_size), tmp_path / "m.onnx", dynamic_batch=True, batch=3)
     assert error < 1e-4 and (tmp_path / "m.onnx").is_file()
-    # the exporters' own chatter (AlexNet's small-input pooling goes through the second exporter) is dropped
+    # the exporters' own chatter is dropped (a failed first export prints its whole graph to the process's stdout;
+    # AlexNet's and ZFNet's small-input pooling, once sent to the second exporter, now goes through the first)
     assert capfd.readouterr() == ("", "")
 
 
@@ -63,19 +64,95 @@ def test_a_dynamic_batch_file_takes_other_batch_sizes(name, tmp_path):
         np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4 * np.abs(want).max())
 
 
-def test_an_export_that_differs_from_pytorch_is_refused_and_leaves_no_file(tmp_path, monkeypatch):
+def _tamper_with_the_exporter(monkeypatch):
+    """An exporter bug: the file computes something else (the model's outputs clipped)."""
     import cnnlab.train.onnx as exporter
 
-    model = create_model("lenet5")
     real = exporter._export
 
-    def tampered(module, x, path, *rest):  # an exporter bug: the file computes something else
-        real(torch.nn.Sequential(module, torch.nn.Hardtanh(-0.01, 0.01)), x, path, *rest)
+    def tampered(module, x, path, opset, dynamic_batch, pool_sizes):  # (the pools' names, inside the Sequential)
+        real(torch.nn.Sequential(module, torch.nn.Hardtanh(-0.01, 0.01)), x, path, opset, dynamic_batch,
+             {f"0.{name}": size for name, size in pool_sizes.items()})
 
     monkeypatch.setattr(exporter, "_export", tampered)
-    with pytest.raises(cnnlab.CnnlabError, match="gives other outputs than PyTorch .* the file was not written"):
+
+
+def test_an_export_that_differs_from_pytorch_is_refused_and_leaves_no_file(tmp_path, monkeypatch):
+    model = create_model("lenet5")
+    _tamper_with_the_exporter(monkeypatch)
+    with pytest.raises(cnnlab.CnnlabError, match="gives other outputs than PyTorch .* the file was not written$"):
         export_module(model, (1, 32, 32), tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []
+    # at another opset than the default, another may give PyTorch's outputs (attention56's upsampling at 9 or 10)
+    with pytest.raises(cnnlab.CnnlabError, match=r"the file was not written; try another --opset \(the default is 17"):
+        export_module(model, (1, 32, 32), tmp_path / "m.onnx", opset=13)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_opset_the_second_exporter_does_not_write_is_refused_and_leaves_no_file(tmp_path):
+    """Bilinear upsampling, which the TorchScript-based exporter cannot write at opset 7 (attention56's): the
+    torch.export-based one writes opset 18 instead of 7, which a runtime that needs opset 7 cannot load."""
+    import onnx
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.Upsample(scale_factor=2,
+                                mode="bilinear"), torch.nn.Flatten())
+    with pytest.raises(cnnlab.CnnlabError, match=r"^Sequential cannot be exported to ONNX opset 7: .*upsample_bilinear"
+                                                 r".*writes opset 18\); try --opset 18$"):
+        export_module(model, (1, 4, 4), tmp_path / "m.onnx", opset=7)
+    assert list(tmp_path.iterdir()) == []
+    export_module(model, (1, 4, 4), tmp_path / "m.onnx")  # the default opset: the first exporter writes it
+    assert [o.version for o in onnx.load(tmp_path / "m.onnx").opset_import if o.domain == ""] == [17]
+
+
+def test_export_run_checks_the_opset_and_takes_parts_by_name_each_once(runs, capsys, tmp_path):
+    from cnnlab.run import Run
+    from cnnlab.train.onnx import export_run
+
+    ae = Run.open(runs / "ae")
+    for opset in (6, 24, 30, "17", True):  # the Python API checks what the command's --opset does
+        with pytest.raises(cnnlab.CnnlabError, match=f"^opset must be between 7 and 23, got {opset!r}$"):
+            export_run(ae, tmp_path / "out", opset=opset)
+    assert not (tmp_path / "out").exists()
+    assert export_run(ae, tmp_path / "one", parts="encoder") == [tmp_path / "one" / "encoder.onnx"]
+    assert export_run(ae, tmp_path / "two", parts=["decoder", "encoder", "decoder"]) == \
+        [tmp_path / "two" / "decoder.onnx", tmp_path / "two" / "encoder.onnx"]
+    code, out, _ = run(capsys, "export", runs / "ae", "--part", "encoder", "--part", "encoder", "--out",
+                       tmp_path / "cli")
+    assert code == 0 and len(out.splitlines()) == 1
+
+
+def test_a_failed_export_leaves_no_folder_it_created(runs, tmp_path, monkeypatch):
+    """From Python as from the command line (which removes any output folder a failed command created)."""
+    from cnnlab.run import Run
+    from cnnlab.train.onnx import export_run
+
+    clf = Run.open(runs / "clf")
+    _tamper_with_the_exporter(monkeypatch)
+    with pytest.raises(cnnlab.CnnlabError, match="gives other outputs than PyTorch"):
+        export_run(clf, tmp_path / "new" / "deeper")
+    (tmp_path / "mine").mkdir()  # a folder that was there before stays
+    with pytest.raises(cnnlab.CnnlabError, match="gives other outputs than PyTorch"):
+        export_run(clf, tmp_path / "mine")
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"] and list((tmp_path / "mine").iterdir()) == []
+    monkeypatch.undo()
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # not installed
+    with pytest.raises(cnnlab.CnnlabError, match="onnxruntime"):
+        export_run(clf, tmp_path / "none")
+    assert not (tmp_path / "none").exists()
+
+
+def test_the_metadata_names_the_run_or_checkpoint_by_its_absolute_path(runs, capsys, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.chdir(runs)
+    assert run(capsys, "export", "clf", "--out", tmp_path / "from-run")[0] == 0
+    assert onnx_metadata(tmp_path / "from-run" / "model.onnx")["run"] == str((runs / "clf").resolve())
+    (tmp_path / "solo").mkdir()
+    shutil.copy(runs / "clf" / "checkpoints" / "last.safetensors", tmp_path / "solo" / "last.safetensors")
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "export", "solo/last.safetensors")[0] == 0
+    meta = onnx_metadata(tmp_path / "solo" / "export" / "model.onnx")
+    assert meta["run"] == str((tmp_path / "solo" / "last.safetensors").resolve())
 
 
 def test_a_classifier_exports_and_predict_runs_the_file_as_the_checkpoint(runs, capsys):
@@ -143,7 +220,7 @@ def test_a_segmentation_network_exports_per_pixel_logits(runs, capsys):
 
 def test_bad_export_requests_are_one_line(runs, capsys, tmp_path):
     assert "no part 'decoder'" in one_line_error(capsys, "export", runs / "clf", "--part", "decoder")
-    assert "--opset must be between" in one_line_error(capsys, "export", runs / "clf", "--opset", "3")
+    assert "opset must be between 7 and 23, got 3" in one_line_error(capsys, "export", runs / "clf", "--opset", "3")
     run(capsys, "export", runs / "ae", "--part", "encoder")
     encoder = runs / "ae" / "export" / "encoder.onnx"
     assert "not from a classifier" in one_line_error(capsys, "predict", runs / "clf", runs / "digit0.png",
@@ -198,16 +275,138 @@ def test_predict_checks_the_onnx_file_against_the_run_in_one_line(runs, capsys, 
     run(capsys, "export", runs / "ae", "--part", "encoder")
     line = one_line_error(capsys, "predict", runs / "clf", image, "--onnx", runs / "ae" / "export" / "encoder.onnx")
     assert "exported from an autoencoder run (its encoder), not from a classifier" in line
+    run(capsys, "export", runs / "seg")
+    line = one_line_error(capsys, "predict", runs / "clf", image, "--onnx", runs / "seg" / "export" / "model.onnx")
+    assert "exported from a segmentation run (its model), not from a classifier" in line
 
 
-def test_without_onnxruntime_export_and_predict_onnx_each_name_what_needs_it(runs, capsys, monkeypatch):
+def _rewritten(source, path, change=None, meta=None):
+    """The ONNX file ``source`` written to ``path`` as another tool would rewrite it: ``change(model)`` applied,
+    its cnnlab metadata replaced by ``meta`` (None: kept)."""
+    import onnx
+
+    model = onnx.load(source)
+    if change is not None:
+        change(model)
+    if meta is not None:
+        model.metadata_props[0].value = json.dumps(meta)
+    onnx.save(model, path)
+    return path
+
+
+def _weights_times(factor):
+    def change(model):
+        from onnx import numpy_helper
+
+        t = max(model.graph.initializer, key=lambda t: len(t.raw_data))  # C5's or F6's weights
+        t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t) * factor, t.name))
+    return change
+
+
+def test_a_file_whose_weights_were_edited_after_export_is_warned_about(runs, capsys, tmp_path):
     assert run(capsys, "export", runs / "clf")[0] == 0
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed: import fails
-    assert "ONNX export needs onnx and onnxruntime: pip install 'cnnlab[onnx]'" in one_line_error(
-        capsys, "export", runs / "clf")
-    line = one_line_error(capsys, "predict", runs / "clf", runs / "digit0.png", "--onnx",
-                          runs / "clf" / "export" / "model.onnx")
-    assert "running an ONNX file (--onnx) needs onnx and onnxruntime: pip install 'cnnlab[onnx]'" in line
+    own, image = runs / "clf" / "export" / "model.onnx", runs / "digit0.png"
+    meta = onnx_metadata(own)
+    for edited in (_rewritten(own, tmp_path / "negated.onnx", _weights_times(-3.0)),
+                   _rewritten(own, tmp_path / "nudged.onnx", _weights_times(1.0 + 2**-20))):  # bits that rotted
+        code, _, err = run(capsys, "predict", runs / "clf", image, "--onnx", edited)
+        assert code == 0 and err.startswith("cnnlab: warning:") and len(err.splitlines()) == 1, err
+        assert f"the weights in '{edited}' were changed since it was exported" in err
+    # loaded and saved again unchanged, or its metadata rewritten: the same weights, no warning
+    for same in (_rewritten(own, tmp_path / "resaved.onnx"),
+                 _rewritten(own, tmp_path / "relabelled.onnx", meta={**meta, "run": "elsewhere"})):
+        assert run(capsys, "predict", runs / "clf", image, "--onnx", same)[2] == ""
+    # a file exported before cnnlab recorded its own weights' digest runs as it did
+    old = {k: v for k, v in meta.items() if k != "initializers"}
+    code, _, err = run(capsys, "predict", runs / "clf", image, "--onnx",
+                       _rewritten(own, tmp_path / "old.onnx", _weights_times(-3.0), old))
+    assert code == 0 and err == ""
+    # segment predict checks a segmentation network's file the same way
+    assert run(capsys, "export", runs / "seg")[0] == 0
+    edited = _rewritten(runs / "seg" / "export" / "model.onnx", tmp_path / "seg.onnx", _weights_times(-3.0))
+    code, _, err = run(capsys, "segment", "predict", runs / "seg", image, "--onnx", edited, "--out", tmp_path / "s")
+    assert code == 0 and f"cnnlab: warning: the weights in '{edited}' were changed since it was exported" in err
+
+
+def test_metadata_without_its_weights_or_empty_is_not_taken_for_the_runs(runs, capsys, tmp_path):
+    assert run(capsys, "export", runs / "clf")[0] == 0
+    own, image = runs / "clf" / "export" / "model.onnx", runs / "digit0.png"
+    meta = onnx_metadata(own)
+    for weights in (None, 3):
+        edited = {**meta, "weights": weights} if weights is not None else \
+            {k: v for k, v in meta.items() if k != "weights"}
+        code, _, err = run(capsys, "predict", runs / "clf", image, "--onnx",
+                           _rewritten(own, tmp_path / "no-weights.onnx", meta=edited))
+        assert code == 0 and err.startswith("cnnlab: warning:") and "records no SHA-256 of the weights" in err
+    line = one_line_error(capsys, "predict", runs / "clf", image, "--onnx",
+                          _rewritten(own, tmp_path / "empty.onnx", meta={}))
+    assert "carries empty cnnlab metadata ({})" in line and "carries no cnnlab metadata" not in line
+
+
+def test_files_that_do_not_take_one_float32_batch_or_fail_in_onnxruntime_are_one_line(runs, capfd, tmp_path):
+    """Files from elsewhere with the run's metadata (so that nothing else is wrong with them): a float16 input, a
+    second input, an integer output, and a reshape fixed to batch 2 in a file with a dynamic batch axis, which
+    fails inside onnxruntime on one image. onnxruntime's own log line about the failure is not printed."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from cnnlab.run import Run
+    from cnnlab.train.onnx import file_weights_digest, weights_digest
+
+    meta = {"kind": "classifier", "part": "model", "run": str(runs / "clf"),
+            "classes": [str(c) for c in range(10)], "preprocess": Run.open(runs / "clf").meta["preprocess"],
+            "input_shape": [1, 32, 32], "weights": weights_digest(Run.open(runs / "clf").model)}
+
+    def tensor(name, shape, dtype=TensorProto.FLOAT):
+        return helper.make_tensor_value_info(name, dtype, shape)
+
+    def file(name, inputs, output, nodes, batch=("b", 1024)):
+        weights = numpy_helper.from_array(np.ones((1024, 10), np.float16 if "16" in name else np.float32), "w")
+        nodes = [helper.make_node("Reshape", ["input", "shape"], ["flat"]), *nodes]
+        graph = helper.make_graph(nodes, name, inputs, [output], [weights, numpy_helper.from_array(
+            np.array([-1 if batch[0] == "b" else batch[0], 1024], np.int64), "shape")])
+        path = tmp_path / f"{name}.onnx"
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        onnx.save(model, path)  # then labelled as cnnlab labels a file: with the digest of the weights it holds
+        helper.set_model_props(model, {"cnnlab": json.dumps({**meta, "initializers": file_weights_digest(path)})})
+        onnx.save(model, path)
+        return path
+
+    matmul = helper.make_node("MatMul", ["flat", "w"], ["output"])
+    cases = {
+        "takes inputs of tensor(float16), not float32 images":
+            file("fp16", [tensor("input", ["b", 1, 32, 32], TensorProto.FLOAT16)],
+                 tensor("output", ["b", 10], TensorProto.FLOAT16), [matmul]),
+        "takes 2 inputs (input, extra), not one batch of images":
+            file("two", [tensor("input", ["b", 1, 32, 32]), tensor("extra", ["b", 10])], tensor("output", ["b", 10]),
+                 [helper.make_node("MatMul", ["flat", "w"], ["scores"]),
+                  helper.make_node("Add", ["scores", "extra"], ["output"])]),
+        "gives outputs of tensor(int64), not float32 scores":
+            file("argmax", [tensor("input", ["b", 1, 32, 32])], tensor("output", ["b", 1], TensorProto.INT64),
+                 [helper.make_node("MatMul", ["flat", "w"], ["scores"]),
+                  helper.make_node("ArgMax", ["scores"], ["output"], axis=1)]),
+        "fails in onnxruntime on a batch of [1, 1, 32, 32]: ":
+            file("batch2", [tensor("input", ["b", 1, 32, 32])], tensor("output", [2, 10]), [matmul], batch=(2, 1024)),
+    }
+    for says, path in cases.items():
+        line = one_line_error(capfd, "predict", runs / "clf", runs / "digit0.png", "--onnx", path)
+        assert f"'{path}' {says}" in line
+
+
+def test_without_onnxruntime_or_onnx_export_and_predict_onnx_each_name_what_they_need(runs, capsys, monkeypatch):
+    assert run(capsys, "export", runs / "clf")[0] == 0
+    file = runs / "clf" / "export" / "model.onnx"
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "onnxruntime", None)  # as if not installed: import fails
+        assert "ONNX export needs onnxruntime: pip install 'cnnlab[onnx]'" in one_line_error(
+            capsys, "export", runs / "clf")
+        line = one_line_error(capsys, "predict", runs / "clf", runs / "digit0.png", "--onnx", file)
+        assert "running an ONNX file (--onnx) needs onnxruntime: pip install 'cnnlab[onnx]'" in line
+    # onnxruntime runs the file; onnx reads the weights it holds, to check them
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    assert "ONNX export needs onnx: pip install 'cnnlab[onnx]'" in one_line_error(capsys, "export", runs / "clf")
+    line = one_line_error(capsys, "predict", runs / "clf", runs / "digit0.png", "--onnx", file)
+    assert "running an ONNX file (--onnx) needs onnx to check the weights the file holds" in line
 
 
 def test_a_run_whose_checkpoint_file_is_gone_says_so_not_that_it_trained_nothing(runs, capsys, tmp_path):

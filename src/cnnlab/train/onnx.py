@@ -11,10 +11,12 @@ decoder and whole; a segmentation network) that its kind names (:meth:`Kind.expo
 - run with onnxruntime on a random batch, whose outputs must equal PyTorch's (``allclose``), or the file is
   not kept;
 - labelled with what a user needs to apply it: the kind of run, the part, the classes and the run's
-  preprocessing (resize/pad and normalisation, as JSON in the model's ``metadata_props``).
+  preprocessing (resize/pad and normalisation, as JSON in the model's ``metadata_props``), with a SHA-256 of the
+  weights it was exported from and one of the weights the file itself holds (its initializers).
 
 The model takes images already preprocessed as the run prepared them; ``cnnlab predict RUN --onnx FILE``
-does that preprocessing and runs the file, so that the file a user ships can be checked against the run.
+does that preprocessing and runs the file, so that the file a user ships can be checked against the run, and
+its weights against those it was exported with.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import hashlib
 import io
 import json
 import logging
+import numbers
 import os
 import sys
 import warnings
@@ -32,41 +35,70 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .._io import atomic_write
+from .._io import atomic_write, removed_if_unused
 from ..errors import CnnlabError
 
 OPSET = 17
+OPSETS = range(7, 24)  # the opsets export takes: those torch.onnx.export writes (7 to 23)
+RUNNING = "running an ONNX file (--onnx)"
 
 
-def _require(what: str = "ONNX export"):
-    try:
-        import onnx
-        import onnxruntime
-    except ImportError:
-        raise CnnlabError(f"{what} needs onnx and onnxruntime: pip install 'cnnlab[onnx]'") from None
-    return onnx, onnxruntime
+def _require(what: str = "ONNX export", needs: tuple[str, ...] = ("onnx", "onnxruntime"), why: str = ""):
+    """The modules ``needs`` names, imported; for ``what``, one line naming those of them that are missing, if
+    any (``why``: what they are needed for, where ``what`` does not say)."""
+    import importlib
+
+    modules, missing = [], []
+    for name in needs:
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise CnnlabError(f"{what} needs {' and '.join(missing)}{why}: pip install 'cnnlab[onnx]'")
+    return modules
+
+
+def _first_line(e: BaseException, limit: int = 300) -> str:
+    """The first line of an error's message, without the exporter's plea for pull requests."""
+    text = str(e).strip().split(" Please feel free to request support")[0]
+    return text.splitlines()[0][:limit] if text else type(e).__name__
+
+
+def _checked_opset(opset) -> int:
+    """``opset`` as an int (a NumPy integer too), if export takes it; else one line."""
+    if isinstance(opset, bool) or not isinstance(opset, numbers.Integral) or opset not in OPSETS:
+        raise CnnlabError(f"opset must be between {OPSETS[0]} and {OPSETS[-1]}, got {opset!r}")
+    return int(opset)
+
+
+def _session(ort, path: str):
+    """onnxruntime's session of ``path`` on the CPU, its own log quiet: it logs a failing node at error level
+    (a coloured line) before raising, and cnnlab says in one line what failed."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # fatal only
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
 def onnx_session(path: str | Path):
     """An onnxruntime session of ``path`` on the CPU; a file that is not ONNX is a one-line error."""
-    _, ort = _require("running an ONNX file (--onnx)")
+    (ort,) = _require(RUNNING, ("onnxruntime",))
     if not Path(path).exists():
         raise CnnlabError(f"ONNX file '{path}' does not exist")
     if Path(path).is_dir():
         raise CnnlabError(f"'{path}' is a directory, not an ONNX file (cnnlab export writes RUN/export/*.onnx)")
     try:
-        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return _session(ort, str(path))
     except Exception as e:  # onnxruntime raises its own exception types, with long messages
-        raise CnnlabError(f"'{path}' is not an ONNX model onnxruntime can run: {str(e).splitlines()[0][:200]}"
-                          ) from None
+        raise CnnlabError(f"'{path}' is not an ONNX model onnxruntime can run: {_first_line(e, 200)}") from None
 
 
-def onnx_metadata(path: str | Path, session=None) -> dict:
-    """The ``cnnlab`` metadata an exported file carries (empty for a file from elsewhere); ``session``, the
-    file's session when the caller has one, spares loading the model again."""
+def onnx_metadata(path: str | Path, session=None) -> dict | None:
+    """The ``cnnlab`` metadata an exported file carries (None for a file from elsewhere, which carries none);
+    ``session``, the file's session when the caller has one, spares loading the model again."""
     props = (session or onnx_session(path)).get_modelmeta().custom_metadata_map
     if "cnnlab" not in props:
-        return {}
+        return None
     try:
         meta = json.loads(props["cnnlab"])
     except ValueError:
@@ -81,37 +113,65 @@ def run_exported(run, path: str | Path, x: torch.Tensor, kinds: tuple[str, ...],
     """The outputs of the exported file ``path`` for images ``x`` prepared as ``run`` prepares them, for a
     command that takes a file exported from a run of one of ``kinds`` (``takes`` says so: "predict takes a
     classifier's model.onnx"). A file of another kind of run, of other classes, for another input or another
-    preprocessing is a one-line error; a file exported from other weights than the run's (another run, or the
-    other checkpoint), or one without cnnlab's metadata, is a warning: it still runs. A file exported without
-    ``--dynamic-batch`` takes its own batch size: the images go through it one at a time."""
+    preprocessing, with empty cnnlab metadata, or that does not take one batch of float32 images, is a one-line
+    error, as is a failure inside onnxruntime. A warning, and the file still runs: weights changed since the
+    export; weights other than the run's (another run, or the other checkpoint), or none recorded; no cnnlab
+    metadata. A file exported without ``--dynamic-batch`` takes its own batch size: the images go through it
+    one at a time."""
     from .kinds import get_kind, list_kinds
 
     session = onnx_session(path)
     meta = onnx_metadata(path, session)
-    if not meta:
-        warnings.warn(f"'{path}' carries no cnnlab metadata (it was not written by cnnlab export): it is run on "
-                      f"this run's preprocessing, which nothing checks it was made for", stacklevel=3)
-    elif meta.get("kind") not in kinds:
+    if meta == {}:
+        raise CnnlabError(f"'{path}' carries empty cnnlab metadata ({{}}): nothing says what it was exported from; "
+                          f"export the run again (cnnlab export RUN)")
+    if meta is not None and meta.get("kind") not in kinds:
         kind = meta.get("kind")
-        what = f"{get_kind(kind).article} run" if kind in list_kinds() else f"a run of kind {kind!r}"
+        # a kind's article names its model ('a segmentation network'); a run of it reads without 'network'
+        what = f"{get_kind(kind).article.removesuffix(' network')} run" if kind in list_kinds() else \
+            f"a run of kind {kind!r}"
         part = f" (its {meta['part']})" if meta.get("part") else ""
         raise CnnlabError(f"'{path}' was exported from {what}{part}, not from {get_kind(kinds[0]).article}; "
                           f"{takes}")
-    elif meta.get("classes") != run.meta["classes"]:
+    if meta is not None and meta.get("classes") != run.meta["classes"]:
         raise CnnlabError(f"'{path}' was exported from a run of the classes {meta.get('classes')}, not of this "
                           f"run's {run.meta['classes']}")
-    elif meta.get("preprocess") != run.meta["preprocess"]:
+    if meta is not None and meta.get("preprocess") != run.meta["preprocess"]:
         raise CnnlabError(f"'{path}' was exported from a run that prepares images otherwise ({meta.get('run')}); "
                           f"export this run (cnnlab export {run.path}), or use the run the file came from")
-    elif meta.get("weights") not in (None, weights_digest(run.model)):
-        warnings.warn(f"'{path}' holds other weights than {run.file} (it was exported from {meta.get('run')}): "
-                      f"the predictions are the file's own", stacklevel=3)
-    shape = session.get_inputs()[0].shape
+    inputs, output = session.get_inputs(), session.get_outputs()[0]
+    if len(inputs) != 1:
+        raise CnnlabError(f"'{path}' takes {len(inputs)} inputs ({', '.join(i.name for i in inputs) or 'none'}), "
+                          f"not one batch of images")
+    if inputs[0].type != "tensor(float)":
+        raise CnnlabError(f"'{path}' takes inputs of {inputs[0].type}, not float32 images (tensor(float)) as "
+                          f"the run prepares them")
+    if output.type != "tensor(float)":
+        raise CnnlabError(f"'{path}' gives outputs of {output.type}, not float32 scores (tensor(float))")
+    shape = inputs[0].shape
     if list(shape[1:]) != list(x.shape[1:]):
         raise CnnlabError(f"'{path}' takes inputs of {shape}, but the run prepares images as {list(x.shape[1:])}")
+    # what still runs, with a warning (a file exported before cnnlab recorded its initializers' SHA-256 has none)
+    if meta is None:
+        warnings.warn(f"'{path}' carries no cnnlab metadata (it was not written by cnnlab export): it is run on "
+                      f"this run's preprocessing, which nothing checks it was made for", stacklevel=3)
+    elif "initializers" in meta and meta["initializers"] != file_weights_digest(path):
+        warnings.warn(f"the weights in '{path}' were changed since it was exported (they are not those whose "
+                      f"SHA-256 it recorded then): the predictions are the file's own, not the run's", stacklevel=3)
+    elif not isinstance(meta.get("weights"), str):
+        warnings.warn(f"'{path}' records no SHA-256 of the weights it was exported from: nothing checks that they "
+                      f"are those of {run.file}", stacklevel=3)
+    elif meta["weights"] != weights_digest(run.model):
+        warnings.warn(f"'{path}' holds other weights than {run.file} (it was exported from {meta.get('run')}): "
+                      f"the predictions are the file's own", stacklevel=3)
 
     def batch(b: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(session.run(None, {session.get_inputs()[0].name: b.contiguous().numpy()})[0])
+        try:
+            out = session.run(None, {inputs[0].name: b.contiguous().numpy()})[0]
+        except Exception as e:  # onnxruntime's own exception types: a node the file cannot run on this batch
+            raise CnnlabError(f"'{path}' fails in onnxruntime on a batch of {list(b.shape)}: {_first_line(e)}"
+                              ) from None
+        return torch.from_numpy(out)
 
     if isinstance(shape[0], int):  # exported without --dynamic-batch
         return torch.cat([batch(x[i:i + 1].expand(shape[0], *x.shape[1:]))[:1] for i in range(len(x))])
@@ -130,13 +190,42 @@ def weights_digest(module: nn.Module) -> str:
     return h.hexdigest()
 
 
+def file_weights_digest(path: str | Path) -> str:
+    """A SHA-256 of the weights the ONNX file ``path`` holds: its graph's initializers and constants (names, data
+    types, shapes and values). Read from the graph alone, so the metadata the digest is recorded in does not
+    change it; a file whose weights were edited after export, or whose bytes rotted, gives another."""
+    (onnx,) = _require(RUNNING, ("onnx",), " to check the weights the file holds against those it was exported with")
+    import numpy as np
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    tensors = {t.name: t for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant":
+            tensors.update({f"{node.output[0]}:{a.name}": a.t for a in node.attribute
+                            if a.type == onnx.AttributeProto.TENSOR})
+    h = hashlib.sha256()
+    for name, t in sorted(tensors.items()):
+        h.update(f"{name}|{t.data_type}|{tuple(t.dims)}|".encode())
+        if t.data_type == onnx.TensorProto.STRING:
+            h.update(b"\0".join(t.string_data))
+        else:  # the values whichever field holds them (raw bytes or typed lists), little-endian
+            values = numpy_helper.to_array(t)
+            values = values.astype(values.dtype.newbyteorder("<"), copy=False).reshape(-1)
+            h.update(np.ascontiguousarray(values).view(np.uint8))  # the bytes in place: no copy of 500 MB
+    return h.hexdigest()
+
+
 def export_module(module: nn.Module, input_shape: tuple[int, ...], path: str | Path, opset: int = OPSET,
                   dynamic_batch: bool = False, metadata: dict | None = None, batch: int = 2) -> float:
     """Export ``module`` (in eval mode, on the CPU) for inputs of ``(batch, *input_shape)`` to ``path``, check
     the file and compare onnxruntime's outputs with PyTorch's on a random batch; returns the largest
     difference relative to the outputs' scale. Without ``dynamic_batch`` the file takes batches of ``batch``.
-    The file is written atomically, with the permissions of any new file (the umask's)."""
-    onnx, _ = _require()
+    ``metadata``, when given, is stored as the file's cnnlab metadata with the SHA-256 of the file's own weights
+    added (``initializers``: :func:`file_weights_digest`). The file is written atomically, with the permissions
+    of any new file (the umask's)."""
+    opset = _checked_opset(opset)
+    onnx, ort = _require()
     module = module.eval().cpu()
     x = torch.randn(batch, *input_shape)
     error = 0.0
@@ -146,20 +235,23 @@ def export_module(module: nn.Module, input_shape: tuple[int, ...], path: str | P
         try:
             want, pool_sizes = _reference(module, x)
             _export(module, x, tmp, opset, dynamic_batch, pool_sizes)
-            if metadata:
-                _append_metadata(tmp, {"cnnlab": json.dumps(metadata)})
+            if metadata is not None:  # the file's own weights, as written, before the metadata joins them
+                meta = {**metadata, "initializers": file_weights_digest(tmp)}
+                _append_metadata(tmp, {"cnnlab": json.dumps(meta)})
             onnx.checker.check_model(tmp)  # read by onnx's C++ checker: no Python copy of the model
-            got = torch.from_numpy(onnx_session(tmp).run(None, {"input": x.numpy()})[0])
+            got = torch.from_numpy(_session(ort, tmp).run(None, {"input": x.numpy()})[0])
         except CnnlabError:
             raise
-        except Exception as e:  # the exporter's and the checker's errors: one line naming what failed
+        except Exception as e:  # the exporter's, the checker's and onnxruntime's errors: one line naming what failed
             raise CnnlabError(f"{type(module).__name__} cannot be exported to ONNX opset {opset}: "
-                              f"{str(e).strip().splitlines()[0][:300]}") from None
+                              f"{_first_line(e)}") from None
         scale = want.abs().max().item() or 1.0
         error = (got - want).abs().max().item() / scale
         if not error < 1e-4:
+            other = f"; try another --opset (the default is {OPSET})" if opset != OPSET else ""
             raise CnnlabError(f"the ONNX export of {type(module).__name__} gives other outputs than PyTorch "
-                              f"(largest difference {error:.2g} of the outputs' scale); the file was not written")
+                              f"(largest difference {error:.2g} of the outputs' scale); the file was not written"
+                              f"{other}")
 
     atomic_write(path, write)
     return error
@@ -291,26 +383,40 @@ def _export(module: nn.Module, x: torch.Tensor, path: str, opset: int, dynamic_b
             program.save(path)
         except Exception:
             raise first from None
+    # the torch.export-based exporter writes the opset it can (18) where it cannot convert to the one asked for,
+    # without a word: a file for an older runtime would be one that runtime cannot load
+    onnx, _ = _require()
+    written = next((o.version for o in onnx.load(path, load_external_data=False).opset_import
+                    if o.domain in ("", "ai.onnx")), None)
+    if written != opset:
+        raise CnnlabError(f"{type(module).__name__} cannot be exported to ONNX opset {opset}: {_first_line(first)} "
+                          f"(and the torch.export-based exporter writes opset {written}); try --opset {written}")
 
 
 def export_run(run, out: str | Path | None = None, opset: int = OPSET, dynamic_batch: bool = False,
-               parts: list[str] | None = None) -> list[Path]:
-    """Export the parts of a run's model (all of them, or ``parts``) to ``out`` (default ``RUN/export``) as
-    ``<part>.onnx``; returns the files written."""
+               parts: str | list[str] | None = None) -> list[Path]:
+    """Export the parts of a run's model (all of them, or ``parts``: a name or a list) to ``out`` (default
+    ``RUN/export``) as ``<part>.onnx``; returns the files written. A folder this call creates is removed again
+    if the export fails before any file is written there (as a failed command's, from Python too)."""
+    opset = _checked_opset(opset)
+    _require()
     available = run.kind.export_parts(run)
-    wanted = parts or list(available)
+    wanted = list(dict.fromkeys([parts] if isinstance(parts, str) else parts or available))  # each part once
     unknown = [p for p in wanted if p not in available]
     if unknown:
         raise CnnlabError(f"{run.kind.article} run has no part '{unknown[0]}' to export; its parts: "
                           f"{', '.join(available)}")
-    folder = run.output_dir("export", out)
     digest = weights_digest(run.model)
+    # where the files come from: the run directory, or the checkpoint file outside one, from any working directory
+    source = str((run.path if run.path is not None else run.file).resolve())
     written = []
-    for name in wanted:
-        module, shape = available[name]
-        meta = {"kind": run.kind.name, "part": name, "run": str(run.path), "classes": run.meta.get("classes"),
-                "preprocess": run.meta.get("preprocess"), "input_shape": list(shape), "weights": digest}
-        path = folder / f"{name}.onnx"
-        export_module(module, shape, path, opset, dynamic_batch, meta)
-        written.append(path)
+    with removed_if_unused():  # the folder, if this call creates it, goes again should no file be written there
+        folder = run.output_dir("export", out)
+        for name in wanted:
+            module, shape = available[name]
+            meta = {"kind": run.kind.name, "part": name, "run": source, "classes": run.meta.get("classes"),
+                    "preprocess": run.meta.get("preprocess"), "input_shape": list(shape), "weights": digest}
+            path = folder / f"{name}.onnx"
+            export_module(module, shape, path, opset, dynamic_batch, meta)
+            written.append(path)
     return written
