@@ -403,6 +403,31 @@ def test_experiment_settings_that_cannot_mean_one_thing_are_refused(trained, tmp
     assert message in one_line_error(capsys, "experiment", "transfer", *argv)
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["efficiency", "--quick", "--channels", "8", "--reduce", "64"], "--reduce 64 leaves no channel of --channels 8"),
+    (["transfer", "--model", "nosuch"], "unknown model 'nosuch'"),
+    *([] if torch.cuda.is_available() else [([name, "--quick", "--device", "cuda"], "--device cuda")
+                                            for name in ("depth", "activations", "init", "regularization",
+                                                         "architectures", "transfer")]),
+])
+def test_an_experiment_that_cannot_run_here_creates_nothing(tmp_path, capsys, argv, message):
+    """Refused after its directory was made (a traceback for --reduce above --channels; a device this machine
+    lacks), an experiment left one that could neither be resumed ("--device cuda ... no CUDA GPU") nor reused
+    ("already exists")."""
+    assert message in one_line_error(capsys, "experiment", *argv, "--run-dir", tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_an_unfinished_efficiency_directory_is_not_offered_a_resume_it_does_not_have(tmp_path, capsys):
+    from cnnlab.experiments import EfficiencySettings
+    from cnnlab.experiments._study import Study
+
+    Study.create("efficiency", EfficiencySettings(), tmp_path / "eff", resumable=False)  # stopped before its end
+    for argv in (("experiment", "efficiency", "--quick", "--run-dir", tmp_path / "eff"), ("report", tmp_path / "eff")):
+        err = one_line_error(capsys, *argv)
+        assert "--resume" not in err, err
+
+
 def test_the_report_of_a_damaged_experiment_directory_is_one_line(tmp_path, capsys):
     (tmp_path / "experiment.json").write_text('{"experiment": "efficiency", "settings": {}}')
     for text, message in (("[]", "holds a JSON list, not an object"), ('{"summary": 5}', "holds no table"),

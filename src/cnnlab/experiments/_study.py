@@ -33,7 +33,9 @@ from ..data import absolute_spec
 from ..errors import CnnlabError
 from ..report import Table, write_study_report
 from ..train import EpochEnd, Recipe, Run, RunConfig, distributed, fit
+from ..train.precision import resolve_precision
 from ..train.rundir import lock_dir, unlock_dir
+from ..train.setup import resolve_device
 
 
 class Study:
@@ -54,12 +56,12 @@ class Study:
         if path.exists() and not path.is_dir():
             make_dir(path, "experiment directory", "--run-dir")  # one line: it is a file
         if path.exists() and any(path.iterdir()):
-            hint = f"; continue it with --resume {path}" if (path / "experiment.json").is_file() else ""
+            hint = f"; continue it with --resume {path}" if _resumable(path) else ""
             raise CnnlabError(f"experiment directory '{path}' already exists and is not empty; choose another "
                               f"--run-dir{hint}")
         make_dir(path, "experiment directory", "--run-dir")
-        atomic_write_json(path / "experiment.json", {"experiment": name,
-                                                     "settings": dataclasses.asdict(settings)})
+        atomic_write_json(path / "experiment.json", {"experiment": name, "settings": dataclasses.asdict(settings),
+                                                     "resumable": resumable})
         return cls(name, path, settings, resumable)
 
     @classmethod
@@ -74,6 +76,7 @@ class Study:
             return cls.resume(name, settings_class, resume)
         settings = settings or settings_class()
         check(settings, lambda key: "--" + key.replace("_", "-"))
+        check_machine(settings)
         if validate is not None:
             validate(settings)
         return cls.create(name, _located(settings), run_dir)
@@ -176,8 +179,31 @@ def _cell(key: str, value: Any) -> str:
     if value is None:  # nothing to measure: a target no seed reached, say
         return "-"
     if isinstance(value, float):
-        return f"{100 * value:.2f}%" if "accuracy" in key and abs(value) <= 1 else f"{value:.4g}"
+        share = ("accuracy" in key or "error" in key) and abs(value) <= 1  # fractions, shown as percentages
+        return f"{100 * value:.2f}%" if share else f"{value:.4g}"
     return str(value)
+
+
+def _resumable(path: Path) -> bool:
+    """Whether the experiment directory ``path`` can be continued with ``--resume`` (one of an experiment that
+    trains nothing, as efficiency, cannot)."""
+    if not (path / "experiment.json").is_file():
+        return False
+    try:
+        saved = json.loads((path / "experiment.json").read_text())
+    except (OSError, ValueError):
+        return True  # damaged: --resume says so
+    return not isinstance(saved, dict) or saved.get("resumable", True) is not False
+
+
+def check_machine(settings: Any) -> None:
+    """The device and precision ``settings`` ask for, resolved now: one this machine lacks (``--device cuda``
+    without a GPU) is one line before the experiment's directory exists (the runs resolve them only as they
+    start, and the directory left behind could neither be resumed nor reused)."""
+    if hasattr(settings, "device"):
+        device = resolve_device(settings.device)
+        if hasattr(settings, "precision"):
+            resolve_precision(settings.precision, device)
 
 
 def write_study_report_of(path: str | Path) -> Path:
@@ -188,16 +214,23 @@ def write_study_report_of(path: str | Path) -> Path:
     if not saved:
         raise CnnlabError(f"'{path}' is not an experiment directory (no readable experiment.json)")
     if not (path / "summary.json").is_file():
-        raise CnnlabError(f"experiment '{path}' has not finished (no summary.json); continue it with --resume {path}")
+        raise CnnlabError(f"experiment '{path}' has not finished (no summary.json); " + (
+            f"continue it with --resume {path}" if _resumable(path) else "run it again in another --run-dir, or "
+                                                                         "delete it"))
     rows = read_json_object(path / "summary.json", damaged).get("summary") or []
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise CnnlabError(f"'{path / 'summary.json'}' holds no table of the experiment's results; {damaged}")
+    settings = saved.get("settings")
+    seeds = settings.get("seeds") if isinstance(settings, dict) else None
     header = list(dict.fromkeys(k for r in rows for k in r))
+    if isinstance(seeds, list) and len(seeds) == 1:  # one seed's spread of 0 is not a measured one
+        header = [k for k in header if not k.endswith("_std")]
+    spread = any(k.endswith("_std") for k in header)
     table = Table(header, [[_cell(k, r.get(k, "")) for k in header] for r in rows],
-                  "one row per group: mean and spread over seeds; -: none (e.g. a target not reached)")
+                  "one row per group" + (": mean and spread (population standard deviation) over seeds" if spread
+                                         else "") + "; -: none (e.g. a target not reached)")
     runs = sorted(p for p in (path / "runs").iterdir() if p.is_dir()) if (path / "runs").is_dir() else []
     name = saved.get("experiment", "?")
-    settings = saved.get("settings")
     return write_study_report(path, f"experiment {name}", settings if isinstance(settings, dict) else {}, table,
                               sorted(path.glob("*.png")), runs)
 

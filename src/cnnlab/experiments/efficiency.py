@@ -28,6 +28,7 @@ from torch import nn
 
 from .._machine import cpu_description
 from .._options import check, like, option
+from ..errors import CnnlabError
 from ..inspect import format_table, human, summary
 from ..models import create_model
 from ..nn.conv import ConvNormAct, DepthwiseSeparableConv
@@ -84,7 +85,8 @@ def _sync(device: torch.device) -> None:
 
 def timed(module: nn.Module, x: torch.Tensor, repeats: int, train: bool) -> float:
     """Median milliseconds of a forward pass (eval mode, no gradients) or of a forward and backward pass
-    (training mode), after three untimed passes (the first call of a shape sets up its kernels)."""
+    (training mode), after three untimed passes (the first call of a shape sets up its kernels). Where ``x``
+    requires a gradient, the backward pass computes it, as it does for a layer inside a network."""
     module.train(train)
     times = []
     for i in range(repeats + 3):
@@ -93,6 +95,7 @@ def timed(module: nn.Module, x: torch.Tensor, repeats: int, train: bool) -> floa
         if train:
             module(x).float().mean().backward()
             module.zero_grad(set_to_none=True)
+            x.grad = None
         else:
             with torch.no_grad():
                 module(x)
@@ -103,9 +106,12 @@ def timed(module: nn.Module, x: torch.Tensor, repeats: int, train: bool) -> floa
 
 
 def _measure(group: str, modules: dict[str, nn.Module], shape: tuple[int, int, int], batch: int, repeats: int,
-             device: torch.device, log) -> list[dict]:
+             device: torch.device, log, inside: bool = False) -> list[dict]:
+    """``inside``: the modules are layers inside a network, whose backward pass also computes the gradient of
+    their input (without it, the standard convolution skipped the costliest part of its backward pass, which
+    the two-convolution forms still paid for their second convolution)."""
     rows = []
-    x = torch.randn(batch, *shape, device=device)
+    x = torch.randn(batch, *shape, device=device, requires_grad=inside)
     for name, m in modules.items():
         s = summary(m.eval(), shape, device="cpu")
         m.to(device)
@@ -126,6 +132,9 @@ def run_efficiency_experiment(settings: EfficiencySettings | None = None, run_di
     """Measure the layers and the networks; write the experiment directory."""
     s = settings or EfficiencySettings()
     check(s, lambda key: "--" + key.replace("_", "-"))
+    if s.channels // s.reduce < 1:
+        raise CnnlabError(f"--reduce {s.reduce} leaves no channel of --channels {s.channels} for the 1x1 "
+                          f"reduction; give --reduce at most {s.channels}")
     device = resolve_device(s.device)  # a device this machine lacks: one line, before the directory exists
     with Study.create("efficiency", s, run_dir, resumable=False) as study:
         cpu = cpu_description() if device.type == "cpu" else torch.cuda.get_device_name(device)
@@ -134,7 +143,7 @@ def run_efficiency_experiment(settings: EfficiencySettings | None = None, run_di
         torch.manual_seed(0)
         c = s.channels
         rows = _measure(f"layer, {c} channels at {s.size}x{s.size}", _layers(c, s.reduce), (c, s.size, s.size),
-                        s.batch, s.repeats, device, log)
+                        s.batch, s.repeats, device, log, inside=True)
         nets = {"full convolutions": create_model("mobilenet_v1", full_conv=True),
                 "depthwise separable (MobileNet v1)": create_model("mobilenet_v1")}
         rows += _measure(f"MobileNet v1 at {s.image_size}x{s.image_size}", nets, (3, s.image_size, s.image_size),

@@ -45,7 +45,7 @@ class RegularizationSettings:
     data: str = option("digits@labels=20", "dataset spec; the few-label subset is the point", metavar="SPEC")
     seeds: list[int] = option([0, 1, 2], "seeds", low=0, high=2**32 - 1)
     epochs: int = like(RunConfig, "epochs", 60, help="epochs of every run")
-    dropout: float = option(0.5, "dropout rate of the dropout variant (before F6 and the output layer)", above=0,
+    dropout: float = option(0.5, "dropout rate of the dropout variant (after F6, before the output layer)", above=0,
                             below=1)
     # 2.5e-4 * sum(w^2) has the gradient 5e-4 * w: the weight decay of AlexNet, VGG and ResNet
     l1: float = like(RunConfig, "l1", 1e-5, help="L1 penalty of the l1 variant (times the sum of |w|)")

@@ -15,13 +15,16 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from .._options import like, option
 from ..classify import ClassifierConfig
 from ..data import load_dataset
 from ..errors import CnnlabError
+from ..models import create_model
 from ..train import RunConfig
 from ..transfer import TransferConfig, read_source
-from ._study import Study, mean_std, percent_spread, precision_setting
+from ._study import Study, check_machine, mean_std, percent_spread, precision_setting
 
 DEFAULT_TARGETS = {"similar": "digits@classes=5-9", "dissimilar": "textures"}
 METHODS = ("scratch", "feature-extraction", "fine-tune", "partial")
@@ -80,6 +83,10 @@ def check_settings(s: TransferSettings) -> None:
             raise CnnlabError(f"{given}: the experiment trains classifiers, and '{data.name}' has "
                               f"{'no labels' if data.train.labels is None else 'one class'}; give a labelled "
                               f"dataset of two classes or more (see cnnlab datasets)")
+    check_machine(s)
+    if s.source_run is None:  # model A is built here: an unknown name is one line before the directory exists
+        with torch.device("meta"):
+            create_model(s.model or "lenet5", **({"small_input": True} if s.small_input else {}))
     if s.source_run is not None:
         src = read_source(s.source_run)
         if src.kind != "cnnlab":
