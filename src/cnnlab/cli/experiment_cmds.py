@@ -103,7 +103,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
               visible); then a few epochs of SGD say whether the network trains. Writes results.csv,
               summary.json, a table, a plot per layer and report.html.""",
           examples=["", "--quick", "--schemes kaiming_normal,kaiming_normal:mode=fan_in --models plain56"],
-          quick="plain20 without batch norm, small normal vs He init, 2 epochs")
+          quick="plain20 without batch norm, small normal vs He init, 2 epochs on half of digits")
     study("regularization", ex.RegularizationSettings, ex.REGULARIZATION_QUICK, ex.run_regularization_experiment,
           help="none vs dropout, L1, L2, batch norm, augmentation, early stopping on few labels: the overfitting gap",
           description="""\
