@@ -229,3 +229,13 @@ def test_segment_train_has_no_classifier_model_options(capsys):
     code = main(["segment", "train", "--model", "resnet18"])
     err = capsys.readouterr().err
     assert code == 2 and "unrecognized arguments: --model" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [["--batch-size", "1"], ["--data", "shapes:size=8,count=40@classes=0@labels=1"]])
+def test_a_one_by_one_bottleneck_refuses_batches_of_one_image(tmp_path, capsys, argv):
+    """Batch norm at a 1x1 map of one image has one value per channel: a traceback (ValueError) at the first step."""
+    from tests.conftest import one_line_error
+
+    err = one_line_error(capsys, "segment", "train", "--depth", "3", "--width", "2", "--epochs", "1", "--data",
+                         "shapes:size=8,count=40", *argv, "--run-dir", tmp_path / "r")
+    assert "brings 8x8 images to a 1x1 bottleneck, whose batch norm needs two images or more" in err

@@ -98,3 +98,41 @@ def test_joining_datasets_keeps_their_masks_with_the_classes_moved_up():
 def test_selections_that_cannot_mean_one_thing_are_refused(spec, message):
     with pytest.raises(CnnlabError, match=re.escape(message)):
         load_dataset(spec)
+
+
+def test_split_all_scores_every_image_of_a_run_trained_on_a_label_budget(tmp_path):
+    """With both fractions 0 every image is in the training split, and the spec's @labels then kept 10 of them:
+    `--split all` scored 50 images of a run whose test split alone has 135."""
+    from cnnlab.classify import ClassifierConfig
+    from cnnlab.run import Run, fit
+
+    r = fit(ClassifierConfig(data="digits@classes=0-4@labels=10", epochs=1, quiet=True, run_dir=str(tmp_path / "r")),
+            log=lambda *a: None)
+    run = Run.open(r.run_dir)
+    every = len(load_dataset("digits@classes=0-4", val_fraction=0.0, test_fraction=0.0).train)
+    assert run.evaluate("all")["count"] == every == 901
+    assert run.evaluate("test")["count"] == r.test["count"]
+    assert len(load_dataset("digits@classes=0-4@labels=10+digits@classes=5@labels=3", budget=False).test) > 0
+
+
+def test_a_union_with_a_streamed_folder_is_one_line(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    for c in ("a", "b"):
+        (tmp_path / "imgs" / c).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(np.full((8, 8), 20 * i, np.uint8)).save(tmp_path / "imgs" / c / f"{i}.png")
+    monkeypatch.setenv("CNNLAB_MEMORY_LIMIT_GB", "0.0000001")
+    with pytest.raises(CnnlabError, match="'\\+' joins datasets that fit in memory; .* is streamed from disk"):
+        load_dataset(f"folder:{tmp_path / 'imgs'}+digits@classes=0")
+
+
+def test_a_number_that_names_one_class_and_is_the_position_of_another_is_refused():
+    """Classes named 1, 2, 3: `@classes=1` took the class named 1 (position 0) and `@classes=1-1` position 1."""
+    from cnnlab.data.select import parse_classes
+
+    with pytest.raises(CnnlabError, match="class '1' is ambiguous: .* 0-0 for '1', 1-1 for '2'"):
+        parse_classes("1", ["1", "2", "3"])
+    assert parse_classes("3", ["1", "2", "3"]) == [2]  # no class at position 3: the name
+    assert parse_classes("1-1", ["1", "2", "3"]) == [1] and parse_classes("2", list("0123")) == [2]

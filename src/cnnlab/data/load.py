@@ -39,8 +39,12 @@ def absolute_spec(spec: str) -> str:
 
 
 def load_dataset(spec: str, seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.15,
-                 image_size: int | tuple[int, int] | None = None, **kwargs) -> ImageData:
+                 image_size: int | tuple[int, int] | None = None, budget: bool = True, **kwargs) -> ImageData:
     """Load a dataset by spec into memory, split into train/val/test deterministically from ``seed``.
+
+    ``budget``: apply the spec's ``@labels=`` (a training split's label budget); False reads every image of the
+    selected classes (what ``--split all`` scores: with both fractions 0 every image is in the training split,
+    and a budget would have kept a few of them).
 
     ``image_size``: the size a run brings every image to (``--image-size``), where it sets one. A reader of files
     of many sizes (``folder:``) decodes each file straight to it, so an image is resized once, from its own size,
@@ -54,20 +58,24 @@ def load_dataset(spec: str, seed: int = 0, val_fraction: float = 0.15, test_frac
     if len(parts) > 1:
         joined = None
         for part in parts:
-            one = load_dataset(part, seed, val_fraction, test_fraction, image_size, **kwargs)
+            one = load_dataset(part, seed, val_fraction, test_fraction, image_size, budget, **kwargs)
+            if not isinstance(one, ImageData):
+                raise CnnlabError(f"'+' joins datasets that fit in memory; '{part}' is streamed from disk (it is "
+                                  f"larger than the memory limit, CNNLAB_MEMORY_LIMIT_GB): train on it alone, or "
+                                  f"merge the folders into one")
             joined = one if joined is None else select.union(joined, one)
         joined.name = spec
         return joined
     full, (spec, selection) = spec, select.split_selection(spec)
     if selection:
-        data = load_dataset(spec, seed, val_fraction, test_fraction, image_size, **kwargs)
+        data = load_dataset(spec, seed, val_fraction, test_fraction, image_size, budget, **kwargs)
         if not isinstance(data, ImageData):
             raise CnnlabError(f"@classes and @labels apply to datasets that fit in memory; '{spec}' is streamed")
         if data.train.labels is None:
             raise CnnlabError(f"dataset '{spec}' has no labels, so @classes and @labels do not apply")
         if "classes" in selection:
             data = select.select_classes(data, select.parse_classes(selection["classes"], data.classes))
-        if "labels" in selection:
+        if "labels" in selection and budget:
             data = select.label_budget(data, selection["labels"], seed)
         data.name = full
         return data

@@ -45,7 +45,12 @@ def parse_classes(text: str, classes: list[str]) -> list[int]:
     picked: list[int] = []
     for part in text.split("/"):
         if part in classes:
-            picked.append(classes.index(part))
+            at = classes.index(part)
+            if part.isdigit() and int(part) != at and int(part) < len(classes):  # a name and another's position
+                raise CnnlabError(f"class '{part}' is ambiguous: a class is named '{part}' (position {at}) and "
+                                  f"position {part} is another ('{classes[int(part)]}'); write positions as ranges "
+                                  f"to say which: {at}-{at} for '{part}', {part}-{part} for '{classes[int(part)]}'")
+            picked.append(at)
             continue
         lo, dash, hi = part.partition("-")
         try:

@@ -83,6 +83,11 @@ class SegmentRecipe(Recipe):
             raise CnnlabError(f"depth {config.depth} halves the image {config.depth} times, so its sides must be "
                               f"divisible by {step}; {what} {h}x{w}: use --image-size "
                               f"{size_hint(h, config.depth) or step} or a smaller --depth")
+        if (h // step, w // step) == (1, 1) and (config.resolved().batch_size == 1 or len(data.train) == 1):
+            # batch norm at a 1x1 bottleneck sees one value per channel in a batch of one image: it cannot train
+            raise CnnlabError(f"depth {config.depth} brings {h}x{w} images to a 1x1 bottleneck, whose batch norm "
+                              f"needs two images or more in every batch; use a larger --batch-size (and two "
+                              f"training images or more), a smaller --depth or a larger --image-size")
         self.args = {"in_chans": data.channels, "num_classes": task.num_classes, "depth": config.depth,
                      "width": config.width, "skips": config.skips}
         self._size = (h, w)

@@ -183,6 +183,7 @@ class Run:
 
         split = {**self.split, "val_fraction": 0.0, "test_fraction": 0.0} if whole else self.split
         split["image_size"] = getattr(self.config, "image_size", None)  # folders decoded as the run decoded them
+        split["budget"] = not whole  # every image once: a label budget would keep a few of the training split's
         if not quiet:
             return load_dataset(spec or self.meta["data"], **split)
         with warnings.catch_warnings():
