@@ -100,7 +100,8 @@ class ImageData:
 
     def describe(self) -> str:
         c, (h, w) = self.channels, self.image_size
-        classes = f"{self.num_classes} classes" if self.train.labels is not None else "unlabelled"
+        classes = (f"{self.num_classes} class{'es' if self.num_classes != 1 else ''}" if self.train.labels is not None
+                   else "unlabelled")
         return (f"{self.name}: {len(self.train)}/{len(self.val)}/{len(self.test)} train/val/test images, "
                 f"{c}x{h}x{w}, {classes}")
 
