@@ -135,3 +135,48 @@ def test_bad_init_specs_are_clear_errors():
     with pytest.raises(CnnlabError, match="an init scheme is a name such as 'kaiming_normal' .*, got None"):
         init_weights(model, None)
     assert parse_init("kaiming:mode=fan_in") == ("kaiming_normal", {"mode": "fan_in"})
+
+
+def test_he_fan_out_of_a_depthwise_convolution_counts_the_outputs_one_input_reaches():
+    """He et al.'s fan_out is the number of units an input feeds: k x k x out/groups (9 for a depthwise 3x3).
+    torch's fan_out ignores the groups, so --init kaiming_normal gave a 64-channel depthwise convolution std
+    sqrt(2/576) = 0.059 instead of sqrt(2/9) = 0.47, and, without batch norm, six of them shrank the
+    gradient's variance by 1e9."""
+    import math
+
+    from torch import nn
+
+    import cnnlab
+
+    torch.manual_seed(0)
+    net = nn.Sequential(*[m for _ in range(6) for m in (nn.Conv2d(64, 64, 3, padding=1, groups=64, bias=False),
+                                                         nn.ReLU())])
+    cnnlab.init_weights(net, "kaiming_normal")  # mode=fan_out
+    weights = torch.cat([m.weight.flatten() for m in net if isinstance(m, nn.Conv2d)])  # 3,456 draws
+    assert weights.std().item() == pytest.approx(math.sqrt(2 / 9), rel=0.05)
+    full = nn.Conv2d(16, 32, 3)
+    cnnlab.init_weights(full, "kaiming_uniform", mode="fan_out")  # groups 1: as torch
+    assert full.weight.abs().max().item() == pytest.approx(math.sqrt(3) * math.sqrt(2 / (32 * 9)), rel=0.02)
+    outs, h = [], torch.randn(8, 64, 16, 16)
+    for m in net:
+        h = m(h)
+        if isinstance(m, nn.ReLU):
+            h.retain_grad()
+            outs.append(h)
+    h.backward(torch.randn_like(h))  # a gradient of variance 1 at the top, independent of the signal
+    variances = [o.grad.var().item() for o in outs]
+    assert all(0.5 < v < 2 for v in variances), variances  # held, where torch's fan_out shrank it 64x a layer
+
+
+def test_kaiming_a_alone_means_a_leaky_relu():
+    """torch ignores ``a`` unless told nonlinearity=leaky_relu: kaiming_uniform:a=2.236 gave the ReLU bound."""
+    import math
+
+    from torch import nn
+
+    import cnnlab
+
+    conv = nn.Conv2d(64, 8, 3)
+    cnnlab.init_weights(conv, "kaiming_uniform", a=math.sqrt(5))
+    bound = math.sqrt(3) * math.sqrt(2 / (1 + 5)) / math.sqrt(64 * 9)  # torch's kaiming_uniform_(w, a=sqrt(5))
+    assert conv.weight.abs().max().item() == pytest.approx(bound, rel=0.02)

@@ -127,8 +127,8 @@ def cmd_models(args: argparse.Namespace) -> int:
              "yes" if r["torchvision"] else "-", "yes" if r["channels_last"] else "-", r["paper"]] for r in records]
     print(format_table(["model", "params", "MACs", "input", "min input", "tv weights", "ch-last", "paper"], rows,
                        [False, True, True, False, False, False, False, False]))
-    print("\nparams and MACs at the default input, in eval mode (GoogLeNet's training-only auxiliary "
-          "classifiers are not counted).")
+    print("\nparams and MACs at the default input, in eval mode (the training-only auxiliary classifiers of "
+          "GoogLeNet and Inception v3 are not counted).")
     if any(r["channels_last"] for r in records):
         print("ch-last: trained channels-last on a CPU unless told (measured faster there; "
               "benchmarks/memory_format.py).")

@@ -75,7 +75,8 @@ def padding_sides(padding: IntOrPair) -> tuple[int, int, int, int]:
             f"padding takes 1, 2 (vertical, horizontal) or 4 (top, bottom, left, right) numbers, got {len(values)}"
         )
     if min(values) < 0:
-        raise ShapeArithmeticError(f"padding must not be negative, got {values}")
+        given = ",".join(map(str, padding)) if isinstance(padding, (tuple, list)) else padding
+        raise ShapeArithmeticError(f"padding must not be negative, got {given}")
     return values  # type: ignore[return-value]
 
 

@@ -12,7 +12,8 @@ batch-norm layers to weight 1, bias 0, except for ``pytorch``, which restores Py
 - ``xavier_uniform`` / ``xavier_normal`` (Glorot & Bengio 2010; ``gain``);
 - ``kaiming_uniform`` / ``kaiming_normal`` (He et al. 2015; ``mode`` fan_in|fan_out, ``nonlinearity``, ``a``):
   ``kaiming_normal`` (alias ``he``) defaults to ``mode=fan_out``, the gradients' variance, as torchvision's
-  ResNets; ``kaiming_uniform`` to ``mode=fan_in``, PyTorch's default; both to ``nonlinearity=relu``;
+  ResNets; ``kaiming_uniform`` to ``mode=fan_in``, PyTorch's default; both to ``nonlinearity=relu``
+  (``leaky_relu`` where ``a`` is given); a grouped convolution's fan_out is ``out / groups x kernel``;
 - ``file``: weights from a file (``file:PATH``; a cnnlab or torchvision state dict, safetensors or a
   ``torch.save`` file read with ``weights_only=True``), registered by :mod:`cnnlab.models`.
 """
@@ -30,14 +31,41 @@ from ..errors import CnnlabError, unknown_name
 
 _WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def _he(uniform: bool) -> Callable[..., None]:
+    """He et al. 2015's initialisation, std ``gain / sqrt(fan)``, as ``torch.nn.init.kaiming_*_`` with two
+    differences: ``fan_out`` of a grouped convolution counts the outputs one input reaches, ``out / groups x
+    kernel`` (torch counts every output channel: a depthwise convolution's weights came out sqrt(C) too small,
+    and without batch norm the gradient shrank by C at each one); and ``a`` alone means a leaky ReLU (torch
+    ignores it unless told ``nonlinearity=leaky_relu``)."""
+    def init(weight: torch.Tensor, a: float | None = None, mode: str = "fan_in", nonlinearity: str | None = None,
+             groups: int = 1) -> None:
+        if mode not in ("fan_in", "fan_out"):
+            raise CnnlabError(f"mode must be fan_in or fan_out, got {mode!r}")
+        nonlinearity = nonlinearity or ("leaky_relu" if a is not None else "relu")
+        receptive = math.prod(weight.shape[2:])
+        fan = weight.shape[1] * receptive if mode == "fan_in" else weight.shape[0] * receptive // groups
+        std = nn.init.calculate_gain(nonlinearity, 0.0 if a is None else a) / math.sqrt(fan)
+        with torch.no_grad():
+            if uniform:
+                weight.uniform_(-math.sqrt(3.0) * std, math.sqrt(3.0) * std)
+            else:
+                weight.normal_(0.0, std)
+
+    init.takes_groups = True
+    return init
 
 
 def _weights_fn(fn: Callable[..., Any], **defaults: Any) -> Callable[..., None]:
+    grouped = getattr(fn, "takes_groups", False)
+
     def apply(model: nn.Module, **kwargs: Any) -> None:
         args = {**defaults, **kwargs}
         for m in model.modules():
             if isinstance(m, _WEIGHTED):
-                fn(m.weight, **args)
+                fn(m.weight, **args, **({"groups": m.groups} if grouped and isinstance(m, _CONVS) else {}))
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
             elif isinstance(m, _NORMS) and getattr(m, "weight", None) is not None:
@@ -115,8 +143,8 @@ SCHEMES: dict[str, Callable[..., None]] = {
     "constant": _weights_fn(nn.init.constant_, val=0.0),
     "xavier_uniform": _weights_fn(nn.init.xavier_uniform_),
     "xavier_normal": _weights_fn(nn.init.xavier_normal_),
-    "kaiming_uniform": _weights_fn(nn.init.kaiming_uniform_, mode="fan_in", nonlinearity="relu"),
-    "kaiming_normal": _weights_fn(nn.init.kaiming_normal_, mode="fan_out", nonlinearity="relu"),
+    "kaiming_uniform": _weights_fn(_he(uniform=True), mode="fan_in"),
+    "kaiming_normal": _weights_fn(_he(uniform=False), mode="fan_out"),
 }
 _ALIASES = {"xavier": "xavier_uniform", "glorot": "xavier_uniform", "kaiming": "kaiming_normal",
             "he": "kaiming_normal", "value": "val"}
