@@ -85,7 +85,8 @@ def fastest_precision(step_seconds: Callable[[str], float]) -> tuple[str, dict[s
     its timed steps is at least :data:`BF16_GAIN` times as fast as fp32's fastest (a lucky moment of a noisy
     machine does not choose it). Each precision's first step warms it up (it creates the kernels' primitives)
     and does not count. Also returns the seconds that decided (fp32's fastest step, bf16's slowest): none where
-    fp32's step was under :data:`MIN_STEP_SECONDS` and bf16 was not tried, only fp32's where a step in bf16
+    fp32's step was under :data:`MIN_STEP_SECONDS` (its first, or the fastest of its repeats: a short step that a
+    busy host slowed once is still too short to judge, and bf16 then won a coin toss), only fp32's where a step in bf16
     failed (an operation without a bf16 kernel on this CPU, say), which keeps fp32."""
     step_seconds("fp32")
     fp32 = [step_seconds("fp32")]
@@ -99,6 +100,8 @@ def fastest_precision(step_seconds: Callable[[str], float]) -> tuple[str, dict[s
             bf16.append(step_seconds("bf16"))
     except RuntimeError:
         return "fp32", {"fp32": min(fp32)}
+    if min(fp32) < MIN_STEP_SECONDS:  # the first fp32 step was slow by chance (a busy host): the step is short
+        return "fp32", {}
     seconds = {"fp32": min(fp32), "bf16": max(bf16)}
     return ("bf16" if seconds["fp32"] >= BF16_GAIN * seconds["bf16"] else "fp32"), seconds
 
