@@ -508,6 +508,27 @@ def test_a_saved_config_starts_a_new_run_and_resume_refuses_changes(trained, tmp
         assert code == 2 and f"cannot change {what}" in err
 
 
+def test_a_runs_config_starts_a_new_run_from_any_folder_or_as_a_copy_and_not_quiet(tmp_path, capsys, monkeypatch):
+    """config.yaml records run_dir relative to where the run started: read from another folder it named a new
+    folder of the old name there, and a copy of it named the old run ("already exists ...; continue it with
+    --resume"). A run continued with --quiet wrote quiet: true, and --config of it trained silently. An unknown
+    model in the file did not name the file."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--epochs", "1", "--run-dir", "runs/first", "--quiet"]) == 0
+    capsys.readouterr()
+    (tmp_path / "other").mkdir()
+    assert "quiet: true" in (tmp_path / "runs" / "first" / "config.yaml").read_text()
+    (tmp_path / "copy.yaml").write_text((tmp_path / "runs" / "first" / "config.yaml").read_text())
+    for where, config in ((tmp_path / "other", "../runs/first/config.yaml"), (tmp_path, "copy.yaml")):
+        monkeypatch.chdir(where)
+        code, out, err = run(capsys, "train", "--config", config, "--epochs", "1")
+        assert code == 0, err
+        assert "epoch   1/1" in out and "runs/lenet5-digits-" in out and "runs/first" not in out
+    (tmp_path / "bad.yaml").write_text((tmp_path / "copy.yaml").read_text().replace("model: lenet5", "model: lenet6"))
+    assert one_line_error(capsys, "train", "--config", tmp_path / "bad.yaml").startswith(
+        f"cnnlab: error: config file '{tmp_path / 'bad.yaml'}': model: unknown model 'lenet6'")
+
+
 def test_a_worker_killed_by_the_same_sigterm_first_still_reads_as_terminated(monkeypatch, capsys):
     """SIGTERM to the process group can kill a DataLoader worker, and torch report it, before this process runs
     its own handler: one line, exit code 143, not torch's traceback. Other runtime errors still propagate."""
@@ -539,3 +560,14 @@ def test_a_compiled_run_trains_and_says_nothing_but_its_own_lines(tmp_path):
                           text=True, timeout=600)
     assert done.returncode == 0 and "test accuracy" in done.stdout, done.stderr
     assert done.stderr == ""
+
+
+def test_nesterov_without_sgd_is_warned_about_and_dropped_as_momentum_is(tmp_path, capsys):
+    """--momentum with Adam warned and trained; --nesterov with Adam was an error: both are now warned about once
+    and not recorded (config.yaml holds what the run used)."""
+    code, _, err = run(capsys, "train", "--epochs", "1", "--nesterov", "--momentum", "0.5", "--quiet", "--run-dir",
+                       tmp_path / "r")
+    assert code == 0 and err.count("cnnlab: warning:") == 2
+    assert "--nesterov applies to --optimizer sgd; --optimizer adam ignores it" in err
+    saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    assert (saved["nesterov"], saved["momentum"]) == (False, 0.9)

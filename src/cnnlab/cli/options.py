@@ -163,8 +163,11 @@ def run_config(args: argparse.Namespace, cls: type) -> Any:
             if type(base) is not cls:
                 raise CnnlabError(f"'{args.config}' configures a run of kind {base.run_kind}; use "
                                   f"{get_kind(base.run_kind).command} --config {args.config}")
-            if base.run_dir and Path(base.run_dir).resolve() == Path(args.config).resolve().parent:
+            if base.run_dir and _names_a_run(Path(base.run_dir), Path(args.config)):
                 base = base.replace(run_dir=None)  # a saved run's config starts a new run, in a new directory
+            # what concerns the command that wrote the file (--quiet) is not the new run's
+            base = dataclasses.replace(base, **{s.name: getattr(type(base)(), s.name) for s in specs(type(base))
+                                                if s.meta.get("session")})
         if hasattr(args, "model_arg"):
             changes["model_kwargs"] = _model_kwargs(args, base.model_kwargs)
         config = dataclasses.replace(base, **changes)
@@ -172,6 +175,8 @@ def run_config(args: argparse.Namespace, cls: type) -> Any:
     try:
         return resolved.validate(_name(cls))
     except CnnlabError as e:
+        if getattr(args, "config", None) and "model" not in changes and str(e).startswith("unknown model"):
+            raise CnnlabError(f"config file '{args.config}': model: {e}") from None  # the file's, not a flag's
         name = _name(cls)
         filled = [f"{name(f.name)} {getattr(resolved, f.name)}" for f in dataclasses.fields(config)
                   if getattr(config, f.name) is None and getattr(resolved, f.name) is not None
@@ -180,6 +185,15 @@ def run_config(args: argparse.Namespace, cls: type) -> Any:
             raise
         raise CnnlabError(f"{e} ({', '.join(filled)}: the default for {config.data}; give it to choose another)"
                           ) from None
+
+
+def _names_a_run(run_dir: Path, config: Path) -> bool:
+    """Whether a config file's ``run_dir`` is a run's own: the folder the file is in (as it was written), or a run
+    that exists (the file copied elsewhere, or read from another working directory, where the relative path it
+    was written with names another place). Such a config starts a new run, in a new directory."""
+    here = config.resolve().parent
+    return run_dir.resolve() == here or (here / "meta.json").is_file() or (run_dir / "meta.json").is_file() or \
+        (run_dir / "config.yaml").is_file()
 
 
 def train_command(cls: type):

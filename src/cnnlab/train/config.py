@@ -120,8 +120,6 @@ class RunConfig:
         if self.threads is not None and self.threads > available_cores():  # this machine's, not the run's
             raise CnnlabError(f"{name('threads')} must be at most the {available_cores()} CPU cores this process "
                               f"may use, got {self.threads}")
-        if self.nesterov and self.optimizer != "sgd":
-            raise CnnlabError(f"{name('nesterov')} applies to the sgd optimizer only")
         return self
 
     def located(self) -> RunConfig:
