@@ -50,7 +50,7 @@ def check_channels(run: Run, channels: int, name: str) -> None:
 class PredictOptions:
     """How :func:`predict` reports (``cnnlab predict`` takes the same options)."""
 
-    top_k: int = option(5, "classes shown per image, most probable first", low=1, high=1000)
+    top_k: int = option(5, "classes shown per image, most probable first (at most the run's classes)", low=1, high=1000)
 
 
 @torch.no_grad()
