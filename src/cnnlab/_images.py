@@ -55,8 +55,9 @@ def image_header(path: str | os.PathLike) -> tuple[int, tuple[int, int]]:
 def _wide_grey(arr: np.ndarray, mode: str) -> torch.Tensor:
     """A one-channel image of more than 8 bits as ``1 x H x W`` in [0, 1]: 16-bit by 65535; 32-bit integer by
     65535, or its own maximum above that (it has no fixed range); float as it is where it lies in [0, 1.5]
-    (clipped), else as the npz reader reads arrays: by 255 up to 255, by 65535 up to 65535, else by its own
-    maximum (a float TIFF written in 0..255 was all white when clipped). Judged per file; NaN reads as 0."""
+    (clipped), else by 255 up to 255, by 65535 up to 65535, else by its own maximum (a float TIFF written in
+    0..255 was all white when clipped; a file has no range to refuse by, where an npz array's is refused above
+    255). Judged per file; NaN reads as 0."""
     values = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     top = values.max() if values.size else 0.0
     if mode.startswith("I;16"):

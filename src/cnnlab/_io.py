@@ -61,8 +61,6 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
 
 def _nearly_full(folder: Path) -> bool:
     """Whether the file system of ``folder`` has less than 1 MiB free (where the size can be read)."""
-    import shutil
-
     try:
         return shutil.disk_usage(folder).free < 2**20
     except OSError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import textwrap
 import warnings
 
@@ -271,8 +272,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _pick(text: str, images, shape):
-    import os
-
     from ..ae import apps
 
     if text.isascii() and text.lstrip("-").isdigit():

@@ -135,8 +135,7 @@ def run_config(args: argparse.Namespace, cls: type) -> Any:
         base = saved_config(args.resume)
         # what concerns the command (not the run) comes from this command line: a run started with --quiet
         # shows its epochs when continued without it
-        base = dataclasses.replace(base, **{s.name: getattr(type(base)(), s.name) for s in specs(type(base))
-                                            if s.meta.get("session")})
+        base = _without_session(base)
         if type(base) is not cls:  # another kind's run: it continues if only what it has was given
             foreign = [s.flag for s in specs(cls) if s.name in changes and s.name not in
                        {f.name for f in dataclasses.fields(base)}]
@@ -165,9 +164,7 @@ def run_config(args: argparse.Namespace, cls: type) -> Any:
                                   f"{get_kind(base.run_kind).command} --config {args.config}")
             if base.run_dir and _names_a_run(Path(base.run_dir), Path(args.config)):
                 base = base.replace(run_dir=None)  # a saved run's config starts a new run, in a new directory
-            # what concerns the command that wrote the file (--quiet) is not the new run's
-            base = dataclasses.replace(base, **{s.name: getattr(type(base)(), s.name) for s in specs(type(base))
-                                                if s.meta.get("session")})
+            base = _without_session(base)  # what concerns the command that wrote the file (--quiet) is not ours
         if hasattr(args, "model_arg"):
             changes["model_kwargs"] = _model_kwargs(args, base.model_kwargs)
         config = dataclasses.replace(base, **changes)
@@ -185,6 +182,12 @@ def run_config(args: argparse.Namespace, cls: type) -> Any:
             raise
         raise CnnlabError(f"{e} ({', '.join(filled)}: the default for {config.data}; give it to choose another)"
                           ) from None
+
+
+def _without_session(config):
+    """``config`` with the options that concern a command, not a run (``--quiet``), at their defaults."""
+    return dataclasses.replace(config, **{s.name: getattr(type(config)(), s.name) for s in specs(type(config))
+                                          if s.meta.get("session")})
 
 
 def _names_a_run(run_dir: Path, config: Path) -> bool:

@@ -143,10 +143,9 @@ class TransferRecipe(ClassifierRecipe):
             for p in self.old_model.parameters():
                 p.requires_grad_(False)
             expand_classifier(model, task.num_outputs - self.num_old)
-        elif src is None:  # resumed without its source: the checkpoint's weights replace these
-            model = build_classifier(config, data.channels, task.num_outputs)
         else:
             model = build_classifier(config, data.channels, task.num_outputs)
+        if t.mode != "incremental" and src is not None:  # resumed without its source: the checkpoint's weights
             key = first_conv_key(model)
             theirs = src.state[key].shape[1] if key in src.state else 3  # torchvision's files: RGB
             if theirs != data.channels:
