@@ -101,6 +101,39 @@ def test_checkpoint_and_data_mismatches(trained, tmp_path, capsys):
     assert "not a readable cnnlab checkpoint" in one_line_error(capsys, "evaluate", tmp_path / "fake.safetensors")
 
 
+def test_a_run_without_results_says_it_is_unfinished_and_one_another_process_trains_says_so(trained, tmp_path,
+                                                                                            capsys):
+    import shutil
+
+    from cnnlab.train.rundir import lock_dir, unlock_dir
+
+    partial = tmp_path / "partial"
+    shutil.copytree(trained, partial)
+    code, _, err = run(capsys, "evaluate", partial)
+    assert code == 0 and "warning" not in err, err  # finished: nothing to say
+    (partial / "results.json").unlink()  # as a run stopped after epoch 3 leaves it
+    code, out, err = run(capsys, "evaluate", partial)
+    assert code == 0 and "accuracy" in out
+    assert err == (f"cnnlab: warning: '{partial}' did not finish (no results.json): this reads its last checkpoint, "
+                   f"epoch 3 of 3; cnnlab train --resume {partial} finishes it\n")
+    held = lock_dir(partial)  # this process's own lock (cnnlab report holds one while it reads): not another's
+    try:
+        assert "did not finish" in run(capsys, "evaluate", partial)[2]
+    finally:
+        unlock_dir(held)
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], "
+                               "os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); "
+                               "time.sleep(60)", str(partial)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"  # as a process still training it holds it
+        code, _, err = run(capsys, "predict", partial, trained.parent / "missing.png")
+        assert err.startswith(f"cnnlab: warning: '{partial}' is still training (another cnnlab process is writing "
+                              "it): this reads its last checkpoint so far, epoch 3 of 3\n"), err
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_a_short_label_budget_is_said_when_the_run_trains_not_again_when_it_is_evaluated(tmp_path, capsys):
     spec = "digits@classes=0-1@labels=500"  # each class has about 125 training images
     code, _, err = run(capsys, "train", "--data", spec, "--epochs", "1", "--run-dir", tmp_path / "r", "--quiet")

@@ -23,7 +23,7 @@ from .checkpoint import load_weights, read_metadata
 from .config import RunConfig
 from .kinds import Kind, get_kind, list_kinds
 from .precision import autocast, evaluation_precision
-from .rundir import saved_config
+from .rundir import in_use, saved_config
 from .setup import resolve_device
 
 
@@ -43,6 +43,17 @@ def _article(holds: str) -> str:
         if get_kind(name).holds == holds:
             return get_kind(name).article
     return f"a {holds}"
+
+
+def _unfinished(path: Path, which: str, meta: dict, config: RunConfig, kind: Kind) -> str:
+    """What reading a run without results.json reads: the checkpoint so far of a run still training, or the
+    last one of a run that stopped."""
+    epoch = f", epoch {meta['epoch']} of {config.epochs}" if isinstance(meta.get("epoch"), int) else ""
+    if in_use(path):
+        return (f"'{path}' is still training (another cnnlab process is writing it): this reads its {which} "
+                f"checkpoint so far{epoch}")
+    return (f"'{path}' did not finish (no results.json): this reads its {which} checkpoint{epoch}; "
+            f"{kind.command} --resume {path} finishes it")
 
 
 class Run:
@@ -90,6 +101,8 @@ class Run:
                 (p.parent.parent / "config.yaml").is_file() else None
             config = saved_config(run_dir) if run_dir else None
         kind = get_kind(config.run_kind if config is not None else meta.get("kind", "classifier"))
+        if p.is_dir() and file.is_file() and not (p / "results.json").is_file():
+            warnings.warn(_unfinished(p, file.stem, meta, config, kind), stacklevel=2)
         run = cls(run_dir, file, meta, config, kind)
         if holds is not None and kind.holds != holds:
             raise CnnlabError(f"'{path}' holds {kind.article}, not {_article(holds)}; use {kind.tools} on it")

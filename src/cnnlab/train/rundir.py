@@ -71,12 +71,37 @@ def lock_dir(path: Path, what: str = "run directory") -> int | None:
         os.close(fd)
         raise CnnlabError(f"{what} '{path}' is in use by another cnnlab process; wait for it to end, or choose "
                           f"another directory") from None
+    _held[fd] = Path(path).resolve()
     return fd
 
 
 def unlock_dir(fd: int | None) -> None:
     if fd is not None:
+        _held.pop(fd, None)
         os.close(fd)
+
+
+_held: dict[int, Path] = {}  # the directories this process has locked, by descriptor
+
+
+def in_use(path: str | Path) -> bool:
+    """Whether another process holds the lock of directory ``path`` (:func:`lock_dir`): a run it is still
+    training, say. A directory this process locked is not in use by another. False where the platform has no
+    ``flock``."""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    if Path(path).resolve() in _held.values():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:  # a shared lock is refused only while someone holds the exclusive one
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # (and with it the shared lock)
+    return False
 
 
 def saved_config(path: str | Path) -> RunConfig:
