@@ -53,8 +53,8 @@ def test_encode_of_a_one_image_split_writes_its_codes_and_warns_that_it_has_no_m
     code, printed, err = run(capsys, "ae", "encode", runs / "ae", "--data", f"npz:{tiny_npz}", "--out", out)
     assert code == 0 and err == "cnnlab: warning: the test split of 'tiny7' has 1 image: no code map (a map " \
                                 "needs at least 2)\n", err
-    assert np.load(out / "codes.npy").shape == (1, 16) and np.load(out / "labels.npy").shape == (1,)
-    assert len((out / "codes.csv").read_text().splitlines()) == 2 and not (out / "code_map.png").exists()
+    assert np.load(out / "codes-tiny7.npy").shape == (1, 16) and np.load(out / "labels-tiny7.npy").shape == (1,)
+    assert len((out / "codes-tiny7.csv").read_text().splitlines()) == 2 and not (out / "code_map-tiny7.png").exists()
     assert printed.startswith("1 code of 16 values (tiny7, test) -> ") and "map" not in printed
 
 
@@ -71,6 +71,20 @@ def test_encode_names_the_files_of_a_split_other_than_test_after_it(runs, capsys
     assert np.array_equal(np.load(out / "labels-train.npy"), train.labels.numpy())
     assert len((out / "codes-train.csv").read_text().splitlines()) == len(train.images) + 1
     assert (out / "code_map.png").is_file() and (out / "code_map-train.png").is_file()
+
+
+def test_encode_names_the_files_of_other_data_after_its_spec(runs, capsys):
+    """`ae encode RUN --data OTHER` overwrote the run's own test split's codes, labels, table and map."""
+    out = runs / "encode-data"
+    assert run(capsys, "ae", "encode", runs / "ae", "--out", out)[0] == 0
+    own = np.load(out / "codes.npy")
+    code, printed, _ = run(capsys, "ae", "encode", runs / "ae", "--data", "digits@classes=0-4", "--split", "val",
+                           "--out", out)
+    assert code == 0 and f"{out / 'codes-digits_classes_0-4-val.npy'}" in printed
+    assert np.array_equal(np.load(out / "codes.npy"), own)  # the run's own test split's, kept
+    assert set(np.load(out / "labels-digits_classes_0-4-val.npy").tolist()) <= {0, 1, 2, 3, 4}
+    code, printed, _ = run(capsys, "ae", "encode", runs / "ae", "--data", "digits", "--out", out)
+    assert code == 0 and f"{out / 'codes.npy'}," in printed  # the run's own data, named as such: plain names
 
 
 @pytest.mark.parametrize("omega", [math.pi / 2, 3.0, math.pi - 1e-4, math.pi - 1e-7])

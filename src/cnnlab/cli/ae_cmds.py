@@ -128,6 +128,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     from ..ae import apps
     from ..ae.apps import EncodeOptions
     from ..ae.viz import code_maps
+    from ..train.rundir import data_slug
 
     run, out = _open(args, "encode")
     split_name = options_from(args, EncodeOptions).split
@@ -150,9 +151,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
                                                                            f"PCA of the {codes.shape[1]}-D codes")
         maps = {f"autoencoder: {what}": apps.project_2d(codes),
                 "PCA of the raw pixels": apps.project_2d(split.images.flatten(1).numpy())}
-    # the test split's files keep their plain names; another split's carry its name (codes-train.npy), so
-    # that encoding one split does not overwrite another's
-    tag = "" if split_name == "test" else f"-{split_name}"
+    # the test split of the run's own data keeps the plain names; other data and another split are named in
+    # them (codes-mnist-train.npy), so that encoding one does not overwrite another's
+    other = args.data is not None and args.data != run.meta.get("data")
+    tag = (f"-{data_slug(args.data)}" if other else "") + ("" if split_name == "test" else f"-{split_name}")
     paths = {"codes": out / f"codes{tag}.npy", "labels": out / f"labels{tag}.npy", "table": out / f"codes{tag}.csv",
              "map": out / f"code_map{tag}.png"}
     for name, array in (("codes", codes), ("labels", labels)):

@@ -30,16 +30,21 @@ from .checkpoint import Checkpoints
 from .config import RunConfig
 
 
-def default_run_dir(config: RunConfig) -> Path:
-    """``runs/<name>-<data>-<time>``: a built-in dataset keeps its name and options (``shapes_size_64``), a
-    file format its path's last part (``folder:~/pets`` -> ``pets``)."""
+def data_slug(spec: str) -> str:
+    """A dataset spec as a file name's part: a built-in dataset keeps its name and options (``shapes_size_64``),
+    a file format its path's last part (``folder:~/pets`` -> ``pets``, ``npz:~/x/scans.npz`` -> ``scans``)."""
     import re
+
+    name, _, rest = spec.partition(":")
+    data = name if not rest else f"{name}_{rest}" if "=" in rest else (Path(rest).stem or name)
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", data).strip("_")
+
+
+def default_run_dir(config: RunConfig) -> Path:
+    """``runs/<name>-<data>-<time>``, the data as :func:`data_slug` names it."""
     import time
 
-    name, _, rest = config.data.partition(":")
-    data = name if not rest else f"{name}_{rest}" if "=" in rest else (Path(rest).name or name)
-    data = re.sub(r"[^A-Za-z0-9_.-]+", "_", data).strip("_")
-    return Path("runs") / f"{config.name}-{data}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return Path("runs") / f"{config.name}-{data_slug(config.data)}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def _claim(path: Path) -> Path:
