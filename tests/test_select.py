@@ -136,3 +136,16 @@ def test_a_number_that_names_one_class_and_is_the_position_of_another_is_refused
         parse_classes("1", ["1", "2", "3"])
     assert parse_classes("3", ["1", "2", "3"]) == [2]  # no class at position 3: the name
     assert parse_classes("1-1", ["1", "2", "3"]) == [1] and parse_classes("2", list("0123")) == [2]
+
+
+def test_a_class_name_with_a_slash_is_selected_whole():
+    """Fashion-MNIST's 'T-shirt/top' could not be selected by name: the slash that separates names cut it."""
+    from cnnlab.data.select import parse_classes
+
+    fashion = ["T-shirt/top", "Trouser", "Pullover", "Dress"]
+    assert parse_classes("T-shirt/top/Trouser", fashion) == [0, 1]
+    assert parse_classes("Dress/T-shirt/top", fashion) == [3, 0]
+    assert parse_classes("1-2/T-shirt/top", fashion) == [1, 2, 0]
+    assert parse_classes("a/b/b", ["a", "a/b", "b"]) == [1, 2]  # the longest name that fits comes first
+    with pytest.raises(CnnlabError, match="class 'T-shirt' is not one of"):
+        parse_classes("T-shirt", fashion)

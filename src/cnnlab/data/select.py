@@ -41,9 +41,10 @@ def split_selection(spec: str) -> tuple[str, dict[str, str]]:
 
 
 def parse_classes(text: str, classes: list[str]) -> list[int]:
-    """Class positions from ``"0-4"``, ``"3"``, ``"0-2/7"`` (ranges of positions) or ``"brick/grass"`` (names)."""
+    """Class positions from ``"0-4"``, ``"3"``, ``"0-2/7"`` (ranges of positions) or ``"brick/grass"`` (names;
+    a name that holds a slash, as Fashion-MNIST's ``T-shirt/top``, is read whole)."""
     picked: list[int] = []
-    for part in text.split("/"):
+    for part in _parts(text, classes):
         if part in classes:
             at = classes.index(part)
             if part.isdigit() and int(part) != at and int(part) < len(classes):  # a name and another's position
@@ -68,6 +69,16 @@ def parse_classes(text: str, classes: list[str]) -> list[int]:
     if len(picked) < 1:
         raise CnnlabError(f"classes '{text}' select nothing")
     return picked
+
+
+def _parts(text: str, classes: list[str]) -> list[str]:
+    """``text`` split at its slashes, but for the longest runs of parts that together are a class's name."""
+    pieces, parts, i = text.split("/"), [], 0
+    while i < len(pieces):
+        j = next((j for j in range(len(pieces), i + 1, -1) if "/".join(pieces[i:j]) in classes), i + 1)
+        parts.append("/".join(pieces[i:j]))
+        i = j
+    return parts
 
 
 def select_classes(data: ImageData, keep: list[int]) -> ImageData:
