@@ -358,6 +358,25 @@ def test_nproc_must_be_positive_and_at_most_a_process_per_core(capsys):
     assert f"needs a core per process; this process may use {cores} (use --nproc {cores} or fewer)" in err
 
 
+def test_threads_per_process_must_fit_the_cores_together(tmp_path, capsys, monkeypatch):
+    """`--nproc 2 --threads 2` on 2 cores ran 4 threads on 2 cores (epochs 4-8 times slower than with one thread
+    each) where one process's `--threads 3` was refused; under torchrun the engine checks it."""
+    from cnnlab.errors import CnnlabError
+    from cnnlab.train import config, distributed
+
+    monkeypatch.setattr(config, "available_cores", lambda: 2)
+    monkeypatch.setattr(distributed, "available_cores", lambda: 2)
+    monkeypatch.chdir(tmp_path)
+    err = one_line_error(capsys, "train", "--nproc", "2", "--threads", "2", "--device", "cpu")
+    assert err == ("cnnlab: error: --threads 2 in each of 2 processes is 4 threads on the 2 CPU cores this process "
+                   "may use; use --threads 1 or leave it out (each process then takes its share of the cores)")
+    assert not (tmp_path / "runs").exists()
+    with pytest.raises(CnnlabError, match="--threads 2 in each of 2 processes"):
+        distributed.check_threads(2, 2)
+    distributed.check_threads(1, 2)  # fits
+    distributed.check_threads(2, 1)  # one process: RunConfig's own check
+
+
 def test_the_jobs_line_offers_a_resume_only_while_the_run_has_a_checkpoint(tmp_path):
     """A job stopped in its first epoch removes its run, as one process does; its line still said 'continue
     with: ... --resume DIR', and DIR did not exist."""

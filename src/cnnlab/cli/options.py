@@ -213,7 +213,7 @@ def train_command(cls: type):
         if args.nproc > 1 and not ranks.distributed:  # start the job's processes, each running this command
             from ..train.setup import resolve_device
 
-            distributed.check_launch(args.nproc, resolve_device(config.device))
+            distributed.check_launch(args.nproc, resolve_device(config.device), config.threads)
             return distributed.launch(args.nproc, args.argv)
         if ranks.distributed and args.nproc not in (1, ranks.world):
             raise CnnlabError(f"--nproc {args.nproc} inside a job of {ranks.world} processes (torchrun's "

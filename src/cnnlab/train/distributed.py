@@ -308,17 +308,30 @@ def announce(ranks: Ranks, command: str, path: Path) -> None:
         (folder / "run.json").write_text(json.dumps({"command": command, "path": str(path)}))
 
 
-def check_launch(nproc: int, device: torch.device) -> None:
+def check_launch(nproc: int, device: torch.device, threads: int | None = None) -> None:
     """Refuse, before any process starts, a job this machine cannot run: more CUDA processes than GPUs, more
     CPU processes than the cores this process may use (each needs a core of its own: processes that share
-    one wait on each other at every step), or a device that has no process-group backend."""
+    one wait on each other at every step), ``threads`` per process that together need more cores, or a device
+    that has no process-group backend."""
     _backend(device)
+    check_threads(threads, nproc)
     if device.type == "cuda" and nproc > torch.cuda.device_count():
         raise CnnlabError(f"--nproc {nproc} on CUDA needs a GPU per process; this machine has "
                           f"{torch.cuda.device_count()}")
     if device.type == "cpu" and nproc > available_cores():
         raise CnnlabError(f"--nproc {nproc} on the CPU needs a core per process; this process may use "
                           f"{available_cores()} (use --nproc {available_cores()} or fewer)")
+
+
+def check_threads(threads: int | None, processes: int) -> None:
+    """``--threads`` in each of ``processes`` processes on this machine must fit the cores this process may use:
+    threads beyond them wait on one another at every step (2 processes of 2 threads on 2 cores: 4-8 times
+    slower epochs than 1 thread each)."""
+    cores = available_cores()
+    if threads and processes > 1 and threads * processes > cores:
+        raise CnnlabError(f"--threads {threads} in each of {processes} processes is {threads * processes} threads "
+                          f"on the {cores} CPU cores this process may use; use --threads {max(1, cores // processes)}"
+                          f" or leave it out (each process then takes its share of the cores)")
 
 
 def report_error(ranks: Ranks, message: str) -> bool:

@@ -426,6 +426,7 @@ def _fit(config: RunConfig, run: RunDir, resuming: bool, recipe: Recipe, kind, l
 
     # data, task, model: bad input that every process meets is said once
     with distributed.agreed(ranks):
+        distributed.check_threads(config.threads, ranks.local_world)  # (under torchrun; --nproc checks at launch)
         data = recipe.load_data(config)
         described = data.describe()  # as loaded: in memory, prepare_data resizes it to the model's input
         task = recipe.make_task(data, config)
