@@ -359,8 +359,8 @@ def test_nproc_must_be_positive_and_at_most_a_process_per_core(capsys):
 
 
 def test_threads_per_process_must_fit_the_cores_together(tmp_path, capsys, monkeypatch):
-    """`--nproc 2 --threads 2` on 2 cores ran 4 threads on 2 cores (epochs 4-8 times slower than with one thread
-    each) where one process's `--threads 3` was refused; under torchrun the engine checks it."""
+    """`--nproc 2 --threads 2` on 2 cores ran 4 threads on 2 cores, where one process's `--threads 3` was
+    refused; under torchrun the engine checks it."""
     from cnnlab.errors import CnnlabError
     from cnnlab.train import config, distributed
 

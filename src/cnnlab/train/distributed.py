@@ -325,8 +325,7 @@ def check_launch(nproc: int, device: torch.device, threads: int | None = None) -
 
 def check_threads(threads: int | None, processes: int) -> None:
     """``--threads`` in each of ``processes`` processes on this machine must fit the cores this process may use:
-    threads beyond them wait on one another at every step (2 processes of 2 threads on 2 cores: 4-8 times
-    slower epochs than 1 thread each)."""
+    threads beyond them wait on one another at every step."""
     cores = available_cores()
     if threads and processes > 1 and threads * processes > cores:
         raise CnnlabError(f"--threads {threads} in each of {processes} processes is {threads * processes} threads "
