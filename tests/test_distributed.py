@@ -392,6 +392,33 @@ def test_the_jobs_line_offers_a_resume_only_while_the_run_has_a_checkpoint(tmp_p
     assert _continue(announced, 2) == f"; continue with: cnnlab train --resume {tmp_path / 'r'} --nproc 2"
 
 
+def test_a_process_killed_after_the_run_finished_is_a_warning_and_the_job_succeeds(tmp_path, capsys):
+    """Rank 1 killed after rank 0 wrote the report: the job exited 1 and offered a --resume that then said the run
+    already had its epochs. A report from before the job (a finished run resumed for more epochs) is not its."""
+    import json
+    import signal
+    import time
+    from types import SimpleNamespace
+
+    from cnnlab.train.distributed import _explain_failure
+
+    run_dir = tmp_path / "r"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.safetensors").write_bytes(b"weights")
+    (tmp_path / "run.json").write_text(json.dumps({"command": "cnnlab train", "path": str(run_dir)}))
+    killed = SimpleNamespace(failures={1: SimpleNamespace(exitcode=-int(signal.SIGKILL), timestamp=0, pid=101)})
+    started = time.time()
+    assert _explain_failure(killed, 2, tmp_path, started) == 1  # no report yet: the run continues
+    assert capsys.readouterr().err == (f"cnnlab: error: process 1 of 2 (pid 101) was killed by SIGKILL, so the job "
+                                       f"stopped; continue with: cnnlab train --resume {run_dir} --nproc 2\n")
+    (run_dir / "report.html").write_text("<html></html>")
+    assert _explain_failure(killed, 2, tmp_path, started) == 0
+    assert capsys.readouterr().err == (f"cnnlab: warning: process 1 of 2 (pid 101) was killed by SIGKILL after the "
+                                       f"run had finished; its results and report are complete in {run_dir}\n")
+    assert _explain_failure(killed, 2, tmp_path, started + 3600) == 1  # the report of an earlier job
+    assert "so the job stopped" in capsys.readouterr().err
+
+
 def test_bad_input_said_by_rank_0_is_the_jobs_only_line_whichever_process_the_launcher_saw_fail_first(
         tmp_path, capsys, monkeypatch):
     """Rank 0's refusal (a run another job trains) reaches the other processes, which exit 2 at once: the launcher

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import math
 import os
 import shlex
 import signal
@@ -393,11 +394,12 @@ def launch(nproc: int, argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="cnnlab-launch-") as folder:
         os.environ[LAUNCH_DIR] = folder
         announced = Path(folder) / "run.json"
+        started = time.time()
         try:
             elastic_launch(config, sys.executable)("-m", "cnnlab", *argv)
             return 0
         except ChildFailedError as e:
-            return _explain_failure(e, nproc, Path(folder))
+            return _explain_failure(e, nproc, Path(folder), started)
         except SignalException as e:  # the agent stopped the processes on SIGTERM (or SIGHUP): as one would stop
             print(f"cnnlab: {_stopped(int(e.sigval))}{_continue(announced, nproc)}", file=sys.stderr, flush=True)
             return 128 + int(e.sigval)
@@ -428,9 +430,21 @@ def _continue(announced: Path, nproc: int) -> str:
     return f"; continue with: {run['command']} --resume {shlex.quote(run['path'])} --nproc {nproc}"
 
 
-def _explain_failure(e, nproc: int, folder: Path) -> int:
+def _finished(announced: Path, since: float) -> Path | None:
+    """The run the job announced, if it wrote its report (the last file a run writes) at ``since`` or later."""
+    if not announced.is_file():
+        return None
+    path = Path(json.loads(announced.read_text())["path"])
+    try:
+        return path if (path / "report.html").stat().st_mtime >= since else None
+    except OSError:
+        return None
+
+
+def _explain_failure(e, nproc: int, folder: Path, started: float = math.inf) -> int:
     """The job's one line, from what each process's exit says: rank 0's bad input (it said it), another rank's own
-    error (it left it in ``folder``), a process that died or failed, or a signal that stopped them all."""
+    error (it left it in ``folder``), a process that died or failed (once the run has finished, since
+    ``started``: a warning, and the job succeeded), or a signal that stopped them all."""
     announced = folder / "run.json"
     codes = {rank: f.exitcode for rank, f in e.failures.items()}
     if codes.get(0) == 2 or (folder / "told").is_file():  # bad input: rank 0 has said what was wrong
@@ -456,6 +470,11 @@ def _explain_failure(e, nproc: int, folder: Path) -> int:
         code = failure.exitcode
         how = f"was killed by {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals() \
             else f"exited with code {code}"
+        finished = _finished(announced, started)
+        if finished is not None:  # after the run wrote all it writes: nothing is lost, nothing to continue
+            print(f"cnnlab: warning: process {rank} of {nproc} (pid {failure.pid}) {how} after the run had "
+                  f"finished; its results and report are complete in {finished}", file=sys.stderr, flush=True)
+            return 0
         print(f"cnnlab: error: process {rank} of {nproc} (pid {failure.pid}) {how}, so the job stopped"
               f"{_continue(announced, nproc)}", file=sys.stderr, flush=True)
         return 1
@@ -463,6 +482,11 @@ def _explain_failure(e, nproc: int, folder: Path) -> int:
     if signums:
         print(f"cnnlab: {_stopped(signums[0])}{_continue(announced, nproc)}", file=sys.stderr, flush=True)
         return 128 + signums[0]
+    finished = _finished(announced, started)
+    if finished is not None:
+        print(f"cnnlab: warning: the processes of the job lost contact with one another after the run had finished; "
+              f"its results and report are complete in {finished}", file=sys.stderr, flush=True)
+        return 0
     print(f"cnnlab: error: the processes of the job lost contact with one another, so it stopped"
           f"{_continue(announced, nproc)}", file=sys.stderr, flush=True)
     return 1
