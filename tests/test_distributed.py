@@ -95,6 +95,53 @@ def test_streamed_folders_are_sharded_like_in_memory_data(tmp_path, capsys, monk
     assert max_difference(tmp_path / "one", tmp_path / "two") < 1e-4
 
 
+def _stream_a_split(rank: int, port: int, folder: str, results) -> None:
+    """One process of a 2-process gloo group: three epochs of its shard of a streamed split; what it warned."""
+    import warnings
+
+    import torch.distributed as dist
+
+    from cnnlab.data.prepare import Preprocess
+    from cnnlab.data.streaming import FileSet, StreamingLoader
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        files = sorted(str(f) for f in Path(folder).iterdir())
+        loader = StreamingLoader(FileSet(files, [0] * len(files)), 1, Preprocess((8, 8), 0, [0.5], [0.25]), 4,
+                                 torch.device("cpu"), shuffle=True, workers=0).sharded(rank, 2)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for epoch in range(3):
+                loader.set_epoch(epoch)
+                list(loader)
+        results.put((rank, [str(w.message).split(" while")[0] for w in caught
+                            if not issubclass(w.category, DeprecationWarning)]))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_the_processes_of_a_streamed_split_say_its_unreadable_files_once_all_together(tmp_path):
+    """Each process decodes its shard, a new one every epoch: rank 0 said 'skipped 3' after the first epoch and
+    then 'skipped 1' after later ones, as its shards turned up the rest; one process says all 5 at once."""
+    import socket
+
+    import torch.multiprocessing as mp
+    from PIL import Image
+
+    for i in range(19):  # 24 files: every epoch shards all of them (an odd one out would wait for an epoch)
+        Image.fromarray((torch.rand(8, 8) * 255).to(torch.uint8).numpy()).save(tmp_path / f"{i:02d}.png")
+    for i in range(5):
+        (tmp_path / f"{i:02d}-broken.png").write_bytes(b"not an image")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    results = mp.get_context("spawn").Queue()
+    processes = mp.spawn(_stream_a_split, args=(port, str(tmp_path), results), nprocs=2, join=False)
+    said = dict(results.get(timeout=120) for _ in range(2))
+    processes.join(timeout=60)
+    assert said == {0: ["skipped 5 unreadable image file(s)"], 1: ["skipped 5 unreadable image file(s)"]}
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="lists the threads from /proc (Linux)")
 def test_torchrun_itself_trains_a_segmentation_network_and_its_processes_end_their_group(tmp_path):
     """Each process runs the command, then lists its threads: the process group's (gloo's) are gone by then, so

@@ -14,6 +14,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import torch
+import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
 from .._images import decode_image
@@ -187,6 +188,12 @@ class StreamingLoader(Sharded):
             if self.augment is not None:
                 x = self.augment(x, g)
             yield x, y
+        if self.world > 1 and dist.is_available() and dist.is_initialized():
+            # each process decodes its shard, a new one every epoch: together they know the whole split's, and
+            # say it once (as one process does), not a few more files every epoch as each shard turns them up
+            every: list[list[int]] = [[] for _ in range(self.world)]
+            dist.all_gather_object(every, new)
+            new = list(dict.fromkeys(i for part in every for i in part))
         if new:  # once per file, not per epoch or per worker: known files are not decoded again
             self.dataset.bad.update(new)
             warnings.warn(f"skipped {len(new)} unreadable image file(s) while streaming from disk (corrupt, "
