@@ -74,6 +74,21 @@ def test_two_processes_take_the_same_steps_as_one_with_the_global_batch(runs, tm
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
 
 
+def test_an_incremental_jobs_naive_baseline_trains_with_the_jobs_global_batch(tmp_path, capsys):
+    """Rank 0 trains the naive baseline alone: it took one process's batch (32 images a step) while the run it is
+    compared with took the job's (64)."""
+    import yaml
+
+    base = ["--data", "digits@classes=0-4", "--epochs", "1", "--quiet", "--device", "cpu"]
+    assert run(capsys, "train", *base, "--run-dir", tmp_path / "base")[0] == 0
+    two = cnnlab("transfer", "--from", tmp_path / "base", "--data", "digits@classes=5-9@labels=10", "--mode",
+                 "incremental", "--memory", "5", "--epochs", "1", "--batch-size", "32", "--nproc", "2", "--quiet",
+                 "--device", "cpu", "--run-dir", tmp_path / "inc")
+    assert two.returncode == 0, two.stderr
+    naive = yaml.safe_load((tmp_path / "inc" / "naive" / "config.yaml").read_text())
+    assert naive["batch_size"] == 64 and '"processes": 1' in (tmp_path / "inc" / "naive" / "meta.json").read_text()
+
+
 def test_streamed_folders_are_sharded_like_in_memory_data(tmp_path, capsys, monkeypatch):
     from PIL import Image
 

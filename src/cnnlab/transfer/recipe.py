@@ -264,9 +264,12 @@ class TransferRecipe(ClassifierRecipe):
                 import shutil
 
                 shutil.rmtree(naive_dir)
-            with distributed.alone():  # rank 0's own baseline, in a distributed job too
+            # rank 0's own baseline, in a distributed job too: one process, with the job's global batch
+            world = distributed.from_env().world
+            with distributed.alone():
                 naive = fit(config.replace(run_dir=str(naive_dir), memory=0, distill=0.0, compare_naive=False,
-                                           quiet=True, tensorboard=False), log=lambda *a: None)
+                                           quiet=True, tensorboard=False, batch_size=config.batch_size * world),
+                            log=lambda *a: None)
             report["naive"] = naive.extra["incremental"]["naive"]
         rows = [[k, *(f"{100 * v[g]:.1f}%" for g in ("old", "new", "all"))]
                 for k, v in report.items() if isinstance(v, dict)]
