@@ -505,3 +505,15 @@ def test_bad_input_said_by_rank_0_is_the_jobs_only_line_whichever_process_the_la
     for codes in (dict(r1=2, r0=-int(signal.SIGTERM)), dict(r0=-int(signal.SIGABRT), r1=2), dict(r0=2)):
         assert _explain_failure(failed(**codes), 2, tmp_path) == 2
         assert capsys.readouterr().err == ""
+
+
+def test_a_lost_peers_error_is_quoted_to_a_word_not_cut_inside_one():
+    """gloo's message was cut at 160 characters: '... This is typically caused by a rem)'."""
+    from cnnlab.train.distributed import Ranks, peer_failure
+
+    gloo = RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:534] Read error [127.0.0.1]:51234: "
+                        "Connection reset by peer. This is typically caused by a remote process crashing\nmore")
+    error = str(peer_failure(gloo, Ranks(0, 2, 0, 2)))
+    assert error.startswith("another process of the distributed job stopped, so process 0 of 2 cannot go on ([")
+    assert error.endswith("Connection reset by peer. This is typically caused by a remote process ...)"), error
+    assert "more" not in error  # its first line only

@@ -32,6 +32,7 @@ import shlex
 import signal
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from dataclasses import dataclass
@@ -292,7 +293,9 @@ def peer_failure(e: BaseException, ranks: Ranks) -> CnnlabError | None:
     text = str(e)
     if not isinstance(e, dist.DistError) and not any(k in text.lower() for k in ("gloo", "nccl", "connection")):
         return None
-    first = text.strip().splitlines()[0][:160] if text.strip() else type(e).__name__
+    # its first line, cut at a word (gloo's run on for hundreds of characters)
+    first = textwrap.shorten(text.strip().splitlines()[0], 160, placeholder=" ...") if text.strip() else \
+        type(e).__name__
     error = CnnlabError(f"another process of the distributed job stopped, so process {ranks.rank} of "
                         f"{ranks.world} cannot go on ({first})")
     error.peer = True
