@@ -71,6 +71,8 @@ def test_two_processes_take_the_same_steps_as_one_with_the_global_batch(runs, tm
     assert max_difference(tmp_path / "one", tmp_path / "two") < 1e-4  # float sums in another order
     assert two.stdout.count("test accuracy") == 1 and two.stderr == ""  # rank 0 alone reports
     assert '"processes": 2' in (tmp_path / "two" / "meta.json").read_text()
+    html = (tmp_path / "two" / "report.html").read_text()  # its batch size, read as the one it took a step
+    assert "<td>batch_size</td><td>32 per process (2 processes: 64 images a step)</td>" in html
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
 
 

@@ -157,8 +157,13 @@ def _as_run(config: dict, meta: dict, sessions: list[dict]) -> dict:
     step to choose the precision, what it measured: ``auto (ran: bf16; bf16's step 1.93x as fast as fp32's)``,
     ``auto (ran: fp32; its step too short for bf16 to pay, not tried)``, ``auto (ran: fp32; a step in bf16
     failed)``. A run resumed on another device or in another precision says what each session ran:
-    ``auto (ran: bf16 on cuda from epoch 1, fp32 on cpu from epoch 6)``."""
+    ``auto (ran: bf16 on cuda from epoch 1, fp32 on cpu from epoch 6)``. A distributed run's batch size is each
+    process's: ``32 per process (2 processes: 64 images a step)``."""
     shown = dict(config)
+    processes = meta.get("processes", 1)
+    if isinstance(processes, int) and processes > 1 and isinstance(shown.get("batch_size"), int):
+        shown["batch_size"] = (f"{shown['batch_size']} per process ({processes} processes: "
+                               f"{shown['batch_size'] * processes} images a step)")
     for key in ("precision", "channels_last"):
         if key in shown and key in meta and meta[key] != shown[key]:
             shown[key] = f"{shown[key]} (ran: {str(meta[key]).lower()})"
