@@ -379,6 +379,21 @@ def test_every_experiment_under_torchrun_is_refused_before_it_writes_anything(ex
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("argv", [["evaluate", "runs/x"], ["models"], ["ae", "encode", "runs/x"],
+                                  ["explain", "filters", "runs/x"], ["export", "runs/x"]])
+def test_a_command_that_is_no_training_run_is_refused_under_torchrun_by_rank_0_alone(argv, capsys, monkeypatch):
+    """`torchrun ... -m cnnlab evaluate RUN` printed its results once per process."""
+    for rank in (0, 1):
+        for key, value in {"RANK": rank, "WORLD_SIZE": 2, "LOCAL_RANK": rank, "LOCAL_WORLD_SIZE": 2}.items():
+            monkeypatch.setenv(key, str(value))
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and out == ""
+        command = " ".join(a for a in argv if a != "runs/x")
+        assert err == ("" if rank else f"cnnlab: error: cnnlab {command} runs in one process; run it without torchrun "
+                       f"(torchrun and --nproc are for the training commands: cnnlab train, transfer, ae train, "
+                       f"segment train)\n")
+
+
 @pytest.mark.parametrize("local_rank", [0, 1])
 def test_more_processes_than_a_nodes_gpus_all_stop_before_joining(local_rank, monkeypatch):
     """Each process checks the node's GPUs, not only its own: the one that has a GPU does not wait in the

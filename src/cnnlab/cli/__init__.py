@@ -228,6 +228,12 @@ def _dispatch(argv: Sequence[str] | None, freeze_imports: bool) -> int:
     if not hasattr(args, "func"):
         print("cnnlab: error: choose a command (see 'cnnlab --help')", file=sys.stderr)
         return 2
+    if not getattr(args, "distributed_ok", False) and not args._prog.startswith("cnnlab experiment"):
+        from ..train import distributed
+
+        if distributed.from_env().distributed:  # each process would do the same work and print it again
+            raise CnnlabError(f"{args._prog} runs in one process; run it without torchrun (torchrun and --nproc "
+                              f"are for the training commands: cnnlab train, transfer, ae train, segment train)")
     return args.func(args) or 0
 
 

@@ -84,6 +84,7 @@ def add_run_options(parser: argparse.ArgumentParser, cls: type, model_args: bool
                         help="train in N processes on this machine with DistributedDataParallel, as torchrun "
                              "--nproc_per_node N would (one per GPU, or a share of the CPU cores each; the "
                              "global batch is N x --batch-size)")
+    parser.set_defaults(distributed_ok=True)  # a command torchrun may start (cnnlab._dispatch refuses the others)
     add_options(parser, cls)
     if model_args:
         parser.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
