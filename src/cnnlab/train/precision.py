@@ -70,6 +70,9 @@ def autocast(device: torch.device, precision: str = "fp32"):
 BF16_GAIN = 1.2  # bf16 only where its steps take at most 1 / 1.2 of fp32's
 MIN_STEP_SECONDS = 0.02  # a faster fp32 step: too short for bf16 to matter, or to time reliably in one go
 REPEAT_UNDER_SECONDS = 0.5  # steps shorter than this are timed twice in each precision
+BEYOND_GAIN = 3.0  # a longer step that bf16 seems to beat this many times over is timed again too: the most a
+#                   step gained in the README's tables is 3.0x (ResNet-18 at 64x64), and a host that stalled in
+#                   fp32's one timed step gives far more (768 ms against 18 ms, under load)
 
 
 def measures_precision(config, device: torch.device) -> bool:
@@ -83,7 +86,8 @@ def measures_precision(config, device: torch.device) -> bool:
 def fastest_precision(step_seconds: Callable[[str], float]) -> tuple[str, dict[str, float]]:
     """fp32 or bf16, given ``step_seconds(precision)``, which runs and times one training step: bf16 when each of
     its timed steps is at least :data:`BF16_GAIN` times as fast as fp32's fastest (a lucky moment of a noisy
-    machine does not choose it). Each precision's first step warms it up (it creates the kernels' primitives)
+    machine does not choose it; a long step is timed again where bf16's gain looks too good to be true). Each
+    precision's first step warms it up (it creates the kernels' primitives)
     and does not count. Also returns the seconds that decided (fp32's fastest step, bf16's slowest): none where
     fp32's step was under :data:`MIN_STEP_SECONDS` (its first, or the fastest of its repeats: a short step that a
     busy host slowed once is still too short to judge, and bf16 then won a coin toss), only fp32's where a step in bf16
@@ -95,7 +99,8 @@ def fastest_precision(step_seconds: Callable[[str], float]) -> tuple[str, dict[s
     try:
         step_seconds("bf16")
         bf16 = [step_seconds("bf16")]
-        if fp32[0] < REPEAT_UNDER_SECONDS:  # taking turns, so that a slow moment of the machine hits both
+        # taking turns, so that a slow moment of the machine hits both
+        if fp32[0] < REPEAT_UNDER_SECONDS or fp32[0] >= BEYOND_GAIN * bf16[0]:
             fp32.append(step_seconds("fp32"))
             bf16.append(step_seconds("bf16"))
     except RuntimeError:
