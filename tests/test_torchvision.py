@@ -103,6 +103,20 @@ def test_another_architecture_is_refused_and_named():
         cnnlab.load_torchvision_weights(ours, torchvision.models.resnet34().state_dict())
 
 
+@pytest.mark.parametrize("name", ["mobilenet_v2", "efficientnet_b0", "resnet18"])
+def test_a_small_input_model_refuses_torchvision_weights_even_where_their_shapes_fit(name, tmp_path):
+    """A small-input MobileNet or EfficientNet keeps every tensor's shape (only strides change), so torchvision's
+    weights loaded into it silently; a small-input ResNet was refused only for its stem's shape."""
+    torch.save(getattr(torchvision.models, name)().state_dict(), tmp_path / "tv.pth")
+    with pytest.raises(WeightsError, match=f"torchvision's weights are for {name}'s ImageNet form, not the "
+                                           f"small_input=True one built here"):
+        cnnlab.create_model(name, small_input=True, weights=str(tmp_path / "tv.pth"))
+    cnnlab.create_model(name, weights=str(tmp_path / "tv.pth"))  # the ImageNet form takes them
+    own = cnnlab.create_model(name, small_input=True)
+    torch.save(own.state_dict(), tmp_path / "own.pth")  # a small-input model's own weights still load
+    cnnlab.create_model(name, small_input=True, weights=str(tmp_path / "own.pth"))
+
+
 def test_the_model_comes_first_and_a_name_in_its_place_is_refused(tmp_path):
     with pytest.raises(CnnlabError, match="loads into a model .*, not 'resnet18'"):
         cnnlab.load_torchvision_weights("resnet18", tmp_path / "resnet18.pth")

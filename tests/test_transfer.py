@@ -248,7 +248,7 @@ def test_a_torchvision_weights_file_transfers_to_grayscale_data(tmp_path):
         _transfer(tmp_path / "no-model", tmp_path / "resnet18.pth", "fine-tune", epochs=1)
     with pytest.raises(CnnlabError, match="another architecture"):
         _transfer(tmp_path / "wrong", tmp_path / "resnet18.pth", "fine-tune", model="vgg11", epochs=1)
-    with pytest.raises(CnnlabError, match="ImageNet form: drop --small-input"):
+    with pytest.raises(CnnlabError, match="ImageNet form, not the small_input=True one .*: drop --small-input"):
         _transfer(tmp_path / "small", tmp_path / "resnet18.pth", "fine-tune", epochs=1, **RESNET)
 
 

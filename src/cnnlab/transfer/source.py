@@ -124,8 +124,7 @@ def transfer_weights(model: nn.Module, source: Source, adapt: str = "auto", mode
         except CnnlabError as e:
             if not kwargs.get("small_input"):
                 raise
-            raise CnnlabError(f"{e}; torchvision's weights are for the model's ImageNet form: drop --small-input "
-                              f"(small_input=True)") from None
+            raise CnnlabError(f"{e}: drop --small-input") from None
         if result.missing_keys or result.unexpected_keys:
             raise CnnlabError(f"the weights in '{source.path}' do not fully fit {name}: missing "
                               f"{result.missing_keys[:3]}, unused {result.unexpected_keys[:3]}")
