@@ -111,6 +111,12 @@ def test_models_carry_their_metadata():
     (dict(name="resnet18", weights=True), "weights is the path of a weights file .*, got True"),
     (dict(name=None), "a model is given by its name, a string such as 'alexnet'; got None"),
     (dict(name=torch.nn.Linear), "a model is given by its name, a string .*; got <class"),
+    # a negative rate built most families without dropout, silently; DenseNet took 1.0 (every feature dropped)
+    (dict(name="resnet18", drop_rate=-0.5), "resnet18: drop_rate must be in \\[0, 1\\) \\(the probability of "
+                                           "dropping\\), got -0.5"),
+    (dict(name="densenet121", drop_rate=1.0), "drop_rate must be in \\[0, 1\\)"),
+    (dict(name="googlenet", aux_drop_rate=-1), "aux_drop_rate must be in \\[0, 1\\)"),
+    (dict(name="efficientnet_b0", drop_path_rate=-0.1), "drop_path_rate must be in \\[0, 1\\)"),
 ])
 def test_impossible_model_arguments_are_clear_errors(kwargs, message):
     name = kwargs.pop("name")

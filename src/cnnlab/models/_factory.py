@@ -92,7 +92,15 @@ def check_model_arguments(name: str, /, **kwargs: Any) -> dict[str, Any]:
             raise CnnlabError(f"{key} must be a layer's name such as '{named}' or a layer class such as {layer}; "
                               f"got {kwargs[key]!r}")
     _check_arguments(name, builder, kwargs)
+    for key in _DROP_PROBABILITIES:  # a negative one built a model without dropout, silently, in most families
+        value = kwargs.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and not 0 <= value < 1:
+            raise CnnlabError(f"{name}: {key} must be in [0, 1) (the probability of dropping), got {value!r}")
     return kwargs
+
+
+# the zoo's dropout probabilities, checked alike for every model (FractalNet checks its own drop-path ones)
+_DROP_PROBABILITIES = ("drop_rate", "aux_drop_rate", "head_drop_rate", "drop_path_rate")
 
 
 def create_model(
