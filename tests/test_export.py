@@ -70,9 +70,9 @@ def _tamper_with_the_exporter(monkeypatch):
 
     real = exporter._export
 
-    def tampered(module, x, path, opset, dynamic_batch, pool_sizes):  # (the pools' names, inside the Sequential)
+    def tampered(module, x, path, opset, dynamic_batch, pool_sizes, label):  # (the pools' names, in the Sequential)
         real(torch.nn.Sequential(module, torch.nn.Hardtanh(-0.01, 0.01)), x, path, opset, dynamic_batch,
-             {f"0.{name}": size for name, size in pool_sizes.items()})
+             {f"0.{name}": size for name, size in pool_sizes.items()}, label)
 
     monkeypatch.setattr(exporter, "_export", tampered)
 
@@ -139,6 +139,22 @@ def test_a_failed_export_leaves_no_folder_it_created(runs, tmp_path, monkeypatch
     with pytest.raises(cnnlab.CnnlabError, match="onnxruntime"):
         export_run(clf, tmp_path / "none")
     assert not (tmp_path / "none").exists()
+
+
+def test_an_export_whose_second_part_fails_writes_no_part_and_replaces_no_file(runs, capsys, tmp_path):
+    """An autoencoder at opset 7: its encoder exported, then its decoder failed (Unflatten), which left
+    encoder.onnx behind, in a new folder or over the user's own file; the error named a private class."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "encoder.onnx").write_text("the user's own file")
+    default = runs / "ae" / "export"  # (other tests export there)
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in default.iterdir()) if default.exists() else None
+    for where in ([], ["--out", out]):
+        err = one_line_error(capsys, "export", runs / "ae", "--opset", "7", *where)
+        assert err.startswith("cnnlab: error: conv_ae's decoder cannot be exported to ONNX opset 7: "), err
+    assert [p.name for p in out.iterdir()] == ["encoder.onnx"] and (out / "encoder.onnx").read_text() == \
+        "the user's own file"
+    assert (sorted((p.name, p.stat().st_mtime_ns) for p in default.iterdir()) if default.exists() else None) == before
 
 
 def test_the_metadata_names_the_run_or_checkpoint_by_its_absolute_path(runs, capsys, tmp_path, monkeypatch):

@@ -28,7 +28,9 @@ import json
 import logging
 import numbers
 import os
+import shutil
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -217,16 +219,18 @@ def file_weights_digest(path: str | Path) -> str:
 
 
 def export_module(module: nn.Module, input_shape: tuple[int, ...], path: str | Path, opset: int = OPSET,
-                  dynamic_batch: bool = False, metadata: dict | None = None, batch: int = 2) -> float:
+                  dynamic_batch: bool = False, metadata: dict | None = None, batch: int = 2,
+                  label: str | None = None) -> float:
     """Export ``module`` (in eval mode, on the CPU) for inputs of ``(batch, *input_shape)`` to ``path``, check
     the file and compare onnxruntime's outputs with PyTorch's on a random batch; returns the largest
     difference relative to the outputs' scale. Without ``dynamic_batch`` the file takes batches of ``batch``.
     ``metadata``, when given, is stored as the file's cnnlab metadata with the SHA-256 of the file's own weights
     added (``initializers``: :func:`file_weights_digest`). The file is written atomically, with the permissions
-    of any new file (the umask's)."""
+    of any new file (the umask's). ``label`` names the module in errors (its class's name by default)."""
     opset = _checked_opset(opset)
     onnx, ort = _require()
     module = module.eval().cpu()
+    label = label or type(module).__name__
     x = torch.randn(batch, *input_shape)
     error = 0.0
 
@@ -234,7 +238,7 @@ def export_module(module: nn.Module, input_shape: tuple[int, ...], path: str | P
         nonlocal error
         try:
             want, pool_sizes = _reference(module, x)
-            _export(module, x, tmp, opset, dynamic_batch, pool_sizes)
+            _export(module, x, tmp, opset, dynamic_batch, pool_sizes, label)
             if metadata is not None:  # the file's own weights, as written, before the metadata joins them
                 meta = {**metadata, "initializers": file_weights_digest(tmp)}
                 _append_metadata(tmp, {"cnnlab": json.dumps(meta)})
@@ -243,13 +247,12 @@ def export_module(module: nn.Module, input_shape: tuple[int, ...], path: str | P
         except CnnlabError:
             raise
         except Exception as e:  # the exporter's, the checker's and onnxruntime's errors: one line naming what failed
-            raise CnnlabError(f"{type(module).__name__} cannot be exported to ONNX opset {opset}: "
-                              f"{_first_line(e)}") from None
+            raise CnnlabError(f"{label} cannot be exported to ONNX opset {opset}: {_first_line(e)}") from None
         scale = want.abs().max().item() or 1.0
         error = (got - want).abs().max().item() / scale
         if not error < 1e-4:
             other = f"; try another --opset (the default is {OPSET})" if opset != OPSET else ""
-            raise CnnlabError(f"the ONNX export of {type(module).__name__} gives other outputs than PyTorch "
+            raise CnnlabError(f"the ONNX export of {label} gives other outputs than PyTorch "
                               f"(largest difference {error:.2g} of the outputs' scale); the file was not written"
                               f"{other}")
 
@@ -366,7 +369,7 @@ def _pools_as_matmuls(module: nn.Module, sizes: dict[str, tuple[int, int]]):
 
 
 def _export(module: nn.Module, x: torch.Tensor, path: str, opset: int, dynamic_batch: bool,
-            pool_sizes: dict[str, tuple[int, int]]) -> None:
+            pool_sizes: dict[str, tuple[int, int]], label: str) -> None:
     names = {"input_names": ["input"], "output_names": ["output"], "opset_version": opset}
     with warnings.catch_warnings(), torch.no_grad(), _exporter_output_dropped():
         warnings.simplefilter("ignore")  # the exporters' notes on tracing, not the user's concern
@@ -389,15 +392,17 @@ def _export(module: nn.Module, x: torch.Tensor, path: str, opset: int, dynamic_b
     written = next((o.version for o in onnx.load(path, load_external_data=False).opset_import
                     if o.domain in ("", "ai.onnx")), None)
     if written != opset:
-        raise CnnlabError(f"{type(module).__name__} cannot be exported to ONNX opset {opset}: {_first_line(first)} "
+        raise CnnlabError(f"{label} cannot be exported to ONNX opset {opset}: {_first_line(first)} "
                           f"(and the torch.export-based exporter writes opset {written}); try --opset {written}")
 
 
 def export_run(run, out: str | Path | None = None, opset: int = OPSET, dynamic_batch: bool = False,
                parts: str | list[str] | None = None) -> list[Path]:
     """Export the parts of a run's model (all of them, or ``parts``: a name or a list) to ``out`` (default
-    ``RUN/export``) as ``<part>.onnx``; returns the files written. A folder this call creates is removed again
-    if the export fails before any file is written there (as a failed command's, from Python too)."""
+    ``RUN/export``) as ``<part>.onnx``; returns the files written. All or none: the parts are written into a
+    folder of their own and moved into place once every one has passed its checks, so a part that fails
+    leaves no other part's file, nor replaces one already there; a folder this call creates is removed again
+    (as a failed command's, from Python too)."""
     opset = _checked_opset(opset)
     _require()
     available = run.kind.export_parts(run)
@@ -409,14 +414,18 @@ def export_run(run, out: str | Path | None = None, opset: int = OPSET, dynamic_b
     digest = weights_digest(run.model)
     # where the files come from: the run directory, or the checkpoint file outside one, from any working directory
     source = str((run.path if run.path is not None else run.file).resolve())
-    written = []
     with removed_if_unused():  # the folder, if this call creates it, goes again should no file be written there
         folder = run.output_dir("export", out)
-        for name in wanted:
-            module, shape = available[name]
-            meta = {"kind": run.kind.name, "part": name, "run": source, "classes": run.meta.get("classes"),
-                    "preprocess": run.meta.get("preprocess"), "input_shape": list(shape), "weights": digest}
-            path = folder / f"{name}.onnx"
-            export_module(module, shape, path, opset, dynamic_batch, meta)
-            written.append(path)
-    return written
+        staging = Path(tempfile.mkdtemp(prefix=".export-", dir=folder))
+        try:
+            for name in wanted:
+                module, shape = available[name]
+                meta = {"kind": run.kind.name, "part": name, "run": source, "classes": run.meta.get("classes"),
+                        "preprocess": run.meta.get("preprocess"), "input_shape": list(shape), "weights": digest}
+                label = f"{run.name}'s {name}" if name != "model" else run.name
+                export_module(module, shape, staging / f"{name}.onnx", opset, dynamic_batch, meta, label=label)
+            for name in wanted:  # every part passed: into place (renames within one folder)
+                os.replace(staging / f"{name}.onnx", folder / f"{name}.onnx")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return [folder / f"{name}.onnx" for name in wanted]
