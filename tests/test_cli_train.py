@@ -134,6 +134,44 @@ def test_a_run_without_results_says_it_is_unfinished_and_one_another_process_tra
         holder.wait()
 
 
+def test_a_checkpoint_whose_metadata_does_not_fit_its_run_is_one_line_for_every_tool(trained, tmp_path, capsys):
+    """Another kind of run's checkpoint copied in, one without cnnlab metadata, metadata that lost a key or is not
+    an object: predict, transfer --from and the autoencoder and segmentation tools were tracebacks (KeyError
+    'model_kwargs', 'autoencoder', 'segment', 'preprocess'), where evaluate said one line."""
+    import shutil
+    from pathlib import Path
+
+    from safetensors.torch import load_file, save_file
+
+    from cnnlab.train.checkpoint import read_metadata
+
+    ae = tmp_path / "ae"
+    assert main(["ae", "train", "--epochs", "1", "--run-dir", str(ae), "--quiet"]) == 0
+    own = trained / "checkpoints" / "last.safetensors"
+    weights, meta = load_file(own), read_metadata(own)
+    cases = {
+        "other-kind": (ae / "checkpoints" / "last.safetensors", "holds an autoencoder, but '{run}' is a classifier "
+                                                                 "run (its config.yaml): the file is another run's"),
+        "no-metadata": ({}, "has no cnnlab metadata"),
+        "no-preprocess": ({k: v for k, v in meta.items() if k != "preprocess"},
+                          "has none as its 'preprocess' where a classifier run's checkpoint has a dict"),
+        "a-list": ([1, 2], "has no cnnlab metadata (not a JSON object)"),
+    }
+    for name, (content, message) in cases.items():
+        run_dir = tmp_path / name
+        shutil.copytree(trained, run_dir)
+        for which in ("last", "best"):
+            target = run_dir / "checkpoints" / f"{which}.safetensors"
+            if isinstance(content, Path):
+                shutil.copy(content, target)
+            elif target.exists():
+                save_file(weights, target, metadata={"cnnlab": json.dumps(content)} if content else None)
+        for argv in (["predict", run_dir, trained.parent / "x.png"], ["evaluate", run_dir], ["export", run_dir],
+                     ["transfer", "--from", run_dir, "--data", "digits", "--run-dir", tmp_path / f"t-{name}"],
+                     ["ae", "encode", run_dir], ["segment", "evaluate", run_dir], ["explain", "filters", run_dir]):
+            assert message.format(run=run_dir) in one_line_error(capsys, *argv), (name, argv)
+
+
 def test_a_short_label_budget_is_said_when_the_run_trains_not_again_when_it_is_evaluated(tmp_path, capsys):
     spec = "digits@classes=0-1@labels=500"  # each class has about 125 training images
     code, _, err = run(capsys, "train", "--data", spec, "--epochs", "1", "--run-dir", tmp_path / "r", "--quiet")

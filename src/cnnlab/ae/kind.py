@@ -50,6 +50,7 @@ class AutoencoderKind(Kind):
     command = "cnnlab ae train"
     tools = "cnnlab ae encode, denoise, generate, interpolate, features or evaluate"
     recipe_class = AERecipe
+    meta_keys = {**Kind.meta_keys, "autoencoder": dict}
     legacy_section = "autoencoder"
 
 

@@ -105,6 +105,7 @@ class ClassifierKind(Kind):
     command = "cnnlab train"
     tools = "cnnlab evaluate, predict or transfer --from"
     recipe_class = ClassifierRecipe
+    meta_keys = {**Kind.meta_keys, "model": str, "model_kwargs": dict, "preprocess": dict, "classes": list}
 
 
     def build_model(self, meta: dict):

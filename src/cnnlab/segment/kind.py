@@ -64,6 +64,7 @@ class SegmenterKind(Kind):
     command = "cnnlab segment train"
     tools = "cnnlab segment predict or evaluate"
     recipe_class = SegmentRecipe
+    meta_keys = {**Kind.meta_keys, "segment": dict, "preprocess": dict, "classes": list}
     legacy_section = "segment"
 
 

@@ -21,6 +21,19 @@ class Kind:
     tools: ClassVar[str]     # the commands that use a trained run of it: 'cnnlab evaluate, predict'
     legacy_section: ClassVar[str | None] = None  # its section in config files from before kinds (autoencoder:)
     recipe_class: ClassVar[type]  # the Recipe that trains it
+    meta_keys: ClassVar[dict[str, type]] = {"data": str}  # what its checkpoints' metadata must hold, of what type
+
+    def check_meta(self, meta: Any, where: str) -> None:
+        """One line, not a traceback later, where ``meta`` (a checkpoint's metadata, read from ``where``) lacks
+        what reading a run of this kind needs (:attr:`meta_keys`): a file damaged, edited, or not a cnnlab
+        checkpoint."""
+        if not isinstance(meta, dict):
+            raise CnnlabError(f"'{where}' has no cnnlab metadata (not a JSON object); is it a cnnlab checkpoint?")
+        for key, kind in self.meta_keys.items():
+            if not isinstance(meta.get(key), kind):
+                got = "none" if key not in meta else f"a {type(meta[key]).__name__}"
+                raise CnnlabError(f"the metadata of '{where}' has {got} as its '{key}' where {self.article} run's "
+                                  f"checkpoint has a {kind.__name__}: the file is damaged or not such a checkpoint")
 
     def recipe(self):
         """A new :class:`~cnnlab.train.Recipe` that trains a run of this kind."""

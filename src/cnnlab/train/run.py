@@ -100,7 +100,15 @@ class Run:
             run_dir = p.parent.parent if p.parent.name == "checkpoints" and \
                 (p.parent.parent / "config.yaml").is_file() else None
             config = saved_config(run_dir) if run_dir else None
+        where = file if file.is_file() else run_dir / "meta.json"
+        if not isinstance(meta, dict) or not meta:
+            what = "" if isinstance(meta, dict) else " (not a JSON object)"
+            raise CnnlabError(f"'{where}' has no cnnlab metadata{what}; is it a cnnlab checkpoint?")
         kind = get_kind(config.run_kind if config is not None else meta.get("kind", "classifier"))
+        if config is not None and meta.get("kind", kind.holds) != kind.holds:  # another run's checkpoint
+            raise CnnlabError(f"'{where}' holds {_article(str(meta['kind']))}, but '{run_dir}' is {kind.article} "
+                              f"run (its config.yaml): the file is another run's; put this run's own back")
+        kind.check_meta(meta, str(where))
         if p.is_dir() and file.is_file() and not (p / "results.json").is_file():
             warnings.warn(_unfinished(p, file.stem, meta, config, kind), stacklevel=2)
         run = cls(run_dir, file, meta, config, kind)
