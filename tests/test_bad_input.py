@@ -509,6 +509,9 @@ def test_options_a_setting_ignores_are_warned_about(tmp_path, capsys, argv, warn
 
 def test_command_line_slips_are_one_line(capsys, tmp_path):
     assert one_line_error(capsys) == "cnnlab: error: choose a command (see 'cnnlab --help')"
+    assert one_line_error(capsys, "experiment") == (  # it named only the first of the seven
+        "cnnlab: error: choose a command: cnnlab experiment transfer, efficiency, depth, activations, init, "
+        "regularization, architectures (see 'cnnlab experiment --help')")
     assert "(see 'cnnlab segment train --help')" in one_line_error(capsys, "segment", "train", "--model", "x")
     assert "unrecognized arguments: --ep 1" in one_line_error(capsys, "train", "--ep", "1")  # no abbreviations
     assert "lenet5 has no argument 'foo'; its arguments: num_classes, in_chans, act" in one_line_error(

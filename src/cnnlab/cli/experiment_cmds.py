@@ -20,7 +20,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                             "init, regularization, architectures",
                          formatter_class=fmt, description="Experiments that train many runs and compare them.",
                          epilog="examples:\n  cnnlab experiment transfer\n  cnnlab experiment transfer --help")
-    exp.set_defaults(func=no_command("experiment", "cnnlab experiment transfer"))
     exp_sub = exp.add_subparsers(title="experiments", metavar="EXPERIMENT", parser_class=type(exp))
     p = exp_sub.add_parser(
         "transfer", formatter_class=fmt,
@@ -127,6 +126,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
           examples=["", "--quick", "--models resnet18,resnet34,resnet50 --epochs 10 --seeds 0,1,2",
                     "--data textures --image-size 32"],
           quick="lenet5, resnet20 and mobilenet_v2, 2 epochs on a quarter of digits, one seed")
+    exp.set_defaults(func=no_command("experiment", f"cnnlab experiment {', '.join(exp_sub.choices)}"))
 
 
 def add_study(exp_sub: argparse._SubParsersAction, name: str, settings_class: type, quick_settings, run,
