@@ -557,3 +557,23 @@ def test_an_option_the_transfer_mode_ignores_is_not_checked_against_the_others(t
     assert "must be fewer than --epochs (1)" in one_line_error(
         capsys, "transfer", "--from", trained, "--mode", "fine-tune", "--head-epochs", "1", "--data", "digits",
         "--epochs", "1")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes (POSIX)")
+def test_a_path_that_exists_but_is_no_regular_file_is_not_said_to_be_missing(tmp_path, capsys):
+    """A named pipe (or /dev/zero) given as an image, a config, a checkpoint or weights was said not to exist."""
+    import re
+
+    import cnnlab
+    from cnnlab._images import read_image_file
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    said = f"'{fifo}' is not a regular file (a pipe, socket or device); give a file"
+    assert one_line_error(capsys, "train", "--config", fifo) == f"cnnlab: error: config file {said}"
+    assert one_line_error(capsys, "evaluate", fifo) == f"cnnlab: error: checkpoint {said}"
+    with pytest.raises(CnnlabError, match=f"^weights file {re.escape(said)}$"):
+        cnnlab.create_model("lenet5", weights=str(fifo))
+    with pytest.raises(CnnlabError, match=f"^image {re.escape(said)}$"):
+        read_image_file(fifo, 1)  # what predict reads its images with
+    assert one_line_error(capsys, "train", "--config", tmp_path / "none.yaml").endswith("' does not exist")

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._io import not_a_file
 from .errors import CnnlabError
 
 
@@ -77,7 +78,7 @@ def read_image_file(path: str | os.PathLike, channels: int | None = None) -> tor
         shown = text.rstrip("/\\") or text
         raise CnnlabError(f"'{shown}' is a directory; pass image files (e.g. {shown}/*.png)")
     if not os.path.isfile(text):
-        raise CnnlabError(f"image '{text}' does not exist")
+        raise not_a_file(text, "image")
     if os.path.getsize(text) == 0:
         raise CnnlabError(f"cannot read image '{text}': the file is empty (0 bytes)")
     from PIL import Image

@@ -169,11 +169,20 @@ def removed_if_unused():
 def existing_file(path: str | os.PathLike, what: str) -> Path:
     """``path`` as a Path if it is an existing file; else one line saying it is missing or a directory."""
     p = Path(path).expanduser()
-    if p.is_dir():
-        raise CnnlabError(f"{what} '{path}' is a directory, not a file")
     if not p.is_file():
-        raise CnnlabError(f"{what} '{path}' does not exist")
+        raise not_a_file(path, what)
     return p
+
+
+def not_a_file(path: str | os.PathLike, what: str) -> CnnlabError:
+    """The one line for ``path``, which is not a regular file: a directory, something else that exists (a pipe,
+    a device: "does not exist" would send the user looking for a file that is there), or nothing."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        return CnnlabError(f"{what} '{path}' is a directory, not a file")
+    if p.exists():
+        return CnnlabError(f"{what} '{path}' is not a regular file (a pipe, socket or device); give a file")
+    return CnnlabError(f"{what} '{path}' does not exist")
 
 
 def existing_dir(path: str | os.PathLike, what: str) -> Path:

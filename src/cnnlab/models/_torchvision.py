@@ -21,6 +21,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from .._io import not_a_file
 from ..errors import CnnlabError, WeightsError
 from ..nn.init import register_scheme
 from ._registry import get_builder, list_models
@@ -43,7 +44,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if os.path.isdir(path):
         raise CnnlabError(f"weights file '{path}' is a directory, not a file")
     if not os.path.isfile(path):
-        raise CnnlabError(f"weights file '{path}' does not exist")
+        raise not_a_file(path, "weights file")
     if os.path.getsize(path) == 0:
         raise WeightsError(f"weights file '{path}' is empty")
     try:

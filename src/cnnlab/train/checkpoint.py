@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from .._io import atomic_link, atomic_write
+from .._io import atomic_link, atomic_write, not_a_file
 from ..errors import CnnlabError
 
 
@@ -62,7 +62,7 @@ def _open(path, tensors: bool):
     if os.path.isdir(path):
         raise CnnlabError(f"checkpoint '{path}' is a directory, not a file")
     if not os.path.isfile(path):
-        raise CnnlabError(f"checkpoint '{path}' does not exist")
+        raise not_a_file(path, "checkpoint")
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             meta = json.loads((f.metadata() or {}).get("cnnlab", "{}"))
