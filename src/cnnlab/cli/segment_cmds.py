@@ -34,7 +34,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                     "results.json (pixel accuracy, IoU and Dice per class and their means over the foreground\n"
                     "classes), checkpoints, plots/overlays.png (image, true mask, predicted mask) and report.html.\n"
                     "Takes the options of 'cnnlab train' (epochs, batch size, learning rate, seed, --run-dir,\n"
-                    "--resume, ...); here the defaults are --data shapes:size=64 --epochs 3 --batch-size 16\n"
+                    "--resume, ...); here the defaults are --data shapes:size=64 --epochs 6 --batch-size 16\n"
                     "--label-smoothing 0 --no-augment (with --augment, crops and flips move each mask with its image).",
         epilog=textwrap.dedent("""\
             examples:

@@ -1,6 +1,6 @@
 """The configuration of a segmentation run (``cnnlab segment train``).
 
-Its defaults differ from a classifier's: the shapes masks at 64x64, few epochs of small batches (1,400 training
+Its defaults differ from a classifier's: the shapes masks at 64x64, six epochs of small batches (1,400 training
 images give 88 steps an epoch), no label smoothing (a pixel's class is not ambiguous) and no augmentation (the
 generated shapes already vary in position, size and rotation).
 """
@@ -19,7 +19,7 @@ class SegmentConfig(RunConfig):
 
     data: str = like(RunConfig, "data", "shapes:size=64", help="dataset spec with per-pixel masks (e.g. "
                                                               "shapes:size=64)", fixed=True)
-    epochs: int = like(RunConfig, "epochs", 3)
+    epochs: int = like(RunConfig, "epochs", 6)
     batch_size: int = like(RunConfig, "batch_size", 16)
     channels_last: bool | None = like(RunConfig, "channels_last", None,
                                       unset="off: the segmentation network declares no layout")
