@@ -430,13 +430,13 @@ def test_an_unfinished_efficiency_directory_is_not_offered_a_resume_it_does_not_
 
 def test_the_report_of_a_damaged_experiment_directory_is_one_line(tmp_path, capsys):
     (tmp_path / "experiment.json").write_text('{"experiment": "efficiency", "settings": {}}')
-    for text, message in (("[]", "holds a JSON list, not an object"), ('{"summary": 5}', "holds no table"),
+    for text, message in (("[]", "holds an array, not a JSON object"), ('{"summary": 5}', "holds no table"),
                           ('{"summary": [1]}', "holds no table"), ("{", "is not valid JSON")):
         (tmp_path / "summary.json").write_text(text)
         assert f"summary.json' {message}" in one_line_error(capsys, "report", tmp_path)
     (tmp_path / "summary.json").write_text('{"summary": []}')
     (tmp_path / "experiment.json").write_text("[1]")
-    assert "experiment.json' holds a JSON list, not an object; the experiment directory is damaged" in \
+    assert "experiment.json' holds an array, not a JSON object; the experiment directory is damaged" in \
         one_line_error(capsys, "report", tmp_path)
 
 
@@ -455,11 +455,12 @@ def test_a_resumed_run_whose_meta_json_is_damaged_is_one_line_and_continues_once
     run_dir = shutil.copytree(trained, tmp_path / "run")
     meta = run_dir / "meta.json"
     for data, message in ((b"{not json", "is not valid JSON"), (b"\xff\xfe\x00", "is not valid JSON"),
-                          (b"[]", "holds a JSON list, not an object")):
+                          (b"null", "holds null, not a JSON object"),  # (it said 'a JSON NoneType', Python's)
+                          (b"[]", "holds an array, not a JSON object")):
         meta.write_bytes(data)
         line = one_line_error(capsys, "train", "--resume", run_dir, "--epochs", "2", "--quiet")
         assert message in line and "delete that file to continue the run" in line
-    assert "holds a JSON list, not an object; the run directory is damaged; delete that file to read the run " \
+    assert "holds an array, not a JSON object; the run directory is damaged; delete that file to read the run " \
            "without its record of the sessions it trained in" in one_line_error(capsys, "report", run_dir)
     meta.unlink()  # as the lines say: the checkpoints hold what the run needs
     assert run(capsys, "report", run_dir)[0] == 0
@@ -577,3 +578,25 @@ def test_a_path_that_exists_but_is_no_regular_file_is_not_said_to_be_missing(tmp
     with pytest.raises(CnnlabError, match=f"^image {re.escape(said)}$"):
         read_image_file(fifo, 1)  # what predict reads its images with
     assert one_line_error(capsys, "train", "--config", tmp_path / "none.yaml").endswith("' does not exist")
+
+
+def test_a_damaged_metrics_csv_or_results_json_is_one_line_naming_the_file(trained, tmp_path, capsys):
+    """cnnlab report was a traceback for a metrics.csv row longer or shorter than its header (a TypeError from
+    float()), for bytes that are no text, and for a results.json whose 'test' is no table; a results.json naming
+    another checkpoint sent every tool looking for '7.safetensors'."""
+    import shutil
+
+    run_dir = shutil.copytree(trained, tmp_path / "run")
+    csv, results = run_dir / "metrics.csv", run_dir / "results.json"
+    kept = csv.read_bytes()
+    for data, message in ((b"epoch,loss\n1,0.5,9\n", "line 2 has 3 values where its header names 2"),
+                          (b"epoch,loss\n1\n", "line 2 has 1 values where its header names 2"),
+                          (b"\xff\xfe\x00garbage", "is not a readable CSV table")):
+        csv.write_bytes(data)
+        assert f"'{csv}' {message}" in one_line_error(capsys, "report", run_dir)
+    csv.write_bytes(kept.replace(b"\n", b"\n\n"))  # blank lines are no rows
+    assert run(capsys, "report", run_dir)[0] == 0
+    results.write_text('{"test": "x", "checkpoint": "last"}')
+    assert f"'{results}' has no table of test metrics under 'test'" in one_line_error(capsys, "report", run_dir)
+    results.write_text('{"checkpoint": 7}')
+    assert f"'{results}' names the checkpoint 7, not best or last" in one_line_error(capsys, "evaluate", run_dir)

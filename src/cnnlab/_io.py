@@ -100,7 +100,9 @@ def read_json_object(path: str | os.PathLike, damaged: str) -> dict:
     except ValueError:  # UnicodeDecodeError included
         raise CnnlabError(f"'{path}' is not valid JSON; {damaged}") from None
     if not isinstance(value, dict):
-        raise CnnlabError(f"'{path}' holds a JSON {type(value).__name__}, not an object; {damaged}")
+        what = "null" if value is None else "true or false" if isinstance(value, bool) else \
+            {list: "an array", str: "a string"}.get(type(value), "a number")  # JSON's words, not Python's
+        raise CnnlabError(f"'{path}' holds {what}, not a JSON object; {damaged}")
     return value
 
 

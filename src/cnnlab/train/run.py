@@ -86,8 +86,11 @@ class Run:
             raise CnnlabError(f"checkpoint must be best or last, got {checkpoint!r}")
         if p.is_dir():
             config = saved_config(p)  # (an experiment directory: one line naming its runs)
-            which = checkpoint or cls._json(p / "results.json").get("checkpoint") or \
-                ("best" if config.early_stopping else "last")  # those the results came from
+            saved = cls._json(p / "results.json").get("checkpoint")
+            if saved not in (None, "best", "last"):
+                raise CnnlabError(f"'{p / 'results.json'}' names the checkpoint {saved!r}, not best or last; the run "
+                                  f"directory is damaged: delete that file and finish the run again with --resume")
+            which = checkpoint or saved or ("best" if config.early_stopping else "last")  # those the results came from
             file = p / "checkpoints" / f"{which}.safetensors"
             meta = read_metadata(file) if file.is_file() else cls._json(p / "meta.json")
             run_dir = p
@@ -124,7 +127,12 @@ class Run:
     @cached_property
     def results(self) -> dict:
         """results.json (empty until the run has finished)."""
-        return self._json(self.path / "results.json") if self.path else {}
+        results = self._json(self.path / "results.json") if self.path else {}
+        if not isinstance(results.get("test", {}), dict):
+            raise CnnlabError(f"'{self.path / 'results.json'}' has no table of test metrics under 'test'; the run "
+                              f"directory is damaged: delete that file and finish the run again with "
+                              f"{self.kind.command} --resume {self.path}")
+        return results
 
     @cached_property
     def sessions(self) -> list[dict[str, Any]]:
@@ -141,8 +149,20 @@ class Run:
         """metrics.csv: one record per epoch, numbers as numbers."""
         if self.path is None or not (self.path / "metrics.csv").is_file():
             return []
-        with open(self.path / "metrics.csv", newline="") as f:
-            return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        path = self.path / "metrics.csv"
+        fix = "the run directory is damaged; delete that file to read the run without its per-epoch record"
+        try:
+            with open(path, newline="") as f:
+                rows = list(csv.reader(f))
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise CnnlabError(f"'{path}' is not a readable CSV table ({e}); {fix}") from None
+        header, *rows = rows or [[]]
+        rows = [row for row in rows if row]  # blank lines
+        for line, row in enumerate(rows, 2):
+            if len(row) != len(header):  # a row cut short (a full disk) or run on
+                raise CnnlabError(f"'{path}' line {line} has {len(row)} values where its header names "
+                                  f"{len(header)}; {fix}")
+        return [{k: _number(v) for k, v in zip(header, row, strict=True)} for row in rows]
 
     @property
     def name(self) -> str:
