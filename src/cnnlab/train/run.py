@@ -111,13 +111,12 @@ class Run:
         if config is not None and meta.get("kind", kind.holds) != kind.holds:  # another run's checkpoint
             raise CnnlabError(f"'{where}' holds {_article(str(meta['kind']))}, but '{run_dir}' is {kind.article} "
                               f"run (its config.yaml): the file is another run's; put this run's own back")
+        if holds is not None and kind.holds != holds:  # the tool's own question first: the wrong kind of run
+            raise CnnlabError(f"'{path}' holds {kind.article}, not {_article(holds)}; use {kind.tools} on it")
         kind.check_meta(meta, str(where))
         if p.is_dir() and file.is_file() and not (p / "results.json").is_file():
             warnings.warn(_unfinished(p, file.stem, meta, config, kind), stacklevel=2)
-        run = cls(run_dir, file, meta, config, kind)
-        if holds is not None and kind.holds != holds:
-            raise CnnlabError(f"'{path}' holds {kind.article}, not {_article(holds)}; use {kind.tools} on it")
-        return run
+        return cls(run_dir, file, meta, config, kind)
 
     @staticmethod
     def _json(path: Path) -> dict:
