@@ -23,12 +23,10 @@ class Kind:
     recipe_class: ClassVar[type]  # the Recipe that trains it
     meta_keys: ClassVar[dict[str, type]] = {"data": str}  # what its checkpoints' metadata must hold, of what type
 
-    def check_meta(self, meta: Any, where: str) -> None:
+    def check_meta(self, meta: dict, where: str) -> None:
         """One line, not a traceback later, where ``meta`` (a checkpoint's metadata, read from ``where``) lacks
         what reading a run of this kind needs (:attr:`meta_keys`): a file damaged, edited, or not a cnnlab
         checkpoint."""
-        if not isinstance(meta, dict):
-            raise CnnlabError(f"'{where}' has no cnnlab metadata (not a JSON object); is it a cnnlab checkpoint?")
         for key, kind in self.meta_keys.items():
             if not isinstance(meta.get(key), kind):
                 got = "none" if key not in meta else f"a {type(meta[key]).__name__}"

@@ -156,12 +156,11 @@ class Run:
         except (UnicodeDecodeError, csv.Error) as e:
             raise CnnlabError(f"'{path}' is not a readable CSV table ({e}); {fix}") from None
         header, *rows = rows or [[]]
-        rows = [row for row in rows if row]  # blank lines
         for line, row in enumerate(rows, 2):
-            if len(row) != len(header):  # a row cut short (a full disk) or run on
+            if row and len(row) != len(header):  # a row cut short (a full disk) or run on (a blank line is none)
                 raise CnnlabError(f"'{path}' line {line} has {len(row)} values where its header names "
                                   f"{len(header)}; {fix}")
-        return [{k: _number(v) for k, v in zip(header, row, strict=True)} for row in rows]
+        return [{k: _number(v) for k, v in zip(header, row, strict=True)} for row in rows if row]
 
     @property
     def name(self) -> str:
