@@ -49,6 +49,10 @@ def test_shape_given_channels_first_computes_it_as_written_and_says_how_it_read_
     (["summary", "resnet18", "--input-size", "3x16x16"], "at least 32x32"),
     (["summary", "resnet18", "--input-size", "16x16"], "CxHxW"),
     (["summary", "resnet18", "--input-size", "224x224x3"], "channels first: 3x224x224, not '224x224x3'"),
+    # these named the builder's in_chans and num_classes, not the flags given
+    (["summary", "lenet5", "--input-size", "0x0x0"], "--input-size takes CxHxW of positive numbers"),
+    (["summary", "lenet5", "--input-size=-1x32x32"], "--input-size takes CxHxW of positive numbers"),
+    (["summary", "lenet5", "--num-classes", "-5"], "--num-classes must be at least 0 (0: no classifier), got -5"),
     (["summary", "alexnet", "--input-size", "3x32x32"], "resize the images or add --small-input"),
     (["shape", "--input", "8x8x3", "--kernel", "3x"], "kernel '3x' is not a size like 3 or 3x5"),
     (["shape", "--input", "8x8x3", "--kernel", "3", "--padding", "a"], "padding 'a' is not a size like 1 or 0,1,1,0"),

@@ -171,13 +171,15 @@ def cmd_shape(args: argparse.Namespace) -> int:
 def cmd_summary(args: argparse.Namespace) -> int:
     kwargs: dict = {}
     if args.num_classes is not None:
+        if args.num_classes < 0:  # the flag, not the builder's argument, is what the user wrote
+            raise CnnlabError(f"--num-classes must be at least 0 (0: no classifier), got {args.num_classes}")
         kwargs["num_classes"] = args.num_classes
     if args.small_input:
         kwargs["small_input"] = True
     size = parse_size(args.input_size, "input size", "3x224x224") if args.input_size else None
     if size is not None:
-        if len(size) != 3:
-            raise CnnlabError(f"--input-size takes CxHxW, e.g. 3x224x224, got '{args.input_size}'")
+        if len(size) != 3 or min(size) < 1:
+            raise CnnlabError(f"--input-size takes CxHxW of positive numbers, e.g. 3x224x224, got '{args.input_size}'")
         if size[0] > 4 and size[2] in (1, 3, 4):
             raise CnnlabError(f"--input-size takes CxHxW, channels first: {size[2]}x{size[0]}x{size[1]}, not "
                               f"'{args.input_size}' (cnnlab shape --input takes HxWxC)")
