@@ -233,6 +233,18 @@ def test_channel_adaptation_keeps_the_response_to_gray_images():
         adapt_channels(torch.zeros(8, 3, 3, 3), 1, "repeat")  # the way that fits is named
 
 
+def test_a_cnnlab_state_dict_without_metadata_in_a_safetensors_file_transfers(tmp_path):
+    """Its keys come back in alphabetical order, where the last 2-D weight is F6's (84 rows), not the
+    classifier's: the file was read as an 84-class LeNet-5 and refused as 'another architecture?'."""
+    from safetensors.torch import save_file
+
+    source = cnnlab.create_model("lenet5", num_classes=10)
+    save_file(source.state_dict(), tmp_path / "lenet.safetensors")  # no cnnlab metadata
+    r = _transfer(tmp_path / "run", tmp_path / "lenet.safetensors", "feature-extraction", model="lenet5", epochs=1,
+                  data="digits@labels=3")
+    assert torch.equal(r.model.state_dict()["features.c3.conv.weight"], source.state_dict()["features.c3.conv.weight"])
+
+
 def test_a_torchvision_weights_file_transfers_to_grayscale_data(tmp_path):
     import torchvision
 

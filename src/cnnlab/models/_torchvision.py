@@ -120,7 +120,8 @@ def load_torchvision_weights(
         return LoadResult([], [])
     meta = getattr(model, "meta", None)
     name = getattr(meta, "name", type(model).__name__)
-    if getattr(model, "small_input", False):  # where the shapes still fit (MobileNets, EfficientNets), too
+    if getattr(model, "small_input", False) and set(theirs) != set(ours):  # torchvision's keys: even where the
+        # shapes still fit (MobileNets, EfficientNets)
         raise WeightsError(f"torchvision's weights are for {name}'s ImageNet form, not the small_input=True one "
                            f"built here (its stem and strides differ); build it without small_input to load them")
     our_keys, their_keys = list(ours), _canonical_order(theirs, getattr(meta, "torchvision", None), name)
