@@ -109,8 +109,6 @@ class ClassifierKind(Kind):
 
 
     def build_model(self, meta: dict):
-        if "model" not in meta:
-            raise CnnlabError("the checkpoint has no model in its metadata; is it a cnnlab checkpoint?")
         return create_model(meta["model"], **meta["model_kwargs"])
 
     def export_parts(self, run: Run) -> dict:

@@ -41,8 +41,6 @@ class LoadResult(NamedTuple):
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read a state dict from a ``.safetensors`` file or a ``torch.save`` file (``weights_only=True``)."""
     path = os.path.expanduser(os.fspath(path))
-    if os.path.isdir(path):
-        raise CnnlabError(f"weights file '{path}' is a directory, not a file")
     if not os.path.isfile(path):
         raise not_a_file(path, "weights file")
     if os.path.getsize(path) == 0:

@@ -59,8 +59,6 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
 def _open(path, tensors: bool):
     from safetensors import safe_open
 
-    if os.path.isdir(path):
-        raise CnnlabError(f"checkpoint '{path}' is a directory, not a file")
     if not os.path.isfile(path):
         raise not_a_file(path, "checkpoint")
     try:

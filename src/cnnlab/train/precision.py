@@ -87,11 +87,11 @@ def fastest_precision(step_seconds: Callable[[str], float]) -> tuple[str, dict[s
     """fp32 or bf16, given ``step_seconds(precision)``, which runs and times one training step: bf16 when each of
     its timed steps is at least :data:`BF16_GAIN` times as fast as fp32's fastest (a lucky moment of a noisy
     machine does not choose it; a long step is timed again where bf16's gain looks too good to be true). Each
-    precision's first step warms it up (it creates the kernels' primitives)
-    and does not count. Also returns the seconds that decided (fp32's fastest step, bf16's slowest): none where
-    fp32's step was under :data:`MIN_STEP_SECONDS` (its first, or the fastest of its repeats: a short step that a
-    busy host slowed once is still too short to judge, and bf16 then won a coin toss), only fp32's where a step in bf16
-    failed (an operation without a bf16 kernel on this CPU, say), which keeps fp32."""
+    precision's first step warms it up (it creates the kernels' primitives) and does not count. Also returns the
+    seconds that decided (fp32's fastest step, bf16's slowest): none where fp32's step was under
+    :data:`MIN_STEP_SECONDS` (its first, or the fastest of its repeats: a short step that a busy host slowed once
+    is still too short to judge, and bf16 then won a coin toss), only fp32's where a step in bf16 failed (an
+    operation without a bf16 kernel on this CPU, say), which keeps fp32."""
     step_seconds("fp32")
     fp32 = [step_seconds("fp32")]
     if fp32[0] < MIN_STEP_SECONDS:

@@ -60,6 +60,9 @@ def _claim(path: Path) -> Path:
     raise CnnlabError(f"too many runs named '{path}'; choose a --run-dir")
 
 
+_held: dict[int, Path] = {}  # the directories this process has locked, by descriptor
+
+
 def lock_dir(path: Path, what: str = "run directory") -> int | None:
     """Lock the directory ``path`` for this process (an exclusive ``flock`` on the directory's own descriptor,
     so no file is added), or fail in one line if another process holds it: two processes writing one run (a
@@ -84,9 +87,6 @@ def unlock_dir(fd: int | None) -> None:
     if fd is not None:
         _held.pop(fd, None)
         os.close(fd)
-
-
-_held: dict[int, Path] = {}  # the directories this process has locked, by descriptor
 
 
 def in_use(path: str | Path) -> bool:

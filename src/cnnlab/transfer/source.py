@@ -118,9 +118,9 @@ def transfer_weights(model: nn.Module, source: Source, adapt: str = "auto", mode
         # read into a model of the file's own channels and classes, then continue with its cnnlab-keyed state
         # a cnnlab state dict without metadata has the model's own classifier key; a .safetensors file lists its
         # keys in alphabetical order, where "the last 2-D weight" of torchvision's order is not the classifier
-        own = [k for k in sorted(head) if k.endswith("weight") and k in state and state[k].dim() == 2]
+        fc = state.get("head.fc.weight")
         kwargs = {**(model_kwargs or {}), "in_chans": state[key].shape[1] if key in state else 3,
-                  "num_classes": state[own[-1]].shape[0] if own else _file_classes(state)}
+                  "num_classes": fc.shape[0] if fc is not None and fc.dim() == 2 else _file_classes(state)}
         staging = create_model(name, **kwargs)
         try:
             result = load_torchvision_weights(staging, state)
