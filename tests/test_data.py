@@ -1,4 +1,5 @@
 import gzip
+import os
 import pickle
 import warnings
 from pathlib import Path
@@ -161,9 +162,20 @@ def test_folder_reads_images_and_skips_corrupt_files(tmp_path):
     assert d.classes == sorted({str(v) for v in y})
 
 
-def test_a_large_folder_is_decoded_by_a_pool_of_processes_into_the_same_images(tmp_path, monkeypatch):
-    import os
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_pipe_named_as_an_image_inside_a_folder_is_skipped_and_said_not_waited_on(tmp_path):
+    """Opening a FIFO waits for a writer: a folder holding one (``x.png``) hung its reader for good."""
+    x, y = _digits_uint8()
+    for i, (img, label) in enumerate(zip(x, y, strict=True)):
+        (tmp_path / str(label)).mkdir(exist_ok=True)
+        Image.fromarray(img).save(tmp_path / str(label) / f"{i}.png")
+    os.mkfifo(tmp_path / "3" / "pipe.png")
+    with pytest.warns(UserWarning, match=r"skipped 1 unreadable image file.*a pipe.*pipe\.png"):
+        d = load_dataset(f"folder:{tmp_path}", val_fraction=0.2, test_fraction=0.2)
+    assert len(d.train) + len(d.val) + len(d.test) == 60 and d.notes["skipped_files"] == 1
 
+
+def test_a_large_folder_is_decoded_by_a_pool_of_processes_into_the_same_images(tmp_path, monkeypatch):
     import cnnlab.data.formats as formats
 
     x, y = _digits_uint8()
@@ -620,8 +632,6 @@ def test_a_folder_too_small_for_a_validation_split_is_refused_before_training(tm
 
 @pytest.mark.parametrize("streamed", [False, True])
 def test_each_folder_is_walked_once_and_a_split_may_not_add_a_class(tmp_path, monkeypatch, streamed):
-    import os
-
     from cnnlab.data import formats
     from cnnlab.errors import CnnlabError
 
@@ -660,7 +670,6 @@ def test_a_stop_signal_while_the_workers_start_ends_the_reports_of_their_deaths_
     """SIGTERM to the process group can kill a worker while its iterator is being built (torch's guard turns the
     signal into its death), and torch's SIGCHLD handler raised that inside the start of a queue's thread: once the
     held signal has arrived, worker deaths go unreported; the signal itself is delivered after the block."""
-    import os
     import signal
 
     from cnnlab.data.streaming import _start
@@ -763,8 +772,6 @@ def test_a_streamed_folder_refuses_what_the_in_memory_read_refuses(tmp_path, mon
 def test_links_back_up_the_tree_are_not_followed_twice(tmp_path):
     """``ln -s . self`` inside a class listed its images again at every depth (20 images became 420, in train
     and test alike); ``ln -s .. up`` walked the other classes' folders as this class's."""
-    import os
-
     _class_folders(tmp_path / "d", n=10)
     os.symlink(".", tmp_path / "d" / "a" / "self")
     os.symlink("..", tmp_path / "d" / "a" / "up")
@@ -776,8 +783,6 @@ def test_links_back_up_the_tree_are_not_followed_twice(tmp_path):
 def test_a_class_name_that_is_not_utf8_and_images_outside_class_folders_are_one_line(tmp_path):
     """A folder name in another encoding trained, then failed on writing the report (a traceback); images at the
     top level beside an empty sub-folder were 'no images'."""
-    import os
-
     from cnnlab.errors import CnnlabError
 
     _class_folders(tmp_path / "enc")

@@ -8,6 +8,7 @@ the autoencoder tools all read images through it).
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 
 import numpy as np
@@ -24,10 +25,18 @@ def _channels_of(mode: str) -> int:
     return 1 if mode in ("1", "L", "LA", "La") or mode.startswith(("I;16", "I", "F")) else 3
 
 
+def _regular(path: str | os.PathLike) -> None:
+    """Raise OSError unless ``path`` is a regular file (links followed): opening a pipe named ``x.png`` inside an
+    image folder would wait for a writer forever, where the folder's reader skips an unreadable file and says so."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise OSError(f"'{os.fspath(path)}' is not a regular file (a pipe, socket or device)")
+
+
 def decode_image(path: str | os.PathLike, channels: int | None = None) -> torch.Tensor:
     """Read an image file into a float ``C x H x W`` tensor in [0, 1] (PIL; RGB or grayscale)."""
     from PIL import Image
 
+    _regular(path)
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always", Image.DecompressionBombWarning)
         im = Image.open(path)
@@ -49,6 +58,7 @@ def image_header(path: str | os.PathLike) -> tuple[int, tuple[int, int]]:
     file whose header reads may still fail to decode)."""
     from PIL import Image
 
+    _regular(path)
     with Image.open(path) as im:
         return _channels_of(im.mode), (im.height, im.width)
 

@@ -251,7 +251,7 @@ def _warn_skipped(root: Path, bad: list[str]) -> None:
     """One warning for a whole folder (all its splits), with the count and an example."""
     if bad:
         warnings.warn(f"skipped {len(bad)} unreadable image file(s) in '{root}' (corrupt, truncated, empty, "
-                      f"not an image, or more pixels than PIL opens), e.g. {bad[0]}", stacklevel=3)
+                      f"not an image, a pipe, or more pixels than PIL opens), e.g. {bad[0]}", stacklevel=3)
 
 
 ESTIMATE_FILES = 64  # headers read to size a folder: the first files alone said a folder of photos after one icon fits
