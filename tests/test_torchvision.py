@@ -170,3 +170,25 @@ def test_home_paths_skip_head_through_create_model_and_cnnlab_state_dicts(tmp_pa
     other = cnnlab.create_model("resnet18", num_classes=10)
     assert cnnlab.load_torchvision_weights(other, model.state_dict()) == ([], [])
     assert torch.equal(other.stem.conv.conv.weight, theirs.conv1.weight)
+
+
+def test_a_cnnlab_state_dict_of_another_classifier_size_or_form_says_which_tensor_and_loads_with_skip_head(tmp_path):
+    """cnnlab's own keys with one shape that differs went down torchvision's key pairing and were refused as
+    "not torchvision resnet18's keys ... (it looks like resnet18)", with skip_head=True too."""
+    source = cnnlab.create_model("resnet18", num_classes=10)
+    torch.save(source.state_dict(), tmp_path / "r18.pt")
+    wider = cnnlab.create_model("resnet18", num_classes=100)
+    with pytest.raises(WeightsError, match=r"'head\.fc\.weight' has shape \(10, 512\) but resnet18 here needs "
+                                           r"\(100, 512\) \(pass skip_head=True"):
+        cnnlab.load_torchvision_weights(wider, source.state_dict())
+    head_before = wider.get_classifier().weight.clone()
+    result = cnnlab.load_weights_file(wider, tmp_path / "r18.pt", skip_head=True)
+    assert result == (["head.fc.bias", "head.fc.weight"], ["head.fc.bias", "head.fc.weight"])
+    assert torch.equal(wider.get_classifier().weight, head_before)
+    assert torch.equal(wider.layer4[1].conv2.conv.weight, source.layer4[1].conv2.conv.weight)
+    small = cnnlab.create_model("resnet18", num_classes=10, small_input=True)
+    with pytest.raises(WeightsError, match=r"'stem\.conv\.conv\.weight' has shape \(64, 3, 7, 7\) but resnet18 here "
+                                           r"needs \(64, 3, 3, 3\) \(its small_input=True form\)$"):
+        cnnlab.create_model("resnet18", num_classes=10, small_input=True, weights=tmp_path / "r18.pt")
+    with pytest.raises(WeightsError, match=r"'stem\.conv\.conv\.weight' .*needs \(64, 3, 7, 7\)$"):
+        cnnlab.load_torchvision_weights(source, small.state_dict(), skip_head=True)

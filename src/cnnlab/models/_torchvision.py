@@ -14,7 +14,6 @@ Files are read with ``torch.load(weights_only=True)`` or from safetensors; never
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -63,14 +62,6 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
-def _first_sentence(e: Exception) -> str:
-    """The first sentence of an exception message, without terminal colour codes."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip() or type(e).__name__
-    text = " ".join(text.split())
-    end = text.find(". ")
-    return text[: end + 1] if 0 < end < 300 else text[:300]
-
-
 def classifier_keys(model: nn.Module) -> set[str]:
     """State-dict keys of the layers that ``reset_classifier`` replaces."""
     keys = {f"head.fc.{n}" for n, _ in model.head.fc.named_parameters()} if hasattr(model, "head") else set()
@@ -113,11 +104,10 @@ def load_torchvision_weights(
     else:
         theirs = read_state_dict(path_or_state_dict)
     ours = model.state_dict()
-    if set(theirs) == set(ours) and all(theirs[k].shape == ours[k].shape for k in ours):
-        model.load_state_dict(theirs)  # a state dict with cnnlab's own keys
-        return LoadResult([], [])
     meta = getattr(model, "meta", None)
     name = getattr(meta, "name", type(model).__name__)
+    if set(theirs) == set(ours):  # a state dict with cnnlab's own keys
+        return _load_own_keys(model, theirs, name, skip_head)
     if getattr(model, "small_input", False) and set(theirs) != set(ours):  # torchvision's keys: even where the
         # shapes still fit (MobileNets, EfficientNets)
         raise WeightsError(f"torchvision's weights are for {name}'s ImageNet form, not the small_input=True one "
@@ -157,6 +147,23 @@ def load_torchvision_weights(
     result = model.load_state_dict(mapped, strict=False)
     assert not result.unexpected_keys  # mapped keys come from the model itself
     return LoadResult(sorted(set(result.missing_keys)), unexpected)
+
+
+def _load_own_keys(model: nn.Module, theirs: dict[str, torch.Tensor], name: str, skip_head: bool) -> LoadResult:
+    """A state dict with the model's own keys: loaded where every shape fits (with ``skip_head``, but for a
+    classifier of another size), else the first tensor that does not fit, named with both shapes."""
+    ours, head = model.state_dict(), classifier_keys(model)
+    misfit = [k for k in ours if theirs[k].shape != ours[k].shape]
+    kept_new = [k for k in misfit if skip_head and k in head]
+    wrong = [k for k in misfit if k not in kept_new]
+    if wrong:
+        k = wrong[0]
+        hint = (" (pass skip_head=True to keep the new classifier)" if k in head
+                else " (its small_input=True form)" if getattr(model, "small_input", False) else "")
+        raise WeightsError(f"weights do not fit {name}: '{k}' has shape {tuple(theirs[k].shape)} but {name} here "
+                           f"needs {tuple(ours[k].shape)}{hint}")
+    model.load_state_dict({k: v for k, v in theirs.items() if k not in kept_new}, strict=False)
+    return LoadResult(sorted(kept_new), sorted(kept_new))
 
 
 def _canonical_order(state: Mapping[str, torch.Tensor], tv_name: str | None, name: str) -> list[str]:
@@ -204,14 +211,7 @@ def _meta_model(name: str, num_classes: int) -> nn.Module | None:
 
 def load_weights_file(model: nn.Module, path: str | os.PathLike, skip_head: bool = False) -> LoadResult:
     """Load a cnnlab state dict (same keys) or a torchvision one (paired by position) into ``model``."""
-    state = read_state_dict(path)
-    if set(state) == set(model.state_dict()):
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as e:
-            raise WeightsError(f"weights in '{path}' do not fit: {_first_sentence(e)}") from None
-        return LoadResult([], [])
-    return load_torchvision_weights(model, state, skip_head=skip_head)
+    return load_torchvision_weights(model, read_state_dict(path), skip_head=skip_head)
 
 
 # ``init="file:PATH"`` (cnnlab.nn.init_weights and create_model): a cnnlab or torchvision state dict
