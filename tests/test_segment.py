@@ -142,6 +142,16 @@ def test_evaluate_reproduces_results_json(trained, capsys):
     assert back.evaluate()["mean_iou"] == pytest.approx(saved["mean_iou"], abs=1e-6)
 
 
+def test_evaluating_on_a_dataset_too_small_for_the_runs_splits_points_to_split_all(trained, capsys):
+    path, _ = trained
+    code, _, err = run(capsys, "segment", "evaluate", path, "--data", "shapes:size=32,count=8")
+    assert code == 2 and err.startswith("cnnlab: error: shapes: 8 image(s) leave the validation split empty")
+    assert err.rstrip().endswith("or evaluate all its images (--split all)") and len(err.strip().splitlines()) == 1
+    code, out, _ = run(capsys, "segment", "evaluate", path, "--data", "shapes:size=32,count=8", "--split", "all",
+                       "--format", "json")
+    assert code == 0 and json.loads(out)["count"] == 8
+
+
 def test_predict_writes_overlays_and_pixel_shares(trained, tmp_path, capsys):
     path, _ = trained
     images, _, masks = generate_shapes(2, 40, seed=7)  # another size than the run's: resized there and back

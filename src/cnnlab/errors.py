@@ -34,6 +34,10 @@ class WeightsError(CnnlabError, ValueError):
     """A weights file that does not fit the model it is loaded into."""
 
 
+class EmptySplitError(CnnlabError, ValueError):
+    """A dataset too small for a split its fractions ask for: no image falls into it."""
+
+
 class TrainingSplitWarning(UserWarning):
     """A warning about what a run trains on (a label budget some classes cannot fill): a reader that loads the
     run's data to evaluate or explain it does not repeat it."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from ..errors import CnnlabError
+from ..errors import CnnlabError, EmptySplitError
 
 
 def memory_limit() -> float:
@@ -178,5 +178,5 @@ def check_not_empty(name: str, n: int, parts: dict[str, tuple[Sequence, float]])
         if fraction > 0 and len(index) == 0:
             fix = "smaller --val-fraction or --test-fraction" if split == "training" else \
                 f"larger --{'val' if split == 'validation' else 'test'}-fraction"
-            raise CnnlabError(f"{name}: {n} image(s) leave the {split} split empty (fraction {fraction:g}, split "
+            raise EmptySplitError(f"{name}: {n} image(s) leave the {split} split empty (fraction {fraction:g}, split "
                               f"class by class); use more images, or train a run with a {fix}")

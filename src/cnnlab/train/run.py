@@ -18,7 +18,7 @@ from typing import Any
 
 from .._io import make_dir, read_json_object
 from .._options import check, like, option
-from ..errors import CnnlabError, TrainingSplitWarning
+from ..errors import CnnlabError, EmptySplitError, TrainingSplitWarning
 from .checkpoint import load_weights, read_metadata
 from .config import RunConfig
 from .kinds import Kind, get_kind, list_kinds
@@ -265,6 +265,10 @@ class Run:
         try:
             with autocast(where, evaluation_precision(self.meta.get("precision", "fp32"), where)):
                 return self.kind.evaluate(self, self.data(data, whole=split == "all"), split, batch_size, where)
+        except EmptySplitError as e:
+            if data is None or split == "all":
+                raise
+            raise EmptySplitError(f"{e}; or evaluate all its images (--split all)") from None
         finally:
             self.model.to("cpu")  # the model the other readers use stays on the CPU
 
