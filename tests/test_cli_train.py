@@ -5,10 +5,12 @@ import time
 
 import numpy as np
 import pytest
+import torch
 import torchvision
 import yaml
 from PIL import Image
 
+from cnnlab._machine import cpu_description
 from cnnlab.cli import main
 from cnnlab.data import load_dataset
 from tests.conftest import one_line_error, run
@@ -506,6 +508,37 @@ def test_sigterm_to_the_process_group_while_streaming_is_one_line(tmp_path):
                                                                      "--epochs", "200"], group=True, env=env)
     assert code == 143 and err.startswith("cnnlab: terminated; continue with:"), err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_report_of_an_unfinished_run_says_so_and_draws_its_curves_so_far_and_a_finished_one_where_it_ran(
+        trained, tmp_path, capsys):
+    """A run stopped before its end had a report with an empty results table, a 'Pictures' heading over nothing
+    and no word that it was unfinished; no report said the device or the CPU its times were measured on."""
+    import re
+    import shutil
+
+    page = (trained / "report.html").read_text()
+    results = page[page.index("<h2>Test results</h2>"):page.index("<h2>Pictures</h2>")]
+    rows = dict(re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td></tr>", results))
+    assert re.fullmatch(r"\d+\.\d\d%", rows["test accuracy"]) and rows["test images"] == "270"
+    assert rows["epochs"] == "3" and rows["tested"] == "the last checkpoint (the last epoch&#x27;s)"
+    assert rows["trained on"].startswith(cpu_description()) and f"torch {torch.__version__}" in rows["trained on"]
+    assert re.fullmatch(r"\d+\.\d s( \(\d+\.\d s in the epochs; .*\))?", rows["training time"])
+    assert "<td>device</td><td>auto (ran: cpu)</td>" in page and "<td>image_size</td><td>None (ran: 32x32)</td>" in page
+    assert "Not finished" not in page
+    partial = tmp_path / "partial"
+    shutil.copytree(trained, partial)
+    (partial / "results.json").unlink()  # as a run stopped after epoch 3 of more leaves it
+    code, _, err = run(capsys, "report", partial)
+    assert code == 0 and "did not finish" in err
+    page = (partial / "report.html").read_text()
+    assert f"<strong>Not finished.</strong> &#x27;{partial}&#x27; did not finish (no results.json): this reads its " \
+           f"last checkpoint, epoch 3 of 3; cnnlab train --resume {partial} finishes it; the pictures below come " \
+           f"from that checkpoint." in page
+    assert "<p>Not tested yet: the test split is evaluated when the run finishes.</p>" in page
+    pictures = re.findall(r'<img class="plot" alt="([^"]*)" src="data:([^;]*);', page)
+    assert pictures == [("learning curves", "image/svg+xml")]  # from metrics.csv; no confusion matrix untested
+    assert "<td>test accuracy</td>" not in page and "Per epoch" in page
 
 
 def test_report_rounds_the_per_epoch_table(trained, tmp_path):

@@ -405,6 +405,7 @@ def test_the_report_of_an_early_stopping_run_says_what_each_session_ran_also_whe
 
 
 def test_a_session_that_completed_no_epoch_leaves_no_record_and_finishing_adds_none(tmp_path):
+    from cnnlab._machine import cpu_description
     from cnnlab.train.engine import _sessions
 
     cpu, meta = torch.device("cpu"), {"precision": "fp32", "channels_last": True}
@@ -417,7 +418,9 @@ def test_a_session_that_completed_no_epoch_leaves_no_record_and_finishing_adds_n
     assert [s["from_epoch"] for s in _sessions(path, 5, True, cpu, meta)] == [1, 4]  # trained: finishing only
     path.write_text(json.dumps({"precision": "fp32", "channels_last": False}))  # written before sessions were kept
     assert _sessions(path, 2, False, cpu, meta) == [  # its first epochs' precision is not known: not guessed
-        {"from_epoch": 3, "device": "cpu", "precision": "fp32", "channels_last": True}]
+        {"from_epoch": 3, "device": "cpu", "precision": "fp32", "channels_last": True,
+         "machine": f"{cpu_description()}; {torch.get_num_threads()} thread{'s' * (torch.get_num_threads() > 1)}; "
+                    f"torch {torch.__version__}"}]
 
 
 def test_a_run_that_began_without_measuring_is_not_measured_when_resumed(tmp_path, monkeypatch):

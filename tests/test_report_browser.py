@@ -18,6 +18,7 @@ from cnnlab.cli import main
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}  # an iPhone 12-15's CSS viewport
+PRINTED = {"width": 718, "height": 1000}  # A4's width within the printer's margins, in CSS pixels
 
 # Every <img>: loaded, decoded (decode() rejects a broken image) and with a width.
 IMAGES_JS = """async () => Promise.all([...document.images].map(async img => ({
@@ -31,6 +32,10 @@ OVERFLOW_JS = """() => {
         .map(([tag, box, text]) => `<${tag}> ${Math.round(box.width)}px wide, right edge at `
                                    + `${Math.round(box.right)}px: ${JSON.stringify(text)}`);
 }"""
+
+# The scrolling boxes of tables whose content is wider than the box (on paper, cut at the edge).
+CLIPPED_JS = """() => [...document.querySelectorAll('.scroll')].filter(d => d.scrollWidth > d.clientWidth + 1)
+    .map(d => d.textContent.trim().slice(0, 60))"""
 
 
 def _chromium() -> str:
@@ -168,3 +173,47 @@ def test_the_report_fits_a_phone_screen_without_sideways_scrolling(browser, repo
     assert not console and not errors, f"{kind}: console errors {console}, page errors {errors}"
     assert width <= inner + 1, (f"{kind}: the page is {width}px wide on a {inner}px phone viewport (screenshot: "
                                 f"{report.with_name('report-phone.png')}); too wide: " + "; ".join(wide))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_printed_report_shows_every_column(browser, reports, kind):
+    """On paper nothing scrolls: a wide table was cut at the page's edge (the last columns of an experiment's
+    table, the per-layer table's receptive fields)."""
+    report = _report(reports, kind)
+    page, console, errors, _ = _open(browser, report, PRINTED)
+    try:
+        page.emulate_media(media="print")
+        width, inner = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+        clipped = page.evaluate(CLIPPED_JS)
+        wide = page.evaluate(OVERFLOW_JS) if width > inner + 1 else []
+    finally:
+        page.context.close()
+    assert not console and not errors, f"{kind}: console errors {console}, page errors {errors}"
+    assert not clipped, f"{kind}: printed tables cut at the edge: {clipped}"
+    assert width <= inner + 1, f"{kind}: the printed page is {width}px wide on {inner}px: " + "; ".join(wide)
+
+
+def test_a_folded_table_prints_whole_and_links_to_runs_with_odd_names_resolve(browser, tmp_path):
+    """A folded table (a long per-layer summary) printed as its one-line summary; an experiment's link to a run
+    whose name holds '#' or '?' (``--target "near #1?=..."``) was not URL-quoted and led nowhere."""
+    from cnnlab.report import Table, write_study_report
+
+    run = tmp_path / "runs" / "near #1?-scratch-seed0"
+    run.mkdir(parents=True)
+    (run / "report.html").write_text("<!doctype html><title>run</title>")
+    rows = [[f"layer{i}", "Conv2d", *("1234567" for _ in range(12))] for i in range(80)]
+    report = write_study_report(tmp_path, "experiment x", {"seeds": [0]},
+                                Table(["layer", "type", *(f"column {j}" for j in range(12))], rows,
+                                      "every layer (80 rows)", folded=True), [], [run])
+    page, console, errors, _ = _open(browser, report, PRINTED)
+    try:
+        page.emulate_media(media="print")
+        folded = page.evaluate("[...document.querySelectorAll('details table')].map(t => t.checkVisibility())")
+        clipped = page.evaluate(CLIPPED_JS)
+        links = page.evaluate("[...document.links].map(a => a.href)")
+    finally:
+        page.context.close()
+    assert not console and not errors
+    assert folded == [True], "the folded table is left out of the printed page"
+    assert not clipped, f"printed tables cut at the edge: {clipped}"
+    assert [Path(unquote(urlsplit(u).path)) for u in links] == [run / "report.html"]

@@ -1,11 +1,13 @@
 """The HTML report of a run or an experiment: one self-contained page (every picture embedded, no script, no
 font or style sheet fetched, nothing from the network) that reads on a laptop and on a phone.
 
-A run's page holds its test results, what its kind adds (:class:`Section`: for a classifier its summary
-table, filters, feature maps and class activation maps; for an autoencoder its code map and
-interpolations), its plots, the per-epoch table and the configuration. It renders a run it is given (a
-:class:`cnnlab.train.Run`: ``path``, ``title``, ``config``, ``results``, ``history``, ``plots()`` and
-``sections()``) and reads no file of the run directory itself. An experiment's page
+A run's page holds its test results and what it trained on, what its kind adds (:class:`Section`: for a
+classifier its summary table, filters, feature maps and class activation maps; for an autoencoder its code map
+and interpolations), its plots, the per-epoch table and the configuration; a run that has not finished says so
+first, and its learning curves are drawn from its per-epoch record. It renders a run it is given (a
+:class:`cnnlab.train.Run`: ``path``, ``title``, ``config``, ``meta``, ``sessions``, ``results``,
+``result_rows()``, ``unfinished``, ``history``, ``plots()`` and ``sections()``) and reads no file of the run
+directory itself. An experiment's page
 (:func:`write_study_report`) holds its settings, its comparison table, its plots and a link to each run.
 """
 
@@ -17,6 +19,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from .._io import atomic_write_text
 
@@ -72,6 +75,16 @@ img.plot { image-rendering: auto; }
 figcaption { font-size: 0.85em; color: #555; max-width: 20em; }
 figure.plot figcaption { max-width: none; }
 details summary { cursor: pointer; color: #335; margin: 0.3em 0; }
+.notice { border-left: 4px solid #c80; background: #fff6e5; padding: 0.5em 0.8em; }
+@media print {
+  body { max-width: none; margin: 0; padding: 0; font-size: 10pt; }
+  .scroll { overflow: visible; }
+  table { font-size: 0.78em; }
+  td, th { white-space: normal; overflow-wrap: anywhere; }
+  h2 { break-after: avoid; }
+  figure, tr { break-inside: avoid; }
+  details::details-content { content-visibility: visible; display: block; }
+}
 """
 
 
@@ -167,6 +180,12 @@ def _as_run(config: dict, meta: dict, sessions: list[dict]) -> dict:
     for key in ("precision", "channels_last"):
         if key in shown and key in meta and meta[key] != shown[key]:
             shown[key] = f"{shown[key]} (ran: {str(meta[key]).lower()})"
+    devices = list(dict.fromkeys(s["device"] for s in sessions))
+    if "device" in shown and devices and devices != [shown["device"]]:
+        shown["device"] = f"{shown['device']} (ran: {', '.join(devices)})"
+    size = (meta.get("preprocess") or {}).get("size")
+    if "image_size" in shown and shown["image_size"] is None and isinstance(size, list):
+        shown["image_size"] = f"None (ran: {'x'.join(map(str, size))})"  # the model's input, as the data gave it
     if "precision" in shown and len({(s["device"], s["precision"]) for s in sessions}) > 1:
         ran = ", ".join(f"{s['precision']} on {s['device']} from epoch {s['from_epoch']}" for s in sessions)
         shown["precision"] = f"{config['precision']} (ran: {ran})"
@@ -199,20 +218,50 @@ def _transfer_section(results: dict) -> str:
     return out
 
 
+def _machines(sessions: list[dict]) -> str:
+    """What the run trained on, per session where they differ: ``AMD EPYC, AVX-512, 2 cores; 2 threads; torch
+    2.14.1`` or ``epochs 1-5: ...; from epoch 6: ...`` ('' for a run written before sessions said it)."""
+    said = [s for s in sessions if s.get("machine")]
+    if len({s["machine"] for s in said}) <= 1:
+        return said[0]["machine"] if said else ""
+    return "; ".join(f"from epoch {s['from_epoch']}: {s['machine']}" for s in said)
+
+
+def _results(run, finished: bool) -> str:
+    """The test results and the training's length and time, or a line saying the run is not tested yet."""
+    if not finished:
+        return "<p>Not tested yet: the test split is evaluated when the run finishes.</p>"
+    results, history = run.results, run.history
+    rows = [list(r) for r in run.result_rows()]
+    stopped = " (stopped early)" if results.get("stopped_early") else ""
+    rows.append(["epochs", f"{results.get('epochs', '')}{stopped}"])
+    total = results.get("train_seconds")
+    if isinstance(total, (int, float)):
+        steps = sum(r["seconds"] for r in history if isinstance(r.get("seconds"), (int, float)))
+        rows.append(["training time", f"{total:.1f} s" + (f" ({steps:.1f} s in the epochs; the rest choosing the "
+                                                          f"precision, preparing and saving)"
+                                                          if steps and total - steps >= 0.05 * total else "")])
+    checkpoint = results.get("checkpoint")
+    if checkpoint:
+        rows.append(["tested", f"the {checkpoint} checkpoint" + (" (best validation)" if checkpoint == "best" else
+                                                                  " (the last epoch's)")])
+    machine = _machines(getattr(run, "sessions", []))
+    if machine:
+        rows.append(["trained on", machine])
+    return _table(rows)
+
+
 def write_report(run) -> Path:
     """Write ``report.html`` in the run's directory; returns its path."""
     results, title = run.results, run.title
-    test = results.get("test", {})
+    unfinished = getattr(run, "unfinished", None)
+    plots = [p for p in run.plots() if not (unfinished and p.stem in ("learning_curves", "confusion_matrix"))]
+    pictures = "".join(_plot(p) for p in plots)
+    if unfinished and run.history:  # the curves so far, from metrics.csv (the run draws its own when it ends)
+        from ..viz.charts import learning_curves_chart
 
-    def shown(k, v):
-        if isinstance(v, dict):  # per-class scores (segmentation)
-            return ", ".join(f"{c} {x:.4f}" if isinstance(x, float) else f"{c} -" for c, x in v.items())
-        return f"{100 * v:.2f}%" if k in ("accuracy", "top5") else (f"{v:.4f}" if isinstance(v, float) else v)
-
-    summary = [[k, shown(k, v)] for k, v in test.items()]
-    summary += [["epochs", results.get("epochs", "")], ["stopped early", results.get("stopped_early", "")],
-                ["training time (s)", results.get("train_seconds", "")]]
-    plots = "".join(_plot(p) for p in run.plots())
+        pictures = _image(learning_curves_chart(run.history, title).encode(), "learning curves", plot=True,
+                          mime="image/svg+xml") + pictures
     try:
         sections = "".join(_section(s) for s in run.sections())
     except Exception as e:  # noqa: BLE001  the run is trained and its results written: the page still comes
@@ -221,12 +270,14 @@ def write_report(run) -> Path:
         sections = _section(Section("Pictures of the network", [], f"not drawn: {first}"))
     config = _as_run(run.config.to_dict() if run.config is not None else {}, getattr(run, "meta", None) or {},
                      getattr(run, "sessions", []))
-    body = f"""<p>Run directory: <code>{_esc(Path(run.path).resolve())}</code></p>
+    notice = (f'<p class="notice"><strong>Not finished.</strong> {_esc(unfinished)}; the pictures below come '
+              f'from that checkpoint.</p>' if unfinished else "")
+    body = f"""{notice}<p>Run directory: <code>{_esc(Path(run.path).resolve())}</code></p>
 <h2>Test results</h2>
-{_table(summary)}
+{_results(run, not unfinished)}
 {_transfer_section(results)}
-<h2>Pictures</h2>
-{plots}
+{"<h2>Pictures</h2>" if pictures else ""}
+{pictures}
 {sections}
 <h2>Per epoch</h2>
 {_epoch_table(run.history)}
@@ -254,8 +305,8 @@ def write_study_report(path: str | Path, title: str, settings: dict, table: Tabl
     """Write ``report.html`` of an experiment directory: its settings, its comparison ``table``, its plots and a
     link to each run's own report (relative, so that the directory can move)."""
     path = Path(path)
-    links = "".join(f'<li><a href="{_esc(r.relative_to(path).as_posix())}/report.html">{_esc(r.name)}</a></li>'
-                    for r in runs if (r / "report.html").is_file())
+    links = "".join(f'<li><a href="{_esc(quote(r.relative_to(path).as_posix()))}/report.html">{_esc(r.name)}</a>'
+                    f'</li>' for r in runs if (r / "report.html").is_file())  # quoted: a '#' or '?' in a name
     body = f"""<p>Experiment directory: <code>{_esc(path.resolve())}</code></p>
 <h2>Results</h2>
 {_item(table)}

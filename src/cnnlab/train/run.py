@@ -163,6 +163,23 @@ class Run:
         return [{k: _number(v) for k, v in zip(header, row, strict=True)} for row in rows if row]
 
     @property
+    def unfinished(self) -> str | None:
+        """None for a finished run (its results.json written), else what reading it reads, in one sentence:
+        the checkpoint so far of a run still training, or the last one of a run that stopped."""
+        if self.path is None or (self.path / "results.json").is_file():
+            return None
+        return _unfinished(self.path, self.file.stem, self.meta, self.config, self.kind)
+
+    def result_rows(self) -> list[tuple[str, str]]:
+        """The test results as (name, value) rows in the run's kind's words (``test accuracy``, ``98.15%``) and
+        the number of test images; none before the run has finished."""
+        test = self.results.get("test")
+        if not test:
+            return []
+        count = [("test images", f"{test['count']:,}")] if isinstance(test.get("count"), int) else []
+        return [*self.kind.result_rows(test), *count]
+
+    @property
     def name(self) -> str:
         return self.meta.get("name") or self.meta.get("model") or self.kind.name
 

@@ -5,13 +5,13 @@ loaded on first use (PEP 562): they import matplotlib's pyplot, about 0.4 s, whi
 otherwise pay at start-up, ``--help`` and commands that draw nothing included.
 """
 
-from .charts import confusion_matrix_plot, learning_curves_plot
+from .charts import confusion_matrix_plot, learning_curves_chart, learning_curves_plot
 
 _PLOTS = (
     "activations_plot", "architectures_plot", "depth_curves_plot", "efficiency_plot", "imagenet_chart_plot",
     "init_signal_plot", "regularization_plot", "transfer_curves_plot",
 )
-__all__ = ["confusion_matrix_plot", "learning_curves_plot", *_PLOTS]
+__all__ = ["confusion_matrix_plot", "learning_curves_chart", "learning_curves_plot", *_PLOTS]
 
 
 def __getattr__(name: str):

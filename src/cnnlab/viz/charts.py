@@ -280,7 +280,13 @@ def _write(markup: str, path: str | os.PathLike) -> None:
 
 
 def learning_curves_plot(history: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
-    """Loss (train and validation) and validation accuracy (or reconstruction PSNR) per epoch, as SVG."""
+    """Loss (train and validation) and validation accuracy (or reconstruction PSNR) per epoch, as an SVG file."""
+    _write(learning_curves_chart(history, title), path)
+
+
+def learning_curves_chart(history: Sequence[dict], title: str = "") -> str:
+    """:func:`learning_curves_plot`'s chart as SVG markup (a report draws an unfinished run's from its
+    metrics.csv)."""
     epochs = [h["epoch"] for h in history]
     column = lambda key, scale=1.0: [scale * _number(h.get(key)) for h in history]  # noqa: E731
     loss = Panel("loss", "epoch", "loss", [("train", epochs, column("train_loss")),
@@ -299,7 +305,7 @@ def learning_curves_plot(history: Sequence[dict], path: str | os.PathLike, title
                                                                              column("val_psnr"))])]
     else:
         panels = [loss]
-    _write(line_chart(panels, title), path)
+    return line_chart(panels, title)
 
 
 def confusion_matrix_plot(matrix, classes: Sequence[str], path: str | os.PathLike,
