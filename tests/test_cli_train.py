@@ -519,7 +519,7 @@ def test_the_report_of_an_unfinished_run_says_so_and_draws_its_curves_so_far_and
 
     page = (trained / "report.html").read_text()
     results = page[page.index("<h2>Test results</h2>"):page.index("<h2>Pictures</h2>")]
-    rows = dict(re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td></tr>", results))
+    rows = dict(re.findall(r"<tr><td>(.*?)</td><td[^>]*>(.*?)</td></tr>", results))
     assert re.fullmatch(r"\d+\.\d\d%", rows["test accuracy"]) and rows["test images"] == "270"
     assert rows["epochs"] == "3" and rows["tested"] == "the last checkpoint (the last epoch&#x27;s)"
     assert rows["trained on"].startswith(cpu_description()) and f"torch {torch.__version__}" in rows["trained on"]

@@ -29,7 +29,11 @@ def test_the_quick_activations_experiment_shows_sigmoid_training_slower(tmp_path
     assert (path / "activations.png").stat().st_size > 10_000
     assert (path / "report.html").is_file() and (path / "runs" / "relu-seed0" / "report.html").is_file()
     html = (path / "report.html").read_text()
-    assert ">None<" not in html and "-: none (e.g. a target not reached)" in html  # sigmoid's epochs to target
+    assert ">None<" not in html and "as the command printed it (table.txt)" in html
+    table = html[html.index("<table>"):html.index("</table>")]  # the terminal's words and rounding
+    assert ">sigmoid<" in table and ">not reached<" in table and ">activation<" in table
+    assert '<a href="../../report.html">the experiment it is part of (a)</a>' in (
+        path / "runs" / "relu-seed0" / "report.html").read_text()
     code, out, _ = run(capsys, "experiment", "activations", "--resume", path)   # finished runs are read back
     assert code == 0 and "sigmoid" in out
 

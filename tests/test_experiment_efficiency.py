@@ -57,6 +57,21 @@ def test_the_experiment_directory_holds_its_results(quick):
     assert (path / "efficiency.png").stat().st_size > 10_000 and (path / "table.txt").is_file()
     page = (path / "report.html").read_text()
     assert "experiment efficiency" in page and "depthwise separable (MobileNet)" in page and "data:image/png" in page
+    # the table as printed, its text columns left-aligned; the CPU its times were measured on; no empty "Runs"
+    assert '<td class="text">depthwise separable (MobileNet)</td>' in page and "<th>fwd+bwd ms</th>" in page
+    assert f"<td>measured on</td><td>{summary['cpu']}, {summary['threads']} threads, cpu device</td>" in page
+    assert "<h2>Runs</h2>" not in page
+
+
+def test_a_report_whose_printed_table_is_gone_shows_every_value_of_the_summary(quick):
+    from cnnlab.experiments import write_study_report_of
+
+    (quick.path / "table.txt").rename(quick.path / "table.bak")
+    try:
+        page = write_study_report_of(quick.path).read_text()
+    finally:
+        (quick.path / "table.bak").rename(quick.path / "table.txt")
+    assert "<th>forward_ms</th>" in page and "one row per group" in page
 
 
 def test_the_command_line_runs_it_and_checks_its_options(tmp_path, capsys):

@@ -283,6 +283,10 @@ def test_incremental_reports_forgetting_and_rehearsal_beats_naive(lenet_base, tm
     meta = json.loads((r.run_dir / "meta.json").read_text())
     assert meta["classes"] == [str(i) for i in range(10)] and "+" in meta["data"]
     assert (r.run_dir / "naive" / "results.json").is_file()
+    # each page links to the other (the baseline's page had no way back, the run's none to its baseline)
+    assert '<a href="naive/report.html">the run it holds: naive</a>' in (r.run_dir / "report.html").read_text()
+    assert '<a href="../report.html">the run it is part of (inc)</a>' in (
+        r.run_dir / "naive" / "report.html").read_text()
 
 
 def test_incremental_with_distillation_runs_and_is_reported(lenet_base, tmp_path):

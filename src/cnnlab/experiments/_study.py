@@ -21,6 +21,7 @@ import csv
 import dataclasses
 import io
 import json
+import re
 import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -217,22 +218,52 @@ def write_study_report_of(path: str | Path) -> Path:
         raise CnnlabError(f"experiment '{path}' has not finished (no summary.json); " + (
             f"continue it with --resume {path}" if _resumable(path) else "run it again in another --run-dir, or "
                                                                          "delete it"))
-    rows = read_json_object(path / "summary.json", damaged).get("summary") or []
+    summary = read_json_object(path / "summary.json", damaged)
+    rows = summary.get("summary") or []
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise CnnlabError(f"'{path / 'summary.json'}' holds no table of the experiment's results; {damaged}")
     settings = saved.get("settings")
     seeds = settings.get("seeds") if isinstance(settings, dict) else None
-    header = list(dict.fromkeys(k for r in rows for k in r))
-    if isinstance(seeds, list) and len(seeds) == 1:  # one seed's spread of 0 is not a measured one
-        header = [k for k in header if not k.endswith("_std")]
-    spread = any(k.endswith("_std") for k in header)
-    table = Table(header, [[_cell(k, r.get(k, "")) for k in header] for r in rows],
-                  "one row per group" + (": mean and spread (population standard deviation) over seeds" if spread
-                                         else "") + "; -: none (e.g. a target not reached)")
+    table = _printed_table(path / "table.txt")
+    if table is None:  # the table the command printed is gone or edited: every value of summary.json instead
+        header = list(dict.fromkeys(k for r in rows for k in r))
+        if isinstance(seeds, list) and len(seeds) == 1:  # one seed's spread of 0 is not a measured one
+            header = [k for k in header if not k.endswith("_std")]
+        spread = any(k.endswith("_std") for k in header)
+        table = Table(header, [[_cell(k, r.get(k, "")) for k in header] for r in rows],
+                      "one row per group" + (": mean and spread (population standard deviation) over seeds"
+                                             if spread else "") + "; -: none (e.g. a target not reached)")
     runs = sorted(p for p in (path / "runs").iterdir() if p.is_dir()) if (path / "runs").is_dir() else []
     name = saved.get("experiment", "?")
-    return write_study_report(path, f"experiment {name}", settings if isinstance(settings, dict) else {}, table,
-                              sorted(path.glob("*.png")), runs)
+    shown = dict(settings) if isinstance(settings, dict) else {}
+    if isinstance(summary.get("cpu"), str):  # an experiment that times: where it measured
+        shown["measured on"] = ", ".join([summary["cpu"], *(f"{summary[k]} {w}" for k, w in (
+            ("threads", "threads"), ("device", "device")) if summary.get(k) is not None)])
+    return write_study_report(path, f"experiment {name}", shown, table, sorted(path.glob("*.png")), runs)
+
+
+def _printed_table(path: Path) -> Table | None:
+    """The table the experiment printed (``table.txt``, as :func:`cnnlab.inspect.format_table` writes it:
+    a header, a rule of dashes per column, the rows) as a report table, the same rounding and words as on the
+    terminal; None if the file is missing or not laid out so. The rule gives each column's span, so cells that
+    hold spaces (``layer, 128 channels at 14x14``) are cut where the columns are."""
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if len(lines) < 3 or not re.fullmatch(r"-+( {2}-+)*", lines[1]):
+        return None
+    spans = [m.span() for m in re.finditer(r"-+", lines[1])]
+    spans[-1] = (spans[-1][0], None)  # the last column's cells run to the line's end
+
+    def cells(line: str) -> list[str]:
+        return [line[a:b].strip() for a, b in spans]
+
+    body = [line for line in lines[2:] if line.strip()]
+    if any(re.fullmatch(r"-+( {2}-+)*", line) for line in body):  # a footer: not a layout this reads
+        return None
+    return Table(cells(lines[0]), [cells(line) for line in body],
+                 "as the command printed it (table.txt); summary.json and results.csv hold every value unrounded")
 
 
 def _located(settings: Any) -> Any:

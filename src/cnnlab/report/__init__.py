@@ -6,8 +6,8 @@ classifier its summary table, filters, feature maps and class activation maps; f
 and interpolations), its plots, the per-epoch table and the configuration; a run that has not finished says so
 first, and its learning curves are drawn from its per-epoch record. It renders a run it is given (a
 :class:`cnnlab.train.Run`: ``path``, ``title``, ``config``, ``meta``, ``sessions``, ``results``,
-``result_rows()``, ``unfinished``, ``history``, ``plots()`` and ``sections()``) and reads no file of the run
-directory itself. An experiment's page
+``result_rows()``, ``unfinished``, ``history``, ``plots()``, ``sections()`` and ``related()``) and reads no
+file of the run directory itself. An experiment's page
 (:func:`write_study_report`) holds its settings, its comparison table, its plots and a link to each run.
 """
 
@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import html
+import os
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -67,7 +69,7 @@ code { overflow-wrap: anywhere; }
 .scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; margin: 0.5em 0 1.2em; font-size: 0.88em; }
 td, th { border: 1px solid #ccc; padding: 0.2em 0.55em; text-align: right; white-space: nowrap; }
-th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+th { background: #f3f3f3; } td:first-child, th:first-child, .text { text-align: left; }
 tfoot td { font-weight: 600; background: #fafafa; }
 figure { display: inline-block; margin: 0 1em 1em 0; max-width: 100%; vertical-align: top; }
 img { max-width: 100%; height: auto; image-rendering: pixelated; }
@@ -106,10 +108,17 @@ def _plot(path: Path) -> str:
     return _image(path.read_bytes(), path.stem.replace("_", " "), plot=True, mime=mime) if path.is_file() else ""
 
 
+_NUMBER = re.compile(r"[-+]?[\d.,]+(e[-+]?\d+)?\s*(%|x|[KMG]|ms|s|dB)?( ± .*)?")
+
+
 def _table(rows: Sequence[Sequence], header: Sequence[str] | None = None, footer: Sequence[str] | None = None) -> str:
-    head = "<thead><tr>" + "".join(f"<th>{_esc(h)}</th>" for h in header) + "</tr></thead>" if header else ""
-    body = "<tbody>" + "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in r) + "</tr>" for r in rows) + \
-        "</tbody>"
+    """The first column and those that hold no number (names, forms, methods) left-aligned, numbers right."""
+    text = {i for i in range(1, max((len(r) for r in rows), default=0))
+            if not any(i < len(r) and _NUMBER.fullmatch(str(r[i]).strip()) for r in rows)}
+    cell = lambda tag, i, c: f'<{tag} class="text">{_esc(c)}</{tag}>' if i in text else f"<{tag}>{_esc(c)}</{tag}>"  # noqa: E731
+    head = "<thead><tr>" + "".join(cell("th", i, h) for i, h in enumerate(header)) + "</tr></thead>" if header else ""
+    body = "<tbody>" + "".join("<tr>" + "".join(cell("td", i, c) for i, c in enumerate(r)) + "</tr>" for r in rows) \
+        + "</tbody>"
     foot = "<tfoot><tr>" + "".join(f"<td>{_esc(c)}</td>" for c in footer) + "</tr></tfoot>" if footer else ""
     return f'<div class="scroll"><table>{head}{body}{foot}</table></div>'
 
@@ -272,7 +281,11 @@ def write_report(run) -> Path:
                      getattr(run, "sessions", []))
     notice = (f'<p class="notice"><strong>Not finished.</strong> {_esc(unfinished)}; the pictures below come '
               f'from that checkpoint.</p>' if unfinished else "")
-    body = f"""{notice}<p>Run directory: <code>{_esc(Path(run.path).resolve())}</code></p>
+    here = Path(run.path).resolve()
+    related = [f'<a href="{_esc(quote(os.path.relpath(page, here)))}">{_esc(what)}</a>'
+               for what, page in run.related()]
+    see = f"<p>See also {', '.join(related)}.</p>" if related else ""
+    body = f"""{notice}<p>Run directory: <code>{_esc(here)}</code></p>{see}
 <h2>Test results</h2>
 {_results(run, not unfinished)}
 {_transfer_section(results)}
@@ -314,8 +327,7 @@ def write_study_report(path: str | Path, title: str, settings: dict, table: Tabl
 {''.join(_plot(p) for p in plots)}
 <h2>Settings</h2>
 {_table([[k, _setting(v)] for k, v in settings.items()])}
-<h2>Runs</h2>
-<ul>{links}</ul>
+{f"<h2>Runs</h2><ul>{links}</ul>" if links else ""}
 """
     out = path / "report.html"
     atomic_write_text(out, _page(title, body))

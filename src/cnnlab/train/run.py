@@ -179,6 +179,22 @@ class Run:
         count = [("test images", f"{test['count']:,}")] if isinstance(test.get("count"), int) else []
         return [*self.kind.result_rows(test), *count]
 
+    def related(self) -> list[tuple[str, Path]]:
+        """Other pages a reader of this run's report wants: ``(what, its report.html)`` for the experiment the
+        run is part of (``EXPERIMENT/runs/NAME``), the runs it holds (an incremental run's naive baseline in
+        ``naive/``) and the run that holds it. The page of a run or experiment that holds this one is written
+        after this one's: it is named before it exists."""
+        if self.path is None:
+            return []
+        here, found = self.path.resolve(), []
+        above = here.parent
+        if above.name == "runs" and (above.parent / "experiment.json").is_file():
+            found.append((f"the experiment it is part of ({above.parent.name})", above.parent / "report.html"))
+        if (above / "config.yaml").is_file():
+            found.append((f"the run it is part of ({above.name})", above / "report.html"))
+        return found + [(f"the run it holds: {d.name}", d / "report.html") for d in sorted(here.iterdir())
+                        if d.is_dir() and (d / "config.yaml").is_file()]
+
     @property
     def name(self) -> str:
         return self.meta.get("name") or self.meta.get("model") or self.kind.name
