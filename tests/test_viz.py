@@ -116,9 +116,18 @@ def test_the_confusion_matrix_shades_and_writes_each_count(tmp_path):
         r, g, b = (int(fill[k:k + 2], 16) for k in (1, 3, 5))
         return 765 - r - g - b
 
-    by_count = sorted(cells.values(), key=lambda r: int(r.get("data-count")))
-    assert [darkness(r.get("fill")) for r in by_count] == sorted(darkness(r.get("fill")) for r in by_count)
-    assert by_count[0].get("fill") == BLUES[0] and by_count[-1].get("fill") == BLUES[-1]  # 0 and the largest
+    # shaded by each cell's share of its row (the true class): a class far more common than the others (a
+    # segmentation's background) would otherwise leave every other cell white
+    share = {(i, j): matrix[i][j] / sum(matrix[i]) for i, j in cells}
+    by_share = sorted(cells, key=share.get)
+    shades = [darkness(cells[c].get("fill")) for c in by_share]
+    assert shades == sorted(shades)
+    assert cells[0, 1].get("fill") == BLUES[0] and max(cells, key=lambda c: darkness(cells[c].get("fill"))) == (1, 1)
+    common = tmp_path / "common.svg"
+    confusion_matrix_plot([[1_000_000, 10], [2, 8]], ["background", "circle"], common)
+    fills = {(int(r.get("data-row")), int(r.get("data-col"))): r.get("fill") for r in _svg(common).iter(_q("rect"))
+             if r.get("class") == "cell"}
+    assert darkness(fills[1, 1]) > darkness(BLUES[len(BLUES) // 2]) > darkness(fills[1, 0])  # 8 of circle's 10
     counts = [t for t in root.iter(_q("text")) if t.get("class") == "count"]
     assert sorted(int(t.text) for t in counts) == sorted(v for row in matrix for v in row)
     assert [t.get("fill") for t in counts if t.text == "30"] == ["white"]

@@ -86,6 +86,16 @@ def sample_batches(model: Autoencoder, n: int, seed: int = 0, batch_size: int = 
 
 
 # --- codes -------------------------------------------------------------------------------------------
+def projection(dim: int, what: str = "codes") -> tuple[str, tuple[str, str]]:
+    """How :func:`project_2d` draws ``dim``-D data on a map, in words, and the map's two axis labels."""
+    one = what[:-1] if what.endswith("s") else what
+    if dim == 1:
+        return f"the {what} (spread at random on y)", (one, "random spread")
+    if dim == 2:
+        return f"the {what}", (f"{one} unit 1", f"{one} unit 2")
+    return f"PCA of the {dim}-D {what}", ("principal component 1", "principal component 2")
+
+
 def project_2d(x: np.ndarray) -> np.ndarray:
     """The data itself when 2-D, else its first two principal components. 1-D data (a one-number code) is
     drawn along the first axis, spread at random along the second (seeded) so that points do not hide each

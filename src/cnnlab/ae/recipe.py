@@ -141,7 +141,8 @@ class AERecipe(Recipe):
         model = copy.deepcopy(model).cpu().eval()  # trained on any device; pictured on the CPU, with the images
         codes = apps.encode(model, images).numpy()
         labelled = bool((labels >= 0).all()) and classes
-        code_maps({"codes of the test images": apps.project_2d(codes)}, labels.clamp_min(0).numpy(),
+        what, axes = apps.projection(codes.shape[1])
+        code_maps({f"test images: {what}": (apps.project_2d(codes), axes)}, labels.clamp_min(0).numpy(),
                   classes if labelled else ["unlabelled"], folder / "code_map.png")
         other = torch.nonzero(labels != labels[0]).flatten()
         b = int(other[0]) if len(other) else 1

@@ -61,17 +61,20 @@ def samples_grid(images: torch.Tensor, path: str | os.PathLike, title: str = "sa
     save_figure(fig, path)
 
 
-def code_maps(maps: dict[str, np.ndarray], labels: np.ndarray, classes: list[str], path: str | os.PathLike) -> None:
-    """Side-by-side 2-D scatter plots, coloured by class."""
+def code_maps(maps: dict[str, tuple[np.ndarray, tuple[str, str]]], labels: np.ndarray, classes: list[str],
+              path: str | os.PathLike) -> None:
+    """Side-by-side 2-D scatter plots, coloured by class: ``maps`` gives each one's title, its points and its
+    two axis labels (:func:`cnnlab.ae.apps.projection`); the units of a projection mean nothing, so no ticks."""
     from ..viz.plots import plt, save_figure
 
     fig, axes = plt.subplots(1, len(maps), figsize=(5.2 * len(maps), 4.6), squeeze=False)
     cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
-    for ax, (title, xy) in zip(axes[0], maps.items(), strict=True):
+    for ax, (title, (xy, (xlabel, ylabel))) in zip(axes[0], maps.items(), strict=True):
         for c, name in enumerate(classes):
             sel = labels == c
             ax.scatter(xy[sel, 0], xy[sel, 1], s=6, color=cmap(c % cmap.N), label=name, alpha=0.8)
         ax.set_title(title, fontsize=10)
+        ax.set(xlabel=xlabel, ylabel=ylabel)
         ax.set_xticks([])
         ax.set_yticks([])
     if len(classes) <= 20:

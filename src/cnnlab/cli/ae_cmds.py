@@ -147,10 +147,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
         warnings.warn(f"the {split_name} split of '{data.name}' has 1 image: no code map (a map needs at least 2)",
                       stacklevel=2)
     else:
-        what = {1: "the codes (spread at random on y)", 2: "the codes"}.get(codes.shape[1],
-                                                                           f"PCA of the {codes.shape[1]}-D codes")
-        maps = {f"autoencoder: {what}": apps.project_2d(codes),
-                "PCA of the raw pixels": apps.project_2d(split.images.flatten(1).numpy())}
+        what, axes = apps.projection(codes.shape[1])
+        pixels = split.images.flatten(1).numpy()
+        maps = {f"autoencoder: {what}": (apps.project_2d(codes), axes),
+                "PCA of the raw pixels": (apps.project_2d(pixels), apps.projection(pixels.shape[1], "pixels")[1])}
     # the test split of the run's own data keeps the plain names; other data and another split are named in
     # them (codes-mnist-train.npy), so that encoding one does not overwrite another's
     other = args.data is not None and args.data != run.meta.get("data")

@@ -219,7 +219,9 @@ MAX_NAME = 32  # characters of a class name shown; longer ones end in an ellipsi
 
 
 def confusion_chart(matrix, classes: Sequence[str], title: str) -> str:
-    """Rows are true classes, columns predicted ones, shaded from 0 to the largest count; the counts are written
+    """Rows are true classes, columns predicted ones, each cell shaded by its share of its row (of the class's
+    images or pixels: a segmentation's background, a million pixels, would otherwise leave every other cell
+    white, as would any class far more common than the rest); the counts are written
     in the cells of a matrix of up to 30 classes (shortened, ``1.03M``, where they would not fit). A name for
     each row of ``matrix`` beyond ``classes`` is its index. The SVG markup."""
     if hasattr(matrix, "detach"):  # a tensor, on any device
@@ -239,12 +241,12 @@ def confusion_chart(matrix, classes: Sequence[str], title: str) -> str:
     svg = _Svg(width, top + k * cell + bottom_room)
     half = CHAR * TITLE * len(title) / 2  # centred over the matrix, inside the picture
     svg.text(min(max(left + k * cell / 2, half + 10), width - half - 10), 26, title, TITLE)
-    finite = [v for row in rows for v in row if math.isfinite(v)]
-    most = max(finite, default=0.0)
     for i, row in enumerate(rows):
+        total = sum(v for v in row if math.isfinite(v) and v > 0)
         for j, count in enumerate(row):
             x, y = left + j * cell, top + i * cell
-            fill = _blue(count / most) if most > 0 and math.isfinite(count) else BLUES[0]
+            share = count / total if total > 0 and math.isfinite(count) else 0.0
+            fill = _blue(share)
             svg.add(f'<rect class="cell" data-row="{i}" data-col="{j}" data-count="{_count_text(count)}" '
                     f'x="{x:.1f}" y="{y:.1f}" width="{cell:.1f}" height="{cell:.1f}" fill="{fill}"/>')
             if k <= 30:
@@ -252,7 +254,7 @@ def confusion_chart(matrix, classes: Sequence[str], title: str) -> str:
                 if CHAR * font * len(text) > cell * 0.9:
                     text = _compact(count)
                     font = min(font, cell * 0.9 / (CHAR * len(text)))
-                colour = "white" if most > 0 and count > most / 2 else "black"
+                colour = "white" if share > 0.5 else "black"
                 svg.text(x + cell / 2, y + cell / 2 + font * 0.35, text, round(font, 1), "middle",
                          f'fill="{colour}" class="count"')
     svg.add(f'<rect x="{left:.1f}" y="{top:.1f}" width="{k * cell:.1f}" height="{k * cell:.1f}" fill="none" '

@@ -11,7 +11,7 @@ from .._io import atomic_write
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import LogFormatter, MaxNLocator  # noqa: E402
 
 
 def save_figure(fig, path: str | os.PathLike) -> None:
@@ -167,7 +167,7 @@ def init_signal_plot(curves: dict[tuple[str, str, str], tuple[Sequence[float], S
         for ax in (left, right):
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3, which="both")
-    axes[0][1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    axes[0][1].legend(fontsize=9, loc="center left", bbox_to_anchor=(1.01, 0.5))
     if title:
         fig.suptitle(title, fontsize=10)
     save_figure(fig, path)
@@ -186,6 +186,8 @@ def depth_curves_plot(curves: dict[str, Sequence[float]], path: str | os.PathLik
         ax.plot(range(1, len(errors) + 1), [100 * e for e in errors], "--" if name.startswith("plain") else "-",
                 color=colour, label=name, lw=1.8)
     ax.set(xlabel="epoch", ylabel="training error (%)", yscale="log")
+    ax.yaxis.set_major_formatter(LogFormatter())  # plain numbers (60, not matplotlib's default 6 x 10^1), the
+    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))  # minor where few
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3, which="both")
     ax.legend()
@@ -230,7 +232,7 @@ def architectures_plot(rows: Sequence[dict], path: str | os.PathLike, title: str
     fig, ax = plt.subplots(figsize=(9, 6))
     labels = []
     for i, r in enumerate(rows):
-        colour = plt.cm.tab20(i % 20)
+        colour = plt.cm.tab20(2 * (i % 10) + (i // 10) % 2)  # the ten strong colours first, then their pale pairs
         x, y = r["macs"], 100 * r["accuracy_mean"]
         ax.scatter([x], [y], s=_bubble(r["params"]), color=colour, alpha=0.35, edgecolors=colour)
         ax.errorbar([x], [y], yerr=[100 * r["accuracy_std"]], fmt="o", ms=3, color=colour, capsize=3)
