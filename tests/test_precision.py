@@ -400,8 +400,9 @@ def test_the_report_of_an_early_stopping_run_says_what_each_session_ran_also_whe
     fit(config.replace(epochs=2, precision="fp32"), resume=tmp_path / "r", log=lambda *a: None)
     run = Run.open(tmp_path / "r")
     assert run.meta["precision"] == "fp16" and [s["precision"] for s in run.sessions] == ["fp16", "fp32"]
-    assert "fp32 (ran: fp16 on cpu from epoch 1, fp32 on cpu from epoch 2)" in (
-        tmp_path / "r" / "report.html").read_text()
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "fp32 (ran: fp16 on cpu from epoch 1, fp32 on cpu from epoch 2)" in page
+    assert "<td>resumed</td><td>at epoch 2</td>" in page
 
 
 def test_a_session_that_completed_no_epoch_leaves_no_record_and_finishing_adds_none(tmp_path):

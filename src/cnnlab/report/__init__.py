@@ -151,12 +151,17 @@ def _page(title: str, body: str) -> str:
 
 
 def _epoch_cell(column: str, value) -> str:
-    """A metrics.csv value rounded for reading: losses to 4 decimals, accuracies as percent with 2, the
-    learning rate in scientific notation with 2 significant digits, seconds to 1 decimal."""
+    """A metrics.csv value rounded for reading: losses, IoU, Dice and SSIM to 4 decimals, squared errors to 5,
+    PSNR to 2, accuracies as percent with 2, the learning rate in scientific notation with 2 significant digits,
+    seconds to 1 decimal."""
     if not isinstance(value, (int, float)) or column == "epoch":
         return str(value)
-    if column.endswith("loss"):
+    if column.endswith(("loss", "miou", "dice", "ssim")):
         return f"{value:.4f}"
+    if column.endswith("mse"):
+        return f"{value:.5f}"
+    if column.endswith("psnr"):
+        return f"{value:.2f}"
     if column.endswith(("acc", "accuracy")) or "top" in column:
         return f"{100 * value:.2f}%"
     if column == "lr":
@@ -247,14 +252,17 @@ def _results(run, finished: bool) -> str:
     total = results.get("train_seconds")
     if isinstance(total, (int, float)):
         steps = sum(r["seconds"] for r in history if isinstance(r.get("seconds"), (int, float)))
+        rest = steps and total - steps >= max(0.1, 0.05 * total)  # said where it is more than rounding
         rows.append(["training time", f"{total:.1f} s" + (f" ({steps:.1f} s in the epochs; the rest choosing the "
-                                                          f"precision, preparing and saving)"
-                                                          if steps and total - steps >= 0.05 * total else "")])
+                                                          f"precision, preparing and saving)" if rest else "")])
     checkpoint = results.get("checkpoint")
     if checkpoint:
         rows.append(["tested", f"the {checkpoint} checkpoint" + (" (best validation)" if checkpoint == "best" else
                                                                   " (the last epoch's)")])
-    machine = _machines(getattr(run, "sessions", []))
+    sessions = run.sessions
+    if len(sessions) > 1:
+        rows.append(["resumed", "at epoch " + ", ".join(str(s["from_epoch"]) for s in sessions[1:])])
+    machine = _machines(sessions)
     if machine:
         rows.append(["trained on", machine])
     return _table(rows)
@@ -263,7 +271,7 @@ def _results(run, finished: bool) -> str:
 def write_report(run) -> Path:
     """Write ``report.html`` in the run's directory; returns its path."""
     results, title = run.results, run.title
-    unfinished = getattr(run, "unfinished", None)
+    unfinished = run.unfinished
     plots = [p for p in run.plots() if not (unfinished and p.stem in ("learning_curves", "confusion_matrix"))]
     pictures = "".join(_plot(p) for p in plots)
     if unfinished and run.history:  # the curves so far, from metrics.csv (the run draws its own when it ends)
@@ -277,8 +285,7 @@ def write_report(run) -> Path:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         warnings.warn(f"the report's pictures of the network could not be drawn: {first}", stacklevel=2)
         sections = _section(Section("Pictures of the network", [], f"not drawn: {first}"))
-    config = _as_run(run.config.to_dict() if run.config is not None else {}, getattr(run, "meta", None) or {},
-                     getattr(run, "sessions", []))
+    config = _as_run(run.config.to_dict() if run.config is not None else {}, run.meta or {}, run.sessions)
     notice = (f'<p class="notice"><strong>Not finished.</strong> {_esc(unfinished)}; the pictures below come '
               f'from that checkpoint.</p>' if unfinished else "")
     here = Path(run.path).resolve()
