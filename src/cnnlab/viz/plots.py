@@ -119,12 +119,14 @@ def regularization_plot(summary: Sequence[dict], path: str | os.PathLike, title:
     names = [r["variant"] for r in summary]
     x = np.arange(len(names))
     fig, (left, mid, right) = plt.subplots(1, 3, figsize=(14, 4.2), gridspec_kw={"width_ratios": [2, 1, 1]})
+    # points, not bars: the axis starts near the lowest accuracy to show a gap of a few points, where a bar's
+    # length would be read from an axis that does not start at 0
     for i, (key, label) in enumerate((("train_accuracy", "train"), ("val_accuracy", "validation"),
                                       ("test_accuracy", "test"))):
-        left.bar(x + (i - 1) * 0.27, [100 * r[key + "_mean"] for r in summary], 0.27, label=label,
-                 yerr=[100 * r[key + "_std"] for r in summary], capsize=2)
+        left.errorbar(x + (i - 1) * 0.22, [100 * r[key + "_mean"] for r in summary],
+                      yerr=[100 * r[key + "_std"] for r in summary], fmt="o", ms=6, capsize=3, label=label)
     low = max(0, min(100 * r["val_accuracy_mean"] for r in summary) - 15)
-    # room above 100% for the legend, in one row, where no bar reaches; no tick beyond 100%
+    # room above 100% for the legend, in one row, where no point reaches; no tick beyond 100%
     left.set(ylabel="accuracy (%)", ylim=(low, 100.5 + 0.18 * (100.5 - low)), title="accuracy: the gap is the "
              "overfitting")
     left.set_yticks([t for t in left.get_yticks() if low <= t <= 100])
@@ -136,6 +138,7 @@ def regularization_plot(summary: Sequence[dict], path: str | os.PathLike, title:
     for ax in (left, mid, right):
         ax.set_xticks(x, names, rotation=35, ha="right", fontsize=8)
         ax.grid(alpha=0.3, axis="y")
+    left.set_xlim(-0.6, len(names) - 0.4)
     if title:
         fig.suptitle(title, fontsize=10)
     save_figure(fig, path)
@@ -232,7 +235,7 @@ def architectures_plot(rows: Sequence[dict], path: str | os.PathLike, title: str
     fig, ax = plt.subplots(figsize=(9, 6))
     labels = []
     for i, r in enumerate(rows):
-        colour = plt.cm.tab20(2 * (i % 10) + (i // 10) % 2)  # the ten strong colours first, then their pale pairs
+        colour = plt.cm.tab20(i % 20)
         x, y = r["macs"], 100 * r["accuracy_mean"]
         ax.scatter([x], [y], s=_bubble(r["params"]), color=colour, alpha=0.35, edgecolors=colour)
         ax.errorbar([x], [y], yerr=[100 * r["accuracy_std"]], fmt="o", ms=3, color=colour, capsize=3)
