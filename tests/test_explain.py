@@ -28,7 +28,7 @@ from cnnlab.explain import (
     unit_activations,
 )
 from cnnlab.explain.checks import centre_hits, delete, deletion_drop, pointing_hits
-from cnnlab.nn.act import ScaledTanh
+from cnnlab.nn.act import ACT_LAYERS, ScaledTanh
 from cnnlab.nn.mobile import SqueezeExcite
 
 from .conftest import build_filled
@@ -242,6 +242,16 @@ def test_guided_backprop_is_the_gradient_with_negative_gradients_stopped_at_each
     got = guided_backprop(net, x, torch.ones(3, dtype=torch.long))          # a single logit: class 1 is +logit
     assert torch.allclose(got.flatten(1), expected, atol=1e-6)
     assert isinstance(net[2], nn.ReLU) and _no_hooks(net)                     # the ReLU is back
+
+
+@pytest.mark.parametrize("act", sorted(ACT_LAYERS))
+def test_guided_backprop_guides_every_activation_a_model_can_be_built_with(act):
+    """A network of SELU or Softplus units (act_layer=selu) was refused: 'has no activation modules'."""
+    net = nn.Sequential(nn.Conv2d(1, 3, 3), ACT_LAYERS[act](), nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
+    with guided(net) as n:
+        assert n == 1
+    assert guided_backprop(net, torch.rand(2, 1, 6, 6)).shape == (2, 1, 6, 6)
+    assert type(net[1]) is ACT_LAYERS[act] and _no_hooks(net)
 
 
 def test_guided_restores_the_activations_after_an_error():

@@ -26,7 +26,7 @@ from torch import nn
 
 from ..errors import CnnlabError
 from ..inspect.summary import unit_fields
-from ..nn.act import ScaledTanh
+from ..nn import ACT_LAYERS
 from .layers import capture, inspecting, stage_layers
 
 METHODS = ("gradcam", "gradcam++", "layercam")
@@ -264,8 +264,9 @@ class _Guided(nn.Module):
         return _PositiveGradient.apply(self.act(x))
 
 
-ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Mish, nn.Tanh,
-               nn.Sigmoid, nn.Hardsigmoid, ScaledTanh)
+# every activation a model of the zoo can be built with (act_layer=...; SELU and Softplus were missing, and a
+# network of them was refused as having none), and the ones torch users build with besides
+ACTIVATIONS = (*dict.fromkeys(ACT_LAYERS.values()), nn.PReLU, nn.Hardtanh, nn.CELU, nn.Softsign, nn.Tanhshrink)
 
 
 @contextmanager
