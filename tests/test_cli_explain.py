@@ -8,8 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
+import cnnlab
 from cnnlab import ClassifierConfig, Run, fit
 from cnnlab.data.prepare import Preprocess
+from cnnlab.errors import CnnlabError
 from cnnlab.viz.images import save_png, tile
 from tests.conftest import one_line_error, run
 
@@ -48,7 +50,8 @@ def test_filters_features_cam_guided_and_maximize_write_pictures(runs, capsys):
                          ((*conv, "--channels", "0-999999999"),  # refused before a list of 10^9 is built
                           "the layer has 6 channels (0-5); --channels 0-999999999 names channel 999999999"),
                          ((*conv, "--channel", "6"), "the layer has 6 channels (0-5); --channel 6 names channel 6"),
-                         (("--layer", "nosuch", "--channel", "0"), "no layer named 'nosuch'")]:
+                         (("--layer", "nosuch", "--channel", "0"), "no layer named 'nosuch'"),
+                         (("--layer", "", "--channels", "0-2"), "'' holds an empty layer name")]:
         code, out, err = run(capsys, "explain", "maximize", str(clf), *bad)
         assert code == 2 and out == "" and len(err.splitlines()) == 1, (bad, out, err)  # no announcement first
         assert message in err, (bad, err)
@@ -88,6 +91,22 @@ def test_an_unknown_layer_is_one_line_listing_the_valid_ones(runs, capsys):
     assert "features.c1.conv" in line and "head.fc" in line
     line = one_line_error(capsys, "explain", "filters", str(runs / "clf"), "--layer", "features.s2")
     assert "is an AvgPool2d, not a Conv2d or Linear" in line and "valid convolution or dense layers:" in line
+    for view, args in (("filters", []), ("features", [runs / "digit0.png"]), ("cam", [runs / "digit0.png"])):
+        for empty in ("", "features.s2,", ","):  # was the default layer, silently
+            line = one_line_error(capsys, "explain", view, str(runs / "clf"), *map(str, args), f"--layer={empty}")
+            assert f"{empty!r} holds an empty layer name" in line
+
+
+def test_an_unknown_layer_of_a_deep_network_lists_its_outer_layers_not_all_thousand():
+    """DenseNet-201's message listed its 1,022 modules: 33 kB on one line."""
+    from cnnlab.explain.layers import find_layer
+
+    with pytest.raises(CnnlabError) as caught:
+        with torch.device("meta"):
+            find_layer(cnnlab.create_model("densenet201"), "layer9")
+    line = str(caught.value)
+    assert len(line) < 1000 and "valid layers: stem, stem.conv, stem.pool, stages, stages.0," in line
+    assert "(1022 in all, nested with dots, e.g. stages.0.block.layers.0.reduce.bn)" in line
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -262,6 +262,21 @@ def test_guided_restores_the_activations_after_an_error():
     assert [type(m) for m in net] == [type(m) for m in _small_net(True)]
 
 
+def test_an_empty_layer_name_a_class_name_and_an_empty_batch_are_one_line_and_a_layer_name_alone_is_a_layer(resnet):
+    """``layer=""`` meant the default layer (or, for maximize, the class scores); a class name and an empty batch
+    were torch's errors; feature_maps(model, x, "layer1") looked for layers 'l', 'a', 'y', ..."""
+    x = torch.rand(2, 3, 16, 16)
+    for call in (lambda: class_activation_maps(resnet, x, layer=""), lambda: feature_maps(resnet, x, [""]),
+                 lambda: maximize(resnet, (3, 16, 16), layer="", channels=[0], steps=1)):
+        with pytest.raises(CnnlabError, match=r"a layer is named by a module's name, such as \w+; got ''"):
+            call()
+    with pytest.raises(CnnlabError, match=r"class indices, .*got 'cat' \(a class name: its index is its place"):
+        class_activation_maps(resnet, x, targets="cat")
+    with pytest.raises(CnnlabError, match="at least one image; got an empty batch"):
+        class_activation_maps(resnet, x[:0])
+    assert list(feature_maps(resnet, x, "layer1")) == ["layer1"]
+
+
 def test_filters_of_a_dense_first_layer_are_images_of_the_input():
     w = torch.randn(4, 2 * 3 * 5)
     tiles, _ = filter_images(w, (2, 3, 5))

@@ -38,14 +38,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = view("filters", "the kernels of a convolution as image tiles (colour for RGB inputs)",
              ["cnnlab explain filters RUN", "cnnlab explain filters RUN --layer layer1.0.conv1"])
-    p.add_argument("--layer", default=None, metavar="NAME",
+    p.add_argument("--layer", default=None, metavar="NAME", type=_layer_names,
                    help="a convolution, or a block holding one as .conv (default: the first convolution)")
     p.set_defaults(func=cmd_filters)
 
     p = view("features", "the feature maps layers produce for an input image",
              ["cnnlab explain features RUN digit.png", "cnnlab explain features RUN a.png b.png --layer layer1,layer3"])
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
-    p.add_argument("--layer", action="append", default=None, metavar="NAME",
+    p.add_argument("--layer", action="append", default=None, metavar="NAME", type=_layer_names,
                    help="a layer, or several joined by commas; repeatable (default: the output of each stage)")
     p.set_defaults(func=cmd_features)
 
@@ -67,7 +67,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = view("maximize", "inputs synthesised by gradient ascent to excite channels of a layer, or a class",
              ["cnnlab explain maximize RUN --layer features.c1.conv --channels 0-5",
               "cnnlab explain maximize RUN --layer layer2 --channel 17", "cnnlab explain maximize RUN --class 7"])
-    p.add_argument("--layer", default=None, metavar="NAME", help="the layer whose channels to excite")
+    p.add_argument("--layer", default=None, metavar="NAME", type=_layer_names,
+                   help="the layer whose channels to excite")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--channel", default=None, metavar="K", help="one channel of --layer")
     which.add_argument("--channels", default=None, metavar="LIST", help="channels of --layer, e.g. 0-15 or 0,4,9-11")
@@ -89,8 +90,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 def _target_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--class", dest="klass", default=None, metavar="C",
                    help="the class to explain, by name or number (default: each image's predicted class)")
-    p.add_argument("--layer", default=None, metavar="NAME",
+    p.add_argument("--layer", default=None, metavar="NAME", type=_layer_names,
                    help="the layer whose maps are weighed (default: the last stage larger than 1x1)")
+
+
+def _layer_names(text: str) -> str:
+    """A --layer value: module names (several joined by commas, where a view takes several), none empty: an
+    empty one (``--layer ""``, a stray comma) fell back to the default layer, or was read as no layer at all."""
+    if not all(n.strip() for n in text.split(",")):
+        raise argparse.ArgumentTypeError(f"{text!r} holds an empty layer name; give module names such as layer4 "
+                                         f"or features.c1.conv (model.named_modules() lists them)")
+    return text
 
 
 def _open(args: argparse.Namespace):

@@ -94,6 +94,9 @@ def _targets(targets, n: int, output, offset: int = 0) -> torch.Tensor:
     out = logits_of(output)
     if targets is None:
         return predicted_class(output)
+    if isinstance(targets, (str, bytes)):
+        raise CnnlabError(f"target classes are class indices, one for all images or one per image; got {targets!r} "
+                          f"(a class name: its index is its place in the run's classes)")
     given = torch.as_tensor(targets)
     if given.dim() > 1 or given.is_floating_point() and not torch.equal(given, given.round()) \
             or given.is_complex() or given.dtype == torch.bool:  # not what truncation or flattening should mend
@@ -200,6 +203,8 @@ def cams_by_method(model: nn.Module, x: torch.Tensor, targets=None, methods: tup
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
         got = f"a tensor of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
         raise CnnlabError(f"class activation maps take a batch N x C x H x W, got {got}")
+    if len(x) == 0:
+        raise CnnlabError("class activation maps take at least one image; got an empty batch (0 x C x H x W)")
     methods = (methods,) if isinstance(methods, str) else tuple(dict.fromkeys(methods or ()))
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
@@ -208,7 +213,7 @@ def cams_by_method(model: nn.Module, x: torch.Tensor, targets=None, methods: tup
     maps: dict[str, list[torch.Tensor]] = {m: [] for m in methods}
     chosen, scores, whole = [], [], []
     with inspecting(model):
-        name = layer or _default_layer(model, x[:1])
+        name = _default_layer(model, x[:1]) if layer is None else layer  # ('' is a name: an unknown one)
         fields = unit_fields(model, x[:1], [name]).get(name)  # where each unit of the layer sits on the input
         for i in range(0, len(x), batch_size):
             chunk = x[i:i + batch_size]

@@ -17,9 +17,17 @@ from torch import nn
 
 from ..errors import CnnlabError
 
+SHOWN = 40  # names an unknown layer's message lists at most: DenseNet-201 has over a thousand
+
 
 def _shown(names: list[str]) -> str:
-    return ", ".join(names) if names else "none"
+    """The valid names, or, where there are many, those nested two deep at most (``layer4``, ``layer4.1``), with
+    the count: the message of a deep network listed every module, 33 kB on one line."""
+    if len(names) <= SHOWN:
+        return ", ".join(names) if names else "none"
+    shallow = [n for n in names if n.count(".") <= 1] or names  # (a deep network's convolutions are all deep)
+    listed = ", ".join(shallow[:SHOWN]) + (", ..." if len(shallow) > SHOWN else "")
+    return f"{listed} ({len(names)} in all, nested with dots, e.g. {max(names, key=lambda n: n.count('.'))})"
 
 
 def find_layer(model: nn.Module, name: str, kinds: tuple[type, ...] = (), what: str = "layer") -> nn.Module:
@@ -31,6 +39,9 @@ def find_layer(model: nn.Module, name: str, kinds: tuple[type, ...] = (), what: 
         return modules[name]
     close = difflib.get_close_matches(name, valid, n=3, cutoff=0.6)
     hint = f"did you mean {' or '.join(close)}? " if close else ""
+    if not name or not isinstance(name, str):
+        raise CnnlabError(f"a layer is named by a module's name, such as {valid[0] if valid else 'layer1'}; got "
+                          f"{name!r}; valid {what}s: {_shown(valid)}")
     if name in modules:
         wanted = " or ".join(k.__name__ for k in kinds)
         found = type(modules[name]).__name__

@@ -64,9 +64,9 @@ def filter_images(weights: torch.Tensor, input_shape: tuple[int, int, int] | Non
 
 @torch.no_grad()
 def feature_maps(model: nn.Module, x: torch.Tensor, layers: list[str] | None = None) -> dict[str, torch.Tensor]:
-    """The output of each of ``layers`` (default: one per stage of ``feature_info``) for inputs ``x``, in the
-    order given."""
-    names = list(layers) if layers else stage_layers(model)
+    """The output of each of ``layers`` (a name or a list of names; default: one per stage of ``feature_info``)
+    for inputs ``x``, in the order given."""
+    names = [layers] if isinstance(layers, str) else list(layers) if layers else stage_layers(model)
     with inspecting(model, frozen=False), capture(model, names) as out:
         model(x)
     missing = [n for n in names if n not in out]

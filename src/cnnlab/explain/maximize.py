@@ -101,6 +101,11 @@ def unit_activation(act: torch.Tensor, units: torch.Tensor, objective: str = "ne
 
 
 @torch.no_grad()
+def _named(layer: str | None) -> list[str]:
+    """The layers to capture: ``layer``, or none for a class score (an empty name is a name: an unknown layer)."""
+    return [] if layer is None else [layer]
+
+
 def unit_count(model: nn.Module, shape: tuple[int, int, int], layer: str | None = None,
                prepare: Callable[[torch.Tensor], torch.Tensor] | None = None) -> int:
     """How many units :func:`maximize` can choose from: the channels of ``layer``'s output, or the model's
@@ -108,12 +113,12 @@ def unit_count(model: nn.Module, shape: tuple[int, int, int], layer: str | None 
     ``shape`` stopped at the layer. An unknown layer is a one-line error."""
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     x = torch.full((1, *shape), 0.5, device=device)
-    with inspecting(model), capture(model, [layer] if layer else [], stop=True) as acts:
+    with inspecting(model), capture(model, _named(layer), stop=True) as acts:
         try:
             out = model((prepare or (lambda t: t))(x))
         except LayerReached:
             out = None
-        return _activation(acts, layer).shape[1] if layer else max(logits_of(out).shape[1], 2)
+        return _activation(acts, layer).shape[1] if layer is not None else max(logits_of(out).shape[1], 2)
 
 
 def maximize(model: nn.Module, shape: tuple[int, int, int], *, layer: str | None = None,
@@ -151,7 +156,7 @@ def maximize(model: nn.Module, shape: tuple[int, int, int], *, layer: str | None
     g = torch.Generator().manual_seed(seed)
     image = FourierImage(len(units), shape, decay, g).to(device)
     opt = Adam(image.parameters(), lr=lr)  # torch.optim.Adam without importing the compiler
-    with inspecting(model), torch.enable_grad(), capture(model, [layer] if layer else [], stop=True) as acts:
+    with inspecting(model), torch.enable_grad(), capture(model, _named(layer), stop=True) as acts:
         def value_of(x: torch.Tensor) -> torch.Tensor:
             try:
                 out = model(prepare(x))
@@ -187,7 +192,7 @@ def unit_activations(model: nn.Module, x: torch.Tensor, layer: str | None, units
     :func:`maximize`."""
     u = torch.as_tensor(units, dtype=torch.long)
     out = []
-    with inspecting(model, frozen=False), capture(model, [layer] if layer else [], stop=True) as acts:
+    with inspecting(model, frozen=False), capture(model, _named(layer), stop=True) as acts:
         for i in range(0, len(x), batch_size):
             batch = x[i:i + batch_size]
             try:
@@ -197,7 +202,8 @@ def unit_activations(model: nn.Module, x: torch.Tensor, layer: str | None, units
             cols = []
             for k in u:
                 idx = k.expand(len(batch))
-                cols.append(unit_activation(_activation(acts, layer), idx, objective) if layer else score(y, idx))
+                cols.append(score(y, idx) if layer is None else unit_activation(_activation(acts, layer), idx,
+                                                                                objective))
             out.append(torch.stack(cols, 1).float().cpu())
     return torch.cat(out)
 

@@ -124,7 +124,7 @@ def _scale(h: int, w: int) -> int:
 
 def filters_view(s: Subject, layer: str | None = None) -> Picture:
     """The kernels of a convolution (default the first), one tile each (colour for RGB kernels)."""
-    name = weighted_layer(s.model, layer or s.filter_layer)
+    name = weighted_layer(s.model, s.filter_layer if layer is None else layer)
     w = filters(s.model, name)
     tiles, ncol = filter_images(w, s.pixel_shape)
     shown = min(len(w), 64)
