@@ -71,9 +71,14 @@ table { border-collapse: collapse; margin: 0.5em 0 1.2em; font-size: 0.88em; }
 td, th { border: 1px solid #ccc; padding: 0.2em 0.55em; text-align: right; white-space: nowrap; }
 th { background: #f3f3f3; } td:first-child, th:first-child, .text { text-align: left; }
 tfoot td { font-weight: 600; background: #fafafa; }
+table.pairs td { text-align: left; white-space: normal; overflow-wrap: anywhere; }
+table.pairs td:first-child { white-space: nowrap; overflow-wrap: normal; }
 figure { display: inline-block; margin: 0 1em 1em 0; max-width: 100%; vertical-align: top; }
 img { max-width: 100%; height: auto; image-rendering: pixelated; }
 img.plot { image-rendering: auto; }
+@media (max-width: 600px) {  /* a phone: a chart keeps its own size, legible, and scrolls sideways in its box */
+  figure.plot { display: block; margin-right: 0; overflow-x: auto; } img.plot { max-width: none; }
+}
 figcaption { font-size: 0.85em; color: #555; max-width: 20em; }
 figure.plot figcaption { max-width: none; }
 details summary { cursor: pointer; color: #335; margin: 0.3em 0; }
@@ -120,7 +125,9 @@ def _table(rows: Sequence[Sequence], header: Sequence[str] | None = None, footer
     body = "<tbody>" + "".join("<tr>" + "".join(cell("td", i, c) for i, c in enumerate(r)) + "</tr>" for r in rows) \
         + "</tbody>"
     foot = "<tfoot><tr>" + "".join(f"<td>{_esc(c)}</td>" for c in footer) + "</tr></tfoot>" if footer else ""
-    return f'<div class="scroll"><table>{head}{body}{foot}</table></div>'
+    pairs = header is None and all(len(r) == 2 for r in rows)  # names and values: read as lines, wrapped
+    table = '<table class="pairs">' if pairs else "<table>"
+    return f'<div class="scroll">{table}{head}{body}{foot}</table></div>'
 
 
 def _item(item: Figure | Table) -> str:
