@@ -11,7 +11,7 @@ from .._io import atomic_write
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import LogFormatter, MaxNLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 
 def save_figure(fig, path: str | os.PathLike) -> None:
@@ -170,6 +170,9 @@ def init_signal_plot(curves: dict[tuple[str, str, str], tuple[Sequence[float], S
         for ax in (left, right):
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3, which="both")
+            low, high = ax.get_ylim()
+            if high < 100 * low:  # under two decades: matplotlib labels the minor ticks 6 x 10^-1; plain 0.6
+                _plain_log_labels(ax)
     axes[0][1].legend(fontsize=9, loc="center left", bbox_to_anchor=(1.01, 0.5))
     if title:
         fig.suptitle(title, fontsize=10)
@@ -189,14 +192,29 @@ def depth_curves_plot(curves: dict[str, Sequence[float]], path: str | os.PathLik
         ax.plot(range(1, len(errors) + 1), [100 * e for e in errors], "--" if name.startswith("plain") else "-",
                 color=colour, label=name, lw=1.8)
     ax.set(xlabel="epoch", ylabel="training error (%)", yscale="log")
-    ax.yaxis.set_major_formatter(LogFormatter())  # plain numbers (60, not matplotlib's default 6 x 10^1), the
-    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))  # minor where few
+    _plain_log_labels(ax)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     if title:
         ax.set_title(title, fontsize=10)
     save_figure(fig, path)
+
+
+def _plain_log_labels(ax) -> None:
+    """A log y axis labelled in plain numbers (60, 0.6, where matplotlib writes 6 x 10^1 or 6e-01), its minor
+    ticks too where the axis spans few decades: all of them up to one decade, those at 2 and 5 up to two."""
+    import math
+
+    low, high = ax.get_ylim()
+    decades = math.log10(high / low) if low > 0 else math.inf
+    shown = (lambda m: True) if decades <= 1 else (lambda m: m in (2, 5)) if decades <= 2 else (lambda m: False)
+
+    def minor(value, _):
+        return f"{value:g}" if shown(round(value / 10 ** math.floor(math.log10(value) + 1e-9))) else ""
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(minor))
 
 
 def _bubble(params: float) -> float:
