@@ -218,3 +218,24 @@ def test_an_axis_has_three_ticks_at_least():
 
     ticks, lo, hi = _ticks_within([47.0, 87.5], 5, False)
     assert len(ticks) >= 3 and all(lo <= t <= hi for t in ticks)
+
+
+def test_log_axes_are_labelled_in_plain_numbers_minor_ticks_where_few_decades():
+    """matplotlib labelled a narrow log axis 6 x 10^1 or 6e-01, on the depth and init charts."""
+    from cnnlab.viz.plots import _plain_log_labels, plt
+
+    def labels(low, high):
+        fig, ax = plt.subplots()
+        ax.set_yscale("log")
+        ax.set_ylim(low, high)
+        _plain_log_labels(ax)
+        fig.canvas.draw()
+        shown = [t.get_text() for t in ax.get_yticklabels(minor=False) + ax.get_yticklabels(minor=True)
+                 if t.get_text() and low <= t.get_position()[1] <= high]
+        plt.close(fig)
+        return sorted(shown, key=float)
+
+    assert labels(50, 85) == ["50", "60", "70", "80"]
+    assert labels(0.55, 1.0) == ["0.6", "0.7", "0.8", "0.9", "1"]
+    assert labels(0.3, 25) == ["0.5", "1", "2", "5", "10", "20"]
+    assert labels(0.2, 100) == ["1", "10", "100"]
