@@ -37,11 +37,11 @@ def find_layer(model: nn.Module, name: str, kinds: tuple[type, ...] = (), what: 
     valid = [n for n, m in modules.items() if n and (not kinds or isinstance(m, kinds))]
     if name in valid:
         return modules[name]
-    close = difflib.get_close_matches(name, valid, n=3, cutoff=0.6)
-    hint = f"did you mean {' or '.join(close)}? " if close else ""
     if not name or not isinstance(name, str):
         raise CnnlabError(f"a layer is named by a module's name, such as {valid[0] if valid else 'layer1'}; got "
                           f"{name!r}; valid {what}s: {_shown(valid)}")
+    close = difflib.get_close_matches(name, valid, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
     if name in modules:
         wanted = " or ".join(k.__name__ for k in kinds)
         found = type(modules[name]).__name__

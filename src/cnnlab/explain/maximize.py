@@ -100,12 +100,12 @@ def unit_activation(act: torch.Tensor, units: torch.Tensor, objective: str = "ne
     return picked.flatten(1).mean(1)
 
 
-@torch.no_grad()
 def _named(layer: str | None) -> list[str]:
     """The layers to capture: ``layer``, or none for a class score (an empty name is a name: an unknown layer)."""
     return [] if layer is None else [layer]
 
 
+@torch.no_grad()
 def unit_count(model: nn.Module, shape: tuple[int, int, int], layer: str | None = None,
                prepare: Callable[[torch.Tensor], torch.Tensor] | None = None) -> int:
     """How many units :func:`maximize` can choose from: the channels of ``layer``'s output, or the model's
