@@ -76,6 +76,20 @@ def test_a_registered_models_own_arguments_are_checked_as_it_takes_them(monkeypa
         check_model_arguments("my_deep_net", colour=4, depth=2)
 
 
+@pytest.mark.parametrize(("name", "key", "value", "others"), [
+    ("vgg11", "batch_norm", True, "vgg11_bn, vgg13"), ("resnet20", "residual", False, "plain20, plain32"),
+    ("efficientnet_b0", "width_mult", 2.0, "efficientnet_b1, efficientnet_b2")])
+def test_an_argument_a_builder_sets_itself_is_one_line_and_not_listed_as_the_models(name, key, value, others):
+    """create_model("vgg11", batch_norm=True) was Python's 'got multiple values for argument', said as is, and
+    vgg11's arguments listed batch_norm."""
+    with pytest.raises(CnnlabError, match=rf"^{name} sets {key} itself \(it is part of what makes it {name}\); "
+                                          rf"leave it out, or choose another \w+ model: .*{others}"):
+        cnnlab.create_model(name, **{key: value})
+    with pytest.raises(CnnlabError, match=rf"{name} has no argument 'nope'; its arguments: ") as listed:
+        cnnlab.models.check_model_arguments(name, nope=1)
+    assert key not in str(listed.value).split("its arguments: ")[1].split(", ")
+
+
 def test_unknown_name_suggests_close_matches():
     with pytest.raises(UnknownNameError, match="did you mean 'resnet18'"):
         cnnlab.create_model("resnet19")
@@ -104,7 +118,8 @@ def test_models_carry_their_metadata():
     (dict(name="lenet5", act="gelu2"), "unknown activation 'gelu2'; did you mean 'gelu'"),
     (dict(name="plain20", act_layer="sigmod"), "unknown activation 'sigmod'; did you mean 'sigmoid'"),
     (dict(name="resnet18", norm_layer="layer"), "unknown norm layer 'layer'"),
-    (dict(name="vgg11", norm_layer="batch"), "vgg11 has no argument 'norm_layer'; its arguments: .*batch_norm"),
+    (dict(name="vgg11", norm_layer="batch"), "vgg11 has no argument 'norm_layer'; its arguments: num_classes, "
+                                             "in_chans, drop_rate, small_input, act_layer$"),
     (dict(name="resnet18", act_layer=5), "act_layer must be a layer's name such as 'relu' or a layer class such as "
                                          "nn.ReLU; got 5"),
     (dict(name="resnet18", norm_layer=5), "norm_layer must be a layer's name such as 'batch' or a layer class"),

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import typing
 from typing import Any
+
+import torch
 
 from .._options import is_a, plain
 from ..errors import CnnlabError
@@ -14,7 +17,7 @@ from ..nn.act import get_act_layer
 from ..nn.conv import get_norm_layer
 from ..nn.init import init_weights
 from ._base import Classifier
-from ._registry import get_builder
+from ._registry import get_builder, list_models, model_meta
 from ._torchvision import load_weights_file
 
 
@@ -66,6 +69,33 @@ def _arguments(builder) -> list[str]:
         return []
 
 
+def _set_by_builder(builder) -> set[str]:
+    """The model class's arguments that ``builder`` sets itself (``vgg11`` its ``batch_norm``, ``resnet20`` its
+    ``residual``), found by building the model on the meta device with each given again: passing one is an
+    error, not an option. Only for a message: it builds the model once per argument."""
+    try:
+        params = inspect.signature(typing.get_type_hints(builder)["return"].__init__).parameters
+    except Exception:
+        return set()
+    fixed = set()
+    for key in _arguments(builder):
+        try:
+            with torch.device("meta"):
+                builder(**{key: params[key].default})
+        except TypeError as e:
+            if "multiple values" in str(e):
+                fixed.add(key)
+        except Exception:  # noqa: BLE001  any other failure says nothing about this argument
+            pass
+    return fixed
+
+
+def _shown_arguments(builder) -> set[str]:
+    """The arguments a message lists as the model's: its builder's own and its class's, but for those the
+    builder sets itself."""
+    return (set(_arguments(builder)) | set(_named(builder)[0])) - _set_by_builder(builder)
+
+
 def check_model_arguments(name: str, /, **kwargs: Any) -> dict[str, Any]:
     """The arguments ``kwargs`` of the model ``name`` checked as :func:`create_model` checks them, without building
     it: each one the model takes, of its type (``num_classes`` from 0, ``in_chans`` from 1, ``act_layer`` and
@@ -81,7 +111,7 @@ def check_model_arguments(name: str, /, **kwargs: Any) -> dict[str, Any]:
     accepted = _accepted(builder)
     unknown = [] if accepted is None else [k for k in kwargs if k not in accepted]
     if unknown:
-        shown = set(_arguments(builder)) | set(_named(builder)[0])  # not what the zoo's builders set themselves
+        shown = _shown_arguments(builder)
         raise CnnlabError(f"{name} has no argument '{unknown[0]}'; its arguments: "
                           f"{', '.join(k for k in accepted if k in shown)}")
     for key, lookup, named, layer in (("act_layer", get_act_layer, "relu", "nn.ReLU"),
@@ -141,10 +171,18 @@ def create_model(
     except (TypeError, ValueError) as e:
         if isinstance(e, CnnlabError):
             raise
+        fixed = re.search(r"got multiple values for (?:keyword )?argument '(\w+)'", str(e))
+        if fixed:  # an argument the model's builder sets itself: what tells it from its family's other models
+            family = model_meta(name).family
+            others = [m for m in list_models() if m != name and model_meta(m).family == family]
+            raise CnnlabError(f"{name} sets {fixed[1]} itself (it is part of what makes it {name}); leave it out"
+                              + (f", or choose another {family} model: {', '.join(others)}" if others else "")) \
+                from None
         unknown = [k for k in kwargs if k not in _arguments(builder)]
         if unknown and _arguments(builder):
+            shown = _shown_arguments(builder)
             raise CnnlabError(f"{name} has no argument '{unknown[0]}'; its arguments: "
-                              f"{', '.join(_arguments(builder))}") from None
+                              f"{', '.join(k for k in _arguments(builder) if k in shown)}") from None
         raise CnnlabError(f"{name}: {e}") from None
     if init is not None:
         init_weights(model, init)
