@@ -70,6 +70,18 @@ def test_two_images_of_one_name_in_two_folders_get_two_pictures(runs, capsys, tm
         assert [f.split("/")[-1] for f in _written(out)] == [f"{n}.png" for n in names], out
 
 
+def test_a_folder_in_the_place_of_a_picture_is_said_before_any_picture_is_written(runs, capsys, tmp_path):
+    """The pictures before the blocked one were written and left behind."""
+    images = [str(runs / "digit0.png"), str(runs / "digit1.png")]
+    for view, blocked, layer in (("cam", "gradcam-features.s4-predicted-digit1", ()),
+                                 ("features", "features-features.c5-digit1", ("--layer", "features.c5"))):
+        out = tmp_path / view
+        (out / f"{blocked}.png").mkdir(parents=True)
+        line = one_line_error(capsys, "explain", view, str(runs / "clf"), *images, *layer, "--out", str(out))
+        assert f"'{out / blocked}.png' is a folder where a picture goes; move it" in line
+        assert [p.name for p in out.iterdir()] == [f"{blocked}.png"]  # nothing else written
+
+
 def test_the_cam_line_names_the_class_and_the_layer(runs, capsys):
     code, out, _ = run(capsys, "explain", "cam", str(runs / "clf"), str(runs / "digit0.png"), "--class", "7",
                        "--out", str(runs / "camout"))

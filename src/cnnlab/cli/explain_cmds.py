@@ -112,10 +112,15 @@ def _open(args: argparse.Namespace):
 
 
 def _write(pictures, out) -> None:
+    """Each picture as ``out/NAME.png``, each file written whole; a folder in the place of one of them is said
+    before any is written (the pictures before it were left behind)."""
     from ..viz.images import save_png
 
-    for p in pictures:
-        path = out / f"{p.name.replace('/', '_')}.png"
+    paths = [out / f"{p.name.replace('/', '_')}.png" for p in pictures]
+    blocked = next((path for path in paths if path.is_dir()), None)
+    if blocked is not None:
+        raise CnnlabError(f"'{blocked}' is a folder where a picture goes; move it, or write elsewhere with --out")
+    for p, path in zip(pictures, paths, strict=True):
         save_png(p.array, path)
         print(f"{path}  {p.caption}")
 
@@ -153,11 +158,12 @@ def cmd_features(args: argparse.Namespace) -> int:
     subject, out = _open(args)
     layers = [n.strip() for item in args.layer for n in item.split(",") if n.strip()] if args.layer else None
     xs = [subject.read([image]) for image in args.images]  # every image read before any picture is written
+    pictures = []
     for x, stem in zip(xs, _unique_stems(args.images), strict=True):
-        pictures = features_view(subject, x, layers)
-        for p in pictures:
+        for p in features_view(subject, x, layers):
             p.name = f"{p.name}-{stem}"
-        _write(pictures, out)
+            pictures.append(p)
+    _write(pictures, out)  # every picture drawn before any is written
     return 0
 
 
