@@ -114,9 +114,10 @@ class Run:
         if holds is not None and kind.holds != holds:  # the tool's own question first: the wrong kind of run
             raise CnnlabError(f"'{path}' holds {kind.article}, not {_article(holds)}; use {kind.tools} on it")
         kind.check_meta(meta, str(where))
-        if p.is_dir() and file.is_file() and not (p / "results.json").is_file():
-            warnings.warn(_unfinished(p, file.stem, meta, config, kind), stacklevel=2)
-        return cls(run_dir, file, meta, config, kind)
+        run = cls(run_dir, file, meta, config, kind)
+        if p.is_dir() and file.is_file() and run.unfinished:
+            warnings.warn(run.unfinished, stacklevel=2)
+        return run
 
     @staticmethod
     def _json(path: Path) -> dict:
@@ -162,7 +163,7 @@ class Run:
                                   f"{len(header)}; {fix}")
         return [{k: _number(v) for k, v in zip(header, row, strict=True)} for row in rows if row]
 
-    @property
+    @cached_property
     def unfinished(self) -> str | None:
         """None for a finished run (its results.json written), else what reading it reads, in one sentence:
         the checkpoint so far of a run still training, or the last one of a run that stopped."""
